@@ -1,0 +1,121 @@
+// Token endpoint throughput, client_credentials with RS256 JWT access tokens: this server
+// against node-oidc-provider configured with an equivalent client, in one run on this machine.
+//   npx tsx bench/token.ts            (DURATION=10 CONNECTIONS=20; uses TEST_DATABASE_URL or
+//                                      postgresql://postgres@127.0.0.1:5432/postgres when reachable,
+//                                      else the embedded database)
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import Provider from 'oidc-provider';
+import { buildApp } from '../src/http/app.js';
+import { bootstrap } from '../src/bootstrap/bootstrap.js';
+import { loadConfig } from '../src/platform/config.js';
+import { freshDatabase } from '../test/helpers/db.js';
+import { freePort } from '../test/helpers/oauth.js';
+import { hashClientSecret } from '../src/oauth/applications.js';
+
+const DURATION = Number(process.env.DURATION ?? 10);
+const CONNECTIONS = Number(process.env.CONNECTIONS ?? 20);
+const SECRET = 'b'.repeat(48);
+
+async function serverReachable(url: string) {
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
+  try {
+    await c.connect();
+    await c.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function run(name: string, url: string, authorization: string) {
+  const probe = await fetch(url, { method: 'POST', headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' });
+  const body = await probe.json() as { access_token?: string };
+  if (probe.status !== 200 || !body.access_token?.includes('.')) throw new Error(`${name}: probe failed ${probe.status} ${JSON.stringify(body)}`);
+  const result = await autocannon({
+    url,
+    method: 'POST',
+    connections: CONNECTIONS,
+    duration: DURATION,
+    headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'grant_type=client_credentials',
+  });
+  const ok = result['2xx'];
+  const rps = ok / DURATION;
+  console.log(`${name.padEnd(14)} ${rps.toFixed(0).padStart(6)} tokens/s  p50 ${result.latency.p50} ms  p99 ${result.latency.p99} ms  non-2xx ${result.non2xx} errors ${result.errors}`);
+  return rps;
+}
+
+async function ours(): Promise<{ url: string; auth: string; close(): Promise<void> }> {
+  const serverUrl = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+  if (await serverReachable(serverUrl)) process.env.TEST_DATABASE_URL = serverUrl;
+  const db = await freshDatabase();
+  console.log(`this server: ${db.kind} database`);
+  const port = await freePort();
+  const config = loadConfig({ PUBLIC_URL: `http://127.0.0.1:${port}`, LOG_LEVEL: 'silent', RATE_LIMIT_TOKEN: '100000000', DB_POOL_MAX: '10', METRICS_ENABLED: 'false' });
+  const app = await buildApp({ config, db, masterKey: randomBytes(32), logger: false });
+  await app.ready();
+  await bootstrap(db, config);
+  const tenant = await db.prisma.tenant.create({ data: { name: 'bench' } });
+  const sa = await db.prisma.serviceAccount.create({ data: { tenantId: tenant.id, name: 'bench', username: 'bench', usernameLower: 'bench', roles: { create: { roleName: 'tenant-admin' } } } });
+  await db.prisma.application.create({
+    data: {
+      tenantId: tenant.id, name: 'bench', nameLower: 'bench', clientId: 'bench', clientType: 'confidential', clientSecretHash: hashClientSecret(SECRET),
+      tokenEndpointAuthMethod: 'client_secret_basic', redirectUris: [], postLogoutRedirectUris: [], grantTypes: ['client_credentials'], serviceAccountId: sa.id,
+    },
+  });
+  await app.listen({ port, host: '127.0.0.1' });
+  return {
+    url: `http://127.0.0.1:${port}/oauth/v2/token`,
+    auth: 'Basic ' + Buffer.from(`bench:${SECRET}`).toString('base64'),
+    async close() {
+      await app.close();
+      await db.close();
+    },
+  };
+}
+
+async function theirs(): Promise<{ url: string; auth: string; close(): Promise<void> }> {
+  const port = await freePort();
+  const jwk = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+  const provider = new Provider(`http://127.0.0.1:${port}`, {
+    clients: [{ client_id: 'bench', client_secret: SECRET, grant_types: ['client_credentials'], redirect_uris: [], response_types: [], token_endpoint_auth_method: 'client_secret_basic' }],
+    jwks: { keys: [{ ...jwk, kid: 'bench', alg: 'RS256', use: 'sig' } as never] },
+    features: {
+      clientCredentials: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => 'urn:bench:api',
+        useGrantedResource: () => true,
+        getResourceServerInfo: () => ({ scope: 'api', accessTokenFormat: 'jwt', accessTokenTTL: 3600, jwt: { sign: { alg: 'RS256' } } }),
+      },
+    },
+  });
+  const server = provider.listen(port, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  return {
+    url: `http://127.0.0.1:${port}/token`,
+    auth: 'Basic ' + Buffer.from(`bench:${SECRET}`).toString('base64'),
+    async close() {
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+const a = await ours();
+const b = await theirs();
+console.log(`client_credentials, RS256 JWT access tokens, ${CONNECTIONS} connections, ${DURATION} s per round`);
+// ABBA order, so that a change of load on a shared machine weighs on both alike.
+const ourRps: number[] = [];
+const theirRps: number[] = [];
+ourRps.push(await run('this server', a.url, a.auth));
+theirRps.push(await run('oidc-provider', b.url, b.auth));
+theirRps.push(await run('oidc-provider', b.url, b.auth));
+ourRps.push(await run('this server', a.url, a.auth));
+const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
+console.log(`mean: this server ${mean(ourRps).toFixed(0)} tokens/s, oidc-provider ${mean(theirRps).toFixed(0)} tokens/s`);
+console.log(`ratio (this server / oidc-provider): ${(mean(ourRps) / mean(theirRps)).toFixed(2)}x`);
+await a.close();
+await b.close();
+process.exit(0);

@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "UserGroup" ADD COLUMN     "externalId" TEXT;
+

@@ -1,0 +1,104 @@
+import type { Config } from '../platform/config.js';
+import type { Database } from '../platform/db.js';
+import { hashPassword } from '../platform/passwords.js';
+import { randomToken } from '../platform/secrets.js';
+import { audit } from '../audit/audit.js';
+import { generatePat, hashPat } from '../principals/pat.js';
+import { SKYLIGHT_ADMIN } from '../principals/principal.js';
+import { createAnalyticsUiApplication, createSwaggerUiApplication } from '../oauth/applications.js';
+
+export interface BootstrapResult {
+  tenantId: string;
+  username: string;
+  /** Present only when generated here: it is shown once and never again. */
+  password?: string;
+  pat?: string;
+  patExpiresAt: Date;
+}
+
+const PAT_LIFETIME_DAYS = 365;
+
+export function argon2Params(config: Config) {
+  return { memoryCost: config.ARGON2_MEMORY_KIB, timeCost: config.ARGON2_ITERATIONS, parallelism: config.ARGON2_PARALLELISM };
+}
+
+/**
+ * Creates the operator tenant, its skylight-admin user and an operator service
+ * account with a PAT, once. Returns undefined when they already exist.
+ */
+export async function bootstrap(db: Database, config: Config): Promise<BootstrapResult | undefined> {
+  const { prisma } = db;
+  if (await prisma.tenant.findFirst({ where: { isOperator: true }, select: { id: true } })) return undefined;
+
+  const username = config.BOOTSTRAP_ADMIN_USERNAME ?? 'admin';
+  // Upper, lower and digit by construction, so any password policy with those rules accepts it.
+  const password = config.BOOTSTRAP_ADMIN_PASSWORD ?? `A${randomToken(22)}7z`;
+  const pat = config.BOOTSTRAP_ADMIN_PAT ?? generatePat();
+  const passwordHash = await hashPassword(password, argon2Params(config));
+  const patExpiresAt = new Date(Date.now() + PAT_LIFETIME_DAYS * 86400_000);
+  const email = username.includes('@') ? username : `${username}@${config.BASE_DOMAIN}`;
+
+  const tenantId = await prisma.$transaction(async (tx) => {
+    // Concurrent first starts of several instances: one bootstraps, the others see its result.
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(727002)`;
+    if (await tx.tenant.findFirst({ where: { isOperator: true }, select: { id: true } })) return undefined;
+    const tenant = await tx.tenant.create({ data: { name: 'Operator', isOperator: true } });
+    await createAnalyticsUiApplication(tx, tenant.id, undefined, config);
+    await createSwaggerUiApplication(tx, tenant.id, config);
+    const user = await tx.user.create({
+      data: {
+        tenantId: tenant.id,
+        username,
+        usernameLower: username.toLowerCase(),
+        email,
+        emailLower: email.toLowerCase(),
+        firstName: 'Skylight',
+        lastName: 'Administrator',
+        state: 'active',
+        passwordHash,
+        roles: { create: { roleName: SKYLIGHT_ADMIN } },
+      },
+    });
+    const sa = await tx.serviceAccount.create({
+      data: {
+        tenantId: tenant.id,
+        name: 'operator',
+        username: 'operator',
+        usernameLower: 'operator',
+        description: 'Operator service account created at first start',
+        roles: { create: { roleName: SKYLIGHT_ADMIN } },
+      },
+    });
+    await tx.personalAccessToken.create({
+      data: { tenantId: tenant.id, serviceAccountId: sa.id, tokenHash: hashPat(pat), expiresAt: patExpiresAt },
+    });
+    await audit(tx, 'system', { tenantId: tenant.id, action: 'bootstrap', targetType: 'tenant', targetId: tenant.id, details: { userId: user.id, serviceAccountId: sa.id } });
+    return tenant.id;
+  });
+  if (!tenantId) return undefined;
+  return {
+    tenantId,
+    username,
+    password: config.BOOTSTRAP_ADMIN_PASSWORD ? undefined : password,
+    pat: config.BOOTSTRAP_ADMIN_PAT ? undefined : pat,
+    patExpiresAt,
+  };
+}
+
+export function bootstrapBanner(r: BootstrapResult): string {
+  const line = '='.repeat(72);
+  return [
+    line,
+    ' First start: the operator tenant and its administrators were created.',
+    ' These credentials are shown ONCE. Store them now.',
+    '',
+    ` Operator tenant id : ${r.tenantId}`,
+    ` Admin username     : ${r.username}`,
+    ` Admin password     : ${r.password ?? '(from BOOTSTRAP_ADMIN_PASSWORD)'}`,
+    ` Operator PAT       : ${r.pat ?? '(from BOOTSTRAP_ADMIN_PAT)'}`,
+    ` PAT expires        : ${r.patExpiresAt.toISOString()}`,
+    '',
+    ' Try: curl -H "Authorization: Bearer <PAT>" <PUBLIC_URL>/api/v3/tenants',
+    line,
+  ].join('\n');
+}

@@ -1,0 +1,139 @@
+// CLI commands `export` and `import` (wired into src/cli.ts by its owner):
+//   npm run cli -- export --out file.json [--org ID]... [--exclude-org ID]... [--with-passwords]
+//   npm run cli -- import --in file.json
+// Both stream the document org by org (export writes each org as it is read from the
+// database; import imports each org as soon as it is parsed) with a progress bar on a terminal.
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { once } from 'node:events';
+import { parseArgs } from 'node:util';
+import { SingleBar, Presets } from 'cli-progress';
+import chain from 'stream-chain';
+import { parser } from 'stream-json';
+import { pick } from 'stream-json/filters/pick.js';
+import { streamArray } from 'stream-json/streamers/stream-array.js';
+import { argon2Params } from '../bootstrap/bootstrap.js';
+import { loadConfig } from '../platform/config.js';
+import { openMigratedDatabase } from '../platform/start.js';
+import { buildExport } from './service.js';
+import { importOrg, type OrgResult } from './import.js';
+
+export interface CliIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+const defaultIo = (): CliIo => ({ stdout: process.stdout, stderr: process.stderr });
+
+function progress(io: CliIo, label: string) {
+  if (!io.stderr.isTTY) return undefined;
+  return new SingleBar({ format: `${label} [{bar}] {value}/{total} orgs`, stream: io.stderr as NodeJS.WritableStream as any, hideCursor: true }, Presets.shades_classic);
+}
+
+async function write(out: WriteStream | NodeJS.WritableStream, chunk: string) {
+  if (!out.write(chunk)) await once(out, 'drain');
+}
+
+/** `export --out FILE` ("-" for stdout). Returns the process exit code. */
+export async function exportCommand(argv: string[], env: NodeJS.ProcessEnv = process.env, io: CliIo = defaultIo()): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      out: { type: 'string', short: 'o' },
+      org: { type: 'string', multiple: true },
+      'exclude-org': { type: 'string', multiple: true },
+      'with-passwords': { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (!values.out) {
+    io.stderr.write('usage: export --out FILE.json [--org ID]... [--exclude-org ID]... [--with-passwords]\n');
+    return 2;
+  }
+  const config = loadConfig(env);
+  const { db } = await openMigratedDatabase(config);
+  const toStdout = values.out === '-';
+  const out = toStdout ? io.stdout : createWriteStream(values.out, { mode: 0o600 });
+  const bar = progress(io, 'export');
+  let count = 0;
+  try {
+    await write(out, '{"orgs":[');
+    await buildExport(
+      { prisma: db.prisma, actor: 'system', dataDir: config.DATA_DIR, baseDomain: config.BASE_DOMAIN, argon: argon2Params(config) },
+      { orgIds: values.org, excludedOrgIds: values['exclude-org'], withPasswords: values['with-passwords'] },
+      async (org, done, total) => {
+        if (done === 1) bar?.start(total, 0);
+        await write(out, (count++ ? ',' : '') + JSON.stringify(org));
+        bar?.update(done);
+      },
+    );
+    await write(out, ']}\n');
+    bar?.stop();
+    if (!toStdout) {
+      (out as WriteStream).end();
+      await once(out, 'finish');
+      io.stderr.write(`exported ${count} org(s) to ${values.out}\n`);
+    }
+    return 0;
+  } finally {
+    bar?.stop();
+    await db.close();
+  }
+}
+
+/** Yields the elements of the document's top-level "orgs" array one at a time, without loading the file. */
+async function* streamOrgs(input: NodeJS.ReadableStream): AsyncGenerator<unknown> {
+  const pipeline = chain([input, parser(), pick({ filter: 'orgs' }), streamArray()] as any[]);
+  for await (const item of pipeline as AsyncIterable<{ key: number; value: unknown }>) yield item.value;
+}
+
+/**
+ * `import --in FILE` ("-" for stdin). Orgs are read from the file as a stream and each
+ * is imported as soon as it has been read. Prints the per-org report as JSON; exit 1
+ * when an org failed, 2 on unusable input.
+ */
+export async function importCommand(argv: string[], env: NodeJS.ProcessEnv = process.env, io: CliIo = defaultIo()): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { in: { type: 'string', short: 'i' } }, strict: true });
+  if (!values.in) {
+    io.stderr.write('usage: import --in FILE.json\n');
+    return 2;
+  }
+  const fromStdin = values.in === '-';
+  let size = 0;
+  if (!fromStdin) {
+    try {
+      size = (await stat(values.in)).size;
+    } catch {
+      io.stderr.write(`cannot read ${values.in}\n`);
+      return 2;
+    }
+  }
+  const config = loadConfig(env);
+  const { db } = await openMigratedDatabase(config);
+  const input = fromStdin ? process.stdin : createReadStream(values.in);
+  let read = 0;
+  input.on('data', (c: Buffer | string) => (read += c.length));
+  // Progress is in bytes of the file: the number of orgs is known only at its end.
+  const bar = size && io.stderr.isTTY
+    ? new SingleBar({ format: 'import [{bar}] {percentage}% | {orgs} org(s)', stream: io.stderr as any, hideCursor: true }, Presets.shades_classic)
+    : undefined;
+  bar?.start(size, 0, { orgs: 0 });
+  const opts = { argon: argon2Params(config), baseDomain: config.BASE_DOMAIN, actor: 'system' as const };
+  const orgs: OrgResult[] = [];
+  try {
+    for await (const raw of streamOrgs(input)) {
+      orgs.push(await importOrg(db.prisma, raw, orgs.length, opts));
+      bar?.update(read, { orgs: orgs.length });
+    }
+  } catch (err) {
+    bar?.stop();
+    io.stderr.write(`${values.in} is not a valid export document: ${(err as Error).message}\n`);
+    await db.close();
+    return 2;
+  }
+  bar?.update(size, { orgs: orgs.length });
+  bar?.stop();
+  await db.close();
+  io.stdout.write(JSON.stringify({ orgs }, null, 2) + '\n');
+  return orgs.some((o) => o.status === 'failed') ? 1 : 0;
+}

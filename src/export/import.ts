@@ -1,0 +1,481 @@
+// Imports an export document (ours, or ZITADEL's instance export). Each org is
+// written in one transaction; an item that cannot be imported (a taken username,
+// a role that does not exist...) is skipped and reported, and the rest of its org
+// still lands. Rows are matched by id, so a second import of the same file changes
+// nothing: unchanged rows are not even rewritten.
+import { z } from 'zod';
+import { audit } from '../audit/audit.js';
+import type { Prisma } from '../platform/db.js';
+import { badRequest } from '../platform/errors.js';
+import { isUuid } from '../platform/ids.js';
+import { hashPassword, type Argon2Params } from '../platform/passwords.js';
+import { isBuiltinRole, TENANT_ADMIN, type Principal } from '../principals/principal.js';
+import { LABEL_KEYS, META_PREFIX, ORG_OWNER, toUuid, unb64 } from './document.js';
+
+export interface ImportOptions {
+  argon: Argon2Params;
+  baseDomain: string;
+  actor: Principal | 'system';
+  requestId?: string;
+  /** Called after each org, for progress reporting. */
+  onOrg?: (done: number, total: number) => void;
+}
+
+export interface ItemError {
+  type: string;
+  id?: string;
+  message: string;
+}
+
+export interface OrgResult {
+  orgId: string;
+  name?: string;
+  status: 'imported' | 'failed';
+  created: number;
+  updated: number;
+  unchanged: number;
+  errors: ItemError[];
+}
+
+export interface ImportResult {
+  orgs: OrgResult[];
+}
+
+type Tx = Parameters<Parameters<Prisma['$transaction']>[0]>[0];
+
+const str = (max: number) => z.string().max(max);
+const orgHeader = z.object({ orgId: z.string().min(1).max(200), org: z.object({ name: z.string().trim().min(1).max(200) }) });
+const humanSchema = z.object({
+  userId: z.string().min(1).max(200),
+  user: z.object({
+    userName: z.string().trim().min(1).max(256),
+    profile: z.object({ firstName: str(200).optional(), lastName: str(200).optional() }).optional(),
+    email: z.object({ email: z.string().trim().regex(/^[^\s@]+@[^\s@]+$/, 'is not an email address').max(320) }),
+    password: z.string().max(256).optional(),
+    hashedPassword: z.object({ value: z.string().max(1024) }).optional(),
+  }),
+});
+const machineSchema = z.object({
+  userId: z.string().min(1).max(200),
+  user: z.object({ userName: z.string().trim().min(1).max(256), name: z.string().trim().min(1).max(200), description: str(500).optional(), accessTokenType: z.string().optional() }),
+});
+const pcaSchema = z.object({
+  state: z.enum(['active', 'disabled']),
+  isOperator: z.boolean(),
+  termsRequired: z.boolean(),
+  branding: z.record(z.string().max(64), z.string().max(2048)),
+  identity: z.object({ subdomain: z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/).max(63), name: z.string().max(200), attributes: z.unknown() }).nullable(),
+  customRoles: z.array(z.object({ roleId: z.string().uuid(), name: z.string().trim().min(1).max(200), description: str(2000), featureRoles: z.array(z.string().max(200)) })),
+  groups: z.array(z.object({
+    groupId: z.string().uuid(),
+    name: z.string().trim().min(1).max(256),
+    description: str(2000),
+    externalId: z.string().max(256).nullable(),
+    members: z.array(z.string()),
+    roles: z.array(z.string()),
+  })),
+});
+
+const USER_STATES = new Set(['initial', 'active', 'inactive', 'locked']);
+const clamp = (n: unknown, lo: number, hi: number, dflt: number) => (typeof n === 'number' && Number.isFinite(n) ? Math.min(hi, Math.max(lo, Math.round(n))) : dflt);
+
+/** JSON with sorted keys: jsonb does not keep key order, so compare this way. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v ?? null);
+}
+
+function differs(current: Record<string, unknown>, next: Record<string, unknown>): boolean {
+  return Object.entries(next).some(([k, v]) => {
+    const c = current[k];
+    if (c instanceof Date || v instanceof Date) return (c as Date | null)?.getTime?.() !== (v as Date | null)?.getTime?.();
+    return canonical(c) !== canonical(v);
+  });
+}
+
+function parseDate(v: string | undefined): Date | null {
+  if (!v) return null;
+  const d = new Date(v);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+interface UserPlan {
+  id: string;
+  rawId: string;
+  data: { username: string; usernameLower: string; email: string; emailLower: string; firstName: string; lastName: string; state: string; externalId: string | null; idpId: string | null; termsAcceptedAt: Date | null; passwordHash?: string };
+  password?: string;
+}
+interface MachinePlan {
+  id: string;
+  rawId: string;
+  data: { name: string; username: string; usernameLower: string; description: string; accessTokenType: string; expirationDate: Date | null };
+}
+
+/** Reads one org of the document into rows to write, collecting what cannot be read. */
+function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemError[]) {
+  const header = orgHeader.parse(raw);
+  const scope = header.orgId;
+  const tenantId = toUuid(header.orgId, 'org');
+  const list = (key: string) => (Array.isArray(raw[key]) ? (raw[key] as unknown[]) : []);
+
+  let pca: z.infer<typeof pcaSchema> | undefined;
+  if (raw.pca !== undefined) {
+    const p = pcaSchema.safeParse(raw.pca);
+    if (p.success) pca = p.data;
+    else errors.push({ type: 'pca', message: p.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
+  }
+
+  const metadata = new Map<string, Map<string, string>>();
+  for (const m of list('userMetadata')) {
+    const r = z.object({ id: z.string(), key: z.string().max(200), value: z.string().max(700000) }).safeParse(m);
+    if (!r.success) {
+      errors.push({ type: 'userMetadata', message: 'malformed metadata entry' });
+      continue;
+    }
+    if (!r.data.key.startsWith(META_PREFIX)) continue; // other metadata has nowhere to go in our model
+    const byUser = metadata.get(r.data.id) ?? new Map<string, string>();
+    byUser.set(r.data.key.slice(META_PREFIX.length), unb64(r.data.value));
+    metadata.set(r.data.id, byUser);
+  }
+
+  const pw = (raw.passwordComplexityPolicy ?? {}) as Record<string, unknown>;
+  const lockout = (raw.lockoutPolicy ?? {}) as Record<string, unknown>;
+  const label = (raw.labelPolicy ?? {}) as Record<string, unknown>;
+  const branding = pca?.branding ?? Object.fromEntries(LABEL_KEYS.filter((k) => typeof label[k] === 'string' && label[k]).map((k) => [k, String(label[k]).slice(0, 2048)]));
+
+  let identity = pca ? pca.identity : null;
+  if (!pca) {
+    const domains = list('domains') as { domainName?: unknown; isPrimary?: unknown }[];
+    const primary = domains.find((d) => d?.isPrimary === true) ?? domains[0];
+    const name = typeof primary?.domainName === 'string' ? primary.domainName.toLowerCase() : '';
+    const sub = name.endsWith(`.${baseDomain}`) ? name.slice(0, -baseDomain.length - 1) : '';
+    if (/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(sub) && sub.length <= 63) identity = { subdomain: sub, name: header.org.name, attributes: {} };
+    else if (name) errors.push({ type: 'domain', id: name, message: `not a subdomain of ${baseDomain}; the tenant gets no subdomain` });
+  }
+
+  const tenant = {
+    id: tenantId,
+    data: {
+      name: header.org.name,
+      state: pca?.state ?? 'active',
+      isOperator: pca?.isOperator ?? false,
+      termsRequired: pca?.termsRequired ?? false,
+      branding,
+      pwMinLength: clamp(pw.minLength, 8, 128, 12),
+      pwRequireUpper: typeof pw.hasUppercase === 'boolean' ? pw.hasUppercase : true,
+      pwRequireLower: typeof pw.hasLowercase === 'boolean' ? pw.hasLowercase : true,
+      pwRequireDigit: typeof pw.hasNumber === 'boolean' ? pw.hasNumber : true,
+      pwRequireSymbol: typeof pw.hasSymbol === 'boolean' ? pw.hasSymbol : false,
+      lockoutMaxAttempts: clamp(lockout.maxPasswordAttempts, 0, 100, 10),
+    },
+    identity,
+  };
+
+  const roles = pca
+    ? pca.customRoles.map((r) => ({ id: r.roleId.toLowerCase(), name: r.name, description: r.description, featureRoles: r.featureRoles }))
+    : [...new Map((list('projectRoles') as { roleKey?: unknown; group?: unknown }[])
+        .filter((r) => typeof r?.roleKey === 'string' && r.roleKey.trim() && !isBuiltinRole(r.roleKey as string))
+        .map((r) => [String(r.roleKey).trim(), { id: toUuid(`role:${String(r.roleKey).trim()}`, scope), name: String(r.roleKey).trim().slice(0, 200), description: typeof r.group === 'string' ? r.group : '', featureRoles: [] as string[] }])).values()];
+
+  const users: UserPlan[] = [];
+  for (const item of list('humanUsers')) {
+    const r = humanSchema.safeParse(item);
+    if (!r.success) {
+      errors.push({ type: 'humanUser', id: (item as { userId?: string })?.userId, message: r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
+      continue;
+    }
+    const { userId, user } = r.data;
+    const m = metadata.get(userId) ?? new Map<string, string>();
+    const state = m.get('state');
+    const idpId = m.get('idpId');
+    let passwordHash: string | undefined;
+    if (user.hashedPassword) {
+      // Only hashes our login can verify; others (bcrypt, ...) would lock the user out silently.
+      if (/^\$argon2(id|i|d)\$/.test(user.hashedPassword.value)) passwordHash = user.hashedPassword.value;
+      else errors.push({ type: 'humanUser', id: userId, message: 'password hash is not argon2; imported without a password' });
+    }
+    users.push({
+      id: toUuid(userId, scope),
+      rawId: userId,
+      password: passwordHash ? undefined : user.password,
+      data: {
+        username: user.userName,
+        usernameLower: user.userName.toLowerCase(),
+        email: user.email.email,
+        emailLower: user.email.email.toLowerCase(),
+        firstName: user.profile?.firstName ?? '',
+        lastName: user.profile?.lastName ?? '',
+        state: state && USER_STATES.has(state) ? state : 'active',
+        externalId: m.get('externalId') ?? null,
+        idpId: idpId && isUuid(idpId) ? idpId.toLowerCase() : null,
+        termsAcceptedAt: parseDate(m.get('termsAcceptedAt')),
+        ...(passwordHash ? { passwordHash } : {}),
+      },
+    });
+  }
+
+  const machines: MachinePlan[] = [];
+  for (const item of list('machineUsers')) {
+    const r = machineSchema.safeParse(item);
+    if (!r.success) {
+      errors.push({ type: 'machineUser', id: (item as { userId?: string })?.userId, message: r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
+      continue;
+    }
+    const { userId, user } = r.data;
+    machines.push({
+      id: toUuid(userId, scope),
+      rawId: userId,
+      data: {
+        name: user.name,
+        username: user.userName,
+        usernameLower: user.userName.toLowerCase(),
+        description: user.description ?? '',
+        accessTokenType: user.accessTokenType === 'ACCESS_TOKEN_TYPE_JWT' ? 'Jwt' : 'Bearer',
+        expirationDate: parseDate(metadata.get(userId)?.get('expirationDate')),
+      },
+    });
+  }
+
+  // Role grants by holder id (raw ids of the document mapped to ours).
+  const grants: { holder: string; rawHolder: string; role: string }[] = [];
+  for (const g of list('userGrants') as { userId?: unknown; roleKeys?: unknown }[]) {
+    if (typeof g?.userId !== 'string' || !Array.isArray(g.roleKeys)) {
+      errors.push({ type: 'userGrant', message: 'malformed user grant' });
+      continue;
+    }
+    for (const role of g.roleKeys) if (typeof role === 'string') grants.push({ holder: toUuid(g.userId, scope), rawHolder: g.userId, role });
+  }
+  for (const m of list('orgMembers') as { userId?: unknown; roles?: unknown }[]) {
+    if (typeof m?.userId === 'string' && Array.isArray(m.roles) && m.roles.includes(ORG_OWNER)) {
+      grants.push({ holder: toUuid(m.userId, scope), rawHolder: m.userId, role: TENANT_ADMIN });
+    }
+  }
+
+  const groups = (pca?.groups ?? []).map((g) => ({
+    id: g.groupId.toLowerCase(),
+    data: { name: g.name, nameLower: g.name.toLowerCase(), description: g.description, externalId: g.externalId },
+    members: g.members.map((m) => toUuid(m, scope)),
+    roles: g.roles,
+  }));
+
+  return { header, tenant, roles, users, machines, grants, groups };
+}
+
+type Plan = ReturnType<typeof planOrg>;
+
+const BATCH = 1000;
+
+class Counter {
+  created = 0;
+  updated = 0;
+  unchanged = 0;
+}
+
+async function writeOrg(tx: Tx, plan: Plan, errors: ItemError[], n: Counter) {
+  const { tenant } = plan;
+  const tenantId = tenant.id;
+
+  const data = { ...tenant.data };
+  if (data.isOperator && (await tx.tenant.findFirst({ where: { isOperator: true, NOT: { id: tenantId } }, select: { id: true } }))) {
+    data.isOperator = false;
+    errors.push({ type: 'org', id: tenantId, message: 'this deployment already has an operator tenant; imported as an ordinary tenant' });
+  }
+  const existing = await tx.tenant.findUnique({ where: { id: tenantId }, include: { identity: true } });
+  if (!existing) {
+    await tx.tenant.create({ data: { id: tenantId, ...data } });
+    n.created++;
+  } else if (differs(existing, existing.isOperator ? { ...data, isOperator: true } : data)) {
+    await tx.tenant.update({ where: { id: tenantId }, data: existing.isOperator ? { ...data, isOperator: true } : data });
+    n.updated++;
+  } else n.unchanged++;
+
+  if (tenant.identity) {
+    const idn = tenant.identity;
+    const owner = await tx.tenantIdentity.findUnique({ where: { subdomain: idn.subdomain } });
+    const want = { subdomain: idn.subdomain, name: idn.name, attributes: (idn.attributes ?? {}) as object };
+    if (owner && owner.tenantId !== tenantId) errors.push({ type: 'domain', id: idn.subdomain, message: 'subdomain belongs to another tenant' });
+    else if (!existing?.identity) {
+      await tx.tenantIdentity.create({ data: { tenantId, ...want } });
+      n.created++;
+    } else if (differs(existing.identity, want)) {
+      await tx.tenantIdentity.update({ where: { tenantId }, data: want });
+      n.updated++;
+    } else n.unchanged++;
+  }
+
+  for (const r of plan.roles) {
+    const row = { name: r.name, nameLower: r.name.toLowerCase(), description: r.description, featureRoles: r.featureRoles };
+    const clash = await tx.customRole.findFirst({ where: { tenantId, nameLower: row.nameLower, NOT: { id: r.id } }, select: { id: true } });
+    if (clash) {
+      errors.push({ type: 'role', id: r.id, message: `role name "${r.name}" is taken by another role` });
+      continue;
+    }
+    const cur = await tx.customRole.findUnique({ where: { id: r.id } });
+    if (cur && cur.tenantId !== tenantId) {
+      errors.push({ type: 'role', id: r.id, message: 'the id belongs to another tenant' });
+      continue;
+    }
+    if (!cur) {
+      await tx.customRole.create({ data: { id: r.id, tenantId, ...row } });
+      n.created++;
+    } else if (differs(cur, row)) {
+      await tx.customRole.update({ where: { id: r.id }, data: row });
+      n.updated++;
+    } else n.unchanged++;
+  }
+
+  // Users and service accounts share a tenant's username space. Clashes are checked in
+  // memory against the tenant's rows, loaded once, and new rows are inserted in batches.
+  const [users, sas] = await Promise.all([tx.user.findMany({ where: { tenantId } }), tx.serviceAccount.findMany({ where: { tenantId } })]);
+  const userById = new Map(users.map((u) => [u.id, u]));
+  const saById = new Map(sas.map((s) => [s.id, s]));
+  const nameOwner = new Map<string, string>([...users, ...sas].map((x) => [x.usernameLower, x.id]));
+  const emailOwner = new Map(users.map((u) => [u.emailLower, u.id]));
+  const foreignUsers = new Set((await tx.user.findMany({ where: { id: { in: plan.users.map((u) => u.id).filter((id) => !userById.has(id)) }, NOT: { tenantId } }, select: { id: true } })).map((r) => r.id));
+  const foreignSas = new Set((await tx.serviceAccount.findMany({ where: { id: { in: plan.machines.map((s) => s.id).filter((id) => !saById.has(id)) }, NOT: { tenantId } }, select: { id: true } })).map((r) => r.id));
+
+  const userIds = new Set<string>();
+  const newUsers: (UserPlan['data'] & { id: string; tenantId: string })[] = [];
+  for (const u of plan.users) {
+    const nameHolder = nameOwner.get(u.data.usernameLower);
+    const emailHolder = emailOwner.get(u.data.emailLower);
+    let problem: string | undefined;
+    if (userIds.has(u.id)) problem = 'the same user appears twice';
+    else if (foreignUsers.has(u.id)) problem = 'the id belongs to another tenant';
+    else if ((nameHolder && nameHolder !== u.id) || (emailHolder && emailHolder !== u.id)) problem = `userName "${u.data.username}" or email "${u.data.email}" is taken`;
+    if (problem) {
+      errors.push({ type: 'humanUser', id: u.rawId, message: problem });
+      continue;
+    }
+    const cur = userById.get(u.id);
+    if (cur) {
+      nameOwner.delete(cur.usernameLower);
+      emailOwner.delete(cur.emailLower);
+    }
+    nameOwner.set(u.data.usernameLower, u.id);
+    emailOwner.set(u.data.emailLower, u.id);
+    userIds.add(u.id);
+    if (!cur) newUsers.push({ id: u.id, tenantId, ...u.data });
+    else if (differs(cur, u.data)) {
+      await tx.user.update({ where: { id: u.id }, data: u.data });
+      n.updated++;
+    } else n.unchanged++;
+  }
+  for (let i = 0; i < newUsers.length; i += BATCH) n.created += (await tx.user.createMany({ data: newUsers.slice(i, i + BATCH) })).count;
+
+  const machineIds = new Set<string>();
+  const newSas: (MachinePlan['data'] & { id: string; tenantId: string })[] = [];
+  for (const s of plan.machines) {
+    const holder = nameOwner.get(s.data.usernameLower);
+    let problem: string | undefined;
+    if (machineIds.has(s.id)) problem = 'the same service account appears twice';
+    else if (foreignSas.has(s.id)) problem = 'the id belongs to another tenant';
+    else if (holder && holder !== s.id) problem = `userName "${s.data.username}" is taken`;
+    if (problem) {
+      errors.push({ type: 'machineUser', id: s.rawId, message: problem });
+      continue;
+    }
+    const cur = saById.get(s.id);
+    if (cur) nameOwner.delete(cur.usernameLower);
+    nameOwner.set(s.data.usernameLower, s.id);
+    machineIds.add(s.id);
+    if (!cur) newSas.push({ id: s.id, tenantId, ...s.data });
+    else if (differs(cur, s.data)) {
+      await tx.serviceAccount.update({ where: { id: s.id }, data: s.data });
+      n.updated++;
+    } else n.unchanged++;
+  }
+  for (let i = 0; i < newSas.length; i += BATCH) n.created += (await tx.serviceAccount.createMany({ data: newSas.slice(i, i + BATCH) })).count;
+
+  const roleNames = new Set((await tx.customRole.findMany({ where: { tenantId }, select: { name: true } })).map((r) => r.name));
+  const knownRole = (name: string) => isBuiltinRole(name) || roleNames.has(name);
+
+  for (const g of plan.groups) {
+    const clash = await tx.userGroup.findFirst({ where: { tenantId, nameLower: g.data.nameLower, NOT: { id: g.id } }, select: { id: true } });
+    const cur = await tx.userGroup.findUnique({ where: { id: g.id } });
+    if (clash || (cur && cur.tenantId !== tenantId)) {
+      errors.push({ type: 'group', id: g.id, message: clash ? `group name "${g.data.name}" is taken` : 'the id belongs to another tenant' });
+      continue;
+    }
+    if (!cur) {
+      await tx.userGroup.create({ data: { id: g.id, tenantId, ...g.data } });
+      n.created++;
+    } else if (differs(cur, g.data)) {
+      await tx.userGroup.update({ where: { id: g.id }, data: g.data });
+      n.updated++;
+    } else n.unchanged++;
+    const present = new Set((await tx.user.findMany({ where: { tenantId, id: { in: g.members } }, select: { id: true } })).map((u) => u.id));
+    for (const m of g.members) if (!present.has(m)) errors.push({ type: 'groupMember', id: `${g.id}/${m}`, message: 'no such user in the org' });
+    const members = g.members.filter((m) => present.has(m));
+    if (members.length) n.created += (await tx.groupMembership.createMany({ data: members.map((userId) => ({ tenantId, groupId: g.id, userId })), skipDuplicates: true })).count;
+    const roles = g.roles.filter((r) => knownRole(r) || (errors.push({ type: 'groupRole', id: `${g.id}/${r}`, message: 'no such role' }), false));
+    if (roles.length) n.created += (await tx.roleAssignment.createMany({ data: roles.map((roleName) => ({ tenantId, groupId: g.id, roleName })), skipDuplicates: true })).count;
+  }
+
+  const assignments: { tenantId: string; roleName: string; userId?: string; serviceAccountId?: string }[] = [];
+  const seen = new Set<string>();
+  for (const grant of plan.grants) {
+    const key = `${grant.holder}/${grant.role}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if (!knownRole(grant.role)) {
+      errors.push({ type: 'userGrant', id: `${grant.rawHolder}/${grant.role}`, message: 'no such role' });
+      continue;
+    }
+    const isUser = userIds.has(grant.holder) || userById.has(grant.holder);
+    const isMachine = !isUser && (machineIds.has(grant.holder) || saById.has(grant.holder));
+    if (!isUser && !isMachine) {
+      errors.push({ type: 'userGrant', id: `${grant.rawHolder}/${grant.role}`, message: 'no such user in the org' });
+      continue;
+    }
+    assignments.push({ tenantId, roleName: grant.role, ...(isUser ? { userId: grant.holder } : { serviceAccountId: grant.holder }) });
+  }
+  if (assignments.length) n.created += (await tx.roleAssignment.createMany({ data: assignments, skipDuplicates: true })).count;
+}
+
+/** Imports one org in its own transaction; `index` names it in reports when it has no id. */
+export async function importOrg(prisma: Prisma, raw: unknown, index: number, opts: ImportOptions): Promise<OrgResult> {
+  const errors: ItemError[] = [];
+  const rawId = (raw as { orgId?: unknown })?.orgId;
+  const result: OrgResult = { orgId: typeof rawId === 'string' ? rawId : `#${index}`, status: 'failed', created: 0, updated: 0, unchanged: 0, errors };
+  try {
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error('not an object');
+    const plan = planOrg(raw as Record<string, unknown>, opts.baseDomain, errors);
+    result.orgId = plan.tenant.id;
+    result.name = plan.header.org.name;
+    // Plain passwords (ZITADEL's initial passwords) are hashed before the transaction: argon2 is slow.
+    for (const u of plan.users) if (u.password) u.data.passwordHash = await hashPassword(u.password, opts.argon);
+    const n = new Counter();
+    await prisma.$transaction(
+      async (tx) => {
+        await writeOrg(tx, plan, errors, n);
+        if (n.created + n.updated > 0) {
+          await audit(tx, opts.actor, { tenantId: plan.tenant.id, action: 'tenant.imported', targetType: 'tenant', targetId: plan.tenant.id, details: { created: n.created, updated: n.updated, skipped: errors.length } }, opts.requestId);
+        }
+      },
+      // A large org is one long transaction by design: all of it lands or none of it.
+      { timeout: 30 * 60_000, maxWait: 60_000 },
+    );
+    Object.assign(result, { status: 'imported', created: n.created, updated: n.updated, unchanged: n.unchanged });
+  } catch (err) {
+    // The org's transaction rolled back: nothing of it was written.
+    const message = err instanceof z.ZodError ? err.issues.map((x) => `${x.path.join('.')}: ${x.message}`).join('; ') : (err as Error).message;
+    errors.push({ type: 'org', message });
+    Object.assign(result, { status: 'failed', created: 0, updated: 0, unchanged: 0 });
+  }
+  return result;
+}
+
+export async function importDocument(prisma: Prisma, doc: unknown, opts: ImportOptions): Promise<ImportResult> {
+  if (!doc || typeof doc !== 'object' || !Array.isArray((doc as { orgs?: unknown }).orgs)) throw badRequest('The document has no "orgs" array', '/orgs');
+  const orgs = (doc as { orgs: unknown[] }).orgs;
+  const results: OrgResult[] = [];
+  for (const [i, raw] of orgs.entries()) {
+    results.push(await importOrg(prisma, raw, i, opts));
+    opts.onOrg?.(i + 1, orgs.length);
+  }
+  return { orgs: results };
+}

@@ -1,0 +1,145 @@
+// The export and import operations with ZITADEL's request options (admin API
+// POST /export and /import), shared by the HTTP routes and the CLI.
+import { z } from 'zod';
+import { audit } from '../audit/audit.js';
+import type { Prisma } from '../platform/db.js';
+import { AppError, badRequest } from '../platform/errors.js';
+import { isUuid } from '../platform/ids.js';
+import type { Argon2Params } from '../platform/passwords.js';
+import type { Principal } from '../principals/principal.js';
+import type { ExportDocument, OrgExport } from './document.js';
+import { exportOrg, selectOrgs } from './export.js';
+import { importDocument, type ImportResult } from './import.js';
+import { parseDuration, pathUnderDataDir, readLocal, readS3, writeLocal, writeS3 } from './outputs.js';
+
+const s3Location = z.object({
+  path: z.string().min(1).max(1024),
+  endpoint: z.string().min(1).max(2048),
+  accessKeyId: z.string().min(1).max(256),
+  secretAccessKey: z.string().min(1).max(256),
+  ssl: z.boolean().optional(),
+  bucket: z.string().min(1).max(255),
+});
+const orgIdList = z.array(z.string().max(200).refine(isUuid, 'must be an org id (UUID)')).max(100_000);
+const timeout = z.string().max(32).refine((v) => parseDuration(v) !== undefined, 'must be a duration such as "30s" or "5m"');
+
+export const exportRequest = z.object({
+  orgIds: orgIdList.optional(),
+  excludedOrgIds: orgIdList.optional(),
+  withPasswords: z.boolean().optional(),
+  withOtp: z.boolean().optional(),
+  responseOutput: z.boolean().optional(),
+  localOutput: z.object({ path: z.string().min(1).max(1024) }).optional(),
+  s3Output: s3Location.optional(),
+  gcsOutput: z.object({ bucket: z.string().optional(), serviceaccountJson: z.string().optional(), path: z.string().optional() }).optional(),
+  timeout: timeout.optional(),
+});
+export type ExportRequest = z.infer<typeof exportRequest>;
+
+export const importRequest = z.object({
+  timeout: timeout.optional(),
+  dataOrgs: z.object({ orgs: z.array(z.unknown()) }).optional(),
+  dataOrgsLocal: z.object({ path: z.string().min(1).max(1024) }).optional(),
+  dataOrgsS3: s3Location.optional(),
+  // Our own export document may also be posted as it is.
+  orgs: z.array(z.unknown()).optional(),
+});
+export type ImportRequest = z.infer<typeof importRequest>;
+
+export interface RunContext {
+  prisma: Prisma;
+  actor: Principal | 'system';
+  requestId?: string;
+  dataDir: string;
+  baseDomain: string;
+  argon: Argon2Params;
+}
+
+const timedOut = () => new AppError(504, 'timeout', 'Timeout', 'The operation did not finish within its timeout');
+
+async function withTimeout<T>(ms: number | undefined, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ctl = new AbortController();
+  if (!ms) return run(ctl.signal);
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      ctl.abort();
+      reject(timedOut());
+    }, ms);
+  });
+  try {
+    return await Promise.race([run(ctl.signal), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Builds the document org by org; `each` lets the CLI stream orgs to a file as they come. */
+export async function buildExport(
+  ctx: RunContext,
+  req: Pick<ExportRequest, 'orgIds' | 'excludedOrgIds' | 'withPasswords' | 'withOtp'>,
+  each?: (org: OrgExport, done: number, total: number) => void | Promise<void>,
+  signal?: AbortSignal,
+): Promise<ExportDocument> {
+  const ids = await selectOrgs(ctx.prisma, req);
+  const orgs: OrgExport[] = [];
+  for (const [i, id] of ids.entries()) {
+    if (signal?.aborted) throw timedOut();
+    const org = await exportOrg(ctx.prisma, id, { withPasswords: req.withPasswords, withOtp: req.withOtp, baseDomain: ctx.baseDomain });
+    if (each) await each(org, i + 1, ids.length);
+    else orgs.push(org);
+  }
+  return { orgs };
+}
+
+export async function runExport(ctx: RunContext, req: ExportRequest): Promise<ExportDocument | Record<string, never>> {
+  if (req.gcsOutput) throw badRequest('Google Cloud Storage output is not supported; use s3Output or localOutput', '/gcsOutput');
+  // With no output named, the document comes back in the response.
+  const toResponse = req.responseOutput ?? (!req.localOutput && !req.s3Output);
+  const file = req.localOutput ? await pathUnderDataDir(ctx.dataDir, req.localOutput.path) : undefined;
+  return withTimeout(req.timeout ? parseDuration(req.timeout) : undefined, async (signal) => {
+    const doc = await buildExport(ctx, req, undefined, signal);
+    const body = JSON.stringify(doc);
+    if (file) await writeLocal(file, body);
+    if (req.s3Output) {
+      try {
+        await writeS3(req.s3Output, body, signal);
+      } catch (err) {
+        if (signal.aborted) throw timedOut();
+        throw new AppError(502, 'storage_failed', 'Bad gateway', `Writing to S3 failed: ${(err as Error).name}: ${(err as Error).message}`);
+      }
+    }
+    await audit(ctx.prisma, ctx.actor, {
+      tenantId: null,
+      action: 'instance.exported',
+      targetType: 'instance',
+      details: { orgs: doc.orgs.length, withPasswords: !!req.withPasswords, response: toResponse, local: !!file, s3: !!req.s3Output },
+    }, ctx.requestId);
+    return toResponse ? doc : {};
+  });
+}
+
+export async function runImport(ctx: RunContext, req: ImportRequest, onOrg?: (done: number, total: number) => void): Promise<ImportResult> {
+  const sources = [req.dataOrgs, req.dataOrgsLocal, req.dataOrgsS3, req.orgs].filter((s) => s !== undefined);
+  if (sources.length !== 1) throw badRequest('Name exactly one source: dataOrgs, dataOrgsLocal, dataOrgsS3, or the document itself (orgs)');
+  return withTimeout(req.timeout ? parseDuration(req.timeout) : undefined, async (signal) => {
+    let doc: unknown;
+    if (req.dataOrgs) doc = req.dataOrgs;
+    else if (req.orgs) doc = { orgs: req.orgs };
+    else {
+      let text: string;
+      try {
+        text = req.dataOrgsLocal ? await readLocal(await pathUnderDataDir(ctx.dataDir, req.dataOrgsLocal.path)) : await readS3(req.dataOrgsS3!, signal);
+      } catch (err) {
+        if (err instanceof AppError) throw err;
+        throw badRequest(`The import source cannot be read: ${(err as Error).message}`);
+      }
+      try {
+        doc = JSON.parse(text);
+      } catch {
+        throw badRequest('The import source is not valid JSON');
+      }
+    }
+    return importDocument(ctx.prisma, doc, { argon: ctx.argon, baseDomain: ctx.baseDomain, actor: ctx.actor, requestId: ctx.requestId, onOrg });
+  });
+}

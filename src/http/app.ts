@@ -1,0 +1,220 @@
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import cookie from '@fastify/cookie';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import applyHelmet from 'helmet';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Config } from '../platform/config.js';
+import type { Database } from '../platform/db.js';
+import { loggerOptions } from '../platform/logger.js';
+import { createMetrics, type Metrics } from '../platform/metrics.js';
+import { addressIn } from '../platform/net.js';
+import { errorHandler, sendError } from './errors.js';
+import { badRequest } from '../platform/errors.js';
+import auth from './plugins/auth.js';
+import healthRoutes from './routes/health.js';
+import idpRoutes from './routes/idps.js';
+import onboardingRoutes from './routes/onboarding.js';
+import samlRoutes from './routes/saml.js';
+import tenantRoutes from './routes/tenants.js';
+import sessionRoutes from './routes/session.js';
+import serviceAccountRoutes from './routes/service-accounts.js';
+import scimRoutes from './routes/scim.js';
+import adminExportRoutes from './routes/admin-export.js';
+import userRoutes from './routes/users.js';
+import usergroupRoutes from './routes/usergroups.js';
+import roleRoutes from './routes/roles.js';
+import oauthPlugin from './plugins/oauth.js';
+import { SWAGGER_UI_CLIENT_ID } from '../oauth/applications.js';
+import oauthRoutes from './routes/oauth.js';
+import loginRoutes from './routes/login.js';
+import applicationRoutes from './routes/applications.js';
+import pki from './plugins/pki.js';
+import certRoutes from './routes/certs.js';
+import samlLogin from './plugins/saml-login.js';
+import setPasswordRoutes from './routes/set-password.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config;
+    db: Database;
+    masterKey: Buffer;
+    metrics: Metrics;
+  }
+}
+
+export interface AppOptions {
+  config: Config;
+  db: Database;
+  masterKey: Buffer;
+  /** Tests pass false to keep output quiet; the server passes pino options. */
+  logger?: boolean | object;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+function hasNul(values: unknown): boolean {
+  if (!values || typeof values !== 'object') return false;
+  for (const v of Object.values(values)) {
+    if (typeof v === 'string' ? v.includes('\0') : Array.isArray(v) && v.some((x) => typeof x === 'string' && x.includes('\0'))) return true;
+  }
+  return false;
+}
+
+export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  const { config } = opts;
+  const helmetOptions = {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'self'"] },
+    },
+    strictTransportSecurity: config.PUBLIC_URL.startsWith('https:') ? { maxAge: 31536000, includeSubDomains: true } : (false as const),
+    crossOriginResourcePolicy: { policy: 'same-site' as const },
+  };
+  // Errors the router raises before any hook runs would otherwise leave without them.
+  const securityHeaders = applyHelmet(helmetOptions);
+  const app = Fastify({
+    logger: opts.logger ?? loggerOptions(config.LOG_LEVEL),
+    bodyLimit: config.BODY_LIMIT,
+    // request.ip honours X-Forwarded-For only when the peer is a configured proxy.
+    trustProxy: (address: string) => addressIn(config.trustedProxies, address),
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+    // Malformed percent-encoding and the like, refused by the router before any route runs.
+    frameworkErrors: (error, request, reply) => {
+      securityHeaders(request.raw, reply.raw, () => {});
+      return sendError(reply, 400, [{ status: '400', code: 'bad_request', title: 'Bad request', detail: error.message }]);
+    },
+    forceCloseConnections: 'idle',
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.decorate('config', config);
+  app.decorate('db', opts.db);
+  app.decorate('masterKey', opts.masterKey);
+  app.decorate('metrics', createMetrics(opts.db.pool));
+
+  // JSON:API documents are JSON; parse them with Fastify's hardened JSON parser. Plain
+  // text is no API media type: without a parser it is answered 415, not parsed as a string.
+  app.removeContentTypeParser('text/plain');
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  const json = (request: FastifyRequest, body: string, done: (err: Error | null, value?: unknown) => void) => {
+    if (body.includes('\\u0000') || body.includes('\0')) return done(badRequest('NUL characters are not allowed'));
+    parseJson(request, body, done);
+  };
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, json);
+  app.addContentTypeParser('application/vnd.api+json', { parseAs: 'string' }, json);
+
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, 404, [{ status: '404', code: 'not_found', title: 'Not found', detail: `No route ${request.method} ${request.url.split('?')[0]}` }]),
+  );
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  // PostgreSQL text cannot hold NUL; refuse it at the edge with a clear error rather
+  // than deep in a query (the error handler still maps the database's refusal).
+  app.addHook('preValidation', async (request) => {
+    if (hasNul(request.params) || hasNul(request.query)) throw badRequest('NUL characters are not allowed in the URL');
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    app.metrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    app.metrics.duration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+  });
+
+  await app.register(helmet, helmetOptions);
+  if (config.CORS_ORIGINS.length) {
+    await app.register(cors, {
+      origin: config.CORS_ORIGINS.includes('*') ? true : config.CORS_ORIGINS,
+      credentials: !config.CORS_ORIGINS.includes('*'),
+      exposedHeaders: ['x-request-id'],
+    });
+  }
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'PCA Identity & Access Management API',
+        version: '25.7',
+        description: 'Multi-tenant IAM server: the PCA IAM API 25.7 (`/api/v3`) plus OpenID Connect, SAML, an X.509 CA and SCIM 2.0.',
+      },
+      servers: [{ url: config.PUBLIC_URL }],
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'PAT, JWT access token or opaque access token' },
+          oauth2: {
+            type: 'oauth2',
+            description: 'Sign in through this server (authorization code with PKCE, operator tenant)',
+            flows: {
+              authorizationCode: {
+                authorizationUrl: `${config.PUBLIC_URL}/oauth/v2/authorize`,
+                tokenUrl: `${config.PUBLIC_URL}/oauth/v2/token`,
+                scopes: { openid: 'OpenID Connect', profile: 'Profile claims', email: 'Email claims' },
+              },
+            },
+          },
+        },
+      },
+      security: [{ bearer: [] }, { oauth2: [] }],
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: true,
+    uiConfig: { persistAuthorization: false, oauth2RedirectUrl: `${config.PUBLIC_URL}/docs/static/oauth2-redirect.html` },
+    // "Authorize" runs the code flow with PKCE against this server, as the operator tenant's SwaggerUI client.
+    initOAuth: { clientId: SWAGGER_UI_CLIENT_ID, usePkceWithAuthorizationCodeGrant: true, scopes: ['openid', 'profile'] },
+  });
+
+  await app.register(cookie);
+  // Credentials and the services routes share: the principal plugin first, then the
+  // credential kinds that plug into it, then the seams between features.
+  await app.register(auth);
+  await app.register(oauthPlugin);
+  await app.register(pki);
+  await app.register(samlLogin);
+
+  await app.register(healthRoutes);
+  await app.register(onboardingRoutes);
+  await app.register(tenantRoutes);
+  await app.register(sessionRoutes);
+  await app.register(userRoutes);
+  await app.register(usergroupRoutes);
+  await app.register(roleRoutes);
+  await app.register(serviceAccountRoutes);
+  await app.register(idpRoutes);
+  await app.register(samlRoutes);
+  await app.register(certRoutes);
+  await app.register(applicationRoutes);
+  await app.register(oauthRoutes);
+  await app.register(loginRoutes);
+  await app.register(setPasswordRoutes);
+  await app.register(scimRoutes, { prefix: '/scim/v2' });
+  await app.register(adminExportRoutes);
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    if (!config.METRICS_ENABLED) return sendError(reply, 404, [{ status: '404', code: 'not_found', title: 'Not found' }]);
+    reply.type(app.metrics.registry.contentType);
+    return app.metrics.registry.metrics();
+  });
+
+  return app;
+}

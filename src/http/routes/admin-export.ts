@@ -1,0 +1,70 @@
+// ZITADEL-compatible instance export and import (admin API v1) for operators. The
+// routes are outside /api, so they authenticate here and require skylight-admin.
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { argon2Params } from '../../bootstrap/bootstrap.js';
+import { runExport, runImport, exportRequest, importRequest, type RunContext } from '../../export/service.js';
+import { forbidden, unauthorized } from '../../platform/errors.js';
+import { isSkylightAdmin, SKYLIGHT_ADMIN } from '../../principals/principal.js';
+import { errors } from '../jsonapi.js';
+
+const tags = ['Export and import (operator)'];
+/** Import documents of whole deployments are far larger than ordinary requests. */
+const IMPORT_BODY_LIMIT = 256 * 1024 * 1024;
+
+const itemError = z.object({ type: z.string(), id: z.string().optional(), message: z.string() });
+const importResult = z.object({
+  orgs: z.array(z.object({
+    orgId: z.string(),
+    name: z.string().optional(),
+    status: z.enum(['imported', 'failed']),
+    created: z.number(),
+    updated: z.number(),
+    unchanged: z.number(),
+    errors: z.array(itemError),
+  })),
+});
+
+export default async function adminExportRoutes(app: FastifyInstance) {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+
+  app.addHook('onRequest', async (request) => {
+    const v = await app.authenticate(request);
+    if (!v) throw unauthorized();
+    if (!v.ok) throw unauthorized('The credential is not valid');
+    if (!isSkylightAdmin(v.principal)) throw forbidden(`This operation requires the ${SKYLIGHT_ADMIN} role`);
+    request.principal = v.principal;
+    request.tenantId = v.principal.tenantId;
+  });
+
+  const ctxOf = (request: { principal?: RunContext['actor']; id: string }): RunContext => ({
+    prisma: app.db.prisma,
+    actor: request.principal!,
+    requestId: request.id,
+    dataDir: app.config.DATA_DIR,
+    baseDomain: app.config.BASE_DOMAIN,
+    argon: argon2Params(app.config),
+  });
+
+  r.post('/admin/v1/export', {
+    schema: {
+      tags,
+      operationId: 'ExportData',
+      summary: 'Export tenants, users, service accounts, groups and roles in ZITADEL\'s export format',
+      body: exportRequest,
+      response: { 200: z.record(z.string(), z.unknown()), ...errors(400, 401, 403, 502, 504) },
+    },
+  }, async (request) => (await runExport(ctxOf(request), request.body)) as Record<string, unknown>);
+
+  r.post('/admin/v1/import', {
+    bodyLimit: IMPORT_BODY_LIMIT,
+    schema: {
+      tags,
+      operationId: 'ImportData',
+      summary: 'Import an export document (ours or ZITADEL\'s); idempotent, one transaction per org',
+      body: importRequest,
+      response: { 200: importResult, ...errors(400, 401, 403, 413, 504) },
+    },
+  }, async (request) => runImport(ctxOf(request), request.body));
+}

@@ -1,0 +1,177 @@
+import { answerValidation } from './session.js';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { REASONS } from '../../pki/authority.js';
+import { MAX_OCSP_REQUEST_BYTES } from '../../pki/ocsp.js';
+import { certView } from '../../pki/service.js';
+import { contextOf } from '../../principals/context.js';
+import { errors, listDocument, pageQuery, resource, sendJsonApi, skipTake } from '../jsonapi.js';
+import { forwardedCert } from '../plugins/pki.js';
+
+const tags = ['Certificates'];
+const BINARY_TYPES = ['application/octet-stream', 'application/pkcs10', 'application/x-pem-file', 'application/x-x509-ca-cert', 'application/ocsp-request'];
+
+const format = z.enum(['der', 'pem']).default('der');
+const certduration = z.string().max(16).optional().describe('Validity in hours (default PKI_CERT_DEFAULT_HOURS, at most PKI_CERT_MAX_HOURS)');
+// assignedRoles: repeated (?assignedRoles=a&assignedRoles=b) or comma-separated.
+const roleList = z
+  .union([z.string().max(2000), z.array(z.string().max(200)).max(50)])
+  .optional()
+  .transform((v) => (v === undefined ? undefined : [v].flat().flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean)));
+
+const signQuery = z.object({
+  certduration,
+  format,
+  requestedUsername: z.string().max(200).optional(),
+  assignedRoles: roleList,
+});
+const renewQuery = z.object({ certduration, format });
+
+const certStatus = z
+  .object({
+    expiry: z.number().describe('notAfter, Unix seconds'),
+    reason: z.enum(REASONS),
+    serialNum: z.string(),
+    status: z.enum(['Good', 'Revoked', 'Expired']),
+    tenantId: z.string(),
+    userId: z.string().describe('The service account tied to the certificate'),
+  })
+  .meta({ id: 'CertStatus' });
+const serialParams = z.object({ serialNum: z.string().max(40) });
+const certBinary = z.any().describe('The certificate: DER (application/pkix-cert) or PEM (application/x-pem-file)');
+const csrBody = z.any().describe('PKCS#10 certification request, PEM or DER (at most 16 KiB)');
+const ocspBinary = z.any().describe('DER OCSPResponse (application/ocsp-response)');
+
+// Header values must be printable ASCII; anything else is percent-encoded.
+
+function sendCert(reply: FastifyReply, cert: Buffer | string) {
+  if (typeof cert === 'string') return reply.code(200).type('application/x-pem-file').send(cert);
+  return reply.code(200).type('application/pkix-cert').send(cert);
+}
+
+export default async function certRoutes(app: FastifyInstance) {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+
+  // Binary bodies (CSRs in DER or PEM, OCSP requests) arrive as raw bytes. curl's
+  // --data-binary default type (form-urlencoded) is accepted too: the body is the CSR.
+  r.addContentTypeParser([...BINARY_TYPES, 'application/x-www-form-urlencoded'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  r.removeContentTypeParser('text/plain');
+  r.addContentTypeParser('text/plain', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  const bodyBuffer = (body: unknown) => (Buffer.isBuffer(body) ? body : Buffer.alloc(0));
+
+  r.post('/api/v3/certs/sign', {
+    config: { auth: 'admin' },
+    schema: {
+      tags,
+      operationId: 'SignCSR',
+      description: 'Signs a PKCS#10 request (PEM or DER body) and ties the certificate to a service account (created when absent) with assignedRoles.',
+      querystring: signQuery,
+      consumes: ['application/pkcs10', 'application/octet-stream', 'application/x-pem-file'],
+      body: csrBody,
+      response: { 200: certBinary, ...errors(400, 401, 403, 404, 413, 415, 422) },
+    },
+  }, async (request, reply) => sendCert(reply, await app.pki.signCsr(contextOf(request), bodyBuffer(request.body), request.query)));
+
+  r.post('/api/v3/certs/renew', {
+    config: { auth: 'user' },
+    schema: {
+      tags,
+      operationId: 'RenewCerts',
+      description: 'The holder of a valid client certificate (forwarded by a trusted proxy) gets a new certificate for the same identity. Body: a new CSR.',
+      querystring: renewQuery,
+      consumes: ['application/pkcs10', 'application/octet-stream', 'application/x-pem-file'],
+      body: csrBody,
+      response: { 200: certBinary, ...errors(400, 401, 403, 413, 415) },
+    },
+  }, async (request, reply) => sendCert(reply, await app.pki.renew(request.principal!, request.id, bodyBuffer(request.body), request.query)));
+
+  r.get('/api/v3/certs', {
+    config: { auth: 'admin' },
+    schema: {
+      tags,
+      operationId: 'ListCerts',
+      querystring: pageQuery,
+      response: {
+        200: z.object({
+          bodyFilters: z.record(z.string(), z.unknown()),
+          links: z.record(z.string(), z.string().nullable()),
+          data: z.array(z.object({ type: z.literal('certs'), id: z.string(), attributes: certStatus })),
+          meta: z.object({ page: z.number(), pageSize: z.number(), total: z.number(), totalPages: z.number() }),
+        }),
+        ...errors(400, 401, 403),
+      },
+    },
+  }, async (request, reply) => {
+    const { total, rows } = await app.pki.list(contextOf(request), skipTake(request.query).skip, skipTake(request.query).take);
+    const now = new Date();
+    return sendJsonApi(reply, 200, listDocument(request, request.query, total, rows.map((row) => resource('certs', row.serial.toString(), certView(row, now)))));
+  });
+
+  r.get('/api/v3/certs/ca', {
+    config: { auth: 'none' },
+    schema: { tags, operationId: 'CaCertificate', security: [], response: { 200: z.string().describe('PEM of the issuing CA') } },
+  }, async (_request, reply) => reply.type('application/x-pem-file').send(await app.pki.caPem()));
+
+  r.get('/api/v3/certs/crl', {
+    config: { auth: 'none' },
+    schema: { tags, operationId: 'CertificateRevocationList', security: [], response: { 200: z.any().describe('DER CRL (application/pkix-crl)') } },
+  }, async (_request, reply) => reply.type('application/pkix-crl').header('cache-control', 'public, max-age=300').send(await app.pki.crlDer()));
+
+  r.get('/api/v3/certs/:serialNum', {
+    config: { auth: 'admin' },
+    schema: { tags, operationId: 'GetCert', params: serialParams, response: { 200: certStatus, ...errors(401, 403, 404) } },
+  }, async (request, reply) => sendJsonApi(reply, 200, certView(await app.pki.get(contextOf(request), request.params.serialNum))));
+
+  r.post('/api/v3/certs/:serialNum/revoke', {
+    config: { auth: 'admin' },
+    schema: {
+      tags,
+      operationId: 'RevokeCert',
+      params: serialParams,
+      body: z.object({ reason: z.enum(REASONS) }),
+      response: { 200: certStatus, ...errors(400, 401, 403, 404, 409, 422) },
+    },
+  }, async (request, reply) => sendJsonApi(reply, 200, certView(await app.pki.revoke(contextOf(request), request.params.serialNum, request.body.reason))));
+
+  const sendOcsp = (reply: FastifyReply, res: { der: Buffer; maxAge: number }, get: boolean) => {
+    // RFC 5019 §6: GET responses may be cached by HTTP caches for their validity.
+    reply.header('cache-control', get && res.maxAge > 0 ? `public, max-age=${res.maxAge}, no-transform` : 'no-store');
+    return reply.code(200).type('application/ocsp-response').send(res.der);
+  };
+
+  r.get('/api/v3/certs/ocsp/:ocspRequest', {
+    config: { auth: 'none' },
+    schema: { tags, operationId: 'OcspGet', security: [], params: z.object({ ocspRequest: z.string() }), response: { 200: ocspBinary } },
+  }, async (request, reply) => {
+    const b64 = request.params.ocspRequest;
+    const der = b64.length <= (MAX_OCSP_REQUEST_BYTES * 4) / 3 + 4 && /^[A-Za-z0-9+/=_-]+$/.test(b64) ? Buffer.from(b64, 'base64') : Buffer.alloc(0);
+    return sendOcsp(reply, await app.pki.ocsp(der), true);
+  });
+
+  r.post('/api/v3/certs/ocsp', {
+    config: { auth: 'none' },
+    bodyLimit: 64 * 1024,
+    schema: {
+      tags, operationId: 'OcspPost', security: [], consumes: ['application/ocsp-request'],
+      body: z.any().describe('DER OCSPRequest'), response: { 200: ocspBinary },
+    },
+  }, async (request, reply) => sendOcsp(reply, await app.pki.ocsp(bodyBuffer(request.body)), false));
+
+  r.get('/api/v3/session/validate-cert', {
+    config: { auth: 'none' },
+    schema: {
+      tags: ['Session validation'],
+      operationId: 'ValidateCert',
+      description: `Called by a TLS-terminating proxy with the client certificate in the ${app.config.PKI_CLIENT_CERT_HEADER} header (URL-encoded PEM). 200 sets X-Forwarded-Tenant-Id, -User-Id, -User-Username, -User-Roles.`,
+      security: [],
+      response: { 200: z.string(), 401: z.string(), 403: z.string() },
+    },
+  }, async (request, reply) => {
+    const cert = forwardedCert(request);
+    if (!cert) return reply.code(401).type('text/plain').send('No client certificate from a trusted proxy');
+    // The same answers and headers as the other validate routes, minus the groups (certificates map to service accounts).
+    return answerValidation(reply, await app.cachedVerification('c', cert, () => app.pki.verifyClientCert(cert)), false);
+  });
+}
+

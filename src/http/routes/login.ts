@@ -1,0 +1,100 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import formbody from '@fastify/formbody';
+import rateLimit from '@fastify/rate-limit';
+import { openAuthRequest } from '../../oauth/authorize.js';
+import { checkPassword, completeLogin, openPendingLogin } from '../../oauth/login.js';
+import { csrfValid } from '../../ui/csrf.js';
+import { STYLESHEET } from '../../ui/layout.js';
+import { continuePage, emailPage, messagePage, passwordPage, type LoginPageContext } from '../../ui/pages.js';
+import { tenantFromHost } from '../tenant-host.js';
+
+const hide = { hide: true };
+// One message for every failure: it must not tell whether the account exists, is locked or has no password.
+const GENERIC_FAILURE = 'The email or password is incorrect, or this account cannot sign in.';
+
+type Form = Record<string, unknown>;
+const field = (body: unknown, name: string): string | undefined => {
+  const v = (body as Form | undefined)?.[name];
+  return typeof v === 'string' ? v : undefined;
+};
+
+interface Resolved extends LoginPageContext {
+  tenantId: string;
+}
+
+/** The tenant and authorization request a login page acts for: the sealed request, else the Host subdomain. */
+async function resolve(request: FastifyRequest, r: string | undefined): Promise<Resolved | string> {
+  const { prisma } = request.server.db;
+  if (r) {
+    const req = openAuthRequest(request.server.masterKey, r);
+    if (!req) return 'This sign-in link has expired. Go back to the application and sign in again.';
+    const tenant = await prisma.tenant.findUnique({ where: { id: req.tenantId }, select: { name: true, state: true } });
+    if (!tenant || tenant.state !== 'active') return 'This organisation cannot sign in.';
+    return { tenantId: req.tenantId, tenantName: tenant.name, r, formTargets: [new URL(req.redirectUri).origin] };
+  }
+  const host = await tenantFromHost(request);
+  if (!host) return 'Open the application you want to use and sign in from there.';
+  return { tenantId: host.id, tenantName: host.name };
+}
+
+export default async function loginRoutes(app: FastifyInstance) {
+  await app.register(formbody, { bodyLimit: 65536 });
+  await app.register(rateLimit, { global: false });
+  const loginLimit = { rateLimit: { max: app.config.RATE_LIMIT_LOGIN, timeWindow: 60_000 } };
+
+  const refuseForm = (reply: FastifyReply) =>
+    messagePage(reply, 'Form expired', 'The form expired or was not sent by this site. Go back, reload the page and try again.', 403);
+
+  app.get('/ui/assets/style.css', { schema: hide }, async (_request, reply) =>
+    reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STYLESHEET),
+  );
+
+  app.get('/ui/login', { schema: hide }, async (request, reply) => {
+    const q = request.query as Record<string, unknown>;
+    const ctx = await resolve(request, typeof q.r === 'string' ? q.r : undefined);
+    if (typeof ctx === 'string') return messagePage(reply, 'Cannot sign in', ctx, 400);
+    const hint = ctx.r ? openAuthRequest(app.masterKey, ctx.r)?.loginHint : undefined;
+    return emailPage(request, reply, { ...ctx, email: hint });
+  });
+
+  // Email first: a hook may send the user to their identity provider instead of the password step.
+  app.post('/ui/login', { schema: hide, config: loginLimit }, async (request, reply) => {
+    if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
+    const ctx = await resolve(request, field(request.body, 'r'));
+    if (typeof ctx === 'string') return messagePage(reply, 'Cannot sign in', ctx, 400);
+    const email = (field(request.body, 'email') ?? '').trim();
+    if (!email || email.length > 320) return emailPage(request, reply, { ...ctx, error: 'Enter your email address.', status: 400 });
+    for (const hook of app.loginRedirectHooks) {
+      const target = await hook({ request, tenantId: ctx.tenantId, email, authRequest: ctx.r });
+      if (target) return target.startsWith('/') && !target.startsWith('//') ? reply.redirect(target, 303) : continuePage(reply, target);
+    }
+    return passwordPage(request, reply, { ...ctx, email });
+  });
+
+  app.post('/ui/login/password', { schema: hide, config: loginLimit }, async (request, reply) => {
+    if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
+    const ctx = await resolve(request, field(request.body, 'r'));
+    if (typeof ctx === 'string') return messagePage(reply, 'Cannot sign in', ctx, 400);
+    const email = (field(request.body, 'email') ?? '').trim();
+    const password = field(request.body, 'password') ?? '';
+    if (!email || email.length > 320 || !password || password.length > 1024) {
+      return passwordPage(request, reply, { ...ctx, email: email.slice(0, 320), error: GENERIC_FAILURE, status: 401 });
+    }
+    const result = await checkPassword(app.db.prisma, app.config, ctx.tenantId, email, password);
+    if (!result.ok) return passwordPage(request, reply, { ...ctx, email, error: GENERIC_FAILURE, status: 401 });
+    return completeLogin(request, reply, { tenantId: ctx.tenantId, userId: result.userId, amr: ['pwd'], authRequest: ctx.r });
+  });
+
+  app.post('/ui/login/terms', { schema: hide, config: loginLimit }, async (request, reply) => {
+    if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
+    const pending = openPendingLogin(app.masterKey, field(request.body, 'pending'));
+    if (!pending) return messagePage(reply, 'Cannot sign in', 'This sign-in has expired. Go back to the application and sign in again.', 400);
+    if (field(request.body, 'accept') !== 'yes') return messagePage(reply, 'Terms not accepted', 'You must accept the terms of use to continue.', 400);
+    // The same timestamp AcceptTerms records; an earlier acceptance is kept.
+    await app.db.prisma.user.updateMany({
+      where: { tenantId: pending.tenantId, id: pending.userId, termsAcceptedAt: null },
+      data: { termsAcceptedAt: new Date() },
+    });
+    return completeLogin(request, reply, pending);
+  });
+}

@@ -1,0 +1,60 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import formbody from '@fastify/formbody';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { consumeSamlResponse, spMetadata, type SamlLogin } from '../../idps/saml-sp.js';
+
+/**
+ * Called once a SAML response is fully verified and linked to a user. The default
+ * answers JSON; the hosted login replaces it (decorate before registering this plugin)
+ * with session creation and the resumption of the pending authorization (relayState).
+ */
+export type SamlLoginCompleted = (request: FastifyRequest, reply: FastifyReply, login: SamlLogin) => Promise<unknown> | unknown;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    samlLoginCompleted: SamlLoginCompleted;
+  }
+}
+
+const params = z.object({ idpId: z.string().max(64) });
+const tags = ['SAML service provider'];
+
+async function samlRoutes(app: FastifyInstance) {
+  // Scoped: the ACS takes the HTTP-POST binding's urlencoded form (unless a parent already parses it).
+  if (!app.hasContentTypeParser('application/x-www-form-urlencoded')) await app.register(formbody, { bodyLimit: 2 * 1024 * 1024 });
+  const r = app.withTypeProvider<ZodTypeProvider>();
+
+  r.get('/saml/:idpId/metadata', {
+    config: { auth: 'none' },
+    schema: { tags, operationId: 'SamlSpMetadata', summary: 'SAML service provider metadata for one IdP', params },
+  }, async (request, reply) => {
+    const xml = await spMetadata(app, request.params.idpId);
+    return reply.type('application/samlmetadata+xml; charset=utf-8').send(xml);
+  });
+
+  r.post('/saml/:idpId/acs', {
+    config: { auth: 'none' },
+    bodyLimit: 2 * 1024 * 1024,
+    schema: {
+      tags,
+      operationId: 'SamlAcs',
+      summary: 'Assertion consumer service (HTTP-POST binding)',
+      consumes: ['application/x-www-form-urlencoded'],
+      params,
+      body: z.object({ SAMLResponse: z.string().min(1).max(2_000_000), RelayState: z.string().max(1024).optional() }),
+    },
+  }, async (request, reply) => {
+    const login = await consumeSamlResponse(app, request.params.idpId, request.body.SAMLResponse, request.body.RelayState);
+    return app.samlLoginCompleted(request, reply, login);
+  });
+}
+
+export default fp(async function saml(app: FastifyInstance) {
+  if (!app.hasDecorator('samlLoginCompleted')) {
+    app.decorate('samlLoginCompleted', (async (_request, reply, login) =>
+      reply.code(200).type('application/json').send({ userId: login.userId, tenantId: login.tenantId })) as SamlLoginCompleted);
+  }
+  await app.register(samlRoutes);
+});

@@ -1,0 +1,69 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { z } from 'zod';
+import type { Principal, Verification } from '../../principals/principal.js';
+import { bearerToken } from '../plugins/auth.js';
+import { SESSION_COOKIE } from '../../sessions/browser-session.js';
+
+// Header values must be visible ASCII; anything else is percent-encoded so that a
+// username can never break (or inject into) the proxy's header block.
+const SAFE = /^[\x20-\x7e]*$/;
+const headerValue = (v: string) => (SAFE.test(v) ? v : encodeURIComponent(v));
+
+export function setIdentityHeaders(reply: FastifyReply, p: Principal, withGroups = true) {
+  reply.header('x-forwarded-user-id', p.subjectId);
+  reply.header('x-forwarded-user-username', headerValue(p.username));
+  reply.header('x-forwarded-user-roles', headerValue(p.roles.join(',')));
+  if (withGroups) reply.header('x-forwarded-usergroups', p.groups.join(','));
+  reply.header('x-forwarded-tenant-id', p.tenantId);
+}
+
+/** 200 with identity headers, 401 for a missing or unknown credential, 403 for a known but unusable one. */
+export function answerValidation(reply: FastifyReply, v: Verification | undefined, withGroups = true) {
+  reply.header('cache-control', 'no-store');
+  if (!v) return reply.code(401).type('text/plain').send('Unauthorized: no credential');
+  if (!v.ok) {
+    return v.reason === 'unknown'
+      ? reply.code(401).type('text/plain').send('Unauthorized')
+      : reply.code(403).type('text/plain').send(`Forbidden: ${v.reason.replace('_', ' ')}`);
+  }
+  setIdentityHeaders(reply, v.principal, withGroups);
+  return reply.code(200).type('text/plain').send('OK');
+}
+
+const responses = {
+  200: z.string().describe('OK; identity in the X-Forwarded-* response headers'),
+  401: z.string().describe('no credential, or an unknown one'),
+  403: z.string().describe('a known credential that is expired, revoked, locked, or whose tenant is disabled'),
+};
+
+export default async function sessionRoutes(app: FastifyInstance) {
+  app.get('/api/v3/session/validate', {
+    config: { auth: 'none' },
+    schema: {
+      tags: ['SessionService'],
+      operationId: 'ValidateSession',
+      description: 'Validates the browser session cookie for a reverse proxy; 200 sets X-Forwarded-User-Id, -User-Username, -User-Roles, -Usergroups and -Tenant-Id.',
+      response: responses,
+    },
+  }, async (request, reply) => {
+    // Only the cookie counts here: a bearer token or forwarded identity header must not stand in for it.
+    const secret = request.cookies?.[SESSION_COOKIE];
+    if (!secret) return answerValidation(reply, undefined);
+    return answerValidation(reply, await app.cachedVerification('s', secret, () => app.authenticateSession(request)));
+  });
+
+  // Called by reverse proxies on every request: authenticates itself, answers from the
+  // credential cache when it can.
+  app.get('/api/v3/session/validate-token', {
+    config: { auth: 'none' },
+    schema: {
+      tags: ['SessionService'],
+      operationId: 'ValidateToken',
+      description: 'Validates `Authorization: Bearer` (PAT, JWT or opaque access token) for a reverse proxy; 200 sets X-Forwarded-User-Id, -User-Username, -User-Roles, -Usergroups and -Tenant-Id.',
+      response: responses,
+    },
+  }, async (request, reply) => {
+    if (!bearerToken(request)) return answerValidation(reply, undefined);
+    return answerValidation(reply, await app.authenticate(request));
+  });
+}

@@ -1,0 +1,206 @@
+import { randomBytes } from 'node:crypto';
+import { SAML, ValidateInResponseTo, type CacheProvider, type Profile } from '@node-saml/node-saml';
+import type { IdentityProvider } from '../generated/prisma/client.js';
+import { audit } from '../audit/audit.js';
+import type { Config } from '../platform/config.js';
+import type { Prisma } from '../platform/db.js';
+import { AppError, badRequest, notFound } from '../platform/errors.js';
+import { isUuid } from '../platform/ids.js';
+import { NAMEID_EMAIL, parseUntrustedXml } from './metadata.js';
+import { spKeyAad } from './service.js';
+import { unseal } from './sp-keys.js';
+
+/** What the SAML service provider needs from the app (a FastifyInstance fits). */
+export interface SamlDeps {
+  db: { prisma: Prisma };
+  config: Config;
+  masterKey: Buffer;
+}
+
+export interface SamlLogin {
+  tenantId: string;
+  userId: string;
+  idpId: string;
+  /** The relay state given when the login started (the pending OAuth authorization id). */
+  relayState: string;
+}
+
+/** SAML limits RelayState to 80 bytes. */
+export const MAX_RELAY_STATE = 80;
+
+export const spEntityId = (config: Config, idpId: string) => `${config.PUBLIC_URL}/saml/${idpId}/metadata`;
+export const acsUrl = (config: Config, idpId: string) => `${config.PUBLIC_URL}/saml/${idpId}/acs`;
+
+/** A refused SAML response: 403 with the reason (never a 500 for what an IdP or browser sent). */
+export const samlRefused = (detail: string) => new AppError(403, 'saml_refused', 'SAML response refused', detail);
+
+function samlFor(deps: SamlDeps, idp: IdentityProvider, cacheProvider: CacheProvider, signedResponse: boolean) {
+  return new SAML({
+    issuer: spEntityId(deps.config, idp.id),
+    callbackUrl: acsUrl(deps.config, idp.id),
+    audience: spEntityId(deps.config, idp.id),
+    entryPoint: idp.ssoRedirectUrl,
+    idpCert: idp.signingCerts,
+    privateKey: unseal(deps.masterKey, idp.spPrivateKeyEnc, spKeyAad(idp.tenantId, idp.id)),
+    publicCert: idp.spCertificate,
+    signatureAlgorithm: 'sha256',
+    digestAlgorithm: 'sha256',
+    identifierFormat: NAMEID_EMAIL,
+    wantAssertionsSigned: true,
+    // A response-level signature is optional in SAML, but when present it must verify.
+    wantAuthnResponseSigned: signedResponse,
+    acceptedClockSkewMs: deps.config.SAML_CLOCK_SKEW_MS,
+    validateInResponseTo: ValidateInResponseTo.always,
+    requestIdExpirationPeriodMs: deps.config.SAML_REQUEST_TTL_MS,
+    disableRequestedAuthnContext: true,
+    generateUniqueId: () => '_' + randomBytes(20).toString('hex'),
+    cacheProvider,
+  });
+}
+
+/** node-saml's request-id cache, kept in PostgreSQL so any instance can take the response. */
+function requestStore(deps: SamlDeps, idp: IdentityProvider, relayState = ''): CacheProvider {
+  const { prisma } = deps.db;
+  return {
+    async saveAsync(key, value) {
+      // Abandoned logins leave requests behind; sweep the expired ones (indexed on expiresAt).
+      await prisma.samlRequest.deleteMany({ where: { expiresAt: { lt: new Date() } } });
+      await prisma.samlRequest.create({
+        data: { tenantId: idp.tenantId, idpId: idp.id, id: key, relayState, expiresAt: new Date(Date.now() + deps.config.SAML_REQUEST_TTL_MS) },
+      });
+      return { value, createdAt: Date.now() };
+    },
+    async getAsync(key) {
+      const row = await prisma.samlRequest.findUnique({ where: { tenantId_id: { tenantId: idp.tenantId, id: key } } });
+      return row && row.idpId === idp.id && row.expiresAt > new Date() ? row.createdAt.toISOString() : null;
+    },
+    // Consumption is done atomically after full verification (consumeRequest), not here.
+    async removeAsync() {
+      return null;
+    },
+  };
+}
+
+/** Loads an enabled IdP by id from any tenant (the SAML routes carry only the IdP id). */
+async function enabledIdp(prisma: Prisma, idpId: string) {
+  const idp = isUuid(idpId) ? await prisma.identityProvider.findUnique({ where: { id: idpId }, include: { tenant: { select: { state: true } } } }) : null;
+  if (!idp || idp.state !== 'active' || idp.tenant.state !== 'active') return undefined;
+  return idp;
+}
+
+export async function spMetadata(deps: SamlDeps, idpId: string): Promise<string> {
+  const idp = await enabledIdp(deps.db.prisma, idpId);
+  if (!idp) throw notFound('Identity provider');
+  return samlFor(deps, idp, requestStore(deps, idp), true).generateServiceProviderMetadata(null, idp.spCertificate);
+}
+
+/** Starts an SP-initiated login: stores the request id and returns the IdP URL carrying a signed AuthnRequest. */
+export async function startSamlLogin(deps: SamlDeps, idp: IdentityProvider, relayState: string): Promise<string> {
+  if (Buffer.byteLength(relayState) > MAX_RELAY_STATE) throw badRequest(`The relay state exceeds ${MAX_RELAY_STATE} bytes`);
+  return samlFor(deps, idp, requestStore(deps, idp, relayState), true).getAuthorizeUrlAsync(relayState, undefined, {});
+}
+
+/**
+ * Email-first step of the hosted login: when the tenant's user with this email is
+ * associated with an enabled IdP, the URL to redirect the browser to; otherwise undefined.
+ * `authorizationId` (the pending OAuth authorization) comes back as the login's relayState.
+ */
+export async function findSamlRedirect(deps: SamlDeps, tenantId: string, email: string, authorizationId = ''): Promise<string | undefined> {
+  if (!isUuid(tenantId)) return undefined;
+  const user = await deps.db.prisma.user.findUnique({
+    where: { tenantId_emailLower: { tenantId, emailLower: email.trim().toLowerCase() } },
+    select: { idpId: true, state: true },
+  });
+  if (!user?.idpId || user.state === 'inactive' || user.state === 'locked') return undefined;
+  const idp = await enabledIdp(deps.db.prisma, user.idpId);
+  if (!idp || idp.tenantId !== tenantId || (idp.validUntil && idp.validUntil <= new Date())) return undefined;
+  return startSamlLogin(deps, idp, authorizationId);
+}
+
+function attr(node: Element | null | undefined, name: string) {
+  return node?.hasAttribute(name) ? (node.getAttribute(name) ?? undefined) : undefined;
+}
+
+type XmlJs = Record<string, any>;
+
+/**
+ * Verifies a POSTed SAMLResponse for the IdP and returns the linked user. Signature,
+ * audience, time conditions and InResponseTo are checked by node-saml (on xml-crypto);
+ * issuer, destination, recipient, single use and the user link are checked here.
+ */
+export async function consumeSamlResponse(deps: SamlDeps, idpId: string, samlResponse: string, postedRelayState: string | undefined): Promise<SamlLogin> {
+  const { prisma } = deps.db;
+  const idp = await enabledIdp(prisma, idpId);
+  if (!idp) throw notFound('Identity provider');
+  if (idp.validUntil && idp.validUntil <= new Date()) throw samlRefused('The identity provider metadata has expired (validUntil); upload fresh metadata');
+  if (!samlResponse || samlResponse.length > 2_000_000) throw badRequest('SAMLResponse is missing or too large');
+  const xml = Buffer.from(samlResponse, 'base64').toString('utf8');
+  let doc: Document;
+  try {
+    doc = parseUntrustedXml(xml, 'The SAMLResponse');
+  } catch (err) {
+    throw samlRefused((err as Error).message);
+  }
+  const root = doc.documentElement;
+  if (root.localName !== 'Response' || root.namespaceURI !== 'urn:oasis:names:tc:SAML:2.0:protocol') throw samlRefused('Not a SAML 2.0 Response');
+  const signedResponse = Array.from(root.childNodes).some((n) => (n as Element).localName === 'Signature');
+
+  let profile: Profile | null;
+  try {
+    ({ profile } = await samlFor(deps, idp, requestStore(deps, idp), signedResponse).validatePostResponseAsync({ SAMLResponse: samlResponse }));
+  } catch (err) {
+    throw samlRefused((err as Error).message);
+  }
+  if (!profile) throw samlRefused('The response carries no assertion');
+
+  // The response element is covered by its signature when signed; the assertion always is.
+  const acs = acsUrl(deps.config, idp.id);
+  const destination = attr(root, 'Destination');
+  if (destination !== undefined && destination !== acs) throw samlRefused('Destination is not this ACS');
+  if (signedResponse && destination === undefined) throw samlRefused('A signed response must name its Destination');
+  const assertion = (profile.getAssertion?.() as XmlJs | undefined)?.Assertion as XmlJs | undefined;
+  const confirmation = assertion?.Subject?.[0]?.SubjectConfirmation?.find(
+    (c: XmlJs) => c.$?.Method === 'urn:oasis:names:tc:SAML:2.0:cm:bearer',
+  );
+  const data = confirmation?.SubjectConfirmationData?.[0]?.$ as Record<string, string> | undefined;
+  if (!data || data.Recipient !== acs) throw samlRefused('SubjectConfirmationData Recipient is not this ACS');
+  if (profile.issuer !== idp.entityId) throw samlRefused('The assertion was issued by another entity');
+  const assertionId = assertion?.$?.ID as string | undefined;
+  if (!assertionId) throw samlRefused('The assertion has no ID');
+  if (profile.nameIDFormat && profile.nameIDFormat !== NAMEID_EMAIL && profile.nameIDFormat !== 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified') {
+    throw samlRefused(`NameID format ${profile.nameIDFormat} is not an email address`);
+  }
+  const email = String(profile.nameID ?? '').trim().toLowerCase();
+  if (!email.includes('@')) throw samlRefused('NameID is not an email address');
+  const inResponseTo = attr(root, 'InResponseTo')!;
+  const notOnOrAfter = new Date(data.NotOnOrAfter ?? assertion?.Conditions?.[0]?.$?.NotOnOrAfter ?? Date.now() + 3600_000);
+
+  return prisma.$transaction(async (tx) => {
+    // Each AuthnRequest answers once, and each assertion is accepted once (replays refused).
+    const consumed = await tx.$queryRaw<{ relayState: string }[]>`
+      DELETE FROM "SamlRequest" WHERE "tenantId" = ${idp.tenantId}::uuid AND id = ${inResponseTo} AND "idpId" = ${idp.id}::uuid AND "expiresAt" > now()
+      RETURNING "relayState"`;
+    if (!consumed.length) throw samlRefused('The response answers no pending request (replayed or expired)');
+    const relayState = consumed[0]!.relayState;
+    // RelayState travels unsigned through the browser; the stored one is authoritative.
+    if ((postedRelayState ?? '') !== relayState) throw samlRefused('RelayState does not match the request');
+    await tx.samlAssertionUse.deleteMany({ where: { expiresAt: { lt: new Date(Date.now() - deps.config.SAML_CLOCK_SKEW_MS) } } });
+    const used = await tx.samlAssertionUse.createMany({
+      data: [{ tenantId: idp.tenantId, idpId: idp.id, assertionId, expiresAt: new Date(Math.max(notOnOrAfter.getTime(), Date.now()) + deps.config.SAML_CLOCK_SKEW_MS) }],
+      skipDuplicates: true,
+    });
+    if (!used.count) throw samlRefused('The assertion was already used');
+    const user = await tx.user.findUnique({ where: { tenantId_emailLower: { tenantId: idp.tenantId, emailLower: email } } });
+    if (!user || user.idpId !== idp.id) throw samlRefused('No user of this tenant is associated with this identity provider and email');
+    if (user.state === 'inactive' || user.state === 'locked') throw samlRefused(`The user is ${user.state}`);
+    await tx.user.update({ where: { tenantId_id: { tenantId: idp.tenantId, id: user.id } }, data: { lastLoginAt: new Date() } });
+    await audit(tx, 'system', {
+      tenantId: idp.tenantId,
+      action: 'user.saml_assertion_accepted',
+      targetType: 'user',
+      targetId: user.id,
+      details: { idpId: idp.id, assertionId },
+    });
+    return { tenantId: idp.tenantId, userId: user.id, idpId: idp.id, relayState };
+  });
+}

@@ -1,0 +1,245 @@
+import type { Application } from '../generated/prisma/client.js';
+import { audit } from '../audit/audit.js';
+import type { ServiceContext } from '../principals/context.js';
+import type { Prisma } from '../platform/db.js';
+import { conflict, notFound, unprocessable } from '../platform/errors.js';
+import { isUuid } from '../platform/ids.js';
+import { randomToken, sha256Hex } from '../platform/secrets.js';
+import { forgetClient } from './hot-cache.js';
+import {
+  GRANT_AUTHORIZATION_CODE,
+  GRANT_CLIENT_CREDENTIALS,
+  GRANT_REFRESH_TOKEN,
+  type ApplicationCreate,
+  type ApplicationUpdate,
+} from './schemas.js';
+
+export const ANALYTICS_UI = 'AnalyticsUI';
+export const SWAGGER_UI_CLIENT_ID = 'swagger-ui';
+
+type Tx = Parameters<Parameters<Prisma['$transaction']>[0]>[0];
+
+export const newClientId = () => randomToken(24);
+export const newClientSecret = () => randomToken(48);
+export const hashClientSecret = sha256Hex;
+
+export function applicationAttributes(a: Application, clientSecret?: string) {
+  return {
+    name: a.name,
+    clientId: a.clientId,
+    clientType: a.clientType as 'public' | 'confidential',
+    tokenEndpointAuthMethod: a.tokenEndpointAuthMethod as 'none' | 'client_secret_basic' | 'client_secret_post',
+    redirectUris: a.redirectUris,
+    postLogoutRedirectUris: a.postLogoutRedirectUris,
+    grantTypes: a.grantTypes,
+    accessTokenType: a.accessTokenType as 'jwt' | 'opaque',
+    signingAlg: a.signingAlg as 'RS256' | 'ES256',
+    accessTokenLifetime: a.accessTokenLifetime,
+    idTokenLifetime: a.idTokenLifetime,
+    refreshTokenLifetime: a.refreshTokenLifetime,
+    serviceAccountId: a.serviceAccountId,
+    isManaged: a.isManaged,
+    secretRotatedAt: a.secretRotatedAt?.toISOString() ?? null,
+    createdAt: a.createdAt.toISOString(),
+    updatedAt: a.updatedAt.toISOString(),
+    ...(clientSecret ? { clientSecret } : {}),
+  };
+}
+
+interface Shape {
+  clientType: string;
+  tokenEndpointAuthMethod: string;
+  redirectUris: string[];
+  grantTypes: string[];
+  serviceAccountId: string | null;
+}
+
+/** The rules that tie the fields of an application together. */
+async function checkShape(tx: Tx, tenantId: string, s: Shape) {
+  if (s.clientType === 'public') {
+    if (s.tokenEndpointAuthMethod !== 'none') throw unprocessable('A public client authenticates with PKCE only: tokenEndpointAuthMethod must be "none"', '/data/attributes/tokenEndpointAuthMethod');
+    if (s.grantTypes.includes(GRANT_CLIENT_CREDENTIALS)) throw unprocessable('A public client cannot use client_credentials', '/data/attributes/grantTypes');
+  } else if (s.tokenEndpointAuthMethod === 'none') {
+    throw unprocessable('A confidential client authenticates with client_secret_basic or client_secret_post', '/data/attributes/tokenEndpointAuthMethod');
+  }
+  if (s.grantTypes.includes(GRANT_AUTHORIZATION_CODE) && s.redirectUris.length === 0) {
+    throw unprocessable('authorization_code needs at least one redirect URI', '/data/attributes/redirectUris');
+  }
+  if (s.grantTypes.includes(GRANT_REFRESH_TOKEN) && !s.grantTypes.includes(GRANT_AUTHORIZATION_CODE)) {
+    throw unprocessable('refresh_token is only issued with authorization_code', '/data/attributes/grantTypes');
+  }
+  if (s.grantTypes.includes(GRANT_CLIENT_CREDENTIALS) && !s.serviceAccountId) {
+    throw unprocessable('client_credentials needs the service account its tokens are issued for', '/data/attributes/serviceAccountId');
+  }
+  if (s.serviceAccountId) {
+    const sa = await tx.serviceAccount.findUnique({ where: { tenantId_id: { tenantId, id: s.serviceAccountId } }, select: { id: true } });
+    if (!sa) throw unprocessable('No such service account in this tenant', '/data/attributes/serviceAccountId');
+  }
+}
+
+async function assertNameFree(tx: Tx, tenantId: string, name: string, id?: string) {
+  const other = await tx.application.findUnique({ where: { tenantId_nameLower: { tenantId, nameLower: name.toLowerCase() } }, select: { id: true } });
+  if (other && other.id !== id) throw conflict(`An application named "${name}" already exists`, '/data/attributes/name');
+}
+
+export async function findApplication(prisma: Prisma, tenantId: string, id: string): Promise<Application> {
+  const a = isUuid(id) ? await prisma.application.findUnique({ where: { tenantId_id: { tenantId, id } } }) : null;
+  if (!a) throw notFound('Application');
+  return a;
+}
+
+export async function listApplications(prisma: Prisma, tenantId: string, skip: number, take: number) {
+  const [total, rows] = await Promise.all([
+    prisma.application.count({ where: { tenantId } }),
+    prisma.application.findMany({ where: { tenantId }, skip, take, orderBy: { createdAt: 'asc' } }),
+  ]);
+  return { total, rows };
+}
+
+export async function createApplication(ctx: ServiceContext, input: ApplicationCreate) {
+  const method = input.tokenEndpointAuthMethod ?? (input.clientType === 'public' ? 'none' : 'client_secret_basic');
+  const secret = input.clientType === 'confidential' ? newClientSecret() : undefined;
+  return ctx.prisma.$transaction(async (tx) => {
+    const shape = { ...input, tokenEndpointAuthMethod: method, serviceAccountId: input.serviceAccountId ?? null };
+    await checkShape(tx, ctx.tenantId, shape);
+    await assertNameFree(tx, ctx.tenantId, input.name);
+    const app = await tx.application.create({
+      data: {
+        ...shape,
+        tenantId: ctx.tenantId,
+        nameLower: input.name.toLowerCase(),
+        clientId: newClientId(),
+        clientSecretHash: secret ? hashClientSecret(secret) : null,
+      },
+    });
+    await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'application.created', targetType: 'application', targetId: app.id }, ctx.requestId);
+    return { app, secret };
+  });
+}
+
+export async function updateApplication(ctx: ServiceContext, id: string, input: ApplicationUpdate) {
+  const current = await findApplication(ctx.prisma, ctx.tenantId, id);
+  if (current.isManaged && input.name !== undefined && input.name !== current.name) {
+    throw unprocessable('The name of a managed application cannot change', '/data/attributes/name');
+  }
+  return ctx.prisma.$transaction(async (tx) => {
+    const merged = {
+      clientType: current.clientType,
+      tokenEndpointAuthMethod: input.tokenEndpointAuthMethod ?? current.tokenEndpointAuthMethod,
+      redirectUris: input.redirectUris ?? current.redirectUris,
+      grantTypes: input.grantTypes ?? current.grantTypes,
+      serviceAccountId: input.serviceAccountId === undefined ? current.serviceAccountId : input.serviceAccountId,
+    };
+    await checkShape(tx, ctx.tenantId, merged);
+    if (input.name) await assertNameFree(tx, ctx.tenantId, input.name, id);
+    const app = await tx.application.update({
+      where: { tenantId_id: { tenantId: ctx.tenantId, id } },
+      data: { ...input, ...(input.name ? { nameLower: input.name.toLowerCase() } : {}) },
+    });
+    await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'application.updated', targetType: 'application', targetId: id, details: { fields: Object.keys(input) } }, ctx.requestId);
+    return app;
+  }).finally(() => forgetClient(current.clientId));
+}
+
+export async function deleteApplication(ctx: ServiceContext, id: string) {
+  const current = await findApplication(ctx.prisma, ctx.tenantId, id);
+  if (current.isManaged) throw unprocessable(`The managed application ${current.name} cannot be deleted`);
+  await ctx.prisma.$transaction(async (tx) => {
+    // Its grants, codes and tokens go with it (foreign keys cascade).
+    await tx.application.delete({ where: { tenantId_id: { tenantId: ctx.tenantId, id } } });
+    await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'application.deleted', targetType: 'application', targetId: id, details: { name: current.name } }, ctx.requestId);
+  }).finally(() => forgetClient(current.clientId));
+}
+
+export async function rotateApplicationSecret(ctx: ServiceContext, id: string) {
+  const current = await findApplication(ctx.prisma, ctx.tenantId, id);
+  if (current.clientType !== 'confidential') throw unprocessable('A public client has no secret');
+  const secret = newClientSecret();
+  return ctx.prisma.$transaction(async (tx) => {
+    const app = await tx.application.update({
+      where: { tenantId_id: { tenantId: ctx.tenantId, id } },
+      data: { clientSecretHash: hashClientSecret(secret), secretRotatedAt: new Date() },
+    });
+    await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'application.secret.rotated', targetType: 'application', targetId: id }, ctx.requestId);
+    return { app, secret };
+  }).finally(() => forgetClient(current.clientId));
+}
+
+export interface DefaultApplicationConfig {
+  BASE_DOMAIN: string;
+  PUBLIC_URL: string;
+  ANALYTICS_UI_REDIRECT_URIS: string[];
+}
+
+/** Redirect URIs of a tenant's AnalyticsUI: its frontend's /login, plus the configured extras ({subdomain} expanded). */
+export function analyticsUiRedirects(config: DefaultApplicationConfig, subdomain: string | null | undefined): string[] {
+  const uris = new Set<string>();
+  if (subdomain) uris.add(`https://${subdomain}.${config.BASE_DOMAIN}/login`);
+  for (const extra of config.ANALYTICS_UI_REDIRECT_URIS) {
+    if (extra.includes('{subdomain}')) {
+      if (subdomain) uris.add(extra.replaceAll('{subdomain}', subdomain));
+    } else uris.add(extra);
+  }
+  return [...uris];
+}
+
+/** The public AnalyticsUI client every tenant gets at creation (in the tenant's own transaction). */
+export async function createAnalyticsUiApplication(tx: Tx, tenantId: string, subdomain: string | null | undefined, config: DefaultApplicationConfig) {
+  return tx.application.create({
+    data: {
+      tenantId,
+      name: ANALYTICS_UI,
+      nameLower: ANALYTICS_UI.toLowerCase(),
+      clientId: newClientId(),
+      clientType: 'public',
+      tokenEndpointAuthMethod: 'none',
+      redirectUris: analyticsUiRedirects(config, subdomain),
+      postLogoutRedirectUris: subdomain ? [`https://${subdomain}.${config.BASE_DOMAIN}/`] : [],
+      grantTypes: [GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN],
+      accessTokenLifetime: 43200,
+      isManaged: true,
+    },
+  });
+}
+
+/** The operator tenant's public client Swagger UI at /docs logs in with (fixed client id). */
+export async function createSwaggerUiApplication(tx: Tx, tenantId: string, config: DefaultApplicationConfig) {
+  return tx.application.create({
+    data: {
+      tenantId,
+      name: 'SwaggerUI',
+      nameLower: 'swaggerui',
+      clientId: SWAGGER_UI_CLIENT_ID,
+      clientType: 'public',
+      tokenEndpointAuthMethod: 'none',
+      redirectUris: [`${config.PUBLIC_URL}/docs/static/oauth2-redirect.html`],
+      postLogoutRedirectUris: [],
+      grantTypes: [GRANT_AUTHORIZATION_CODE],
+      isManaged: true,
+    },
+  });
+}
+
+/**
+ * Keeps the managed AnalyticsUI's frontend redirect in step with the tenant's subdomain
+ * (set, changed or removed through the tenant or onboarding routes). URIs an admin added stay.
+ */
+export async function syncAnalyticsUiSubdomain(
+  tx: Tx,
+  tenantId: string,
+  before: string | null | undefined,
+  after: string | null | undefined,
+  config: DefaultApplicationConfig,
+) {
+  if ((before ?? null) === (after ?? null)) return;
+  const app = await tx.application.findUnique({ where: { tenantId_nameLower: { tenantId, nameLower: ANALYTICS_UI.toLowerCase() } } });
+  if (!app?.isManaged) return;
+  const old = new Set(analyticsUiRedirects(config, before));
+  const oldLogout = before ? `https://${before}.${config.BASE_DOMAIN}/` : undefined;
+  const redirectUris = [...new Set([...app.redirectUris.filter((u) => !old.has(u)), ...analyticsUiRedirects(config, after)])];
+  const postLogoutRedirectUris = [
+    ...new Set([...app.postLogoutRedirectUris.filter((u) => u !== oldLogout), ...(after ? [`https://${after}.${config.BASE_DOMAIN}/`] : [])]),
+  ];
+  await tx.application.update({ where: { id: app.id }, data: { redirectUris, postLogoutRedirectUris } });
+  forgetClient(app.clientId);
+}

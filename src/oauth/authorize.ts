@@ -1,0 +1,165 @@
+import type { Application } from '../generated/prisma/client.js';
+import type { Prisma } from '../platform/db.js';
+import { randomToken } from '../platform/secrets.js';
+import { seal, unseal } from '../platform/sealed.js';
+import { isValidChallenge } from './pkce.js';
+import { GRANT_AUTHORIZATION_CODE } from './schemas.js';
+import { grantableScopes } from './scopes.js';
+import { hashToken } from './tokens.js';
+
+export const CODE_LIFETIME_SECONDS = 60;
+// How long the hosted login may take between /authorize and the submitted password.
+const REQUEST_LIFETIME_SECONDS = 30 * 60;
+
+/** A validated authorization request, carried sealed through the hosted login pages. */
+export interface AuthRequest {
+  clientId: string;
+  applicationId: string;
+  tenantId: string;
+  redirectUri: string;
+  scope: string;
+  state?: string;
+  nonce?: string;
+  codeChallenge?: string;
+  codeChallengeMethod?: string;
+  maxAge?: number;
+  loginHint?: string;
+  prompt?: string;
+  exp: number;
+}
+
+const AAD = 'authorization-request';
+
+export const sealAuthRequest = (key: Buffer, r: AuthRequest) => seal(key, JSON.stringify(r), AAD);
+
+export function openAuthRequest(key: Buffer, sealed: string | undefined, now = Date.now()): AuthRequest | undefined {
+  if (!sealed || sealed.length > 8192) return undefined;
+  const plain = unseal(key, sealed, AAD);
+  if (!plain) return undefined;
+  const r = JSON.parse(plain.toString('utf8')) as AuthRequest;
+  return r.exp * 1000 > now ? r : undefined;
+}
+
+export type AuthorizeOutcome =
+  /** Client or redirect URI not trusted: show an error, never redirect (RFC 6749 4.1.2.1). */
+  | { kind: 'page'; message: string }
+  | { kind: 'redirect'; url: string }
+  | { kind: 'ok'; app: Application; req: AuthRequest };
+
+export function redirectWith(redirectUri: string, params: Record<string, string | undefined>): string {
+  const u = new URL(redirectUri);
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) u.searchParams.set(k, v);
+  return u.toString();
+}
+
+function one(q: Record<string, unknown>, name: string): string | undefined {
+  const v = q[name];
+  if (Array.isArray(v)) return '\u0000dup';
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+/** Validates GET /oauth/v2/authorize (OpenID Connect Core 3.1.2.1, code flow only). */
+export async function parseAuthorizeRequest(
+  prisma: Prisma,
+  issuer: string,
+  query: Record<string, unknown>,
+  hostTenantId: string | undefined,
+  now = Date.now(),
+): Promise<AuthorizeOutcome> {
+  const clientId = one(query, 'client_id');
+  const redirectUri = one(query, 'redirect_uri');
+  if (!clientId || clientId.length > 200 || clientId.includes('\u0000')) return { kind: 'page', message: 'The application is not known.' };
+  const app = await prisma.application.findUnique({ where: { clientId }, include: { tenant: { select: { state: true } } } });
+  if (!app || app.tenant.state !== 'active') return { kind: 'page', message: 'The application is not known.' };
+  if (!redirectUri || !app.redirectUris.includes(redirectUri)) {
+    return { kind: 'page', message: 'The redirect URI is not registered for this application.' };
+  }
+  if (hostTenantId && hostTenantId !== app.tenantId) return { kind: 'page', message: 'The application does not belong to this organisation.' };
+
+  const state = one(query, 'state');
+  const fail = (error: string, description: string): AuthorizeOutcome => ({
+    kind: 'redirect',
+    url: redirectWith(redirectUri, { error, error_description: description, state: state?.includes('\u0000') ? undefined : state, iss: issuer }),
+  });
+  for (const name of ['response_type', 'scope', 'state', 'nonce', 'code_challenge', 'code_challenge_method', 'prompt', 'max_age', 'login_hint']) {
+    if (one(query, name) === '\u0000dup') return fail('invalid_request', `${name} is repeated`);
+  }
+  if (query.request !== undefined || query.request_uri !== undefined) return fail('request_not_supported', 'Request objects are not supported');
+  const responseType = one(query, 'response_type');
+  if (responseType !== 'code') return fail('unsupported_response_type', 'Only response_type=code is supported');
+  if (!app.grantTypes.includes(GRANT_AUTHORIZATION_CODE)) return fail('unauthorized_client', 'The application may not use the authorization code flow');
+  const responseMode = one(query, 'response_mode');
+  if (responseMode && responseMode !== 'query') return fail('invalid_request', 'Only response_mode=query is supported');
+
+  const challenge = one(query, 'code_challenge');
+  const method = one(query, 'code_challenge_method') ?? (challenge ? 'plain' : undefined);
+  if (challenge || method) {
+    if (method !== 'S256') return fail('invalid_request', 'code_challenge_method must be S256');
+    if (!challenge || !isValidChallenge(challenge)) return fail('invalid_request', 'code_challenge must be the base64url SHA-256 of the code verifier');
+  } else if (app.clientType === 'public') {
+    return fail('invalid_request', 'PKCE (code_challenge with S256) is required for this application');
+  }
+
+  const prompt = one(query, 'prompt');
+  const prompts = prompt?.split(' ') ?? [];
+  if (prompts.includes('none') && prompts.length > 1) return fail('invalid_request', 'prompt=none cannot be combined');
+  const maxAgeRaw = one(query, 'max_age');
+  let maxAge: number | undefined;
+  if (maxAgeRaw !== undefined) {
+    if (!/^\d{1,9}$/.test(maxAgeRaw)) return fail('invalid_request', 'max_age must be a non-negative integer');
+    maxAge = Number(maxAgeRaw);
+  }
+  const nonce = one(query, 'nonce');
+  if ((state?.length ?? 0) > 1024 || (nonce?.length ?? 0) > 1024) return fail('invalid_request', 'state or nonce is too long');
+  const scopes = grantableScopes(one(query, 'scope'));
+  const loginHint = one(query, 'login_hint');
+
+  return {
+    kind: 'ok',
+    app,
+    req: {
+      clientId,
+      applicationId: app.id,
+      tenantId: app.tenantId,
+      redirectUri,
+      scope: scopes.join(' '),
+      state,
+      nonce,
+      codeChallenge: challenge,
+      codeChallengeMethod: challenge ? 'S256' : undefined,
+      maxAge,
+      loginHint: loginHint && loginHint.length <= 320 ? loginHint : undefined,
+      prompt,
+      exp: Math.floor(now / 1000) + REQUEST_LIFETIME_SECONDS,
+    },
+  };
+}
+
+/** Issues a single-use code for a signed-in user and returns the redirect to the client. */
+export async function issueCode(
+  prisma: Prisma,
+  issuer: string,
+  req: AuthRequest,
+  login: { userId: string; sessionId: string; authTime: Date; amr: string[] },
+  now = new Date(),
+): Promise<string> {
+  const code = randomToken(43);
+  await prisma.authorizationCode.create({
+    data: {
+      tenantId: req.tenantId,
+      codeHash: hashToken(code),
+      applicationId: req.applicationId,
+      userId: login.userId,
+      sessionId: login.sessionId,
+      redirectUri: req.redirectUri,
+      codeChallenge: req.codeChallenge ?? null,
+      codeChallengeMethod: req.codeChallengeMethod ?? null,
+      scope: req.scope,
+      nonce: req.nonce ?? null,
+      authTime: login.authTime,
+      amr: login.amr,
+      expiresAt: new Date(now.getTime() + CODE_LIFETIME_SECONDS * 1000),
+    },
+  });
+  return redirectWith(req.redirectUri, { code, state: req.state, iss: issuer });
+}

@@ -1,0 +1,18 @@
+import { GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_JWT_BEARER, GRANT_REFRESH_TOKEN } from '../schemas.js';
+import { jwtBearerGrant } from './jwt-bearer.js';
+import { authorizationCodeGrant } from './authorization-code.js';
+import { clientCredentialsGrant } from './client-credentials.js';
+import { refreshTokenGrant } from './refresh-token.js';
+import type { GrantHandler } from './types.js';
+
+export type { GrantHandler, GrantRequest, TokenResponse } from './types.js';
+
+/** The token endpoint's grant types; another module adds one with `app.oauth.grants.set(type, handler)`. */
+export function defaultGrants(): Map<string, GrantHandler> {
+  return new Map<string, GrantHandler>([
+    [GRANT_AUTHORIZATION_CODE, authorizationCodeGrant],
+    [GRANT_REFRESH_TOKEN, refreshTokenGrant],
+    [GRANT_CLIENT_CREDENTIALS, clientCredentialsGrant],
+    [GRANT_JWT_BEARER, jwtBearerGrant],
+  ]);
+}

@@ -1,0 +1,31 @@
+import { verifyKeyAssertion } from '../../service-accounts/assertion.js';
+import { invalidGrant, invalidRequest } from '../errors.js';
+import { grantableScopes } from '../scopes.js';
+import { issueAccessToken } from '../tokens.js';
+import type { GrantHandler } from './types.js';
+
+/** Access tokens issued for a service-account key assertion live one hour, as ZITADEL's do. */
+const LIFETIME_SECONDS = 3600;
+
+/**
+ * RFC 7523 2.1: a service account presents a JWT signed with one of its keys (the key
+ * file of CreateKey); no client is involved. The account's accessTokenType decides
+ * between a JWT and an opaque access token.
+ */
+export const jwtBearerGrant: GrantHandler = {
+  requiresClient: false,
+  async handle({ deps, params, now }) {
+    if (!params.assertion) throw invalidRequest('assertion is required');
+    const v = await verifyKeyAssertion(deps.prisma, params.assertion, deps.issuer, now);
+    if (!v.ok) throw invalidGrant(v.description);
+    const p = v.principal;
+    const scope = grantableScopes(params.scope).filter((s) => s !== 'openid' && s !== 'offline_access').join(' ');
+    const access = await issueAccessToken(deps, {
+      subject: { kind: 'serviceaccount', tenantId: p.tenantId, subjectId: p.subjectId, username: p.username, roles: p.roles, groups: [] },
+      scope,
+      format: v.accessTokenType === 'Jwt' ? 'jwt' : 'opaque',
+      lifetime: LIFETIME_SECONDS,
+    }, now);
+    return { access_token: access.accessToken, token_type: 'Bearer', expires_in: access.expiresIn, ...(scope ? { scope } : {}) };
+  },
+};

@@ -1,0 +1,32 @@
+import type { FastifyRequest } from 'fastify';
+import type { Application } from '../../generated/prisma/client.js';
+import type { OAuthDeps } from '../tokens.js';
+
+export interface TokenResponse {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  scope?: string;
+  refresh_token?: string;
+  id_token?: string;
+}
+
+export interface GrantRequest {
+  deps: OAuthDeps;
+  request: FastifyRequest;
+  /** The token request's form parameters. */
+  params: Record<string, string>;
+  /** The authenticated client; undefined only for grants with requiresClient false. */
+  client: Application | undefined;
+  now: Date;
+}
+
+/**
+ * One grant type of the token endpoint. The endpoint authenticates the client and checks
+ * that the client is allowed this grant type before calling `handle`.
+ */
+export interface GrantHandler {
+  /** false for grants whose assertion identifies the caller without a client (JWT-bearer of a service account). */
+  requiresClient: boolean;
+  handle(req: GrantRequest): Promise<TokenResponse>;
+}

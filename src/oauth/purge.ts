@@ -1,0 +1,19 @@
+import type { Prisma } from '../platform/db.js';
+
+// Rows kept a day past expiry, so that a replay shortly after expiry still meets its record
+// (and is refused as "expired" or "used", with revocation, rather than as unknown).
+const GRACE_MS = 86400_000;
+
+/** Deletes expired codes, tokens, sessions and revocation records. Safe to run on several instances at once. */
+export async function purgeExpired(prisma: Prisma, now = new Date()) {
+  const old = new Date(now.getTime() - GRACE_MS);
+  const [codes, tokens, revoked, sessions] = await Promise.all([
+    prisma.authorizationCode.deleteMany({ where: { expiresAt: { lt: old } } }),
+    prisma.oAuthToken.deleteMany({ where: { expiresAt: { lt: old } } }),
+    prisma.revokedJwt.deleteMany({ where: { expiresAt: { lt: now } } }),
+    prisma.browserSession.deleteMany({ where: { OR: [{ expiresAt: { lt: old } }, { endedAt: { lt: old } }] } }),
+  ]);
+  // A family with no token left and no way to mint one (no refresh token) is done.
+  const grants = await prisma.oAuthGrant.deleteMany({ where: { createdAt: { lt: old }, tokens: { none: {} } } });
+  return { codes: codes.count, tokens: tokens.count, revoked: revoked.count, sessions: sessions.count, grants: grants.count };
+}

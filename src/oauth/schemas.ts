@@ -1,0 +1,97 @@
+import { z } from 'zod';
+
+export const GRANT_AUTHORIZATION_CODE = 'authorization_code';
+export const GRANT_REFRESH_TOKEN = 'refresh_token';
+export const GRANT_CLIENT_CREDENTIALS = 'client_credentials';
+export const GRANT_JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+export const GRANT_TYPES = [GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS, GRANT_JWT_BEARER] as const;
+
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\]|[a-z0-9-]+\.localhost)$/i;
+
+/**
+ * Redirect URIs are compared exactly, so they must be absolute, without a fragment.
+ * https anywhere; http only on loopback (RFC 8252); private-use schemes (reverse DNS) for native apps.
+ */
+export const redirectUri = z
+  .string()
+  .max(2048)
+  .refine((v) => {
+    let u: URL;
+    try {
+      u = new URL(v);
+    } catch {
+      return false;
+    }
+    if (u.hash || v.includes('#')) return false;
+    if (u.protocol === 'https:') return !!u.hostname;
+    if (u.protocol === 'http:') return LOOPBACK.test(u.hostname);
+    return /^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/i.test(u.protocol) && !/^(javascript|data|file|vbscript):$/i.test(u.protocol);
+  }, 'must be an absolute https URI (http only on loopback, or a reverse-DNS private-use scheme), without a fragment');
+
+const uriList = z.array(redirectUri).max(50);
+
+export const applicationAttributes = z.object({
+  name: z.string(),
+  clientId: z.string(),
+  clientType: z.enum(['public', 'confidential']),
+  tokenEndpointAuthMethod: z.enum(['none', 'client_secret_basic', 'client_secret_post']),
+  redirectUris: z.array(z.string()),
+  postLogoutRedirectUris: z.array(z.string()),
+  grantTypes: z.array(z.string()),
+  accessTokenType: z.enum(['jwt', 'opaque']),
+  signingAlg: z.enum(['RS256', 'ES256']),
+  accessTokenLifetime: z.number(),
+  idTokenLifetime: z.number(),
+  refreshTokenLifetime: z.number(),
+  serviceAccountId: z.string().nullable(),
+  isManaged: z.boolean(),
+  secretRotatedAt: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  /** Shown once: in the answer to create (confidential) and to secret rotation. */
+  clientSecret: z.string().optional(),
+});
+
+const fields = {
+  name: z.string().trim().min(1).max(200),
+  redirectUris: uriList,
+  postLogoutRedirectUris: uriList,
+  grantTypes: z.array(z.enum(GRANT_TYPES)).min(1).max(4),
+  accessTokenType: z.enum(['jwt', 'opaque']),
+  signingAlg: z.enum(['RS256', 'ES256']),
+  accessTokenLifetime: z.number().int().min(60).max(86400),
+  idTokenLifetime: z.number().int().min(60).max(86400),
+  refreshTokenLifetime: z.number().int().min(300).max(31536000),
+  serviceAccountId: z.uuid().nullable(),
+};
+
+export const applicationCreate = z.strictObject({
+  name: fields.name,
+  clientType: z.enum(['public', 'confidential']),
+  tokenEndpointAuthMethod: z.enum(['none', 'client_secret_basic', 'client_secret_post']).optional(),
+  redirectUris: fields.redirectUris.default([]),
+  postLogoutRedirectUris: fields.postLogoutRedirectUris.default([]),
+  grantTypes: fields.grantTypes.default([GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN]),
+  accessTokenType: fields.accessTokenType.default('jwt'),
+  signingAlg: fields.signingAlg.default('RS256'),
+  accessTokenLifetime: fields.accessTokenLifetime.default(3600),
+  idTokenLifetime: fields.idTokenLifetime.default(3600),
+  refreshTokenLifetime: fields.refreshTokenLifetime.default(2592000),
+  serviceAccountId: fields.serviceAccountId.optional(),
+});
+export type ApplicationCreate = z.output<typeof applicationCreate>;
+
+export const applicationUpdate = z.strictObject({
+  name: fields.name.optional(),
+  tokenEndpointAuthMethod: z.enum(['none', 'client_secret_basic', 'client_secret_post']).optional(),
+  redirectUris: fields.redirectUris.optional(),
+  postLogoutRedirectUris: fields.postLogoutRedirectUris.optional(),
+  grantTypes: fields.grantTypes.optional(),
+  accessTokenType: fields.accessTokenType.optional(),
+  signingAlg: fields.signingAlg.optional(),
+  accessTokenLifetime: fields.accessTokenLifetime.optional(),
+  idTokenLifetime: fields.idTokenLifetime.optional(),
+  refreshTokenLifetime: fields.refreshTokenLifetime.optional(),
+  serviceAccountId: fields.serviceAccountId.optional(),
+});
+export type ApplicationUpdate = z.output<typeof applicationUpdate>;

@@ -1,0 +1,203 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { PrismaPg } from '@prisma/adapter-pg';
+import { PrismaClient } from '../generated/prisma/client.js';
+
+export type Prisma = PrismaClient;
+
+export interface Database {
+  prisma: PrismaClient;
+  /** Raw pool: migrations, health checks and metrics; also what Prisma queries through. */
+  pool: pg.Pool;
+  kind: 'embedded' | 'server';
+  /** A connection string other processes (tests, the CLI) can use to reach this database. */
+  url: string;
+  /**
+   * Subscribes to a NOTIFY channel. `onState(false)` reports a lost connection (messages
+   * may have been missed); `onState(true)` that it listens again. Returns an unsubscribe.
+   */
+  listen(channel: string, onMessage: (payload: string) => void, onState: (listening: boolean) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  /** PostgreSQL server URL; absent means the embedded database. */
+  url?: string;
+  /** Embedded only: directory of the data files; absent means in memory (tests). */
+  dataDir?: string;
+  poolMax?: number;
+  /** Client-side bound on one query (a silent partition raises no error); default 10 s. */
+  queryTimeoutMs?: number;
+  /**
+   * Embedded only: maps the socket server's address to the one the pool connects to.
+   * Tests interpose a fault-injecting TCP proxy here to cut the database away.
+   */
+  through?: (host: string, port: number) => Promise<string> | string;
+}
+
+export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
+  if (opts.url) {
+    const url = opts.url;
+    const db = fromPool(new pg.Pool(poolConfig(url, opts.poolMax ?? 10, opts.queryTimeoutMs)), 'server', url, async () => {});
+    return { ...db, listen: (channel, onMessage, onState) => listenOnServer(url, channel, onMessage, onState) };
+  }
+  return openEmbedded(opts.dataDir, opts.through, opts.queryTimeoutMs);
+}
+
+// A dedicated connection (LISTEN cannot share a pooled one), re-established with backoff.
+async function listenOnServer(
+  url: string,
+  channel: string,
+  onMessage: (payload: string) => void,
+  onState: (listening: boolean) => void,
+): Promise<() => Promise<void>> {
+  let stopped = false;
+  let client: pg.Client | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  let delay = 100;
+  // A silent network partition raises no error on an idle connection; a heartbeat
+  // bounds how long a dead listener can go unnoticed (and the cache stay trusted).
+  const heartbeat = setInterval(() => {
+    const c = client;
+    if (!c) return;
+    const timer = setTimeout(() => c.emit('error', new Error('listener heartbeat timed out')), 2000);
+    c.query('SELECT 1').then(() => clearTimeout(timer), () => clearTimeout(timer));
+  }, 2000);
+  heartbeat.unref();
+  const connect = async () => {
+    if (stopped) return;
+    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000, keepAlive: true });
+    client = c;
+    const lost = () => {
+      if (client !== c || stopped) return;
+      client = undefined;
+      c.end().catch(() => {});
+      onState(false);
+      retry = setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 5000);
+    };
+    c.on('error', lost);
+    c.on('end', lost);
+    c.on('notification', (n) => n.channel === channel && onMessage(n.payload ?? ''));
+    try {
+      await c.connect();
+      await c.query(`LISTEN "${channel}"`);
+      delay = 100;
+      onState(true);
+    } catch {
+      lost();
+    }
+  };
+  await connect();
+  return async () => {
+    stopped = true;
+    clearTimeout(retry);
+    clearInterval(heartbeat);
+    await client?.end().catch(() => {});
+  };
+}
+
+const CONNECT_TIMEOUT_MS = 5000;
+
+function poolConfig(connectionString: string, max: number, queryTimeoutMs = 10_000): pg.PoolConfig {
+  // query_timeout bounds a request when the database stops answering without closing
+  // the connection; the pool then discards that connection (pool.query releases it with the error).
+  return { connectionString, max, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, idleTimeoutMillis: 30000, query_timeout: queryTimeoutMs, keepAlive: true };
+}
+
+async function openEmbedded(dataDir?: string, through?: DatabaseOptions['through'], queryTimeoutMs?: number): Promise<Database> {
+  // Loaded lazily: deployments on a PostgreSQL server never pay for the WASM build.
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { pg_trgm } = await import('@electric-sql/pglite/contrib/pg_trgm');
+  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+  let dir: string | undefined;
+  if (dataDir) {
+    dir = path.resolve(dataDir, 'pgdata');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+  const lite = await PGlite.create({ dataDir: dir, extensions: { pg_trgm } });
+  const listeners = new Map<string, Set<(payload: string) => void>>();
+  tapNotifications(lite as never, listeners);
+  const server = new PGLiteSocketServer({ db: lite, host: '127.0.0.1', port: 0, maxConnections: 4 });
+  await server.start();
+  const [host, port] = server.getServerConn().split(':') as [string, string];
+  const address = through ? await through(host, Number(port)) : `${host}:${port}`;
+  const url = `postgresql://postgres@${address}/postgres?sslmode=disable`;
+  // PGlite is a single session: one connection, so transactions never interleave.
+  const pool = new pg.Pool(poolConfig(url, 1, queryTimeoutMs));
+  const db = fromPool(pool, 'embedded', url, async () => {
+    await server.stop();
+    await lite.close();
+  });
+  const listen: Database['listen'] = async (channel, onMessage, onState) => {
+    const handlers = (listeners.get(channel) ?? listeners.set(channel, new Set()).get(channel))!;
+    handlers.add(onMessage);
+    // PGlite is one session shared by every socket client: one LISTEN there covers all.
+    await lite.exec(`LISTEN "${channel}"`);
+    onState(true); // in-process: this "connection" cannot drop
+    return async () => {
+      handlers.delete(onMessage);
+    };
+  };
+  return { ...db, listen };
+}
+
+/**
+ * PGlite's socket bridge streams protocol bytes to clients without dispatching
+ * NotificationResponse messages to PGlite's own listeners, so we read them off the
+ * stream: each message is a type byte and a length; 'A' carries pid, channel, payload.
+ */
+function tapNotifications(lite: { execProtocolRawStream: (...a: any[]) => Promise<void> }, listeners: Map<string, Set<(p: string) => void>>) {
+  const original = lite.execProtocolRawStream.bind(lite);
+  lite.execProtocolRawStream = async (message: Uint8Array, opts: { onRawData: (chunk: Uint8Array) => void }) => {
+    const chunks: Uint8Array[] = [];
+    await original(message, {
+      ...opts,
+      onRawData: (chunk: Uint8Array) => {
+        if (listeners.size) chunks.push(chunk.slice());
+        opts.onRawData(chunk);
+      },
+    });
+    if (chunks.length) dispatch(Buffer.concat(chunks), listeners);
+  };
+}
+
+function dispatch(buf: Buffer, listeners: Map<string, Set<(p: string) => void>>) {
+  for (let at = 0; at + 5 <= buf.length; ) {
+    const type = buf[at];
+    const length = buf.readInt32BE(at + 1);
+    if (length < 4) return;
+    if (type === 0x41 /* 'A' */) {
+      const body = buf.subarray(at + 9, at + 1 + length);
+      const nul = body.indexOf(0);
+      const channel = body.subarray(0, nul).toString('utf8');
+      const payload = body.subarray(nul + 1, body.indexOf(0, nul + 1)).toString('utf8');
+      for (const handler of listeners.get(channel) ?? []) handler(payload);
+    }
+    at += 1 + length;
+  }
+}
+
+function fromPool(pool: pg.Pool, kind: Database['kind'], url: string, after: () => Promise<void>): Omit<Database, 'listen'> {
+  // A dropped idle connection must not crash the process; the pool reconnects on demand.
+  pool.on('error', () => {});
+  // Prisma's default maxWait (2 s) would fail a write transaction while a plain read
+  // still waits for a connection: under a burst, writes were refused first. Wait as long
+  // as the pool does for a connection (connectionTimeoutMillis).
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool), transactionOptions: { maxWait: CONNECT_TIMEOUT_MS, timeout: 10_000 } });
+  let closed = false;
+  return {
+    prisma,
+    pool,
+    kind,
+    url,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await prisma.$disconnect().catch(() => {});
+      await pool.end().catch(() => {});
+      await after();
+    },
+  };
+}

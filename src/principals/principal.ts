@@ -1,0 +1,50 @@
+// One principal model for every credential; authorization decisions read only this.
+
+export type PrincipalKind = 'user' | 'serviceaccount';
+export type CredentialKind = 'pat' | 'jwt' | 'opaque' | 'session' | 'cert' | 'proxy';
+
+export interface Principal {
+  kind: PrincipalKind;
+  credential: CredentialKind;
+  /** Id of the credential itself (PAT id, session id, token id, certificate serial). */
+  credentialId: string;
+  tenantId: string;
+  subjectId: string;
+  username: string;
+  /** Effective role names: own plus those inherited from groups. */
+  roles: string[];
+  /** Ids of the user groups the subject belongs to. */
+  groups: string[];
+  /** When the credential stops being valid, if it does. */
+  expiresAt?: Date;
+  /** The OAuth grant a token was issued under: revoking the grant revokes the token. */
+  grantId?: string;
+}
+
+export const SKYLIGHT_ADMIN = 'skylight-admin';
+export const TENANT_ADMIN = 'tenant-admin';
+export const TENANT_USER = 'tenant-user';
+export const TENANT_CONTRIBUTOR = 'tenant-contributor';
+export const BUILTIN_ROLES = [SKYLIGHT_ADMIN, TENANT_ADMIN, TENANT_USER, TENANT_CONTRIBUTOR] as const;
+
+export const isBuiltinRole = (name: string) => (BUILTIN_ROLES as readonly string[]).includes(name);
+export const isSkylightAdmin = (p: Principal) => p.roles.includes(SKYLIGHT_ADMIN);
+
+/** tenant-admin of `tenantId`, or skylight-admin (who administers every tenant). */
+export function isAdminOf(p: Principal, tenantId: string): boolean {
+  return isSkylightAdmin(p) || (p.tenantId === tenantId && p.roles.includes(TENANT_ADMIN));
+}
+
+/**
+ * Whether `granter` may hand out `role`: only a skylight-admin grants skylight-admin;
+ * tenant-admins grant every other role; nobody else grants anything.
+ */
+export function canGrant(granter: Principal, role: string): boolean {
+  if (isSkylightAdmin(granter)) return true;
+  return granter.roles.includes(TENANT_ADMIN) && role !== SKYLIGHT_ADMIN;
+}
+
+/** Why a presented credential was refused: `unknown` maps to 401, the rest to 403 on the validate routes. */
+export type Refusal = 'unknown' | 'expired' | 'revoked' | 'locked' | 'tenant_disabled';
+
+export type Verification = { ok: true; principal: Principal } | { ok: false; reason: Refusal };

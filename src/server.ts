@@ -1,0 +1,56 @@
+import { buildApp } from './http/app.js';
+import { bootstrap, bootstrapBanner } from './bootstrap/bootstrap.js';
+import { ConfigError, loadConfig, type Config } from './platform/config.js';
+import { loadMasterKey } from './platform/secrets.js';
+import { openMigratedDatabase } from './platform/start.js';
+import { isWellFormedPat } from './principals/pat.js';
+
+function fail(message: string): never {
+  console.error(message);
+  process.exit(1);
+}
+
+function configOrExit(): Config {
+  try {
+    const config = loadConfig();
+    if (config.BOOTSTRAP_ADMIN_PAT && !isWellFormedPat(config.BOOTSTRAP_ADMIN_PAT)) {
+      throw new ConfigError('Invalid configuration: BOOTSTRAP_ADMIN_PAT: not a PAT of this server (generate one with `npm run cli -- new-pat`)');
+    }
+    return config;
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
+}
+
+async function main() {
+  const config = configOrExit();
+  const { key: masterKey, generated } = loadMasterKey(config.MASTER_KEY, config.DATA_DIR);
+  const { db, applied } = await openMigratedDatabase(config);
+  const app = await buildApp({ config, db, masterKey });
+  if (generated) app.log.warn(`generated a master key in ${config.DATA_DIR}/master.key; set MASTER_KEY to share one between instances`);
+  if (applied.length) app.log.info({ migrations: applied }, 'applied database migrations');
+
+  const created = await bootstrap(db, config);
+  // Printed to the console, not the log stream, and only on the start that created them.
+  if (created) console.log(bootstrapBanner(created));
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    app.log.info({ signal }, 'shutting down: finishing in-flight requests');
+    const force = setTimeout(() => process.exit(1), 25_000);
+    force.unref();
+    await app.close();
+    await db.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+
+  await app.listen({ port: config.PORT, host: config.HOST });
+  app.log.info(`${db.kind === 'embedded' ? `embedded database in ${config.DATA_DIR}` : 'PostgreSQL server'}; public URL ${config.PUBLIC_URL}`);
+}
+
+main().catch((err) => fail(`Start-up failed: ${err instanceof Error ? err.message : String(err)}`));

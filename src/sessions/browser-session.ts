@@ -1,0 +1,83 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Prisma } from '../platform/db.js';
+import { randomToken, sha256Hex } from '../platform/secrets.js';
+import type { Refusal } from '../principals/principal.js';
+
+export const SESSION_COOKIE = 'iam_session';
+// lastSeenAt is written at most this often, so that a busy session is not a write per request.
+const TOUCH_MS = 60_000;
+
+export interface SessionSettings {
+  PUBLIC_URL: string;
+  SESSION_IDLE_SECONDS: number;
+  SESSION_ABSOLUTE_SECONDS: number;
+  SESSION_COOKIE_DOMAIN?: string;
+}
+
+export interface SessionRow {
+  id: string;
+  tenantId: string;
+  userId: string;
+  amr: string[];
+  authTime: Date;
+  expiresAt: Date;
+}
+
+export function cookieOptions(s: SessionSettings) {
+  return {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'lax' as const,
+    secure: s.PUBLIC_URL.startsWith('https:'),
+    ...(s.SESSION_COOKIE_DOMAIN ? { domain: s.SESSION_COOKIE_DOMAIN } : {}),
+  };
+}
+
+/** Creates a server-side session; the cookie carries the secret, the database only its hash. */
+export async function createSession(
+  prisma: Prisma,
+  reply: FastifyReply,
+  s: SessionSettings,
+  input: { tenantId: string; userId: string; amr: string[] },
+  now = new Date(),
+): Promise<SessionRow> {
+  const secret = randomToken(43);
+  const row = await prisma.browserSession.create({
+    data: {
+      tenantId: input.tenantId,
+      userId: input.userId,
+      tokenHash: sha256Hex(secret),
+      amr: input.amr,
+      authTime: now,
+      lastSeenAt: now,
+      expiresAt: new Date(now.getTime() + s.SESSION_ABSOLUTE_SECONDS * 1000),
+    },
+  });
+  reply.setCookie(SESSION_COOKIE, secret, { ...cookieOptions(s), maxAge: s.SESSION_ABSOLUTE_SECONDS });
+  return row;
+}
+
+export type SessionCheck = { ok: true; session: SessionRow } | { ok: false; reason: Refusal };
+
+/** The live session named by the request's cookie; undefined when there is no cookie. */
+export async function sessionOf(prisma: Prisma, request: FastifyRequest, s: SessionSettings, now = new Date()): Promise<SessionCheck | undefined> {
+  const secret = request.cookies?.[SESSION_COOKIE];
+  if (!secret) return undefined;
+  if (!/^[0-9A-Za-z]{43}$/.test(secret)) return { ok: false, reason: 'unknown' };
+  const row = await prisma.browserSession.findUnique({ where: { tokenHash: sha256Hex(secret) } });
+  if (!row) return { ok: false, reason: 'unknown' };
+  if (row.endedAt) return { ok: false, reason: 'revoked' };
+  if (row.expiresAt <= now || row.lastSeenAt.getTime() + s.SESSION_IDLE_SECONDS * 1000 <= now.getTime()) return { ok: false, reason: 'expired' };
+  if (now.getTime() - row.lastSeenAt.getTime() > TOUCH_MS) {
+    await prisma.browserSession.update({ where: { id: row.id }, data: { lastSeenAt: now } });
+  }
+  return { ok: true, session: row };
+}
+
+export async function endSession(prisma: Prisma, sessionId: string, now = new Date()) {
+  await prisma.browserSession.updateMany({ where: { id: sessionId, endedAt: null }, data: { endedAt: now } });
+}
+
+export function clearSessionCookie(reply: FastifyReply, s: SessionSettings) {
+  reply.clearCookie(SESSION_COOKIE, cookieOptions(s));
+}

@@ -1,0 +1,92 @@
+import type { FastifyReply } from 'fastify';
+
+// Server-rendered pages of the hosted login: no script at all, one stylesheet, a strict CSP.
+
+export function escapeHtml(value: unknown): string {
+  return String(value ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+/** Tagged template: interpolated values are escaped unless wrapped with raw(). */
+export function html(strings: TemplateStringsArray, ...values: unknown[]): Raw {
+  let out = strings[0]!;
+  values.forEach((v, i) => {
+    out += (Array.isArray(v) ? v.map(part).join('') : part(v)) + strings[i + 1];
+  });
+  return new Raw(out);
+}
+
+export class Raw {
+  constructor(readonly value: string) {}
+  toString() {
+    return this.value;
+  }
+}
+export const raw = (s: string) => new Raw(s);
+const part = (v: unknown) => (v instanceof Raw ? v.value : v === undefined || v === null || v === false ? '' : escapeHtml(v));
+
+export interface PageOptions {
+  title: string;
+  /** Origins a form on the page may submit to after same-origin (form-action also governs the redirects that follow a POST). */
+  formTargets?: string[];
+  /** Navigate to this URL at once (meta refresh). */
+  refreshTo?: string;
+  status?: number;
+}
+
+export function csp(formTargets: string[] = []) {
+  const targets = [...new Set(formTargets)].map((o) => o.replace(/[;,\s]/g, ''));
+  return [
+    "default-src 'none'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    `form-action 'self'${targets.length ? ' ' + targets.join(' ') : ''}`,
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+  ].join('; ');
+}
+
+/** Sends a complete HTML page. */
+export function sendPage(reply: FastifyReply, opts: PageOptions, body: Raw) {
+  const page = html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+${opts.refreshTo ? html`<meta http-equiv="refresh" content="0;url=${opts.refreshTo}">` : ''}
+<title>${opts.title}</title>
+<link rel="stylesheet" href="/ui/assets/style.css">
+</head>
+<body>
+<main class="card">
+${body}
+</main>
+</body>
+</html>`;
+  return reply
+    .code(opts.status ?? 200)
+    .header('content-security-policy', csp(opts.formTargets))
+    .header('cache-control', 'no-store')
+    .header('x-frame-options', 'DENY')
+    .type('text/html; charset=utf-8')
+    .send(page.value);
+}
+
+/** A hidden input. */
+export const hidden = (name: string, value: string | undefined) => (value === undefined ? raw('') : html`<input type="hidden" name="${name}" value="${value}">`);
+
+export const errorBox = (message: string | undefined) => (message ? html`<p class="error" role="alert">${message}</p>` : raw(''));
+
+export const STYLESHEET = `
+*{box-sizing:border-box}
+body{margin:0;min-height:100vh;display:flex;align-items:center;justify-content:center;background:#f3f5f8;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330}
+.card{width:100%;max-width:380px;background:#fff;border-radius:10px;box-shadow:0 2px 12px rgba(0,0,0,.08);padding:32px}
+h1{font-size:1.4rem;margin:0 0 20px}
+label{display:block;font-weight:600;margin:14px 0 6px}
+input[type=email],input[type=password],input[type=text]{width:100%;padding:10px 12px;border:1px solid #c7ceda;border-radius:6px;font-size:1rem}
+button{margin-top:20px;width:100%;padding:11px;border:0;border-radius:6px;background:#2256d6;color:#fff;font-size:1rem;font-weight:600;cursor:pointer}
+button.secondary{background:#e7ebf3;color:#1d2330}
+.error{background:#fdecec;color:#8a1c1c;border-radius:6px;padding:10px 12px}
+.muted{color:#5d6678;font-size:.9rem}
+.terms{max-height:220px;overflow:auto;border:1px solid #e1e5ee;border-radius:6px;padding:10px;font-size:.9rem}
+`;

@@ -1,0 +1,116 @@
+import type { Prisma } from '../platform/db.js';
+import { likeLiteral } from '../platform/ids.js';
+import type { UserSearch } from './schemas.js';
+import type { UserView } from './view.js';
+
+// The columns a user resource shows, with its own role names; never the password hash.
+const ROW = `json_build_object(
+  'id', u."id", 'username', u."username", 'email', u."email", 'firstName', u."firstName", 'lastName', u."lastName",
+  'state', u."state", 'idpId', u."idpId", 'termsAcceptedAt', u."termsAcceptedAt", 'lastLoginAt', u."lastLoginAt",
+  'createdAt', u."createdAt", 'updatedAt', u."updatedAt",
+  'roles', array(SELECT ra."roleName" FROM "RoleAssignment" ra WHERE ra."tenantId" = u."tenantId" AND ra."userId" = u."id" ORDER BY ra."roleName"))`;
+
+const SORT_HOLDERS_UP_TO = 20_000;
+
+// Users holding a role directly or through one of their groups.
+const roleHolders = (role: string) => `
+  SELECT ra."userId" FROM "RoleAssignment" ra WHERE ra."tenantId" = $1::uuid AND ra."roleName" = ${role} AND ra."userId" IS NOT NULL
+  UNION
+  SELECT gm."userId" FROM "RoleAssignment" ra JOIN "GroupMembership" gm ON gm."tenantId" = ra."tenantId" AND gm."groupId" = ra."groupId"
+  WHERE ra."tenantId" = $1::uuid AND ra."roleName" = ${role}`;
+
+/**
+ * The role criterion has two shapes, as PostgreSQL plans them very differently:
+ * `exists` probes per user (a page in id order stops after a few rows), `in` is a
+ * semi-join (a count over a selective role reads only its holders).
+ */
+function filterSql(c: UserSearch, p: (v: unknown) => string, roleParam: string | undefined, roleShape: 'exists' | 'in'): string {
+  const where = ['u."tenantId" = $1::uuid'];
+  for (const col of ['username', 'email', 'firstName', 'lastName'] as const) {
+    const v = c[col];
+    if (v) where.push(`u."${col}" ILIKE ${p(`%${likeLiteral(v)}%`)}`);
+  }
+  if (c.state) where.push(`u."state" = ${p(c.state)}`);
+  if (c.idpId) where.push(`u."idpId" = ${p(c.idpId)}::uuid`);
+  if (c.usergroupId) {
+    where.push(`EXISTS (SELECT 1 FROM "GroupMembership" gm WHERE gm."tenantId" = $1::uuid AND gm."groupId" = ${p(c.usergroupId)}::uuid AND gm."userId" = u."id")`);
+  }
+  if (roleParam && roleShape === 'in') where.push(`u."id" IN (${roleHolders(roleParam)})`);
+  if (roleParam && roleShape === 'exists') {
+    where.push(`(EXISTS (SELECT 1 FROM "RoleAssignment" ra WHERE ra."tenantId" = u."tenantId" AND ra."userId" = u."id" AND ra."roleName" = ${roleParam})
+      OR EXISTS (SELECT 1 FROM "GroupMembership" gm JOIN "RoleAssignment" ra ON ra."tenantId" = gm."tenantId" AND ra."groupId" = gm."groupId"
+                 WHERE gm."tenantId" = u."tenantId" AND gm."userId" = u."id" AND ra."roleName" = ${roleParam}))`);
+  }
+  return where.join(' AND ');
+}
+
+/**
+ * One page of users matching the criteria, and the total, in a single statement:
+ * substring criteria use ILIKE (served by the pg_trgm GIN indexes), the role
+ * criterion is one semi-join over direct and group assignments, and the page is
+ * cut from ids alone (an index-only scan on (tenantId, id)) before rows are read,
+ * so deep pages stay cheap. Every value travels as a bind parameter.
+ */
+export async function searchUserRows(
+  prisma: Prisma,
+  tenantId: string,
+  c: UserSearch,
+  skip: number,
+  take: number,
+): Promise<{ total: number; rows: UserView[] }> {
+  const params: unknown[] = [tenantId];
+  const p = (v: unknown) => {
+    params.push(v);
+    return `$${params.length}`;
+  };
+  const roleParam = c.role ? p(c.role) : undefined;
+  const pageFilter = filterSql(c, p, roleParam, 'exists');
+  const onlyRole = roleParam && Object.entries(c).every(([k, v]) => k === 'role' || v === undefined || v === '');
+  const rows = `(SELECT coalesce(json_agg(${ROW} ORDER BY u."id"), '[]'::json) FROM "User" u JOIN page ON page."id" = u."id" WHERE u."tenantId" = $1::uuid)`;
+  let sql: string;
+  if (onlyRole) {
+    // Role holders are users of the tenant (foreign keys), so they are counted without
+    // reading users; a few thousand are paged by sorting them, more by probing users in id order.
+    const [offset, limit] = [p(skip), p(take)];
+    sql = `WITH holders AS MATERIALIZED (${roleHolders(roleParam)}),
+      total AS (SELECT count(*)::int AS n FROM holders),
+      page AS (
+        (SELECT h."userId" AS "id" FROM holders h WHERE (SELECT n FROM total) <= ${SORT_HOLDERS_UP_TO} ORDER BY h."userId" OFFSET ${offset} LIMIT ${limit})
+        UNION ALL
+        (SELECT u."id" FROM "User" u WHERE (SELECT n FROM total) > ${SORT_HOLDERS_UP_TO} AND ${pageFilter} ORDER BY u."id" OFFSET ${offset} LIMIT ${limit}))
+      SELECT (SELECT n FROM total) AS total, ${rows} AS rows`;
+  } else {
+    sql = `WITH page AS (SELECT u."id" FROM "User" u WHERE ${pageFilter} ORDER BY u."id" OFFSET ${p(skip)} LIMIT ${p(take)})
+      SELECT (SELECT count(*)::int FROM "User" u WHERE ${filterSql(c, p, roleParam, 'in')}) AS total, ${rows} AS rows`;
+  }
+  const [result] = await prisma.$queryRawUnsafe<{ total: number; rows: RawRow[] }[]>(sql, ...params);
+  return { total: result?.total ?? 0, rows: (result?.rows ?? []).map(toView) };
+}
+
+/** One user of the tenant as its resource shows it, in one statement; undefined when absent. */
+export async function userRow(prisma: Prisma, tenantId: string, id: string): Promise<UserView | undefined> {
+  const [result] = await prisma.$queryRawUnsafe<{ row: RawRow }[]>(
+    `SELECT ${ROW} AS row FROM "User" u WHERE u."tenantId" = $1::uuid AND u."id" = $2::uuid`,
+    tenantId,
+    id,
+  );
+  return result ? toView(result.row) : undefined;
+}
+
+type RawRow = Omit<UserView, 'termsAcceptedAt' | 'lastLoginAt' | 'createdAt' | 'updatedAt'> & {
+  termsAcceptedAt: string | null;
+  lastLoginAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+};
+
+const date = (s: string) => new Date(s);
+function toView(r: RawRow): UserView {
+  return {
+    ...r,
+    termsAcceptedAt: r.termsAcceptedAt ? date(r.termsAcceptedAt) : null,
+    lastLoginAt: r.lastLoginAt ? date(r.lastLoginAt) : null,
+    createdAt: date(r.createdAt),
+    updatedAt: date(r.updatedAt),
+  };
+}

@@ -1,0 +1,302 @@
+import type { Prisma as P, User } from '../generated/prisma/client.js';
+import { audit } from '../audit/audit.js';
+import type { ServiceContext } from '../principals/context.js';
+import { canGrant, isBuiltinRole } from '../principals/principal.js';
+import type { Prisma } from '../platform/db.js';
+import { AppError, type ErrorItem, forbidden, notFound, unprocessable, validationFailed } from '../platform/errors.js';
+import { isUuid } from '../platform/ids.js';
+import { searchUserRows, userRow } from './search.js';
+import { userAttributes as viewAttributes, type UserView } from './view.js';
+import { hashPassword, type Argon2Params } from '../platform/passwords.js';
+import { assertCanManage, resolveRoleName } from '../roles/assign.js';
+import { createSetPasswordToken, setPasswordUrl } from './invitations.js';
+import { sendInvitation } from './mailer.js';
+import { assertPasswordComplies, policyOf } from './password-policy.js';
+import type { UserCreate, UserSearch, UserUpdate } from './schemas.js';
+
+type Tx = P.TransactionClient;
+export type UserRow = User & { roles: { roleName: string }[] };
+
+const withRoles = { roles: { select: { roleName: true }, orderBy: { roleName: 'asc' as const } } };
+
+/** Attributes of a user resource, from a Prisma row with its assignments or from a view. */
+export function userAttributes(u: UserRow | UserView) {
+  return viewAttributes({ ...u, roles: (u.roles as (string | { roleName: string })[]).map((r) => (typeof r === 'string' ? r : r.roleName)) });
+}
+
+/** GET of one user: a single statement, as it is the most frequent read. */
+export async function getUser(prisma: Prisma, tenantId: string, id: string): Promise<UserView> {
+  const user = isUuid(id) ? await userRow(prisma, tenantId, id) : undefined;
+  if (!user) throw notFound('User');
+  return user;
+}
+
+export async function findUser(prisma: Prisma | Tx, tenantId: string, id: string): Promise<UserRow> {
+  const user = isUuid(id) ? await prisma.user.findUnique({ where: { tenantId_id: { tenantId, id } }, include: withRoles }) : null;
+  if (!user) throw notFound('User');
+  return user;
+}
+
+/** Own roles plus those of the user's groups. */
+async function effectiveRoles(db: Prisma | Tx, tenantId: string, userId: string): Promise<string[]> {
+  const rows = await db.roleAssignment.findMany({
+    where: { tenantId, OR: [{ userId }, { group: { members: { some: { userId } } } }] },
+    select: { roleName: true },
+  });
+  return [...new Set(rows.map((r) => r.roleName))];
+}
+
+/**
+ * Usernames and emails are unique per tenant, compared case-insensitively, and a
+ * username may not be a service account's either (both log in by username).
+ */
+async function assertIdentityFree(db: Tx, tenantId: string, input: { username?: string; email?: string }, exceptId?: string) {
+  const items: ErrorItem[] = [];
+  const clash = (field: string, detail: string) =>
+    items.push({ status: '409', code: 'conflict', title: 'Conflict', detail, source: { pointer: `/data/attributes/${field}` } });
+  if (input.username !== undefined) {
+    const usernameLower = input.username.toLowerCase();
+    const [user, sa] = await Promise.all([
+      db.user.findUnique({ where: { tenantId_usernameLower: { tenantId, usernameLower } }, select: { id: true } }),
+      db.serviceAccount.findUnique({ where: { tenantId_usernameLower: { tenantId, usernameLower } }, select: { id: true } }),
+    ]);
+    if ((user && user.id !== exceptId) || sa) clash('username', `The username "${input.username}" is already taken`);
+  }
+  if (input.email !== undefined) {
+    const user = await db.user.findUnique({ where: { tenantId_emailLower: { tenantId, emailLower: input.email.toLowerCase() } }, select: { id: true } });
+    if (user && user.id !== exceptId) clash('email', `The email "${input.email}" is already in use`);
+  }
+  if (items.length) throw new AppError(409, 'conflict', 'Conflict', items[0]!.detail, undefined, items);
+}
+
+/** Resolves role names to assign, refusing unknown ones (400) and those the caller cannot grant (403). */
+async function resolveGrantable(ctx: ServiceContext, db: Tx, names: string[], pointer: (i: number) => string): Promise<string[]> {
+  const out: string[] = [];
+  const unknown: ErrorItem[] = [];
+  for (const [i, name] of names.entries()) {
+    const resolved = await resolveRoleName(db, ctx.tenantId, name);
+    if (!resolved) {
+      unknown.push({ status: '400', code: 'unknown_role', title: 'Unknown role', detail: `No role named "${name}"`, source: { pointer: pointer(i) } });
+      continue;
+    }
+    if (!canGrant(ctx.principal, resolved)) throw forbidden(`You cannot grant the role "${resolved}"`);
+    out.push(resolved);
+  }
+  if (unknown.length) throw validationFailed(unknown);
+  return [...new Set(out)];
+}
+
+export async function listUsers(prisma: Prisma, tenantId: string, skip: number, take: number) {
+  return searchUsers(prisma, tenantId, {}, skip, take);
+}
+
+export const searchUsers = (prisma: Prisma, tenantId: string, criteria: UserSearch, skip: number, take: number) =>
+  searchUserRows(prisma, tenantId, criteria, skip, take);
+
+export interface InvitationOptions {
+  publicUrl: string;
+  ttlMs: number;
+  smtpUrl?: string;
+  smtpFrom: string;
+}
+
+export interface CreatedUser {
+  user: UserRow;
+  /** Only when the invitation could not be mailed: the one-time link, shown once. */
+  setPasswordUrl?: string;
+  invitation?: 'mailed' | 'link' | 'mail_failed';
+  mailError?: string;
+}
+
+export async function createUser(ctx: ServiceContext, input: UserCreate, argon2: Argon2Params, inv: InvitationOptions): Promise<CreatedUser> {
+  const tenant = await ctx.prisma.tenant.findUniqueOrThrow({ where: { id: ctx.tenantId } });
+  if (input.password !== undefined) assertPasswordComplies(policyOf(tenant), input.password);
+  const passwordHash = input.password !== undefined ? await hashPassword(input.password, argon2) : null;
+  const state = input.state ?? (passwordHash ? 'active' : 'initial');
+
+  const { user, token } = await ctx.prisma.$transaction(async (tx) => {
+    const roles = await resolveGrantable(ctx, tx, input.roles ?? [], (i) => `/data/attributes/roles/${i}`);
+    await assertIdentityFree(tx, ctx.tenantId, input);
+    const created = await tx.user.create({
+      data: {
+        tenantId: ctx.tenantId,
+        username: input.username,
+        usernameLower: input.username.toLowerCase(),
+        email: input.email,
+        emailLower: input.email.toLowerCase(),
+        firstName: input.firstName ?? '',
+        lastName: input.lastName ?? '',
+        state,
+        passwordHash,
+        roles: { create: roles.map((roleName) => ({ roleName })) },
+      },
+      include: withRoles,
+    });
+    const token = passwordHash ? undefined : await createSetPasswordToken(tx, ctx.tenantId, created.id, inv.ttlMs);
+    await audit(
+      tx,
+      ctx.principal,
+      { tenantId: ctx.tenantId, action: 'user.created', targetType: 'user', targetId: created.id, details: { username: created.username, roles, invited: Boolean(token) } },
+      ctx.requestId,
+    );
+    return { user: created, token };
+  });
+
+  if (!token) return { user };
+  const url = setPasswordUrl(inv.publicUrl, token.token);
+  if (!inv.smtpUrl) return { user, setPasswordUrl: url, invitation: 'link' };
+  try {
+    await sendInvitation(inv.smtpUrl, inv.smtpFrom, { to: user.email, username: user.username, tenantName: tenant.name, url, expiresAt: token.expiresAt });
+    return { user, invitation: 'mailed' };
+  } catch (e) {
+    // The user exists; an admin can retry by setting a password or recreating the invitation.
+    return { user, invitation: 'mail_failed', mailError: (e as Error).message };
+  }
+}
+
+export async function updateUser(ctx: ServiceContext, id: string, input: UserUpdate, argon2: Argon2Params): Promise<UserRow> {
+  const current = await findUser(ctx.prisma, ctx.tenantId, id);
+  assertCanManage(ctx.principal, await effectiveRoles(ctx.prisma, ctx.tenantId, id));
+  let passwordHash: string | undefined;
+  if (input.password !== undefined) {
+    const tenant = await ctx.prisma.tenant.findUniqueOrThrow({ where: { id: ctx.tenantId } });
+    assertPasswordComplies(policyOf(tenant), input.password);
+    passwordHash = await hashPassword(input.password, argon2);
+  }
+  const canLogIn = Boolean(passwordHash ?? current.passwordHash ?? current.idpId);
+  if (input.state === 'active' && !canLogIn) {
+    throw unprocessable('A user without a password or identity provider cannot be active; set a password', '/data/attributes/state');
+  }
+  let state = input.state;
+  if (!state && passwordHash && current.state === 'initial') state = 'active';
+  const unlock = state === 'active' && current.state !== 'active';
+
+  return ctx.prisma.$transaction(async (tx) => {
+    const changes: { username?: string; email?: string } = {};
+    if (input.username !== undefined && input.username !== current.username) changes.username = input.username;
+    if (input.email !== undefined && input.email !== current.email) changes.email = input.email;
+    await assertIdentityFree(tx, ctx.tenantId, changes, id);
+    const user = await tx.user.update({
+      where: { tenantId_id: { tenantId: ctx.tenantId, id } },
+      data: {
+        username: input.username,
+        usernameLower: input.username?.toLowerCase(),
+        email: input.email,
+        emailLower: input.email?.toLowerCase(),
+        firstName: input.firstName,
+        lastName: input.lastName,
+        state,
+        passwordHash,
+        failedLogins: unlock || passwordHash ? 0 : undefined,
+      },
+      include: withRoles,
+    });
+    // A password set by an admin supersedes any open invitation.
+    if (passwordHash) await tx.setPasswordToken.updateMany({ where: { tenantId: ctx.tenantId, userId: id, usedAt: null }, data: { usedAt: new Date() } });
+    await audit(
+      tx,
+      ctx.principal,
+      {
+        tenantId: ctx.tenantId,
+        action: 'user.updated',
+        targetType: 'user',
+        targetId: id,
+        details: { fields: Object.keys(input), ...(state && state !== current.state ? { state: { from: current.state, to: state } } : {}) },
+      },
+      ctx.requestId,
+    );
+    return user;
+  });
+}
+
+export async function deleteUser(ctx: ServiceContext, id: string) {
+  const current = await findUser(ctx.prisma, ctx.tenantId, id);
+  assertCanManage(ctx.principal, await effectiveRoles(ctx.prisma, ctx.tenantId, id));
+  await ctx.prisma.$transaction(async (tx) => {
+    // Memberships, role assignments and set-password tokens go with it (foreign keys cascade).
+    await tx.user.delete({ where: { tenantId_id: { tenantId: ctx.tenantId, id } } });
+    await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'user.deleted', targetType: 'user', targetId: id, details: { username: current.username } }, ctx.requestId);
+  });
+}
+
+export async function userGroups(prisma: Prisma, tenantId: string, id: string, skip: number, take: number) {
+  await findUser(prisma, tenantId, id);
+  const where = { tenantId, members: { some: { userId: id } } };
+  const [total, rows] = await Promise.all([
+    prisma.userGroup.count({ where }),
+    prisma.userGroup.findMany({
+      where,
+      orderBy: { nameLower: 'asc' },
+      skip,
+      take,
+      include: { roles: { select: { roleName: true }, orderBy: { roleName: 'asc' } }, _count: { select: { members: true } } },
+    }),
+  ]);
+  return { total, rows };
+}
+
+export interface UserRole {
+  name: string;
+  builtIn: boolean;
+  direct: boolean;
+  inherited: boolean;
+  inheritedFrom: { id: string; name: string }[];
+}
+
+/** Every role the user holds, own and inherited from groups, each marked with where it comes from. */
+export async function userRoles(prisma: Prisma, tenantId: string, id: string): Promise<UserRole[]> {
+  await findUser(prisma, tenantId, id);
+  const rows = await prisma.roleAssignment.findMany({
+    where: { tenantId, OR: [{ userId: id }, { group: { members: { some: { userId: id } } } }] },
+    select: { roleName: true, userId: true, group: { select: { id: true, name: true } } },
+  });
+  const byName = new Map<string, UserRole>();
+  for (const r of rows) {
+    const role = byName.get(r.roleName) ?? { name: r.roleName, builtIn: isBuiltinRole(r.roleName), direct: false, inherited: false, inheritedFrom: [] };
+    if (r.userId) role.direct = true;
+    if (r.group) {
+      role.inherited = true;
+      role.inheritedFrom.push(r.group);
+    }
+    byName.set(r.roleName, role);
+  }
+  return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/**
+ * Adds roles to a user item by item: the applicable ones are applied, the others
+ * come back as errors pointing at their index. Already held roles count as applied.
+ */
+export async function addUserRoles(ctx: ServiceContext, id: string, names: string[]): Promise<ErrorItem[]> {
+  await findUser(ctx.prisma, ctx.tenantId, id);
+  return ctx.prisma.$transaction(async (tx) => {
+    const errors: ErrorItem[] = [];
+    const added: string[] = [];
+    for (const [i, name] of names.entries()) {
+      const pointer = `/data/${i}`;
+      const resolved = await resolveRoleName(tx, ctx.tenantId, name);
+      if (!resolved) {
+        errors.push({ status: '404', code: 'not_found', title: 'Not found', detail: `No role named "${name}"`, source: { pointer } });
+      } else if (!canGrant(ctx.principal, resolved)) {
+        errors.push({ status: '403', code: 'forbidden', title: 'Forbidden', detail: `You cannot grant the role "${resolved}"`, source: { pointer } });
+      } else {
+        const res = await tx.roleAssignment.createMany({ data: [{ tenantId: ctx.tenantId, userId: id, roleName: resolved }], skipDuplicates: true });
+        if (res.count) added.push(resolved);
+      }
+    }
+    if (added.length) {
+      await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'user.roles_added', targetType: 'user', targetId: id, details: { roles: added } }, ctx.requestId);
+    }
+    return errors;
+  });
+}
+
+export async function removeUserRole(ctx: ServiceContext, id: string, roleName: string) {
+  await findUser(ctx.prisma, ctx.tenantId, id);
+  if (!canGrant(ctx.principal, roleName)) throw forbidden(`You cannot revoke the role "${roleName}"`);
+  await ctx.prisma.$transaction(async (tx) => {
+    const res = await tx.roleAssignment.deleteMany({ where: { tenantId: ctx.tenantId, userId: id, roleName } });
+    if (res.count === 0) throw notFound('Role assignment');
+    await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'user.role_removed', targetType: 'user', targetId: id, details: { role: roleName } }, ctx.requestId);
+  });
+}

@@ -1,0 +1,49 @@
+/** What a user resource shows: the user's columns (without secrets) and its own role names. */
+export interface UserView {
+  id: string;
+  username: string;
+  email: string;
+  firstName: string;
+  lastName: string;
+  state: string;
+  idpId: string | null;
+  termsAcceptedAt: Date | null;
+  lastLoginAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+  roles: string[];
+}
+
+export function userAttributes(u: UserView) {
+  return {
+    username: u.username,
+    email: u.email,
+    firstName: u.firstName,
+    lastName: u.lastName,
+    state: u.state as 'initial' | 'active' | 'inactive' | 'locked',
+    roles: u.roles,
+    idpId: u.idpId,
+    termsAcceptedAt: u.termsAcceptedAt?.toISOString() ?? null,
+    lastLoginAt: u.lastLoginAt?.toISOString() ?? null,
+    createdAt: u.createdAt.toISOString(),
+    updatedAt: u.updatedAt.toISOString(),
+  };
+}
+
+/** A Prisma user row with its role assignments, as a view. */
+export function viewOf(u: Omit<UserView, 'roles'> & { roles: { roleName: string }[] }): UserView {
+  return {
+    id: u.id,
+    username: u.username,
+    email: u.email,
+    firstName: u.firstName,
+    lastName: u.lastName,
+    state: u.state,
+    idpId: u.idpId,
+    termsAcceptedAt: u.termsAcceptedAt,
+    lastLoginAt: u.lastLoginAt,
+    createdAt: u.createdAt,
+    updatedAt: u.updatedAt,
+    roles: u.roles.map((r) => r.roleName),
+  };
+}

@@ -1,0 +1,53 @@
+// Captures every log line (and error body) the suite's test apps produce and, at the
+// end of the run, fails it if any credential appears there: a PAT, a bearer token, a
+// JWT, a PEM private key, a password used in the tests, or a secret-named field not
+// redacted. Set TEST_LOG_CAPTURE=0 to turn it off; TEST_LOG_FILE to keep the file.
+import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { scanForSecrets } from './helpers/secret-scan.js';
+
+let file: string | undefined;
+let own = false;
+
+export function setup() {
+  if (process.env.TEST_LOG_CAPTURE === '0') return;
+  if (!process.env.TEST_LOG_FILE) {
+    file = path.join(mkdtempSync(path.join(tmpdir(), 'iam-test-logs-')), 'suite.log');
+    process.env.TEST_LOG_FILE = file;
+    own = true;
+  } else file = process.env.TEST_LOG_FILE;
+}
+
+export function teardown() {
+  if (!file || !existsSync(file)) return;
+  const text = readFileSync(file, 'utf8');
+  const findings = scanForSecrets(text, passwordsInTests());
+  if (own && !findings.length) rmSync(path.dirname(file), { recursive: true, force: true });
+  if (findings.length) {
+    // Vitest reports an error thrown here but still exits 0: set the exit code ourselves.
+    process.exitCode = 1;
+    throw new Error(`secrets found in test logs or error bodies (${file}):\n` + findings.slice(0, 20).join('\n'));
+  }
+}
+
+/** String literals the tests use as passwords (`password: '...'`, `"password":"..."`). */
+function passwordsInTests(): string[] {
+  const out = new Set<string>();
+  const dir = path.resolve('test');
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.ts')) {
+        const src = readFileSync(p, 'utf8');
+        for (const m of src.matchAll(/(?:password|Password|secret|Secret)['"]?\s*[:=]\s*['"`]([^'"`$[\]]{8,})['"`]/g)) {
+          // Plain words ("lowercase", a policy test's weak password) also occur in messages; real test passwords have a digit or symbol.
+          if (/[^A-Za-z]/.test(m[1]!)) out.add(m[1]!);
+        }
+      }
+    }
+  };
+  walk(dir);
+  return [...out];
+}

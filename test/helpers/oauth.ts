@@ -1,0 +1,98 @@
+import { hashPassword } from '../../src/platform/passwords.js';
+import { startTestApp, type TestApp } from './app.js';
+import { freePort } from './net.js';
+
+export { freePort };
+
+/** A test app listening on 127.0.0.1, its public URL (= issuer) that address. */
+export async function startListeningApp(env: Record<string, string> = {}): Promise<TestApp & { issuer: string }> {
+  const port = await freePort();
+  const issuer = `http://127.0.0.1:${port}`;
+  const t = await startTestApp({ PUBLIC_URL: issuer, ...env });
+  await t.app.listen({ port, host: '127.0.0.1' });
+  return { ...t, issuer };
+}
+
+export async function seedUser(
+  t: TestApp,
+  tenantId: string,
+  opts: { email: string; password?: string; roles?: string[]; state?: string; username?: string },
+): Promise<string> {
+  const username = opts.username ?? opts.email.split('@')[0]!;
+  const user = await t.db.prisma.user.create({
+    data: {
+      tenantId,
+      username,
+      usernameLower: username.toLowerCase(),
+      email: opts.email,
+      emailLower: opts.email.toLowerCase(),
+      firstName: 'Test',
+      lastName: 'User',
+      state: opts.state ?? 'active',
+      passwordHash: opts.password ? await hashPassword(opts.password, { memoryCost: 8192, timeCost: 1, parallelism: 1 }) : null,
+      roles: { create: (opts.roles ?? ['tenant-user']).map((roleName) => ({ roleName })) },
+    },
+  });
+  return user.id;
+}
+
+/** A minimal browser over fetch: a cookie jar, manual redirects, form posts. */
+export class Browser {
+  readonly cookies = new Map<string, string>();
+  constructor(readonly base: string, readonly host?: string) {}
+
+  private store(res: Response) {
+    for (const c of res.headers.getSetCookie()) {
+      const [pair, ...attrs] = c.split(';');
+      const eq = pair!.indexOf('=');
+      const name = pair!.slice(0, eq).trim();
+      const value = pair!.slice(eq + 1).trim();
+      const expired = attrs.some((a) => /^\s*max-age=0/i.test(a) || /^\s*expires=Thu, 01 Jan 1970/i.test(a));
+      if (expired || value === '') this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+  }
+
+  cookieHeader() {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+
+  async get(url: string): Promise<Response> {
+    const res = await fetch(new URL(url, this.base), { redirect: 'manual', headers: { cookie: this.cookieHeader(), ...(this.host ? { host: this.host } : {}) } });
+    this.store(res);
+    return res;
+  }
+
+  async post(url: string, form: Record<string, string>): Promise<Response> {
+    const res = await fetch(new URL(url, this.base), {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: this.cookieHeader(), 'content-type': 'application/x-www-form-urlencoded', ...(this.host ? { host: this.host } : {}) },
+      body: new URLSearchParams(form).toString(),
+    });
+    this.store(res);
+    return res;
+  }
+}
+
+export function formField(html: string, name: string): string | undefined {
+  const m = new RegExp(`name="${name}" value="([^"]*)"`).exec(html);
+  return m?.[1]?.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>');
+}
+
+/**
+ * Follows an authorization URL through the hosted login (email, then password) and returns
+ * the final response (303 to the redirect URI on success, or the page that stopped it).
+ */
+export async function loginThrough(browser: Browser, authorizeUrl: string, email: string, password: string): Promise<Response> {
+  const start = await browser.get(authorizeUrl);
+  if (start.status !== 302) return start;
+  const loginUrl = start.headers.get('location')!;
+  if (!loginUrl.startsWith('/ui/login')) return start;
+  const emailPage = await (await browser.get(loginUrl)).text();
+  const r = formField(emailPage, 'r')!;
+  const step1 = await browser.post('/ui/login', { csrf: formField(emailPage, 'csrf')!, r, email });
+  if (step1.status !== 200) return step1;
+  const passwordPage = await step1.text();
+  return browser.post('/ui/login/password', { csrf: formField(passwordPage, 'csrf')!, r, email, password });
+}
