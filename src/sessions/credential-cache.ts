@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Principal } from '../principals/principal.js';
 
@@ -39,8 +39,9 @@ export class CredentialCache {
   private readonly maxTtlMs: number;
 
   static key(kind: string, credential: string): string {
-    // Hashed so that the cache never holds credentials in the clear.
-    return kind + createHash('sha256').update(credential).digest('base64url');
+    // Hashed so that the cache never holds credentials in the clear (one-shot hash():
+    // half the cost of a Hash object, on the proxies' hot path).
+    return kind + hash('sha256', credential, 'base64url');
   }
 
   static tagsOf(p: Principal): string[] {

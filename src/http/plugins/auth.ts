@@ -35,8 +35,11 @@ declare module 'fastify' {
   }
   interface FastifyInstance {
     authenticators: Authenticator[];
-    /** Authenticates the request with the registered authenticators; undefined when it carries no credential. */
-    authenticate(request: FastifyRequest): Promise<Verification | undefined>;
+    /**
+     * Authenticates the request with the registered authenticators; undefined when it carries
+     * no credential. `token`: its bearer token when the caller has already parsed it.
+     */
+    authenticate(request: FastifyRequest, token?: string): Promise<Verification | undefined>;
     /**
      * Verifies one credential through the credential cache: `verify` runs only on a miss,
      * and only a success is cached (until it expires or is invalidated).
@@ -161,8 +164,7 @@ export default fp(async function auth(app: FastifyInstance) {
     return v;
   });
 
-  app.decorate('authenticate', async (request: FastifyRequest) => {
-    const token = bearerToken(request);
+  app.decorate('authenticate', async (request: FastifyRequest, token = bearerToken(request)) => {
     return token ? app.cachedVerification('b', token, () => verify(request)) : verify(request);
   });
 

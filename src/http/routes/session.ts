@@ -63,7 +63,8 @@ export default async function sessionRoutes(app: FastifyInstance) {
       response: responses,
     },
   }, async (request, reply) => {
-    if (!bearerToken(request)) return answerValidation(reply, undefined);
-    return answerValidation(reply, await app.authenticate(request));
+    const token = bearerToken(request);
+    if (!token) return answerValidation(reply, undefined);
+    return answerValidation(reply, await app.authenticate(request, token));
   });
 }
