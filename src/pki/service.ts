@@ -16,7 +16,7 @@ import { OID, fromPem, pem } from './der.js';
 import { CHANNEL, startInvalidation, type Invalidation } from './invalidation.js';
 import { buildResponse, errorResponse, OCSP_ERROR, parseOcspRequest, type SingleResult, type SingleStatus } from './ocsp.js';
 import {
-  aki, authorityInfoAccess, basicConstraints, buildCertificate, crlDistributionPoint, extKeyUsage, keyUsage, name, ski, subjectAltUri,
+  aki, authorityInfoAccess, basicConstraints, crlDistributionPoint, signedAsync, tbsCertificate, extKeyUsage, keyUsage, name, ski, subjectAltUri,
 } from './x509.js';
 
 export const MAX_CERT_HEADER_BYTES = 16 * 1024;
@@ -167,12 +167,12 @@ export class PkiService {
     return hours;
   }
 
-  private issue(auth: Authority, csr: ParsedCsr, serial: bigint, tenantId: string, serviceAccountId: string, username: string, hours: number) {
+  private async issue(auth: Authority, csr: ParsedCsr, serial: bigint, tenantId: string, serviceAccountId: string, username: string, hours: number) {
     const now = Date.now();
     const notBefore = new Date(now - 5 * 60_000); // tolerate clock skew of the relying parties
     const notAfter = new Date(Math.min(now + hours * 3600_000, auth.cert.notAfter.getTime()));
     const base = this.config.PUBLIC_URL;
-    const der = buildCertificate(
+    const tbs = tbsCertificate(
       {
         serial,
         issuer: auth.cert.subject,
@@ -196,6 +196,7 @@ export class PkiService {
       },
       auth.signer,
     );
+    const der = await signedAsync(tbs, auth.signer);
     return { der, notBefore, notAfter, fingerprint: createHash('sha256').update(der).digest('hex') };
   }
 
@@ -221,7 +222,7 @@ export class PkiService {
       GROUP BY sa.id`;
     if (existing && roles.every((r) => existing.roles.includes(r))) {
       checkReusable(ctx.principal, { roles: existing.roles.map((roleName) => ({ roleName })), expirationDate: existing.expirationDate }, username);
-      const issued = this.issue(auth, csr, serial, ctx.tenantId, existing.id, existing.username, hours);
+      const issued = await this.issue(auth, csr, serial, ctx.tenantId, existing.id, existing.username, hours);
       await this.record(ctx.prisma, auth, serial, existing, issued, ctx.principal, ctx.requestId, 'certificate.issued', { serviceAccountId: existing.id, roles, hours });
       return params.format === 'pem' ? pem('CERTIFICATE', issued.der) : issued.der;
     }
@@ -251,7 +252,7 @@ export class PkiService {
         });
         await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'serviceaccount.created', targetType: 'serviceaccount', targetId: sa.id, details: { roles, via: 'certs.sign' } }, ctx.requestId);
       }
-      const issued = this.issue(auth, csr, serial, ctx.tenantId, sa.id, sa.username, hours);
+      const issued = await this.issue(auth, csr, serial, ctx.tenantId, sa.id, sa.username, hours);
       const row = await tx.clientCertificate.create({
         data: {
           tenantId: ctx.tenantId,
@@ -285,7 +286,7 @@ export class PkiService {
     const serial = randomSerial();
     const sa = await this.prisma.serviceAccount.findUnique({ where: { tenantId_id: { tenantId: principal.tenantId, id: principal.subjectId } } });
     if (!sa) throw notFound('Service account');
-    const issued = this.issue(auth, csr, serial, sa.tenantId, sa.id, sa.username, hours);
+    const issued = await this.issue(auth, csr, serial, sa.tenantId, sa.id, sa.username, hours);
     await this.record(this.prisma, auth, serial, sa, issued, principal, requestId, 'certificate.renewed', { previous: principal.credentialId, hours });
     return params.format === 'pem' ? pem('CERTIFICATE', issued.der) : issued.der;
   }
@@ -299,7 +300,7 @@ export class PkiService {
     auth: Authority,
     serial: bigint,
     sa: { id: string; tenantId: string; username: string },
-    issued: ReturnType<PkiService['issue']>,
+    issued: Awaited<ReturnType<PkiService['issue']>>,
     actor: Principal,
     requestId: string,
     action: string,

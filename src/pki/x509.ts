@@ -25,6 +25,11 @@ export function signed(tbsDer: Buffer, signer: Signer): Buffer {
   return seqDer([tbsDer, toDer(signer.algorithm()), toDer(bits(signer.sign(tbsDer)))]);
 }
 
+/** signed(), with the signature computed off the event loop (certificate issuance). */
+export async function signedAsync(tbsDer: Buffer, signer: Signer): Promise<Buffer> {
+  return seqDer([tbsDer, toDer(signer.algorithm()), toDer(bits(await signer.signAsync(tbsDer)))]);
+}
+
 export function extension(id: string, critical: boolean, value: Asn1 | Buffer): Asn1 {
   const der = Buffer.isBuffer(value) ? value : toDer(value);
   return seq(critical ? [oid(id), bool(true), octets(der)] : [oid(id), octets(der)]);
@@ -77,8 +82,12 @@ export interface CertificateSpec {
 }
 
 export function buildCertificate(spec: CertificateSpec, signer: Signer): Buffer {
+  return signed(tbsCertificate(spec, signer), signer);
+}
+
+export function tbsCertificate(spec: CertificateSpec, signer: Signer): Buffer {
   // Already-encoded parts (names, key) are spliced as bytes: re-parsing them costs more than signing.
-  const tbs = seqDer([
+  return seqDer([
     toDer(explicit(0, integer(2n))),
     toDer(integer(spec.serial)),
     toDer(signer.algorithm()),
@@ -88,7 +97,6 @@ export function buildCertificate(spec: CertificateSpec, signer: Signer): Buffer 
     spec.spki,
     toDer(explicit(3, seq(spec.extensions))),
   ]);
-  return signed(tbs, signer);
 }
 
 /** What the CA needs to know about a certificate it loaded (its own, or the OCSP signer's). */
