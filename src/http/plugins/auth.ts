@@ -27,6 +27,8 @@ export type Authenticator = (request: FastifyRequest) => Promise<Verification | 
 declare module 'fastify' {
   interface FastifyContextConfig {
     auth?: AuthLevel;
+    /** A POST that never writes (OCSP, introspection): answered without the read-your-writes barrier. */
+    readOnly?: boolean;
   }
   interface FastifyRequest {
     principal?: Principal;
@@ -140,6 +142,7 @@ export default fp(async function auth(app: FastifyInstance) {
   if (app.db.kind === 'server') {
     app.addHook('onSend', async (request, reply) => {
       if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS' || reply.statusCode >= 400) return;
+      if (request.routeOptions.config.readOnly) return;
       await awaitInvalidations();
     });
   }

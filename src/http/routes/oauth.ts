@@ -140,7 +140,7 @@ export default async function oauthRoutes(app: FastifyInstance) {
     return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send(tokens);
   });
 
-  app.post('/oauth/v2/introspect', { schema: hide, config: limit(app.config.RATE_LIMIT_TOKEN) }, async (request, reply) => {
+  app.post('/oauth/v2/introspect', { schema: hide, config: { ...limit(app.config.RATE_LIMIT_TOKEN), readOnly: true } }, async (request, reply) => {
     requireForm(request);
     const params = formParams(request.body);
     const client = await authenticateClient(app.db, clientCredentialsOf(request.headers.authorization, params));
