@@ -299,6 +299,23 @@ describe('list and search users', () => {
     expect((await search({})).meta.total).toBe(7);
   });
 
+  it('counts a role holder once when they hold it both directly and through a group', async () => {
+    const grant = (id: string) => call(t.app, listAdmin, 'POST', `/api/v3/users/${id}/roles`, { data: [{ type: 'roles', id: 'tenant-contributor' }] });
+    const revoke = (id: string) => call(t.app, listAdmin, 'DELETE', `/api/v3/users/${id}/roles/tenant-contributor`);
+    // kevin is in the group too; jdoe only directly.
+    for (const id of [ids[6]!, ids[0]!]) expect((await grant(id)).statusCode).toBeLessThan(300);
+    try {
+      const doc = await search({ role: 'tenant-contributor' });
+      expect(names(doc)).toEqual(['jdoe', 'oscar', 'kevin']);
+      expect(doc.meta.total).toBe(3);
+      const page = await search({ role: 'tenant-contributor' }, '?page=2&pageSize=2');
+      expect(names(page)).toEqual(['kevin']);
+      expect(page.meta.total).toBe(3);
+    } finally {
+      for (const id of [ids[6]!, ids[0]!]) expect((await revoke(id)).statusCode).toBe(204);
+    }
+  });
+
   it('refuses malformed criteria with 400', async () => {
     for (const criteria of [{ usergroupId: 'nope' }, { state: 'sleeping' }, { colour: 'red' }, { username: 5 }]) {
       const res = await call(t.app, listAdmin, 'POST', '/api/v3/users/search', { data: criteria });

@@ -10,7 +10,17 @@ const ROW = `json_build_object(
   'createdAt', u."createdAt", 'updatedAt', u."updatedAt",
   'roles', array(SELECT ra."roleName" FROM "RoleAssignment" ra WHERE ra."tenantId" = u."tenantId" AND ra."userId" = u."id" ORDER BY ra."roleName"))`;
 
-const SORT_HOLDERS_UP_TO = 20_000;
+/*
+ * How many users hold a role, directly or through a group, without de-duplicating them
+ * all: direct assignments are unique per user (an index), so they are counted as they
+ * are, and only group members without a direct assignment are added.
+ */
+const roleHolderCount = (role: string) => `
+  (SELECT count(*) FROM "RoleAssignment" ra WHERE ra."tenantId" = $1::uuid AND ra."roleName" = ${role} AND ra."userId" IS NOT NULL)
+  + (SELECT count(DISTINCT gm."userId") FROM "RoleAssignment" ra
+     JOIN "GroupMembership" gm ON gm."tenantId" = ra."tenantId" AND gm."groupId" = ra."groupId"
+     WHERE ra."tenantId" = $1::uuid AND ra."roleName" = ${role}
+       AND NOT EXISTS (SELECT 1 FROM "RoleAssignment" d WHERE d."tenantId" = $1::uuid AND d."userId" = gm."userId" AND d."roleName" = ${role}))`;
 
 // Users holding a role directly or through one of their groups.
 const roleHolders = (role: string) => `
@@ -26,7 +36,13 @@ const roleHolders = (role: string) => `
  */
 function filterSql(c: UserSearch, p: (v: unknown) => string, roleParam: string | undefined, roleShape: 'exists' | 'in'): string {
   const where = ['u."tenantId" = $1::uuid'];
-  for (const col of ['username', 'email', 'firstName', 'lastName'] as const) {
+  // Username and email have lower-cased twins (their uniqueness keys): LIKE on those is
+  // exact case-insensitivity without ILIKE's per-row case folding.
+  for (const [col, lower] of [['username', 'usernameLower'], ['email', 'emailLower']] as const) {
+    const v = c[col];
+    if (v) where.push(`u."${lower}" LIKE ${p(`%${likeLiteral(v.toLowerCase())}%`)}`);
+  }
+  for (const col of ['firstName', 'lastName'] as const) {
     const v = c[col];
     if (v) where.push(`u."${col}" ILIKE ${p(`%${likeLiteral(v)}%`)}`);
   }
@@ -46,7 +62,7 @@ function filterSql(c: UserSearch, p: (v: unknown) => string, roleParam: string |
 
 /**
  * One page of users matching the criteria, and the total, in a single statement:
- * substring criteria use ILIKE (served by the pg_trgm GIN indexes), the role
+ * substring criteria are served by the pg_trgm GIN indexes, the role
  * criterion is one semi-join over direct and group assignments, and the page is
  * cut from ids alone (an index-only scan on (tenantId, id)) before rows are read,
  * so deep pages stay cheap. Every value travels as a bind parameter.
@@ -69,15 +85,20 @@ export async function searchUserRows(
   const rows = `(SELECT coalesce(json_agg(${ROW} ORDER BY u."id"), '[]'::json) FROM "User" u JOIN page ON page."id" = u."id" WHERE u."tenantId" = $1::uuid)`;
   let sql: string;
   if (onlyRole) {
-    // Role holders are users of the tenant (foreign keys), so they are counted without
-    // reading users; a few thousand are paged by sorting them, more by probing users in id order.
-    const [offset, limit] = [p(skip), p(take)];
-    sql = `WITH holders AS MATERIALIZED (${roleHolders(roleParam)}),
-      total AS (SELECT count(*)::int AS n FROM holders),
+    // Role holders are users of the tenant (foreign keys): counted and paged without
+    // reading users. The first skip+take holders in id order are among the first skip+take
+    // direct holders (an index range in id order) and the first skip+take group members.
+    const [offset, limit, first] = [p(skip), p(take), p(skip + take)];
+    sql = `WITH total AS (SELECT (${roleHolderCount(roleParam)})::int AS n),
       page AS (
-        (SELECT h."userId" AS "id" FROM holders h WHERE (SELECT n FROM total) <= ${SORT_HOLDERS_UP_TO} ORDER BY h."userId" OFFSET ${offset} LIMIT ${limit})
-        UNION ALL
-        (SELECT u."id" FROM "User" u WHERE (SELECT n FROM total) > ${SORT_HOLDERS_UP_TO} AND ${pageFilter} ORDER BY u."id" OFFSET ${offset} LIMIT ${limit}))
+        SELECT h."id" FROM (
+          (SELECT ra."userId" AS "id" FROM "RoleAssignment" ra
+           WHERE ra."tenantId" = $1::uuid AND ra."roleName" = ${roleParam} AND ra."userId" IS NOT NULL ORDER BY ra."userId" LIMIT ${first})
+          UNION
+          (SELECT DISTINCT gm."userId" AS "id" FROM "RoleAssignment" ra
+           JOIN "GroupMembership" gm ON gm."tenantId" = ra."tenantId" AND gm."groupId" = ra."groupId"
+           WHERE ra."tenantId" = $1::uuid AND ra."roleName" = ${roleParam} ORDER BY gm."userId" LIMIT ${first})
+        ) h ORDER BY h."id" OFFSET ${offset} LIMIT ${limit})
       SELECT (SELECT n FROM total) AS total, ${rows} AS rows`;
   } else {
     sql = `WITH page AS (SELECT u."id" FROM "User" u WHERE ${pageFilter} ORDER BY u."id" OFFSET ${p(skip)} LIMIT ${p(take)})
