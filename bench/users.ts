@@ -1,6 +1,7 @@
 // Latency of user search and listing over HTTP against PostgreSQL with 100,000 users
 // in one tenant. Run: npx tsx bench/users.ts   (BENCH_PG_URL, default postgresql://postgres@127.0.0.1:5432/postgres)
 // Creates and drops its own database. Prints p50/p95 per scenario; the target is p95 <= 25 ms.
+// Totals are cached between requests (src/users/count-cache.ts); USER_COUNT_CACHE_SIZE=0 counts every time.
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
@@ -113,7 +114,11 @@ async function main() {
   const db = await openDatabase({ url: url.toString(), poolMax: 10 });
   try {
     await migrate(db.pool);
-    const config = loadConfig({ DATABASE_URL: url.toString(), LOG_LEVEL: 'silent', PUBLIC_URL: 'http://127.0.0.1', ARGON2_MEMORY_KIB: '8192', ARGON2_ITERATIONS: '1' });
+    const config = loadConfig({
+      DATABASE_URL: url.toString(), LOG_LEVEL: 'silent', PUBLIC_URL: 'http://127.0.0.1', ARGON2_MEMORY_KIB: '8192', ARGON2_ITERATIONS: '1',
+      // USER_COUNT_CACHE_SIZE=0 measures every request counting its matches afresh.
+      ...(process.env.USER_COUNT_CACHE_SIZE ? { USER_COUNT_CACHE_SIZE: process.env.USER_COUNT_CACHE_SIZE } : {}),
+    });
     const app = await buildApp({ config, db, masterKey: randomBytes(32), logger: false });
     await bootstrap(db, config);
     const tenant = await db.prisma.tenant.create({ data: { name: 'Bench' } });
@@ -128,7 +133,7 @@ async function main() {
     const seededMs = await seed(db.pool, tenant.id);
     const { loadavg } = await import('node:os');
     console.log(`load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${(await import('node:os')).cpus().length} CPUs`);
-    console.log(`seeded ${USERS} users in ${(seededMs / 1000).toFixed(1)} s; ${CONCURRENCY} concurrent clients, ${DURATION_MS / 1000} s per scenario`);
+    console.log(`seeded ${USERS} users in ${(seededMs / 1000).toFixed(1)} s; ${CONCURRENCY} concurrent clients, ${DURATION_MS / 1000} s per scenario; count cache ${config.USER_COUNT_CACHE_SIZE ? 'on' : 'off'}`);
 
     await app.listen({ port: 0, host: '127.0.0.1' });
     const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;

@@ -316,6 +316,51 @@ describe('list and search users', () => {
     }
   });
 
+  it('keeps totals exact while they are cached: API changes at once, other writers within moments', async () => {
+    const ct = await createTenant(t, 'Counting');
+    const ca = (await seedServiceAccountPat(t, ct, ['tenant-admin'])).pat;
+    const total = async (criteria: Record<string, unknown> | undefined) => {
+      const res = criteria
+        ? await call(t.app, ca, 'POST', '/api/v3/users/search', { data: criteria })
+        : await call(t.app, ca, 'GET', '/api/v3/users?pageSize=1');
+      expect(res.statusCode, res.body).toBe(200);
+      return res.json().meta.total as number;
+    };
+    const made: string[] = [];
+    for (const name of ['cc-a', 'cc-b', 'cc-c']) made.push((await createUser({ username: name, email: `${name}@count.test` }, ca)).data.id);
+    const byEmail = { email: 'COUNT.test' };
+    const byRole = { role: 'tenant-contributor' };
+    for (let i = 0; i < 2; i++) {
+      expect(await total(byEmail)).toBe(3);
+      expect(await total(undefined)).toBe(3);
+      expect(await total(byRole)).toBe(0);
+    }
+    made.push((await createUser({ username: 'cc-d', email: 'cc-d@count.test' }, ca)).data.id);
+    expect(await total(byEmail)).toBe(4);
+    expect(await total(undefined)).toBe(4);
+
+    expect((await call(t.app, ca, 'POST', `/api/v3/users/${made[0]}/roles`, { data: [{ type: 'roles', id: 'tenant-contributor' }] })).statusCode).toBeLessThan(300);
+    expect(await total(byRole)).toBe(1);
+    const g = await call(t.app, ca, 'POST', '/api/v3/usergroups', { data: { attributes: { name: 'Counted', roles: ['tenant-contributor'] } } });
+    expect(g.statusCode).toBe(201);
+    expect((await call(t.app, ca, 'POST', `/api/v3/usergroups/${g.json().data.id}/users`, { data: [{ type: 'users', id: made[1] }] })).statusCode).toBeLessThan(300);
+    expect(await total(byRole)).toBe(2);
+    expect(await total({ ...byRole, email: 'cc-b' })).toBe(1);
+
+    expect((await call(t.app, ca, 'DELETE', `/api/v3/users/${made[3]}`)).statusCode).toBe(204);
+    expect(await total(byEmail)).toBe(3);
+    expect(await total(undefined)).toBe(3);
+
+    // A writer that is not this API (SQL, another tool): the database triggers tell every instance.
+    await t.db.prisma.user.update({ where: { id: made[2] }, data: { email: 'cc-c@elsewhere.test', emailLower: 'cc-c@elsewhere.test' } });
+    const until = Date.now() + 2000;
+    while ((await total(byEmail)) !== 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    expect(await total(byEmail)).toBe(2);
+    expect(await total(undefined)).toBe(3);
+    // Other tenants' counts are their own.
+    expect((await call(t.app, otherAdmin, 'POST', '/api/v3/users/search', { data: byEmail })).json().meta.total).toBe(0);
+  });
+
   it('refuses malformed criteria with 400', async () => {
     for (const criteria of [{ usergroupId: 'nope' }, { state: 'sleeping' }, { colour: 'red' }, { username: 5 }]) {
       const res = await call(t.app, listAdmin, 'POST', '/api/v3/users/search', { data: criteria });

@@ -73,6 +73,8 @@ export async function searchUserRows(
   c: UserSearch,
   skip: number,
   take: number,
+  /** The total when already known (UserCountCache): only the page is read. */
+  knownTotal?: number,
 ): Promise<{ total: number; rows: UserView[] }> {
   const params: unknown[] = [tenantId];
   const p = (v: unknown) => {
@@ -84,13 +86,14 @@ export async function searchUserRows(
   const onlyRole = roleParam && Object.entries(c).every(([k, v]) => k === 'role' || v === undefined || v === '');
   const rows = `(SELECT coalesce(json_agg(${ROW} ORDER BY u."id"), '[]'::json) FROM "User" u JOIN page ON page."id" = u."id" WHERE u."tenantId" = $1::uuid)`;
   let sql: string;
+  // Built only when needed: building it binds its parameters.
+  const total = (count: () => string) => (knownTotal === undefined ? count() : `${p(knownTotal)}::int`);
   if (onlyRole) {
     // Role holders are users of the tenant (foreign keys): counted and paged without
     // reading users. The first skip+take holders in id order are among the first skip+take
     // direct holders (an index range in id order) and the first skip+take group members.
     const [offset, limit, first] = [p(skip), p(take), p(skip + take)];
-    sql = `WITH total AS (SELECT (${roleHolderCount(roleParam)})::int AS n),
-      page AS (
+    sql = `WITH page AS (
         SELECT h."id" FROM (
           (SELECT ra."userId" AS "id" FROM "RoleAssignment" ra
            WHERE ra."tenantId" = $1::uuid AND ra."roleName" = ${roleParam} AND ra."userId" IS NOT NULL ORDER BY ra."userId" LIMIT ${first})
@@ -99,10 +102,10 @@ export async function searchUserRows(
            JOIN "GroupMembership" gm ON gm."tenantId" = ra."tenantId" AND gm."groupId" = ra."groupId"
            WHERE ra."tenantId" = $1::uuid AND ra."roleName" = ${roleParam} ORDER BY gm."userId" LIMIT ${first})
         ) h ORDER BY h."id" OFFSET ${offset} LIMIT ${limit})
-      SELECT (SELECT n FROM total) AS total, ${rows} AS rows`;
+      SELECT ${total(() => `(${roleHolderCount(roleParam)})::int`)} AS total, ${rows} AS rows`;
   } else {
     sql = `WITH page AS (SELECT u."id" FROM "User" u WHERE ${pageFilter} ORDER BY u."id" OFFSET ${p(skip)} LIMIT ${p(take)})
-      SELECT (SELECT count(*)::int FROM "User" u WHERE ${filterSql(c, p, roleParam, 'in')}) AS total, ${rows} AS rows`;
+      SELECT ${total(() => `(SELECT count(*)::int FROM "User" u WHERE ${filterSql(c, p, roleParam, 'in')})`)} AS total, ${rows} AS rows`;
   }
   const [result] = await prisma.$queryRawUnsafe<{ total: number; rows: RawRow[] }[]>(sql, ...params);
   return { total: result?.total ?? 0, rows: (result?.rows ?? []).map(toView) };

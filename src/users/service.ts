@@ -5,6 +5,7 @@ import { canGrant, isBuiltinRole } from '../principals/principal.js';
 import type { Prisma } from '../platform/db.js';
 import { AppError, type ErrorItem, forbidden, notFound, unprocessable, validationFailed } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
+import type { UserCountCache } from './count-cache.js';
 import { searchUserRows, userRow } from './search.js';
 import { userAttributes as viewAttributes, type UserView } from './view.js';
 import { hashPassword, type Argon2Params } from '../platform/passwords.js';
@@ -86,12 +87,12 @@ async function resolveGrantable(ctx: ServiceContext, db: Tx, names: string[], po
   return [...new Set(out)];
 }
 
-export async function listUsers(prisma: Prisma, tenantId: string, skip: number, take: number) {
-  return searchUsers(prisma, tenantId, {}, skip, take);
+export async function searchUsers(prisma: Prisma, tenantId: string, criteria: UserSearch, skip: number, take: number, counts?: UserCountCache) {
+  const key = counts?.key(tenantId, criteria);
+  const result = await searchUserRows(prisma, tenantId, criteria, skip, take, counts?.get(key));
+  counts?.set(key, result.total);
+  return result;
 }
-
-export const searchUsers = (prisma: Prisma, tenantId: string, criteria: UserSearch, skip: number, take: number) =>
-  searchUserRows(prisma, tenantId, criteria, skip, take);
 
 export interface InvitationOptions {
   publicUrl: string;

@@ -50,6 +50,8 @@ declare module 'fastify' {
     isTrustedProxy(request: FastifyRequest): boolean;
     /** Verified bearer credentials, evicted on every instance by database NOTIFY. */
     credentialCache: CredentialCache;
+    /** Feeds another cache from the same invalidation channel: each notification's tags, and whether it is listened to. */
+    subscribeInvalidations(subscriber: InvalidationSubscriber): void;
     /**
      * Resolves once this instance's cache reflects every change committed before the call
      * (the read-your-writes barrier below; also for changes made outside the API).
@@ -58,6 +60,11 @@ declare module 'fastify' {
     /** Every /api route with its auth level, for the route-table tests and audits. */
     routeTable: { method: string; url: string; auth: AuthLevel }[];
   }
+}
+
+export interface InvalidationSubscriber {
+  invalidate(tags: string[]): void;
+  setListening(listening: boolean): void;
 }
 
 /** Longest a successful change waits for its own invalidation marker (normally 1–3 ms). */
@@ -102,18 +109,28 @@ export default fp(async function auth(app: FastifyInstance) {
   cache.enabled = false;
   // Barriers of this instance waiting for their own marker (see below).
   const barriers = new Map<string, () => void>();
+  const subscribers: InvalidationSubscriber[] = [];
+  let listening = false;
   const unlisten = await app.db.listen(
     'iam_invalidate',
     (payload) => {
       if (payload.startsWith('sync:')) return barriers.get(payload)?.();
-      cache.invalidate(payload.split(' '));
+      const tags = payload.split(' ');
+      cache.invalidate(tags);
+      for (const s of subscribers) s.invalidate(tags);
     },
-    (listening) => {
+    (now) => {
+      listening = now;
       cache.clear(); // messages may have been missed while not listening
       cache.enabled = listening && app.config.CREDENTIAL_CACHE_SIZE > 0;
+      for (const s of subscribers) s.setListening(listening);
       if (!listening) app.log.warn('cache invalidation channel lost; verifying every credential against the database');
     },
   );
+  app.decorate('subscribeInvalidations', (subscriber: InvalidationSubscriber) => {
+    subscribers.push(subscriber);
+    subscriber.setListening(listening);
+  });
   app.addHook('onClose', async () => unlisten());
 
   /*
@@ -125,7 +142,7 @@ export default fp(async function auth(app: FastifyInstance) {
    * database delivers notifications before the query returns: nothing to wait for.)
    */
   async function awaitInvalidations(): Promise<void> {
-    if (app.db.kind !== 'server' || !cache.enabled || cache.size === 0) return;
+    if (app.db.kind !== 'server' || !listening) return;
     const marker = `sync:${randomUUID()}`;
     let timer: NodeJS.Timeout | undefined;
     // Bounded: a slow or unreachable database must not hold a finished change's answer

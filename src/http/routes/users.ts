@@ -6,10 +6,11 @@ import { groupAttributes } from '../../groups/service.js';
 import { groupAttributes as groupAttributesSchema } from '../../groups/schemas.js';
 import { contextOf } from '../../principals/context.js';
 import {
-  addUserRoles, createUser, deleteUser, getUser, listUsers, removeUserRole, searchUsers, updateUser, userAttributes, userGroups, userRoles,
+  addUserRoles, createUser, deleteUser, getUser, removeUserRole, searchUsers, updateUser, userAttributes, userGroups, userRoles,
 } from '../../users/service.js';
 import { bulkBody, bulkResult, userAttributes as attributesSchema, userCreate, userRoleAttributes, userSearch, userUpdate } from '../../users/schemas.js';
 import { requireAdminOrSelf } from '../plugins/auth.js';
+import { UserCountCache } from '../../users/count-cache.js';
 import { documentSchema, errors, inputDocument, listDocument, listSchema, pageQuery, resource, resourceSchema, sendJsonApi, skipTake } from '../jsonapi.js';
 
 const userResource = resourceSchema('users', attributesSchema).meta({ id: 'User' });
@@ -27,6 +28,8 @@ const createdMeta = z.object({
 export default async function userRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const argon2 = argon2Params(app.config);
+  const counts = new UserCountCache(app.config.USER_COUNT_CACHE_SIZE);
+  app.subscribeInvalidations(counts);
   const invitations = {
     publicUrl: app.config.PUBLIC_URL,
     ttlMs: app.config.SET_PASSWORD_TOKEN_TTL_HOURS * 3600_000,
@@ -58,7 +61,7 @@ export default async function userRoutes(app: FastifyInstance) {
     schema: { tags, operationId: 'ListUsers', querystring: pageQuery, response: { 200: listSchema(userResource), ...errors(400, 401, 403) } },
   }, async (request, reply) => {
     const { skip, take } = skipTake(request.query);
-    const { total, rows } = await listUsers(app.db.prisma, request.tenantId!, skip, take);
+    const { total, rows } = await searchUsers(app.db.prisma, request.tenantId!, {}, skip, take, counts);
     return sendJsonApi(reply, 200, listDocument(request, request.query, total, rows.map(toResource)));
   });
 
@@ -75,7 +78,7 @@ export default async function userRoutes(app: FastifyInstance) {
   }, async (request, reply) => {
     const { skip, take } = skipTake(request.query);
     const criteria = request.body.data;
-    const { total, rows } = await searchUsers(app.db.prisma, request.tenantId!, criteria, skip, take);
+    const { total, rows } = await searchUsers(app.db.prisma, request.tenantId!, criteria, skip, take, counts);
     return sendJsonApi(reply, 200, listDocument(request, request.query, total, rows.map(toResource), criteria));
   });
 
