@@ -27,8 +27,11 @@ export type Authenticator = (request: FastifyRequest) => Promise<Verification | 
 declare module 'fastify' {
   interface FastifyContextConfig {
     auth?: AuthLevel;
-    /** A POST that never writes (OCSP, introspection): answered without the read-your-writes barrier. */
-    readOnly?: boolean;
+    /**
+     * A non-GET route whose successful answers never revoke or change anything a cache
+     * holds (OCSP, introspection, token issuance): answered without the read-your-writes barrier.
+     */
+    cacheNeutral?: boolean;
   }
   interface FastifyRequest {
     principal?: Principal;
@@ -159,7 +162,7 @@ export default fp(async function auth(app: FastifyInstance) {
   if (app.db.kind === 'server') {
     app.addHook('onSend', async (request, reply) => {
       if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS' || reply.statusCode >= 400) return;
-      if (request.routeOptions.config.readOnly) return;
+      if (request.routeOptions.config.cacheNeutral) return;
       await awaitInvalidations();
     });
   }

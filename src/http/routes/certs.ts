@@ -150,7 +150,7 @@ export default async function certRoutes(app: FastifyInstance) {
   });
 
   r.post('/api/v3/certs/ocsp', {
-    config: { auth: 'none', readOnly: true },
+    config: { auth: 'none', cacheNeutral: true },
     bodyLimit: 64 * 1024,
     schema: {
       tags, operationId: 'OcspPost', security: [], consumes: ['application/ocsp-request'],

@@ -126,7 +126,9 @@ export default async function oauthRoutes(app: FastifyInstance) {
     return reply.redirect(`/ui/login?r=${encodeURIComponent(sealAuthRequest(app.masterKey, { ...req, prompt: undefined }))}`, 302);
   });
 
-  app.post('/oauth/v2/token', { schema: hide, config: limit(app.config.RATE_LIMIT_TOKEN) }, async (request, reply) => {
+  // Every grant revokes only on its error paths (code replay, refresh reuse), so a
+  // successful answer has nothing to wait for.
+  app.post('/oauth/v2/token', { schema: hide, config: { ...limit(app.config.RATE_LIMIT_TOKEN), cacheNeutral: true } }, async (request, reply) => {
     requireForm(request);
     const params = formParams(request.body);
     const grantType = params.grant_type;
@@ -140,7 +142,7 @@ export default async function oauthRoutes(app: FastifyInstance) {
     return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send(tokens);
   });
 
-  app.post('/oauth/v2/introspect', { schema: hide, config: { ...limit(app.config.RATE_LIMIT_TOKEN), readOnly: true } }, async (request, reply) => {
+  app.post('/oauth/v2/introspect', { schema: hide, config: { ...limit(app.config.RATE_LIMIT_TOKEN), cacheNeutral: true } }, async (request, reply) => {
     requireForm(request);
     const params = formParams(request.body);
     const client = await authenticateClient(app.db, clientCredentialsOf(request.headers.authorization, params));
