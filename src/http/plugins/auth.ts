@@ -55,11 +55,6 @@ declare module 'fastify' {
     credentialCache: CredentialCache;
     /** Feeds another cache from the same invalidation channel: each notification's tags, and whether it is listened to. */
     subscribeInvalidations(subscriber: InvalidationSubscriber): void;
-    /**
-     * Resolves once this instance's cache reflects every change committed before the call
-     * (the read-your-writes barrier below; also for changes made outside the API).
-     */
-    awaitInvalidations(): Promise<void>;
     /** Every /api route with its auth level, for the route-table tests and audits. */
     routeTable: { method: string; url: string; auth: AuthLevel }[];
   }
@@ -67,6 +62,7 @@ declare module 'fastify' {
 
 export interface InvalidationSubscriber {
   invalidate(tags: string[]): void;
+  /** Called on every change of state, and when notifications may have been missed: forget everything. */
   setListening(listening: boolean): void;
 }
 
@@ -149,16 +145,18 @@ export default fp(async function auth(app: FastifyInstance) {
     const marker = `sync:${randomUUID()}`;
     let timer: NodeJS.Timeout | undefined;
     // Bounded: a slow or unreachable database must not hold a finished change's answer
-    // back; if the marker is late, forgetting the whole cache is just as safe.
+    // back; if the marker is late, forgetting every cache is just as safe.
     const deadline = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), BARRIER_MS)));
     const arrived = new Promise<boolean>((resolve) => barriers.set(marker, () => resolve(true)));
     app.db.pool.query('SELECT pg_notify($1, $2)', ['iam_invalidate', marker]).catch(() => {});
     const confirmed = await Promise.race([arrived, deadline]);
     clearTimeout(timer);
     barriers.delete(marker);
-    if (!confirmed) cache.clear();
+    if (!confirmed) {
+      cache.clear();
+      for (const s of subscribers) s.setListening(listening); // which forgets everything too
+    }
   }
-  app.decorate('awaitInvalidations', awaitInvalidations);
   if (app.db.kind === 'server') {
     app.addHook('onSend', async (request, reply) => {
       if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS' || reply.statusCode >= 400) return;
