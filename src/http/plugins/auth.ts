@@ -29,7 +29,8 @@ declare module 'fastify' {
     auth?: AuthLevel;
     /**
      * A non-GET route whose successful answers never revoke or change anything a cache
-     * holds (OCSP, introspection, token issuance): answered without the read-your-writes barrier.
+     * holds (OCSP, introspection, token issuance): answered without the read-your-writes
+     * barrier (unless the handler sets request.settleInvalidations).
      */
     cacheNeutral?: boolean;
   }
@@ -37,6 +38,8 @@ declare module 'fastify' {
     principal?: Principal;
     /** The tenant the operation acts on, decided from the credential and X-Forwarded-Tenant-Id. */
     tenantId?: string;
+    /** Set by a handler that revoked something although it answers with an error: the barrier runs anyway. */
+    settleInvalidations?: boolean;
   }
   interface FastifyInstance {
     authenticators: Authenticator[];
@@ -159,8 +162,10 @@ export default fp(async function auth(app: FastifyInstance) {
   }
   if (app.db.kind === 'server') {
     app.addHook('onSend', async (request, reply) => {
-      if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS' || reply.statusCode >= 400) return;
-      if (request.routeOptions.config.cacheNeutral) return;
+      if (!request.settleInvalidations) {
+        if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS' || reply.statusCode >= 400) return;
+        if (request.routeOptions.config.cacheNeutral) return;
+      }
       await awaitInvalidations();
     });
   }

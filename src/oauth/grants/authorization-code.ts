@@ -1,4 +1,5 @@
-import { hashToken, createGrant, revokeGrant } from '../tokens.js';
+import { hashToken, createGrant } from '../tokens.js';
+import { revokeWhileRefusing } from './revoke.js';
 import { invalidGrant, invalidRequest } from '../errors.js';
 import { verifierMatches } from '../pkce.js';
 import { hasScope } from '../scopes.js';
@@ -10,7 +11,8 @@ import type { GrantHandler } from './types.js';
 /** RFC 6749 4.1.3 with PKCE (RFC 7636): single-use codes bound to client, redirect URI and challenge. */
 export const authorizationCodeGrant: GrantHandler = {
   requiresClient: true,
-  async handle({ deps, params, client, now }) {
+  async handle(req) {
+    const { deps, params, client, now } = req;
     const { prisma } = deps;
     if (!params.code) throw invalidRequest('code is required');
     if (!params.redirect_uri) throw invalidRequest('redirect_uri is required');
@@ -18,7 +20,7 @@ export const authorizationCodeGrant: GrantHandler = {
     if (!code || code.applicationId !== client!.id) throw invalidGrant('The authorization code is invalid');
     if (code.usedAt) {
       // RFC 6749 4.1.2: a code used twice revokes what it issued.
-      if (code.grantId) await revokeGrant(prisma, code.grantId, 'code_replayed', now);
+      if (code.grantId) await revokeWhileRefusing(req, code.grantId, 'code_replayed');
       throw invalidGrant('The authorization code was already used');
     }
     if (code.expiresAt <= now) throw invalidGrant('The authorization code has expired');
@@ -50,7 +52,7 @@ export const authorizationCodeGrant: GrantHandler = {
     if (claimed.count === 0) {
       await prisma.oAuthGrant.delete({ where: { id: grant.id } });
       const winner = await prisma.authorizationCode.findUnique({ where: { id: code.id }, select: { grantId: true } });
-      if (winner?.grantId) await revokeGrant(prisma, winner.grantId, 'code_replayed', now);
+      if (winner?.grantId) await revokeWhileRefusing(req, winner.grantId, 'code_replayed');
       throw invalidGrant('The authorization code was already used');
     }
     return issueFamilyTokens(deps, {

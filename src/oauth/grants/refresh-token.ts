@@ -1,4 +1,5 @@
-import { hashToken, revokeGrant } from '../tokens.js';
+import { hashToken } from '../tokens.js';
+import { revokeWhileRefusing } from './revoke.js';
 import { invalidGrant, invalidRequest, invalidScope } from '../errors.js';
 import { currentSubject } from '../subject.js';
 import { issueFamilyTokens } from './issue.js';
@@ -10,13 +11,14 @@ import type { GrantHandler } from './types.js';
  */
 export const refreshTokenGrant: GrantHandler = {
   requiresClient: true,
-  async handle({ deps, params, client, now }) {
+  async handle(req) {
+    const { deps, params, client, now } = req;
     const { prisma } = deps;
     if (!params.refresh_token) throw invalidRequest('refresh_token is required');
     const row = await prisma.oAuthToken.findUnique({ where: { tokenHash: hashToken(params.refresh_token) }, include: { grant: true } });
     if (!row || row.kind !== 'refresh' || row.grant.applicationId !== client!.id) throw invalidGrant('The refresh token is invalid');
     if (row.usedAt) {
-      await revokeGrant(prisma, row.grantId, 'refresh_token_reused', now);
+      await revokeWhileRefusing(req, row.grantId, 'refresh_token_reused');
       throw invalidGrant('The refresh token was already used; its token family is revoked');
     }
     if (row.revokedAt || row.grant.revokedAt) throw invalidGrant('The refresh token was revoked');
@@ -32,12 +34,12 @@ export const refreshTokenGrant: GrantHandler = {
     const g = row.grant;
     const subject = await currentSubject(prisma, g.tenantId, (g.userId ?? g.serviceAccountId)!, g.id);
     if (typeof subject === 'string') {
-      await revokeGrant(prisma, g.id, `subject_${subject}`, now);
+      await revokeWhileRefusing(req, g.id, `subject_${subject}`);
       throw invalidGrant('The user can no longer sign in');
     }
     const spent = await prisma.oAuthToken.updateMany({ where: { id: row.id, usedAt: null }, data: { usedAt: now } });
     if (spent.count === 0) {
-      await revokeGrant(prisma, row.grantId, 'refresh_token_reused', now);
+      await revokeWhileRefusing(req, row.grantId, 'refresh_token_reused');
       throw invalidGrant('The refresh token was already used; its token family is revoked');
     }
     return issueFamilyTokens(deps, {
