@@ -4,6 +4,7 @@ import * as client from 'openid-client';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { bearer, call, createTenant, seedServiceAccountPat, snapshot, type TestApp } from './helpers/app.js';
 import { Browser, loginThrough, seedUser, startListeningApp } from './helpers/oauth.js';
+import { createSession } from '../src/sessions/browser-session.js';
 
 let t: TestApp & { issuer: string };
 let tenantA: string;
@@ -295,7 +296,15 @@ describe('hosted login', () => {
     expect(after.failedLogins).toBe(0);
     expect(after.lastLoginAt).not.toBeNull();
 
+    // A session carol already holds, verified (and so cached) before the lockout...
+    const reply = { setCookie(_n: string, v: string) { (reply as unknown as { value: string }).value = v; } } as never;
+    await createSession(t.db.prisma, reply, t.config, { tenantId: tenantA, userId, amr: ['pwd'] });
+    const cookie = `iam_session=${(reply as unknown as { value: string }).value}`;
+    const validate = async () => (await t.app.inject({ method: 'GET', url: '/api/v3/session/validate', headers: { cookie } })).statusCode;
+    expect(await validate()).toBe(200);
     for (let i = 0; i < 3; i++) await fullLogin('carol@alpha.test', 'wrong-password-2');
+    // ...is refused as soon as the failed login that locked her has answered.
+    expect(await validate()).toBe(403);
     expect((await t.db.prisma.user.findUniqueOrThrow({ where: { id: userId } })).state).toBe('locked');
     const locked = await fullLogin('carol@alpha.test');
     expect(locked.res.status).toBe(401);

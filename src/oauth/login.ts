@@ -76,7 +76,8 @@ export function openPendingLogin(key: Buffer, sealed: unknown): CompleteLoginInp
 
 let dummyHash: Promise<string> | undefined;
 
-export type PasswordCheck = { ok: true; userId: string } | { ok: false };
+/** `lockedNow`: this failure locked the user (its sessions and tokens stop working). */
+export type PasswordCheck = { ok: true; userId: string } | { ok: false; lockedNow?: boolean };
 
 /**
  * Checks a password. Failures count toward the tenant's lockout; success resets the count.
@@ -97,8 +98,7 @@ export async function checkPassword(prisma: Prisma, config: Parameters<typeof ar
   if (user.state !== 'active' || user.tenant.state !== 'active') return { ok: false };
   if (!valid) {
     // One statement: concurrent failures cannot skip past the tenant's lockout limit.
-    await recordFailedLogin(prisma, tenantId, user.id);
-    return { ok: false };
+    return { ok: false, lockedNow: await recordFailedLogin(prisma, tenantId, user.id) };
   }
   await recordSuccessfulLogin(prisma, tenantId, user.id);
   return { ok: true, userId: user.id };

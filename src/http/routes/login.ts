@@ -81,7 +81,11 @@ export default async function loginRoutes(app: FastifyInstance) {
       return passwordPage(request, reply, { ...ctx, email: email.slice(0, 320), error: GENERIC_FAILURE, status: 401 });
     }
     const result = await checkPassword(app.db.prisma, app.config, ctx.tenantId, email, password);
-    if (!result.ok) return passwordPage(request, reply, { ...ctx, email, error: GENERIC_FAILURE, status: 401 });
+    if (!result.ok) {
+      // A lockout ends the user's sessions and tokens: refused here before this answer leaves.
+      if (result.lockedNow) request.settleInvalidations = true;
+      return passwordPage(request, reply, { ...ctx, email, error: GENERIC_FAILURE, status: 401 });
+    }
     return completeLogin(request, reply, { tenantId: ctx.tenantId, userId: result.userId, amr: ['pwd'], authRequest: ctx.r });
   });
 
