@@ -22,13 +22,15 @@ export function seqDer(parts: Buffer[]): Buffer {
 
 /** SIGNED{ToBeSigned}: the shape of certificates, CRLs and OCSP basic responses. */
 export function signed(tbsDer: Buffer, signer: Signer): Buffer {
-  return seqDer([tbsDer, toDer(signer.algorithm()), toDer(bits(signer.sign(tbsDer)))]);
+  return withSignature(tbsDer, signer, signer.sign(tbsDer));
 }
 
 /** signed(), with the signature computed off the event loop (certificate issuance). */
 export async function signedAsync(tbsDer: Buffer, signer: Signer): Promise<Buffer> {
-  return seqDer([tbsDer, toDer(signer.algorithm()), toDer(bits(await signer.signAsync(tbsDer)))]);
+  return withSignature(tbsDer, signer, await signer.signAsync(tbsDer));
 }
+
+const withSignature = (tbsDer: Buffer, signer: Signer, signature: Buffer) => seqDer([tbsDer, toDer(signer.algorithm()), toDer(bits(signature))]);
 
 export function extension(id: string, critical: boolean, value: Asn1 | Buffer): Asn1 {
   const der = Buffer.isBuffer(value) ? value : toDer(value);

@@ -82,7 +82,6 @@ export async function searchUserRows(
     return `$${params.length}`;
   };
   const roleParam = c.role ? p(c.role) : undefined;
-  const pageFilter = filterSql(c, p, roleParam, 'exists');
   const onlyRole = roleParam && Object.entries(c).every(([k, v]) => k === 'role' || v === undefined || v === '');
   const rows = `(SELECT coalesce(json_agg(${ROW} ORDER BY u."id"), '[]'::json) FROM "User" u JOIN page ON page."id" = u."id" WHERE u."tenantId" = $1::uuid)`;
   let sql: string;
@@ -104,7 +103,7 @@ export async function searchUserRows(
         ) h ORDER BY h."id" OFFSET ${offset} LIMIT ${limit})
       SELECT ${total(() => `(${roleHolderCount(roleParam)})::int`)} AS total, ${rows} AS rows`;
   } else {
-    sql = `WITH page AS (SELECT u."id" FROM "User" u WHERE ${pageFilter} ORDER BY u."id" OFFSET ${p(skip)} LIMIT ${p(take)})
+    sql = `WITH page AS (SELECT u."id" FROM "User" u WHERE ${filterSql(c, p, roleParam, 'exists')} ORDER BY u."id" OFFSET ${p(skip)} LIMIT ${p(take)})
       SELECT ${total(() => `(SELECT count(*)::int FROM "User" u WHERE ${filterSql(c, p, roleParam, 'in')})`)} AS total, ${rows} AS rows`;
   }
   const [result] = await prisma.$queryRawUnsafe<{ total: number; rows: RawRow[] }[]>(sql, ...params);

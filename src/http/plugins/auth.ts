@@ -123,12 +123,15 @@ export default fp(async function auth(app: FastifyInstance) {
     },
     (now) => {
       listening = now;
-      cache.clear(); // messages may have been missed while not listening
+      forgetAll(); // messages may have been missed while not listening
       cache.enabled = listening && app.config.CREDENTIAL_CACHE_SIZE > 0;
-      for (const s of subscribers) s.setListening(listening);
       if (!listening) app.log.warn('cache invalidation channel lost; verifying every credential against the database');
     },
   );
+  function forgetAll() {
+    cache.clear();
+    for (const s of subscribers) s.setListening(listening); // which forgets everything too
+  }
   app.decorate('subscribeInvalidations', (subscriber: InvalidationSubscriber) => {
     subscribers.push(subscriber);
     subscriber.setListening(listening);
@@ -155,10 +158,7 @@ export default fp(async function auth(app: FastifyInstance) {
     const confirmed = await Promise.race([arrived, deadline]);
     clearTimeout(timer);
     barriers.delete(marker);
-    if (!confirmed) {
-      cache.clear();
-      for (const s of subscribers) s.setListening(listening); // which forgets everything too
-    }
+    if (!confirmed) forgetAll();
   }
   if (app.db.kind === 'server') {
     app.addHook('onSend', async (request, reply) => {
