@@ -1,11 +1,11 @@
 import type { Prisma as P, UserGroup } from '../generated/prisma/client.js';
 import { audit } from '../audit/audit.js';
 import type { ServiceContext } from '../principals/context.js';
-import { canGrant } from '../principals/principal.js';
+import { assertMayActOn, assertMayConfer } from '../principals/policy.js';
 import type { Prisma } from '../platform/db.js';
-import { conflict, type ErrorItem, forbidden, notFound, validationFailed } from '../platform/errors.js';
+import { conflict, type ErrorItem, notFound, validationFailed } from '../platform/errors.js';
 import { isUuid, likeLiteral } from '../platform/ids.js';
-import { assertCanManage, resolveRoleName } from '../roles/assign.js';
+import { resolveRoleName } from '../roles/assign.js';
 import type { GroupCreate, GroupSearch, GroupUpdate } from './schemas.js';
 
 type Tx = P.TransactionClient;
@@ -46,7 +46,7 @@ async function resolveRoles(ctx: ServiceContext, db: Tx, names: string[]): Promi
     if (!resolved) {
       unknown.push({ status: '400', code: 'unknown_role', title: 'Unknown role', detail: `No role named "${name}"`, source: { pointer: `/data/attributes/roles/${i}` } });
     } else {
-      if (!canGrant(ctx.principal, resolved)) throw forbidden(`You cannot grant the role "${resolved}"`);
+      assertMayConfer(ctx.principal, ctx.tenantId, [resolved]);
       out.push(resolved);
     }
   }
@@ -76,7 +76,7 @@ export async function createGroup(ctx: ServiceContext, input: GroupCreate): Prom
 export async function updateGroup(ctx: ServiceContext, id: string, input: GroupUpdate): Promise<GroupRow> {
   const current = await findGroup(ctx.prisma, ctx.tenantId, id);
   const held = current.roles.map((r) => r.roleName);
-  assertCanManage(ctx.principal, held, 'user group');
+  await assertMayActOn(ctx.prisma, ctx.principal, ctx.tenantId, { kind: 'group', id });
   return ctx.prisma.$transaction(async (tx) => {
     if (input.name !== undefined) await assertNameFree(tx, ctx.tenantId, input.name, id);
     let details: Record<string, unknown> = { fields: Object.keys(input) };
@@ -99,7 +99,7 @@ export async function updateGroup(ctx: ServiceContext, id: string, input: GroupU
 
 export async function deleteGroup(ctx: ServiceContext, id: string) {
   const current = await findGroup(ctx.prisma, ctx.tenantId, id);
-  assertCanManage(ctx.principal, current.roles.map((r) => r.roleName), 'user group');
+  await assertMayActOn(ctx.prisma, ctx.principal, ctx.tenantId, { kind: 'group', id });
   await ctx.prisma.$transaction(async (tx) => {
     // Memberships and the group's role assignments cascade.
     await tx.userGroup.delete({ where: { tenantId_id: { tenantId: ctx.tenantId, id } } });
@@ -120,11 +120,12 @@ export async function groupMembers(prisma: Prisma, tenantId: string, id: string,
 /**
  * Adds users item by item: existing users of the tenant are added (already a member
  * counts as added); the others come back as errors pointing at their index.
- * Joining a group grants its roles, so the caller must be able to grant them all.
+ * Joining a group grants its roles and changes what each new member may do: the caller
+ * must hold the group's roles and every role of each new member.
  */
 export async function addGroupMembers(ctx: ServiceContext, id: string, userIds: string[]): Promise<ErrorItem[]> {
   const group = await findGroup(ctx.prisma, ctx.tenantId, id);
-  assertCanManage(ctx.principal, group.roles.map((r) => r.roleName), 'user group');
+  assertMayConfer(ctx.principal, ctx.tenantId, group.roles.map((r) => r.roleName));
   const candidates = userIds.filter(isUuid);
   const found = new Set(
     (await ctx.prisma.user.findMany({ where: { tenantId: ctx.tenantId, id: { in: candidates } }, select: { id: true } })).map((u) => u.id),
@@ -136,6 +137,7 @@ export async function addGroupMembers(ctx: ServiceContext, id: string, userIds: 
     else errors.push({ status: '404', code: 'not_found', title: 'Not found', detail: `User "${userId}" not found`, source: { pointer: `/data/${i}` } });
   });
   const unique = [...new Set(good)];
+  if (unique.length) await assertMayActOn(ctx.prisma, ctx.principal, ctx.tenantId, { kind: 'users', ids: unique });
   if (unique.length) {
     await ctx.prisma.$transaction(async (tx) => {
       const res = await tx.groupMembership.createMany({ data: unique.map((userId) => ({ tenantId: ctx.tenantId, groupId: id, userId })), skipDuplicates: true });
@@ -149,8 +151,9 @@ export async function addGroupMembers(ctx: ServiceContext, id: string, userIds: 
 
 export async function removeGroupMember(ctx: ServiceContext, id: string, userId: string) {
   const group = await findGroup(ctx.prisma, ctx.tenantId, id);
-  assertCanManage(ctx.principal, group.roles.map((r) => r.roleName), 'user group');
+  assertMayConfer(ctx.principal, ctx.tenantId, group.roles.map((r) => r.roleName));
   if (!isUuid(userId)) throw notFound('Member');
+  await assertMayActOn(ctx.prisma, ctx.principal, ctx.tenantId, { kind: 'user', id: userId });
   await ctx.prisma.$transaction(async (tx) => {
     const res = await tx.groupMembership.deleteMany({ where: { tenantId: ctx.tenantId, groupId: id, userId } });
     if (res.count === 0) throw notFound('Member');

@@ -1,6 +1,7 @@
 import type { IdentityProvider } from '../generated/prisma/client.js';
 import { audit } from '../audit/audit.js';
 import type { ServiceContext } from '../principals/context.js';
+import { assertMayActOn } from '../principals/policy.js';
 import type { Config } from '../platform/config.js';
 import { badRequest, notFound, unprocessable } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
@@ -126,6 +127,8 @@ export async function disableIdps(ctx: ServiceContext, ids: string[]) {
   await ctx.prisma.$transaction(async (tx) => {
     const found = await tx.identityProvider.findMany({ where: { tenantId: ctx.tenantId, id: { in: unique } }, select: { id: true, state: true } });
     if (found.length !== unique.length) throw notFound('Identity provider');
+    // Detaching users changes how they log in: the caller must outrank every one of them.
+    for (const idp of found) await assertMayActOn(tx, ctx.principal, ctx.tenantId, { kind: 'idp', id: idp.id });
     const now = new Date();
     for (const idp of found) {
       const users = await tx.user.findMany({ where: { tenantId: ctx.tenantId, idpId: idp.id }, select: { id: true } });
@@ -172,6 +175,8 @@ export async function setUserIdps(ctx: ServiceContext, userId: string, ids: stri
   const unique = [...new Set(ids)];
   if (unique.length > 1) throw unprocessable('A user can be associated with at most one identity provider', '/data/ids');
   const user = await findUser(ctx, userId);
+  // Whoever links a user to an IdP decides who can log in as that user.
+  await assertMayActOn(ctx.prisma, ctx.principal, ctx.tenantId, { kind: 'user', id: user.id });
   const idpId = unique[0];
   let idp: IdentityProvider | undefined;
   if (idpId !== undefined) {

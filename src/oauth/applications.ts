@@ -1,6 +1,7 @@
 import type { Application } from '../generated/prisma/client.js';
 import { audit } from '../audit/audit.js';
 import type { ServiceContext } from '../principals/context.js';
+import { assertMayActOn } from '../principals/policy.js';
 import type { Prisma } from '../platform/db.js';
 import { conflict, notFound, unprocessable } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
@@ -77,6 +78,14 @@ async function checkShape(tx: Tx, tenantId: string, s: Shape) {
   }
 }
 
+/**
+ * An application bound to a service account is a credential of that account: binding,
+ * re-binding, rotating its secret or deleting it acts on the account.
+ */
+async function assertMayActOnBinding(db: Tx | Prisma, ctx: ServiceContext, serviceAccountId: string | null) {
+  if (serviceAccountId) await assertMayActOn(db, ctx.principal, ctx.tenantId, { kind: 'serviceaccount', id: serviceAccountId });
+}
+
 async function assertNameFree(tx: Tx, tenantId: string, name: string, id?: string) {
   const other = await tx.application.findUnique({ where: { tenantId_nameLower: { tenantId, nameLower: name.toLowerCase() } }, select: { id: true } });
   if (other && other.id !== id) throw conflict(`An application named "${name}" already exists`, '/data/attributes/name');
@@ -102,6 +111,7 @@ export async function createApplication(ctx: ServiceContext, input: ApplicationC
   return ctx.prisma.$transaction(async (tx) => {
     const shape = { ...input, tokenEndpointAuthMethod: method, serviceAccountId: input.serviceAccountId ?? null };
     await checkShape(tx, ctx.tenantId, shape);
+    await assertMayActOnBinding(tx, ctx, shape.serviceAccountId);
     await assertNameFree(tx, ctx.tenantId, input.name);
     const app = await tx.application.create({
       data: {
@@ -119,6 +129,7 @@ export async function createApplication(ctx: ServiceContext, input: ApplicationC
 
 export async function updateApplication(ctx: ServiceContext, id: string, input: ApplicationUpdate) {
   const current = await findApplication(ctx.prisma, ctx.tenantId, id);
+  await assertMayActOnBinding(ctx.prisma, ctx, current.serviceAccountId);
   if (current.isManaged && input.name !== undefined && input.name !== current.name) {
     throw unprocessable('The name of a managed application cannot change', '/data/attributes/name');
   }
@@ -131,6 +142,7 @@ export async function updateApplication(ctx: ServiceContext, id: string, input: 
       serviceAccountId: input.serviceAccountId === undefined ? current.serviceAccountId : input.serviceAccountId,
     };
     await checkShape(tx, ctx.tenantId, merged);
+    if (merged.serviceAccountId !== current.serviceAccountId) await assertMayActOnBinding(tx, ctx, merged.serviceAccountId);
     if (input.name) await assertNameFree(tx, ctx.tenantId, input.name, id);
     const app = await tx.application.update({
       where: { tenantId_id: { tenantId: ctx.tenantId, id } },
@@ -144,6 +156,7 @@ export async function updateApplication(ctx: ServiceContext, id: string, input: 
 export async function deleteApplication(ctx: ServiceContext, id: string) {
   const current = await findApplication(ctx.prisma, ctx.tenantId, id);
   if (current.isManaged) throw unprocessable(`The managed application ${current.name} cannot be deleted`);
+  await assertMayActOnBinding(ctx.prisma, ctx, current.serviceAccountId);
   await ctx.prisma.$transaction(async (tx) => {
     // Its grants, codes and tokens go with it (foreign keys cascade).
     await tx.application.delete({ where: { tenantId_id: { tenantId: ctx.tenantId, id } } });
@@ -154,6 +167,7 @@ export async function deleteApplication(ctx: ServiceContext, id: string) {
 export async function rotateApplicationSecret(ctx: ServiceContext, id: string) {
   const current = await findApplication(ctx.prisma, ctx.tenantId, id);
   if (current.clientType !== 'confidential') throw unprocessable('A public client has no secret');
+  await assertMayActOnBinding(ctx.prisma, ctx, current.serviceAccountId);
   const secret = newClientSecret();
   return ctx.prisma.$transaction(async (tx) => {
     const app = await tx.application.update({

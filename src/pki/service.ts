@@ -9,7 +9,8 @@ import { TX_OPTIONS } from './tx.js';
 import { badRequest, conflict, forbidden, notFound, unprocessable } from '../platform/errors.js';
 import type { ServiceContext } from '../principals/context.js';
 import { loadSubject } from '../principals/load.js';
-import { canGrant, isBuiltinRole, SKYLIGHT_ADMIN, TENANT_CONTRIBUTOR, type Principal, type Verification } from '../principals/principal.js';
+import { assertMayActOn, assertMayActOnRoles, assertMayConfer } from '../principals/policy.js';
+import { isBuiltinRole, SKYLIGHT_ADMIN, TENANT_CONTRIBUTOR, type Principal, type Verification } from '../principals/principal.js';
 import { buildCrl, bytes, loadAuthority, randomSerial, REASONS, type Authority, type ReasonName } from './authority.js';
 import { parseCsr, type ParsedCsr } from './csr.js';
 import { OID, fromPem, pem } from './der.js';
@@ -221,7 +222,7 @@ export class PkiService {
       WHERE sa."tenantId" = ${ctx.tenantId}::uuid AND sa."usernameLower" = ${username.toLowerCase()}
       GROUP BY sa.id`;
     if (existing && roles.every((r) => existing.roles.includes(r))) {
-      checkReusable(ctx.principal, { roles: existing.roles.map((roleName) => ({ roleName })), expirationDate: existing.expirationDate }, username);
+      checkReusable(ctx, { roles: existing.roles.map((roleName) => ({ roleName })), expirationDate: existing.expirationDate }, username);
       const issued = await this.issue(auth, csr, serial, ctx.tenantId, existing.id, existing.username, hours);
       await this.record(ctx.prisma, auth, serial, existing, issued, ctx.principal, ctx.requestId, 'certificate.issued', { serviceAccountId: existing.id, roles, hours });
       return params.format === 'pem' ? pem('CERTIFICATE', issued.der) : issued.der;
@@ -233,7 +234,7 @@ export class PkiService {
         include: { roles: { select: { roleName: true } } },
       });
       if (sa) {
-        checkReusable(ctx.principal, sa, username);
+        checkReusable(ctx, sa, username);
         const missing = roles.filter((r) => !sa!.roles.some((h) => h.roleName === r));
         if (missing.length) {
           await tx.roleAssignment.createMany({ data: missing.map((roleName) => ({ tenantId: ctx.tenantId, serviceAccountId: sa!.id, roleName })) });
@@ -334,7 +335,7 @@ export class PkiService {
         const custom = await ctx.prisma.customRole.findUnique({ where: { tenantId_nameLower: { tenantId: ctx.tenantId, nameLower: role.toLowerCase() } } });
         if (!custom) throw badRequest(`Role "${role}" does not exist`);
       }
-      if (!canGrant(ctx.principal, role)) throw forbidden(`You cannot grant the role "${role}"`);
+      assertMayConfer(ctx.principal, ctx.tenantId, [role]);
       if (role === SKYLIGHT_ADMIN) {
         const tenant = await ctx.prisma.tenant.findUnique({ where: { id: ctx.tenantId }, select: { isOperator: true } });
         if (!tenant?.isOperator) throw unprocessable(`${SKYLIGHT_ADMIN} can only be held by accounts of the operator tenant`);
@@ -362,6 +363,8 @@ export class PkiService {
 
   async revoke(ctx: ServiceContext, serialNum: string, reason: ReasonName): Promise<ClientCertificate> {
     const current = await this.get(ctx, serialNum);
+    // Revoking or releasing a certificate changes how its holder authenticates.
+    await assertMayActOn(ctx.prisma, ctx.principal, ctx.tenantId, { kind: 'serviceaccount', id: current.serviceAccountId });
     const onHold = current.status === 'revoked' && current.revocationReason === 'CertificateHold';
     let data: { status: string; revokedAt: Date | null; revocationReason: string | null };
     if (reason === 'RemoveFromCRL') {
@@ -545,9 +548,8 @@ export function decodeCertHeader(value: string): Buffer | undefined {
 }
 
 /** Reusing an account hands its whole identity to the certificate holder. */
-function checkReusable(caller: Principal, sa: { roles: { roleName: string }[]; expirationDate: Date | null }, username: string) {
-  const beyond = sa.roles.map((r) => r.roleName).filter((r) => !canGrant(caller, r));
-  if (beyond.length) throw forbidden(`The service account "${username}" holds roles you cannot grant: ${beyond.join(', ')}`);
+function checkReusable(ctx: ServiceContext, sa: { roles: { roleName: string }[]; expirationDate: Date | null }, username: string) {
+  assertMayActOnRoles(ctx.principal, ctx.tenantId, sa.roles.map((r) => r.roleName), 'serviceaccount');
   if (sa.expirationDate && sa.expirationDate <= new Date()) throw unprocessable(`The service account "${username}" has expired`);
 }
 

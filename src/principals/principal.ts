@@ -35,15 +35,6 @@ export function isAdminOf(p: Principal, tenantId: string): boolean {
   return isSkylightAdmin(p) || (p.tenantId === tenantId && p.roles.includes(TENANT_ADMIN));
 }
 
-/**
- * Whether `granter` may hand out `role`: only a skylight-admin grants skylight-admin;
- * tenant-admins grant every other role; nobody else grants anything.
- */
-export function canGrant(granter: Principal, role: string): boolean {
-  if (isSkylightAdmin(granter)) return true;
-  return granter.roles.includes(TENANT_ADMIN) && role !== SKYLIGHT_ADMIN;
-}
-
 /** Why a presented credential was refused: `unknown` maps to 401, the rest to 403 on the validate routes. */
 export type Refusal = 'unknown' | 'expired' | 'revoked' | 'locked' | 'tenant_disabled';
 

@@ -1,6 +1,5 @@
 import type { Prisma } from '../platform/db.js';
-import { forbidden } from '../platform/errors.js';
-import { canGrant, isBuiltinRole, type Principal } from '../principals/principal.js';
+import { isBuiltinRole } from '../principals/principal.js';
 
 type Reader = Pick<Prisma, 'customRole'>;
 
@@ -16,13 +15,4 @@ export async function resolveRoleName(db: Reader, tenantId: string, name: string
     select: { name: true },
   });
   return custom?.name;
-}
-
-/**
- * A caller may change a user or group only when it could grant every role the
- * subject holds: a tenant-admin cannot rename, delete or strip a skylight-admin.
- */
-export function assertCanManage(principal: Principal, heldRoles: string[], what = 'user') {
-  const above = heldRoles.find((r) => !canGrant(principal, r));
-  if (above) throw forbidden(`This ${what} holds the role "${above}", which you cannot grant`);
 }

@@ -1,6 +1,7 @@
 import type { CustomRole } from '../generated/prisma/client.js';
 import { audit } from '../audit/audit.js';
 import type { ServiceContext } from '../principals/context.js';
+import { assertMayActOn, assertMayConferFeatures } from '../principals/policy.js';
 import { isBuiltinRole } from '../principals/principal.js';
 import type { Prisma } from '../platform/db.js';
 import { conflict, notFound, unprocessable, validationFailed } from '../platform/errors.js';
@@ -77,6 +78,7 @@ export async function createRole(ctx: ServiceContext, input: RoleCreate): Promis
   const featureRoles = [...new Set(input.featureRoles)];
   return ctx.prisma.$transaction(async (tx) => {
     await assertFeatureRolesExist(tx, featureRoles);
+    await assertMayConferFeatures(tx, ctx.principal, ctx.tenantId, featureRoles);
     await assertNameFree(tx, ctx.tenantId, input.name);
     const role = await tx.customRole.create({
       data: { tenantId: ctx.tenantId, name: input.name, nameLower: input.name.toLowerCase(), description: input.description ?? '', featureRoles },
@@ -91,8 +93,13 @@ export async function updateRole(ctx: ServiceContext, id: string, input: RoleUpd
   const current = await findRole(ctx.prisma, ctx.tenantId, id);
   if (input.name !== undefined) assertNotBuiltinName(input.name);
   const featureRoles = input.featureRoles ? [...new Set(input.featureRoles)] : undefined;
+  // What a role contains is what its holders may do: changing it acts on each of them.
+  await assertMayActOn(ctx.prisma, ctx.principal, ctx.tenantId, { kind: 'role', name: current.name });
   return ctx.prisma.$transaction(async (tx) => {
-    if (featureRoles) await assertFeatureRolesExist(tx, featureRoles);
+    if (featureRoles) {
+      await assertFeatureRolesExist(tx, featureRoles);
+      await assertMayConferFeatures(tx, ctx.principal, ctx.tenantId, featureRoles);
+    }
     const renamed = input.name !== undefined && input.name !== current.name;
     if (renamed) await assertNameFree(tx, ctx.tenantId, input.name!, id);
     const role = await tx.customRole.update({
@@ -116,6 +123,7 @@ export async function updateRole(ctx: ServiceContext, id: string, input: RoleUpd
 export async function deleteRole(ctx: ServiceContext, id: string) {
   refuseBuiltin(id);
   const current = await findRole(ctx.prisma, ctx.tenantId, id);
+  await assertMayActOn(ctx.prisma, ctx.principal, ctx.tenantId, { kind: 'role', name: current.name });
   await ctx.prisma.$transaction(async (tx) => {
     const removed = await tx.roleAssignment.deleteMany({ where: { tenantId: ctx.tenantId, roleName: current.name } });
     await tx.customRole.delete({ where: { tenantId_id: { tenantId: ctx.tenantId, id } } });

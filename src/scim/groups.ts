@@ -5,7 +5,8 @@ import type { UserGroup } from '../generated/prisma/client.js';
 import { audit } from '../audit/audit.js';
 import type { Prisma } from '../platform/db.js';
 import { isUuid } from '../platform/ids.js';
-import { checkIfMatch, guardOperatorRole, nextVersion, sqlLock, type ScimContext } from './context.js';
+import { assertMayActOn } from '../principals/policy.js';
+import { checkIfMatch, nextVersion, sqlLock, type ScimContext } from './context.js';
 import { invalidPath, invalidSyntax, invalidValue, scimNotFound, uniqueness } from './errors.js';
 import { GROUP_URN, matches, parseAttrName, parseFilter, type Filter } from './filter.js';
 import { applyPatch, lowerKeys, normalizeValue, parsePatchRequest, type Obj, type PatchOperation, type ResourceShape } from './patch.js';
@@ -116,9 +117,12 @@ function resourceBody(body: unknown): Obj {
   return out;
 }
 
-async function addMembers(tx: Tx, tenantId: string, groupId: string, ids: string[]): Promise<number> {
+/** Joining a group changes what each new member may do: the caller must outrank every one. */
+async function addMembers(tx: Tx, ctx: ScimContext, groupId: string, ids: string[]): Promise<number> {
+  const { tenantId } = ctx;
   await assertUsersExist(tx, tenantId, ids);
   if (!ids.length) return 0;
+  await assertMayActOn(tx, ctx.principal, tenantId, { kind: 'users', ids });
   const r = await tx.groupMembership.createMany({ data: [...new Set(ids)].map((userId) => ({ tenantId, groupId, userId })), skipDuplicates: true });
   return r.count;
 }
@@ -130,7 +134,7 @@ export async function createGroup(ctx: ScimContext, body: unknown): Promise<User
   return ctx.prisma.$transaction(async (tx) => {
     await assertNameFree(tx, ctx.tenantId, f.name);
     const g = await tx.userGroup.create({ data: { tenantId: ctx.tenantId, name: f.name, nameLower: f.name.toLowerCase(), externalId: f.externalId } });
-    await addMembers(tx, ctx.tenantId, g.id, ids);
+    await addMembers(tx, ctx, g.id, ids);
     await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'group.created', targetType: 'group', targetId: g.id, details: { via: 'scim', name: g.name, members: ids.length } }, ctx.requestId);
     return g;
   });
@@ -147,7 +151,7 @@ async function update(
     await sqlLock.group(tx, ctx.tenantId, existing.id);
     const current = await findRow(tx, ctx.tenantId, existing.id);
     checkIfMatch(ifMatch, current);
-    await guardOperatorRole(tx, ctx, { groupId: current.id });
+    await assertMayActOn(tx, ctx.principal, ctx.tenantId, { kind: 'group', id: current.id });
     const { fields, membersChanged } = await change(tx, current);
     const changed: string[] = [];
     if (fields && fields.name !== current.name) changed.push('displayName');
@@ -175,7 +179,7 @@ export function replaceGroup(ctx: ScimContext, id: string, body: unknown, ifMatc
     const drop = [...have].filter((u) => !want.has(u));
     const add = [...want].filter((u) => !have.has(u));
     if (drop.length) await tx.groupMembership.deleteMany({ where: { tenantId: ctx.tenantId, groupId: g.id, userId: { in: drop } } });
-    await addMembers(tx, ctx.tenantId, g.id, add);
+    await addMembers(tx, ctx, g.id, add);
     return { fields: f, membersChanged: drop.length + add.length > 0 };
   });
 }
@@ -191,7 +195,8 @@ function idsOfSimpleFilter(f: Filter): string[] | undefined {
   return undefined;
 }
 
-async function applyMemberOp(tx: Tx, tenantId: string, groupId: string, o: PatchOperation): Promise<boolean> {
+async function applyMemberOp(tx: Tx, ctx: ScimContext, groupId: string, o: PatchOperation): Promise<boolean> {
+  const { tenantId } = ctx;
   const p = o.path!;
   if (p.sub) throw invalidPath('Member sub-attributes cannot be changed; add or remove members instead');
   const remove = async (ids: string[] | undefined) =>
@@ -214,7 +219,7 @@ async function applyMemberOp(tx: Tx, tenantId: string, groupId: string, o: Patch
   if (o.op === 'replace') {
     removed = (await tx.groupMembership.deleteMany({ where: { tenantId, groupId, ...(ids.length ? { userId: { notIn: ids } } : {}) } })).count;
   }
-  return (await addMembers(tx, tenantId, groupId, ids)) + removed > 0;
+  return (await addMembers(tx, ctx, groupId, ids)) + removed > 0;
 }
 
 export function patchGroup(ctx: ScimContext, id: string, body: unknown, ifMatch?: string) {
@@ -236,7 +241,7 @@ export function patchGroup(ctx: ScimContext, id: string, body: unknown, ifMatch?
     let membersChanged = false;
     for (const o of expanded) {
       if (o.path?.attr === 'members' && (!o.path.urn || o.path.urn === GROUP_URN)) {
-        if (await applyMemberOp(tx, ctx.tenantId, g.id, o)) membersChanged = true;
+        if (await applyMemberOp(tx, ctx, g.id, o)) membersChanged = true;
       } else resource = applyPatch(GROUP_SHAPE, resource, [o]);
     }
     return { fields: fieldsOf(resource), membersChanged };
@@ -249,7 +254,7 @@ export async function deleteGroup(ctx: ScimContext, id: string, ifMatch?: string
     await sqlLock.group(tx, ctx.tenantId, existing.id);
     const current = await findRow(tx, ctx.tenantId, existing.id);
     checkIfMatch(ifMatch, current);
-    await guardOperatorRole(tx, ctx, { groupId: current.id });
+    await assertMayActOn(tx, ctx.principal, ctx.tenantId, { kind: 'group', id: current.id });
     await tx.userGroup.delete({ where: { tenantId_id: { tenantId: ctx.tenantId, id: current.id } } });
     await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'group.deleted', targetType: 'group', targetId: current.id, details: { via: 'scim', name: current.name } }, ctx.requestId);
   });

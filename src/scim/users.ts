@@ -6,7 +6,8 @@ import { audit } from '../audit/audit.js';
 import type { Prisma } from '../platform/db.js';
 import { isUuid } from '../platform/ids.js';
 import { hashPassword } from '../platform/passwords.js';
-import { checkIfMatch, guardOperatorRole, nextVersion, sqlLock, type ScimContext } from './context.js';
+import { assertMayActOn } from '../principals/policy.js';
+import { checkIfMatch, nextVersion, sqlLock, type ScimContext } from './context.js';
 import { invalidSyntax, invalidValue, scimNotFound, uniqueness } from './errors.js';
 import { parseAttrName, parseFilter, USER_URN } from './filter.js';
 import { applyPatch, lowerKeys, normalizeValue, parsePatchRequest, type Obj, type ResourceShape } from './patch.js';
@@ -235,7 +236,7 @@ async function update(ctx: ScimContext, id: string, ifMatch: string | undefined,
     await sqlLock.user(tx, ctx.tenantId, existing.id);
     const current = await findRow(tx, ctx.tenantId, existing.id);
     checkIfMatch(ifMatch, current);
-    await guardOperatorRole(tx, ctx, { userId: current.id });
+    await assertMayActOn(tx, ctx.principal, ctx.tenantId, { kind: 'user', id: current.id });
     const f = next(current);
     await assertUnique(tx, ctx.tenantId, f, current.id);
     const data = await columns(ctx, tx, f, current);
@@ -267,7 +268,7 @@ export async function deleteUser(ctx: ScimContext, id: string, ifMatch?: string)
     await sqlLock.user(tx, ctx.tenantId, existing.id);
     const current = await findRow(tx, ctx.tenantId, existing.id);
     checkIfMatch(ifMatch, current);
-    await guardOperatorRole(tx, ctx, { userId: current.id });
+    await assertMayActOn(tx, ctx.principal, ctx.tenantId, { kind: 'user', id: current.id });
     // Groups the user leaves change too: their versions move.
     const groupIds = (await tx.groupMembership.findMany({ where: { tenantId: ctx.tenantId, userId: current.id }, select: { groupId: true } })).map((m) => m.groupId);
     await tx.user.delete({ where: { tenantId_id: { tenantId: ctx.tenantId, id: current.id } } });

@@ -1,5 +1,5 @@
 import type { ServiceContext } from '../principals/context.js';
-import { canGrant, isAdminOf } from '../principals/principal.js';
+import { isAdminOf } from '../principals/principal.js';
 import { forbidden, notFound } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
 
@@ -25,14 +25,4 @@ export const isSelf = (ctx: ServiceContext, accountId: string) =>
 /** "admin, or self": checked before any lookup so non-admins learn nothing about other accounts. */
 export function requireAdminOrSelf(ctx: ServiceContext, accountId: string) {
   if (!isSelf(ctx, accountId) && !isAdminOf(ctx.principal, ctx.tenantId)) throw forbidden('This operation requires the tenant-admin role');
-}
-
-/**
- * An admin may act on an account's credentials only when it could have granted every
- * role the account holds; otherwise minting a PAT for it would be a privilege escalation.
- */
-export function requireMayManage(ctx: ServiceContext, accountId: string, accountRoles: string[]) {
-  if (isSelf(ctx, accountId)) return;
-  const above = accountRoles.filter((r) => !canGrant(ctx.principal, r));
-  if (above.length) throw forbidden(`The service account holds roles above yours (${above.join(', ')})`);
 }

@@ -4,7 +4,7 @@ import { audit } from '../audit/audit.js';
 import type { ServiceContext } from '../principals/context.js';
 import { notFound } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
-import { requireMayManage } from './access.js';
+import { assertMayActOnRoles } from '../principals/policy.js';
 import { accountForSelfService } from './service.js';
 
 const generate = promisify(generateKeyPair);
@@ -33,7 +33,7 @@ export interface KeyFile {
 
 export async function createKey(ctx: ServiceContext, machineUserId: string, input: { expirationDate: Date; keyType: KeyType }) {
   const sa = await accountForSelfService(ctx, machineUserId);
-  requireMayManage(ctx, sa.id, sa.roles.map((r) => r.roleName));
+  assertMayActOnRoles(ctx.principal, ctx.tenantId, sa.roles.map((r) => r.roleName), 'serviceaccount');
   const { publicKey, privateKey } = await newKeyPair(input.keyType);
   const row = await ctx.prisma.$transaction(async (tx) => {
     const key = await tx.serviceAccountKey.create({
@@ -75,7 +75,7 @@ export async function createKey(ctx: ServiceContext, machineUserId: string, inpu
 
 export async function deleteKey(ctx: ServiceContext, machineUserId: string, credentialId: string) {
   const sa = await accountForSelfService(ctx, machineUserId);
-  requireMayManage(ctx, sa.id, sa.roles.map((r) => r.roleName));
+  assertMayActOnRoles(ctx.principal, ctx.tenantId, sa.roles.map((r) => r.roleName), 'serviceaccount');
   if (!isUuid(credentialId)) throw notFound('Key');
   const id = credentialId.toLowerCase();
   await ctx.prisma.$transaction(async (tx) => {

@@ -2,11 +2,12 @@ import type { ServiceAccount } from '../generated/prisma/client.js';
 import { audit } from '../audit/audit.js';
 import type { ServiceContext } from '../principals/context.js';
 import { generatePat, hashPat } from '../principals/pat.js';
-import { canGrant, isBuiltinRole, SKYLIGHT_ADMIN, TENANT_ADMIN } from '../principals/principal.js';
+import { isBuiltinRole, SKYLIGHT_ADMIN, TENANT_ADMIN } from '../principals/principal.js';
 import type { Prisma } from '../platform/db.js';
-import { AppError, badRequest, conflict, forbidden, notFound, type ErrorItem } from '../platform/errors.js';
+import { AppError, badRequest, conflict, notFound, type ErrorItem } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
-import { requireAdminOrSelf, requireMayManage, resolveAccountId } from './access.js';
+import { assertMayActOnRoles, assertMayConfer } from '../principals/policy.js';
+import { requireAdminOrSelf, resolveAccountId } from './access.js';
 import type { ServiceAccountCreate, ServiceAccountSearch } from './schemas.js';
 
 type Tx = Parameters<Parameters<Prisma['$transaction']>[0]>[0];
@@ -61,7 +62,7 @@ async function resolveRoles(tx: Tx, ctx: ServiceContext, names: string[], source
       if (!custom) throw refuseRole(`Unknown role "${name}"`, source(i));
       stored = custom.name;
     }
-    if (!canGrant(ctx.principal, stored)) throw forbidden(`You may not grant the role "${stored}"`);
+    assertMayConfer(ctx.principal, ctx.tenantId, [stored]);
     if (stored === SKYLIGHT_ADMIN && !operator?.isOperator) throw refuseRole(`"${SKYLIGHT_ADMIN}" exists only in the operator tenant`, source(i));
     out.add(stored);
   }
@@ -134,7 +135,7 @@ export async function deleteServiceAccount(ctx: ServiceContext, machineUserId: s
   const id = resolveAccountId(ctx, machineUserId);
   await ctx.prisma.$transaction(async (tx) => {
     const sa = await findAccount(tx, ctx.tenantId, id);
-    requireMayManage(ctx, id, sa.roles.map((r) => r.roleName));
+    assertMayActOnRoles(ctx.principal, ctx.tenantId, sa.roles.map((r) => r.roleName), 'serviceaccount');
     const [pats, keys] = await Promise.all([
       tx.personalAccessToken.count({ where: { tenantId: ctx.tenantId, serviceAccountId: id } }),
       tx.serviceAccountKey.count({ where: { tenantId: ctx.tenantId, serviceAccountId: id } }),
@@ -188,14 +189,14 @@ async function insertPat(tx: Tx, ctx: ServiceContext, accountId: string, expires
 
 export async function createPat(ctx: ServiceContext, machineUserId: string, expiresAt: Date) {
   const sa = await accountForSelfService(ctx, machineUserId);
-  requireMayManage(ctx, sa.id, sa.roles.map((r) => r.roleName));
+  assertMayActOnRoles(ctx.principal, ctx.tenantId, sa.roles.map((r) => r.roleName), 'serviceaccount');
   const pat = await ctx.prisma.$transaction((tx) => insertPat(tx, ctx, sa.id, expiresAt));
   return { credentialId: pat.id, expirationDate: pat.expiresAt.toISOString(), machineUserId: sa.id, pat: pat.token };
 }
 
 export async function deletePat(ctx: ServiceContext, machineUserId: string, credentialId: string) {
   const sa = await accountForSelfService(ctx, machineUserId);
-  requireMayManage(ctx, sa.id, sa.roles.map((r) => r.roleName));
+  assertMayActOnRoles(ctx.principal, ctx.tenantId, sa.roles.map((r) => r.roleName), 'serviceaccount');
   if (!isUuid(credentialId)) throw notFound('Personal access token');
   await ctx.prisma.$transaction(async (tx) => {
     const { count } = await tx.personalAccessToken.deleteMany({ where: { tenantId: ctx.tenantId, serviceAccountId: sa.id, id: credentialId.toLowerCase() } });

@@ -1,15 +1,16 @@
 import type { Prisma as P, User } from '../generated/prisma/client.js';
 import { audit } from '../audit/audit.js';
 import type { ServiceContext } from '../principals/context.js';
-import { canGrant, isBuiltinRole } from '../principals/principal.js';
+import { assertMayActOn, assertMayConfer, holdsRole } from '../principals/policy.js';
+import { isBuiltinRole } from '../principals/principal.js';
 import type { Prisma } from '../platform/db.js';
-import { AppError, type ErrorItem, forbidden, notFound, unprocessable, validationFailed } from '../platform/errors.js';
+import { AppError, type ErrorItem, notFound, unprocessable, validationFailed } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
 import type { UserCountCache } from './count-cache.js';
 import { searchUserRows, userRow } from './search.js';
 import { userAttributes as viewAttributes, type UserView } from './view.js';
 import { hashPassword, type Argon2Params } from '../platform/passwords.js';
-import { assertCanManage, resolveRoleName } from '../roles/assign.js';
+import { resolveRoleName } from '../roles/assign.js';
 import { createSetPasswordToken, setPasswordUrl } from './invitations.js';
 import { sendInvitation } from './mailer.js';
 import { assertPasswordComplies, policyOf } from './password-policy.js';
@@ -36,15 +37,6 @@ export async function findUser(prisma: Prisma | Tx, tenantId: string, id: string
   const user = isUuid(id) ? await prisma.user.findUnique({ where: { tenantId_id: { tenantId, id } }, include: withRoles }) : null;
   if (!user) throw notFound('User');
   return user;
-}
-
-/** Own roles plus those of the user's groups. */
-async function effectiveRoles(db: Prisma | Tx, tenantId: string, userId: string): Promise<string[]> {
-  const rows = await db.roleAssignment.findMany({
-    where: { tenantId, OR: [{ userId }, { group: { members: { some: { userId } } } }] },
-    select: { roleName: true },
-  });
-  return [...new Set(rows.map((r) => r.roleName))];
 }
 
 /**
@@ -80,7 +72,7 @@ async function resolveGrantable(ctx: ServiceContext, db: Tx, names: string[], po
       unknown.push({ status: '400', code: 'unknown_role', title: 'Unknown role', detail: `No role named "${name}"`, source: { pointer: pointer(i) } });
       continue;
     }
-    if (!canGrant(ctx.principal, resolved)) throw forbidden(`You cannot grant the role "${resolved}"`);
+    assertMayConfer(ctx.principal, ctx.tenantId, [resolved]);
     out.push(resolved);
   }
   if (unknown.length) throw validationFailed(unknown);
@@ -157,7 +149,7 @@ export async function createUser(ctx: ServiceContext, input: UserCreate, argon2:
 
 export async function updateUser(ctx: ServiceContext, id: string, input: UserUpdate, argon2: Argon2Params): Promise<UserRow> {
   const current = await findUser(ctx.prisma, ctx.tenantId, id);
-  assertCanManage(ctx.principal, await effectiveRoles(ctx.prisma, ctx.tenantId, id));
+  await assertMayActOn(ctx.prisma, ctx.principal, ctx.tenantId, { kind: 'user', id: current.id });
   let passwordHash: string | undefined;
   if (input.password !== undefined) {
     const tenant = await ctx.prisma.tenant.findUniqueOrThrow({ where: { id: ctx.tenantId } });
@@ -212,7 +204,7 @@ export async function updateUser(ctx: ServiceContext, id: string, input: UserUpd
 
 export async function deleteUser(ctx: ServiceContext, id: string) {
   const current = await findUser(ctx.prisma, ctx.tenantId, id);
-  assertCanManage(ctx.principal, await effectiveRoles(ctx.prisma, ctx.tenantId, id));
+  await assertMayActOn(ctx.prisma, ctx.principal, ctx.tenantId, { kind: 'user', id: current.id });
   await ctx.prisma.$transaction(async (tx) => {
     // Memberships, role assignments and set-password tokens go with it (foreign keys cascade).
     await tx.user.delete({ where: { tenantId_id: { tenantId: ctx.tenantId, id } } });
@@ -270,6 +262,7 @@ export async function userRoles(prisma: Prisma, tenantId: string, id: string): P
  */
 export async function addUserRoles(ctx: ServiceContext, id: string, names: string[]): Promise<ErrorItem[]> {
   await findUser(ctx.prisma, ctx.tenantId, id);
+  await assertMayActOn(ctx.prisma, ctx.principal, ctx.tenantId, { kind: 'user', id });
   return ctx.prisma.$transaction(async (tx) => {
     const errors: ErrorItem[] = [];
     const added: string[] = [];
@@ -278,8 +271,8 @@ export async function addUserRoles(ctx: ServiceContext, id: string, names: strin
       const resolved = await resolveRoleName(tx, ctx.tenantId, name);
       if (!resolved) {
         errors.push({ status: '404', code: 'not_found', title: 'Not found', detail: `No role named "${name}"`, source: { pointer } });
-      } else if (!canGrant(ctx.principal, resolved)) {
-        errors.push({ status: '403', code: 'forbidden', title: 'Forbidden', detail: `You cannot grant the role "${resolved}"`, source: { pointer } });
+      } else if (!holdsRole(ctx.principal, resolved)) {
+        errors.push({ status: '403', code: 'forbidden', title: 'Forbidden', detail: `You cannot grant the role "${resolved}", which you do not hold`, source: { pointer } });
       } else {
         const res = await tx.roleAssignment.createMany({ data: [{ tenantId: ctx.tenantId, userId: id, roleName: resolved }], skipDuplicates: true });
         if (res.count) added.push(resolved);
@@ -294,7 +287,8 @@ export async function addUserRoles(ctx: ServiceContext, id: string, names: strin
 
 export async function removeUserRole(ctx: ServiceContext, id: string, roleName: string) {
   await findUser(ctx.prisma, ctx.tenantId, id);
-  if (!canGrant(ctx.principal, roleName)) throw forbidden(`You cannot revoke the role "${roleName}"`);
+  // Acting on the user covers the role: whoever may act on it holds every role it has.
+  await assertMayActOn(ctx.prisma, ctx.principal, ctx.tenantId, { kind: 'user', id });
   await ctx.prisma.$transaction(async (tx) => {
     const res = await tx.roleAssignment.deleteMany({ where: { tenantId: ctx.tenantId, userId: id, roleName } });
     if (res.count === 0) throw notFound('Role assignment');
