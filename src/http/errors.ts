@@ -28,9 +28,10 @@ const DB_DOWN = new Set([
   'ConnectionClosed', 'SocketTimeout', 'DatabaseNotReachable', 'TooManyConnections', 'TransactionAlreadyClosed',
 ]);
 
-// Values PostgreSQL cannot store as given: NUL bytes, unencodable text, out-of-range
-// numbers, strings too long for a column or an index. The client sent them: 400.
-const BAD_VALUE = new Set(['22021', '22P05', '22001', '22003', '22007', '22008', '54000', '2200D']);
+// Values PostgreSQL cannot store or compare as given: NUL bytes, unencodable text,
+// out-of-range numbers and dates (22009: a date so far out that its time-zone offset
+// overflows), strings too long for a column or an index. The client sent them: 400.
+const BAD_VALUE = new Set(['22021', '22P05', '22001', '22003', '22007', '22008', '22009', '54000', '2200D']);
 
 /** Error codes along an error's causes, including those Prisma's driver adapter nests in meta. */
 function codesOf(err: unknown): { codes: Set<string>; messages: string[]; names: string[] } {
@@ -53,7 +54,58 @@ function isDatabaseDown(err: unknown): boolean {
   const { codes, messages, names } = codesOf(err);
   if ([...codes].some((c) => DB_DOWN.has(c))) return true;
   if (names.some((n) => n === 'PrismaClientInitializationError' || n === 'PrismaClientRustPanicError')) return true;
-  return messages.some((m) => /Connection terminated|connection timeout|timeout exceeded when trying to connect|Query read timeout|Can't reach database|Timed out fetching a new connection|Connection refused|Client has encountered a connection error/i.test(m));
+  return messages.some((m) => /Connection terminated|connection timeout|timeout exceeded when trying to connect|Query read timeout|Can't reach database|Timed out fetching a new connection|Connection refused|Client has encountered a connection error|pool after calling end/i.test(m));
+}
+
+/** An error answer in neutral terms, which each error format (JSON:API, SCIM) renders its own way. */
+export interface MappedError {
+  status: number;
+  /** Our error vocabulary (JSON:API `code`): `invalid_json`, `invalid_value`, `conflict`, `unavailable`, `internal`... */
+  code: string;
+  title: string;
+  /** Safe to show the client: never the database's or the ORM's own text, a stack or a source path. */
+  detail?: string;
+  /** Seconds, for a Retry-After header. */
+  retryAfter?: number;
+}
+
+/**
+ * The one mapping of errors that are neither services' AppErrors nor schema-validation
+ * failures: Fastify's own 4xx, values the database refuses, unique-index races, database
+ * outages, anything else (500, logged). The main and the SCIM error handlers both use it.
+ */
+export function mapError(err: FastifyError, request: FastifyRequest): MappedError {
+  if (isResponseSerializationError(err)) {
+    request.log.error({ err: { message: err.message, issues: err.cause.issues } }, 'response does not match its schema');
+    return { status: 500, code: 'internal', title: 'Internal server error' };
+  }
+
+  const mapped = err.code ? FASTIFY_CODES[err.code] : undefined;
+  if (mapped) {
+    const [status, code, title] = mapped;
+    return { status, code, title, detail: err.message };
+  }
+
+  if ([...codesOf(err).codes].some((c) => BAD_VALUE.has(c))) {
+    return { status: 400, code: 'invalid_value', title: 'Invalid value', detail: 'A value cannot be used as given (NUL character, encoding, length or range)' };
+  }
+
+  // A unique index refused a write that raced past the service's own duplicate check.
+  if ((err as { code?: string }).code === 'P2002') {
+    return { status: 409, code: 'conflict', title: 'Conflict', detail: 'A resource with these values already exists' };
+  }
+
+  if (isDatabaseDown(err)) {
+    request.log.warn({ err: { message: err.message, code: err.code } }, 'database unavailable');
+    return { status: 503, code: 'unavailable', title: 'Service unavailable', detail: 'The database is unavailable; retry shortly', retryAfter: 2 };
+  }
+
+  // Other 4xx raised by Fastify or a plugin (malformed JSON, prototype poisoning...).
+  const status = err.statusCode ?? 500;
+  if (status >= 400 && status < 500) return { status, code: 'bad_request', title: 'Bad request', detail: err.message };
+
+  request.log.error({ err }, 'unhandled error');
+  return { status: 500, code: 'internal', title: 'Internal server error' };
 }
 
 export function errorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
@@ -74,40 +126,7 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
     return sendError(reply, 400, items);
   }
 
-  if (isResponseSerializationError(err)) {
-    request.log.error({ err: { message: err.message, issues: err.cause.issues } }, 'response does not match its schema');
-    return sendError(reply, 500, [{ status: '500', code: 'internal', title: 'Internal server error' }]);
-  }
-
-  const mapped = err.code ? FASTIFY_CODES[err.code] : undefined;
-  if (mapped) {
-    const [status, code, title] = mapped;
-    return sendError(reply, status, [{ status: String(status), code, title, detail: err.message }]);
-  }
-
-  if ([...codesOf(err).codes].some((c) => BAD_VALUE.has(c))) {
-    return sendError(reply, 400, [{ status: '400', code: 'invalid_value', title: 'Invalid value', detail: 'A value cannot be stored as given (NUL character, encoding, length or range)' }]);
-  }
-
-  // A unique index refused a write that raced past the service's own duplicate check.
-  if ((err as { code?: string }).code === 'P2002') {
-    return sendError(reply, 409, [{ status: '409', code: 'conflict', title: 'Conflict', detail: 'A resource with these values already exists' }]);
-  }
-
-  if (isDatabaseDown(err)) {
-    request.log.warn({ err: { message: err.message, code: err.code } }, 'database unavailable');
-    reply.header('retry-after', '2');
-    return sendError(reply, 503, [
-      { status: '503', code: 'unavailable', title: 'Service unavailable', detail: 'The database is unavailable; retry shortly' },
-    ]);
-  }
-
-  // Other 4xx raised by Fastify or a plugin (malformed JSON, prototype poisoning...).
-  const status = err.statusCode ?? 500;
-  if (status >= 400 && status < 500) {
-    return sendError(reply, status, [{ status: String(status), code: 'bad_request', title: 'Bad request', detail: err.message }]);
-  }
-
-  request.log.error({ err }, 'unhandled error');
-  return sendError(reply, 500, [{ status: '500', code: 'internal', title: 'Internal server error' }]);
+  const m = mapError(err, request);
+  if (m.retryAfter) reply.header('retry-after', String(m.retryAfter));
+  return sendError(reply, m.status, [{ status: String(m.status), code: m.code, title: m.title, ...(m.detail ? { detail: m.detail } : {}) }]);
 }

@@ -68,6 +68,9 @@ function tokenize(input: string, fail: (d: string) => Error): Token[] {
       } catch {
         throw fail(`Invalid string escape at position ${i}`);
       }
+      // The pattern refuses raw control characters; an escape (\u0000) only appears once
+      // decoded. PostgreSQL text cannot hold NUL, so it is the client's error, not the database's.
+      if (v.includes('\0')) throw fail(`NUL characters are not allowed (string at position ${i})`);
       out.push({ t: 'str', v, pos: i });
       i += m[0].length;
       continue;

@@ -5,10 +5,11 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { hasZodFastifySchemaValidationErrors, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AppError } from '../../platform/errors.js';
+import { mapError } from '../errors.js';
 import { isAdminOf, TENANT_ADMIN } from '../../principals/principal.js';
 import type { ScimContext } from '../../scim/context.js';
 import { resourceTypes, schemas, serviceProviderConfig } from '../../scim/discovery.js';
-import { ScimError, scimNotFound } from '../../scim/errors.js';
+import { ScimError, scimNotFound, type ScimType } from '../../scim/errors.js';
 import { createGroup, deleteGroup, getGroup, listGroups, patchGroup, renderGroups, replaceGroup } from '../../scim/groups.js';
 import { listResponse, projection, versionOf, type Projection } from '../../scim/resources.js';
 import { createUser, deleteUser, getUser, listUsers, patchUser, renderUsers, replaceUser, type ListQuery } from '../../scim/users.js';
@@ -34,16 +35,8 @@ function send(reply: FastifyReply, status: number, body: unknown) {
   return reply.code(status).type(SCIM_JSON).send(JSON.stringify(body));
 }
 
-const DB_DOWN = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'P1001', 'P1002', 'P1008', 'P1017', 'P2024', '57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004', '53300']);
-
-function databaseDown(err: unknown): boolean {
-  for (let e: any = err, depth = 0; e && depth < 6; e = e.cause, depth++) {
-    if (DB_DOWN.has(e.code) || DB_DOWN.has(e.errorCode) || DB_DOWN.has(e.originalCode)) return true;
-    if (e.name === 'PrismaClientInitializationError') return true;
-    if (typeof e.message === 'string' && /Connection terminated|connection timeout|Can't reach database|Timed out fetching a new connection|pool after calling end/i.test(e.message)) return true;
-  }
-  return false;
-}
+// scimType (RFC 7644 §3.12) for the shared mapping's codes that have one.
+const SCIM_TYPES: Partial<Record<string, ScimType>> = { invalid_json: 'invalidSyntax', invalid_value: 'invalidValue', conflict: 'uniqueness' };
 
 function scimErrorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   if (err instanceof ScimError) return send(reply, err.status, err.body());
@@ -55,19 +48,13 @@ function scimErrorHandler(err: FastifyError, request: FastifyRequest, reply: Fas
     const detail = err.validation.map((v) => `${v.instancePath || err.validationContext}: ${v.message}`).join('; ');
     return send(reply, 400, new ScimError(400, detail, 'invalidValue').body());
   }
-  if ((err as { code?: string }).code === 'P2002') return send(reply, 409, new ScimError(409, 'A resource with these values already exists', 'uniqueness').body());
-  if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
-    return send(reply, 400, new ScimError(400, 'The request body is not valid JSON', 'invalidSyntax').body());
-  }
-  const status = err.statusCode ?? 500;
-  if (status >= 400 && status < 500) return send(reply, status, new ScimError(status, err.message).body());
-  if (databaseDown(err)) {
-    // IdPs retry provisioning on 503, so an outage does not lose changes.
-    reply.header('retry-after', '2');
-    return send(reply, 503, new ScimError(503, 'The database is unavailable; retry shortly').body());
-  }
-  request.log.error({ err }, 'unhandled error');
-  return send(reply, 500, new ScimError(500, 'Internal server error').body());
+  // Everything else (Fastify's 4xx, values the database refuses, unique-index races, outages,
+  // unknown errors) is mapped once, with the main error handler, then rendered as SCIM.
+  // IdPs retry provisioning on 503, so an outage does not lose changes.
+  const m = mapError(err, request);
+  if (m.retryAfter) reply.header('retry-after', String(m.retryAfter));
+  const scimType = err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'invalidSyntax' : SCIM_TYPES[m.code];
+  return send(reply, m.status, new ScimError(m.status, m.detail ?? m.title, scimType).body());
 }
 
 export default async function scimRoutes(app: FastifyInstance) {
