@@ -4,7 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import { createTenant, seedServiceAccountPat, startTestApp } from '../test/helpers/app.js';
 import { createTestIdp } from '../test/helpers/saml-idp.js';
-import { findSamlRedirect } from '../src/idps/saml-sp.js';
+import { findSamlRedirect, SAML_BINDING_COOKIE } from '../src/idps/saml-sp.js';
 
 const N = Number(process.argv[2] ?? 200);
 const CONCURRENCY = 8;
@@ -50,20 +50,25 @@ for (const email of emails) {
 }
 const spMd = (await t.app.inject({ method: 'GET', url: `/saml/${idpId}/metadata` })).body;
 
-const urls: [string, string][] = [];
-const redirect = await timed(emails, async (email) => urls.push([email, (await findSamlRedirect(t.app, tenantId, email, 'authz'))!]));
+// Each login from its own browser: its URL and the binding cookie set on that browser.
+const urls: [string, string, string][] = [];
+const redirect = await timed(emails, async (email) => {
+  const r = (await findSamlRedirect(t.app, tenantId, email, 'authz'))!;
+  urls.push([email, r.url, r.binding]);
+});
 stats('findSamlRedirect (AuthnRequest)', redirect.samples, redirect.wall);
 
 // IdP side (not measured): parse each request and sign a response for it.
-const responses: string[] = [];
-for (const [email, url] of urls) {
+const responses: [string, string][] = [];
+for (const [email, url, binding] of urls) {
   const parsed = await idp.parseRedirect(url, spMd);
-  responses.push(await idp.respond(spMd, parsed.requestId, email));
+  responses.push([await idp.respond(spMd, parsed.requestId, email), binding]);
 }
 let ok = 0;
-const acs = await timed(responses, async (samlResponse) => {
+const acs = await timed(responses, async ([samlResponse, binding]) => {
   const res = await t.app.inject({
-    method: 'POST', url: `/saml/${idpId}/acs`, headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    method: 'POST', url: `/saml/${idpId}/acs`,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `${SAML_BINDING_COOKIE}=${binding}` },
     payload: new URLSearchParams({ SAMLResponse: samlResponse, RelayState: 'authz' }).toString(),
   });
   if (res.statusCode === 200) ok++;

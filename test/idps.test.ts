@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createTenant, seedServiceAccountPat, snapshot, startTestApp, type TestApp } from './helpers/app.js';
 import { createTestIdp, type TestIdp } from './helpers/saml-idp.js';
-import { findSamlRedirect } from '../src/idps/saml-sp.js';
+import { findSamlRedirect, SAML_BINDING_COOKIE } from '../src/idps/saml-sp.js';
 import { allowList, fetchMetadata } from '../src/idps/fetch-metadata.js';
 import { unseal } from '../src/idps/sp-keys.js';
 
@@ -44,11 +44,15 @@ async function seedUser(tenantId: string, email: string) {
 
 const spMetadata = async (idpId: string) => (await t.app.inject({ method: 'GET', url: `/saml/${idpId}/metadata` })).body;
 
-function acs(idpId: string, samlResponse: string, relayState?: string) {
+/** The SAML binding cookie the SP set on the test's browser when it sent it to the IdP (see startLogin). */
+let browserBinding: string | undefined;
+
+/** The IdP's form POST from the test's browser, carrying its binding cookie (or `binding`, another browser's). */
+function acs(idpId: string, samlResponse: string, relayState?: string, binding = browserBinding) {
   return t.app.inject({
     method: 'POST',
     url: `/saml/${idpId}/acs`,
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(binding ? { cookie: `${SAML_BINDING_COOKIE}=${binding}` } : {}) },
     payload: new URLSearchParams({ SAMLResponse: samlResponse, ...(relayState !== undefined ? { RelayState: relayState } : {}) }).toString(),
   });
 }
@@ -277,10 +281,13 @@ describe('user association', () => {
 });
 
 describe('SAML login', () => {
+  // The hosted login's step for the test's browser: it sends its binding cookie, if any, and keeps the one set.
   async function startLogin(email: string, authz = 'authz-123') {
-    const url = await findSamlRedirect(t.app, tenantA, email, authz);
-    expect(url).toBeDefined();
-    return url!;
+    const redirect = await findSamlRedirect(t.app, tenantA, email, authz, browserBinding);
+    expect(redirect).toBeDefined();
+    expect(redirect!.binding).toMatch(/^[0-9A-Za-z]{43}$/);
+    browserBinding = redirect!.binding;
+    return redirect!.url;
   }
 
   it('publishes SP metadata per IdP with its ACS and signing certificate', async () => {
@@ -407,6 +414,25 @@ describe('SAML login', () => {
     const res = await acs(idA, await idpA.respond(md, req.requestId, 'alice@a.test'), 'authz-evil');
     expect(res.statusCode).toBe(403);
     expect(res.json().errors[0].detail).toMatch(/RelayState/);
+  });
+
+  it('refuses the answer posted from a browser that did not start the login, changing nothing', async () => {
+    const md = await spMetadata(idA);
+    const req = await idpA.parseRedirect(await startLogin('alice@a.test', 'bound'), md);
+    const response = await idpA.respond(md, req.requestId, 'alice@a.test');
+    const before = await snapshot(t.db);
+    for (const other of ['', 'x'.repeat(43), 'A'.repeat(43), browserBinding!.slice(1) + 'x']) {
+      const res = await acs(idA, response, 'bound', other);
+      expect(res.statusCode, res.body).toBe(403);
+      expect(res.json().errors[0].detail).toMatch(/did not start this sign-in/);
+      expect(await signedInUser(res)).toBeUndefined();
+    }
+    expect(await snapshot(t.db)).toEqual(before);
+    const row = await t.db.prisma.samlRequest.findUniqueOrThrow({ where: { tenantId_id: { tenantId: tenantA, id: req.requestId } } });
+    expect(row.bindingHash).toBe(sha256Hex(browserBinding!));
+    const ok = await acs(idA, response, 'bound');
+    expect(ok.statusCode, ok.body).toBe(200);
+    expect(await signedInUser(ok)).toEqual({ userId: users['alice@a.test'], tenantId: tenantA });
   });
 
   it('refuses a SAMLResponse with a DTD and garbage input without a 500', async () => {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, call, createTenant } from './helpers/app.js';
 import { Browser, formField, seedUser, startListeningApp } from './helpers/oauth.js';
 import { createTestIdp, type TestIdp } from './helpers/saml-idp.js';
+import { SAML_BINDING_COOKIE, samlBindingCookie } from '../src/idps/saml-sp.js';
 
 let t: Awaited<ReturnType<typeof startListeningApp>>;
 let tenantId: string;
@@ -33,36 +34,76 @@ const pkce = () => {
   return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
 };
 
+/**
+ * The cookies a browser sends with the IdP's auto-submitted form, a cross-site POST: of
+ * those our server set, the ones not marked SameSite=Lax or Strict (a browser keeps them
+ * per site; here per Browser).
+ */
+const crossSiteJars = new WeakMap<Browser, Map<string, string>>();
+function noteCookies(browser: Browser, res: Response) {
+  const jar = crossSiteJars.get(browser) ?? new Map<string, string>();
+  crossSiteJars.set(browser, jar);
+  for (const c of res.headers.getSetCookie()) {
+    const [pair, ...attrs] = c.split(';');
+    const eq = pair!.indexOf('=');
+    const name = pair!.slice(0, eq).trim();
+    if (attrs.some((a) => /^\s*samesite=(lax|strict)\s*$/i.test(a))) jar.delete(name);
+    else jar.set(name, pair!.slice(eq + 1).trim());
+  }
+}
+const crossSiteCookies = (browser: Browser) => [...(crossSiteJars.get(browser) ?? [])].map(([k, v]) => `${k}=${v}`).join('; ');
+
+/** The IdP's form POST to our ACS, from `browser` (its cross-site cookies), or from nowhere. */
+function postAcs(SAMLResponse: string, RelayState: string, browser?: Browser) {
+  const cookie = browser ? crossSiteCookies(browser) : '';
+  return fetch(`${t.issuer}/saml/${idpId}/acs`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
+    body: new URLSearchParams({ SAMLResponse, RelayState }).toString(),
+  });
+}
+
+async function federatedUser(email: string) {
+  const userId = await seedUser(t, tenantId, { email, state: 'initial' });
+  const assoc = await call(t.app, t.adminPat, 'PUT', `/api/v3/users/${userId}/idps`, { data: { ids: [idpId] } }, { 'x-forwarded-tenant-id': tenantId });
+  expect(assoc.statusCode).toBe(200);
+  return userId;
+}
+
+/** authorize -> hosted login email step -> the IdP parses our AuthnRequest; the browser is then at the IdP. */
+async function startFederatedLogin(browser: Browser, email: string) {
+  const { verifier, challenge } = pkce();
+  const state = randomBytes(8).toString('hex');
+  const authorize = `/oauth/v2/authorize?${new URLSearchParams({ client_id: clientId, redirect_uri: redirectUri, response_type: 'code', scope: 'openid profile email', code_challenge: challenge, code_challenge_method: 'S256', state, nonce: 'n1' })}`;
+  const start = await browser.get(authorize);
+  noteCookies(browser, start);
+  expect(start.status).toBe(302);
+  const page = await browser.get(start.headers.get('location')!);
+  noteCookies(browser, page);
+  const emailPage = await page.text();
+  const step = await browser.post('/ui/login', { csrf: formField(emailPage, 'csrf')!, r: formField(emailPage, 'r')!, email });
+  noteCookies(browser, step);
+  expect(step.status).toBe(200);
+  const idpUrl = /<a href="([^"]+)">/.exec(await step.text())![1]!.replace(/&amp;/g, '&');
+  expect(idpUrl.startsWith('https://idp.test/sso?')).toBe(true);
+  const spMetadata = await (await fetch(`${t.issuer}/saml/${idpId}/metadata`)).text();
+  const { requestId, relayState } = await idp.parseRedirect(idpUrl, spMetadata);
+  return { verifier, state, step, spMetadata, requestId, relayState };
+}
+
+const sessionCookieOf = (res: Response) => res.headers.getSetCookie().find((c) => c.startsWith('iam_session='));
+
 describe('SAML login through the hosted page and the OAuth code flow', () => {
   it('signs an IdP-associated user in and ends with tokens for the application', async () => {
-    const userId = await seedUser(t, tenantId, { email: 'fed@acme.test', state: 'initial' });
-    const assoc = await call(t.app, t.adminPat, 'PUT', `/api/v3/users/${userId}/idps`, { data: { ids: [idpId] } }, { 'x-forwarded-tenant-id': tenantId });
-    expect(assoc.statusCode).toBe(200);
-
-    const { verifier, challenge } = pkce();
-    const state = randomBytes(8).toString('hex');
-    const authorize = `/oauth/v2/authorize?${new URLSearchParams({ client_id: clientId, redirect_uri: redirectUri, response_type: 'code', scope: 'openid profile email', code_challenge: challenge, code_challenge_method: 'S256', state, nonce: 'n1' })}`;
+    const userId = await federatedUser('fed@acme.test');
     const browser = new Browser(t.issuer);
-    const start = await browser.get(authorize);
-    expect(start.status).toBe(302);
-    const emailPage = await (await browser.get(start.headers.get('location')!)).text();
-    const step = await browser.post('/ui/login', { csrf: formField(emailPage, 'csrf')!, r: formField(emailPage, 'r')!, email: 'FED@acme.test' });
-    expect(step.status).toBe(200);
-    const idpUrl = /<a href="([^"]+)">/.exec(await step.text())![1]!.replace(/&amp;/g, '&');
-    expect(idpUrl.startsWith('https://idp.test/sso?')).toBe(true);
-
-    const spMetadata = await (await fetch(`${t.issuer}/saml/${idpId}/metadata`)).text();
-    const { requestId, relayState } = await idp.parseRedirect(idpUrl, spMetadata);
+    const { verifier, state, spMetadata, requestId, relayState } = await startFederatedLogin(browser, 'FED@acme.test');
     expect(Buffer.byteLength(relayState)).toBeLessThanOrEqual(80);
     const SAMLResponse = await idp.respond(spMetadata, requestId, 'fed@acme.test');
 
-    // The IdP's auto-submitted form: a cross-site POST, so no cookie of ours comes with it.
-    const acs = await fetch(`${t.issuer}/saml/${idpId}/acs`, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ SAMLResponse, RelayState: relayState }).toString(),
-    });
+    // The IdP's auto-submitted form: a cross-site POST from the browser that started the login.
+    const acs = await postAcs(SAMLResponse, relayState, browser);
     expect(acs.status).toBe(303);
     const back = new URL(acs.headers.get('location')!);
     expect(back.origin + back.pathname).toBe(redirectUri);
@@ -82,13 +123,87 @@ describe('SAML login through the hosted page and the OAuth code flow', () => {
     expect(v.headers.get('x-forwarded-user-id')).toBe(userId);
 
     // The pending authorization was single use: replaying the IdP's answer gets nowhere.
-    const replay = await fetch(`${t.issuer}/saml/${idpId}/acs`, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ SAMLResponse, RelayState: relayState }).toString(),
-    });
+    const replay = await postAcs(SAMLResponse, relayState, browser);
     expect(replay.status).toBeGreaterThanOrEqual(400);
+  });
+});
+
+describe('SAML response bound to the browser that started the login', () => {
+  it('refuses a response posted by a browser that did not start the login (login CSRF): no session, no code', async () => {
+    // The attacker signs in at the IdP as themselves and has the victim's browser post the answer.
+    const attackerId = await federatedUser('mallory@acme.test');
+    const attacker = new Browser(t.issuer);
+    const login = await startFederatedLogin(attacker, 'mallory@acme.test');
+    const SAMLResponse = await idp.respond(login.spMetadata, login.requestId, 'mallory@acme.test');
+
+    // A victim with no login of its own in flight, and one that started its own login.
+    const bystander = new Browser(t.issuer);
+    noteCookies(bystander, await bystander.get('/ui/login'));
+    const victim = new Browser(t.issuer);
+    await federatedUser('victim@acme.test');
+    await startFederatedLogin(victim, 'victim@acme.test');
+    for (const from of [undefined, bystander, victim]) {
+      const res = await postAcs(SAMLResponse, login.relayState, from);
+      expect(res.status, await res.clone().text()).toBe(403);
+      expect(sessionCookieOf(res)).toBeUndefined();
+      expect(res.headers.get('location')).toBeNull();
+      const body = await res.json();
+      expect(body.errors[0].code).toBe('saml_refused');
+      expect(body.errors[0].detail).toMatch(/browser/i);
+    }
+    expect(await t.db.prisma.browserSession.count({ where: { userId: attackerId } })).toBe(0);
+
+    // The refusals did not burn the request: from the browser that started it, it completes.
+    const own = await postAcs(SAMLResponse, login.relayState, attacker);
+    expect(own.status).toBe(303);
+    expect(sessionCookieOf(own)).toBeDefined();
+    expect(new URL(own.headers.get('location')!).searchParams.get('state')).toBe(login.state);
+  });
+
+  it('sets the binding cookie on the redirect to the IdP: HttpOnly, whole site, no SameSite=Lax', async () => {
+    await federatedUser('cookie@acme.test');
+    const browser = new Browser(t.issuer);
+    const { step } = await startFederatedLogin(browser, 'cookie@acme.test');
+    const set = step.headers.getSetCookie().find((c) => c.startsWith(`${SAML_BINDING_COOKIE}=`));
+    expect(set).toBeDefined();
+    expect(set).toMatch(/;\s*HttpOnly/i);
+    expect(set).toMatch(/;\s*Path=\/(;|$)/);
+    expect(set).toMatch(/;\s*Max-Age=600(;|$)/);
+    // PUBLIC_URL is http here: not Secure, and no SameSite=Lax (it would keep the cookie off the IdP's POST).
+    expect(set).not.toMatch(/;\s*Secure/i);
+    expect(set).not.toMatch(/SameSite=(Lax|Strict)/i);
+    // Over https: SameSite=None (the IdP's POST is cross-site), Secure, and a __Host- name unless a cookie domain is shared.
+    const https = { ...t.app.config, PUBLIC_URL: 'https://auth.example.com', SESSION_COOKIE_DOMAIN: undefined };
+    expect(samlBindingCookie(https)).toEqual({ name: '__Host-iam_saml', options: { path: '/', httpOnly: true, secure: true, sameSite: 'none', maxAge: 600 } });
+    expect(samlBindingCookie({ ...https, SESSION_COOKIE_DOMAIN: '.example.com' })).toEqual({
+      name: '__Secure-iam_saml',
+      options: { path: '/', httpOnly: true, secure: true, sameSite: 'none', maxAge: 600, domain: '.example.com' },
+    });
+  });
+
+  it('completes two logins started in parallel by the same browser', async () => {
+    await federatedUser('tabs@acme.test');
+    const browser = new Browser(t.issuer);
+    const first = await startFederatedLogin(browser, 'tabs@acme.test');
+    const second = await startFederatedLogin(browser, 'tabs@acme.test');
+    const a = await postAcs(await idp.respond(first.spMetadata, first.requestId, 'tabs@acme.test'), first.relayState, browser);
+    expect(a.status).toBe(303);
+    expect(new URL(a.headers.get('location')!).searchParams.get('state')).toBe(first.state);
+    const b = await postAcs(await idp.respond(second.spMetadata, second.requestId, 'tabs@acme.test'), second.relayState, browser);
+    expect(b.status).toBe(303);
+    expect(new URL(b.headers.get('location')!).searchParams.get('state')).toBe(second.state);
+  });
+
+  it('refuses an unsolicited (IdP-initiated) response, which no browser started', async () => {
+    const userId = await federatedUser('unsolicited@acme.test');
+    const browser = new Browser(t.issuer);
+    const { spMetadata, requestId } = await startFederatedLogin(browser, 'unsolicited@acme.test');
+    const noInResponseTo = (x: string) => x.replaceAll(' InResponseTo="{InResponseTo}"', '');
+    const res = await postAcs(await idp.respond(spMetadata, requestId, 'unsolicited@acme.test', { template: noInResponseTo }), '', browser);
+    expect(res.status).toBe(403);
+    expect((await res.json()).errors[0].detail).toMatch(/InResponseTo/);
+    expect(sessionCookieOf(res)).toBeUndefined();
+    expect(await t.db.prisma.browserSession.count({ where: { userId } })).toBe(0);
   });
 });
 

@@ -6,6 +6,7 @@ import type { Config } from '../platform/config.js';
 import type { Prisma } from '../platform/db.js';
 import { AppError, badRequest, notFound } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
+import { constantTimeEqual, randomToken, sha256Hex } from '../platform/secrets.js';
 import { NAMEID_EMAIL, parseUntrustedXml } from './metadata.js';
 import { spKeyAad } from './service.js';
 import { unseal } from './sp-keys.js';
@@ -34,6 +35,39 @@ export const acsUrl = (config: Config, idpId: string) => `${config.PUBLIC_URL}/s
 /** A refused SAML response: 403 with the reason (never a 500 for what an IdP or browser sent). */
 export const samlRefused = (detail: string) => new AppError(403, 'saml_refused', 'SAML response refused', detail);
 
+/**
+ * The cookie that binds each AuthnRequest to the browser that started the login (against
+ * login CSRF: a response the attacker obtained for their own account, posted from the
+ * victim's browser). It holds a random secret; the SamlRequest row holds its SHA-256.
+ * The IdP's POST to the ACS is cross-site, and SameSite=Lax cookies are not sent with a
+ * cross-site POST: over https the cookie is SameSite=None; Secure (and __Host- prefixed, so
+ * that a sibling subdomain cannot plant one, unless SESSION_COOKIE_DOMAIN shares it with
+ * the tenants' hosts). Over plain http (development) SameSite=None is not allowed without
+ * Secure, so the attribute is left out and the browser's default applies.
+ */
+export const SAML_BINDING_COOKIE = 'iam_saml';
+const BINDING_FORMAT = /^[0-9A-Za-z]{43}$/;
+
+export function samlBindingCookie(config: Pick<Config, 'PUBLIC_URL' | 'SESSION_COOKIE_DOMAIN' | 'SAML_REQUEST_TTL_MS'>) {
+  const secure = config.PUBLIC_URL.startsWith('https:');
+  const domain = config.SESSION_COOKIE_DOMAIN;
+  return {
+    name: secure ? `${domain ? '__Secure-' : '__Host-'}${SAML_BINDING_COOKIE}` : SAML_BINDING_COOKIE,
+    options: {
+      path: '/',
+      httpOnly: true,
+      secure,
+      // @fastify/cookie defaults to Lax: undefined leaves the attribute out.
+      sameSite: secure ? ('none' as const) : undefined,
+      maxAge: Math.ceil(config.SAML_REQUEST_TTL_MS / 1000),
+      ...(domain ? { domain } : {}),
+    },
+  };
+}
+
+const NOT_THIS_BROWSER =
+  'This browser did not start this sign-in (its SAML binding cookie is missing or belongs to another sign-in). Start the sign-in again from the application, in this browser.';
+
 function samlFor(deps: SamlDeps, idp: IdentityProvider, cacheProvider: CacheProvider, signedResponse: boolean) {
   return new SAML({
     issuer: spEntityId(deps.config, idp.id),
@@ -58,15 +92,19 @@ function samlFor(deps: SamlDeps, idp: IdentityProvider, cacheProvider: CacheProv
   });
 }
 
-/** node-saml's request-id cache, kept in PostgreSQL so any instance can take the response. */
-function requestStore(deps: SamlDeps, idp: IdentityProvider, relayState = ''): CacheProvider {
+/**
+ * node-saml's request-id cache, kept in PostgreSQL so any instance can take the response.
+ * `pending` is what a new request is stored with (only a login start saves requests).
+ */
+function requestStore(deps: SamlDeps, idp: IdentityProvider, pending?: { relayState: string; bindingHash: string }): CacheProvider {
   const { prisma } = deps.db;
   return {
     async saveAsync(key, value) {
+      if (!pending) throw new Error('SAML request saved outside a login start');
       // Abandoned logins leave requests behind; sweep the expired ones (indexed on expiresAt).
       await prisma.samlRequest.deleteMany({ where: { expiresAt: { lt: new Date() } } });
       await prisma.samlRequest.create({
-        data: { tenantId: idp.tenantId, idpId: idp.id, id: key, relayState, expiresAt: new Date(Date.now() + deps.config.SAML_REQUEST_TTL_MS) },
+        data: { tenantId: idp.tenantId, idpId: idp.id, id: key, ...pending, expiresAt: new Date(Date.now() + deps.config.SAML_REQUEST_TTL_MS) },
       });
       return { value, createdAt: Date.now() };
     },
@@ -94,18 +132,42 @@ export async function spMetadata(deps: SamlDeps, idpId: string): Promise<string>
   return samlFor(deps, idp, requestStore(deps, idp), true).generateServiceProviderMetadata(null, idp.spCertificate);
 }
 
-/** Starts an SP-initiated login: stores the request id and returns the IdP URL carrying a signed AuthnRequest. */
-export async function startSamlLogin(deps: SamlDeps, idp: IdentityProvider, relayState: string): Promise<string> {
+export interface SamlRedirect {
+  /** The IdP URL carrying the signed AuthnRequest. */
+  url: string;
+  /**
+   * The browser binding secret: the response that sends the browser to `url` must set it
+   * as the samlBindingCookie; the ACS accepts the answer only from a browser sending it.
+   */
+  binding: string;
+}
+
+/**
+ * Starts an SP-initiated login: stores the request id, bound to the browser, and returns
+ * the IdP URL. `browserBinding` is the binding cookie the browser already has, if any: it
+ * is reused so that logins started in several tabs can all complete.
+ */
+export async function startSamlLogin(deps: SamlDeps, idp: IdentityProvider, relayState: string, browserBinding?: string): Promise<SamlRedirect> {
   if (Buffer.byteLength(relayState) > MAX_RELAY_STATE) throw badRequest(`The relay state exceeds ${MAX_RELAY_STATE} bytes`);
-  return samlFor(deps, idp, requestStore(deps, idp, relayState), true).getAuthorizeUrlAsync(relayState, undefined, {});
+  const binding = browserBinding && BINDING_FORMAT.test(browserBinding) ? browserBinding : randomToken(43);
+  const store = requestStore(deps, idp, { relayState, bindingHash: sha256Hex(binding) });
+  const url = await samlFor(deps, idp, store, true).getAuthorizeUrlAsync(relayState, undefined, {});
+  return { url, binding };
 }
 
 /**
  * Email-first step of the hosted login: when the tenant's user with this email is
- * associated with an enabled IdP, the URL to redirect the browser to; otherwise undefined.
+ * associated with an enabled IdP, the URL to redirect the browser to and the binding
+ * cookie to set on it (see startSamlLogin); otherwise undefined.
  * `authorizationId` (the pending OAuth authorization) comes back as the login's relayState.
  */
-export async function findSamlRedirect(deps: SamlDeps, tenantId: string, email: string, authorizationId = ''): Promise<string | undefined> {
+export async function findSamlRedirect(
+  deps: SamlDeps,
+  tenantId: string,
+  email: string,
+  authorizationId = '',
+  browserBinding?: string,
+): Promise<SamlRedirect | undefined> {
   if (!isUuid(tenantId)) return undefined;
   const user = await deps.db.prisma.user.findUnique({
     where: { tenantId_emailLower: { tenantId, emailLower: email.trim().toLowerCase() } },
@@ -114,7 +176,7 @@ export async function findSamlRedirect(deps: SamlDeps, tenantId: string, email: 
   if (!user?.idpId || user.state === 'inactive' || user.state === 'locked') return undefined;
   const idp = await enabledIdp(deps.db.prisma, user.idpId);
   if (!idp || idp.tenantId !== tenantId || (idp.validUntil && idp.validUntil <= new Date())) return undefined;
-  return startSamlLogin(deps, idp, authorizationId);
+  return startSamlLogin(deps, idp, authorizationId, browserBinding);
 }
 
 function attr(node: Element | null | undefined, name: string) {
@@ -123,12 +185,21 @@ function attr(node: Element | null | undefined, name: string) {
 
 type XmlJs = Record<string, any>;
 
+const PROTOCOL_NS = 'urn:oasis:names:tc:SAML:2.0:protocol';
 /**
  * Verifies a POSTed SAMLResponse for the IdP and returns the linked user. Signature,
  * audience, time conditions and InResponseTo are checked by node-saml (on xml-crypto);
- * issuer, destination, recipient, single use and the user link are checked here.
+ * the browser binding, issuer, destination, recipient, single use and
+ * the user link are checked here.
  */
-export async function consumeSamlResponse(deps: SamlDeps, idpId: string, samlResponse: string, postedRelayState: string | undefined): Promise<SamlLogin> {
+export async function consumeSamlResponse(
+  deps: SamlDeps,
+  idpId: string,
+  samlResponse: string,
+  postedRelayState: string | undefined,
+  /** The samlBindingCookie the posting browser sent. */
+  browserBinding: string | undefined,
+): Promise<SamlLogin> {
   const { prisma } = deps.db;
   const idp = await enabledIdp(prisma, idpId);
   if (!idp) throw notFound('Identity provider');
@@ -142,7 +213,15 @@ export async function consumeSamlResponse(deps: SamlDeps, idpId: string, samlRes
     throw samlRefused((err as Error).message);
   }
   const root = doc.documentElement;
-  if (root.localName !== 'Response' || root.namespaceURI !== 'urn:oasis:names:tc:SAML:2.0:protocol') throw samlRefused('Not a SAML 2.0 Response');
+  if (root.localName !== 'Response' || root.namespaceURI !== PROTOCOL_NS) throw samlRefused('Not a SAML 2.0 Response');
+  // Only answers to our own AuthnRequests are taken: an unsolicited (IdP-initiated) response
+  // was started by no browser, so nothing would bind it to the one posting it.
+  const inResponseTo = attr(root, 'InResponseTo');
+  if (!inResponseTo) throw samlRefused('InResponseTo is missing: IdP-initiated (unsolicited) login is not accepted; start the sign-in from the application');
+  // Before the signature work: a known request is answered only to the browser that started it.
+  const bindingHash = browserBinding && BINDING_FORMAT.test(browserBinding) ? sha256Hex(browserBinding) : '';
+  const pending = await prisma.samlRequest.findUnique({ where: { tenantId_id: { tenantId: idp.tenantId, id: inResponseTo } }, select: { idpId: true, bindingHash: true } });
+  if (pending?.idpId === idp.id && !(bindingHash && constantTimeEqual(pending.bindingHash, bindingHash))) throw samlRefused(NOT_THIS_BROWSER);
   const signedResponse = Array.from(root.childNodes).some((n) => (n as Element).localName === 'Signature');
 
   let profile: Profile | null;
@@ -172,13 +251,15 @@ export async function consumeSamlResponse(deps: SamlDeps, idpId: string, samlRes
   }
   const email = String(profile.nameID ?? '').trim().toLowerCase();
   if (!email.includes('@')) throw samlRefused('NameID is not an email address');
-  const inResponseTo = attr(root, 'InResponseTo')!;
   const notOnOrAfter = new Date(data.NotOnOrAfter ?? assertion?.Conditions?.[0]?.$?.NotOnOrAfter ?? Date.now() + 3600_000);
 
   return prisma.$transaction(async (tx) => {
-    // Each AuthnRequest answers once, and each assertion is accepted once (replays refused).
+    // Each AuthnRequest answers once, to the browser that sent it, and each assertion is
+    // accepted once (replays refused).
     const consumed = await tx.$queryRaw<{ relayState: string }[]>`
-      DELETE FROM "SamlRequest" WHERE "tenantId" = ${idp.tenantId}::uuid AND id = ${inResponseTo} AND "idpId" = ${idp.id}::uuid AND "expiresAt" > now()
+      DELETE FROM "SamlRequest"
+       WHERE "tenantId" = ${idp.tenantId}::uuid AND id = ${inResponseTo} AND "idpId" = ${idp.id}::uuid AND "expiresAt" > now()
+         AND "bindingHash" = ${bindingHash}
       RETURNING "relayState"`;
     if (!consumed.length) throw samlRefused('The response answers no pending request (replayed or expired)');
     const relayState = consumed[0]!.relayState;

@@ -22,6 +22,8 @@ export interface RespondOptions {
   tags?: Record<string, string>;
   /** both (default), assertion, response or none. */
   sign?: 'both' | 'assertion' | 'response' | 'none';
+  /** Rewrites samlify's response template before its tags are filled in (e.g. a nested StatusCode). */
+  template?: (template: string) => string;
 }
 
 const EMAIL = 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress';
@@ -87,13 +89,14 @@ export async function createTestIdp(entityId: string, ssoUrl = 'https://idp.test
         AttributeStatement: '',
         ...opts.tags,
       };
+      const template = opts.template ?? ((x: string) => x);
       if (sign === 'none') {
-        const xml = samlify.SamlLib.replaceTagsByValue(samlify.SamlLib.defaultLoginResponseTemplate.context, values);
+        const xml = samlify.SamlLib.replaceTagsByValue(template(samlify.SamlLib.defaultLoginResponseTemplate.context), values);
         return Buffer.from(xml).toString('base64');
       }
-      const res = await idp.createLoginResponse(sp, { extract: { request: { id: requestId } } }, 'post', { email }, (template: string) => ({
+      const res = await idp.createLoginResponse(sp, { extract: { request: { id: requestId } } }, 'post', { email }, (t: string) => ({
         id,
-        context: samlify.SamlLib.replaceTagsByValue(template, values),
+        context: samlify.SamlLib.replaceTagsByValue(template(t), values),
       }));
       return res.context as string;
     },

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { completeLogin } from '../../oauth/login.js';
-import { findSamlRedirect } from '../../idps/saml-sp.js';
+import { findSamlRedirect, samlBindingCookie } from '../../idps/saml-sp.js';
 import { randomToken } from '../../platform/secrets.js';
 import type { SamlLoginCompleted } from '../routes/saml.js';
 
@@ -15,14 +15,32 @@ const PENDING_MS = 10 * 60_000;
  */
 export default fp(async function samlLogin(app: FastifyInstance) {
   const { prisma } = app.db;
+  const bindingCookie = samlBindingCookie(app.config);
+  // The binding cookie of each hosted-login answer that sends its browser to an IdP.
+  const bindings = new WeakMap<FastifyRequest, string>();
 
-  app.loginRedirectHooks.push(async ({ tenantId, email, authRequest }) => {
+  app.loginRedirectHooks.push(async ({ request, tenantId, email, authRequest }) => {
     const id = authRequest ? randomToken(32) : '';
-    const url = await findSamlRedirect(app, tenantId, email, id);
-    if (url && authRequest) {
+    const redirect = await findSamlRedirect(app, tenantId, email, id, request.cookies?.[bindingCookie.name]);
+    if (!redirect) return undefined;
+    if (authRequest) {
       await prisma.pendingAuthorization.create({ data: { tenantId, id, authRequest, expiresAt: new Date(Date.now() + Math.max(PENDING_MS, app.config.SAML_REQUEST_TTL_MS)) } });
     }
-    return url;
+    bindings.set(request, redirect.binding);
+    return redirect.url;
+  });
+
+  // A redirect hook sees the request only: the cookie goes on the hosted login's answer as it
+  // is sent. Added to the hosted login routes (/ui/...) alone, so no other route pays for it.
+  // Should a hook run elsewhere, no cookie is set and the ACS refuses the answer: it fails closed.
+  const setBindingCookie = (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: null, payload: unknown) => void) => {
+    const binding = bindings.get(request);
+    if (binding) reply.setCookie(bindingCookie.name, binding, bindingCookie.options);
+    done(null, payload);
+  };
+  app.addHook('onRoute', (route) => {
+    if (!route.url.startsWith('/ui/')) return;
+    route.onSend = [...(route.onSend ? [route.onSend].flat() : []), setBindingCookie];
   });
 
   const completed: SamlLoginCompleted = async (request, reply, login) => {

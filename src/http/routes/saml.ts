@@ -3,7 +3,7 @@ import fp from 'fastify-plugin';
 import formbody from '@fastify/formbody';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { consumeSamlResponse, spMetadata, type SamlLogin } from '../../idps/saml-sp.js';
+import { consumeSamlResponse, samlBindingCookie, spMetadata, type SamlLogin } from '../../idps/saml-sp.js';
 
 /**
  * Called once a SAML response is fully verified and linked to a user. The default
@@ -25,6 +25,7 @@ async function samlRoutes(app: FastifyInstance) {
   // Scoped: the ACS takes the HTTP-POST binding's urlencoded form (unless a parent already parses it).
   if (!app.hasContentTypeParser('application/x-www-form-urlencoded')) await app.register(formbody, { bodyLimit: 2 * 1024 * 1024 });
   const r = app.withTypeProvider<ZodTypeProvider>();
+  const bindingCookie = samlBindingCookie(app.config).name;
 
   r.get('/saml/:idpId/metadata', {
     config: { auth: 'none' },
@@ -46,7 +47,9 @@ async function samlRoutes(app: FastifyInstance) {
       body: z.object({ SAMLResponse: z.string().min(1).max(2_000_000), RelayState: z.string().max(1024).optional() }),
     },
   }, async (request, reply) => {
-    const login = await consumeSamlResponse(app, request.params.idpId, request.body.SAMLResponse, request.body.RelayState);
+    // The binding cookie set when this browser was sent to the IdP: no cookie, no login.
+    const binding = request.cookies?.[bindingCookie];
+    const login = await consumeSamlResponse(app, request.params.idpId, request.body.SAMLResponse, request.body.RelayState, binding);
     return app.samlLoginCompleted(request, reply, login);
   });
 }
