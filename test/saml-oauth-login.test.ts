@@ -207,6 +207,45 @@ describe('SAML response bound to the browser that started the login', () => {
   });
 });
 
+describe('SAML response status', () => {
+  const RESPONDER = 'urn:oasis:names:tc:SAML:2.0:status:Responder';
+  const withSubStatus = (sub: string, message: string) => (x: string) =>
+    x.replace('<samlp:StatusCode Value="{StatusCode}"/>', `<samlp:StatusCode Value="{StatusCode}"><samlp:StatusCode Value="${sub}"/></samlp:StatusCode><samlp:StatusMessage>${message}</samlp:StatusMessage>`);
+
+  it('refuses a response whose status is not Success even though its assertion is signed', async () => {
+    const userId = await federatedUser('failed@acme.test');
+    const browser = new Browser(t.issuer);
+    const login = await startFederatedLogin(browser, 'failed@acme.test');
+    const cases: [string, string, RegExp][] = [
+      [RESPONDER, 'urn:oasis:names:tc:SAML:2.0:status:AuthnFailed', /Responder.*AuthnFailed/],
+      ['urn:oasis:names:tc:SAML:2.0:status:Requester', 'urn:oasis:names:tc:SAML:2.0:status:RequestDenied', /Requester.*RequestDenied/],
+      ['urn:oasis:names:tc:SAML:2.0:status:VersionMismatch', 'urn:oasis:names:tc:SAML:2.0:status:RequestVersionTooHigh', /VersionMismatch/],
+    ];
+    for (const [top, sub, detail] of cases) {
+      for (const sign of ['both', 'assertion'] as const) {
+        const SAMLResponse = await idp.respond(login.spMetadata, login.requestId, 'failed@acme.test', { sign, tags: { StatusCode: top }, template: withSubStatus(sub, 'Wrong password') });
+        const xml = Buffer.from(SAMLResponse, 'base64').toString('utf8');
+        expect(xml).toContain(`<samlp:StatusCode Value="${top}"><samlp:StatusCode Value="${sub}"/>`);
+        expect(xml).toMatch(/<saml:Assertion[\s\S]*<ds:Signature/);
+        const res = await postAcs(SAMLResponse, login.relayState, browser);
+        expect(res.status, `${top} ${sign}`).toBe(403);
+        const body = await res.json();
+        expect(body.errors[0].code).toBe('saml_refused');
+        expect(body.errors[0].detail).toMatch(detail);
+        expect(sessionCookieOf(res)).toBeUndefined();
+        expect(res.headers.get('location')).toBeNull();
+      }
+    }
+    expect(await t.db.prisma.browserSession.count({ where: { userId } })).toBe(0);
+    expect((await t.db.prisma.user.findUniqueOrThrow({ where: { id: userId } })).lastLoginAt).toBeNull();
+
+    // The IdP's Success answer to the same request still signs the user in.
+    const ok = await postAcs(await idp.respond(login.spMetadata, login.requestId, 'failed@acme.test'), login.relayState, browser);
+    expect(ok.status).toBe(303);
+    expect(await t.db.prisma.browserSession.count({ where: { userId } })).toBe(1);
+  });
+});
+
 describe('set-password page of an invitation', () => {
   it('sets the password once, under the tenant policy, and activates the user', async () => {
     const created = await call(t.app, t.adminPat, 'POST', '/api/v3/users', { data: { type: 'users', attributes: { username: 'invitee', email: 'invitee@acme.test' } } }, { 'x-forwarded-tenant-id': tenantId });

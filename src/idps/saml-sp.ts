@@ -186,10 +186,34 @@ function attr(node: Element | null | undefined, name: string) {
 type XmlJs = Record<string, any>;
 
 const PROTOCOL_NS = 'urn:oasis:names:tc:SAML:2.0:protocol';
+const STATUS_SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
+
+const childrenNamed = (node: Element, localName: string) =>
+  Array.from(node.childNodes).filter((n): n is Element => (n as Element).localName === localName && (n as Element).namespaceURI === PROTOCOL_NS);
+
+/**
+ * The top-level status must be Success (SAML Core 3.2.2.2): any other code means the IdP
+ * did not authenticate the user, whatever assertion the response also carries. node-saml
+ * only looks at the status when there is no assertion, so it is checked here.
+ */
+function requireSuccess(root: Element) {
+  const status = childrenNamed(root, 'Status');
+  if (status.length !== 1) throw samlRefused('The response must carry exactly one Status');
+  const code = childrenNamed(status[0]!, 'StatusCode');
+  const value = code.length === 1 ? attr(code[0], 'Value') : undefined;
+  if (value === STATUS_SUCCESS) return;
+  const short = (uri: string | undefined) => (uri ?? 'none').replace(/^urn:oasis:names:tc:SAML:2\.0:status:/, '').slice(0, 120);
+  const sub = code.length === 1 ? childrenNamed(code[0]!, 'StatusCode').map((c) => short(attr(c, 'Value'))) : [];
+  const message = childrenNamed(status[0]!, 'StatusMessage')[0]?.textContent?.trim().slice(0, 200);
+  throw samlRefused(
+    `The identity provider did not sign the user in: status ${short(value)}${sub.length ? ` (${sub.join(', ')})` : ''}${message ? `: ${message}` : ''}`,
+  );
+}
+
 /**
  * Verifies a POSTed SAMLResponse for the IdP and returns the linked user. Signature,
  * audience, time conditions and InResponseTo are checked by node-saml (on xml-crypto);
- * the browser binding, issuer, destination, recipient, single use and
+ * the Success status, the browser binding, issuer, destination, recipient, single use and
  * the user link are checked here.
  */
 export async function consumeSamlResponse(
@@ -214,6 +238,7 @@ export async function consumeSamlResponse(
   }
   const root = doc.documentElement;
   if (root.localName !== 'Response' || root.namespaceURI !== PROTOCOL_NS) throw samlRefused('Not a SAML 2.0 Response');
+  requireSuccess(root);
   // Only answers to our own AuthnRequests are taken: an unsolicited (IdP-initiated) response
   // was started by no browser, so nothing would bind it to the one posting it.
   const inResponseTo = attr(root, 'InResponseTo');
