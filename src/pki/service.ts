@@ -6,6 +6,7 @@ import type { ClientCertificate } from '../generated/prisma/client.js';
 import type { Config } from '../platform/config.js';
 import type { Database } from '../platform/db.js';
 import { TX_OPTIONS } from './tx.js';
+import { assertCertUsernameFree } from './username.js';
 import { badRequest, conflict, forbidden, notFound, unprocessable } from '../platform/errors.js';
 import type { ServiceContext } from '../principals/context.js';
 import { loadSubject } from '../principals/load.js';
@@ -240,6 +241,7 @@ export class PkiService {
           await tx.roleAssignment.createMany({ data: missing.map((roleName) => ({ tenantId: ctx.tenantId, serviceAccountId: sa!.id, roleName })) });
         }
       } else {
+        await assertCertUsernameFree(tx, ctx.tenantId, username);
         sa = await tx.serviceAccount.create({
           data: {
             tenantId: ctx.tenantId,

@@ -69,7 +69,7 @@ export default async function certRoutes(app: FastifyInstance) {
       querystring: signQuery,
       consumes: ['application/pkcs10', 'application/octet-stream', 'application/x-pem-file'],
       body: csrBody,
-      response: { 200: certBinary, ...errors(400, 401, 403, 404, 413, 415, 422) },
+      response: { 200: certBinary, ...errors(400, 401, 403, 404, 409, 413, 415, 422) },
     },
   }, async (request, reply) => sendCert(reply, await app.pki.signCsr(contextOf(request), bodyBuffer(request.body), request.query)));
 
