@@ -1,5 +1,6 @@
 import { answerValidation } from './session.js';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError } from '../../platform/errors.js';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { REASONS } from '../../pki/authority.js';
@@ -10,7 +11,25 @@ import { errors, listDocument, pageQuery, resource, sendJsonApi, skipTake } from
 import { forwardedCert } from '../plugins/pki.js';
 
 const tags = ['Certificates'];
-const BINARY_TYPES = ['application/octet-stream', 'application/pkcs10', 'application/x-pem-file', 'application/x-x509-ca-cert', 'application/ocsp-request'];
+// The CSR media types of the contract (pca-api.md: application/octet-stream,
+// application/pkcs10) and PEM's own. Nothing a cross-site HTML form can send
+// (application/x-www-form-urlencoded, multipart/form-data, text/plain): SignCSR and
+// RenewCerts act with the caller's credential, which a browser may attach by itself.
+const CSR_TYPES = ['application/pkcs10', 'application/octet-stream', 'application/x-pem-file'];
+const BINARY_TYPES = [...CSR_TYPES, 'application/x-x509-ca-cert', 'application/ocsp-request'];
+
+/**
+ * Refuses, before the body is read, any media type but the CSR types. Content-type parsers
+ * are per plugin, not per route, and this plugin also inherits the JSON parsers: the check
+ * has to be the route's own. Route hooks run after the authentication hook, so a caller
+ * without a credential still gets 401 first.
+ */
+async function onlyCsrTypes(request: FastifyRequest) {
+  const type = request.headers['content-type']?.split(';')[0]!.trim().toLowerCase();
+  if (!type || !CSR_TYPES.includes(type)) {
+    throw new AppError(415, 'unsupported_media_type', 'Unsupported media type', `This operation takes a CSR body: ${CSR_TYPES.join(', ')}`, { header: 'content-type' });
+  }
+}
 
 const format = z.enum(['der', 'pem']).default('der');
 const certduration = z.string().max(16).optional().describe('Validity in hours (default PKI_CERT_DEFAULT_HOURS, at most PKI_CERT_MAX_HOURS)');
@@ -53,21 +72,19 @@ function sendCert(reply: FastifyReply, cert: Buffer | string) {
 export default async function certRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<ZodTypeProvider>();
 
-  // Binary bodies (CSRs in DER or PEM, OCSP requests) arrive as raw bytes. curl's
-  // --data-binary default type (form-urlencoded) is accepted too: the body is the CSR.
-  r.addContentTypeParser([...BINARY_TYPES, 'application/x-www-form-urlencoded'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-  r.removeContentTypeParser('text/plain');
-  r.addContentTypeParser('text/plain', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  // Binary bodies (CSRs in DER or PEM, OCSP requests) arrive as raw bytes.
+  r.addContentTypeParser(BINARY_TYPES, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   const bodyBuffer = (body: unknown) => (Buffer.isBuffer(body) ? body : Buffer.alloc(0));
 
   r.post('/api/v3/certs/sign', {
     config: { auth: 'admin' },
+    preParsing: onlyCsrTypes,
     schema: {
       tags,
       operationId: 'SignCSR',
       description: 'Signs a PKCS#10 request (PEM or DER body) and ties the certificate to a service account (created when absent) with assignedRoles.',
       querystring: signQuery,
-      consumes: ['application/pkcs10', 'application/octet-stream', 'application/x-pem-file'],
+      consumes: CSR_TYPES,
       body: csrBody,
       response: { 200: certBinary, ...errors(400, 401, 403, 404, 409, 413, 415, 422) },
     },
@@ -75,12 +92,13 @@ export default async function certRoutes(app: FastifyInstance) {
 
   r.post('/api/v3/certs/renew', {
     config: { auth: 'user' },
+    preParsing: onlyCsrTypes,
     schema: {
       tags,
       operationId: 'RenewCerts',
       description: 'The holder of a valid client certificate (forwarded by a trusted proxy) gets a new certificate for the same identity. Body: a new CSR.',
       querystring: renewQuery,
-      consumes: ['application/pkcs10', 'application/octet-stream', 'application/x-pem-file'],
+      consumes: CSR_TYPES,
       body: csrBody,
       response: { 200: certBinary, ...errors(400, 401, 403, 413, 415) },
     },

@@ -1,0 +1,109 @@
+// SignCSR and RenewCerts take only the CSR media types of the contract. A browser form's
+// types (form-urlencoded, multipart, text/plain) would let another site post a CSR with
+// an operator's session cookie or a user's client certificate: CSRF.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LightMyRequestResponse } from 'fastify';
+import { pem } from '../src/pki/der.js';
+import { createTenant, seedServiceAccountPat, snapshot, startTestApp, type TestApp } from './helpers/app.js';
+import { nodeCsr } from './helpers/csr.js';
+
+let t: TestApp;
+let tenant: string;
+let admin: string;
+let csr: Buffer;
+
+beforeAll(async () => {
+  t = await startTestApp();
+  tenant = await createTenant(t, 'Certs media types');
+  admin = (await seedServiceAccountPat(t, tenant, ['tenant-admin'], { username: 'certs-admin' })).pat;
+  csr = nodeCsr('sign-test');
+  // The CA is created on first use; create it now so that snapshots compare only what a request does.
+  expect((await t.app.inject({ method: 'GET', url: '/api/v3/certs/ca' })).statusCode).toBe(200);
+}, 60_000);
+afterAll(async () => t?.close());
+
+function sign(query: string, body: Buffer | string, type: string | undefined, token = admin): Promise<LightMyRequestResponse> {
+  return t.app.inject({
+    method: 'POST',
+    url: `/api/v3/certs/sign${query ? '?' + query : ''}`,
+    headers: { authorization: `Bearer ${token}`, ...(type ? { 'content-type': type } : {}) },
+    payload: body,
+  });
+}
+
+function expectJsonApiError(res: LightMyRequestResponse, status: number, code: string) {
+  expect(res.statusCode, res.body).toBe(status);
+  expect(res.headers['content-type']).toMatch(/^application\/vnd\.api\+json/);
+  const error = res.json().errors[0];
+  expect(error).toMatchObject({ status: String(status), code });
+  return error as { detail?: string; source?: Record<string, string> };
+}
+
+describe('SignCSR media types', () => {
+  const pemCsr = () => pem('CERTIFICATE REQUEST', csr);
+
+  it('takes the contract CSR types: application/pkcs10, application/octet-stream, application/x-pem-file', async () => {
+    for (const [type, body] of [
+      ['application/pkcs10', csr],
+      ['application/pkcs10', pemCsr()],
+      ['application/octet-stream', csr],
+      ['application/x-pem-file', pemCsr()],
+      ['Application/PKCS10; charset=binary', csr],
+    ] as const) {
+      const res = await sign('requestedUsername=media-ok&format=pem', body, type);
+      expect(res.statusCode, `${type}: ${res.body}`).toBe(200);
+      expect(res.body).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    }
+  });
+
+  it('refuses browser form types and every other type with 415, and issues nothing', async () => {
+    const before = await snapshot(t.db);
+    const form = pemCsr().replace(/\n/g, '');
+    for (const [type, body] of [
+      // What a cross-site HTML form can send with the victim's session cookie.
+      ['application/x-www-form-urlencoded', form],
+      ['application/x-www-form-urlencoded', `csr=${encodeURIComponent(pemCsr())}`],
+      ['text/plain', pemCsr()],
+      ['multipart/form-data; boundary=x', `--x\r\nContent-Disposition: form-data; name="csr"\r\n\r\n${pemCsr()}\r\n--x--\r\n`],
+      // Other types, and none at all.
+      ['application/json', JSON.stringify({ csr: pemCsr() })],
+      ['application/vnd.api+json', JSON.stringify({ data: { csr: pemCsr() } })],
+      ['application/xml', '<csr/>'],
+      ['application/pkcs10x', csr],
+      [undefined, csr],
+    ] as const) {
+      const res = await sign('requestedUsername=media-no&format=pem', body, type);
+      const error = expectJsonApiError(res, 415, 'unsupported_media_type');
+      expect(error.detail, String(type)).toMatch(/application\/pkcs10/);
+    }
+    expect(await snapshot(t.db)).toEqual(before);
+  });
+
+  it('still authenticates first: a form post without a credential is 401, by a tenant-user 403', async () => {
+    const none = await t.app.inject({ method: 'POST', url: '/api/v3/certs/sign', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'a=b' });
+    expectJsonApiError(none, 401, 'unauthorized');
+    const user = (await seedServiceAccountPat(t, tenant, ['tenant-user'])).pat;
+    expectJsonApiError(await sign('', 'a=b', 'application/x-www-form-urlencoded', user), 403, 'forbidden');
+  });
+
+  it('RenewCerts takes the same types only: a form post is 415 before anything else runs', async () => {
+    // A browser holding a client certificate would send it along with a cross-site form too.
+    const form = await t.app.inject({ method: 'POST', url: '/api/v3/certs/renew', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/x-www-form-urlencoded' }, payload: pemCsr() });
+    expectJsonApiError(form, 415, 'unsupported_media_type');
+    const text = await t.app.inject({ method: 'POST', url: '/api/v3/certs/renew', headers: { authorization: `Bearer ${admin}`, 'content-type': 'text/plain' }, payload: pemCsr() });
+    expectJsonApiError(text, 415, 'unsupported_media_type');
+    // A CSR type reaches the service, which wants the current certificate as the credential.
+    const pkcs10 = await t.app.inject({ method: 'POST', url: '/api/v3/certs/renew', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/pkcs10' }, payload: csr });
+    expectJsonApiError(pkcs10, 403, 'forbidden');
+  });
+
+  it('the hosted login and the token endpoint still take form bodies', async () => {
+    const login = await t.app.inject({ method: 'POST', url: '/ui/login', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'email=nobody%40certs.test&csrf=x' });
+    expect(login.statusCode).not.toBe(415);
+    expect(login.statusCode).toBeLessThan(500);
+    const token = await t.app.inject({ method: 'POST', url: '/oauth/v2/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'grant_type=client_credentials&client_id=nope&client_secret=nope' });
+    expect(token.statusCode).not.toBe(415);
+    expect(token.statusCode).toBeLessThan(500);
+    expect(token.json()).toHaveProperty('error');
+  });
+});
