@@ -13,7 +13,8 @@ export async function purgeExpired(prisma: Prisma, now = new Date()) {
     prisma.revokedJwt.deleteMany({ where: { expiresAt: { lt: now } } }),
     prisma.browserSession.deleteMany({ where: { OR: [{ expiresAt: { lt: old } }, { endedAt: { lt: old } }] } }),
   ]);
-  // A family with no token left and no way to mint one (no refresh token) is done.
-  const grants = await prisma.oAuthGrant.deleteMany({ where: { createdAt: { lt: old }, tokens: { none: {} } } });
+  // A family with no token left and no way to mint one (no refresh token) is done. A standing
+  // grant is not a family: its JWTs are stored nowhere, and it lasts as long as its client or key.
+  const grants = await prisma.oAuthGrant.deleteMany({ where: { standing: false, createdAt: { lt: old }, tokens: { none: {} } } });
   return { codes: codes.count, tokens: tokens.count, revoked: revoked.count, sessions: sessions.count, grants: grants.count };
 }

@@ -7,6 +7,7 @@ import { looksLikeJwt, OPAQUE_ACCESS_PREFIX, verifyAccessTokenJwt, verifyOpaqueT
 import { sessionOf } from '../../sessions/browser-session.js';
 import { setHotCacheTtl } from '../../oauth/hot-cache.js';
 import { purgeExpired } from '../../oauth/purge.js';
+import { StandingGrants } from '../../oauth/standing-grants.js';
 import { loadSubject } from '../../principals/load.js';
 import type { Verification } from '../../principals/principal.js';
 import { bearerToken, type Authenticator } from './auth.js';
@@ -16,6 +17,8 @@ declare module 'fastify' {
     oauth: OAuthDeps & {
       /** Grant types of the token endpoint, by grant_type. */
       grants: Map<string, GrantHandler>;
+      /** The grant each client_credentials client and each service-account key issues its tokens under. */
+      standingGrants: StandingGrants;
     };
     /** Consulted after the email step of the hosted login, in order; see LoginRedirectHook. */
     loginRedirectHooks: LoginRedirectHook[];
@@ -29,7 +32,9 @@ export default fp(async function oauth(app: FastifyInstance) {
   const { prisma } = app.db;
   const keys = new KeyStore(prisma, app.masterKey);
   setHotCacheTtl(app.config.CLIENT_CACHE_SECONDS);
-  app.decorate('oauth', { prisma, keys, issuer: app.config.PUBLIC_URL, grants: defaultGrants() });
+  const standingGrants = new StandingGrants(app.db.pool);
+  app.subscribeInvalidations(standingGrants);
+  app.decorate('oauth', { prisma, keys, issuer: app.config.PUBLIC_URL, grants: defaultGrants(), standingGrants });
   app.decorate('loginRedirectHooks', [] as LoginRedirectHook[]);
 
   const jwtAuthenticator: Authenticator = async (request) => {

@@ -37,6 +37,9 @@ export const clientCredentialsGrant: GrantHandler = {
       groups: [],
     };
     const scope = grantableScopes(params.scope).filter((s) => s !== 'openid' && s !== 'offline_access').join(' ');
+    // Every token of this client names its standing grant, which goes with the application
+    // (or its binding to this account) and the account: see standing-grants.ts.
+    const grantId = await request.server.oauth.standingGrants.idFor({ tenantId: app.tenantId, applicationId: app.id, serviceAccountId: sa.id });
     const access = await issueAccessToken(deps, {
       subject,
       clientId: app.clientId,
@@ -45,6 +48,7 @@ export const clientCredentialsGrant: GrantHandler = {
       format: app.accessTokenType === 'opaque' ? 'opaque' : 'jwt',
       lifetime: app.accessTokenLifetime,
       alg: app.signingAlg as SigningAlg,
+      grantId,
     }, now);
     return { access_token: access.accessToken, token_type: 'Bearer', expires_in: access.expiresIn, ...(scope ? { scope } : {}) };
   },
