@@ -1,54 +1,17 @@
 import http from 'node:http';
 import https from 'node:https';
-import { lookup } from 'node:dns';
-import { BlockList, isIP, type LookupFunction } from 'node:net';
-import { addressIn } from '../platform/net.js';
+import { BlockList, isIP } from 'node:net';
+import { AddressRefused, addressAllowed, guardedLookup } from '../platform/net.js';
 import { badRequest, unprocessable } from '../platform/errors.js';
+
+// The SSRF guard is shared with the export's S3 endpoints (src/platform/net.ts).
+export { addressAllowed, allowList } from '../platform/net.js';
 
 export interface FetchOptions {
   timeoutMs: number;
   maxBytes: number;
   /** Addresses allowed even though they are private, loopback or link-local (SAML_METADATA_ALLOW_CIDRS). */
   allow: BlockList;
-}
-
-// Addresses a metadata URL must not reach: the server's own network (SSRF).
-const BLOCKED = new BlockList();
-for (const [net, bits] of [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
-  ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24], ['203.0.113.0', 24],
-  ['224.0.0.0', 4], ['240.0.0.0', 4],
-] as const) BLOCKED.addSubnet(net, bits, 'ipv4');
-for (const [net, bits] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8], ['64:ff9b::', 96], ['2001:db8::', 32]] as const) {
-  BLOCKED.addSubnet(net, bits, 'ipv6');
-}
-
-/** Whether the address is one a metadata fetch may connect to. */
-export function addressAllowed(address: string, allow: BlockList): boolean {
-  if (addressIn(allow, address)) return true;
-  // IPv4-mapped IPv6 is judged as the IPv4 address it maps to.
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
-  const plain = mapped ?? address;
-  return !BLOCKED.check(plain, isIP(plain) === 6 ? 'ipv6' : 'ipv4');
-}
-
-class Refused extends Error {}
-
-/**
- * Resolves the host and refuses when any resolved address is blocked. The socket then
- * connects to exactly the addresses checked here, so DNS rebinding cannot swap them.
- */
-function guardedLookup(allow: BlockList): LookupFunction {
-  return (hostname, options, callback) => {
-    lookup(hostname, { ...options, all: true }, (err, addresses) => {
-      if (err) return callback(err, '', 0);
-      const list = addresses as { address: string; family: number }[];
-      const bad = list.find((a) => !addressAllowed(a.address, allow));
-      if (bad || !list.length) return callback(new Refused(`${hostname} resolves to a private or reserved address`), '', 0);
-      if ((options as { all?: boolean }).all) return (callback as unknown as (e: null, a: typeof list) => void)(null, list);
-      callback(null, list[0]!.address, list[0]!.family);
-    });
-  };
 }
 
 /** Fetches IdP metadata from a URL the admin gave: http(s) only, bounded in time and size, no private targets. */
@@ -100,9 +63,9 @@ export async function fetchMetadata(rawUrl: string, opts: FetchOptions, redirect
     req.on('close', () => clearTimeout(timer));
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', (err) => {
-      if (err instanceof Refused) return reject(unprocessable(`metadataUrl is refused: ${err.message}`, '/metadataUrl'));
+      if (err instanceof AddressRefused) return reject(unprocessable(`metadataUrl is refused: ${err.message}`, '/metadataUrl'));
       if (err.message === 'timeout') return reject(unprocessable(`metadataUrl did not answer within ${opts.timeoutMs} ms`, '/metadataUrl'));
-      reject(unprocessable(`metadataUrl could not be fetched (${(err as NodeJS.ErrnoException).code ?? err.message})`, '/metadataUrl'));
+      reject(unprocessable(`metadataUrl could not be fetched (${(err as NodeJS.ErrnoException).code ?? 'connection failed'})`, '/metadataUrl'));
     });
   });
 
@@ -112,16 +75,4 @@ export async function fetchMetadata(rawUrl: string, opts: FetchOptions, redirect
   }
   if (result.status !== 200) throw unprocessable(`metadataUrl answered HTTP ${result.status}`, '/metadataUrl');
   return result.body!;
-}
-
-/** BlockList of the CIDRs in SAML_METADATA_ALLOW_CIDRS. */
-export function allowList(cidrs: string[]): BlockList {
-  const list = new BlockList();
-  for (const entry of cidrs) {
-    const [addr, bits] = entry.split('/') as [string, string | undefined];
-    const type = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
-    if (bits === undefined) list.addAddress(addr, type);
-    else list.addSubnet(addr, Number(bits), type);
-  }
-  return list;
 }
