@@ -1,11 +1,11 @@
 // ZITADEL-compatible export and import: round trip into an empty database, a
 // ZITADEL-shaped document, outputs (response, DATA_DIR file, S3), idempotency,
 // per-item errors, authorisation, and the CLI commands.
-import { mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Writable } from 'node:stream';
 import path from 'node:path';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyPassword } from '../src/platform/passwords.js';
@@ -15,6 +15,7 @@ import { exportCommand, importCommand } from '../src/export/cli.js';
 import { parseDuration } from '../src/export/outputs.js';
 import { toUuid } from '../src/export/document.js';
 import type { Database } from '../src/platform/db.js';
+import { loadConfig } from '../src/platform/config.js';
 import { freshDatabase } from './helpers/db.js';
 import { call, createTenant, seedServiceAccountPat, snapshot, startTestApp, TEST_ENV, type TestApp } from './helpers/app.js';
 
@@ -35,7 +36,8 @@ const scim = (token: string, url: string, body: unknown) =>
 
 beforeAll(async () => {
   dataDir = mkdtempSync(path.join(tmpdir(), 'export-test-'));
-  t = await startTestApp({ DATA_DIR: dataDir });
+  // The local s3rver listens on loopback, which the SSRF guard refuses unless allowed.
+  t = await startTestApp({ DATA_DIR: dataDir, EXPORT_S3_ALLOW_CIDRS: '127.0.0.1/32' });
   tenantA = await createTenant(t, 'Acme', 'acme');
   tenantB = await createTenant(t, 'Beta');
   adminA = (await seedServiceAccountPat(t, tenantA, ['tenant-admin'], { username: 'scim-bot' })).pat;
@@ -112,8 +114,8 @@ describe('export', () => {
     expect((await post('/admin/v1/export', { gcsOutput: { bucket: 'x' } })).statusCode).toBe(400);
   });
 
-  it('writes a file under DATA_DIR only', async () => {
-    const res = await post('/admin/v1/export', { localOutput: { path: 'exports/all.json' }, withPasswords: true });
+  it('writes a file in the export folder only', async () => {
+    const res = await post('/admin/v1/export', { localOutput: { path: 'all.json' }, withPasswords: true });
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toEqual({});
     const file = path.join(dataDir, 'exports/all.json');
@@ -121,13 +123,79 @@ describe('export', () => {
     expect(JSON.parse(readFileSync(file, 'utf8')).orgs).toHaveLength(3);
 
     const outside = mkdtempSync(path.join(tmpdir(), 'outside-'));
-    symlinkSync(outside, path.join(dataDir, 'escape'));
+    symlinkSync(outside, path.join(dataDir, 'exports', 'escape'));
     for (const bad of ['../evil.json', '/tmp/evil.json', 'exports/../../evil.json', 'escape/evil.json', '']) {
       const r = await post('/admin/v1/export', { localOutput: { path: bad } });
       expect(r.statusCode, `${bad}: ${r.body}`).toBe(400);
     }
     expect(existsSync(path.join(outside, 'evil.json'))).toBe(false);
+    expect(existsSync(path.join(dataDir, 'evil.json'))).toBe(false);
     expect(existsSync(path.join(dataDir, '..', 'evil.json'))).toBe(false);
+  });
+
+  it('never writes over the master key, the database or an existing export, and names no server path', async () => {
+    // What DATA_DIR holds besides exports: the generated master key and the embedded database.
+    writeFileSync(path.join(dataDir, 'master.key'), 'the-master-key', { mode: 0o600 });
+    mkdirSync(path.join(dataDir, 'pgdata'), { recursive: true });
+    writeFileSync(path.join(dataDir, 'pgdata', 'PG_VERSION'), '17\n');
+    for (const target of ['master.key', 'pgdata/PG_VERSION']) {
+      const r = await post('/admin/v1/export', { localOutput: { path: target } });
+      // Relative paths name files of the export folder, so these are new files there.
+      expect(r.statusCode, `${target}: ${r.body}`).toBe(200);
+      expect(existsSync(path.join(dataDir, 'exports', target))).toBe(true);
+    }
+    expect(readFileSync(path.join(dataDir, 'master.key'), 'utf8')).toBe('the-master-key');
+    expect(readFileSync(path.join(dataDir, 'pgdata', 'PG_VERSION'), 'utf8')).toBe('17\n');
+
+    // An existing file is never replaced, nor one a symbolic link points to.
+    const first = await post('/admin/v1/export', { localOutput: { path: 'once.json' }, orgIds: [tenantB] });
+    expect(first.statusCode, first.body).toBe(200);
+    const content = readFileSync(path.join(dataDir, 'exports', 'once.json'), 'utf8');
+    const again = await post('/admin/v1/export', { localOutput: { path: 'once.json' } });
+    expect(again.statusCode, again.body).toBe(409);
+    expect(again.json().errors[0].detail).toContain('"once.json"');
+    expect(readFileSync(path.join(dataDir, 'exports', 'once.json'), 'utf8')).toBe(content);
+    const victim = path.join(mkdtempSync(path.join(tmpdir(), 'victim-')), 'victim.txt');
+    writeFileSync(victim, 'untouched');
+    symlinkSync(victim, path.join(dataDir, 'exports', 'link.json'));
+    const viaLink = await post('/admin/v1/export', { localOutput: { path: 'link.json' } });
+    expect(viaLink.statusCode, viaLink.body).toBe(409);
+    expect(readFileSync(victim, 'utf8')).toBe('untouched');
+    expect(lstatSync(path.join(dataDir, 'exports', 'link.json')).isSymbolicLink()).toBe(true);
+
+    // Refusals name the path relative to the export folder, never where the server keeps its files.
+    const realData = realpathSync(dataDir);
+    const answers = [
+      again,
+      viaLink,
+      await post('/admin/v1/export', { localOutput: { path: '/tmp/evil.json' } }),
+      await post('/admin/v1/export', { localOutput: { path: '../evil.json' } }),
+      await post('/admin/v1/export', { localOutput: { path: 'escape/evil.json' } }),
+      await post('/admin/v1/import', { dataOrgsLocal: { path: 'missing.json' } }),
+      await post('/admin/v1/import', { dataOrgsLocal: { path: 'escape' } }),
+    ];
+    for (const r of answers) {
+      expect(r.statusCode, r.body).toBeGreaterThanOrEqual(400);
+      expect(r.statusCode, r.body).toBeLessThan(500);
+      expect(r.body).not.toContain(dataDir);
+      expect(r.body).not.toContain(realData);
+      expect(r.body).not.toMatch(/ENOENT|EEXIST|EISDIR/);
+    }
+    expect(answers[5]!.json().errors[0].detail).toContain('"missing.json"');
+  });
+
+  it('imports from the export folder and not from the rest of DATA_DIR', async () => {
+    const exported = await post('/admin/v1/export', { localOutput: { path: 'beta.json' }, orgIds: [tenantB] });
+    expect(exported.statusCode, exported.body).toBe(200);
+    const imported = await post('/admin/v1/import', { dataOrgsLocal: { path: 'beta.json' } });
+    expect(imported.statusCode, imported.body).toBe(200);
+    expect(imported.json().orgs[0]).toMatchObject({ orgId: tenantB, status: 'imported', created: 0, updated: 0 });
+    // A document placed next to the database is not an import source.
+    writeFileSync(path.join(dataDir, 'beside.json'), readFileSync(path.join(dataDir, 'exports', 'beta.json')));
+    for (const outside of ['beside.json', '../beside.json']) {
+      const r = await post('/admin/v1/import', { dataOrgsLocal: { path: outside } });
+      expect(r.statusCode, `${outside}: ${r.body}`).toBe(400);
+    }
   });
 
   it('parses Go-style durations', () => {
@@ -170,6 +238,74 @@ describe('S3 output', () => {
     const noBucket = await post('/admin/v1/export', { s3Output: { ...loc, bucket: 'missing' } });
     expect(noBucket.statusCode, noBucket.body).toBe(502);
     expect(noBucket.json().errors[0].detail).toMatch(/NoSuchBucket/);
+  });
+
+  describe('without EXPORT_S3_ALLOW_CIDRS', () => {
+    let guarded: TestApp;
+    let guardedDir: string;
+    const send = (url: string, body: unknown) =>
+      guarded.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${guarded.adminPat}`, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+    const s3client = () => new S3Client({ endpoint: `http://${endpoint}`, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+
+    beforeAll(async () => {
+      guardedDir = mkdtempSync(path.join(tmpdir(), 'export-guarded-'));
+      guarded = await startTestApp({ DATA_DIR: guardedDir });
+    }, 60_000);
+    afterAll(async () => guarded?.close());
+
+    it('refuses loopback, private and link-local endpoints and writes nothing anywhere', async () => {
+      const port = endpoint.split(':')[1];
+      const targets = [
+        endpoint, `http://${endpoint}`, `localhost:${port}`, `http://2130706433:${port}`, `[::1]:${port}`,
+        `[::ffff:127.0.0.1]:${port}`, `0.0.0.0:${port}`, '10.0.0.1:9000', '192.168.1.10', '169.254.169.254', 'https://[fd00::1]',
+      ];
+      const before = await snapshot(guarded.db);
+      for (const [i, target] of targets.entries()) {
+        const res = await send('/admin/v1/export', {
+          responseOutput: true,
+          localOutput: { path: `ssrf-${i}.json` },
+          s3Output: { endpoint: target, bucket: 'exports', path: `ssrf/${i}.json`, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', ssl: false },
+        });
+        expect(res.statusCode, `${target}: ${res.body}`).toBe(422);
+        expect(res.json().errors[0].source).toEqual({ pointer: '/s3Output/endpoint' });
+        expect(existsSync(path.join(guardedDir, 'exports', `ssrf-${i}.json`)), target).toBe(false);
+      }
+      const client = s3client();
+      const listed = await client.send(new ListObjectsV2Command({ Bucket: 'exports', Prefix: 'ssrf/' }));
+      client.destroy();
+      expect(listed.Contents ?? []).toEqual([]);
+      // No audit event, no row: the refusal came before any work.
+      expect(await snapshot(guarded.db)).toEqual(before);
+    });
+
+    it('refuses to import from a loopback endpoint', async () => {
+      const client = s3client();
+      await client.send(new PutObjectCommand({ Bucket: 'exports', Key: 'planted.json', Body: JSON.stringify({ orgs: [{ orgId: '427046218153279491', org: { name: 'Planted' } }] }) }));
+      client.destroy();
+      const before = await snapshot(guarded.db);
+      for (const target of [endpoint, `localhost:${endpoint.split(':')[1]}`]) {
+        const res = await send('/admin/v1/import', { dataOrgsS3: { endpoint: target, bucket: 'exports', path: 'planted.json', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', ssl: false } });
+        expect(res.statusCode, `${target}: ${res.body}`).toBe(422);
+        expect(res.json().errors[0].source).toEqual({ pointer: '/dataOrgsS3/endpoint' });
+      }
+      expect(await snapshot(guarded.db)).toEqual(before);
+    });
+
+    it('takes EXPORT_S3_ALLOW_CIDRS as IPs and CIDRs only', () => {
+      expect(loadConfig({ ...TEST_ENV, EXPORT_S3_ALLOW_CIDRS: '10.0.5.0/24, 127.0.0.1,::1' }).EXPORT_S3_ALLOW_CIDRS).toEqual(['10.0.5.0/24', '127.0.0.1', '::1']);
+      expect(loadConfig({ ...TEST_ENV }).EXPORT_S3_ALLOW_CIDRS).toEqual([]);
+      for (const bad of ['localhost', '10.0.0.0/33', '*']) {
+        expect(() => loadConfig({ ...TEST_ENV, EXPORT_S3_ALLOW_CIDRS: bad }), bad).toThrow(/EXPORT_S3_ALLOW_CIDRS/);
+      }
+    });
+
+    it('refuses endpoints that are not plain http(s) URLs', async () => {
+      for (const target of ['ftp://s3.example.com', 'http://user:pw@s3.example.com', 'http://', 'file:///etc/passwd']) {
+        const res = await send('/admin/v1/export', { s3Output: { endpoint: target, bucket: 'exports', path: 'x.json', accessKeyId: 'a', secretAccessKey: 'b' } });
+        expect(res.statusCode, `${target}: ${res.body}`).toBe(400);
+        expect(res.json().errors[0].source).toEqual({ pointer: '/s3Output/endpoint' });
+      }
+    });
   });
 });
 

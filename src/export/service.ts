@@ -1,5 +1,6 @@
 // The export and import operations with ZITADEL's request options (admin API
 // POST /export and /import), shared by the HTTP routes and the CLI.
+import type { BlockList } from 'node:net';
 import { z } from 'zod';
 import { audit } from '../audit/audit.js';
 import type { Prisma } from '../platform/db.js';
@@ -10,7 +11,8 @@ import type { Principal } from '../principals/principal.js';
 import type { ExportDocument, OrgExport } from './document.js';
 import { exportOrg, selectOrgs } from './export.js';
 import { importDocument, type ImportResult } from './import.js';
-import { parseDuration, pathUnderDataDir, readLocal, readS3, writeLocal, writeS3 } from './outputs.js';
+import { checkS3Endpoint, exportFile, parseDuration, readExportFile, readS3, s3Failure, writeExportFile, writeS3 } from './outputs.js';
+import { allowList } from '../platform/net.js';
 
 const s3Location = z.object({
   path: z.string().min(1).max(1024),
@@ -53,6 +55,10 @@ export interface RunContext {
   dataDir: string;
   baseDomain: string;
   argon: Argon2Params;
+  /** Private or loopback addresses an S3 endpoint may reach (EXPORT_S3_ALLOW_CIDRS); none when absent. */
+  s3Allow?: BlockList;
+  /** Where the full errors go whose reports carry only a safe description. */
+  log?: { error(obj: object, msg: string): void };
 }
 
 const timedOut = () => new AppError(504, 'timeout', 'Timeout', 'The operation did not finish within its timeout');
@@ -96,17 +102,21 @@ export async function runExport(ctx: RunContext, req: ExportRequest): Promise<Ex
   if (req.gcsOutput) throw badRequest('Google Cloud Storage output is not supported; use s3Output or localOutput', '/gcsOutput');
   // With no output named, the document comes back in the response.
   const toResponse = req.responseOutput ?? (!req.localOutput && !req.s3Output);
-  const file = req.localOutput ? await pathUnderDataDir(ctx.dataDir, req.localOutput.path) : undefined;
+  // Both outputs are checked before any work: a refused one leaves nothing written.
+  const s3Allow = ctx.s3Allow ?? allowList([]);
+  const s3Url = req.s3Output ? await checkS3Endpoint(req.s3Output, s3Allow, '/s3Output/endpoint') : undefined;
+  const file = req.localOutput ? await exportFile(ctx.dataDir, req.localOutput.path, '/localOutput/path', { create: true }) : undefined;
   return withTimeout(req.timeout ? parseDuration(req.timeout) : undefined, async (signal) => {
     const doc = await buildExport(ctx, req, undefined, signal);
     const body = JSON.stringify(doc);
-    if (file) await writeLocal(file, body);
-    if (req.s3Output) {
+    if (file) await writeExportFile(file, body);
+    if (req.s3Output && s3Url) {
       try {
-        await writeS3(req.s3Output, body, signal);
+        await writeS3(s3Url, req.s3Output, s3Allow, body, signal);
       } catch (err) {
         if (signal.aborted) throw timedOut();
-        throw new AppError(502, 'storage_failed', 'Bad gateway', `Writing to S3 failed: ${(err as Error).name}: ${(err as Error).message}`);
+        ctx.log?.error({ err }, 'export: writing to S3 failed');
+        throw s3Failure('Writing to S3 failed', err, '/s3Output', 502);
       }
     }
     await audit(ctx.prisma, ctx.actor, {
@@ -122,6 +132,8 @@ export async function runExport(ctx: RunContext, req: ExportRequest): Promise<Ex
 export async function runImport(ctx: RunContext, req: ImportRequest, onOrg?: (done: number, total: number) => void): Promise<ImportResult> {
   const sources = [req.dataOrgs, req.dataOrgsLocal, req.dataOrgsS3, req.orgs].filter((s) => s !== undefined);
   if (sources.length !== 1) throw badRequest('Name exactly one source: dataOrgs, dataOrgsLocal, dataOrgsS3, or the document itself (orgs)');
+  const s3Allow = ctx.s3Allow ?? allowList([]);
+  const s3Url = req.dataOrgsS3 ? await checkS3Endpoint(req.dataOrgsS3, s3Allow, '/dataOrgsS3/endpoint') : undefined;
   return withTimeout(req.timeout ? parseDuration(req.timeout) : undefined, async (signal) => {
     let doc: unknown;
     if (req.dataOrgs) doc = req.dataOrgs;
@@ -129,10 +141,15 @@ export async function runImport(ctx: RunContext, req: ImportRequest, onOrg?: (do
     else {
       let text: string;
       try {
-        text = req.dataOrgsLocal ? await readLocal(await pathUnderDataDir(ctx.dataDir, req.dataOrgsLocal.path)) : await readS3(req.dataOrgsS3!, signal);
+        text = req.dataOrgsLocal
+          ? await readExportFile(await exportFile(ctx.dataDir, req.dataOrgsLocal.path, '/dataOrgsLocal/path', { create: false }))
+          : await readS3(s3Url!, req.dataOrgsS3!, s3Allow, signal);
       } catch (err) {
         if (err instanceof AppError) throw err;
-        throw badRequest(`The import source cannot be read: ${(err as Error).message}`);
+        if (signal.aborted) throw timedOut();
+        ctx.log?.error({ err }, 'import: reading the source failed');
+        if (req.dataOrgsS3) throw s3Failure('The import source cannot be read from S3', err, '/dataOrgsS3', 400);
+        throw badRequest(`The import source cannot be read${ctx.requestId ? `; see the server log (request id ${ctx.requestId})` : ''}`, '/dataOrgsLocal/path');
       }
       try {
         doc = JSON.parse(text);

@@ -71,6 +71,8 @@ export const configSchema = z.object({
   SAML_METADATA_MAX_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
   SAML_CLOCK_SKEW_MS: z.coerce.number().int().min(0).max(600000).default(60000),
   SAML_REQUEST_TTL_MS: z.coerce.number().int().min(10000).max(86400000).default(600000),
+  // Export/import S3 endpoints: private/loopback targets are refused unless listed here (SSRF guard).
+  EXPORT_S3_ALLOW_CIDRS: cidrList.default([]),
   // --- OAuth / hosted login (issue 4) ---
   ANALYTICS_UI_REDIRECT_URIS: z
     .string()

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { argon2Params } from '../../bootstrap/bootstrap.js';
 import { runExport, runImport, exportRequest, importRequest, type RunContext } from '../../export/service.js';
 import { forbidden, unauthorized } from '../../platform/errors.js';
+import { allowList } from '../../platform/net.js';
 import { isSkylightAdmin, SKYLIGHT_ADMIN } from '../../principals/principal.js';
 import { errors } from '../jsonapi.js';
 
@@ -38,13 +39,16 @@ export default async function adminExportRoutes(app: FastifyInstance) {
     request.tenantId = v.principal.tenantId;
   });
 
-  const ctxOf = (request: { principal?: RunContext['actor']; id: string }): RunContext => ({
+  const s3Allow = allowList(app.config.EXPORT_S3_ALLOW_CIDRS);
+  const ctxOf = (request: { principal?: RunContext['actor']; id: string; log: NonNullable<RunContext['log']> }): RunContext => ({
     prisma: app.db.prisma,
     actor: request.principal!,
     requestId: request.id,
     dataDir: app.config.DATA_DIR,
     baseDomain: app.config.BASE_DOMAIN,
     argon: argon2Params(app.config),
+    s3Allow,
+    log: request.log,
   });
 
   r.post('/admin/v1/export', {
@@ -53,7 +57,7 @@ export default async function adminExportRoutes(app: FastifyInstance) {
       operationId: 'ExportData',
       summary: 'Export tenants, users, service accounts, groups and roles in ZITADEL\'s export format',
       body: exportRequest,
-      response: { 200: z.record(z.string(), z.unknown()), ...errors(400, 401, 403, 502, 504) },
+      response: { 200: z.record(z.string(), z.unknown()), ...errors(400, 401, 403, 409, 422, 502, 504) },
     },
   }, async (request) => (await runExport(ctxOf(request), request.body)) as Record<string, unknown>);
 
@@ -64,7 +68,7 @@ export default async function adminExportRoutes(app: FastifyInstance) {
       operationId: 'ImportData',
       summary: 'Import an export document (ours or ZITADEL\'s); idempotent, one transaction per org',
       body: importRequest,
-      response: { 200: importResult, ...errors(400, 401, 403, 413, 504) },
+      response: { 200: importResult, ...errors(400, 401, 403, 413, 422, 504) },
     },
   }, async (request) => runImport(ctxOf(request), request.body));
 }
