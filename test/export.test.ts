@@ -450,6 +450,46 @@ describe('ZITADEL export import', () => {
   });
 });
 
+describe('import failures', () => {
+  // A user linked (metadata pca:idpId) to an identity provider the document does not carry:
+  // the database refuses the org on the foreign key of User to IdentityProvider.
+  const danglingIdp = () => ({
+    orgs: [{
+      orgId: '327046218153279491',
+      org: { name: 'Dangling IdP' },
+      humanUsers: [{ userId: '4001', user: { userName: 'dana', profile: { firstName: 'Dana', lastName: 'D' }, email: { email: 'dana@dangling.test' } } }],
+      userMetadata: [{ id: '4001', key: 'pca:idpId', value: Buffer.from('0b9d3c3e-0c4f-4f4e-9a53-2d0c8c1f4b11').toString('base64') }],
+    }],
+  });
+  // What an ORM or driver message, a source path or a stack trace would bring into the answer.
+  const INTERNALS = /\/|\.ts\b|prisma|invocation|\bat \S+ \(|node_modules|fkey|constraint|violat/i;
+
+  it('reports a foreign-key failure as a short, safe message and writes nothing', async () => {
+    const before = await snapshot(t.db);
+    const res = await post('/admin/v1/import', danglingIdp());
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().orgs).toEqual([{
+      orgId: toUuid('327046218153279491', 'org'), name: 'Dangling IdP', status: 'failed', created: 0, updated: 0, unchanged: 0,
+      errors: [{ type: 'org', message: 'a user references an identity provider that is not in the document' }],
+    }]);
+    expect(res.body).not.toMatch(INTERNALS);
+    expect(await snapshot(t.db)).toEqual(before);
+  });
+
+  it('reports a value the database cannot store without its error text', async () => {
+    // A date JavaScript accepts but PostgreSQL's timestamp cannot hold (before 4713 BC).
+    const doc = danglingIdp();
+    doc.orgs[0]!.orgId = '327046218153279492';
+    doc.orgs[0]!.userMetadata = [{ id: '4001', key: 'pca:termsAcceptedAt', value: Buffer.from('-200000-01-01T00:00:00Z').toString('base64') }];
+    const res = await post('/admin/v1/import', doc);
+    expect(res.statusCode, res.body).toBe(200);
+    const [org] = res.json().orgs;
+    expect(org).toMatchObject({ status: 'failed', created: 0 });
+    expect(org.errors).toEqual([{ type: 'org', message: expect.stringMatching(/^a value cannot be stored as given/) }]);
+    expect(res.body).not.toMatch(INTERNALS);
+  });
+});
+
 describe('CLI', () => {
   it('imports a file into an embedded database under DATA_DIR and exports it again', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'cli-export-'));

@@ -118,7 +118,13 @@ export async function importCommand(argv: string[], env: NodeJS.ProcessEnv = pro
     ? new SingleBar({ format: 'import [{bar}] {percentage}% | {orgs} org(s)', stream: io.stderr as any, hideCursor: true }, Presets.shades_classic)
     : undefined;
   bar?.start(size, 0, { orgs: 0 });
-  const opts = { argon: argon2Params(config), baseDomain: config.BASE_DOMAIN, actor: 'system' as const };
+  const opts = {
+    argon: argon2Params(config),
+    baseDomain: config.BASE_DOMAIN,
+    actor: 'system' as const,
+    // The report on stdout carries a safe description; the operator's terminal gets the full error.
+    onFailure: (err: unknown, orgId: string) => io.stderr.write(`org ${orgId} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`),
+  };
   const orgs: OrgResult[] = [];
   try {
     for await (const raw of streamOrgs(input)) {

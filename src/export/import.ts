@@ -11,6 +11,7 @@ import { isUuid } from '../platform/ids.js';
 import { hashPassword, type Argon2Params } from '../platform/passwords.js';
 import { isBuiltinRole, TENANT_ADMIN, type Principal } from '../principals/principal.js';
 import { LABEL_KEYS, META_PREFIX, ORG_OWNER, toUuid, unb64 } from './document.js';
+import { describeImportFailure, ImportRefusal } from './failures.js';
 
 export interface ImportOptions {
   argon: Argon2Params;
@@ -19,6 +20,8 @@ export interface ImportOptions {
   requestId?: string;
   /** Called after each org, for progress reporting. */
   onOrg?: (done: number, total: number) => void;
+  /** Gets the full error of an org that failed (the report carries only a safe description). */
+  onFailure?: (err: unknown, orgId: string) => void;
 }
 
 export interface ItemError {
@@ -442,7 +445,7 @@ export async function importOrg(prisma: Prisma, raw: unknown, index: number, opt
   const rawId = (raw as { orgId?: unknown })?.orgId;
   const result: OrgResult = { orgId: typeof rawId === 'string' ? rawId : `#${index}`, status: 'failed', created: 0, updated: 0, unchanged: 0, errors };
   try {
-    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error('not an object');
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ImportRefusal('not an object');
     const plan = planOrg(raw as Record<string, unknown>, opts.baseDomain, errors);
     result.orgId = plan.tenant.id;
     result.name = plan.header.org.name;
@@ -461,9 +464,11 @@ export async function importOrg(prisma: Prisma, raw: unknown, index: number, opt
     );
     Object.assign(result, { status: 'imported', created: n.created, updated: n.updated, unchanged: n.unchanged });
   } catch (err) {
-    // The org's transaction rolled back: nothing of it was written.
-    const message = err instanceof z.ZodError ? err.issues.map((x) => `${x.path.join('.')}: ${x.message}`).join('; ') : (err as Error).message;
-    errors.push({ type: 'org', message });
+    // The org's transaction rolled back: nothing of it was written. The report says why
+    // in safe words; the database's own message (with our source paths) goes to the log.
+    const failure = describeImportFailure(err, opts.requestId);
+    if (failure.log) opts.onFailure?.(err, result.orgId);
+    errors.push({ type: 'org', message: failure.message });
     Object.assign(result, { status: 'failed', created: 0, updated: 0, unchanged: 0 });
   }
   return result;

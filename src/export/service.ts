@@ -157,6 +157,13 @@ export async function runImport(ctx: RunContext, req: ImportRequest, onOrg?: (do
         throw badRequest('The import source is not valid JSON');
       }
     }
-    return importDocument(ctx.prisma, doc, { argon: ctx.argon, baseDomain: ctx.baseDomain, actor: ctx.actor, requestId: ctx.requestId, onOrg });
+    return importDocument(ctx.prisma, doc, {
+      argon: ctx.argon,
+      baseDomain: ctx.baseDomain,
+      actor: ctx.actor,
+      requestId: ctx.requestId,
+      onOrg,
+      onFailure: (err, orgId) => ctx.log?.error({ err, orgId }, 'import: an org failed and was rolled back'),
+    });
   });
 }
