@@ -1,4 +1,5 @@
 import { buildApp } from './http/app.js';
+import { closeMetrics, listenMetrics } from './http/metrics.js';
 import { bootstrap, bootstrapBanner } from './bootstrap/bootstrap.js';
 import { ConfigError, loadConfig, type Config } from './platform/config.js';
 import { loadMasterKey } from './platform/secrets.js';
@@ -36,13 +37,14 @@ async function main() {
   if (created) console.log(bootstrapBanner(created));
 
   let stopping = false;
+  let metricsServer: Awaited<ReturnType<typeof listenMetrics>>;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     app.log.info({ signal }, 'shutting down: finishing in-flight requests');
     const force = setTimeout(() => process.exit(1), 25_000);
     force.unref();
-    await app.close();
+    await Promise.all([app.close(), closeMetrics(metricsServer)]);
     await db.close();
     process.exit(0);
   };
@@ -50,6 +52,8 @@ async function main() {
   process.on('SIGINT', () => void stop('SIGINT'));
 
   await app.listen({ port: config.PORT, host: config.HOST });
+  // Metrics on their own address when METRICS_LISTEN is set (the API port then does not serve them).
+  metricsServer = await listenMetrics(app);
   app.log.info(`${db.kind === 'embedded' ? `embedded database in ${config.DATA_DIR}` : 'PostgreSQL server'}; public URL ${config.PUBLIC_URL}`);
 }
 

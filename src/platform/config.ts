@@ -25,6 +25,18 @@ const cidrList = z.string().transform((value, ctx) => {
 
 const httpUrl = z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ''));
 
+/** `host:port`, IPv6 hosts in brackets (`[::1]:9464`). */
+const hostPort = z.string().transform((value, ctx) => {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(value.trim());
+  const host = m?.[1] ?? m?.[2];
+  const port = Number(m?.[3]);
+  if (!m || (m[1] !== undefined && isIP(m[1]) !== 6) || port > 65535) {
+    ctx.addIssue({ code: 'custom', message: 'must be host:port, e.g. 127.0.0.1:9464 or [::1]:9464' });
+    return z.NEVER;
+  }
+  return { host: host!, port };
+});
+
 export const configSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -62,6 +74,15 @@ export const configSchema = z.object({
   BOOTSTRAP_ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').max(256).optional(),
   BOOTSTRAP_ADMIN_PAT: z.string().optional(),
   METRICS_ENABLED: bool.default(true),
+  /** When set, /metrics requires `Authorization: Bearer <METRICS_TOKEN>`. */
+  METRICS_TOKEN: z
+    .string()
+    .min(16, 'must be at least 16 characters')
+    .max(1024)
+    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+    .optional(),
+  /** When set, /metrics is served on this separate address only (not on the API port). */
+  METRICS_LISTEN: hostPort.optional(),
   CREDENTIAL_CACHE_SIZE: z.coerce.number().int().min(0).max(10_000_000).default(100_000),
   CREDENTIAL_CACHE_TTL_SECONDS: z.coerce.number().int().min(1).max(3600).default(300),
   USER_COUNT_CACHE_SIZE: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
@@ -139,5 +160,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 }
 
 function redact(name: string, value: string) {
-  return /KEY|PASSWORD|PAT|SECRET|URL/.test(name) ? '<redacted>' : value;
+  return /KEY|PASSWORD|PAT|SECRET|TOKEN|URL/.test(name) ? '<redacted>' : value;
 }
