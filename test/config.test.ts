@@ -8,6 +8,7 @@ describe('configuration', () => {
     expect(c).toMatchObject({ PORT: 8080, HOST: '127.0.0.1', PUBLIC_URL: 'http://localhost:8080', DATA_DIR: './data', LOG_LEVEL: 'info' });
     expect(c.DATABASE_URL).toBeUndefined();
     expect(c.trustedProxies.check('127.0.0.1')).toBe(false);
+    expect(c).toMatchObject({ LOGIN_MAX_FAILURES: 5, LOGIN_LOCKOUT_SECONDS: 900 });
   });
 
   it('parses lists and CIDRs', () => {
@@ -31,6 +32,8 @@ describe('configuration', () => {
     ['LOG_LEVEL', 'loud'],
     ['SMTP_URL', 'http://mail'],
     ['BOOTSTRAP_ADMIN_PASSWORD', 'short'],
+    ['LOGIN_MAX_FAILURES', '0'],
+    ['LOGIN_LOCKOUT_SECONDS', 'forever'],
   ])('refuses %s=%s with one line naming the variable', (name, value) => {
     let err: unknown;
     try {

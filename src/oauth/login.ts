@@ -1,11 +1,12 @@
-import { recordFailedLogin, recordSuccessfulLogin } from '../users/lockout.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { argon2Params } from '../bootstrap/bootstrap.js';
+import type { Config } from '../platform/config.js';
 import type { Prisma } from '../platform/db.js';
 import { hashPassword, verifyPassword } from '../platform/passwords.js';
 import { seal, unseal } from '../platform/sealed.js';
 import { createSession } from '../sessions/browser-session.js';
 import { messagePage, termsPage } from '../ui/pages.js';
+import { claimLoginAttempt, clientAddressKey, failedLogin, recordSuccessfulLogin } from '../users/lockout.js';
 import { issueCode, openAuthRequest } from './authorize.js';
 
 /**
@@ -79,27 +80,44 @@ let dummyHash: Promise<string> | undefined;
 /** `lockedNow`: this failure locked the user (its sessions and tokens stop working). */
 export type PasswordCheck = { ok: true; userId: string } | { ok: false; lockedNow?: boolean };
 
+type LoginConfig = Parameters<typeof argon2Params>[0] & Pick<Config, 'LOGIN_MAX_FAILURES' | 'LOGIN_LOCKOUT_SECONDS'>;
+
 /**
- * Checks a password. Failures count toward the tenant's lockout; success resets the count.
- * An unknown account costs the same argon2 work, so timing does not tell it apart.
+ * Checks a password from a client address (request.ip: X-Forwarded-For counts only from
+ * TRUSTED_PROXIES). The attempt goes through the login throttle first (src/users/lockout.ts):
+ * an attempt it refuses fails whatever the password, with the same answer as a wrong one.
+ * Failures count toward the address's and the account's temporary locks; a success resets
+ * them. An unknown account costs the same argon2 work, so timing does not tell it apart.
  */
-export async function checkPassword(prisma: Prisma, config: Parameters<typeof argon2Params>[0], tenantId: string, login: string, password: string): Promise<PasswordCheck> {
+export async function checkPassword(
+  prisma: Prisma,
+  config: LoginConfig,
+  tenantId: string,
+  login: string,
+  password: string,
+  clientIp?: string,
+): Promise<PasswordCheck> {
   const key = login.trim().toLowerCase();
   const user = await prisma.user.findFirst({
     where: { tenantId, OR: [{ emailLower: key }, { usernameLower: key }] },
-    include: { tenant: { select: { lockoutMaxAttempts: true, state: true } } },
+    include: { tenant: { select: { state: true } } },
   });
   if (!user?.passwordHash) {
     dummyHash ??= hashPassword('not-a-real-password', argon2Params(config));
     await verifyPassword(await dummyHash, password);
     return { ok: false };
   }
+  const throttle = {
+    address: clientAddressKey(clientIp),
+    policy: { maxFailuresPerAddress: config.LOGIN_MAX_FAILURES, lockoutSeconds: config.LOGIN_LOCKOUT_SECONDS },
+  };
+  // Users that may try: active, or under a temporary lock (the throttle decides); not an admin's lock.
+  const mayTry = user.tenant.state === 'active' && (user.state === 'active' || (user.state === 'locked' && user.lockedUntil !== null));
+  const claim = mayTry ? await claimLoginAttempt(prisma, tenantId, user.id, throttle) : undefined;
+  // Verified even when refused, so that the time taken does not tell a refusal apart.
   const valid = await verifyPassword(user.passwordHash, password);
-  if (user.state !== 'active' || user.tenant.state !== 'active') return { ok: false };
-  if (!valid) {
-    // One statement: concurrent failures cannot skip past the tenant's lockout limit.
-    return { ok: false, lockedNow: await recordFailedLogin(prisma, tenantId, user.id) };
-  }
-  await recordSuccessfulLogin(prisma, tenantId, user.id);
+  if (!claim?.admitted) return { ok: false, lockedNow: claim?.lockedNow };
+  if (!valid) return { ok: false, lockedNow: (await failedLogin(prisma, tenantId, user.id, { ...throttle, claimed: true })).lockedNow };
+  await recordSuccessfulLogin(prisma, tenantId, user.id, { address: throttle.address });
   return { ok: true, userId: user.id };
 }

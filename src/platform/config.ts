@@ -105,6 +105,10 @@ export const configSchema = z.object({
   RATE_LIMIT_AUTHORIZE: z.coerce.number().int().min(1).default(300),
   RATE_LIMIT_TOKEN: z.coerce.number().int().min(1).default(1200),
   RATE_LIMIT_LOGIN: z.coerce.number().int().min(1).default(30),
+  // Login throttling (src/users/lockout.ts): failed passwords per account and client address
+  // before that address is refused, and how long a lock (that one, or the account's) lasts.
+  LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).max(1000).default(5),
+  LOGIN_LOCKOUT_SECONDS: z.coerce.number().int().min(1).max(7 * 86400).default(900),
   CLIENT_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
   // Client-certificate authority (issue 7)
   PKI_CA_KEY_TYPE: z.enum(['rsa3072', 'rsa4096', 'p384', 'p256']).default('rsa3072'),

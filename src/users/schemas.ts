@@ -21,7 +21,8 @@ export const userAttributes = z.object({
   email: z.string(),
   firstName: z.string(),
   lastName: z.string(),
-  state: z.enum(USER_STATES),
+  state: z.enum(USER_STATES).describe('locked: by an admin, or for a while after too many failed logins (see lockedUntil)'),
+  lockedUntil: z.string().nullable().describe('While a lockout after failed logins lasts, when it ends by itself; null otherwise'),
   roles: z.array(z.string()),
   idpId: z.string().nullable(),
   termsAcceptedAt: z.string().nullable(),
@@ -47,7 +48,7 @@ export const userUpdate = z.strictObject({
   firstName: personName.optional(),
   lastName: personName.optional(),
   password: password.optional(),
-  state: z.enum(['active', 'inactive', 'locked']).optional().describe('Setting active unlocks a locked user and clears its failed logins'),
+  state: z.enum(['active', 'inactive', 'locked']).optional().describe('Setting active unlocks a locked user and clears its failed logins and login throttling; locked locks until an admin unlocks'),
 });
 export type UserUpdate = z.output<typeof userUpdate>;
 

@@ -6,7 +6,7 @@ import type { UserView } from './view.js';
 // The columns a user resource shows, with its own role names; never the password hash.
 const ROW = `json_build_object(
   'id', u."id", 'username', u."username", 'email', u."email", 'firstName', u."firstName", 'lastName', u."lastName",
-  'state', u."state", 'idpId', u."idpId", 'termsAcceptedAt', u."termsAcceptedAt", 'lastLoginAt', u."lastLoginAt",
+  'state', u."state", 'lockedUntil', u."lockedUntil", 'idpId', u."idpId", 'termsAcceptedAt', u."termsAcceptedAt", 'lastLoginAt', u."lastLoginAt",
   'createdAt', u."createdAt", 'updatedAt', u."updatedAt",
   'roles', array(SELECT ra."roleName" FROM "RoleAssignment" ra WHERE ra."tenantId" = u."tenantId" AND ra."userId" = u."id" ORDER BY ra."roleName"))`;
 
@@ -120,7 +120,8 @@ export async function userRow(prisma: Prisma, tenantId: string, id: string): Pro
   return result ? toView(result.row) : undefined;
 }
 
-type RawRow = Omit<UserView, 'termsAcceptedAt' | 'lastLoginAt' | 'createdAt' | 'updatedAt'> & {
+type RawRow = Omit<UserView, 'lockedUntil' | 'termsAcceptedAt' | 'lastLoginAt' | 'createdAt' | 'updatedAt'> & {
+  lockedUntil: string | null;
   termsAcceptedAt: string | null;
   lastLoginAt: string | null;
   createdAt: string;
@@ -131,6 +132,7 @@ const date = (s: string) => new Date(s);
 function toView(r: RawRow): UserView {
   return {
     ...r,
+    lockedUntil: r.lockedUntil ? date(r.lockedUntil) : null,
     termsAcceptedAt: r.termsAcceptedAt ? date(r.termsAcceptedAt) : null,
     lastLoginAt: r.lastLoginAt ? date(r.lastLoginAt) : null,
     createdAt: date(r.createdAt),

@@ -12,6 +12,7 @@ import { userAttributes as viewAttributes, type UserView } from './view.js';
 import { hashPassword, type Argon2Params } from '../platform/passwords.js';
 import { resolveRoleName } from '../roles/assign.js';
 import { createSetPasswordToken, setPasswordUrl } from './invitations.js';
+import { clearLoginThrottle } from './lockout.js';
 import { sendInvitation } from './mailer.js';
 import { assertPasswordComplies, policyOf } from './password-policy.js';
 import type { UserCreate, UserSearch, UserUpdate } from './schemas.js';
@@ -162,7 +163,8 @@ export async function updateUser(ctx: ServiceContext, id: string, input: UserUpd
   }
   let state = input.state;
   if (!state && passwordHash && current.state === 'initial') state = 'active';
-  const unlock = state === 'active' && current.state !== 'active';
+  // Also when already active: an admin's "unlock" clears the login throttling too.
+  const unlock = state === 'active';
 
   return ctx.prisma.$transaction(async (tx) => {
     const changes: { username?: string; email?: string } = {};
@@ -181,11 +183,14 @@ export async function updateUser(ctx: ServiceContext, id: string, input: UserUpd
         state,
         passwordHash,
         failedLogins: unlock || passwordHash ? 0 : undefined,
+        // Any state an admin sets ends a temporary lockout; "locked" then lasts until an admin unlocks.
+        lockedUntil: state ? null : undefined,
       },
       include: withRoles,
     });
     // A password set by an admin supersedes any open invitation.
     if (passwordHash) await tx.setPasswordToken.updateMany({ where: { tenantId: ctx.tenantId, userId: id, usedAt: null }, data: { usedAt: new Date() } });
+    if (unlock || passwordHash) await clearLoginThrottle(tx, ctx.tenantId, id);
     await audit(
       tx,
       ctx.principal,

@@ -6,6 +6,8 @@ export interface UserView {
   firstName: string;
   lastName: string;
   state: string;
+  /** End of a temporary lockout after failed logins (state locked); null for an admin's lock. */
+  lockedUntil: Date | null;
   idpId: string | null;
   termsAcceptedAt: Date | null;
   lastLoginAt: Date | null;
@@ -14,13 +16,16 @@ export interface UserView {
   roles: string[];
 }
 
-export function userAttributes(u: UserView) {
+export function userAttributes(u: UserView, now = new Date()) {
+  // A temporary lockout shows while it lasts; once over it is gone, even before it is swept.
+  const expired = u.state === 'locked' && u.lockedUntil !== null && u.lockedUntil <= now;
   return {
     username: u.username,
     email: u.email,
     firstName: u.firstName,
     lastName: u.lastName,
-    state: u.state as 'initial' | 'active' | 'inactive' | 'locked',
+    state: (expired ? 'active' : u.state) as 'initial' | 'active' | 'inactive' | 'locked',
+    lockedUntil: u.state === 'locked' && !expired ? (u.lockedUntil?.toISOString() ?? null) : null,
     roles: u.roles,
     idpId: u.idpId,
     termsAcceptedAt: u.termsAcceptedAt?.toISOString() ?? null,
@@ -39,6 +44,7 @@ export function viewOf(u: Omit<UserView, 'roles'> & { roles: { roleName: string 
     firstName: u.firstName,
     lastName: u.lastName,
     state: u.state,
+    lockedUntil: u.lockedUntil,
     idpId: u.idpId,
     termsAcceptedAt: u.termsAcceptedAt,
     lastLoginAt: u.lastLoginAt,

@@ -4,6 +4,7 @@ import rateLimit from '@fastify/rate-limit';
 import { openAuthRequest } from '../../oauth/authorize.js';
 import { checkPassword, completeLogin, openPendingLogin } from '../../oauth/login.js';
 import { csrfValid } from '../../ui/csrf.js';
+import { releaseExpiredLocks } from '../../users/lockout.js';
 import { STYLESHEET } from '../../ui/layout.js';
 import { continuePage, emailPage, messagePage, passwordPage, type LoginPageContext } from '../../ui/pages.js';
 import { tenantFromHost } from '../tenant-host.js';
@@ -41,6 +42,14 @@ export default async function loginRoutes(app: FastifyInstance) {
   await app.register(formbody, { bodyLimit: 65536 });
   await app.register(rateLimit, { global: false });
   const loginLimit = { rateLimit: { max: app.config.RATE_LIMIT_LOGIN, timeWindow: 60_000 } };
+
+  // Temporary lockouts end by themselves: a login attempt lifts an expired one at once, and
+  // this lifts the rest, so that the sessions of a user nobody signs in as work again.
+  const sweep = setInterval(() => {
+    releaseExpiredLocks(app.db.prisma).catch((err) => app.log.warn({ err: { message: (err as Error).message } }, 'releasing expired login lockouts failed'));
+  }, Math.min(60, Math.max(1, Math.ceil(app.config.LOGIN_LOCKOUT_SECONDS / 2))) * 1000);
+  sweep.unref();
+  app.addHook('onClose', async () => clearInterval(sweep));
 
   const refuseForm = (reply: FastifyReply) =>
     messagePage(reply, 'Form expired', 'The form expired or was not sent by this site. Go back, reload the page and try again.', 403);
@@ -80,9 +89,10 @@ export default async function loginRoutes(app: FastifyInstance) {
     if (!email || email.length > 320 || !password || password.length > 1024) {
       return passwordPage(request, reply, { ...ctx, email: email.slice(0, 320), error: GENERIC_FAILURE, status: 401 });
     }
-    const result = await checkPassword(app.db.prisma, app.config, ctx.tenantId, email, password);
+    // request.ip: the peer, or the client a TRUSTED_PROXIES peer names in X-Forwarded-For.
+    const result = await checkPassword(app.db.prisma, app.config, ctx.tenantId, email, password, request.ip);
     if (!result.ok) {
-      // A lockout ends the user's sessions and tokens: refused here before this answer leaves.
+      // A lockout ends the user's sessions and tokens (while it lasts): refused here before this answer leaves.
       if (result.lockedNow) request.settleInvalidations = true;
       return passwordPage(request, reply, { ...ctx, email, error: GENERIC_FAILURE, status: 401 });
     }
