@@ -5,6 +5,7 @@
 // error is for the log.
 import { z } from 'zod';
 import { dbErrorFacts } from '../platform/db-errors.js';
+import { AppError } from '../platform/errors.js';
 
 /** A refusal of the import itself, whose message is written for the client. */
 export class ImportRefusal extends Error {}
@@ -28,7 +29,7 @@ export interface ImportFailure {
 
 export function describeImportFailure(err: unknown, requestId?: string): ImportFailure {
   if (err instanceof z.ZodError) return { message: err.issues.map((x) => `${x.path.join('.')}: ${x.message}`).join('; '), log: false };
-  if (err instanceof ImportRefusal) return { message: err.message, log: false };
+  if (err instanceof ImportRefusal || err instanceof AppError) return { message: err.message, log: false };
   const { codes, constraints } = dbErrorFacts(err);
   if (codes.has('P2003') || codes.has('23503')) {
     const known = constraints.map((c) => FOREIGN_KEYS[c]).find(Boolean);

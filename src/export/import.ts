@@ -9,6 +9,7 @@ import type { Prisma } from '../platform/db.js';
 import { badRequest } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
 import { hashPassword, type Argon2Params } from '../platform/passwords.js';
+import { assertMayConfer } from '../principals/policy.js';
 import { isBuiltinRole, TENANT_ADMIN, type Principal } from '../principals/principal.js';
 import { LABEL_KEYS, META_PREFIX, ORG_OWNER, toUuid, unb64 } from './document.js';
 import { describeImportFailure, ImportRefusal } from './failures.js';
@@ -449,6 +450,8 @@ export async function importOrg(prisma: Prisma, raw: unknown, index: number, opt
     const plan = planOrg(raw as Record<string, unknown>, opts.baseDomain, errors);
     result.orgId = plan.tenant.id;
     result.name = plan.header.org.name;
+    // An import writes every principal of the org and confers every role it names.
+    assertMayConfer(opts.actor, plan.tenant.id, [...plan.grants.map((g) => g.role), ...plan.groups.flatMap((g) => g.roles)]);
     // Plain passwords (ZITADEL's initial passwords) are hashed before the transaction: argon2 is slow.
     for (const u of plan.users) if (u.password) u.data.passwordHash = await hashPassword(u.password, opts.argon);
     const n = new Counter();
