@@ -1,11 +1,13 @@
 // Captures every log line (and error body) the suite's test apps produce and, at the
 // end of the run, fails it if any credential appears there: a PAT, a bearer token, a
 // JWT, a PEM private key, a password used in the tests, or a secret-named field not
-// redacted. Set TEST_LOG_CAPTURE=0 to turn it off; TEST_LOG_FILE to keep the file.
+// redacted; or if any response body carried server internals (a source path, a stack
+// frame, the ORM's text: see test/helpers/log-capture.ts). Set TEST_LOG_CAPTURE=0 to
+// turn it off; TEST_LOG_FILE to keep the file.
 import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { scanForSecrets } from './helpers/secret-scan.js';
+import { leakedInternals, scanForSecrets } from './helpers/secret-scan.js';
 
 let file: string | undefined;
 let own = false;
@@ -22,12 +24,12 @@ export function setup() {
 export function teardown() {
   if (!file || !existsSync(file)) return;
   const text = readFileSync(file, 'utf8');
-  const findings = scanForSecrets(text, passwordsInTests());
+  const findings = [...scanForSecrets(text, passwordsInTests()), ...leakedInternals(text)];
   if (own && !findings.length) rmSync(path.dirname(file), { recursive: true, force: true });
   if (findings.length) {
     // Vitest reports an error thrown here but still exits 0: set the exit code ourselves.
     process.exitCode = 1;
-    throw new Error(`secrets found in test logs or error bodies (${file}):\n` + findings.slice(0, 20).join('\n'));
+    throw new Error(`secrets found in test logs or error bodies, or server internals in response bodies (${file}):\n` + findings.slice(0, 20).join('\n'));
   }
 }
 

@@ -12,7 +12,7 @@ import type { Database } from '../src/platform/db.js';
 import { generatePat } from '../src/principals/pat.js';
 import { TEST_ENV } from './helpers/app.js';
 import { freshDatabase } from './helpers/db.js';
-import { scanForSecrets } from './helpers/secret-scan.js';
+import { LEAK_MESSAGE, leakedInternals, scanForInternals, scanForSecrets } from './helpers/secret-scan.js';
 import type { FastifyInstance } from 'fastify';
 
 let db: Database;
@@ -89,5 +89,35 @@ describe('URLs with ID tokens', () => {
     const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl';
     expect(scrubUrl(`/oidc/v1/end_session?id_token_hint=${jwt}&state=s1`)).toBe('/oidc/v1/end_session?id_token_hint=[redacted]&state=s1');
     expect(scrubUrl(`/x/${jwt}?a=${jwt}`)).not.toContain('c2lnbmF0dXJl');
+  });
+});
+
+describe('server internals in response bodies', () => {
+  it('the scanner finds source paths, stack frames and ORM text, and passes ordinary bodies', () => {
+    const roots = ['/srv/iam/', '/var/lib/iam'];
+    const planted = [
+      '{"detail":"cannot open /srv/iam/src/export/outputs.ts"}',
+      '{"detail":"ENOENT: no such file or directory, open \'/var/lib/iam/exports/x.json\'"}',
+      '{"message":"\\nInvalid `tx.user.createMany()` invocation in\\n/app/src/export/import.ts:367:80"}',
+      '{"detail":"boom\\n    at writeOrg (/app/src/export/import.ts:10:5)"}',
+      '{"detail":"boom\\n    at async Promise.all (index 0)\\n    at node:internal/process/task_queues:95:5"}',
+      '{"detail":"require failed in /app/node_modules/pg/lib/client.js"}',
+      '{"detail":"dist/index.js:12:3"}',
+    ];
+    for (const body of planted) expect(scanForInternals(body, roots), body).toBeDefined();
+    const clean = [
+      '{"errors":[{"status":"400","detail":"\\"once.json\\" already exists in the export folder; an export never replaces a file"}]}',
+      '{"orgs":[{"errors":[{"type":"org","message":"a user references an identity provider that is not in the document"}]}]}',
+      '<html><script src="/ui/login.js"></script><p>Sign in at least once</p></html>',
+      '{"links":{"self":"https://auth.iam.test/api/v3/users?page[number]=2"}}',
+    ];
+    for (const body of clean) expect(scanForInternals(body, roots), body).toBeUndefined();
+  });
+
+  it('the run fails on a logged leak and on nothing else', () => {
+    const leak = JSON.stringify({ level: 50, msg: LEAK_MESSAGE, method: 'POST', url: '/admin/v1/import', status: 200, leak: 'server path /srv/iam/: ...' });
+    const other = JSON.stringify({ level: 50, msg: 'unhandled error', err: { stack: 'Error: x\n    at f (/srv/iam/src/a.ts:1:1)' } });
+    expect(leakedInternals([other, leak].join('\n'))).toEqual(['line 2: POST /admin/v1/import -> 200: server path /srv/iam/: ...']);
+    expect(leakedInternals(other)).toEqual([]);
   });
 });

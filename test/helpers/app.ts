@@ -30,7 +30,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
   const config = loadConfig({ ...TEST_ENV, ...env });
   const db = await freshDatabase();
   const app = await buildApp({ config, db, masterKey: randomBytes(32), logger: testLogger() });
-  captureErrorBodies(app);
+  captureErrorBodies(app, config.DATA_DIR);
   await app.ready();
   const boot = await bootstrap(db, config);
   if (!boot?.pat) throw new Error('bootstrap did not run');

@@ -31,3 +31,43 @@ export function scanForSecrets(text: string, passwords: string[] = []): string[]
 }
 
 const excerpt = (line: string, at: number) => line.slice(Math.max(0, at - 60), at + 80);
+
+/**
+ * Server internals that must never appear in a response body: a path of the project's
+ * source tree or of DATA_DIR, a file:line:column reference, a stack frame, the ORM's
+ * "Invalid `x.y()` invocation" text. `roots` are absolute paths of this server's files.
+ */
+export function scanForInternals(body: string, roots: string[]): string | undefined {
+  for (const root of roots) {
+    const at = body.indexOf(root);
+    if (at >= 0) return `server path ${root}: ${excerpt(body, at)}`;
+  }
+  const patterns: [string, RegExp][] = [
+    ['node_modules path', /node_modules[\\/]/],
+    ['source position', /\.(?:[cm]?[jt]s|tsx?):\d+:\d+/],
+    ['stack frame', /\bat (?:async )?(?:[^\s()]+ )?\(?(?:file:\/\/|node:internal|\/)[^\s()]*:\d+(?::\d+)?\)?/],
+    ['ORM invocation text', /Invalid `[^`]+` invocation/],
+  ];
+  for (const [what, re] of patterns) {
+    const m = re.exec(body);
+    if (m) return `${what}: ${excerpt(body, m.index)}`;
+  }
+  return undefined;
+}
+
+/** The log lines test/helpers/log-capture.ts writes for response bodies that leaked internals. */
+export const LEAK_MESSAGE = 'response body leaks server internals';
+
+export function leakedInternals(logText: string): string[] {
+  const out: string[] = [];
+  for (const [i, line] of logText.split('\n').entries()) {
+    if (!line.includes(LEAK_MESSAGE)) continue;
+    try {
+      const entry = JSON.parse(line) as { msg?: string; method?: string; url?: string; status?: number; leak?: string };
+      if (entry.msg === LEAK_MESSAGE) out.push(`line ${i + 1}: ${entry.method} ${entry.url} -> ${entry.status}: ${entry.leak}`);
+    } catch {
+      out.push(`line ${i + 1}: ${excerpt(line, 0)}`);
+    }
+  }
+  return out;
+}
