@@ -13,7 +13,8 @@ let admin: string;
 let csr: Buffer;
 
 beforeAll(async () => {
-  t = await startTestApp();
+  // The proxy that forwards client certificates (RenewCerts) is this host.
+  t = await startTestApp({ TRUSTED_PROXIES: '127.0.0.1' });
   tenant = await createTenant(t, 'Certs media types');
   admin = (await seedServiceAccountPat(t, tenant, ['tenant-admin'], { username: 'certs-admin' })).pat;
   csr = nodeCsr('sign-test');
@@ -86,15 +87,34 @@ describe('SignCSR media types', () => {
     expectJsonApiError(await sign('', 'a=b', 'application/x-www-form-urlencoded', user), 403, 'forbidden');
   });
 
-  it('RenewCerts takes the same types only: a form post is 415 before anything else runs', async () => {
+  it('RenewCerts takes the same types only: a form post by a certificate holder is 415, and issues nothing', async () => {
+    const issued = await sign('requestedUsername=renew-device&format=pem', csr, 'application/pkcs10');
+    expect(issued.statusCode, issued.body).toBe(200);
+    // As a TLS-terminating proxy forwards the certificate the browser or device presented.
+    const holder = { 'x-ssl-client-cert': encodeURIComponent(issued.body) };
+    const renew = (type: string, body: Buffer | string, headers: Record<string, string> = holder) =>
+      t.app.inject({ method: 'POST', url: '/api/v3/certs/renew?format=pem', remoteAddress: '127.0.0.1', headers: { ...headers, 'content-type': type }, payload: body });
+
+    const before = await snapshot(t.db);
     // A browser holding a client certificate would send it along with a cross-site form too.
-    const form = await t.app.inject({ method: 'POST', url: '/api/v3/certs/renew', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/x-www-form-urlencoded' }, payload: pemCsr() });
-    expectJsonApiError(form, 415, 'unsupported_media_type');
-    const text = await t.app.inject({ method: 'POST', url: '/api/v3/certs/renew', headers: { authorization: `Bearer ${admin}`, 'content-type': 'text/plain' }, payload: pemCsr() });
-    expectJsonApiError(text, 415, 'unsupported_media_type');
-    // A CSR type reaches the service, which wants the current certificate as the credential.
-    const pkcs10 = await t.app.inject({ method: 'POST', url: '/api/v3/certs/renew', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/pkcs10' }, payload: csr });
-    expectJsonApiError(pkcs10, 403, 'forbidden');
+    for (const [type, body] of [
+      ['application/x-www-form-urlencoded', pemCsr().replace(/\n/g, '')],
+      ['text/plain', pemCsr()],
+      ['multipart/form-data; boundary=x', `--x\r\nContent-Disposition: form-data; name="csr"\r\n\r\n${pemCsr()}\r\n--x--\r\n`],
+      ['application/json', JSON.stringify({ csr: pemCsr() })],
+    ] as const) {
+      const error = expectJsonApiError(await renew(type, body), 415, 'unsupported_media_type');
+      expect(error.detail, type).toMatch(/application\/pkcs10/);
+    }
+    expect(await snapshot(t.db)).toEqual(before);
+
+    // Authorization still comes first: a bearer credential is 403 whatever the body.
+    expectJsonApiError(await renew('application/x-www-form-urlencoded', 'a=b', { authorization: `Bearer ${admin}` }), 403, 'forbidden');
+    expectJsonApiError(await renew('application/pkcs10', csr, { authorization: `Bearer ${admin}` }), 403, 'forbidden');
+    // A CSR type renews.
+    const renewed = await renew('application/x-pem-file', pemCsr());
+    expect(renewed.statusCode, renewed.body).toBe(200);
+    expect(renewed.body).toMatch(/^-----BEGIN CERTIFICATE-----/);
   });
 
   it('the hosted login and the token endpoint still take form bodies', async () => {

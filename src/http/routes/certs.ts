@@ -1,6 +1,6 @@
 import { answerValidation } from './session.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError } from '../../platform/errors.js';
+import { AppError, forbidden } from '../../platform/errors.js';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { REASONS } from '../../pki/authority.js';
@@ -29,6 +29,14 @@ async function onlyCsrTypes(request: FastifyRequest) {
   if (!type || !CSR_TYPES.includes(type)) {
     throw new AppError(415, 'unsupported_media_type', 'Unsupported media type', `This operation takes a CSR body: ${CSR_TYPES.join(', ')}`, { header: 'content-type' });
   }
+}
+
+/**
+ * RenewCerts' authorization, before the media type is judged: only the holder of a
+ * certificate, authenticated by it, may renew (the service checks it again).
+ */
+async function certificateHolderOnly(request: FastifyRequest) {
+  if (request.principal?.credential !== 'cert') throw forbidden('RenewCerts requires authentication with the current client certificate');
 }
 
 const format = z.enum(['der', 'pem']).default('der');
@@ -92,7 +100,7 @@ export default async function certRoutes(app: FastifyInstance) {
 
   r.post('/api/v3/certs/renew', {
     config: { auth: 'user' },
-    preParsing: onlyCsrTypes,
+    preParsing: [certificateHolderOnly, onlyCsrTypes],
     schema: {
       tags,
       operationId: 'RenewCerts',
