@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import { AppError, type ErrorItem } from '../platform/errors.js';
+import { dbErrorFacts } from '../platform/db-errors.js';
 
 const JSON_API = 'application/vnd.api+json';
 
@@ -33,25 +34,8 @@ const DB_DOWN = new Set([
 // overflows), strings too long for a column or an index. The client sent them: 400.
 const BAD_VALUE = new Set(['22021', '22P05', '22001', '22003', '22007', '22008', '22009', '54000', '2200D']);
 
-/** Error codes along an error's causes, including those Prisma's driver adapter nests in meta. */
-function codesOf(err: unknown): { codes: Set<string>; messages: string[]; names: string[] } {
-  const codes = new Set<string>();
-  const messages: string[] = [];
-  const names: string[] = [];
-  const visit = (e: any, depth: number) => {
-    if (!e || typeof e !== 'object' || depth > 6) return;
-    for (const c of [e.code, e.errorCode, e.originalCode, e.kind]) if (typeof c === 'string') codes.add(c);
-    if (typeof e.message === 'string') messages.push(e.message);
-    if (typeof e.name === 'string') names.push(e.name);
-    visit(e.cause, depth + 1);
-    visit(e.meta?.driverAdapterError, depth + 1);
-  };
-  visit(err, 0);
-  return { codes, messages, names };
-}
-
 function isDatabaseDown(err: unknown): boolean {
-  const { codes, messages, names } = codesOf(err);
+  const { codes, messages, names } = dbErrorFacts(err);
   if ([...codes].some((c) => DB_DOWN.has(c))) return true;
   if (names.some((n) => n === 'PrismaClientInitializationError' || n === 'PrismaClientRustPanicError')) return true;
   return messages.some((m) => /Connection terminated|connection timeout|timeout exceeded when trying to connect|Query read timeout|Can't reach database|Timed out fetching a new connection|Connection refused|Client has encountered a connection error|pool after calling end/i.test(m));
@@ -86,7 +70,7 @@ export function mapError(err: FastifyError, request: FastifyRequest): MappedErro
     return { status, code, title, detail: err.message };
   }
 
-  if ([...codesOf(err).codes].some((c) => BAD_VALUE.has(c))) {
+  if ([...dbErrorFacts(err).codes].some((c) => BAD_VALUE.has(c))) {
     return { status: 400, code: 'invalid_value', title: 'Invalid value', detail: 'A value cannot be used as given (NUL character, encoding, length or range)' };
   }
 
