@@ -1,5 +1,4 @@
 import fp from 'fastify-plugin';
-import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Principal, Verification } from '../../principals/principal.js';
 import { isAdminOf, isSkylightAdmin, SKYLIGHT_ADMIN } from '../../principals/principal.js';
@@ -9,6 +8,7 @@ import { loadSubject } from '../../principals/load.js';
 import { forbidden, notFound, unauthorized } from '../../platform/errors.js';
 import { isUuid } from '../../platform/ids.js';
 import { addressIn } from '../../platform/net.js';
+import { startInvalidation, type Invalidation, type InvalidationSubscriber } from '../../platform/invalidation.js';
 import { CredentialCache } from '../../sessions/credential-cache.js';
 
 /**
@@ -56,6 +56,8 @@ declare module 'fastify' {
     isTrustedProxy(request: FastifyRequest): boolean;
     /** Verified bearer credentials, evicted on every instance by database NOTIFY. */
     credentialCache: CredentialCache;
+    /** The one invalidation channel (LISTEN iam_invalidate) every cache of the app subscribes to. */
+    invalidation: Invalidation;
     /** Feeds another cache from the same invalidation channel: each notification's tags, and whether it is listened to. */
     subscribeInvalidations(subscriber: InvalidationSubscriber): void;
     /** Every /api route with its auth level, for the route-table tests and audits. */
@@ -63,14 +65,7 @@ declare module 'fastify' {
   }
 }
 
-export interface InvalidationSubscriber {
-  invalidate(tags: string[]): void;
-  /** Called on every change of state, and when notifications may have been missed: forget everything. */
-  setListening(listening: boolean): void;
-}
-
-/** Longest a successful change waits for its own invalidation marker (normally 1–3 ms). */
-const BARRIER_MS = 200;
+export type { InvalidationSubscriber };
 
 export function bearerToken(request: FastifyRequest): string | undefined {
   const h = request.headers.authorization;
@@ -105,68 +100,24 @@ export default fp(async function auth(app: FastifyInstance) {
 
   app.decorate('authenticators', [patAuthenticator, proxyAuthenticator]);
 
+  const invalidation = await startInvalidation(app.db, app.log);
+  app.decorate('invalidation', invalidation);
+  app.addHook('onClose', async () => invalidation.close());
+  // Off until the listener runs, and whenever it is down: then nothing is served from the cache.
   const cache = new CredentialCache({ max: app.config.CREDENTIAL_CACHE_SIZE, maxTtlMs: app.config.CREDENTIAL_CACHE_TTL_SECONDS * 1000 });
+  invalidation.subscribe(cache);
   app.decorate('credentialCache', cache);
-  // Until the listener runs, and whenever it is down, nothing is served from the cache.
-  cache.enabled = false;
-  // Barriers of this instance waiting for their own marker (see below).
-  const barriers = new Map<string, () => void>();
-  const subscribers: InvalidationSubscriber[] = [];
-  let listening = false;
-  const unlisten = await app.db.listen(
-    'iam_invalidate',
-    (payload) => {
-      if (payload.startsWith('sync:')) return barriers.get(payload)?.();
-      const tags = payload.split(' ');
-      cache.invalidate(tags);
-      for (const s of subscribers) s.invalidate(tags);
-    },
-    (now) => {
-      listening = now;
-      forgetAll(); // messages may have been missed while not listening
-      cache.enabled = listening && app.config.CREDENTIAL_CACHE_SIZE > 0;
-      if (!listening) app.log.warn('cache invalidation channel lost; verifying every credential against the database');
-    },
-  );
-  function forgetAll() {
-    cache.clear();
-    for (const s of subscribers) s.setListening(listening); // which forgets everything too
-  }
-  app.decorate('subscribeInvalidations', (subscriber: InvalidationSubscriber) => {
-    subscribers.push(subscriber);
-    subscriber.setListening(listening);
-  });
-  app.addHook('onClose', async () => unlisten());
+  app.decorate('subscribeInvalidations', (subscriber: InvalidationSubscriber) => void invalidation.subscribe(subscriber));
 
-  /*
-   * Read-your-writes on this instance. Triggers notify at commit, but the notification
-   * reaches the listener a moment later; a client that revokes a credential and at once
-   * presents it here must already be refused. So, before a successful change answers, a
-   * marker is notified and awaited: notifications arrive in commit order, hence once the
-   * marker is back every invalidation of that change has been applied. (The embedded
-   * database delivers notifications before the query returns: nothing to wait for.)
-   */
-  async function awaitInvalidations(): Promise<void> {
-    if (app.db.kind !== 'server' || !listening) return;
-    const marker = `sync:${randomUUID()}`;
-    let timer: NodeJS.Timeout | undefined;
-    // Bounded: a slow or unreachable database must not hold a finished change's answer
-    // back; if the marker is late, forgetting every cache is just as safe.
-    const deadline = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), BARRIER_MS)));
-    const arrived = new Promise<boolean>((resolve) => barriers.set(marker, () => resolve(true)));
-    app.db.pool.query('SELECT pg_notify($1, $2)', ['iam_invalidate', marker]).catch(() => {});
-    const confirmed = await Promise.race([arrived, deadline]);
-    clearTimeout(timer);
-    barriers.delete(marker);
-    if (!confirmed) forgetAll();
-  }
+  // Read-your-writes on this instance: a successful change answers only once its
+  // invalidations have reached this instance's caches (see Invalidation.settle).
   if (app.db.kind === 'server') {
     app.addHook('onSend', async (request, reply) => {
       if (!request.settleInvalidations) {
         if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS' || reply.statusCode >= 400) return;
         if (request.routeOptions.config.cacheNeutral) return;
       }
-      await awaitInvalidations();
+      await invalidation.settle();
     });
   }
 
