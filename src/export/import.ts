@@ -10,9 +10,13 @@ import { badRequest } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
 import { hashPassword, type Argon2Params } from '../platform/passwords.js';
 import { assertMayConfer } from '../principals/policy.js';
-import { isBuiltinRole, TENANT_ADMIN, type Principal } from '../principals/principal.js';
+import { isBuiltinRole, SKYLIGHT_ADMIN, TENANT_ADMIN, type Principal } from '../principals/principal.js';
+import { subdomain as subdomainSchema } from '../tenants/schemas.js';
+import { describeClash, IdentityIndex, userIdentityProblems } from '../users/identity.js';
+import { passwordViolations, policyOf } from '../users/password-policy.js';
 import { LABEL_KEYS, META_PREFIX, ORG_OWNER, toUuid, unb64 } from './document.js';
 import { describeImportFailure, ImportRefusal } from './failures.js';
+import { resolveRoleNameIn } from '../roles/assign.js';
 
 export interface ImportOptions {
   argon: Argon2Params;
@@ -52,9 +56,10 @@ const orgHeader = z.object({ orgId: z.string().min(1).max(200), org: z.object({ 
 const humanSchema = z.object({
   userId: z.string().min(1).max(200),
   user: z.object({
-    userName: z.string().trim().min(1).max(256),
+    // The syntax every entry point applies to a user's names (users/identity.ts).
+    userName: z.string().trim().refine((username) => !userIdentityProblems({ username }).length, userIdentityProblems({ username: '' })[0]!.message),
     profile: z.object({ firstName: str(200).optional(), lastName: str(200).optional() }).optional(),
-    email: z.object({ email: z.string().trim().regex(/^[^\s@]+@[^\s@]+$/, 'is not an email address').max(320) }),
+    email: z.object({ email: z.string().trim().refine((email) => !userIdentityProblems({ email }).length, 'is not an email address') }),
     password: z.string().max(256).optional(),
     hashedPassword: z.object({ value: z.string().max(1024) }).optional(),
   }),
@@ -68,7 +73,7 @@ const pcaSchema = z.object({
   isOperator: z.boolean(),
   termsRequired: z.boolean(),
   branding: z.record(z.string().max(64), z.string().max(2048)),
-  identity: z.object({ subdomain: z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/).max(63), name: z.string().max(200), attributes: z.unknown() }).nullable(),
+  identity: z.object({ subdomain: subdomainSchema, name: z.string().max(200), attributes: z.unknown() }).nullable(),
   customRoles: z.array(z.object({ roleId: z.string().uuid(), name: z.string().trim().min(1).max(200), description: str(2000), featureRoles: z.array(z.string().max(200)) })),
   groups: z.array(z.object({
     groupId: z.string().uuid(),
@@ -156,7 +161,7 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
     const primary = domains.find((d) => d?.isPrimary === true) ?? domains[0];
     const name = typeof primary?.domainName === 'string' ? primary.domainName.toLowerCase() : '';
     const sub = name.endsWith(`.${baseDomain}`) ? name.slice(0, -baseDomain.length - 1) : '';
-    if (/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(sub) && sub.length <= 63) identity = { subdomain: sub, name: header.org.name, attributes: {} };
+    if (subdomainSchema.safeParse(sub).success) identity = { subdomain: sub, name: header.org.name, attributes: {} };
     else if (name) errors.push({ type: 'domain', id: name, message: `not a subdomain of ${baseDomain}; the tenant gets no subdomain` });
   }
 
@@ -184,6 +189,7 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
         .filter((r) => typeof r?.roleKey === 'string' && r.roleKey.trim() && !isBuiltinRole(r.roleKey as string))
         .map((r) => [String(r.roleKey).trim(), { id: toUuid(`role:${String(r.roleKey).trim()}`, scope), name: String(r.roleKey).trim().slice(0, 200), description: typeof r.group === 'string' ? r.group : '', featureRoles: [] as string[] }])).values()];
 
+  const policy = policyOf(tenant.data);
   const users: UserPlan[] = [];
   for (const item of list('humanUsers')) {
     const r = humanSchema.safeParse(item);
@@ -200,6 +206,14 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
       // Only hashes our login can verify; others (bcrypt, ...) would lock the user out silently.
       if (/^\$argon2(id|i|d)\$/.test(user.hashedPassword.value)) passwordHash = user.hashedPassword.value;
       else errors.push({ type: 'humanUser', id: userId, message: 'password hash is not argon2; imported without a password' });
+    }
+    // A plain (initial) password obeys the tenant's policy, as through every other entry point.
+    if (!passwordHash && user.password !== undefined) {
+      const violations = passwordViolations(policy, user.password);
+      if (violations.length) {
+        errors.push({ type: 'humanUser', id: userId, message: `password does not meet the tenant policy: it ${violations.join(', ')}` });
+        continue;
+      }
     }
     users.push({
       id: toUuid(userId, scope),
@@ -336,31 +350,26 @@ async function writeOrg(tx: Tx, plan: Plan, errors: ItemError[], n: Counter) {
   const [users, sas] = await Promise.all([tx.user.findMany({ where: { tenantId } }), tx.serviceAccount.findMany({ where: { tenantId } })]);
   const userById = new Map(users.map((u) => [u.id, u]));
   const saById = new Map(sas.map((s) => [s.id, s]));
-  const nameOwner = new Map<string, string>([...users, ...sas].map((x) => [x.usernameLower, x.id]));
-  const emailOwner = new Map(users.map((u) => [u.emailLower, u.id]));
+  // The tenant's identity rule (users/identity.ts), over its rows held in memory.
+  const identities = new IdentityIndex(users, sas);
   const foreignUsers = new Set((await tx.user.findMany({ where: { id: { in: plan.users.map((u) => u.id).filter((id) => !userById.has(id)) }, NOT: { tenantId } }, select: { id: true } })).map((r) => r.id));
   const foreignSas = new Set((await tx.serviceAccount.findMany({ where: { id: { in: plan.machines.map((s) => s.id).filter((id) => !saById.has(id)) }, NOT: { tenantId } }, select: { id: true } })).map((r) => r.id));
 
   const userIds = new Set<string>();
   const newUsers: (UserPlan['data'] & { id: string; tenantId: string })[] = [];
   for (const u of plan.users) {
-    const nameHolder = nameOwner.get(u.data.usernameLower);
-    const emailHolder = emailOwner.get(u.data.emailLower);
+    const self = { kind: 'user' as const, id: u.id };
+    const clashes = identities.clashes(u.data, self);
     let problem: string | undefined;
     if (userIds.has(u.id)) problem = 'the same user appears twice';
     else if (foreignUsers.has(u.id)) problem = 'the id belongs to another tenant';
-    else if ((nameHolder && nameHolder !== u.id) || (emailHolder && emailHolder !== u.id)) problem = `userName "${u.data.username}" or email "${u.data.email}" is taken`;
+    else if (clashes.length) problem = clashes.map(describeClash).join('; ');
     if (problem) {
       errors.push({ type: 'humanUser', id: u.rawId, message: problem });
       continue;
     }
     const cur = userById.get(u.id);
-    if (cur) {
-      nameOwner.delete(cur.usernameLower);
-      emailOwner.delete(cur.emailLower);
-    }
-    nameOwner.set(u.data.usernameLower, u.id);
-    emailOwner.set(u.data.emailLower, u.id);
+    identities.claim(self, u.data, cur);
     userIds.add(u.id);
     if (!cur) newUsers.push({ id: u.id, tenantId, ...u.data });
     else if (differs(cur, u.data)) {
@@ -373,18 +382,18 @@ async function writeOrg(tx: Tx, plan: Plan, errors: ItemError[], n: Counter) {
   const machineIds = new Set<string>();
   const newSas: (MachinePlan['data'] & { id: string; tenantId: string })[] = [];
   for (const s of plan.machines) {
-    const holder = nameOwner.get(s.data.usernameLower);
+    const self = { kind: 'serviceAccount' as const, id: s.id };
+    const clashes = identities.clashes({ username: s.data.username }, self);
     let problem: string | undefined;
     if (machineIds.has(s.id)) problem = 'the same service account appears twice';
     else if (foreignSas.has(s.id)) problem = 'the id belongs to another tenant';
-    else if (holder && holder !== s.id) problem = `userName "${s.data.username}" is taken`;
+    else if (clashes.length) problem = clashes.map(describeClash).join('; ');
     if (problem) {
       errors.push({ type: 'machineUser', id: s.rawId, message: problem });
       continue;
     }
     const cur = saById.get(s.id);
-    if (cur) nameOwner.delete(cur.usernameLower);
-    nameOwner.set(s.data.usernameLower, s.id);
+    identities.claim(self, { username: s.data.username }, cur && { username: cur.username });
     machineIds.add(s.id);
     if (!cur) newSas.push({ id: s.id, tenantId, ...s.data });
     else if (differs(cur, s.data)) {
@@ -394,8 +403,16 @@ async function writeOrg(tx: Tx, plan: Plan, errors: ItemError[], n: Counter) {
   }
   for (let i = 0; i < newSas.length; i += BATCH) n.created += (await tx.serviceAccount.createMany({ data: newSas.slice(i, i + BATCH) })).count;
 
-  const roleNames = new Set((await tx.customRole.findMany({ where: { tenantId }, select: { name: true } })).map((r) => r.name));
-  const knownRole = (name: string) => isBuiltinRole(name) || roleNames.has(name);
+  // Role names resolve as through the API (roles/assign.ts): built-in names exactly, custom
+  // roles case-insensitively to their stored name; skylight-admin only in the operator tenant.
+  const customRoles = new Map((await tx.customRole.findMany({ where: { tenantId }, select: { name: true } })).map((r) => [r.name.toLowerCase(), r.name]));
+  const operatorTenant = data.isOperator || Boolean(existing?.isOperator);
+  const resolveRole = (name: string): { name: string } | { problem: string } => {
+    const resolved = resolveRoleNameIn(customRoles, name);
+    if (!resolved) return { problem: 'no such role' };
+    if (resolved === SKYLIGHT_ADMIN && !operatorTenant) return { problem: `"${SKYLIGHT_ADMIN}" exists only in the operator tenant` };
+    return { name: resolved };
+  };
 
   for (const g of plan.groups) {
     const clash = await tx.userGroup.findFirst({ where: { tenantId, nameLower: g.data.nameLower, NOT: { id: g.id } }, select: { id: true } });
@@ -415,27 +432,33 @@ async function writeOrg(tx: Tx, plan: Plan, errors: ItemError[], n: Counter) {
     for (const m of g.members) if (!present.has(m)) errors.push({ type: 'groupMember', id: `${g.id}/${m}`, message: 'no such user in the org' });
     const members = g.members.filter((m) => present.has(m));
     if (members.length) n.created += (await tx.groupMembership.createMany({ data: members.map((userId) => ({ tenantId, groupId: g.id, userId })), skipDuplicates: true })).count;
-    const roles = g.roles.filter((r) => knownRole(r) || (errors.push({ type: 'groupRole', id: `${g.id}/${r}`, message: 'no such role' }), false));
+    const roles: string[] = [];
+    for (const r of g.roles) {
+      const resolved = resolveRole(r);
+      if ('problem' in resolved) errors.push({ type: 'groupRole', id: `${g.id}/${r}`, message: resolved.problem });
+      else roles.push(resolved.name);
+    }
     if (roles.length) n.created += (await tx.roleAssignment.createMany({ data: roles.map((roleName) => ({ tenantId, groupId: g.id, roleName })), skipDuplicates: true })).count;
   }
 
   const assignments: { tenantId: string; roleName: string; userId?: string; serviceAccountId?: string }[] = [];
   const seen = new Set<string>();
   for (const grant of plan.grants) {
-    const key = `${grant.holder}/${grant.role}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    if (!knownRole(grant.role)) {
-      errors.push({ type: 'userGrant', id: `${grant.rawHolder}/${grant.role}`, message: 'no such role' });
+    const resolved = resolveRole(grant.role);
+    if ('problem' in resolved) {
+      errors.push({ type: 'userGrant', id: `${grant.rawHolder}/${grant.role}`, message: resolved.problem });
       continue;
     }
+    const key = `${grant.holder}/${resolved.name}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
     const isUser = userIds.has(grant.holder) || userById.has(grant.holder);
     const isMachine = !isUser && (machineIds.has(grant.holder) || saById.has(grant.holder));
     if (!isUser && !isMachine) {
       errors.push({ type: 'userGrant', id: `${grant.rawHolder}/${grant.role}`, message: 'no such user in the org' });
       continue;
     }
-    assignments.push({ tenantId, roleName: grant.role, ...(isUser ? { userId: grant.holder } : { serviceAccountId: grant.holder }) });
+    assignments.push({ tenantId, roleName: resolved.name, ...(isUser ? { userId: grant.holder } : { serviceAccountId: grant.holder }) });
   }
   if (assignments.length) n.created += (await tx.roleAssignment.createMany({ data: assignments, skipDuplicates: true })).count;
 }

@@ -16,3 +16,10 @@ export async function resolveRoleName(db: Reader, tenantId: string, name: string
   });
   return custom?.name;
 }
+
+/** The same rule over a tenant's custom role names held in memory, keyed lower-cased (bulk writers: import). */
+export function resolveRoleNameIn(customByLower: ReadonlyMap<string, string>, name: string): string | undefined {
+  if (isBuiltinRole(name)) return name;
+  if (!name || name.length > 100) return undefined;
+  return customByLower.get(name.toLowerCase());
+}

@@ -7,6 +7,8 @@ import type { Prisma } from '../platform/db.js';
 import { isUuid } from '../platform/ids.js';
 import { hashPassword } from '../platform/passwords.js';
 import { assertMayActOn } from '../principals/policy.js';
+import { EMAIL_MAX, identityClashes, USERNAME_MAX, userIdentityProblems } from '../users/identity.js';
+import { MAX_PASSWORD_LENGTH, passwordViolations, policyOf } from '../users/password-policy.js';
 import { checkIfMatch, nextVersion, sqlLock, type ScimContext } from './context.js';
 import { invalidSyntax, invalidValue, scimNotFound, uniqueness } from './errors.js';
 import { parseAttrName, parseFilter, USER_URN } from './filter.js';
@@ -27,7 +29,6 @@ export const USER_SHAPE: ResourceShape = {
   known: new Set(['username', 'name', 'emails', 'active', 'externalid', 'password', 'schemas']),
 };
 
-const EMAIL = /^[^\s@]+@[^\s@]+$/;
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 interface UserFields {
@@ -64,20 +65,21 @@ function primaryEmail(emails: unknown): string | undefined {
   });
   const pick =
     items.find((e) => bool(e.primary, 'emails.primary') === true) ?? items.find((e) => String(e.type ?? '').toLowerCase() === 'work') ?? items[0];
-  return pick ? str(pick.value, 'emails.value', 320) : undefined;
+  return pick ? str(pick.value, 'emails.value', EMAIL_MAX) : undefined;
 }
 
 /** Reads our columns out of a SCIM user held with lower-cased attribute names. */
 function fieldsOf(r: Obj): UserFields {
-  const username = str(r.username, 'userName', 256)?.trim();
+  const username = str(r.username, 'userName', USERNAME_MAX)?.trim();
   if (!username) throw invalidValue('"userName" is required');
   const name = r.name === undefined || r.name === null ? {} : r.name;
   if (typeof name !== 'object' || Array.isArray(name)) throw invalidValue('"name" must be an object');
   const n = lowerKeys(name as Obj);
   let email = primaryEmail(r.emails)?.trim();
-  if (!email && EMAIL.test(username)) email = username;
+  if (!email && !userIdentityProblems({ email: username }).length) email = username;
   if (!email) throw invalidValue('A user needs an email address (emails, or an email as userName)');
-  if (!EMAIL.test(email)) throw invalidValue(`"${email}" is not an email address`);
+  // The same syntax as import's (users/identity.ts).
+  if (userIdentityProblems({ email }).length) throw invalidValue(`"${email}" is not an email address`);
   return {
     username,
     email,
@@ -85,7 +87,7 @@ function fieldsOf(r: Obj): UserFields {
     lastName: str(n.familyname, 'name.familyName', 200) ?? '',
     active: bool(r.active, 'active'),
     externalId: str(r.externalid, 'externalId', 256) ?? null,
-    password: str(r.password, 'password', 256),
+    password: str(r.password, 'password', MAX_PASSWORD_LENGTH),
   };
 }
 
@@ -101,30 +103,18 @@ function patchable(u: User): Obj {
   };
 }
 
+/** The tenant's password policy (users/password-policy.ts), refused as a SCIM invalidValue. */
 async function checkPassword(tx: Tx, tenantId: string, password: string) {
-  const t = await tx.tenant.findUniqueOrThrow({ where: { id: tenantId } });
-  const failures: string[] = [];
-  if (password.length < t.pwMinLength) failures.push(`at least ${t.pwMinLength} characters`);
-  if (t.pwRequireUpper && !/[A-Z]/.test(password)) failures.push('an upper-case letter');
-  if (t.pwRequireLower && !/[a-z]/.test(password)) failures.push('a lower-case letter');
-  if (t.pwRequireDigit && !/\d/.test(password)) failures.push('a digit');
-  if (t.pwRequireSymbol && !/[^A-Za-z0-9]/.test(password)) failures.push('a symbol');
-  if (failures.length) throw invalidValue(`The password must contain ${failures.join(', ')}`);
+  const violations = passwordViolations(policyOf(await tx.tenant.findUniqueOrThrow({ where: { id: tenantId } })), password);
+  if (violations.length) throw invalidValue(`The password ${violations.join(', ')}`);
 }
 
+/** The tenant's identity rule (users/identity.ts), refused as SCIM uniqueness conflicts. */
 async function assertUnique(tx: Tx, tenantId: string, f: UserFields, selfId?: string) {
-  const usernameLower = f.username.toLowerCase();
-  const emailLower = f.email.toLowerCase();
-  const notSelf = selfId ? { NOT: { id: selfId } } : {};
-  if (await tx.user.findFirst({ where: { tenantId, usernameLower, ...notSelf }, select: { id: true } })) {
-    throw uniqueness(`userName "${f.username}" is already taken`);
-  }
-  if (await tx.serviceAccount.findFirst({ where: { tenantId, usernameLower }, select: { id: true } })) {
-    throw uniqueness(`userName "${f.username}" is already taken by a service account`);
-  }
-  if (await tx.user.findFirst({ where: { tenantId, emailLower, ...notSelf }, select: { id: true } })) {
-    throw uniqueness(`email "${f.email}" is already used by another user`);
-  }
+  const [clash] = await identityClashes(tx, tenantId, { username: f.username, email: f.email }, selfId ? { kind: 'user', id: selfId } : undefined);
+  if (!clash) return;
+  if (clash.field === 'email') throw uniqueness(`email "${f.email}" is already used by another user`);
+  throw uniqueness(clash.holder === 'serviceAccount' ? `userName "${f.username}" is already taken by a service account` : `userName "${f.username}" is already taken`);
 }
 
 async function columns(ctx: ScimContext, tx: Tx, f: UserFields, current?: User) {

@@ -7,6 +7,7 @@ import type { Prisma } from '../platform/db.js';
 import { AppError, badRequest, conflict, notFound, type ErrorItem } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
 import { assertMayActOnRoles, assertMayConfer } from '../principals/policy.js';
+import { identityClashes } from '../users/identity.js';
 import { requireAdminOrSelf, resolveAccountId } from './access.js';
 import type { ServiceAccountCreate, ServiceAccountSearch } from './schemas.js';
 
@@ -69,18 +70,9 @@ async function resolveRoles(tx: Tx, ctx: ServiceContext, names: string[], source
   return [...out];
 }
 
-/**
- * Users and service accounts share one login namespace per tenant. The advisory lock
- * serialises the check with concurrent creations of the same name (users take it too).
- */
+/** The tenant's identity rule (users/identity.ts): users and service accounts share one login namespace. */
 export async function assertUsernameFree(tx: Tx, tenantId: string, username: string) {
-  const lower = username.toLowerCase();
-  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`username:${tenantId}:${lower}`}))`;
-  const [user, sa] = await Promise.all([
-    tx.user.findUnique({ where: { tenantId_usernameLower: { tenantId, usernameLower: lower } }, select: { id: true } }),
-    tx.serviceAccount.findUnique({ where: { tenantId_usernameLower: { tenantId, usernameLower: lower } }, select: { id: true } }),
-  ]);
-  if (user || sa) throw conflict(`Username "${username}" is already in use`, '/username');
+  if ((await identityClashes(tx, tenantId, { username })).length) throw conflict(`Username "${username}" is already in use`, '/username');
 }
 
 export interface CreatedAccount {

@@ -11,9 +11,10 @@ import { searchUserRows, userRow } from './search.js';
 import { userAttributes as viewAttributes, type UserView } from './view.js';
 import { hashPassword, type Argon2Params } from '../platform/passwords.js';
 import { resolveRoleName } from '../roles/assign.js';
-import { createSetPasswordToken, setPasswordUrl } from './invitations.js';
+import { createSetPasswordToken } from './invitations.js';
 import { clearLoginThrottle } from './lockout.js';
 import { sendInvitation } from './mailer.js';
+import { identityClashes } from './identity.js';
 import { assertPasswordComplies, policyOf } from './password-policy.js';
 import type { UserCreate, UserSearch, UserUpdate } from './schemas.js';
 
@@ -40,26 +41,16 @@ export async function findUser(prisma: Prisma | Tx, tenantId: string, id: string
   return user;
 }
 
-/**
- * Usernames and emails are unique per tenant, compared case-insensitively, and a
- * username may not be a service account's either (both log in by username).
- */
+/** The tenant's identity rule (./identity.ts), refused as JSON:API conflicts. */
 async function assertIdentityFree(db: Tx, tenantId: string, input: { username?: string; email?: string }, exceptId?: string) {
-  const items: ErrorItem[] = [];
-  const clash = (field: string, detail: string) =>
-    items.push({ status: '409', code: 'conflict', title: 'Conflict', detail, source: { pointer: `/data/attributes/${field}` } });
-  if (input.username !== undefined) {
-    const usernameLower = input.username.toLowerCase();
-    const [user, sa] = await Promise.all([
-      db.user.findUnique({ where: { tenantId_usernameLower: { tenantId, usernameLower } }, select: { id: true } }),
-      db.serviceAccount.findUnique({ where: { tenantId_usernameLower: { tenantId, usernameLower } }, select: { id: true } }),
-    ]);
-    if ((user && user.id !== exceptId) || sa) clash('username', `The username "${input.username}" is already taken`);
-  }
-  if (input.email !== undefined) {
-    const user = await db.user.findUnique({ where: { tenantId_emailLower: { tenantId, emailLower: input.email.toLowerCase() } }, select: { id: true } });
-    if (user && user.id !== exceptId) clash('email', `The email "${input.email}" is already in use`);
-  }
+  const clashes = await identityClashes(db, tenantId, input, exceptId ? { kind: 'user', id: exceptId } : undefined);
+  const items: ErrorItem[] = clashes.map((c) => ({
+    status: '409',
+    code: 'conflict',
+    title: 'Conflict',
+    detail: c.field === 'username' ? `The username "${c.value}" is already taken` : `The email "${c.value}" is already in use`,
+    source: { pointer: `/data/attributes/${c.field}` },
+  }));
   if (items.length) throw new AppError(409, 'conflict', 'Conflict', items[0]!.detail, undefined, items);
 }
 
@@ -88,7 +79,8 @@ export async function searchUsers(prisma: Prisma, tenantId: string, criteria: Us
 }
 
 export interface InvitationOptions {
-  publicUrl: string;
+  /** The set-password link that carries a one-time token (the login pages own its path). */
+  setPasswordLink: (token: string) => string;
   ttlMs: number;
   smtpUrl?: string;
   smtpFrom: string;
@@ -137,7 +129,7 @@ export async function createUser(ctx: ServiceContext, input: UserCreate, argon2:
   });
 
   if (!token) return { user };
-  const url = setPasswordUrl(inv.publicUrl, token.token);
+  const url = inv.setPasswordLink(token.token);
   if (!inv.smtpUrl) return { user, setPasswordUrl: url, invitation: 'link' };
   try {
     await sendInvitation(inv.smtpUrl, inv.smtpFrom, { to: user.email, username: user.username, tenantName: tenant.name, url, expiresAt: token.expiresAt });
