@@ -7,8 +7,10 @@ import { openMigratedDatabase } from './platform/start.js';
 import { generatePat } from './principals/pat.js';
 import { exportCommand, importCommand } from './export/cli.js';
 import { rotateKeys } from './oauth/keys.js';
-import { createAnalyticsUiApplication } from './oauth/applications.js';
-import { audit } from './audit/audit.js';
+import { createTenant } from './tenants/service.js';
+import { tenantCreate } from './tenants/schemas.js';
+import { AppError } from './platform/errors.js';
+import { dbErrorFacts } from './platform/db-errors.js';
 import { loadMasterKey } from './platform/secrets.js';
 
 const HELP = `Usage: npm run cli -- <command> [options]
@@ -30,6 +32,14 @@ Commands:
 The database is the one the server would use (DATABASE_URL, or the embedded one under DATA_DIR).`;
 
 type Command = (args: string[]) => Promise<number>;
+
+/** A refusal in one line, as the API words it; undefined for errors that are no refusal. */
+function cliMessage(err: unknown): string | undefined {
+  if (err instanceof AppError) return err.message;
+  // A unique index refused what a concurrent write took between the check and the insert.
+  if (dbErrorFacts(err).codes.has('P2002') || dbErrorFacts(err).codes.has('23505')) return 'already exists (created concurrently); nothing was written';
+  return undefined;
+}
 
 async function withDatabase<T>(fn: (ctx: Awaited<ReturnType<typeof openMigratedDatabase>> & { config: ReturnType<typeof loadConfig> }) => Promise<T>) {
   const config = loadConfig();
@@ -69,21 +79,24 @@ const commands: Record<string, Command> = {
       console.error('create-tenant: --name is required');
       return 2;
     }
+    // The same input rules and the same command as POST /api/v3/tenants.
+    const input = tenantCreate.safeParse({ name: values.name, ...(values.subdomain !== undefined ? { subdomain: values.subdomain } : {}) });
+    if (!input.success) {
+      const issue = input.error.issues[0]!;
+      console.error(`create-tenant: --${String(issue.path[0] ?? 'name')} ${issue.message}`);
+      return 2;
+    }
     return withDatabase(async ({ db, config }) => {
-      const tenant = await db.prisma.$transaction(async (tx) => {
-        const created = await tx.tenant.create({
-          data: {
-            name: values.name!,
-            identity: values.subdomain ? { create: { subdomain: values.subdomain, name: values.name! } } : undefined,
-          },
-        });
-        // As through the API: every tenant gets its AnalyticsUI application.
-        await createAnalyticsUiApplication(tx, created.id, values.subdomain, config);
-        await audit(tx, 'system', { tenantId: created.id, action: 'tenant.created', targetType: 'tenant', targetId: created.id, details: { via: 'cli' } });
-        return created;
-      });
-      console.log(tenant.id);
-      return 0;
+      try {
+        const tenant = await createTenant({ prisma: db.prisma, principal: 'system' }, input.data, config, 'cli');
+        console.log(tenant.id);
+        return 0;
+      } catch (err) {
+        const message = cliMessage(err);
+        if (!message) throw err;
+        console.error(`create-tenant: ${message}`);
+        return 1;
+      }
     });
   },
   async 'rotate-keys'() {

@@ -1,6 +1,7 @@
 import type { Tenant, TenantIdentity } from '../generated/prisma/client.js';
 import { audit } from '../audit/audit.js';
 import type { ServiceContext } from '../principals/context.js';
+import type { Actor } from '../principals/policy.js';
 import type { Prisma } from '../platform/db.js';
 import { conflict, notFound, unprocessable } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
@@ -61,8 +62,15 @@ export async function listTenants(prisma: Prisma, skip: number, take: number) {
   return { total, rows };
 }
 
-/** `config` shapes the AnalyticsUI application every tenant is created with. */
-export async function createTenant(ctx: ServiceContext, input: TenantCreate, config: DefaultApplicationConfig): Promise<TenantRow> {
+/** Who creates a tenant: a caller of the API, or the system (the CLI). */
+export type TenantCreator = Pick<ServiceContext, 'prisma'> & { principal: Actor; requestId?: string };
+
+/**
+ * The one way to create a tenant (POST /api/v3/tenants and the CLI's create-tenant).
+ * `input` is what `tenantCreate` (./schemas.ts) parsed; `config` shapes the AnalyticsUI
+ * application every tenant is created with; `via` names a non-HTTP entry point in the audit.
+ */
+export async function createTenant(ctx: TenantCreator, input: TenantCreate, config: DefaultApplicationConfig, via?: string): Promise<TenantRow> {
   return ctx.prisma.$transaction(async (tx) => {
     if (input.subdomain) await assertSubdomainFree(tx, input.subdomain);
     const tenant = await tx.tenant.create({
@@ -77,7 +85,7 @@ export async function createTenant(ctx: ServiceContext, input: TenantCreate, con
       include: { identity: true },
     });
     await createAnalyticsUiApplication(tx, tenant.id, input.subdomain, config);
-    await audit(tx, ctx.principal, { tenantId: tenant.id, action: 'tenant.created', targetType: 'tenant', targetId: tenant.id }, ctx.requestId);
+    await audit(tx, ctx.principal, { tenantId: tenant.id, action: 'tenant.created', targetType: 'tenant', targetId: tenant.id, ...(via ? { details: { via } } : {}) }, ctx.requestId);
     return tenant;
   });
 }
