@@ -17,7 +17,7 @@ export function forwardedCert(request: FastifyRequest): string | undefined {
 }
 
 export default fp(async function pki(app: FastifyInstance) {
-  const service = new PkiService(app.db, app.masterKey, app.config, app.log);
+  const service = new PkiService(app.db, app.masterKey, app.config, app.log, app.invalidation);
   app.decorate('pki', service);
   app.addHook('onClose', async () => service.close());
   // An imported CA is checked at start, so a wrong file fails loudly instead of on first use.
