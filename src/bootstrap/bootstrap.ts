@@ -1,6 +1,6 @@
 import type { Config } from '../platform/config.js';
 import type { Database } from '../platform/db.js';
-import { hashPassword } from '../platform/passwords.js';
+import { argon2Params, hashPassword } from '../platform/passwords.js';
 import { randomToken } from '../platform/secrets.js';
 import { audit } from '../audit/audit.js';
 import { generatePat, hashPat } from '../principals/pat.js';
@@ -18,9 +18,8 @@ export interface BootstrapResult {
 
 const PAT_LIFETIME_DAYS = 365;
 
-export function argon2Params(config: Config) {
-  return { memoryCost: config.ARGON2_MEMORY_KIB, timeCost: config.ARGON2_ITERATIONS, parallelism: config.ARGON2_PARALLELISM };
-}
+/** Kept here for the callers that knew it here; the definition is platform/passwords.ts. */
+export { argon2Params };
 
 /**
  * Creates the operator tenant, its skylight-admin user and an operator service

@@ -12,7 +12,7 @@ import chain from 'stream-chain';
 import { parser } from 'stream-json';
 import { pick } from 'stream-json/filters/pick.js';
 import { streamArray } from 'stream-json/streamers/stream-array.js';
-import { argon2Params } from '../bootstrap/bootstrap.js';
+import { argon2Params } from '../platform/passwords.js';
 import { loadConfig } from '../platform/config.js';
 import { openMigratedDatabase } from '../platform/start.js';
 import { buildExport } from './service.js';

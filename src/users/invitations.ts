@@ -8,8 +8,6 @@ type Tx = Pick<Prisma, 'setPasswordToken'>;
 
 export const hashSetPasswordToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
-export const setPasswordUrl = (publicUrl: string, token: string) => `${publicUrl}/ui/set-password?token=${encodeURIComponent(token)}`;
-
 /**
  * Issues a one-time set-password token for a user. Only its SHA-256 is stored;
  * the returned token is shown (or mailed) once.

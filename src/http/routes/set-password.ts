@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import rateLimit from '@fastify/rate-limit';
-import { argon2Params } from '../../bootstrap/bootstrap.js';
+import { argon2Params } from '../../platform/passwords.js';
 import { consumeSetPasswordToken } from '../../users/invitations.js';
 import { csrfToken, csrfValid } from '../../ui/csrf.js';
 import { errorBox, hidden, html, sendPage } from '../../ui/layout.js';
@@ -39,6 +39,9 @@ const field = (body: unknown, name: string) => {
 };
 
 /** The page behind the invitation link of a user created without a password. */
+/** The link of the set-password page for a one-time token (invitations, password resets). */
+export const setPasswordUrl = (publicUrl: string, token: string) => `${publicUrl}/ui/set-password?token=${encodeURIComponent(token)}`;
+
 export default async function setPasswordRoutes(app: FastifyInstance) {
   await app.register(formbody, { bodyLimit: 65536 });
   await app.register(rateLimit, { global: false });
