@@ -1,4 +1,3 @@
-import type { FastifyRequest } from 'fastify';
 import type { Prisma } from '../platform/db.js';
 import type { Principal } from './principal.js';
 
@@ -8,9 +7,4 @@ export interface ServiceContext {
   principal: Principal;
   tenantId: string;
   requestId: string;
-}
-
-export function contextOf(request: FastifyRequest): ServiceContext {
-  if (!request.principal || !request.tenantId) throw new Error('contextOf() on a route without authentication');
-  return { prisma: request.server.db.prisma, principal: request.principal, tenantId: request.tenantId, requestId: request.id };
 }

@@ -1,13 +1,14 @@
 // ZITADEL-compatible instance export and import (admin API v1) for operators. The
 // routes are outside /api, so they authenticate here and require skylight-admin.
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { argon2Params } from '../../bootstrap/bootstrap.js';
+import { argon2Params } from '../../platform/passwords.js';
 import { runExport, runImport, exportRequest, importRequest, type RunContext } from '../../export/service.js';
 import { forbidden, unauthorized } from '../../platform/errors.js';
 import { allowList } from '../../platform/net.js';
 import { isSkylightAdmin, SKYLIGHT_ADMIN } from '../../principals/principal.js';
+import { contextOf } from '../context.js';
 import { errors } from '../jsonapi.js';
 
 const tags = ['Export and import (operator)'];
@@ -40,16 +41,21 @@ export default async function adminExportRoutes(app: FastifyInstance) {
   });
 
   const s3Allow = allowList(app.config.EXPORT_S3_ALLOW_CIDRS);
-  const ctxOf = (request: { principal?: RunContext['actor']; id: string; log: NonNullable<RunContext['log']> }): RunContext => ({
-    prisma: app.db.prisma,
-    actor: request.principal!,
-    requestId: request.id,
-    dataDir: app.config.DATA_DIR,
-    baseDomain: app.config.BASE_DOMAIN,
-    argon: argon2Params(app.config),
-    s3Allow,
-    log: request.log,
-  });
+  const argon = argon2Params(app.config);
+  // The caller's context (the one builder, ../context.ts) with the settings an export or import needs.
+  const runContextOf = (request: FastifyRequest): RunContext => {
+    const c = contextOf(request);
+    return {
+      prisma: c.prisma,
+      actor: c.principal,
+      requestId: c.requestId,
+      dataDir: app.config.DATA_DIR,
+      baseDomain: app.config.BASE_DOMAIN,
+      argon,
+      s3Allow,
+      log: request.log,
+    };
+  };
 
   r.post('/admin/v1/export', {
     schema: {
@@ -59,7 +65,7 @@ export default async function adminExportRoutes(app: FastifyInstance) {
       body: exportRequest,
       response: { 200: z.record(z.string(), z.unknown()), ...errors(400, 401, 403, 409, 422, 502, 504) },
     },
-  }, async (request) => (await runExport(ctxOf(request), request.body)) as Record<string, unknown>);
+  }, async (request) => (await runExport(runContextOf(request), request.body)) as Record<string, unknown>);
 
   r.post('/admin/v1/import', {
     bodyLimit: IMPORT_BODY_LIMIT,
@@ -70,5 +76,5 @@ export default async function adminExportRoutes(app: FastifyInstance) {
       body: importRequest,
       response: { 200: importResult, ...errors(400, 401, 403, 413, 422, 504) },
     },
-  }, async (request) => runImport(ctxOf(request), request.body));
+  }, async (request) => runImport(runContextOf(request), request.body));
 }

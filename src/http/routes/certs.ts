@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { REASONS } from '../../pki/authority.js';
 import { MAX_OCSP_REQUEST_BYTES } from '../../pki/ocsp.js';
 import { certView } from '../../pki/service.js';
-import { contextOf } from '../../principals/context.js';
+import { contextOf } from '../context.js';
 import { errors, listDocument, pageQuery, resource, sendJsonApi, skipTake } from '../jsonapi.js';
 import { forwardedCert } from '../plugins/pki.js';
 

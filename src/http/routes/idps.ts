@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { contextOf } from '../../principals/context.js';
+import { contextOf } from '../context.js';
 import { AppError } from '../../platform/errors.js';
 import { addSamlIdp, disableIdps, findIdp, getUserIdps, idpCreated, idpSummary, listIdps, setUserIdps, updateSamlIdp } from '../../idps/service.js';
 import { errors, sendJsonApi } from '../jsonapi.js';

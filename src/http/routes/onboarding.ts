@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { contextOf } from '../../principals/context.js';
+import { contextOf } from '../context.js';
 import { deleteTenantIdentity, putTenantIdentity, subdomainOf, tenantInfo } from '../../tenants/identity.js';
 import { subdomain } from '../../tenants/schemas.js';
 import { audit } from '../../audit/audit.js';

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { contextOf } from '../../principals/context.js';
+import { contextOf } from '../context.js';
 import { createRole, deleteRole, findRole, listFeatureRoles, listRoles, roleAttributes, updateRole } from '../../roles/service.js';
 import { featureRoleAttributes, listRolesQuery, roleAttributes as attributesSchema, roleCreate, roleUpdate } from '../../roles/schemas.js';
 import { documentSchema, errors, inputDocument, listDocument, listSchema, resource, resourceSchema, sendJsonApi, skipTake } from '../jsonapi.js';

@@ -5,6 +5,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { hasZodFastifySchemaValidationErrors, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AppError } from '../../platform/errors.js';
+import { contextOf } from '../context.js';
 import { mapError } from '../errors.js';
 import { isAdminOf, TENANT_ADMIN } from '../../principals/principal.js';
 import type { ScimContext } from '../../scim/context.js';
@@ -76,14 +77,7 @@ export default async function scimRoutes(app: FastifyInstance) {
     request.tenantId = v.principal.tenantId;
   });
 
-  const ctxOf = (request: FastifyRequest): ScimContext => ({
-    prisma: app.db.prisma,
-    principal: request.principal!,
-    tenantId: request.tenantId!,
-    requestId: request.id,
-    base,
-    argon,
-  });
+  const ctxOf = (request: FastifyRequest): ScimContext => ({ ...contextOf(request), base, argon });
   const ifMatch = (request: FastifyRequest) => {
     const h = request.headers['if-match'];
     return Array.isArray(h) ? h.join(',') : h;

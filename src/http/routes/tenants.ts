@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { contextOf } from '../../principals/context.js';
+import { contextOf } from '../context.js';
 import { createTenant, deleteTenant, findTenant, listTenants, tenantAttributes, updateTenant } from '../../tenants/service.js';
 import { tenantAttributes as attributesSchema, tenantCreate, tenantUpdate } from '../../tenants/schemas.js';
 import { documentSchema, errors, inputDocument, listDocument, listSchema, pageQuery, resource, resourceSchema, sendJsonApi, skipTake } from '../jsonapi.js';

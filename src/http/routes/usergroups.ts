@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { contextOf } from '../../principals/context.js';
+import { contextOf } from '../context.js';
 import { isAdminOf } from '../../principals/principal.js';
 import {
   addGroupMembers, createGroup, deleteGroup, findGroup, groupAttributes, groupMembers, removeGroupMember, searchGroups, updateGroup,

@@ -1,10 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { argon2Params } from '../../bootstrap/bootstrap.js';
+import { argon2Params } from '../../platform/passwords.js';
 import { groupAttributes } from '../../groups/service.js';
 import { groupAttributes as groupAttributesSchema } from '../../groups/schemas.js';
-import { contextOf } from '../../principals/context.js';
+import { contextOf } from '../context.js';
+import { setPasswordUrl } from './set-password.js';
 import {
   addUserRoles, createUser, deleteUser, getUser, removeUserRole, searchUsers, updateUser, userAttributes, userGroups, userRoles,
 } from '../../users/service.js';
@@ -31,7 +32,7 @@ export default async function userRoutes(app: FastifyInstance) {
   const counts = new UserCountCache(app.config.USER_COUNT_CACHE_SIZE);
   app.subscribeInvalidations(counts);
   const invitations = {
-    publicUrl: app.config.PUBLIC_URL,
+    setPasswordLink: (token: string) => setPasswordUrl(app.config.PUBLIC_URL, token),
     ttlMs: app.config.SET_PASSWORD_TOKEN_TTL_HOURS * 3600_000,
     smtpUrl: app.config.SMTP_URL,
     smtpFrom: app.config.SMTP_FROM ?? `no-reply@${app.config.BASE_DOMAIN}`,
