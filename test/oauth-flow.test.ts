@@ -4,7 +4,7 @@ import * as client from 'openid-client';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { bearer, call, createTenant, seedServiceAccountPat, snapshot, type TestApp } from './helpers/app.js';
 import { Browser, loginThrough, seedUser, startListeningApp } from './helpers/oauth.js';
-import { createSession } from '../src/sessions/browser-session.js';
+import { createSession } from '../src/http/session-cookie.js';
 
 let t: TestApp & { issuer: string };
 let tenantA: string;

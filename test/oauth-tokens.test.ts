@@ -5,7 +5,7 @@ import { SignJWT, decodeProtectedHeader, type JWK } from 'jose';
 import { bearer, call, createTenant, seedServiceAccountPat, snapshot, startTestApp, type TestApp } from './helpers/app.js';
 import { seedUser } from './helpers/oauth.js';
 import { issueAccessToken, issueIdToken } from '../src/oauth/tokens.js';
-import { createSession } from '../src/sessions/browser-session.js';
+import { createSession } from '../src/http/session-cookie.js';
 import { purgeExpired } from '../src/oauth/purge.js';
 
 let t: TestApp;

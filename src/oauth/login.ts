@@ -1,26 +1,10 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
-import { argon2Params } from '../bootstrap/bootstrap.js';
 import type { Config } from '../platform/config.js';
 import type { Prisma } from '../platform/db.js';
-import { hashPassword, verifyPassword } from '../platform/passwords.js';
+import { argon2Params, hashPassword, verifyPassword } from '../platform/passwords.js';
 import { seal, unseal } from '../platform/sealed.js';
-import { createSession } from '../sessions/browser-session.js';
-import { messagePage, termsPage } from '../ui/pages.js';
+import { startSession, type NewSession, type SessionSettings } from '../sessions/browser-session.js';
 import { claimLoginAttempt, clientAddressKey, failedLogin, recordSuccessfulLogin } from '../users/lockout.js';
 import { issueCode, openAuthRequest } from './authorize.js';
-
-/**
- * A login method that replaces the password step for some users (SAML federation: the
- * user's or the tenant's default IdP). Returns the URL to send the browser to, or
- * undefined to let the next hook (and finally the password page) decide.
- */
-export type LoginRedirectHook = (args: {
-  request: FastifyRequest;
-  tenantId: string;
-  email: string;
-  /** The sealed authorization request to resume afterwards (pass it back to completeLogin). */
-  authRequest?: string;
-}) => Promise<string | undefined>;
 
 export interface CompleteLoginInput {
   tenantId: string;
@@ -36,34 +20,76 @@ const PENDING_SECONDS = 15 * 60;
 
 export const DEFAULT_TERMS = 'By continuing you accept the terms of use and the privacy policy of this service.';
 
+export interface LoginDeps {
+  prisma: Prisma;
+  masterKey: Buffer;
+  issuer: string;
+  config: SessionSettings;
+}
+
+/** What the end of a login decided; the login pages turn it into an answer. */
+export type LoginOutcome =
+  /** The account or its tenant cannot sign in. */
+  | { kind: 'refused' }
+  /** The tenant requires terms acceptance first: `pending` resumes the login (openPendingLogin). */
+  | { kind: 'terms'; tenantName: string; pending: string; formTargets: string[]; termsText: string }
+  /** Signed in, with no authorization request to resume. */
+  | { kind: 'signed-in'; tenantName: string; session: NewSession }
+  /** Signed in; the browser goes back to the client with its code. */
+  | { kind: 'redirect'; url: string; session: NewSession };
+
 /**
  * The end of every successful login: asks for terms acceptance when the tenant requires
  * it, then creates the browser session and resumes the authorization request (code to the
- * client's redirect URI), or shows a signed-in page when there is none.
+ * client's redirect URI), or reports a plain sign-in when there is none.
  */
-export async function completeLogin(request: FastifyRequest, reply: FastifyReply, input: CompleteLoginInput) {
-  const app = request.server;
-  const { prisma } = app.db;
+export async function completeLogin(deps: LoginDeps, input: CompleteLoginInput): Promise<LoginOutcome> {
+  const { prisma } = deps;
   const user = await prisma.user.findUnique({
     where: { tenantId_id: { tenantId: input.tenantId, id: input.userId } },
     include: { tenant: true },
   });
-  if (!user || user.state !== 'active' || user.tenant.state !== 'active') return messagePage(reply, 'Sign-in failed', 'This account cannot sign in.', 403);
-  const authReq = openAuthRequest(app.masterKey, input.authRequest);
+  if (!user || user.state !== 'active' || user.tenant.state !== 'active') return { kind: 'refused' };
+  const authReq = openAuthRequest(deps.masterKey, input.authRequest);
   const formTargets = authReq ? [new URL(authReq.redirectUri).origin] : [];
 
   if (user.tenant.termsRequired && !user.termsAcceptedAt) {
-    const pending = seal(app.masterKey, JSON.stringify({ ...input, exp: Math.floor(Date.now() / 1000) + PENDING_SECONDS }), PENDING_AAD);
+    const pending = seal(deps.masterKey, JSON.stringify({ ...input, exp: Math.floor(Date.now() / 1000) + PENDING_SECONDS }), PENDING_AAD);
     const branding = user.tenant.branding as Record<string, string>;
-    return termsPage(request, reply, { tenantName: user.tenant.name, pending, formTargets, termsText: branding.termsText ?? DEFAULT_TERMS });
+    return { kind: 'terms', tenantName: user.tenant.name, pending, formTargets, termsText: branding.termsText ?? DEFAULT_TERMS };
   }
 
-  const session = await createSession(prisma, reply, app.config, { tenantId: user.tenantId, userId: user.id, amr: input.amr });
-  if (!authReq || authReq.tenantId !== user.tenantId) {
-    return messagePage(reply, 'Signed in', `You are signed in to ${user.tenant.name}. You can close this page.`);
-  }
-  const url = await issueCode(prisma, app.oauth.issuer, authReq, { userId: user.id, sessionId: session.id, authTime: session.authTime, amr: session.amr });
-  return reply.code(303).header('cache-control', 'no-store').redirect(url, 303);
+  const created = await startSession(prisma, deps.config, { tenantId: user.tenantId, userId: user.id, amr: input.amr });
+  const { session } = created;
+  if (!authReq || authReq.tenantId !== user.tenantId) return { kind: 'signed-in', tenantName: user.tenant.name, session: created };
+  const url = await issueCode(prisma, deps.issuer, authReq, { userId: user.id, sessionId: session.id, authTime: session.authTime, amr: session.amr });
+  return { kind: 'redirect', url, session: created };
+}
+
+/** Records the terms acceptance of a pending login; an earlier acceptance is kept. */
+export async function recordTermsAccepted(prisma: Prisma, pending: CompleteLoginInput, now = new Date()) {
+  // The same timestamp AcceptTerms records.
+  await prisma.user.updateMany({
+    where: { tenantId: pending.tenantId, id: pending.userId, termsAcceptedAt: null },
+    data: { termsAcceptedAt: now },
+  });
+}
+
+/** The tenant and authorization request a login page acts for, from the sealed request `r`. */
+export interface LoginTarget {
+  tenantId: string;
+  tenantName: string;
+  r?: string;
+  formTargets?: string[];
+}
+
+/** Opens the sealed authorization request of a login page; a string is the reason it cannot sign in. */
+export async function loginTargetOf(prisma: Prisma, masterKey: Buffer, r: string): Promise<LoginTarget | string> {
+  const req = openAuthRequest(masterKey, r);
+  if (!req) return 'This sign-in link has expired. Go back to the application and sign in again.';
+  const tenant = await prisma.tenant.findUnique({ where: { id: req.tenantId }, select: { name: true, state: true } });
+  if (!tenant || tenant.state !== 'active') return 'This organisation cannot sign in.';
+  return { tenantId: req.tenantId, tenantName: tenant.name, r, formTargets: [new URL(req.redirectUri).origin] };
 }
 
 /** The CompleteLoginInput sealed into the terms page, if it is genuine and recent. */

@@ -1,9 +1,7 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Prisma } from '../platform/db.js';
 import { randomToken, sha256Hex } from '../platform/secrets.js';
 import type { Refusal } from '../principals/principal.js';
 
-export const SESSION_COOKIE = 'iam_session';
 // lastSeenAt is written at most this often, so that a busy session is not a write per request.
 const TOUCH_MS = 60_000;
 
@@ -23,24 +21,19 @@ export interface SessionRow {
   expiresAt: Date;
 }
 
-export function cookieOptions(s: SessionSettings) {
-  return {
-    path: '/',
-    httpOnly: true,
-    sameSite: 'lax' as const,
-    secure: s.PUBLIC_URL.startsWith('https:'),
-    ...(s.SESSION_COOKIE_DOMAIN ? { domain: s.SESSION_COOKIE_DOMAIN } : {}),
-  };
+/** A session just created, with the secret its holder presents (the database keeps only its hash). */
+export interface NewSession {
+  session: SessionRow;
+  secret: string;
 }
 
-/** Creates a server-side session; the cookie carries the secret, the database only its hash. */
-export async function createSession(
+/** Creates a server-side session; the caller hands the secret to the browser (the cookie). */
+export async function startSession(
   prisma: Prisma,
-  reply: FastifyReply,
   s: SessionSettings,
   input: { tenantId: string; userId: string; amr: string[] },
   now = new Date(),
-): Promise<SessionRow> {
+): Promise<NewSession> {
   const secret = randomToken(43);
   const row = await prisma.browserSession.create({
     data: {
@@ -53,15 +46,13 @@ export async function createSession(
       expiresAt: new Date(now.getTime() + s.SESSION_ABSOLUTE_SECONDS * 1000),
     },
   });
-  reply.setCookie(SESSION_COOKIE, secret, { ...cookieOptions(s), maxAge: s.SESSION_ABSOLUTE_SECONDS });
-  return row;
+  return { session: row, secret };
 }
 
 export type SessionCheck = { ok: true; session: SessionRow } | { ok: false; reason: Refusal };
 
-/** The live session named by the request's cookie; undefined when there is no cookie. */
-export async function sessionOf(prisma: Prisma, request: FastifyRequest, s: SessionSettings, now = new Date()): Promise<SessionCheck | undefined> {
-  const secret = request.cookies?.[SESSION_COOKIE];
+/** The live session named by a session secret (the cookie's value); undefined when there is none. */
+export async function sessionOf(prisma: Prisma, secret: string | undefined, s: SessionSettings, now = new Date()): Promise<SessionCheck | undefined> {
   if (!secret) return undefined;
   if (!/^[0-9A-Za-z]{43}$/.test(secret)) return { ok: false, reason: 'unknown' };
   const row = await prisma.browserSession.findUnique({ where: { tokenHash: sha256Hex(secret) } });
@@ -76,8 +67,4 @@ export async function sessionOf(prisma: Prisma, request: FastifyRequest, s: Sess
 
 export async function endSession(prisma: Prisma, sessionId: string, now = new Date()) {
   await prisma.browserSession.updateMany({ where: { id: sessionId, endedAt: null }, data: { endedAt: now } });
-}
-
-export function clearSessionCookie(reply: FastifyReply, s: SessionSettings) {
-  reply.clearCookie(SESSION_COOKIE, cookieOptions(s));
 }

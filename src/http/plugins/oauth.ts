@@ -2,9 +2,10 @@ import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { KeyStore } from '../../oauth/keys.js';
 import { defaultGrants, type GrantHandler } from '../../oauth/grants/index.js';
-import type { LoginRedirectHook } from '../../oauth/login.js';
+import type { LoginRedirectHook } from '../login-flow.js';
 import { looksLikeJwt, OPAQUE_ACCESS_PREFIX, verifyAccessTokenJwt, verifyOpaqueToken, type OAuthDeps } from '../../oauth/tokens.js';
 import { sessionOf } from '../../sessions/browser-session.js';
+import { sessionSecretOf } from '../session-cookie.js';
 import { setHotCacheTtl } from '../../oauth/hot-cache.js';
 import { purgeExpired } from '../../oauth/purge.js';
 import { StandingGrants } from '../../oauth/standing-grants.js';
@@ -66,7 +67,7 @@ export default fp(async function oauth(app: FastifyInstance) {
   };
 
   app.decorate('authenticateSession', async (request: FastifyRequest): Promise<Verification | undefined> => {
-    const check = await sessionOf(prisma, request, app.config);
+    const check = await sessionOf(prisma, sessionSecretOf(request), app.config);
     if (!check) return undefined;
     if (!check.ok) return check;
     const s = check.session;

@@ -1,8 +1,9 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { completeLogin } from '../../oauth/login.js';
+import { parkAuthorization, takeParkedAuthorization } from '../../oauth/pending-authorization.js';
 import { findSamlRedirect, samlBindingCookie } from '../../idps/saml-sp.js';
 import { randomToken } from '../../platform/secrets.js';
+import { finishLogin } from '../login-flow.js';
 import type { SamlLoginCompleted } from '../routes/saml.js';
 
 // As long as an AuthnRequest stays answerable.
@@ -24,7 +25,7 @@ export default fp(async function samlLogin(app: FastifyInstance) {
     const redirect = await findSamlRedirect(app, tenantId, email, id, request.cookies?.[bindingCookie.name]);
     if (!redirect) return undefined;
     if (authRequest) {
-      await prisma.pendingAuthorization.create({ data: { tenantId, id, authRequest, expiresAt: new Date(Date.now() + Math.max(PENDING_MS, app.config.SAML_REQUEST_TTL_MS)) } });
+      await parkAuthorization(prisma, { tenantId, id, authRequest, expiresAt: new Date(Date.now() + Math.max(PENDING_MS, app.config.SAML_REQUEST_TTL_MS)) });
     }
     bindings.set(request, redirect.binding);
     return redirect.url;
@@ -45,13 +46,8 @@ export default fp(async function samlLogin(app: FastifyInstance) {
 
   const completed: SamlLoginCompleted = async (request, reply, login) => {
     // Single use: the row goes with its first use (a replayed response is refused earlier, by the ACS).
-    const rows = login.relayState
-      ? await prisma.$queryRaw<{ authRequest: string }[]>`
-          DELETE FROM "PendingAuthorization"
-           WHERE "tenantId" = ${login.tenantId}::uuid AND id = ${login.relayState} AND "expiresAt" > now()
-          RETURNING "authRequest"`
-      : [];
-    return completeLogin(request, reply, { tenantId: login.tenantId, userId: login.userId, amr: ['ext'], authRequest: rows[0]?.authRequest });
+    const authRequest = login.relayState ? await takeParkedAuthorization(prisma, login.tenantId, login.relayState) : undefined;
+    return finishLogin(request, reply, { tenantId: login.tenantId, userId: login.userId, amr: ['ext'], authRequest });
   };
   app.decorate('samlLoginCompleted', completed);
 }, { name: 'saml-login' });

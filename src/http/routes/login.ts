@@ -2,11 +2,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import rateLimit from '@fastify/rate-limit';
 import { openAuthRequest } from '../../oauth/authorize.js';
-import { checkPassword, completeLogin, openPendingLogin } from '../../oauth/login.js';
+import { checkPassword, loginTargetOf, openPendingLogin, recordTermsAccepted } from '../../oauth/login.js';
 import { csrfValid } from '../../ui/csrf.js';
 import { releaseExpiredLocks } from '../../users/lockout.js';
 import { STYLESHEET } from '../../ui/layout.js';
 import { continuePage, emailPage, messagePage, passwordPage, type LoginPageContext } from '../../ui/pages.js';
+import { finishLogin } from '../login-flow.js';
 import { tenantFromHost } from '../tenant-host.js';
 
 const hide = { hide: true };
@@ -25,14 +26,7 @@ interface Resolved extends LoginPageContext {
 
 /** The tenant and authorization request a login page acts for: the sealed request, else the Host subdomain. */
 async function resolve(request: FastifyRequest, r: string | undefined): Promise<Resolved | string> {
-  const { prisma } = request.server.db;
-  if (r) {
-    const req = openAuthRequest(request.server.masterKey, r);
-    if (!req) return 'This sign-in link has expired. Go back to the application and sign in again.';
-    const tenant = await prisma.tenant.findUnique({ where: { id: req.tenantId }, select: { name: true, state: true } });
-    if (!tenant || tenant.state !== 'active') return 'This organisation cannot sign in.';
-    return { tenantId: req.tenantId, tenantName: tenant.name, r, formTargets: [new URL(req.redirectUri).origin] };
-  }
+  if (r) return loginTargetOf(request.server.db.prisma, request.server.masterKey, r);
   const host = await tenantFromHost(request);
   if (!host) return 'Open the application you want to use and sign in from there.';
   return { tenantId: host.id, tenantName: host.name };
@@ -96,7 +90,7 @@ export default async function loginRoutes(app: FastifyInstance) {
       if (result.lockedNow) request.settleInvalidations = true;
       return passwordPage(request, reply, { ...ctx, email, error: GENERIC_FAILURE, status: 401 });
     }
-    return completeLogin(request, reply, { tenantId: ctx.tenantId, userId: result.userId, amr: ['pwd'], authRequest: ctx.r });
+    return finishLogin(request, reply, { tenantId: ctx.tenantId, userId: result.userId, amr: ['pwd'], authRequest: ctx.r });
   });
 
   app.post('/ui/login/terms', { schema: hide, config: loginLimit }, async (request, reply) => {
@@ -104,11 +98,7 @@ export default async function loginRoutes(app: FastifyInstance) {
     const pending = openPendingLogin(app.masterKey, field(request.body, 'pending'));
     if (!pending) return messagePage(reply, 'Cannot sign in', 'This sign-in has expired. Go back to the application and sign in again.', 400);
     if (field(request.body, 'accept') !== 'yes') return messagePage(reply, 'Terms not accepted', 'You must accept the terms of use to continue.', 400);
-    // The same timestamp AcceptTerms records; an earlier acceptance is kept.
-    await app.db.prisma.user.updateMany({
-      where: { tenantId: pending.tenantId, id: pending.userId, termsAcceptedAt: null },
-      data: { termsAcceptedAt: new Date() },
-    });
-    return completeLogin(request, reply, pending);
+    await recordTermsAccepted(app.db.prisma, pending);
+    return finishLogin(request, reply, pending);
   });
 }

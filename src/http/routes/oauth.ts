@@ -20,8 +20,9 @@ import {
   verifyOpaqueToken,
 } from '../../oauth/tokens.js';
 import { loadSubject } from '../../principals/load.js';
-import { clearSessionCookie, endSession, sessionOf } from '../../sessions/browser-session.js';
+import { endSession, sessionOf } from '../../sessions/browser-session.js';
 import { messagePage } from '../../ui/pages.js';
+import { clearSessionCookie, sessionSecretOf } from '../session-cookie.js';
 import { tenantFromHost } from '../tenant-host.js';
 
 const hide = { hide: true };
@@ -111,7 +112,7 @@ export default async function oauthRoutes(app: FastifyInstance) {
     const req = outcome.req;
     const prompts = req.prompt?.split(' ') ?? [];
 
-    const s = await sessionOf(prisma, request, app.config);
+    const s = await sessionOf(prisma, sessionSecretOf(request), app.config);
     if (s?.ok && s.session.tenantId === req.tenantId) {
       const tooOld = req.maxAge !== undefined && s.session.authTime.getTime() + req.maxAge * 1000 < Date.now();
       const subject = await loadSubject(prisma, s.session.tenantId, s.session.userId, 'session', s.session.id);
@@ -138,7 +139,17 @@ export default async function oauthRoutes(app: FastifyInstance) {
     if (!handler) throw unsupportedGrantType(`grant_type ${grantType} is not supported`);
     if (handler.requiresClient && !client) throw invalidClient('Client authentication is required');
     if (client && !client.grantTypes.includes(grantType)) throw unauthorizedClient(`The client may not use ${grantType}`);
-    const tokens = await handler.handle({ deps, request, params, client, now: new Date() });
+    const tokens = await handler.handle({
+      deps,
+      pool: app.db.pool,
+      standingGrants: deps.standingGrants,
+      invalidated: () => {
+        request.settleInvalidations = true;
+      },
+      params,
+      client,
+      now: new Date(),
+    });
     return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send(tokens);
   });
 
@@ -269,7 +280,7 @@ export default async function oauthRoutes(app: FastifyInstance) {
       }
       target = redirectWith(postLogout, { state: str('state') });
     }
-    const s = await sessionOf(prisma, request, app.config);
+    const s = await sessionOf(prisma, sessionSecretOf(request), app.config);
     if (s?.ok) {
       await endSession(prisma, s.session.id);
       const grants = await prisma.oAuthGrant.findMany({ where: { tenantId: s.session.tenantId, sessionId: s.session.id, revokedAt: null }, select: { id: true } });

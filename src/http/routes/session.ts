@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import type { Principal, Verification } from '../../principals/principal.js';
 import { bearerToken } from '../plugins/auth.js';
-import { SESSION_COOKIE } from '../../sessions/browser-session.js';
+import { SESSION_COOKIE } from '../session-cookie.js';
 
 // Header values must be visible ASCII; anything else is percent-encoded so that a
 // username can never break (or inject into) the proxy's header block.

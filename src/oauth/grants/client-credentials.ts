@@ -8,13 +8,12 @@ import { cachesOf } from '../hot-cache.js';
 /** RFC 6749 4.4: a confidential client gets a token for the service account it is bound to. */
 export const clientCredentialsGrant: GrantHandler = {
   requiresClient: true,
-  async handle({ deps, request, params, client, now }) {
+  async handle({ deps, pool, standingGrants, params, client, now }) {
     const app = client!;
     if (app.clientType !== 'confidential') throw unauthorizedClient('client_credentials needs a confidential client');
     if (!app.serviceAccountId) throw unauthorizedClient('The client is not bound to a service account');
     // One plain query (hot path): the service account and its roles.
     type Row = { id: string; username: string; expirationDate: Date | null; roles: string[] };
-    const pool = request.server.db.pool;
     const sa = (await cachesOf(pool).subjects.get(`${app.tenantId}:${app.serviceAccountId}`, async () => {
     const { rows } = await pool.query<Row>(
       `SELECT sa.id, sa.username, sa."expirationDate",
@@ -39,7 +38,7 @@ export const clientCredentialsGrant: GrantHandler = {
     const scope = grantableScopes(params.scope).filter((s) => s !== 'openid' && s !== 'offline_access').join(' ');
     // Every token of this client names its standing grant, which goes with the application
     // (or its binding to this account) and the account: see standing-grants.ts.
-    const grantId = await request.server.oauth.standingGrants.idFor({ tenantId: app.tenantId, applicationId: app.id, serviceAccountId: sa.id });
+    const grantId = await standingGrants.idFor({ tenantId: app.tenantId, applicationId: app.id, serviceAccountId: sa.id });
     const access = await issueAccessToken(deps, {
       subject,
       clientId: app.clientId,

@@ -14,7 +14,7 @@ const LIFETIME_SECONDS = 3600;
  */
 export const jwtBearerGrant: GrantHandler = {
   requiresClient: false,
-  async handle({ deps, request, params, now }) {
+  async handle({ deps, standingGrants, params, now }) {
     if (!params.assertion) throw invalidRequest('assertion is required');
     const v = await verifyKeyAssertion(deps.prisma, params.assertion, deps.issuer, now);
     if (!v.ok) throw invalidGrant(v.description);
@@ -22,7 +22,7 @@ export const jwtBearerGrant: GrantHandler = {
     const scope = grantableScopes(params.scope).filter((s) => s !== 'openid' && s !== 'offline_access').join(' ');
     // Every token of this key names the key's standing grant, which goes with the key and
     // the account: see standing-grants.ts. (The principal's credential is the key.)
-    const grantId = await request.server.oauth.standingGrants.idFor({ tenantId: p.tenantId, keyId: p.credentialId, serviceAccountId: p.subjectId });
+    const grantId = await standingGrants.idFor({ tenantId: p.tenantId, keyId: p.credentialId, serviceAccountId: p.subjectId });
     const access = await issueAccessToken(deps, {
       subject: { kind: 'serviceaccount', tenantId: p.tenantId, subjectId: p.subjectId, username: p.username, roles: p.roles, groups: [] },
       scope,

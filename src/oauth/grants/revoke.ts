@@ -7,7 +7,7 @@ import type { GrantRequest } from './types.js';
  * caches hold: the read-your-writes barrier must run before it leaves, so that the
  * revoked access tokens are refused here from the next request on.
  */
-export async function revokeWhileRefusing({ deps, request, now }: GrantRequest, grantId: string, reason: string) {
-  request.settleInvalidations = true;
+export async function revokeWhileRefusing({ deps, invalidated, now }: GrantRequest, grantId: string, reason: string) {
+  invalidated();
   await revokeGrant(deps.prisma, grantId, reason, now);
 }

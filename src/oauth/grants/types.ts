@@ -1,5 +1,6 @@
-import type { FastifyRequest } from 'fastify';
+import type pg from 'pg';
 import type { Application } from '../../generated/prisma/client.js';
+import type { StandingGrants } from '../standing-grants.js';
 import type { OAuthDeps } from '../tokens.js';
 
 export interface TokenResponse {
@@ -13,7 +14,14 @@ export interface TokenResponse {
 
 export interface GrantRequest {
   deps: OAuthDeps;
-  request: FastifyRequest;
+  /** Raw pool, for the hot-path queries that bypass Prisma. */
+  pool: pg.Pool;
+  standingGrants: StandingGrants;
+  /**
+   * Called when the grant changed what caches hold (it revoked tokens while refusing): the
+   * caller must let the invalidation settle before its answer leaves.
+   */
+  invalidated(): void;
   /** The token request's form parameters. */
   params: Record<string, string>;
   /** The authenticated client; undefined only for grants with requiresClient false. */

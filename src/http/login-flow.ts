@@ -1,0 +1,41 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { completeLogin, type CompleteLoginInput, type LoginOutcome } from '../oauth/login.js';
+import { messagePage, termsPage } from '../ui/pages.js';
+import { setSessionCookie } from './session-cookie.js';
+
+/**
+ * A login method that replaces the password step for some users (SAML federation: the
+ * user's or the tenant's default IdP). Returns the URL to send the browser to, or
+ * undefined to let the next hook (and finally the password page) decide.
+ */
+export type LoginRedirectHook = (args: {
+  request: FastifyRequest;
+  tenantId: string;
+  email: string;
+  /** The sealed authorization request to resume afterwards (pass it back to completeLogin). */
+  authRequest?: string;
+}) => Promise<string | undefined>;
+
+/** Answers what the end of a login decided: the terms page, the session cookie and the way back to the client. */
+export function sendLoginOutcome(request: FastifyRequest, reply: FastifyReply, outcome: LoginOutcome) {
+  const { config } = request.server;
+  switch (outcome.kind) {
+    case 'refused':
+      return messagePage(reply, 'Sign-in failed', 'This account cannot sign in.', 403);
+    case 'terms':
+      return termsPage(request, reply, { tenantName: outcome.tenantName, pending: outcome.pending, formTargets: outcome.formTargets, termsText: outcome.termsText });
+    case 'signed-in':
+      setSessionCookie(reply, config, outcome.session.secret);
+      return messagePage(reply, 'Signed in', `You are signed in to ${outcome.tenantName}. You can close this page.`);
+    case 'redirect':
+      setSessionCookie(reply, config, outcome.session.secret);
+      return reply.code(303).header('cache-control', 'no-store').redirect(outcome.url, 303);
+  }
+}
+
+/** The end of every successful login (password, terms, SAML), answered. */
+export async function finishLogin(request: FastifyRequest, reply: FastifyReply, input: CompleteLoginInput) {
+  const app = request.server;
+  const outcome = await completeLogin({ prisma: app.db.prisma, masterKey: app.masterKey, issuer: app.oauth.issuer, config: app.config }, input);
+  return sendLoginOutcome(request, reply, outcome);
+}

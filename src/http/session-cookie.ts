@@ -1,0 +1,40 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Prisma } from '../platform/db.js';
+import { startSession, type SessionRow, type SessionSettings } from '../sessions/browser-session.js';
+
+/** The browser session cookie: it carries the session's secret (src/sessions/browser-session.ts). */
+export const SESSION_COOKIE = 'iam_session';
+
+export function cookieOptions(s: SessionSettings) {
+  return {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'lax' as const,
+    secure: s.PUBLIC_URL.startsWith('https:'),
+    ...(s.SESSION_COOKIE_DOMAIN ? { domain: s.SESSION_COOKIE_DOMAIN } : {}),
+  };
+}
+
+/** The session secret the request's cookie carries, if any. */
+export const sessionSecretOf = (request: FastifyRequest): string | undefined => request.cookies?.[SESSION_COOKIE];
+
+export function setSessionCookie(reply: Pick<FastifyReply, 'setCookie'>, s: SessionSettings, secret: string) {
+  reply.setCookie(SESSION_COOKIE, secret, { ...cookieOptions(s), maxAge: s.SESSION_ABSOLUTE_SECONDS });
+}
+
+export function clearSessionCookie(reply: FastifyReply, s: SessionSettings) {
+  reply.clearCookie(SESSION_COOKIE, cookieOptions(s));
+}
+
+/** Creates a session and sets its cookie on the answer. */
+export async function createSession(
+  prisma: Prisma,
+  reply: Pick<FastifyReply, 'setCookie'>,
+  s: SessionSettings,
+  input: { tenantId: string; userId: string; amr: string[] },
+  now = new Date(),
+): Promise<SessionRow> {
+  const { session, secret } = await startSession(prisma, s, input, now);
+  setSessionCookie(reply, s, secret);
+  return session;
+}
