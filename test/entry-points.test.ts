@@ -1,0 +1,222 @@
+// One rule, every entry point: REST, SCIM, import (HTTP) and the CLI (a spawned process on
+// its own embedded database) refuse the same bad input, and write nothing of it.
+// The rules: the tenant's password policy, one username per tenant across users and
+// service accounts compared case-insensitively, and the subdomain syntax and ownership.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { LightMyRequestResponse } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase, type Database } from '../src/platform/db.js';
+import { call, createTenant, seedServiceAccountPat, startTestApp, TEST_ENV, type TestApp } from './helpers/app.js';
+
+const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
+// Complies with the policy below: 12+ characters, upper, lower, digit, symbol.
+const GOOD = 'Str0ng-enough-pass';
+// Upper, lower and digit, 13 characters, but no symbol: "ä" is a letter (the old SCIM
+// check counted every non-ASCII character as a symbol and let this through).
+const WEAK = 'Abcdefghijkä1';
+const POLICY = { pwMinLength: 12, pwRequireUpper: true, pwRequireLower: true, pwRequireDigit: true, pwRequireSymbol: true };
+const ZITADEL_POLICY = { minLength: 12, hasUppercase: true, hasLowercase: true, hasNumber: true, hasSymbol: true };
+
+let t: TestApp;
+let tenant: string;
+let admin: string;
+
+const scim = (method: 'POST' | 'PUT', url: string, body: unknown): Promise<LightMyRequestResponse> =>
+  t.app.inject({ method, url: `/scim/v2${url}`, headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/scim+json' }, payload: JSON.stringify(body) });
+const importDoc = (doc: unknown) =>
+  t.app.inject({ method: 'POST', url: '/admin/v1/import', headers: { authorization: `Bearer ${t.adminPat}`, 'content-type': 'application/json' }, payload: JSON.stringify(doc) });
+const userDoc = (attributes: Record<string, unknown>) => ({ data: { type: 'users', attributes } });
+/** The tenant as a ZITADEL org, with the same password policy. */
+const org = (extra: Record<string, unknown>) => ({ orgs: [{ orgId: tenant, org: { name: 'Entry' }, passwordComplexityPolicy: ZITADEL_POLICY, ...extra }] });
+const human = (userId: string, userName: string, email: string, password?: string) => ({ userId, user: { userName, email: { email }, ...(password ? { password } : {}) } });
+
+async function usersNamed(username: string) {
+  return t.db.prisma.user.count({ where: { tenantId: tenant, usernameLower: username.toLowerCase() } });
+}
+
+beforeAll(async () => {
+  t = await startTestApp();
+  tenant = await createTenant(t, 'Entry');
+  await t.db.prisma.tenant.update({ where: { id: tenant }, data: POLICY });
+  admin = (await seedServiceAccountPat(t, tenant, ['tenant-admin'], { username: 'Robot-1' })).pat;
+  const alice = await call(t.app, admin, 'POST', '/api/v3/users', userDoc({ username: 'Alice', email: 'alice@entry.test', password: GOOD }));
+  expect(alice.statusCode, alice.body).toBe(201);
+  await createTenant(t, 'Holder', 'taken');
+}, 120_000);
+afterAll(() => t?.close());
+
+describe('a password that breaks the tenant policy', () => {
+  it('REST refuses it', async () => {
+    const res = await call(t.app, admin, 'POST', '/api/v3/users', userDoc({ username: 'weak-rest', email: 'weak-rest@entry.test', password: WEAK }));
+    expect(res.statusCode, res.body).toBe(400);
+    expect(res.json().errors).toEqual([expect.objectContaining({ code: 'password_policy', detail: 'Password must contain a symbol' })]);
+    expect(await usersNamed('weak-rest')).toBe(0);
+  });
+
+  it('SCIM refuses it with the same rule', async () => {
+    const res = await scim('POST', '/Users', { schemas: [USER], userName: 'weak-scim', emails: [{ value: 'weak-scim@entry.test' }], password: WEAK });
+    expect(res.statusCode, res.body).toBe(400);
+    expect(res.json()).toMatchObject({ scimType: 'invalidValue', detail: 'The password must contain a symbol' });
+    expect(await usersNamed('weak-scim')).toBe(0);
+  });
+
+  it('SCIM counts characters as REST does, not UTF-16 units', async () => {
+    // 11 characters in 22 UTF-16 units: too short for both.
+    const res = await scim('POST', '/Users', { schemas: [USER], userName: 'astral', emails: [{ value: 'astral@entry.test' }], password: 'A1-' + '😀'.repeat(8) });
+    expect(res.statusCode, res.body).toBe(400);
+    expect(res.json().detail).toContain('must be at least 12 characters long');
+    expect(await usersNamed('astral')).toBe(0);
+  });
+
+  it('SCIM refuses it when a PUT sets it', async () => {
+    const created = await scim('POST', '/Users', { schemas: [USER], userName: 'put-me', emails: [{ value: 'put-me@entry.test' }] });
+    expect(created.statusCode, created.body).toBe(201);
+    const res = await scim('PUT', `/Users/${created.json().id}`, { schemas: [USER], userName: 'put-me', emails: [{ value: 'put-me@entry.test' }], password: WEAK });
+    expect(res.statusCode, res.body).toBe(400);
+    expect((await t.db.prisma.user.findFirstOrThrow({ where: { tenantId: tenant, usernameLower: 'put-me' } })).passwordHash).toBeNull();
+  });
+
+  it('import refuses the user whose initial password breaks the policy, and imports the rest', async () => {
+    const res = await importDoc(org({ humanUsers: [human('2001', 'weak-import', 'weak-import@entry.test', WEAK), human('2002', 'good-import', 'good-import@entry.test', GOOD)] }));
+    expect(res.statusCode, res.body).toBe(200);
+    const [o] = res.json().orgs;
+    expect(o.status).toBe('imported');
+    expect(o.errors).toEqual([{ type: 'humanUser', id: '2001', message: 'password does not meet the tenant policy: it must contain a symbol' }]);
+    expect(await usersNamed('weak-import')).toBe(0);
+    expect(await usersNamed('good-import')).toBe(1);
+  });
+});
+
+describe('a username taken in another case', () => {
+  it('REST refuses a user named like a user or a service account, and a service account named like a user', async () => {
+    for (const username of ['ALICE', 'robot-1']) {
+      const res = await call(t.app, admin, 'POST', '/api/v3/users', userDoc({ username, email: `${username}-rest@entry.test` }));
+      expect(res.statusCode, res.body).toBe(409);
+      expect(res.json().errors[0]).toMatchObject({ code: 'conflict', source: { pointer: '/data/attributes/username' } });
+    }
+    const sa = await call(t.app, admin, 'POST', '/api/v3/serviceaccounts', { name: 'x', username: 'aLiCe' });
+    expect(sa.statusCode, sa.body).toBe(409);
+    expect(await t.db.prisma.serviceAccount.count({ where: { tenantId: tenant, usernameLower: 'alice' } })).toBe(0);
+    expect(await t.db.prisma.user.count({ where: { tenantId: tenant, email: { startsWith: 'ALICE-rest' } } })).toBe(0);
+  });
+
+  it('SCIM refuses it with the same rule', async () => {
+    for (const [userName, holder] of [['ALICE', 'already taken'], ['ROBOT-1', 'already taken by a service account']]) {
+      const res = await scim('POST', '/Users', { schemas: [USER], userName, emails: [{ value: `${userName}-scim@entry.test` }] });
+      expect(res.statusCode, res.body).toBe(409);
+      expect(res.json()).toMatchObject({ scimType: 'uniqueness', detail: `userName "${userName}" is ${holder}` });
+    }
+    expect(await t.db.prisma.user.count({ where: { tenantId: tenant, email: { endsWith: '-scim@entry.test' } } })).toBe(0);
+  });
+
+  it('import refuses it with the same rule, for users and for service accounts', async () => {
+    const res = await importDoc(org({
+      humanUsers: [human('3001', 'ALICE', 'other-alice@entry.test', GOOD), human('3002', 'ROBOT-1', 'robot@entry.test', GOOD)],
+      machineUsers: [{ userId: '3003', user: { userName: 'Good-Import', name: 'clash' } }],
+    }));
+    expect(res.statusCode, res.body).toBe(200);
+    const [o] = res.json().orgs;
+    expect(o.errors).toEqual([
+      { type: 'humanUser', id: '3001', message: 'The username "ALICE" is already taken' },
+      { type: 'humanUser', id: '3002', message: 'The username "ROBOT-1" is already taken by a service account' },
+      { type: 'machineUser', id: '3003', message: 'The username "Good-Import" is already taken' },
+    ]);
+    expect(await t.db.prisma.user.count({ where: { tenantId: tenant, email: { in: ['other-alice@entry.test', 'robot@entry.test'] } } })).toBe(0);
+    expect(await t.db.prisma.serviceAccount.count({ where: { tenantId: tenant, name: 'clash' } })).toBe(0);
+  });
+});
+
+describe('a bad or taken subdomain', () => {
+  it('REST refuses it', async () => {
+    const bad = await call(t.app, t.adminPat, 'POST', '/api/v3/tenants', { data: { type: 'tenants', attributes: { name: 'Bad REST', subdomain: 'Bad_Sub' } } });
+    expect(bad.statusCode, bad.body).toBe(400);
+    expect(bad.body).toContain('must be a lowercase DNS label');
+    const taken = await call(t.app, t.adminPat, 'POST', '/api/v3/tenants', { data: { type: 'tenants', attributes: { name: 'Taken REST', subdomain: 'taken' } } });
+    expect(taken.statusCode, taken.body).toBe(409);
+    expect(taken.json().errors[0].detail).toBe('Subdomain "taken" is already in use');
+    expect(await t.db.prisma.tenant.count({ where: { name: { in: ['Bad REST', 'Taken REST'] } } })).toBe(0);
+  });
+
+  it('import gives the tenant no subdomain that is bad or taken', async () => {
+    for (const [domainName, id, message] of [
+      ['bad_sub.iam.test', 'bad_sub.iam.test', 'not a subdomain of iam.test; the tenant gets no subdomain'],
+      ['taken.iam.test', 'taken', 'subdomain belongs to another tenant'],
+    ]) {
+      const res = await importDoc(org({ domains: [{ domainName, isPrimary: true }] }));
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json().orgs[0].errors).toEqual([{ type: 'domain', id, message }]);
+    }
+    expect(await t.db.prisma.tenantIdentity.count({ where: { tenantId: tenant } })).toBe(0);
+  });
+});
+
+describe('the CLI', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'entry-points-cli-'));
+  const runs: Record<string, { code: number | null; stdout: string; stderr: string }> = {};
+  let db: Database;
+
+  function cli(...args: string[]) {
+    const env: NodeJS.ProcessEnv = { ...process.env, ...TEST_ENV, DATA_DIR: dir };
+    delete env.DATABASE_URL;
+    return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      proc.on('error', reject);
+      proc.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+  }
+
+  beforeAll(async () => {
+    // Its own embedded database: the CLI runs one after the other, then the test reads it.
+    runs.bad = await cli('create-tenant', '--name', 'Bad CLI', '--subdomain', 'Bad_Sub');
+    runs.first = await cli('create-tenant', '--name', 'First CLI', '--subdomain', 'taken');
+    runs.taken = await cli('create-tenant', '--name', 'Taken CLI', '--subdomain', 'taken');
+    const orgId = '11111111-2222-4333-8444-555555555555';
+    const base = { orgId, org: { name: 'Imported CLI' }, passwordComplexityPolicy: ZITADEL_POLICY };
+    const doc = {
+      orgs: [
+        // The same org twice, so that the service account exists when the users come.
+        { ...base, machineUsers: [{ userId: '4001', user: { userName: 'Robot-1', name: 'Robot' } }] },
+        { ...base, humanUsers: [human('4002', 'ROBOT-1', 'robot@cli.test', GOOD), human('4003', 'weak-cli', 'weak@cli.test', WEAK), human('4004', 'good-cli', 'good@cli.test', GOOD)] },
+      ],
+    };
+    writeFileSync(path.join(dir, 'in.json'), JSON.stringify(doc));
+    runs.import = await cli('import', '--in', path.join(dir, 'in.json'));
+    db = await openDatabase({ dataDir: dir });
+  }, 240_000);
+  afterAll(() => db?.close());
+
+  it('create-tenant refuses a bad subdomain in one line, as REST does, and writes nothing', async () => {
+    expect(runs.bad!.code, runs.bad!.stderr).toBe(2);
+    expect(runs.bad!.stderr.trim()).toBe('create-tenant: --subdomain must be a lowercase DNS label (a-z, 0-9, hyphen)');
+    expect(await db.prisma.tenant.count({ where: { name: 'Bad CLI' } })).toBe(0);
+  });
+
+  it('create-tenant refuses a taken subdomain in one line, with the words of REST, and writes nothing', async () => {
+    expect(runs.first!.code, runs.first!.stderr).toBe(0);
+    expect(runs.taken!.code, runs.taken!.stderr).toBe(1);
+    expect(runs.taken!.stderr.trim()).toBe('create-tenant: Subdomain "taken" is already in use');
+    expect(await db.prisma.tenant.count({ where: { name: 'Taken CLI' } })).toBe(0);
+    const first = await db.prisma.tenant.findFirstOrThrow({ where: { name: 'First CLI' }, include: { identity: true } });
+    expect(runs.first!.stdout.trim()).toBe(first.id);
+    expect(first.identity?.subdomain).toBe('taken');
+    // As through the API: the AnalyticsUI application, and an audit event.
+    expect(await db.prisma.auditEvent.count({ where: { tenantId: first.id, action: 'tenant.created', actorKind: 'system' } })).toBe(1);
+  });
+
+  it('import refuses a weak initial password and a username a service account holds, as the API does', async () => {
+    expect(runs.import!.code, runs.import!.stderr).toBe(0);
+    const report = JSON.parse(runs.import!.stdout);
+    expect(report.orgs[1].errors).toEqual([
+      { type: 'humanUser', id: '4003', message: 'password does not meet the tenant policy: it must contain a symbol' },
+      { type: 'humanUser', id: '4002', message: 'The username "ROBOT-1" is already taken by a service account' },
+    ]);
+    expect((await db.prisma.user.findMany({ select: { username: true } })).map((u) => u.username)).toEqual(['good-cli']);
+  });
+});
