@@ -1,35 +1,40 @@
-// A short-lived in-process cache for the token endpoint's lookups (client, service account).
-// Changes made through this instance invalidate it at once; other instances see them within
-// CLIENT_CACHE_SECONDS (0 disables it). The proxy-validation cache with cross-instance
-// invalidation (LISTEN/NOTIFY) can replace it.
+// The token endpoint's lookups (client, service account with its roles), kept in memory
+// for CLIENT_CACHE_SECONDS (0 disables it). Changes made through this instance forget an
+// entry at once (forgetClient); subscribed to the invalidation channel (subscribeHotCaches),
+// every instance also forgets it when the database notifies its tags ("client:<clientId>",
+// "subject:<id>", "tenant:<id>"). The lifetime alone keeps entries correct, so they are
+// served while the channel is down too.
+import { Cache } from '../platform/cache.js';
+import type { Invalidation } from '../platform/invalidation.js';
 
-interface Entry<T> {
-  value: T;
-  until: number;
-}
+const MAX_ENTRIES = 10_000;
 
 export class HotCache<T> {
-  private entries = new Map<string, Entry<T>>();
-  constructor(private readonly ttlMs: () => number, private readonly max = 10_000) {}
+  /** Boxed, so that "not found" is remembered too. */
+  readonly cache = new Cache<{ value: T }>({ max: MAX_ENTRIES, needsChannel: false });
+
+  constructor(
+    private readonly ttlMs: () => number,
+    private readonly tagsOf: (key: string, value: T) => string[],
+  ) {}
 
   async get(key: string, load: () => Promise<T>): Promise<T> {
     const ttl = this.ttlMs();
     if (ttl <= 0) return load();
-    const now = Date.now();
-    const hit = this.entries.get(key);
-    if (hit && hit.until > now) return hit.value;
+    const hit = this.cache.get(key);
+    if (hit) return hit.value;
+    const since = this.cache.generation;
     const value = await load();
-    if (this.entries.size >= this.max) this.entries.clear();
-    this.entries.set(key, { value, until: now + ttl });
+    this.cache.set(key, { value }, this.tagsOf(key, value), since, ttl);
     return value;
   }
 
   delete(key: string) {
-    this.entries.delete(key);
+    this.cache.delete(key);
   }
 
   clear() {
-    this.entries.clear();
+    this.cache.clear();
   }
 }
 
@@ -40,18 +45,38 @@ export function setHotCacheTtl(seconds: number) {
 }
 const ttl = () => ttlSeconds * 1000;
 
-/** Pools are per database, so several apps in one process (tests) never share entries. */
-const byPool = new WeakMap<object, { clients: HotCache<unknown>; subjects: HotCache<unknown> }>();
-const all = new Set<{ clients: HotCache<unknown>; subjects: HotCache<unknown> }>();
+type Caches = { clients: HotCache<unknown>; subjects: HotCache<unknown> };
 
-export function cachesOf(pool: object) {
+/** Pools are per database, so several apps in one process (tests) never share entries. */
+const byPool = new WeakMap<object, Caches>();
+const all = new Set<Caches>();
+
+export function cachesOf(pool: object): Caches {
   let c = byPool.get(pool);
   if (!c) {
-    c = { clients: new HotCache<unknown>(ttl), subjects: new HotCache<unknown>(ttl) };
+    c = {
+      // Keyed by client id; the row carries its tenant.
+      clients: new HotCache<unknown>(ttl, (clientId, row) => {
+        const tenantId = (row as { tenantId?: string } | undefined)?.tenantId;
+        return tenantId ? [`client:${clientId}`, `tenant:${tenantId}`] : [`client:${clientId}`];
+      }),
+      // Keyed by "<tenant id>:<service account id>".
+      subjects: new HotCache<unknown>(ttl, (key) => {
+        const [tenantId, subjectId] = key.split(':');
+        return [`subject:${subjectId}`, `tenant:${tenantId}`];
+      }),
+    };
     byPool.set(pool, c);
     all.add(c);
   }
   return c;
+}
+
+/** Feeds the hot caches of a database from its invalidation channel. Returns an unsubscribe. */
+export function subscribeHotCaches(pool: object, invalidation: Invalidation): () => void {
+  const c = cachesOf(pool);
+  const off = [invalidation.subscribe(c.clients.cache), invalidation.subscribe(c.subjects.cache)];
+  return () => off.forEach((f) => f());
 }
 
 /** Called when an application changes (update, delete, secret rotation). */

@@ -10,6 +10,7 @@ import { isUuid } from '../../platform/ids.js';
 import { addressIn } from '../../platform/net.js';
 import { startInvalidation, type Invalidation, type InvalidationSubscriber } from '../../platform/invalidation.js';
 import { CredentialCache } from '../../sessions/credential-cache.js';
+import { subscribeHotCaches } from '../../oauth/hot-cache.js';
 
 /**
  * Who may call a route, as in the auth column of pca-api.md:
@@ -106,6 +107,8 @@ export default fp(async function auth(app: FastifyInstance) {
   // Off until the listener runs, and whenever it is down: then nothing is served from the cache.
   const cache = new CredentialCache({ max: app.config.CREDENTIAL_CACHE_SIZE, maxTtlMs: app.config.CREDENTIAL_CACHE_TTL_SECONDS * 1000 });
   invalidation.subscribe(cache);
+  // The token endpoint's client and service-account lookups forget what changes anywhere.
+  subscribeHotCaches(app.db.pool, invalidation);
   app.decorate('credentialCache', cache);
   app.decorate('subscribeInvalidations', (subscriber: InvalidationSubscriber) => void invalidation.subscribe(subscriber));
 
