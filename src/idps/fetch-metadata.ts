@@ -5,7 +5,7 @@ import { AddressRefused, addressAllowed, guardedLookup } from '../platform/net.j
 import { badRequest, unprocessable } from '../platform/errors.js';
 
 // The SSRF guard is shared with the export's S3 endpoints (src/platform/net.ts).
-export { addressAllowed, allowList } from '../platform/net.js';
+export { allowList } from '../platform/net.js';
 
 export interface FetchOptions {
   timeoutMs: number;

@@ -42,5 +42,3 @@ export const notFound = (what = 'Resource') => new AppError(404, 'not_found', 'N
 export const conflict = (detail: string, ptr?: string) => new AppError(409, 'conflict', 'Conflict', detail, pointer(ptr));
 export const unprocessable = (detail: string, ptr?: string) =>
   new AppError(422, 'unprocessable', 'Unprocessable entity', detail, pointer(ptr));
-export const unavailable = (detail = 'The database is unavailable; retry shortly') =>
-  new AppError(503, 'unavailable', 'Service unavailable', detail);

@@ -5,16 +5,6 @@ import { decodeKey } from './config.js';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
-export function base62(bytes: Uint8Array): string {
-  let n = BigInt('0x' + (Buffer.from(bytes).toString('hex') || '0'));
-  let out = '';
-  while (n > 0n) {
-    out = BASE62[Number(n % 62n)] + out;
-    n /= 62n;
-  }
-  return out;
-}
-
 /** Random base62 string of exactly `length` characters from a CSPRNG. */
 export function randomToken(length: number): string {
   // Rejection sampling keeps every character uniform.
