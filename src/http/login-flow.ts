@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { completeLogin, type CompleteLoginInput, type LoginOutcome } from '../oauth/login.js';
 import { messagePage, termsPage } from '../ui/pages.js';
+import { noStore } from './no-store.js';
 import { setSessionCookie } from './session-cookie.js';
 
 /**
@@ -29,7 +30,7 @@ export function sendLoginOutcome(request: FastifyRequest, reply: FastifyReply, o
       return messagePage(reply, 'Signed in', `You are signed in to ${outcome.tenantName}. You can close this page.`);
     case 'redirect':
       setSessionCookie(reply, config, outcome.session.secret);
-      return reply.code(303).header('cache-control', 'no-store').redirect(outcome.url, 303);
+      return noStore(reply.code(303)).redirect(outcome.url, 303);
   }
 }
 

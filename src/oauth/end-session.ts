@@ -1,0 +1,62 @@
+import { compactVerify } from 'jose';
+import { endSession as endBrowserSession, sessionOf, type SessionSettings } from '../sessions/browser-session.js';
+import { redirectWith } from './authorize.js';
+import { revokeGrant, type OAuthDeps } from './tokens.js';
+
+export interface EndSessionRequest {
+  postLogoutRedirectUri?: string;
+  clientId?: string;
+  idTokenHint?: string;
+  state?: string;
+  /** The secret of the browser session to end (its cookie), if any. */
+  sessionSecret?: string;
+}
+
+export type EndSessionResult =
+  /** Refused before anything changed; `message` is safe to show. */
+  | { ok: false; message: string }
+  /** The session (if any) and the grants issued under it are ended; `redirect` is where the browser goes next, if anywhere. */
+  | { ok: true; redirect?: string };
+
+const INVALID = 'The sign-out request is not valid.';
+
+/**
+ * RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): checks the id_token_hint
+ * and the post-logout redirect URI, then ends the browser session and revokes the grants
+ * issued under it.
+ */
+export async function endSession(deps: OAuthDeps & { config: SessionSettings }, req: EndSessionRequest, now = new Date()): Promise<EndSessionResult> {
+  const { prisma } = deps;
+  let clientId = req.clientId;
+  if (req.idTokenHint) {
+    // The hint may have expired; its signature and issuer still identify the client.
+    try {
+      const { payload } = await compactVerify(req.idTokenHint, async (h) => {
+        const key = await deps.keys.verificationKey(h.kid, h.alg);
+        if (!key) throw new Error('unknown key');
+        return key;
+      }, { algorithms: ['RS256', 'ES256'] });
+      const claims = JSON.parse(new TextDecoder().decode(payload)) as { iss?: string; aud?: string | string[] };
+      const aud = Array.isArray(claims.aud) ? claims.aud[0] : claims.aud;
+      if (claims.iss !== deps.issuer || (clientId && aud !== clientId)) return { ok: false, message: INVALID };
+      clientId = aud;
+    } catch {
+      return { ok: false, message: INVALID };
+    }
+  }
+  let redirect: string | undefined;
+  if (req.postLogoutRedirectUri) {
+    const client = clientId && clientId.length <= 200 ? await prisma.application.findUnique({ where: { clientId } }) : null;
+    if (!client || !client.postLogoutRedirectUris.includes(req.postLogoutRedirectUri)) {
+      return { ok: false, message: 'The post-logout redirect URI is not registered for this application.' };
+    }
+    redirect = redirectWith(req.postLogoutRedirectUri, { state: req.state });
+  }
+  const s = await sessionOf(prisma, req.sessionSecret, deps.config, now);
+  if (s?.ok) {
+    await endBrowserSession(prisma, s.session.id);
+    const grants = await prisma.oAuthGrant.findMany({ where: { tenantId: s.session.tenantId, sessionId: s.session.id, revokedAt: null }, select: { id: true } });
+    for (const g of grants) await revokeGrant(prisma, g.id, 'session_ended');
+  }
+  return { ok: true, redirect };
+}
