@@ -90,6 +90,24 @@ describe('a password that breaks the tenant policy', () => {
   });
 });
 
+describe('a password set through any entry point', () => {
+  it('ends the open invitation, through REST and through SCIM', async () => {
+    for (const via of ['rest', 'scim'] as const) {
+      const created = await call(t.app, admin, 'POST', '/api/v3/users', userDoc({ username: `invited-${via}`, email: `invited-${via}@entry.test` }));
+      expect(created.statusCode, created.body).toBe(201);
+      const id = created.json().data.id;
+      const open = () => t.db.prisma.setPasswordToken.count({ where: { tenantId: tenant, userId: id, usedAt: null } });
+      expect(await open()).toBe(1);
+      const res =
+        via === 'rest'
+          ? await call(t.app, admin, 'PATCH', `/api/v3/users/${id}`, userDoc({ password: GOOD }))
+          : await scim('PUT', `/Users/${id}`, { schemas: [USER], userName: `invited-${via}`, emails: [{ value: `invited-${via}@entry.test` }], password: GOOD });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(await open()).toBe(0);
+    }
+  });
+});
+
 describe('a username taken in another case', () => {
   it('REST refuses a user named like a user or a service account, and a service account named like a user', async () => {
     for (const username of ['ALICE', 'robot-1']) {
@@ -105,11 +123,11 @@ describe('a username taken in another case', () => {
 
   it('SCIM refuses it with the same rule', async () => {
     for (const [userName, holder] of [['ALICE', 'already taken'], ['ROBOT-1', 'already taken by a service account']]) {
-      const res = await scim('POST', '/Users', { schemas: [USER], userName, emails: [{ value: `${userName}-scim@entry.test` }] });
+      const res = await scim('POST', '/Users', { schemas: [USER], userName, emails: [{ value: `${userName}-dup@scim.test` }] });
       expect(res.statusCode, res.body).toBe(409);
       expect(res.json()).toMatchObject({ scimType: 'uniqueness', detail: `userName "${userName}" is ${holder}` });
     }
-    expect(await t.db.prisma.user.count({ where: { tenantId: tenant, email: { endsWith: '-scim@entry.test' } } })).toBe(0);
+    expect(await t.db.prisma.user.count({ where: { tenantId: tenant, email: { endsWith: '-dup@scim.test' } } })).toBe(0);
   });
 
   it('import refuses it with the same rule, for users and for service accounts', async () => {

@@ -9,6 +9,7 @@ import { hashPassword } from '../platform/passwords.js';
 import { assertMayActOn } from '../principals/policy.js';
 import { EMAIL_MAX, identityClashes, USERNAME_MAX, userIdentityProblems } from '../users/identity.js';
 import { MAX_PASSWORD_LENGTH, passwordViolations, policyOf } from '../users/password-policy.js';
+import { passwordWasSet } from '../users/service.js';
 import { checkIfMatch, nextVersion, sqlLock, type ScimContext } from './context.js';
 import { invalidSyntax, invalidValue, scimNotFound, uniqueness } from './errors.js';
 import { parseAttrName, parseFilter, USER_URN } from './filter.js';
@@ -233,6 +234,7 @@ async function update(ctx: ScimContext, id: string, ifMatch: string | undefined,
     const fields = changedFields(current, data);
     if (!fields.length) return current;
     const u = await tx.user.update({ where: { tenantId_id: { tenantId: ctx.tenantId, id: current.id } }, data: { ...data, updatedAt: nextVersion(current) } });
+    if ('passwordHash' in data) await passwordWasSet(tx, ctx.tenantId, u.id);
     await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action, targetType: 'user', targetId: u.id, details: { via: 'scim', fields } }, ctx.requestId);
     return u;
   });

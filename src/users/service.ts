@@ -180,9 +180,8 @@ export async function updateUser(ctx: ServiceContext, id: string, input: UserUpd
       },
       include: withRoles,
     });
-    // A password set by an admin supersedes any open invitation.
-    if (passwordHash) await tx.setPasswordToken.updateMany({ where: { tenantId: ctx.tenantId, userId: id, usedAt: null }, data: { usedAt: new Date() } });
-    if (unlock || passwordHash) await clearLoginThrottle(tx, ctx.tenantId, id);
+    if (passwordHash) await passwordWasSet(tx, ctx.tenantId, id);
+    else if (unlock) await clearLoginThrottle(tx, ctx.tenantId, id);
     await audit(
       tx,
       ctx.principal,
@@ -197,6 +196,15 @@ export async function updateUser(ctx: ServiceContext, id: string, input: UserUpd
     );
     return user;
   });
+}
+
+/**
+ * What setting a user's password implies, through REST or SCIM: it supersedes any open
+ * invitation (whose link would otherwise replace it) and clears the login throttling.
+ */
+export async function passwordWasSet(tx: Tx, tenantId: string, userId: string) {
+  await tx.setPasswordToken.updateMany({ where: { tenantId, userId, usedAt: null }, data: { usedAt: new Date() } });
+  await clearLoginThrottle(tx, tenantId, userId);
 }
 
 export async function deleteUser(ctx: ServiceContext, id: string) {
