@@ -2,11 +2,9 @@ import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Principal, Verification } from '../../principals/principal.js';
 import { isAdminOf, isSkylightAdmin, SKYLIGHT_ADMIN } from '../../principals/principal.js';
-import { verifyPat } from '../../principals/verify-pat.js';
-import { looksLikePat } from '../../principals/pat.js';
-import { loadSubject } from '../../principals/load.js';
 import { forbidden, notFound, unauthorized } from '../../platform/errors.js';
 import { isUuid } from '../../platform/ids.js';
+import { AUTHENTICATORS, bearerToken } from '../credentials.js';
 import { addressIn } from '../../platform/net.js';
 import { startInvalidation, type Invalidation, type InvalidationSubscriber } from '../../platform/invalidation.js';
 import { CredentialCache } from '../../sessions/credential-cache.js';
@@ -19,11 +17,8 @@ import { subscribeHotCaches } from '../../oauth/hot-cache.js';
  */
 export type AuthLevel = 'none' | 'user' | 'admin' | 'sky';
 
-/**
- * A credential kind plugs in here. It returns undefined when the request does not
- * carry its kind of credential, so the next authenticator is tried.
- */
-export type Authenticator = (request: FastifyRequest) => Promise<Verification | undefined>;
+// The credentials the API accepts, and their order, are listed in ../credentials.ts.
+export { bearerToken } from '../credentials.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -43,9 +38,8 @@ declare module 'fastify' {
     settleInvalidations?: boolean;
   }
   interface FastifyInstance {
-    authenticators: Authenticator[];
     /**
-     * Authenticates the request with the registered authenticators; undefined when it carries
+     * Authenticates the request with the authenticators of ../credentials.ts; undefined when it carries
      * no credential. `token`: its bearer token when the caller has already parsed it.
      */
     authenticate(request: FastifyRequest, token?: string): Promise<Verification | undefined>;
@@ -68,13 +62,6 @@ declare module 'fastify' {
 
 export type { InvalidationSubscriber };
 
-export function bearerToken(request: FastifyRequest): string | undefined {
-  const h = request.headers.authorization;
-  if (!h) return undefined;
-  const m = /^Bearer[ ]+(\S+)\s*$/i.exec(h);
-  return m ? m[1] : '';
-}
-
 function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
@@ -83,23 +70,6 @@ export default fp(async function auth(app: FastifyInstance) {
   const { prisma } = app.db;
 
   app.decorate('isTrustedProxy', (request: FastifyRequest) => addressIn(app.config.trustedProxies, request.socket.remoteAddress));
-
-  const patAuthenticator: Authenticator = async (request) => {
-    const token = bearerToken(request);
-    if (token === undefined || !looksLikePat(token)) return undefined;
-    return verifyPat(prisma, token);
-  };
-
-  // A trusted proxy that has already authenticated the caller forwards its identity.
-  const proxyAuthenticator: Authenticator = async (request) => {
-    if (request.headers.authorization || !app.isTrustedProxy(request)) return undefined;
-    const userId = single(request.headers['x-forwarded-user-id']);
-    const tenantId = single(request.headers['x-forwarded-tenant-id']);
-    if (!userId || !tenantId) return undefined;
-    return loadSubject(prisma, tenantId, userId, 'proxy', `proxy:${request.socket.remoteAddress}`);
-  };
-
-  app.decorate('authenticators', [patAuthenticator, proxyAuthenticator]);
 
   const invalidation = await startInvalidation(app.db, app.log);
   app.decorate('invalidation', invalidation);
@@ -125,8 +95,8 @@ export default fp(async function auth(app: FastifyInstance) {
   }
 
   async function verify(request: FastifyRequest): Promise<Verification | undefined> {
-    for (const a of app.authenticators) {
-      const v = await a(request);
+    for (const a of AUTHENTICATORS) {
+      const v = await a(app, request);
       if (v) return v;
     }
     // A bearer token no authenticator recognised is a bad credential, not an absent one.

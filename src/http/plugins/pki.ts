@@ -22,11 +22,5 @@ export default fp(async function pki(app: FastifyInstance) {
   app.addHook('onClose', async () => service.close());
   // An imported CA is checked at start, so a wrong file fails loudly instead of on first use.
   if (app.config.PKI_CA_CERT_FILE) app.addHook('onReady', async () => void (await service.ready()));
-
-  // Client certificates as API credentials (RenewCerts needs them); tried after bearer tokens.
-  app.authenticators.push(async (request) => {
-    if (request.headers.authorization) return undefined;
-    const cert = forwardedCert(request);
-    return cert ? app.cachedVerification('c', cert, () => service.verifyClientCert(cert)) : undefined;
-  });
+  // Client certificates as API credentials: see ../credentials.ts.
 }, { name: 'pki', dependencies: [] });
