@@ -9,7 +9,7 @@ import type { Invalidation } from '../platform/invalidation.js';
 
 const MAX_ENTRIES = 10_000;
 
-export class HotCache<T> {
+class HotCache<T> {
   /** Boxed, so that "not found" is remembered too. */
   readonly cache = new Cache<{ value: T }>({ max: MAX_ENTRIES, needsChannel: false });
 

@@ -11,7 +11,7 @@ import { CredentialCache } from '../sessions/credential-cache.js';
 import type { CurrentAuthority } from './ca.js';
 import { fromPem } from './der.js';
 
-export const MAX_CERT_HEADER_BYTES = 16 * 1024;
+const MAX_CERT_HEADER_BYTES = 16 * 1024;
 const CACHE_LIMIT = 10_000;
 
 export class CertAuthenticator {
@@ -72,7 +72,7 @@ export class CertAuthenticator {
   }
 }
 
-export function decodeCertHeader(value: string): Buffer | undefined {
+function decodeCertHeader(value: string): Buffer | undefined {
   if (!value || value.length > MAX_CERT_HEADER_BYTES) return undefined;
   let text = value;
   if (text.includes('%')) {

@@ -11,7 +11,7 @@ import { TX_OPTIONS } from './tx.js';
 /** Largest serial of the PCA API (int64). */
 export const MAX_SERIAL = (1n << 63n) - 1n;
 
-export interface CertStatusView {
+interface CertStatusView {
   expiry: number;
   reason: ReasonName;
   serialNum: string;
@@ -32,7 +32,7 @@ export function certView(row: ClientCertificate, now = new Date()): CertStatusVi
 }
 
 /** The PCA API's serialNum: a positive int64 in decimal. Anything else names no certificate. */
-export function parseSerial(value: string): bigint | undefined {
+function parseSerial(value: string): bigint | undefined {
   if (!/^[0-9]{1,19}$/.test(value)) return undefined;
   const n = BigInt(value);
   return n > 0n && n <= MAX_SERIAL ? n : undefined;

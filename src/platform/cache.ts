@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type { InvalidationSubscriber } from './invalidation.js';
 
-export interface CacheOptions {
+interface CacheOptions {
   /** Most entries held (least recently used go first); 0 disables the cache. */
   max: number;
   /** Default lifetime of an entry; absent: until evicted or invalidated. */

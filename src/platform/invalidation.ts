@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Database } from './db.js';
 
-export const CHANNEL = 'iam_invalidate';
+const CHANNEL = 'iam_invalidate';
 
 /** A cache fed by the invalidation channel. */
 export interface InvalidationSubscriber {

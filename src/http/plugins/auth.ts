@@ -60,8 +60,6 @@ declare module 'fastify' {
   }
 }
 
-export type { InvalidationSubscriber };
-
 function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
