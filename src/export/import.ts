@@ -17,6 +17,7 @@ import { passwordViolations, policyOf } from '../users/password-policy.js';
 import { LABEL_KEYS, META_PREFIX, ORG_OWNER, toUuid, unb64 } from './document.js';
 import { describeImportFailure, ImportRefusal } from './failures.js';
 import { resolveRoleNameIn } from '../roles/assign.js';
+import { groupNameTaken } from '../groups/service.js';
 
 export interface ImportOptions {
   argon: Argon2Params;
@@ -415,7 +416,7 @@ async function writeOrg(tx: Tx, plan: Plan, errors: ItemError[], n: Counter) {
   };
 
   for (const g of plan.groups) {
-    const clash = await tx.userGroup.findFirst({ where: { tenantId, nameLower: g.data.nameLower, NOT: { id: g.id } }, select: { id: true } });
+    const clash = await groupNameTaken(tx, tenantId, g.data.name, g.id);
     const cur = await tx.userGroup.findUnique({ where: { id: g.id } });
     if (clash || (cur && cur.tenantId !== tenantId)) {
       errors.push({ type: 'group', id: g.id, message: clash ? `group name "${g.data.name}" is taken` : 'the id belongs to another tenant' });

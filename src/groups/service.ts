@@ -33,9 +33,14 @@ export async function findGroup(prisma: Prisma | Tx, tenantId: string, id: strin
   return g;
 }
 
-async function assertNameFree(db: Tx, tenantId: string, name: string, exceptId?: string) {
+/** The group-name rule of every entry point (REST, SCIM, import): unique per tenant, case-insensitively. */
+export async function groupNameTaken(db: Pick<Tx, 'userGroup'>, tenantId: string, name: string, exceptId?: string): Promise<boolean> {
   const other = await db.userGroup.findUnique({ where: { tenantId_nameLower: { tenantId, nameLower: name.toLowerCase() } }, select: { id: true } });
-  if (other && other.id !== exceptId) throw conflict(`A user group named "${name}" already exists`, '/data/attributes/name');
+  return Boolean(other && other.id !== exceptId);
+}
+
+async function assertNameFree(db: Tx, tenantId: string, name: string, exceptId?: string) {
+  if (await groupNameTaken(db, tenantId, name, exceptId)) throw conflict(`A user group named "${name}" already exists`, '/data/attributes/name');
 }
 
 async function resolveRoles(ctx: ServiceContext, db: Tx, names: string[]): Promise<string[]> {

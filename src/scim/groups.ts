@@ -6,6 +6,7 @@ import { audit } from '../audit/audit.js';
 import type { Prisma } from '../platform/db.js';
 import { isUuid } from '../platform/ids.js';
 import { assertMayActOn } from '../principals/policy.js';
+import { groupNameTaken } from '../groups/service.js';
 import { checkIfMatch, nextVersion, sqlLock, type ScimContext } from './context.js';
 import { invalidPath, invalidSyntax, invalidValue, scimNotFound, uniqueness } from './errors.js';
 import { GROUP_URN, matches, parseAttrName, parseFilter, type Filter } from './filter.js';
@@ -64,11 +65,7 @@ async function assertUsersExist(tx: Tx, tenantId: string, ids: string[]) {
 }
 
 async function assertNameFree(tx: Tx, tenantId: string, name: string, selfId?: string) {
-  const clash = await tx.userGroup.findFirst({
-    where: { tenantId, nameLower: name.toLowerCase(), ...(selfId ? { NOT: { id: selfId } } : {}) },
-    select: { id: true },
-  });
-  if (clash) throw uniqueness(`displayName "${name}" is already taken`);
+  if (await groupNameTaken(tx, tenantId, name, selfId)) throw uniqueness(`displayName "${name}" is already taken`);
 }
 
 async function findRow(db: Pick<Prisma, 'userGroup'>, tenantId: string, id: string): Promise<UserGroup> {
