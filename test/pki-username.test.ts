@@ -2,8 +2,8 @@
 // none. Usernames stay unique across a tenant's users and service accounts
 // (case-insensitive): a user's username is a conflict, an existing service account is reused.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LightMyRequestResponse } from 'fastify';
 import { createTenant, seedServiceAccountPat, snapshot, startTestApp, type TestApp } from './helpers/app.js';
+import { expectJsonApiError, signCsr } from './helpers/certs.js';
 import { nodeCsr } from './helpers/csr.js';
 
 let t: TestApp;
@@ -24,22 +24,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => t?.close());
 
-function sign(query: string, body: Buffer | string, type: string | undefined, token = admin): Promise<LightMyRequestResponse> {
-  return t.app.inject({
-    method: 'POST',
-    url: `/api/v3/certs/sign${query ? '?' + query : ''}`,
-    headers: { authorization: `Bearer ${token}`, ...(type ? { 'content-type': type } : {}) },
-    payload: body,
-  });
-}
-
-function expectJsonApiError(res: LightMyRequestResponse, status: number, code: string) {
-  expect(res.statusCode, res.body).toBe(status);
-  expect(res.headers['content-type']).toMatch(/^application\/vnd\.api\+json/);
-  const error = res.json().errors[0];
-  expect(error).toMatchObject({ status: String(status), code });
-  return error as { detail?: string; source?: Record<string, string> };
-}
+const sign = (query: string, body: Buffer | string, type: string | undefined, token = admin) => signCsr(t, token, query, body, type);
 
 describe('requestedUsername naming a user', () => {
   it('is 409 conflict, whatever its case, and nothing is created or issued', async () => {
