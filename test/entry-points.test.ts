@@ -147,6 +147,19 @@ describe('a username taken in another case', () => {
   });
 });
 
+describe('a tenant the import creates', () => {
+  it('gets its AnalyticsUI application, for its subdomain, as one POST /api/v3/tenants creates', async () => {
+    const orgId = '22222222-3333-4444-8555-666666666666';
+    const res = await importDoc({ orgs: [{ orgId, org: { name: 'Imported' }, domains: [{ domainName: 'imported.iam.test', isPrimary: true }] }] });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().orgs[0]).toMatchObject({ status: 'imported', errors: [] });
+    const viaApi = await createTenant(t, 'Via API', 'via-api');
+    const [imported, created] = await Promise.all([orgId, viaApi].map((tenantId) => t.db.prisma.application.findFirstOrThrow({ where: { tenantId, name: 'AnalyticsUI' } })));
+    expect(imported!.redirectUris).toEqual(created!.redirectUris.map((u) => u.replace('via-api', 'imported')));
+    expect(imported).toMatchObject({ clientType: created!.clientType, grantTypes: created!.grantTypes, isManaged: true });
+  });
+});
+
 describe('a bad or taken subdomain', () => {
   it('REST refuses it', async () => {
     const bad = await call(t.app, t.adminPat, 'POST', '/api/v3/tenants', { data: { type: 'tenants', attributes: { name: 'Bad REST', subdomain: 'Bad_Sub' } } });
@@ -225,6 +238,7 @@ describe('the CLI', () => {
     expect(runs.first!.stdout.trim()).toBe(first.id);
     expect(first.identity?.subdomain).toBe('taken');
     // As through the API: the AnalyticsUI application, and an audit event.
+    expect(await db.prisma.application.count({ where: { tenantId: first.id, name: 'AnalyticsUI' } })).toBe(1);
     expect(await db.prisma.auditEvent.count({ where: { tenantId: first.id, action: 'tenant.created', actorKind: 'system' } })).toBe(1);
   });
 
@@ -236,5 +250,7 @@ describe('the CLI', () => {
       { type: 'humanUser', id: '4002', message: 'The username "ROBOT-1" is already taken by a service account' },
     ]);
     expect((await db.prisma.user.findMany({ select: { username: true } })).map((u) => u.username)).toEqual(['good-cli']);
+    // A tenant the import creates gets its AnalyticsUI application, as one the API or create-tenant creates.
+    expect(await db.prisma.application.count({ where: { tenantId: '11111111-2222-4333-8444-555555555555', name: 'AnalyticsUI' } })).toBe(1);
   });
 });

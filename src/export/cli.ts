@@ -121,6 +121,7 @@ export async function importCommand(argv: string[], env: NodeJS.ProcessEnv = pro
   const opts = {
     argon: argon2Params(config),
     baseDomain: config.BASE_DOMAIN,
+    applications: config,
     actor: 'system' as const,
     // The report on stdout carries a safe description; the operator's terminal gets the full error.
     onFailure: (err: unknown, orgId: string) => io.stderr.write(`org ${orgId} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`),

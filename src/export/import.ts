@@ -17,11 +17,14 @@ import { passwordViolations, policyOf } from '../users/password-policy.js';
 import { LABEL_KEYS, META_PREFIX, ORG_OWNER, toUuid, unb64 } from './document.js';
 import { describeImportFailure, ImportRefusal } from './failures.js';
 import { resolveRoleNameIn } from '../roles/assign.js';
+import { createAnalyticsUiApplication, syncAnalyticsUiSubdomain, type DefaultApplicationConfig } from '../oauth/applications.js';
 import { groupNameTaken } from '../groups/service.js';
 
 export interface ImportOptions {
   argon: Argon2Params;
   baseDomain: string;
+  /** When given, a tenant the import creates gets its AnalyticsUI application, as through the API and the CLI. */
+  applications?: DefaultApplicationConfig;
   actor: Principal | 'system';
   requestId?: string;
   /** Called after each org, for progress reporting. */
@@ -293,7 +296,7 @@ class Counter {
   unchanged = 0;
 }
 
-async function writeOrg(tx: Tx, plan: Plan, errors: ItemError[], n: Counter) {
+async function writeOrg(tx: Tx, plan: Plan, errors: ItemError[], n: Counter, applications?: DefaultApplicationConfig) {
   const { tenant } = plan;
   const tenantId = tenant.id;
 
@@ -323,6 +326,13 @@ async function writeOrg(tx: Tx, plan: Plan, errors: ItemError[], n: Counter) {
       await tx.tenantIdentity.update({ where: { tenantId }, data: want });
       n.updated++;
     } else n.unchanged++;
+  }
+  if (applications) {
+    // The tenant's AnalyticsUI application follows its subdomain, as when the API writes it.
+    const before = existing?.identity?.subdomain ?? null;
+    const after = (await tx.tenantIdentity.findUnique({ where: { tenantId }, select: { subdomain: true } }))?.subdomain ?? null;
+    if (!existing) await createAnalyticsUiApplication(tx, tenantId, after, applications);
+    else if (before !== after) await syncAnalyticsUiSubdomain(tx, tenantId, before, after, applications);
   }
 
   for (const r of plan.roles) {
@@ -481,7 +491,7 @@ export async function importOrg(prisma: Prisma, raw: unknown, index: number, opt
     const n = new Counter();
     await prisma.$transaction(
       async (tx) => {
-        await writeOrg(tx, plan, errors, n);
+        await writeOrg(tx, plan, errors, n, opts.applications);
         if (n.created + n.updated > 0) {
           await audit(tx, opts.actor, { tenantId: plan.tenant.id, action: 'tenant.imported', targetType: 'tenant', targetId: plan.tenant.id, details: { created: n.created, updated: n.updated, skipped: errors.length } }, opts.requestId);
         }

@@ -11,6 +11,7 @@ import type { Principal } from '../principals/principal.js';
 import type { ExportDocument, OrgExport } from './document.js';
 import { exportOrg, selectOrgs } from './export.js';
 import { importDocument, type ImportResult } from './import.js';
+import type { DefaultApplicationConfig } from '../oauth/applications.js';
 import { checkS3Endpoint, exportFile, parseDuration, readExportFile, readS3, s3Failure, writeExportFile, writeS3 } from './outputs.js';
 import { allowList } from '../platform/net.js';
 
@@ -54,6 +55,8 @@ export interface RunContext {
   requestId?: string;
   dataDir: string;
   baseDomain: string;
+  /** The settings of the AnalyticsUI application every tenant gets (see ImportOptions). */
+  applications?: DefaultApplicationConfig;
   argon: Argon2Params;
   /** Private or loopback addresses an S3 endpoint may reach (EXPORT_S3_ALLOW_CIDRS); none when absent. */
   s3Allow?: BlockList;
@@ -160,6 +163,7 @@ export async function runImport(ctx: RunContext, req: ImportRequest, onOrg?: (do
     return importDocument(ctx.prisma, doc, {
       argon: ctx.argon,
       baseDomain: ctx.baseDomain,
+      applications: ctx.applications,
       actor: ctx.actor,
       requestId: ctx.requestId,
       onOrg,

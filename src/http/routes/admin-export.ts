@@ -51,6 +51,7 @@ export default async function adminExportRoutes(app: FastifyInstance) {
       requestId: c.requestId,
       dataDir: app.config.DATA_DIR,
       baseDomain: app.config.BASE_DOMAIN,
+      applications: app.config,
       argon,
       s3Allow,
       log: request.log,
