@@ -11,16 +11,31 @@ export interface DbErrorFacts {
   constraints: string[];
 }
 
+/** The fields of the errors pg, Prisma and its driver adapter throw that we read; any of them may be missing. */
+interface ErrorShape {
+  code?: unknown;
+  errorCode?: unknown;
+  originalCode?: unknown;
+  kind?: unknown;
+  message?: unknown;
+  name?: unknown;
+  constraint?: unknown;
+  cause?: unknown;
+  meta?: { constraint?: unknown; driverAdapterError?: unknown } | null;
+}
+
 /** Facts along an error's causes, including those Prisma's driver adapter nests in meta. */
 export function dbErrorFacts(err: unknown): DbErrorFacts {
   const facts: DbErrorFacts = { codes: new Set(), messages: [], names: [], constraints: [] };
-  const visit = (e: any, depth: number) => {
-    if (!e || typeof e !== 'object' || depth > 6) return;
+  const visit = (value: unknown, depth: number) => {
+    if (!value || typeof value !== 'object' || depth > 6) return;
+    const e = value as ErrorShape;
     for (const c of [e.code, e.errorCode, e.originalCode, e.kind]) if (typeof c === 'string') facts.codes.add(c);
     if (typeof e.message === 'string') facts.messages.push(e.message);
     if (typeof e.name === 'string') facts.names.push(e.name);
+    const index = (e.constraint as { index?: unknown } | null | undefined)?.index;
     if (typeof e.constraint === 'string') facts.constraints.push(e.constraint);
-    else if (typeof e.constraint?.index === 'string') facts.constraints.push(e.constraint.index);
+    else if (typeof index === 'string') facts.constraints.push(index);
     if (typeof e.meta?.constraint === 'string') facts.constraints.push(e.meta.constraint);
     visit(e.cause, depth + 1);
     visit(e.meta?.driverAdapterError, depth + 1);
