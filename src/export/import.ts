@@ -296,10 +296,31 @@ class Counter {
   unchanged = 0;
 }
 
-async function writeOrg(tx: Tx, plan: Plan, errors: ItemError[], n: Counter, applications?: DefaultApplicationConfig) {
-  const { tenant } = plan;
-  const tenantId = tenant.id;
+/** What every step of an org's write works with. */
+interface Step {
+  tx: Tx;
+  tenantId: string;
+  errors: ItemError[];
+  n: Counter;
+}
 
+type RoleResolution = { name: string } | { problem: string };
+
+/** Writes an org: each step applies the rules the API applies to the same rows. */
+async function writeOrg(tx: Tx, plan: Plan, errors: ItemError[], n: Counter, applications?: DefaultApplicationConfig) {
+  const w: Step = { tx, tenantId: plan.tenant.id, errors, n };
+  const { operator } = await writeTenant(w, plan, applications);
+  await writeRoles(w, plan);
+  const holderOf = await writePrincipals(w, plan);
+  const resolveRole = await roleResolver(w, operator);
+  await writeGroups(w, plan, resolveRole);
+  await writeGrants(w, plan, resolveRole, holderOf);
+}
+
+/** The tenant, its subdomain and its AnalyticsUI application. */
+async function writeTenant(w: Step, plan: Pick<Plan, 'tenant'>, applications?: DefaultApplicationConfig): Promise<{ operator: boolean }> {
+  const { tx, tenantId, errors, n } = w;
+  const { tenant } = plan;
   const data = { ...tenant.data };
   if (data.isOperator && (await tx.tenant.findFirst({ where: { isOperator: true, NOT: { id: tenantId } }, select: { id: true } }))) {
     data.isOperator = false;
@@ -335,6 +356,12 @@ async function writeOrg(tx: Tx, plan: Plan, errors: ItemError[], n: Counter, app
     else if (before !== after) await syncAnalyticsUiSubdomain(tx, tenantId, before, after, applications);
   }
 
+  return { operator: data.isOperator || Boolean(existing?.isOperator) };
+}
+
+/** Custom roles: names unique per tenant, case-insensitively. */
+async function writeRoles(w: Step, plan: Pick<Plan, 'roles'>) {
+  const { tx, tenantId, errors, n } = w;
   for (const r of plan.roles) {
     const row = { name: r.name, nameLower: r.name.toLowerCase(), description: r.description, featureRoles: r.featureRoles };
     const clash = await tx.customRole.findFirst({ where: { tenantId, nameLower: row.nameLower, NOT: { id: r.id } }, select: { id: true } });
@@ -356,6 +383,11 @@ async function writeOrg(tx: Tx, plan: Plan, errors: ItemError[], n: Counter, app
     } else n.unchanged++;
   }
 
+}
+
+/** Users, then service accounts; returns what holds an id of the org. */
+async function writePrincipals(w: Step, plan: Pick<Plan, 'users' | 'machines'>): Promise<(id: string) => 'user' | 'serviceAccount' | undefined> {
+  const { tx, tenantId, errors, n } = w;
   // Users and service accounts share a tenant's username space. Clashes are checked in
   // memory against the tenant's rows, loaded once, and new rows are inserted in batches.
   const [users, sas] = await Promise.all([tx.user.findMany({ where: { tenantId } }), tx.serviceAccount.findMany({ where: { tenantId } })]);
@@ -414,17 +446,26 @@ async function writeOrg(tx: Tx, plan: Plan, errors: ItemError[], n: Counter, app
   }
   for (let i = 0; i < newSas.length; i += BATCH) n.created += (await tx.serviceAccount.createMany({ data: newSas.slice(i, i + BATCH) })).count;
 
+  return (id) => (userIds.has(id) || userById.has(id) ? 'user' : machineIds.has(id) || saById.has(id) ? 'serviceAccount' : undefined);
+}
+
+async function roleResolver(w: Step, operatorTenant: boolean): Promise<(name: string) => RoleResolution> {
+  const { tx, tenantId } = w;
   // Role names resolve as through the API (roles/assign.ts): built-in names exactly, custom
   // roles case-insensitively to their stored name; skylight-admin only in the operator tenant.
   const customRoles = new Map((await tx.customRole.findMany({ where: { tenantId }, select: { name: true } })).map((r) => [r.name.toLowerCase(), r.name]));
-  const operatorTenant = data.isOperator || Boolean(existing?.isOperator);
-  const resolveRole = (name: string): { name: string } | { problem: string } => {
+  return (name: string): RoleResolution => {
     const resolved = resolveRoleNameIn(customRoles, name);
     if (!resolved) return { problem: 'no such role' };
     if (resolved === SKYLIGHT_ADMIN && !operatorTenant) return { problem: `"${SKYLIGHT_ADMIN}" exists only in the operator tenant` };
     return { name: resolved };
   };
 
+}
+
+/** Groups, their members and their roles. */
+async function writeGroups(w: Step, plan: Pick<Plan, 'groups'>, resolveRole: (name: string) => RoleResolution) {
+  const { tx, tenantId, errors, n } = w;
   for (const g of plan.groups) {
     const clash = await groupNameTaken(tx, tenantId, g.data.name, g.id);
     const cur = await tx.userGroup.findUnique({ where: { id: g.id } });
@@ -452,6 +493,11 @@ async function writeOrg(tx: Tx, plan: Plan, errors: ItemError[], n: Counter, app
     if (roles.length) n.created += (await tx.roleAssignment.createMany({ data: roles.map((roleName) => ({ tenantId, groupId: g.id, roleName })), skipDuplicates: true })).count;
   }
 
+}
+
+/** Role grants of users and service accounts. */
+async function writeGrants(w: Step, plan: Pick<Plan, 'grants'>, resolveRole: (name: string) => RoleResolution, holderOf: (id: string) => 'user' | 'serviceAccount' | undefined) {
+  const { tenantId, errors, tx, n } = w;
   const assignments: { tenantId: string; roleName: string; userId?: string; serviceAccountId?: string }[] = [];
   const seen = new Set<string>();
   for (const grant of plan.grants) {
@@ -463,9 +509,9 @@ async function writeOrg(tx: Tx, plan: Plan, errors: ItemError[], n: Counter, app
     const key = `${grant.holder}/${resolved.name}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    const isUser = userIds.has(grant.holder) || userById.has(grant.holder);
-    const isMachine = !isUser && (machineIds.has(grant.holder) || saById.has(grant.holder));
-    if (!isUser && !isMachine) {
+    const holder = holderOf(grant.holder);
+    const isUser = holder === 'user';
+    if (!holder) {
       errors.push({ type: 'userGrant', id: `${grant.rawHolder}/${grant.role}`, message: 'no such user in the org' });
       continue;
     }
