@@ -5,7 +5,7 @@ import { looksLikeJwt, OPAQUE_ACCESS_PREFIX, verifyAccessTokenJwt, verifyOpaqueT
 import { sessionOf, type SessionSettings } from './browser-session.js';
 
 // How each kind of credential is verified, from the credential itself. Which request
-// carries which, and the order they are tried in, is src/http/credentials.ts.
+// carries which, and the order they are tried in, is the HTTP layer's credentials module (credentials.ts there).
 
 /** A JWT access token of ours (RFC 9068); undefined when the token is not a JWT. */
 export async function verifyJwtAccessToken(deps: OAuthDeps, token: string): Promise<Verification | undefined> {
