@@ -52,7 +52,10 @@ beforeAll(async () => {
   pat = generatePat();
   await dbs[0]!.prisma.serviceAccount.create({
     data: {
-      tenantId, name: 'adm', username: 'adm', usernameLower: 'adm',
+      tenantId,
+      name: 'adm',
+      username: 'adm',
+      usernameLower: 'adm',
       roles: { create: [{ roleName: 'tenant-admin' }] },
       pats: { create: { tokenHash: hashPat(pat), expiresAt: new Date(Date.now() + 3600_000) } },
     },
@@ -80,11 +83,13 @@ async function within(ms: number, check: () => Promise<boolean>): Promise<boolea
 }
 
 (haveServer ? describe : describe.skip)('PKI caches on the shared invalidation channel', () => {
-  it('a revocation through one instance reaches the other\'s OCSP answers and CRL', async () => {
+  it("a revocation through one instance reaches the other's OCSP answers and CRL", async () => {
     const [a, b] = apps as [FastifyInstance, FastifyInstance];
     const signed = await a.inject({
-      method: 'POST', url: '/api/v3/certs/sign?format=pem&requestedUsername=ocsp-dev',
-      headers: { authorization: `Bearer ${pat}`, 'content-type': 'application/pkcs10' }, payload: nodeCsr(),
+      method: 'POST',
+      url: '/api/v3/certs/sign?format=pem&requestedUsername=ocsp-dev',
+      headers: { authorization: `Bearer ${pat}`, 'content-type': 'application/pkcs10' },
+      payload: nodeCsr(),
     });
     expect(signed.statusCode, signed.body).toBe(200);
     writeFileSync(w.file('dev.pem'), signed.body);
@@ -92,7 +97,12 @@ async function within(ms: number, check: () => Promise<boolean>): Promise<boolea
     const req = await openssl(['ocsp', '-issuer', w.file('ca.pem'), '-cert', w.file('dev.pem'), '-no_nonce', '-reqout', w.file('req.der')]);
     expect(req.code, req.stderr).toBe(0);
     const ocspStatus = async () => {
-      const res = await b.inject({ method: 'POST', url: '/api/v3/certs/ocsp', headers: { 'content-type': 'application/ocsp-request' }, payload: w.read('req.der') });
+      const res = await b.inject({
+        method: 'POST',
+        url: '/api/v3/certs/ocsp',
+        headers: { 'content-type': 'application/ocsp-request' },
+        payload: w.read('req.der'),
+      });
       writeFileSync(w.file('resp.der'), res.rawPayload);
       const text = await openssl(['ocsp', '-respin', w.file('resp.der'), '-issuer', w.file('ca.pem'), '-cert', w.file('dev.pem'), '-CAfile', w.file('ca.pem')]);
       return /: (good|revoked)/.exec(text.stdout)?.[1];
@@ -110,22 +120,30 @@ async function within(ms: number, check: () => Promise<boolean>): Promise<boolea
     expect(await serialHex()).not.toContain(hex);
 
     const rev = await a.inject({
-      method: 'POST', url: `/api/v3/certs/${serial}/revoke`, headers: { authorization: `Bearer ${pat}`, 'content-type': 'application/json' }, payload: { reason: 'KeyCompromise' },
+      method: 'POST',
+      url: `/api/v3/certs/${serial}/revoke`,
+      headers: { authorization: `Bearer ${pat}`, 'content-type': 'application/json' },
+      payload: { reason: 'KeyCompromise' },
     });
     expect(rev.statusCode).toBe(200);
     expect(await within(1000, async () => (await ocspStatus()) === 'revoked')).toBe(true);
     expect(await within(1000, async () => (await serialHex()).includes(hex.padStart(hex.length + (hex.length % 2), '0')))).toBe(true);
   });
 
-  it('a role change in the database reaches the other instance\'s cached client-certificate verification', async () => {
+  it("a role change in the database reaches the other instance's cached client-certificate verification", async () => {
     const [a, b] = apps as [FastifyInstance, FastifyInstance];
     const signed = await a.inject({
-      method: 'POST', url: '/api/v3/certs/sign?format=pem&requestedUsername=roles-dev',
-      headers: { authorization: `Bearer ${pat}`, 'content-type': 'application/pkcs10' }, payload: nodeCsr(),
+      method: 'POST',
+      url: '/api/v3/certs/sign?format=pem&requestedUsername=roles-dev',
+      headers: { authorization: `Bearer ${pat}`, 'content-type': 'application/pkcs10' },
+      payload: nodeCsr(),
     });
     expect(signed.statusCode, signed.body).toBe(200);
     const validate = () => b.inject({ method: 'GET', url: '/api/v3/session/validate-cert', headers: { 'x-ssl-client-cert': encodeURIComponent(signed.body) } });
-    const roles = async () => String((await validate()).headers['x-forwarded-user-roles']).split(',').sort();
+    const roles = async () =>
+      String((await validate()).headers['x-forwarded-user-roles'])
+        .split(',')
+        .sort();
     expect(await roles()).toEqual(['tenant-contributor']);
     expect(await roles()).toEqual(['tenant-contributor']); // cached
     const sa = await dbs[0]!.prisma.serviceAccount.findUniqueOrThrow({ where: { tenantId_usernameLower: { tenantId, usernameLower: 'roles-dev' } } });

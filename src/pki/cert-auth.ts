@@ -66,7 +66,13 @@ export class CertAuthenticator {
     const result: Verification = { ok: true, principal };
     if (this.config.PKI_VALIDATE_CACHE_SECONDS > 0) {
       // Its credential tag is the certificate's ("cred:<serial>").
-      this.verified.set(headerValue, result, CredentialCache.tagsOf(principal), since, Math.min(expiresAt, now + this.config.PKI_VALIDATE_CACHE_SECONDS * 1000) - now);
+      this.verified.set(
+        headerValue,
+        result,
+        CredentialCache.tagsOf(principal),
+        since,
+        Math.min(expiresAt, now + this.config.PKI_VALIDATE_CACHE_SECONDS * 1000) - now,
+      );
     }
     return result;
   }

@@ -80,7 +80,12 @@ export async function revokeCertificate(ctx: ServiceContext, serialNum: string, 
       data,
     });
     if (count !== 1) throw conflict('The certificate changed concurrently; retry');
-    await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'certificate.revoked', targetType: 'certificate', targetId: current.serial.toString(), details: { reason } }, ctx.requestId);
+    await audit(
+      tx,
+      ctx.principal,
+      { tenantId: ctx.tenantId, action: 'certificate.revoked', targetType: 'certificate', targetId: current.serial.toString(), details: { reason } },
+      ctx.requestId,
+    );
     return tx.clientCertificate.findUniqueOrThrow({ where: { id: current.id } });
   }, TX_OPTIONS);
 }

@@ -14,7 +14,17 @@ import { OID, pem } from './der.js';
 import { TX_OPTIONS } from './tx.js';
 import { assertCertUsernameFree } from './username.js';
 import {
-  aki, authorityInfoAccess, basicConstraints, crlDistributionPoint, signedAsync, tbsCertificate, extKeyUsage, keyUsage, name, ski, subjectAltUri,
+  aki,
+  authorityInfoAccess,
+  basicConstraints,
+  crlDistributionPoint,
+  signedAsync,
+  tbsCertificate,
+  extKeyUsage,
+  keyUsage,
+  name,
+  ski,
+  subjectAltUri,
 } from './x509.js';
 
 export type CertFormat = 'der' | 'pem';
@@ -102,7 +112,11 @@ export class Issuance {
     if (existing && roles.every((r) => existing.roles.includes(r))) {
       checkReusable(ctx, { roles: existing.roles.map((roleName) => ({ roleName })), expirationDate: existing.expirationDate }, username);
       const issued = await this.issue(auth, csr, serial, ctx.tenantId, existing.id, existing.username, hours);
-      await this.record(ctx.prisma, auth, serial, existing, issued, ctx.principal, ctx.requestId, 'certificate.issued', { serviceAccountId: existing.id, roles, hours });
+      await this.record(ctx.prisma, auth, serial, existing, issued, ctx.principal, ctx.requestId, 'certificate.issued', {
+        serviceAccountId: existing.id,
+        roles,
+        hours,
+      });
       return params.format === 'pem' ? pem('CERTIFICATE', issued.der) : issued.der;
     }
 
@@ -130,7 +144,12 @@ export class Issuance {
           },
           include: { roles: { select: { roleName: true } } },
         });
-        await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'serviceaccount.created', targetType: 'serviceaccount', targetId: sa.id, details: { roles, via: 'certs.sign' } }, ctx.requestId);
+        await audit(
+          tx,
+          ctx.principal,
+          { tenantId: ctx.tenantId, action: 'serviceaccount.created', targetType: 'serviceaccount', targetId: sa.id, details: { roles, via: 'certs.sign' } },
+          ctx.requestId,
+        );
       }
       const issued = await this.issue(auth, csr, serial, ctx.tenantId, sa.id, sa.username, hours);
       const row = await tx.clientCertificate.create({
@@ -149,7 +168,13 @@ export class Issuance {
       await audit(
         tx,
         ctx.principal,
-        { tenantId: ctx.tenantId, action: 'certificate.issued', targetType: 'certificate', targetId: serial.toString(), details: { serviceAccountId: sa.id, roles, hours } },
+        {
+          tenantId: ctx.tenantId,
+          action: 'certificate.issued',
+          targetType: 'certificate',
+          targetId: serial.toString(),
+          details: { serviceAccountId: sa.id, roles, hours },
+        },
         ctx.requestId,
       );
       return row;
@@ -206,7 +231,6 @@ export class Issuance {
     }
   }
 
-
   private async checkRoles(ctx: ServiceContext, roles: string[]) {
     for (const role of roles) {
       if (!/^[A-Za-z0-9][A-Za-z0-9 _.:-]{0,99}$/.test(role)) throw badRequest(`"${role}" is not a role name`);
@@ -225,7 +249,12 @@ export class Issuance {
 
 /** Reusing an account hands its whole identity to the certificate holder. */
 function checkReusable(ctx: ServiceContext, sa: { roles: { roleName: string }[]; expirationDate: Date | null }, username: string) {
-  assertMayActOnRoles(ctx.principal, ctx.tenantId, sa.roles.map((r) => r.roleName), 'serviceaccount');
+  assertMayActOnRoles(
+    ctx.principal,
+    ctx.tenantId,
+    sa.roles.map((r) => r.roleName),
+    'serviceaccount',
+  );
   if (sa.expirationDate && sa.expirationDate <= new Date()) throw unprocessable(`The service account "${username}" has expired`);
 }
 

@@ -35,10 +35,7 @@ export interface Invalidation {
 /** Longest a successful change waits for its own invalidation marker (normally 1–3 ms). */
 const BARRIER_MS = 200;
 
-export async function startInvalidation(
-  db: Pick<Database, 'kind' | 'listen' | 'pool'>,
-  log: { warn(msg: string): void },
-): Promise<Invalidation> {
+export async function startInvalidation(db: Pick<Database, 'kind' | 'listen' | 'pool'>, log: { warn(msg: string): void }): Promise<Invalidation> {
   const subscribers: InvalidationSubscriber[] = [];
   // Barriers of this instance waiting for their own marker (see settle()).
   const barriers = new Map<string, () => void>();
