@@ -63,6 +63,15 @@ describe('a password that breaks the tenant policy', () => {
     expect(await usersNamed('weak-scim')).toBe(0);
   });
 
+  it('REST and SCIM judge the password before the username when both are wrong', async () => {
+    const rest = await call(t.app, admin, 'POST', '/api/v3/users', userDoc({ username: 'ALICE', email: 'both-rest@entry.test', password: WEAK }));
+    expect(rest.statusCode, rest.body).toBe(400);
+    expect(rest.json().errors[0].code).toBe('password_policy');
+    const viaScim = await scim('POST', '/Users', { schemas: [USER], userName: 'ALICE', emails: [{ value: 'both-scim@entry.test' }], password: WEAK });
+    expect(viaScim.statusCode, viaScim.body).toBe(400);
+    expect(viaScim.json()).toMatchObject({ scimType: 'invalidValue', detail: 'The password must contain a symbol' });
+  });
+
   it('SCIM counts characters as REST does, not UTF-16 units', async () => {
     // 11 characters in 22 UTF-16 units: too short for both.
     const res = await scim('POST', '/Users', { schemas: [USER], userName: 'astral', emails: [{ value: 'astral@entry.test' }], password: 'A1-' + '😀'.repeat(8) });

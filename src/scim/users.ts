@@ -213,8 +213,9 @@ function resourceBody(body: unknown): Obj {
 export async function createUser(ctx: ScimContext, body: unknown): Promise<User> {
   const f = fieldsOf(resourceBody(body));
   return ctx.prisma.$transaction(async (tx) => {
-    await assertUnique(tx, ctx.tenantId, f);
+    // The password policy first, then the identity rule, in REST's order.
     const data = await columns(ctx, tx, f);
+    await assertUnique(tx, ctx.tenantId, f);
     const u = await tx.user.create({ data: { tenantId: ctx.tenantId, ...data } });
     await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'user.created', targetType: 'user', targetId: u.id, details: { via: 'scim', username: u.username } }, ctx.requestId);
     return u;
@@ -229,8 +230,8 @@ async function update(ctx: ScimContext, id: string, ifMatch: string | undefined,
     checkIfMatch(ifMatch, current);
     await assertMayActOn(tx, ctx.principal, ctx.tenantId, { kind: 'user', id: current.id });
     const f = next(current);
-    await assertUnique(tx, ctx.tenantId, f, current.id);
     const data = await columns(ctx, tx, f, current);
+    await assertUnique(tx, ctx.tenantId, f, current.id);
     const fields = changedFields(current, data);
     if (!fields.length) return current;
     const u = await tx.user.update({ where: { tenantId_id: { tenantId: ctx.tenantId, id: current.id } }, data: { ...data, updatedAt: nextVersion(current) } });
