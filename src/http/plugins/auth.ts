@@ -5,6 +5,7 @@ import { isAdminOf, isSkylightAdmin, SKYLIGHT_ADMIN } from '../../principals/pri
 import { forbidden, notFound, unauthorized } from '../../platform/errors.js';
 import { isUuid } from '../../platform/ids.js';
 import { AUTHENTICATORS, bearerToken } from '../credentials.js';
+import { tenantExists } from '../../tenants/lookup.js';
 import { addressIn } from '../../platform/net.js';
 import { startInvalidation, type Invalidation, type InvalidationSubscriber } from '../../platform/invalidation.js';
 import { CredentialCache } from '../../sessions/credential-cache.js';
@@ -137,7 +138,7 @@ export default fp(async function auth(app: FastifyInstance) {
     const named = single(request.headers['x-forwarded-tenant-id'])?.trim();
     if (named && named !== principal.tenantId) {
       if (!isSkylightAdmin(principal)) throw forbidden('X-Forwarded-Tenant-Id names another tenant');
-      if (!isUuid(named) || !(await prisma.tenant.findUnique({ where: { id: named }, select: { id: true } }))) {
+      if (!isUuid(named) || !(await tenantExists(prisma, named))) {
         throw notFound('Tenant');
       }
     }
