@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { argon2Params } from '../src/bootstrap/bootstrap.js';
+import { argon2Params } from '../src/platform/passwords.js';
 import { consumeSetPasswordToken } from '../src/users/invitations.js';
 import { call, createTenant, seedServiceAccountPat, startTestApp, type TestApp } from './helpers/app.js';
 

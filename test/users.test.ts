@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { argon2Params } from '../src/bootstrap/bootstrap.js';
+import { argon2Params } from '../src/platform/passwords.js';
 import { loadSubject } from '../src/principals/load.js';
 import { consumeSetPasswordToken } from '../src/users/invitations.js';
 import { recordFailedLogin } from '../src/users/lockout.js';

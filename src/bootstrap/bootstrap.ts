@@ -18,9 +18,6 @@ export interface BootstrapResult {
 
 const PAT_LIFETIME_DAYS = 365;
 
-/** Kept here for the callers that knew it here; the definition is platform/passwords.ts. */
-export { argon2Params };
-
 /**
  * Creates the operator tenant, its skylight-admin user and an operator service
  * account with a PAT, once. Returns undefined when they already exist.
