@@ -25,13 +25,26 @@ let tenant: string;
 let admin: string;
 
 const scim = (method: 'POST' | 'PUT', url: string, body: unknown): Promise<LightMyRequestResponse> =>
-  t.app.inject({ method, url: `/scim/v2${url}`, headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/scim+json' }, payload: JSON.stringify(body) });
+  t.app.inject({
+    method,
+    url: `/scim/v2${url}`,
+    headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/scim+json' },
+    payload: JSON.stringify(body),
+  });
 const importDoc = (doc: unknown) =>
-  t.app.inject({ method: 'POST', url: '/admin/v1/import', headers: { authorization: `Bearer ${t.adminPat}`, 'content-type': 'application/json' }, payload: JSON.stringify(doc) });
+  t.app.inject({
+    method: 'POST',
+    url: '/admin/v1/import',
+    headers: { authorization: `Bearer ${t.adminPat}`, 'content-type': 'application/json' },
+    payload: JSON.stringify(doc),
+  });
 const userDoc = (attributes: Record<string, unknown>) => ({ data: { type: 'users', attributes } });
 /** The tenant as a ZITADEL org, with the same password policy. */
 const org = (extra: Record<string, unknown>) => ({ orgs: [{ orgId: tenant, org: { name: 'Entry' }, passwordComplexityPolicy: ZITADEL_POLICY, ...extra }] });
-const human = (userId: string, userName: string, email: string, password?: string) => ({ userId, user: { userName, email: { email }, ...(password ? { password } : {}) } });
+const human = (userId: string, userName: string, email: string, password?: string) => ({
+  userId,
+  user: { userName, email: { email }, ...(password ? { password } : {}) },
+});
 
 async function usersNamed(username: string) {
   return t.db.prisma.user.count({ where: { tenantId: tenant, usernameLower: username.toLowerCase() } });
@@ -74,7 +87,12 @@ describe('a password that breaks the tenant policy', () => {
 
   it('SCIM counts characters as REST does, not UTF-16 units', async () => {
     // 11 characters in 22 UTF-16 units: too short for both.
-    const res = await scim('POST', '/Users', { schemas: [USER], userName: 'astral', emails: [{ value: 'astral@entry.test' }], password: 'A1-' + '😀'.repeat(8) });
+    const res = await scim('POST', '/Users', {
+      schemas: [USER],
+      userName: 'astral',
+      emails: [{ value: 'astral@entry.test' }],
+      password: 'A1-' + '😀'.repeat(8),
+    });
     expect(res.statusCode, res.body).toBe(400);
     expect(res.json().detail).toContain('must be at least 12 characters long');
     expect(await usersNamed('astral')).toBe(0);
@@ -83,13 +101,20 @@ describe('a password that breaks the tenant policy', () => {
   it('SCIM refuses it when a PUT sets it', async () => {
     const created = await scim('POST', '/Users', { schemas: [USER], userName: 'put-me', emails: [{ value: 'put-me@entry.test' }] });
     expect(created.statusCode, created.body).toBe(201);
-    const res = await scim('PUT', `/Users/${created.json().id}`, { schemas: [USER], userName: 'put-me', emails: [{ value: 'put-me@entry.test' }], password: WEAK });
+    const res = await scim('PUT', `/Users/${created.json().id}`, {
+      schemas: [USER],
+      userName: 'put-me',
+      emails: [{ value: 'put-me@entry.test' }],
+      password: WEAK,
+    });
     expect(res.statusCode, res.body).toBe(400);
     expect((await t.db.prisma.user.findFirstOrThrow({ where: { tenantId: tenant, usernameLower: 'put-me' } })).passwordHash).toBeNull();
   });
 
   it('import refuses the user whose initial password breaks the policy, and imports the rest', async () => {
-    const res = await importDoc(org({ humanUsers: [human('2001', 'weak-import', 'weak-import@entry.test', WEAK), human('2002', 'good-import', 'good-import@entry.test', GOOD)] }));
+    const res = await importDoc(
+      org({ humanUsers: [human('2001', 'weak-import', 'weak-import@entry.test', WEAK), human('2002', 'good-import', 'good-import@entry.test', GOOD)] }),
+    );
     expect(res.statusCode, res.body).toBe(200);
     const [o] = res.json().orgs;
     expect(o.status).toBe('imported');
@@ -110,7 +135,12 @@ describe('a password set through any entry point', () => {
       const res =
         via === 'rest'
           ? await call(t.app, admin, 'PATCH', `/api/v3/users/${id}`, userDoc({ password: GOOD }))
-          : await scim('PUT', `/Users/${id}`, { schemas: [USER], userName: `invited-${via}`, emails: [{ value: `invited-${via}@entry.test` }], password: GOOD });
+          : await scim('PUT', `/Users/${id}`, {
+              schemas: [USER],
+              userName: `invited-${via}`,
+              emails: [{ value: `invited-${via}@entry.test` }],
+              password: GOOD,
+            });
       expect(res.statusCode, res.body).toBe(200);
       expect(await open()).toBe(0);
     }
@@ -131,7 +161,10 @@ describe('a username taken in another case', () => {
   });
 
   it('SCIM refuses it with the same rule', async () => {
-    for (const [userName, holder] of [['ALICE', 'already taken'], ['ROBOT-1', 'already taken by a service account']]) {
+    for (const [userName, holder] of [
+      ['ALICE', 'already taken'],
+      ['ROBOT-1', 'already taken by a service account'],
+    ]) {
       const res = await scim('POST', '/Users', { schemas: [USER], userName, emails: [{ value: `${userName}-dup@scim.test` }] });
       expect(res.statusCode, res.body).toBe(409);
       expect(res.json()).toMatchObject({ scimType: 'uniqueness', detail: `userName "${userName}" is ${holder}` });
@@ -140,10 +173,12 @@ describe('a username taken in another case', () => {
   });
 
   it('import refuses it with the same rule, for users and for service accounts', async () => {
-    const res = await importDoc(org({
-      humanUsers: [human('3001', 'ALICE', 'other-alice@entry.test', GOOD), human('3002', 'ROBOT-1', 'robot@entry.test', GOOD)],
-      machineUsers: [{ userId: '3003', user: { userName: 'Good-Import', name: 'clash' } }],
-    }));
+    const res = await importDoc(
+      org({
+        humanUsers: [human('3001', 'ALICE', 'other-alice@entry.test', GOOD), human('3002', 'ROBOT-1', 'robot@entry.test', GOOD)],
+        machineUsers: [{ userId: '3003', user: { userName: 'Good-Import', name: 'clash' } }],
+      }),
+    );
     expect(res.statusCode, res.body).toBe(200);
     const [o] = res.json().orgs;
     expect(o.errors).toEqual([
@@ -163,7 +198,9 @@ describe('a tenant the import creates', () => {
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json().orgs[0]).toMatchObject({ status: 'imported', errors: [] });
     const viaApi = await createTenant(t, 'Via API', 'via-api');
-    const [imported, created] = await Promise.all([orgId, viaApi].map((tenantId) => t.db.prisma.application.findFirstOrThrow({ where: { tenantId, name: 'AnalyticsUI' } })));
+    const [imported, created] = await Promise.all(
+      [orgId, viaApi].map((tenantId) => t.db.prisma.application.findFirstOrThrow({ where: { tenantId, name: 'AnalyticsUI' } })),
+    );
     expect(imported!.redirectUris).toEqual(created!.redirectUris.map((u) => u.replace('via-api', 'imported')));
     expect(imported).toMatchObject({ clientType: created!.clientType, grantTypes: created!.grantTypes, isManaged: true });
   });
@@ -174,7 +211,9 @@ describe('a bad or taken subdomain', () => {
     const bad = await call(t.app, t.adminPat, 'POST', '/api/v3/tenants', { data: { type: 'tenants', attributes: { name: 'Bad REST', subdomain: 'Bad_Sub' } } });
     expect(bad.statusCode, bad.body).toBe(400);
     expect(bad.body).toContain('must be a lowercase DNS label');
-    const taken = await call(t.app, t.adminPat, 'POST', '/api/v3/tenants', { data: { type: 'tenants', attributes: { name: 'Taken REST', subdomain: 'taken' } } });
+    const taken = await call(t.app, t.adminPat, 'POST', '/api/v3/tenants', {
+      data: { type: 'tenants', attributes: { name: 'Taken REST', subdomain: 'taken' } },
+    });
     expect(taken.statusCode, taken.body).toBe(409);
     expect(taken.json().errors[0].detail).toBe('Subdomain "taken" is already in use');
     expect(await t.db.prisma.tenant.count({ where: { name: { in: ['Bad REST', 'Taken REST'] } } })).toBe(0);
@@ -223,7 +262,14 @@ describe('the CLI', () => {
       orgs: [
         // The same org twice, so that the service account exists when the users come.
         { ...base, machineUsers: [{ userId: '4001', user: { userName: 'Robot-1', name: 'Robot' } }] },
-        { ...base, humanUsers: [human('4002', 'ROBOT-1', 'robot@cli.test', GOOD), human('4003', 'weak-cli', 'weak@cli.test', WEAK), human('4004', 'good-cli', 'good@cli.test', GOOD)] },
+        {
+          ...base,
+          humanUsers: [
+            human('4002', 'ROBOT-1', 'robot@cli.test', GOOD),
+            human('4003', 'weak-cli', 'weak@cli.test', WEAK),
+            human('4004', 'good-cli', 'good@cli.test', GOOD),
+          ],
+        },
       ],
     };
     writeFileSync(path.join(dir, 'in.json'), JSON.stringify(doc));

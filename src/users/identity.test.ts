@@ -34,7 +34,7 @@ describe('IdentityIndex (the identity rule over rows held in memory)', () => {
   });
 });
 
-describe('userIdentityProblems (the syntax of a stored user\'s names)', () => {
+describe("userIdentityProblems (the syntax of a stored user's names)", () => {
   it('accepts what IdPs send, refuses empty, overlong and control characters, and non-emails', () => {
     expect(userIdentityProblems({ username: 'dave%x', email: 'dave@f.test' })).toEqual([]);
     expect(userIdentityProblems({ username: '' }).map((p) => p.field)).toEqual(['username']);

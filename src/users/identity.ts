@@ -116,7 +116,8 @@ const EMAIL = /^[^\s@]+@[^\s@]+$/;
 export function userIdentityProblems(input: IdentityInput): SyntaxProblem[] {
   const out: SyntaxProblem[] = [];
   const u = input.username;
-  if (u !== undefined && (!u || u.length > USERNAME_MAX || CONTROL.test(u))) out.push({ field: 'username', message: `must be 1 to ${USERNAME_MAX} printable characters` });
+  if (u !== undefined && (!u || u.length > USERNAME_MAX || CONTROL.test(u)))
+    out.push({ field: 'username', message: `must be 1 to ${USERNAME_MAX} printable characters` });
   const e = input.email;
   if (e !== undefined && (e.length > EMAIL_MAX || !EMAIL.test(e))) out.push({ field: 'email', message: 'is not an email address' });
   return out;
