@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
+import { Cache } from '../platform/cache.js';
+import type { InvalidationSubscriber } from '../platform/invalidation.js';
 import { invalidGrant } from './errors.js';
 
 /**
@@ -18,19 +20,13 @@ export type StandingFor =
   | { tenantId: string; serviceAccountId: string; applicationId: string; keyId?: undefined }
   | { tenantId: string; serviceAccountId: string; keyId: string; applicationId?: undefined };
 
-const MAX_ENTRIES = 10_000;
-
 /**
- * Finds (or makes) the standing grant of a client or key, remembering its id. The memory
- * forgets a grant on its invalidation notification (`grant:<id>`, on update of revokedAt or
- * deletion), and everything while notifications may be missed; a lookup that raced with an
- * invalidation is not remembered. A stale id could only make tokens fail, never outlive.
+ * Finds (or makes) the standing grant of a client or key, remembering its id under the tag
+ * of its invalidation notification (`grant:<id>`, on update of revokedAt or deletion). A
+ * stale id could only make tokens fail, never outlive what issued them.
  */
-export class StandingGrants {
-  private readonly ids = new Map<string, string>();
-  private readonly keysOf = new Map<string, string>();
-  private listening = false;
-  private generation = 0;
+export class StandingGrants implements InvalidationSubscriber {
+  private readonly ids = new Cache<string>({ max: 10_000 });
 
   constructor(private readonly pool: pg.Pool) {}
 
@@ -42,13 +38,9 @@ export class StandingGrants {
     const key = StandingGrants.keyOf(f);
     const hit = this.ids.get(key);
     if (hit) return hit;
-    const generation = this.generation;
+    const since = this.ids.generation;
     const id = (await this.find(f)) ?? (await this.create(f));
-    if (this.listening && generation === this.generation) {
-      if (this.ids.size >= MAX_ENTRIES) this.forget();
-      this.ids.set(key, id);
-      this.keysOf.set(id, key);
-    }
+    this.ids.set(key, id, [`grant:${id}`], since);
     return id;
   }
 
@@ -98,27 +90,11 @@ export class StandingGrants {
     return id;
   }
 
-  /** For the invalidation channel (see InvalidationSubscriber). */
   invalidate(tags: string[]) {
-    for (const tag of tags) {
-      if (!tag.startsWith('grant:')) continue;
-      this.generation++;
-      const id = tag.slice('grant:'.length);
-      const key = this.keysOf.get(id);
-      if (key === undefined) continue;
-      this.keysOf.delete(id);
-      this.ids.delete(key);
-    }
+    this.ids.invalidate(tags);
   }
 
   setListening(listening: boolean) {
-    this.listening = listening;
-    this.forget();
-  }
-
-  private forget() {
-    this.generation++;
-    this.ids.clear();
-    this.keysOf.clear();
+    this.ids.setListening(listening);
   }
 }
