@@ -23,23 +23,4 @@ export default tseslint.config(
     files: ['test/**/*.ts', 'src/**/*.test.ts', 'bench/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
-  {
-    // Findings in files that are being reworked right now (issue 14: HTTP out of the domain, one command per use case,
-    // PKI split). Each entry names what to fix; remove the entry once the file is fixed.
-    //   src/export/cli.ts:30,86,118, src/http/routes/scim.ts:112, src/idps/saml-sp.ts:186 (XmlJs),
-    //   src/platform/db.ts:151 (PGlite internals): `any`.
-    files: ['src/export/cli.ts', 'src/http/routes/scim.ts', 'src/idps/saml-sp.ts', 'src/platform/db.ts'],
-    rules: { '@typescript-eslint/no-explicit-any': 'off' },
-  },
-  {
-    //   src/pki/x509.ts:4 unused import `raw`; src/principals/load.ts:3 unused type import `Principal`;
-    //   test/export.test.ts:20 unused import `call`.
-    files: ['src/pki/x509.ts', 'src/principals/load.ts', 'test/export.test.ts'],
-    rules: { '@typescript-eslint/no-unused-vars': 'off' },
-  },
-  {
-    //   src/server.ts:40 `let metricsServer` is never reassigned.
-    files: ['src/server.ts'],
-    rules: { 'prefer-const': 'off' },
-  },
 );

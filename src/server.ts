@@ -37,6 +37,8 @@ async function main() {
   if (created) console.log(bootstrapBanner(created));
 
   let stopping = false;
+  // stop() is defined before the metrics listener exists and reads it when called.
+  // eslint-disable-next-line prefer-const
   let metricsServer: Awaited<ReturnType<typeof listenMetrics>>;
   const stop = async (signal: string) => {
     if (stopping) return;

@@ -17,7 +17,7 @@ import { toUuid } from '../src/export/document.js';
 import type { Database } from '../src/platform/db.js';
 import { loadConfig } from '../src/platform/config.js';
 import { freshDatabase } from './helpers/db.js';
-import { call, createTenant, seedServiceAccountPat, snapshot, startTestApp, TEST_ENV, type TestApp } from './helpers/app.js';
+import { createTenant, seedServiceAccountPat, snapshot, startTestApp, TEST_ENV, type TestApp } from './helpers/app.js';
 
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';

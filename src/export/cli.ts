@@ -27,7 +27,7 @@ const defaultIo = (): CliIo => ({ stdout: process.stdout, stderr: process.stderr
 
 function progress(io: CliIo, label: string) {
   if (!io.stderr.isTTY) return undefined;
-  return new SingleBar({ format: `${label} [{bar}] {value}/{total} orgs`, stream: io.stderr as NodeJS.WritableStream as any, hideCursor: true }, Presets.shades_classic);
+  return new SingleBar({ format: `${label} [{bar}] {value}/{total} orgs`, stream: io.stderr as NodeJS.WritableStream, hideCursor: true }, Presets.shades_classic);
 }
 
 async function write(out: WriteStream | NodeJS.WritableStream, chunk: string) {
@@ -83,6 +83,8 @@ export async function exportCommand(argv: string[], env: NodeJS.ProcessEnv = pro
 
 /** Yields the elements of the document's top-level "orgs" array one at a time, without loading the file. */
 async function* streamOrgs(input: NodeJS.ReadableStream): AsyncGenerator<unknown> {
+  // stream-chain's typings cannot express a parser pipeline of differing stream types.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const pipeline = chain([input, parser(), pick({ filter: 'orgs' }), streamArray()] as any[]);
   for await (const item of pipeline as AsyncIterable<{ key: number; value: unknown }>) yield item.value;
 }
@@ -115,7 +117,7 @@ export async function importCommand(argv: string[], env: NodeJS.ProcessEnv = pro
   input.on('data', (c: Buffer | string) => (read += c.length));
   // Progress is in bytes of the file: the number of orgs is known only at its end.
   const bar = size && io.stderr.isTTY
-    ? new SingleBar({ format: 'import [{bar}] {percentage}% | {orgs} org(s)', stream: io.stderr as any, hideCursor: true }, Presets.shades_classic)
+    ? new SingleBar({ format: 'import [{bar}] {percentage}% | {orgs} org(s)', stream: io.stderr as NodeJS.WritableStream, hideCursor: true }, Presets.shades_classic)
     : undefined;
   bar?.start(size, 0, { orgs: 0 });
   const opts = {

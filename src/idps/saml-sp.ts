@@ -183,6 +183,8 @@ function attr(node: Element | null | undefined, name: string) {
   return node?.hasAttribute(name) ? (node.getAttribute(name) ?? undefined) : undefined;
 }
 
+// xml2js output as node-saml hands it over: untyped by the library.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type XmlJs = Record<string, any>;
 
 const PROTOCOL_NS = 'urn:oasis:names:tc:SAML:2.0:protocol';

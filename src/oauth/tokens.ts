@@ -52,10 +52,7 @@ export const REFRESH_PREFIX = 'pcart_';
 export const hashToken = sha256Hex;
 
 export const ROLES_CLAIM = 'urn:zitadel:iam:org:project:roles';
-export const RESOURCE_OWNER_CLAIM = 'urn:zitadel:iam:user:resourceowner:id';
-
-/** A service account's PCA accessTokenType ("Bearer" = opaque, "Jwt") as a token format. */
-export const formatOfServiceAccount = (accessTokenType: string): AccessTokenFormat => (accessTokenType === 'Jwt' ? 'jwt' : 'opaque');
+const RESOURCE_OWNER_CLAIM = 'urn:zitadel:iam:user:resourceowner:id';
 
 /** The roles claim PCA frontends read (ZITADEL's shape): { role: { tenantId: tenantId } }. */
 export function rolesClaim(tenantId: string, roles: string[]) {

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { Config } from '../platform/config.js';
 import type { Prisma } from '../platform/db.js';
 import { TX_OPTIONS } from './tx.js';
-import { OID, fromPem, integer, explicit, enumerated, generalizedTime, seq, time, toDer, raw, oid, type Asn1 } from './der.js';
+import { OID, fromPem, integer, explicit, enumerated, seq, time, toDer, raw, type Asn1 } from './der.js';
 import { decryptKey, encryptKey, newKeyPair, signerFor, spkiOf, type Signer } from './keys.js';
 import {
   aki, basicConstraints, buildCertificate, certInfo, extKeyUsage, extension, keyIdentifier, keyUsage, name, ocspNoCheck, publicKeyBits, signed, ski,
@@ -199,4 +199,3 @@ export function buildCrl(auth: Authority, entries: RevokedEntry[], crlNumber: bi
   return signed(toDer(tbs), auth.signer);
 }
 
-export { generalizedTime, oid };

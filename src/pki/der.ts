@@ -53,7 +53,6 @@ export const nul = () => asn1.create(U, T.NULL, false, '');
 export const bool = (v: boolean) => asn1.create(U, T.BOOLEAN, false, v ? '\xff' : '\x00');
 export const octets = (b: Uint8Array) => asn1.create(U, T.OCTETSTRING, false, toBin(b));
 export const utf8 = (s: string) => asn1.create(U, T.UTF8, false, forge.util.encodeUtf8(s));
-export const ia5 = (s: string) => asn1.create(U, T.IA5STRING, false, s);
 /** BIT STRING whose content is whole bytes (signatures, keys). */
 export const bits = (b: Uint8Array) => asn1.create(U, T.BITSTRING, false, '\x00' + toBin(b));
 /** BIT STRING of named bits (key usage): `unused` trailing bits of the last byte are zero. */

@@ -65,4 +65,3 @@ export function signerFor(key: KeyObject): Signer {
 }
 
 export const sha1 = (b: Uint8Array) => createHash('sha1').update(b).digest();
-export const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest();

@@ -3,7 +3,7 @@
 import { HASH_OIDS, REASON_CODES, type Authority, type HashName, type ReasonName } from './authority.js';
 import {
   OID, Types, children, enumerated, explicit, generalizedTime, implicitPrim, integerValue, isContext, isSeq, isUniversal, octets, oid, oidOf, parse,
-  raw, seq, sliceChild, toBin, toDer, type Asn1,
+  raw, seq, sliceChild, toDer, type Asn1,
 } from './der.js';
 import { seqDer, signed } from './x509.js';
 
@@ -136,4 +136,3 @@ function sliceInner(der: Buffer): Buffer {
   return der.subarray(len);
 }
 
-export { toBin };

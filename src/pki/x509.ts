@@ -1,7 +1,7 @@
 // X.509 certificate structures (RFC 5280): built as ASN.1, signed by a Signer.
 import { X509Certificate } from 'node:crypto';
 import {
-  OID, bits, bool, children, explicit, implicitPrim, integer, integerValue, isContext, isSeq, namedBits, nul, octets, oid, oidOf, parse, raw, seq, set, sliceChild,
+  OID, bits, bool, children, explicit, implicitPrim, integer, integerValue, isContext, namedBits, nul, octets, oid, oidOf, parse, seq, set, sliceChild,
   time, toBin, toDer, utf8, type Asn1,
 } from './der.js';
 import { sha1, type Signer } from './keys.js';
@@ -144,4 +144,3 @@ export function certInfo(der: Buffer): CertInfo {
   };
 }
 
-export { isSeq };

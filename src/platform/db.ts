@@ -148,6 +148,8 @@ async function openEmbedded(dataDir?: string, through?: DatabaseOptions['through
  * NotificationResponse messages to PGlite's own listeners, so we read them off the
  * stream: each message is a type byte and a length; 'A' carries pid, channel, payload.
  */
+// PGlite's internal protocol stream, wrapped as it is: its arguments are not part of its typed API.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 function tapNotifications(lite: { execProtocolRawStream: (...a: any[]) => Promise<void> }, listeners: Map<string, Set<(p: string) => void>>) {
   const original = lite.execProtocolRawStream.bind(lite);
   lite.execProtocolRawStream = async (message: Uint8Array, opts: { onRawData: (chunk: Uint8Array) => void }) => {

@@ -1,6 +1,6 @@
 import type { Prisma } from '../platform/db.js';
 import { isUuid } from '../platform/ids.js';
-import type { CredentialKind, Principal, Verification } from './principal.js';
+import type { CredentialKind, Verification } from './principal.js';
 
 /**
  * Loads the principal of a user or service account as it is now (roles, groups,

@@ -34,22 +34,3 @@ export function userAttributes(u: UserView, now = new Date()) {
     updatedAt: u.updatedAt.toISOString(),
   };
 }
-
-/** A Prisma user row with its role assignments, as a view. */
-export function viewOf(u: Omit<UserView, 'roles'> & { roles: { roleName: string }[] }): UserView {
-  return {
-    id: u.id,
-    username: u.username,
-    email: u.email,
-    firstName: u.firstName,
-    lastName: u.lastName,
-    state: u.state,
-    lockedUntil: u.lockedUntil,
-    idpId: u.idpId,
-    termsAcceptedAt: u.termsAcceptedAt,
-    lastLoginAt: u.lastLoginAt,
-    createdAt: u.createdAt,
-    updatedAt: u.updatedAt,
-    roles: u.roles.map((r) => r.roleName),
-  };
-}

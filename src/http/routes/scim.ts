@@ -109,6 +109,8 @@ export default async function scimRoutes(app: FastifyInstance) {
   for (const kind of ['Users', 'Groups'] as const) {
     const isUser = kind === 'Users';
     const list = isUser ? listUsers : listGroups;
+    // The row is a User or a UserGroup according to `isUser`, which the type system cannot follow here.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const render = (ctx: ScimContext, row: any, p: Projection) => (isUser ? renderUsers(ctx, [row], p) : renderGroups(ctx, [row], p)).then((x) => x[0]);
     const respond = async (request: FastifyRequest, reply: FastifyReply, status: number, row: { id: string; updatedAt: Date }, p: Projection) => {
       reply.header('etag', versionOf(row));

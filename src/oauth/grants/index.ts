@@ -5,7 +5,7 @@ import { clientCredentialsGrant } from './client-credentials.js';
 import { refreshTokenGrant } from './refresh-token.js';
 import type { GrantHandler } from './types.js';
 
-export type { GrantHandler, GrantRequest, TokenResponse } from './types.js';
+export type { GrantHandler } from './types.js';
 
 /** The token endpoint's grant types; another module adds one with `app.oauth.grants.set(type, handler)`. */
 export function defaultGrants(): Map<string, GrantHandler> {
