@@ -31,7 +31,10 @@ const tenant = await db.prisma.tenant.create({ data: { name: `bench-${randomByte
 const pat = generatePat();
 await db.prisma.serviceAccount.create({
   data: {
-    tenantId: tenant.id, name: 'bench-admin', username: 'bench-admin', usernameLower: 'bench-admin',
+    tenantId: tenant.id,
+    name: 'bench-admin',
+    username: 'bench-admin',
+    usernameLower: 'bench-admin',
     roles: { create: [{ roleName: 'tenant-admin' }] },
     pats: { create: { tokenHash: hashPat(pat), expiresAt: new Date(Date.now() + 3600_000) } },
   },
@@ -44,7 +47,11 @@ const cri = toDer(seq([integer(0n), raw(name([[OID.commonName, 'bench-device']])
 const csr = toDer(seq([raw(cri), seq([oid(OID.sha256WithRSA), nul()]), bits(sign('sha256', cri, privateKey))]));
 
 const signUrl = `${base}/api/v3/certs/sign?requestedUsername=bench-device`;
-const first = await fetch(signUrl, { method: 'POST', headers: { authorization: `Bearer ${pat}`, 'content-type': 'application/pkcs10' }, body: new Uint8Array(csr) });
+const first = await fetch(signUrl, {
+  method: 'POST',
+  headers: { authorization: `Bearer ${pat}`, 'content-type': 'application/pkcs10' },
+  body: new Uint8Array(csr),
+});
 if (first.status !== 200) throw new Error(`SignCSR failed: ${first.status} ${await first.text()}`);
 const leaf = certInfo(Buffer.from(await first.arrayBuffer()));
 const caPem = await (await fetch(`${base}/api/v3/certs/ca`)).text();
@@ -61,7 +68,8 @@ async function check(body: Buffer) {
   const res = await fetch(`${base}/api/v3/certs/ocsp`, { method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, body: new Uint8Array(body) });
   const der = Buffer.from(await res.arrayBuffer());
   // OCSPResponse { responseStatus successful(0), ... }
-  if (res.status !== 200 || der.indexOf(Buffer.from([0x0a, 0x01, 0x00])) < 0 || der.indexOf(Buffer.from([0x0a, 0x01, 0x00])) > 6) throw new Error('OCSP check failed');
+  if (res.status !== 200 || der.indexOf(Buffer.from([0x0a, 0x01, 0x00])) < 0 || der.indexOf(Buffer.from([0x0a, 0x01, 0x00])) > 6)
+    throw new Error('OCSP check failed');
 }
 
 // autocannon runs in its own process so the load generator does not share the server's event loop.
@@ -90,7 +98,10 @@ await check(cached);
 await check(ocspRequest(true));
 
 if (process.env.BENCH_MICRO) {
-  for (const [label, body] of [['cached', cached], ['nonce', ocspRequest(true)]] as const) {
+  for (const [label, body] of [
+    ['cached', cached],
+    ['nonce', ocspRequest(true)],
+  ] as const) {
     const t0 = performance.now();
     for (let i = 0; i < 20000; i++) await app.pki.ocsp(body);
     console.log(`in-process ocsp() ${label}: ${(20000 / ((performance.now() - t0) / 1000)).toFixed(0)}/s`);
@@ -98,13 +109,25 @@ if (process.env.BENCH_MICRO) {
 }
 console.log(`pki benchmark: ${seconds}s per run, ${db.kind} database, CA ${config.PKI_CA_KEY_TYPE}, node ${process.version}`);
 await run('OCSP POST, cached status', {
-  url: `${base}/api/v3/certs/ocsp`, method: 'POST', connections: 50, headers: { 'content-type': 'application/ocsp-request' }, body: cached,
+  url: `${base}/api/v3/certs/ocsp`,
+  method: 'POST',
+  connections: 50,
+  headers: { 'content-type': 'application/ocsp-request' },
+  body: cached,
 });
 await run('OCSP POST, nonce (signed each time)', {
-  url: `${base}/api/v3/certs/ocsp`, method: 'POST', connections: 50, headers: { 'content-type': 'application/ocsp-request' }, body: ocspRequest(true),
+  url: `${base}/api/v3/certs/ocsp`,
+  method: 'POST',
+  connections: 50,
+  headers: { 'content-type': 'application/ocsp-request' },
+  body: ocspRequest(true),
 });
 await run('SignCSR (RSA-2048 CSR)', {
-  url: signUrl, method: 'POST', connections: 10, headers: { authorization: `Bearer ${pat}`, 'content-type': 'application/pkcs10' }, body: csr,
+  url: signUrl,
+  method: 'POST',
+  connections: 10,
+  headers: { authorization: `Bearer ${pat}`, 'content-type': 'application/pkcs10' },
+  body: csr,
 });
 const issued = await db.prisma.clientCertificate.count({ where: { tenantId: tenant.id } });
 console.log(`certificates issued: ${issued}`);

@@ -40,7 +40,9 @@ fd.append('name', 'Bench IdP');
 fd.append('metadataXmlFile', new Blob([idp.metadata]), 'idp.xml');
 const req = new Request('http://x/', { method: 'POST', body: fd });
 const added = await t.app.inject({
-  method: 'POST', url: '/api/v3/idps/saml', payload: Buffer.from(await req.arrayBuffer()),
+  method: 'POST',
+  url: '/api/v3/idps/saml',
+  payload: Buffer.from(await req.arrayBuffer()),
   headers: { 'content-type': req.headers.get('content-type')!, authorization: `Bearer ${pat}` },
 });
 const idpId = added.json().id as string;
@@ -67,7 +69,8 @@ for (const [email, url, binding] of urls) {
 let ok = 0;
 const acs = await timed(responses, async ([samlResponse, binding]) => {
   const res = await t.app.inject({
-    method: 'POST', url: `/saml/${idpId}/acs`,
+    method: 'POST',
+    url: `/saml/${idpId}/acs`,
     headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `${SAML_BINDING_COOKIE}=${binding}` },
     payload: new URLSearchParams({ SAMLResponse: samlResponse, RelayState: 'authz' }).toString(),
   });
@@ -75,6 +78,9 @@ const acs = await timed(responses, async ([samlResponse, binding]) => {
 });
 stats('POST /saml/:id/acs (verify + link)', acs.samples, acs.wall);
 console.log(`ACS accepted ${ok}/${responses.length}`);
-const md = await timed(Array.from({ length: N }, (_, i) => i), () => t.app.inject({ method: 'GET', url: `/saml/${idpId}/metadata` }));
+const md = await timed(
+  Array.from({ length: N }, (_, i) => i),
+  () => t.app.inject({ method: 'GET', url: `/saml/${idpId}/metadata` }),
+);
 stats('GET /saml/:id/metadata', md.samples, md.wall);
 await t.close();

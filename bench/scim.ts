@@ -38,20 +38,28 @@ async function run(title: string, opts: Partial<autocannon.Options>) {
 
 console.log(`SCIM benchmark: ${USERS} users, ${SECONDS}s per scenario, 10 connections, ${t.db.kind} database`);
 await run('GET /Users?filter=userName eq "<random>"', {
-  requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: `/scim/v2/Users?filter=${encodeURIComponent(`userName eq "user-${pick()}@bench.test"`)}` }) }],
+  requests: [
+    { method: 'GET', setupRequest: (req) => ({ ...req, path: `/scim/v2/Users?filter=${encodeURIComponent(`userName eq "user-${pick()}@bench.test"`)}` }) },
+  ],
 });
 await run('GET /Users?startIndex=<random>&count=100', {
   requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: `/scim/v2/Users?startIndex=${pick()}&count=100` }) }],
 });
 await run('GET /Groups/<id>?excludedAttributes=members', { requests: [{ method: 'GET', path: `/scim/v2/Groups/${group.id}?excludedAttributes=members` }] });
 await run(`PATCH /Groups/<id> add|remove member (group of ${USERS / 2})`, {
-  requests: [{
-    method: 'PATCH',
-    setupRequest: (req) => {
-      const id = ids[pick()];
-      const op = Math.random() < 0.5 ? { op: 'add', path: 'members', value: [{ value: id }] } : { op: 'remove', path: `members[value eq "${id}"]` };
-      return { ...req, path: `/scim/v2/Groups/${group.id}?excludedAttributes=members`, body: JSON.stringify({ schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [op] }) };
+  requests: [
+    {
+      method: 'PATCH',
+      setupRequest: (req) => {
+        const id = ids[pick()];
+        const op = Math.random() < 0.5 ? { op: 'add', path: 'members', value: [{ value: id }] } : { op: 'remove', path: `members[value eq "${id}"]` };
+        return {
+          ...req,
+          path: `/scim/v2/Groups/${group.id}?excludedAttributes=members`,
+          body: JSON.stringify({ schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [op] }),
+        };
+      },
     },
-  }],
+  ],
 });
 await t.close();

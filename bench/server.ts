@@ -72,7 +72,12 @@ export async function startBenchServer(env: Record<string, string> = {}): Promis
   });
   const base = `http://127.0.0.1:${port}`;
   const until = Date.now() + 60_000;
-  while (!(await fetch(`${base}/api/v3/health/readiness`).then((r) => r.ok, () => false))) {
+  while (
+    !(await fetch(`${base}/api/v3/health/readiness`).then(
+      (r) => r.ok,
+      () => false,
+    ))
+  ) {
     if (proc.exitCode !== null || Date.now() > until) throw new Error('bench server did not start');
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -12,7 +12,14 @@ const t = await startTestApp();
 try {
   const tenant = await createTenant(t, 'Bench');
   const headers = { 'x-forwarded-tenant-id': tenant };
-  const created = await call(t.app, t.adminPat, 'POST', '/api/v3/serviceaccounts?withPAT=true', { name: 'bench', username: 'bench', roles: ['tenant-user'], expirationDate: '2099-01-01T00:00:00Z' }, headers);
+  const created = await call(
+    t.app,
+    t.adminPat,
+    'POST',
+    '/api/v3/serviceaccounts?withPAT=true',
+    { name: 'bench', username: 'bench', roles: ['tenant-user'], expirationDate: '2099-01-01T00:00:00Z' },
+    headers,
+  );
   const { machineUserId, pat } = created.json();
 
   const address = await t.app.listen({ port: 0, host: '127.0.0.1' });
@@ -23,7 +30,9 @@ try {
     duration: DURATION,
   });
   console.log(`GET /api/v3/serviceaccounts/self with a PAT (${t.db.kind} database, 10 connections, ${DURATION}s):`);
-  console.log(`  ${result.requests.average.toFixed(0)} req/s, latency p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}`);
+  console.log(
+    `  ${result.requests.average.toFixed(0)} req/s, latency p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}`,
+  );
 
   const keyStart = performance.now();
   const KEYS = 10;
@@ -42,7 +51,11 @@ try {
     assertions.push(
       await new SignJWT({ jti: randomUUID() })
         .setProtectedHeader({ alg: 'RS256', kid: file.keyId })
-        .setIssuer(file.userId).setSubject(file.userId).setAudience(t.config.PUBLIC_URL).setIssuedAt().setExpirationTime('5m')
+        .setIssuer(file.userId)
+        .setSubject(file.userId)
+        .setAudience(t.config.PUBLIC_URL)
+        .setIssuedAt()
+        .setExpirationTime('5m')
         .sign(privateKey),
     );
   }

@@ -48,9 +48,20 @@ if (INSTANCES > 1) {
   const first = await startBenchServer({ ...LIMITS, PUBLIC_URL: publicUrl });
   instances.push(first);
   for (let i = 1; i < INSTANCES; i++) {
-    instances.push(await startBenchServer({ ...LIMITS, PUBLIC_URL: publicUrl, DATABASE_URL: first.databaseUrl!, MASTER_KEY: first.masterKey, BOOTSTRAP_ADMIN_PAT: first.pat }));
+    instances.push(
+      await startBenchServer({
+        ...LIMITS,
+        PUBLIC_URL: publicUrl,
+        DATABASE_URL: first.databaseUrl!,
+        MASTER_KEY: first.masterKey,
+        BOOTSTRAP_ADMIN_PAT: first.pat,
+      }),
+    );
   }
-  proxy = await roundRobin(port, instances.map((x) => x.base));
+  proxy = await roundRobin(
+    port,
+    instances.map((x) => x.base),
+  );
   server = { ...first, base: publicUrl, stop: async () => {} };
 } else {
   server = await startBenchServer(LIMITS);
@@ -72,7 +83,13 @@ try {
   if (tenant.status !== 201) throw new Error(`tenant: ${tenant.status} ${tenant.text}`);
   const tenantId = tenant.json().data.id as string;
   const th = { 'x-forwarded-tenant-id': tenantId };
-  const reader = await api('POST', '/api/v3/serviceaccounts?withPAT=true', server.pat, { name: 'reader', username: 'reader', roles: ['tenant-admin'], expirationDate: '2099-01-01T00:00:00Z' }, th);
+  const reader = await api(
+    'POST',
+    '/api/v3/serviceaccounts?withPAT=true',
+    server.pat,
+    { name: 'reader', username: 'reader', roles: ['tenant-admin'], expirationDate: '2099-01-01T00:00:00Z' },
+    th,
+  );
   if (reader.status !== 201) throw new Error(`service account: ${reader.status} ${reader.text}`);
   const pat = reader.json().pat as string;
   const managed = reader.json().machineUserId as string;
@@ -81,7 +98,9 @@ try {
 
   // A user who signs in through the hosted login, and the tenant's AnalyticsUI client (public, PKCE).
   const PASSWORD = 'Soak-Password-2026';
-  const signer = await api('POST', '/api/v3/users', pat, { data: { type: 'users', attributes: { username: 'soaker', email: 'soaker@soak.test', password: PASSWORD } } });
+  const signer = await api('POST', '/api/v3/users', pat, {
+    data: { type: 'users', attributes: { username: 'soaker', email: 'soaker@soak.test', password: PASSWORD } },
+  });
   if (signer.status !== 201) throw new Error(`user: ${signer.status} ${signer.text}`);
   const apps = (await api('GET', '/api/v3/applications?pageSize=100', pat)).json().data as { attributes: { name: string; clientId: string } }[];
   const clientId = apps.find((a) => a.attributes.name === 'AnalyticsUI')!.attributes.clientId;
@@ -107,7 +126,9 @@ try {
     const field = (html: string, name: string) => (new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1] ?? '').replace(/&amp;/g, '&');
     const verifier = randomBytes(32).toString('base64url');
     const challenge = createHash('sha256').update(verifier).digest('base64url');
-    const authorize = await go(`/oauth/v2/authorize?${new URLSearchParams({ client_id: clientId, redirect_uri: redirectUri, response_type: 'code', scope: 'openid offline_access', code_challenge: challenge, code_challenge_method: 'S256', state: 's' })}`);
+    const authorize = await go(
+      `/oauth/v2/authorize?${new URLSearchParams({ client_id: clientId, redirect_uri: redirectUri, response_type: 'code', scope: 'openid offline_access', code_challenge: challenge, code_challenge_method: 'S256', state: 's' })}`,
+    );
     if (authorize.status !== 302) return authorize.status;
     const emailPage = await go(authorize.headers.get('location')!);
     const emailHtml = await emailPage.text();
@@ -118,7 +139,11 @@ try {
     const code = done.status === 303 ? new URL(done.headers.get('location')!).searchParams.get('code') : null;
     if (!code) return done.status;
     const token = (form: Record<string, string>) =>
-      fetch(`${server.base}/oauth/v2/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ client_id: clientId, ...form }).toString() });
+      fetch(`${server.base}/oauth/v2/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ client_id: clientId, ...form }).toString(),
+      });
     const first = await token({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier });
     if (first.status !== 200) return first.status;
     const refresh = (await first.json()).refresh_token as string | undefined;
@@ -145,7 +170,11 @@ try {
     },
     { name: 'validate-token (PAT)', weight: 35, run: async () => ok((await api('GET', '/api/v3/session/validate-token', pat)).status, (x) => x === 200) },
     { name: 'read tenant', weight: 15, run: async () => ok((await api('GET', `/api/v3/tenants/${tenantId}`, server.pat)).status, (x) => x === 200) },
-    { name: 'search service accounts', weight: 10, run: async () => ok((await api('POST', '/api/v3/serviceaccounts/search', pat, { data: {} })).status, (x) => x === 200) },
+    {
+      name: 'search service accounts',
+      weight: 10,
+      run: async () => ok((await api('POST', '/api/v3/serviceaccounts/search', pat, { data: {} })).status, (x) => x === 200),
+    },
     {
       name: 'PAT create + delete',
       weight: 15,
@@ -173,7 +202,9 @@ try {
     const j = Math.floor(Math.random() * (i + 1));
     [bag[i], bag[j]] = [bag[j]!, bag[i]!];
   }
-  console.log(`soak: ${RATE} op/s for ${SECONDS}s against ${server.databaseUrl ? 'PostgreSQL' : 'the embedded database'}; mix: ${ops.map((o) => `${o.name} ${o.weight}%`).join(', ')}`);
+  console.log(
+    `soak: ${RATE} op/s for ${SECONDS}s against ${server.databaseUrl ? 'PostgreSQL' : 'the embedded database'}; mix: ${ops.map((o) => `${o.name} ${o.weight}%`).join(', ')}`,
+  );
 
   const rss0 = rssKiB(server.pid);
   let window: number[] = [];
@@ -190,9 +221,17 @@ try {
 
   const report = () => {
     const sorted = [...window].sort((a, b) => a - b);
-    const row = { t: Math.round((Date.now() - started) / 1000), ops: window.length / INTERVAL, errors: windowErrors, p99: pct(sorted, 99), rss: rssKiB(server.pid) };
+    const row = {
+      t: Math.round((Date.now() - started) / 1000),
+      ops: window.length / INTERVAL,
+      errors: windowErrors,
+      p99: pct(sorted, 99),
+      rss: rssKiB(server.pid),
+    };
     rows.push(row);
-    console.log(`  t=${String(row.t).padStart(4)}s  ${row.ops.toFixed(1).padStart(6)} op/s  errors ${row.errors}  p99 ${row.p99.toFixed(1)} ms  RSS ${(row.rss / 1024).toFixed(1)} MiB`);
+    console.log(
+      `  t=${String(row.t).padStart(4)}s  ${row.ops.toFixed(1).padStart(6)} op/s  errors ${row.errors}  p99 ${row.p99.toFixed(1)} ms  RSS ${(row.rss / 1024).toFixed(1)} MiB`,
+    );
     all = all.concat(window);
     window = [];
     windowErrors = 0;
@@ -240,9 +279,13 @@ try {
   const rss1 = rssKiB(server.pid);
   // Growth after warm-up: the first interval is excluded (JIT, caches, pools filling).
   const warm = rows.length > 2 ? rows[1]!.rss : rss0;
-  console.log(`total: ${sorted.length} operations in ${elapsed.toFixed(1)}s = ${(sorted.length / elapsed).toFixed(1)} op/s (target ${RATE}); errors ${errors}${errors ? ' ' + JSON.stringify(Object.fromEntries(errorsByOp)) : ''}; not issued (over ${MAX_IN_FLIGHT} in flight) ${dropped}`);
+  console.log(
+    `total: ${sorted.length} operations in ${elapsed.toFixed(1)}s = ${(sorted.length / elapsed).toFixed(1)} op/s (target ${RATE}); errors ${errors}${errors ? ' ' + JSON.stringify(Object.fromEntries(errorsByOp)) : ''}; not issued (over ${MAX_IN_FLIGHT} in flight) ${dropped}`,
+  );
   console.log(`latency: p50 ${pct(sorted, 50).toFixed(1)} ms, p99 ${pct(sorted, 99).toFixed(1)} ms, max ${sorted.at(-1)?.toFixed(1)} ms`);
-  console.log(`server RSS: start ${(rss0 / 1024).toFixed(1)} MiB, after warm-up ${(warm / 1024).toFixed(1)} MiB, end ${(rss1 / 1024).toFixed(1)} MiB (growth after warm-up ${((rss1 - warm) / 1024).toFixed(1)} MiB)`);
+  console.log(
+    `server RSS: start ${(rss0 / 1024).toFixed(1)} MiB, after warm-up ${(warm / 1024).toFixed(1)} MiB, end ${(rss1 / 1024).toFixed(1)} MiB (growth after warm-up ${((rss1 - warm) / 1024).toFixed(1)} MiB)`,
+  );
   if (instances.length > 1) {
     // Revocation through one instance, seen by the others (their caches warmed first).
     const created = await fetch(`${instances[0]!.base}/api/v3/serviceaccounts/${managed}/pats`, {
@@ -250,10 +293,14 @@ try {
       headers: { authorization: `Bearer ${pat}`, 'content-type': 'application/json' },
       body: JSON.stringify({ expirationDate: '2099-01-01T00:00:00Z' }),
     }).then((r) => r.json());
-    const probe = (base: string) => fetch(`${base}/api/v3/session/validate-token`, { headers: { authorization: `Bearer ${created.pat}` } }).then((r) => r.status);
+    const probe = (base: string) =>
+      fetch(`${base}/api/v3/session/validate-token`, { headers: { authorization: `Bearer ${created.pat}` } }).then((r) => r.status);
     for (const x of instances) await probe(x.base);
     const revokedAt = Date.now();
-    await fetch(`${instances[0]!.base}/api/v3/serviceaccounts/${managed}/pats/${created.credentialId}`, { method: 'DELETE', headers: { authorization: `Bearer ${pat}` } });
+    await fetch(`${instances[0]!.base}/api/v3/serviceaccounts/${managed}/pats/${created.credentialId}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${pat}` },
+    });
     const delays: number[] = [];
     for (const x of instances.slice(1)) {
       while ((await probe(x.base)) === 200 && Date.now() - revokedAt < 5000) await new Promise((r) => setTimeout(r, 5));

@@ -30,8 +30,12 @@ async function serverReachable(url: string) {
 }
 
 async function run(name: string, url: string, authorization: string) {
-  const probe = await fetch(url, { method: 'POST', headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' });
-  const body = await probe.json() as { access_token?: string };
+  const probe = await fetch(url, {
+    method: 'POST',
+    headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'grant_type=client_credentials',
+  });
+  const body = (await probe.json()) as { access_token?: string };
   if (probe.status !== 200 || !body.access_token?.includes('.')) throw new Error(`${name}: probe failed ${probe.status} ${JSON.stringify(body)}`);
   const result = await autocannon({
     url,
@@ -43,7 +47,9 @@ async function run(name: string, url: string, authorization: string) {
   });
   const ok = result['2xx'];
   const rps = ok / DURATION;
-  console.log(`${name.padEnd(14)} ${rps.toFixed(0).padStart(6)} tokens/s  p50 ${result.latency.p50} ms  p99 ${result.latency.p99} ms  non-2xx ${result.non2xx} errors ${result.errors}`);
+  console.log(
+    `${name.padEnd(14)} ${rps.toFixed(0).padStart(6)} tokens/s  p50 ${result.latency.p50} ms  p99 ${result.latency.p99} ms  non-2xx ${result.non2xx} errors ${result.errors}`,
+  );
   return rps;
 }
 
@@ -53,16 +59,33 @@ async function ours(): Promise<{ url: string; auth: string; close(): Promise<voi
   const db = await freshDatabase();
   console.log(`this server: ${db.kind} database`);
   const port = await freePort();
-  const config = loadConfig({ PUBLIC_URL: `http://127.0.0.1:${port}`, LOG_LEVEL: 'silent', RATE_LIMIT_TOKEN: '100000000', DB_POOL_MAX: '10', METRICS_ENABLED: 'false' });
+  const config = loadConfig({
+    PUBLIC_URL: `http://127.0.0.1:${port}`,
+    LOG_LEVEL: 'silent',
+    RATE_LIMIT_TOKEN: '100000000',
+    DB_POOL_MAX: '10',
+    METRICS_ENABLED: 'false',
+  });
   const app = await buildApp({ config, db, masterKey: randomBytes(32), logger: false });
   await app.ready();
   await bootstrap(db, config);
   const tenant = await db.prisma.tenant.create({ data: { name: 'bench' } });
-  const sa = await db.prisma.serviceAccount.create({ data: { tenantId: tenant.id, name: 'bench', username: 'bench', usernameLower: 'bench', roles: { create: { roleName: 'tenant-admin' } } } });
+  const sa = await db.prisma.serviceAccount.create({
+    data: { tenantId: tenant.id, name: 'bench', username: 'bench', usernameLower: 'bench', roles: { create: { roleName: 'tenant-admin' } } },
+  });
   await db.prisma.application.create({
     data: {
-      tenantId: tenant.id, name: 'bench', nameLower: 'bench', clientId: 'bench', clientType: 'confidential', clientSecretHash: hashClientSecret(SECRET),
-      tokenEndpointAuthMethod: 'client_secret_basic', redirectUris: [], postLogoutRedirectUris: [], grantTypes: ['client_credentials'], serviceAccountId: sa.id,
+      tenantId: tenant.id,
+      name: 'bench',
+      nameLower: 'bench',
+      clientId: 'bench',
+      clientType: 'confidential',
+      clientSecretHash: hashClientSecret(SECRET),
+      tokenEndpointAuthMethod: 'client_secret_basic',
+      redirectUris: [],
+      postLogoutRedirectUris: [],
+      grantTypes: ['client_credentials'],
+      serviceAccountId: sa.id,
     },
   });
   await app.listen({ port, host: '127.0.0.1' });
@@ -80,7 +103,16 @@ async function theirs(): Promise<{ url: string; auth: string; close(): Promise<v
   const port = await freePort();
   const jwk = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
   const provider = new Provider(`http://127.0.0.1:${port}`, {
-    clients: [{ client_id: 'bench', client_secret: SECRET, grant_types: ['client_credentials'], redirect_uris: [], response_types: [], token_endpoint_auth_method: 'client_secret_basic' }],
+    clients: [
+      {
+        client_id: 'bench',
+        client_secret: SECRET,
+        grant_types: ['client_credentials'],
+        redirect_uris: [],
+        response_types: [],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+    ],
     jwks: { keys: [{ ...jwk, kid: 'bench', alg: 'RS256', use: 'sig' } as never] },
     features: {
       clientCredentials: { enabled: true },

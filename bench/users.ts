@@ -62,7 +62,10 @@ async function seed(pool: pg.Pool, tenantId: string) {
     [tenantId],
   );
   const groupId = rows[0].id;
-  await pool.query(`INSERT INTO "RoleAssignment" ("id", "tenantId", "roleName", "groupId") VALUES (gen_random_uuid(), $1, 'tenant-contributor', $2)`, [tenantId, groupId]);
+  await pool.query(`INSERT INTO "RoleAssignment" ("id", "tenantId", "roleName", "groupId") VALUES (gen_random_uuid(), $1, 'tenant-contributor', $2)`, [
+    tenantId,
+    groupId,
+  ]);
   await pool.query(
     `INSERT INTO "GroupMembership" ("tenantId", "groupId", "userId") SELECT $1, $2, id FROM "User" WHERE "tenantId" = $1 AND "username" LIKE '%7' ORDER BY id LIMIT 500`,
     [tenantId, groupId],
@@ -115,7 +118,11 @@ async function main() {
   try {
     await migrate(db.pool);
     const config = loadConfig({
-      DATABASE_URL: url.toString(), LOG_LEVEL: 'silent', PUBLIC_URL: 'http://127.0.0.1', ARGON2_MEMORY_KIB: '8192', ARGON2_ITERATIONS: '1',
+      DATABASE_URL: url.toString(),
+      LOG_LEVEL: 'silent',
+      PUBLIC_URL: 'http://127.0.0.1',
+      ARGON2_MEMORY_KIB: '8192',
+      ARGON2_ITERATIONS: '1',
       // USER_COUNT_CACHE_SIZE=0 measures every request counting its matches afresh.
       ...(process.env.USER_COUNT_CACHE_SIZE ? { USER_COUNT_CACHE_SIZE: process.env.USER_COUNT_CACHE_SIZE } : {}),
     });
@@ -125,15 +132,24 @@ async function main() {
     const pat = generatePat();
     await db.prisma.serviceAccount.create({
       data: {
-        tenantId: tenant.id, name: 'bench', username: 'bench', usernameLower: 'bench',
+        tenantId: tenant.id,
+        name: 'bench',
+        username: 'bench',
+        usernameLower: 'bench',
         roles: { create: { roleName: 'tenant-admin' } },
         pats: { create: { tokenHash: hashPat(pat), expiresAt: new Date(Date.now() + 3600_000) } },
       },
     });
     const seededMs = await seed(db.pool, tenant.id);
     const { loadavg } = await import('node:os');
-    console.log(`load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${(await import('node:os')).cpus().length} CPUs`);
-    console.log(`seeded ${USERS} users in ${(seededMs / 1000).toFixed(1)} s; ${CONCURRENCY} concurrent clients, ${DURATION_MS / 1000} s per scenario; count cache ${config.USER_COUNT_CACHE_SIZE ? 'on' : 'off'}`);
+    console.log(
+      `load average ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')} on ${(await import('node:os')).cpus().length} CPUs`,
+    );
+    console.log(
+      `seeded ${USERS} users in ${(seededMs / 1000).toFixed(1)} s; ${CONCURRENCY} concurrent clients, ${DURATION_MS / 1000} s per scenario; count cache ${config.USER_COUNT_CACHE_SIZE ? 'on' : 'off'}`,
+    );
 
     await app.listen({ port: 0, host: '127.0.0.1' });
     const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
@@ -157,7 +173,14 @@ async function main() {
     console.log('scenario'.padEnd(42), 'matches'.padStart(8), 'reqs'.padStart(7), 'p50 ms'.padStart(8), 'p95 ms'.padStart(8), 'p99 ms'.padStart(8));
     for (const s of scenarios) {
       const r = await measure(base, pat, tenant.id, s);
-      console.log(s.name.padEnd(42), String(r.matches ?? '-').padStart(8), String(r.requests).padStart(7), r.p50.toFixed(1).padStart(8), r.p95.toFixed(1).padStart(8), r.p99.toFixed(1).padStart(8));
+      console.log(
+        s.name.padEnd(42),
+        String(r.matches ?? '-').padStart(8),
+        String(r.requests).padStart(7),
+        r.p50.toFixed(1).padStart(8),
+        r.p95.toFixed(1).padStart(8),
+        r.p99.toFixed(1).padStart(8),
+      );
     }
     await app.close();
   } finally {

@@ -19,12 +19,26 @@ const api = (path: string, init: RequestInit = {}) =>
 
 /** A JWT access token through the JWT-bearer grant of a service account key, as a script gets one. */
 async function jwtAccessToken(): Promise<string> {
-  const sa = await (await api('/api/v3/serviceaccounts?roles=tenant-user', { method: 'POST', body: JSON.stringify({ accessTokenType: 'Jwt', name: 'bench', username: 'bench' }) })).json();
-  const key = await (await api(`/api/v3/serviceaccounts/${sa.machineUserId}/keys`, { method: 'POST', body: JSON.stringify({ expirationDate: '2099-01-01T00:00:00Z' }) })).json();
+  const sa = await (
+    await api('/api/v3/serviceaccounts?roles=tenant-user', {
+      method: 'POST',
+      body: JSON.stringify({ accessTokenType: 'Jwt', name: 'bench', username: 'bench' }),
+    })
+  ).json();
+  const key = await (
+    await api(`/api/v3/serviceaccounts/${sa.machineUserId}/keys`, { method: 'POST', body: JSON.stringify({ expirationDate: '2099-01-01T00:00:00Z' }) })
+  ).json();
   const file = JSON.parse(Buffer.from(key.key, 'base64').toString());
   const now = Math.floor(Date.now() / 1000);
-  const assertion = await new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: file.keyId }).setIssuer(file.userId).setSubject(file.userId)
-    .setAudience(server.base).setIssuedAt(now).setExpirationTime(now + 300).setJti(randomUUID()).sign(await importPKCS8(file.key, 'RS256'));
+  const assertion = await new SignJWT({})
+    .setProtectedHeader({ alg: 'RS256', kid: file.keyId })
+    .setIssuer(file.userId)
+    .setSubject(file.userId)
+    .setAudience(server.base)
+    .setIssuedAt(now)
+    .setExpirationTime(now + 300)
+    .setJti(randomUUID())
+    .sign(await importPKCS8(file.key, 'RS256'));
   const res = await fetch(`${server.base}/oauth/v2/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -37,29 +51,36 @@ async function jwtAccessToken(): Promise<string> {
 async function sessionCookie(): Promise<string> {
   const tenants = await (await api('/api/v3/tenants')).json();
   const operator = tenants.data.find((t: { attributes: { isOperator: boolean } }) => t.attributes.isOperator);
-  await api('/api/v3/onboarding/tenant-identity', { method: 'PUT', body: JSON.stringify({ data: { attributes: { tenantId: operator.id, subdomain: 'ops', name: 'Operator' } } }) });
+  await api('/api/v3/onboarding/tenant-identity', {
+    method: 'PUT',
+    body: JSON.stringify({ data: { attributes: { tenantId: operator.id, subdomain: 'ops', name: 'Operator' } } }),
+  });
   const jar = new Map<string, string>();
   // fetch() may not set Host, which names the tenant here: plain node:http does.
   const send = (method: string, path: string, body?: Record<string, string>) =>
     new Promise<string>((resolve, reject) => {
       const payload = body ? new URLSearchParams(body).toString() : undefined;
-      const req = request(server.base + path, {
-        method,
-        headers: {
-          host: 'ops.bench.test',
-          cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '),
-          ...(payload ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(payload) } : {}),
+      const req = request(
+        server.base + path,
+        {
+          method,
+          headers: {
+            host: 'ops.bench.test',
+            cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '),
+            ...(payload ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(payload) } : {}),
+          },
         },
-      }, (res) => {
-        for (const c of res.headers['set-cookie'] ?? []) {
-          const [pair] = c.split(';');
-          const i = pair!.indexOf('=');
-          jar.set(pair!.slice(0, i), pair!.slice(i + 1));
-        }
-        let text = '';
-        res.on('data', (d) => (text += d));
-        res.on('end', () => resolve(text));
-      });
+        (res) => {
+          for (const c of res.headers['set-cookie'] ?? []) {
+            const [pair] = c.split(';');
+            const i = pair!.indexOf('=');
+            jar.set(pair!.slice(0, i), pair!.slice(i + 1));
+          }
+          let text = '';
+          res.on('data', (d) => (text += d));
+          res.on('end', () => resolve(text));
+        },
+      );
       req.on('error', reject);
       req.end(payload);
     });
@@ -100,7 +121,11 @@ try {
   for (const [i, [title]] of routes.entries()) {
     const rs = results[i]!;
     const ratio = median(rs.map((r, round) => r.rps / results[0]![round]!.rps));
-    console.log(`${title.padEnd(28)} ${median(rs.map((r) => r.rps)).toFixed(0).padStart(9)} ${String(median(rs.map((r) => r.p50))).padStart(7)} ${String(median(rs.map((r) => r.p99))).padStart(7)} ${ratio.toFixed(2).padStart(6)}`);
+    console.log(
+      `${title.padEnd(28)} ${median(rs.map((r) => r.rps))
+        .toFixed(0)
+        .padStart(9)} ${String(median(rs.map((r) => r.p50))).padStart(7)} ${String(median(rs.map((r) => r.p99))).padStart(7)} ${ratio.toFixed(2).padStart(6)}`,
+    );
   }
 } finally {
   await server.stop();

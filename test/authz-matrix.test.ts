@@ -29,7 +29,14 @@ const valueSamples: Record<string, () => string> = {
   ocspRequest: () => 'MAA%3D',
 };
 /** Path segments whose table is not named after them. */
-const ALIASES: Record<string, string> = { pats: 'personalaccesstoken', keys: 'serviceaccountkey', groups: 'usergroup', tenantidentity: 'tenantidentity', roles: 'customrole', saml: 'identityprovider' };
+const ALIASES: Record<string, string> = {
+  pats: 'personalaccesstoken',
+  keys: 'serviceaccountkey',
+  groups: 'usergroup',
+  tenantidentity: 'tenantidentity',
+  roles: 'customrole',
+  saml: 'identityprovider',
+};
 
 const norm = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
 
@@ -63,11 +70,20 @@ beforeAll(async () => {
   tokens.expiredAdminA = (await seedServiceAccountPat(t, tenantA, ['tenant-admin'], { expiresAt: new Date(Date.now() - 1000) })).pat;
   const revoked = await seedServiceAccountPat(t, tenantA, ['tenant-admin']);
   tokens.revokedAdminA = revoked.pat;
-  const del = await call(t.app, t.adminPat, 'DELETE', `/api/v3/serviceaccounts/${revoked.serviceAccountId}/pats/${revoked.patId}`, undefined, { 'x-forwarded-tenant-id': tenantA });
+  const del = await call(t.app, t.adminPat, 'DELETE', `/api/v3/serviceaccounts/${revoked.serviceAccountId}/pats/${revoked.patId}`, undefined, {
+    'x-forwarded-tenant-id': tenantA,
+  });
   expect(del.statusCode).toBeLessThan(300);
   // Resources of tenant A that routes may name: one of each kind the API can create here.
   const sa = await seedServiceAccountPat(t, tenantA, ['tenant-user'], { username: 'target-sa' });
-  const key = await call(t.app, t.adminPat, 'POST', `/api/v3/serviceaccounts/${sa.serviceAccountId}/keys`, { expirationDate: '2099-01-01T00:00:00Z' }, { 'x-forwarded-tenant-id': tenantA });
+  const key = await call(
+    t.app,
+    t.adminPat,
+    'POST',
+    `/api/v3/serviceaccounts/${sa.serviceAccountId}/keys`,
+    { expirationDate: '2099-01-01T00:00:00Z' },
+    { 'x-forwarded-tenant-id': tenantA },
+  );
   expect(key.statusCode).toBe(201);
   const { rows } = await t.db.pool.query<{ table_name: string; columns: string[] }>(
     `SELECT table_name, array_agg(column_name::text) AS columns FROM information_schema.columns WHERE table_schema = 'public' GROUP BY table_name`,
@@ -123,7 +139,10 @@ async function concretePath(url: string): Promise<string> {
       }
     }
     if (!table.columns.includes('tenantId')) throw new Error(`table ${table.name} (parameter ${p} of ${url}) has no tenantId`);
-    const { rows } = await t.db.pool.query(`SELECT id::text AS id FROM "${table.name}" WHERE ${where.join(' AND ')} ORDER BY "createdAt" DESC NULLS LAST LIMIT 1`, args);
+    const { rows } = await t.db.pool.query(
+      `SELECT id::text AS id FROM "${table.name}" WHERE ${where.join(' AND ')} ORDER BY "createdAt" DESC NULLS LAST LIMIT 1`,
+      args,
+    );
     if (!rows[0]) throw new Error(`no ${table.name} of tenant A to fill ${p} of ${url}: seed one in beforeAll`);
     parts[i] = rows[0].id;
     parent = { table: table.name, id: rows[0].id };
@@ -212,7 +231,7 @@ describe('authorization matrix', () => {
         ['revoked PAT of a tenant-admin', tokens.revokedAdminA, {}, [401]],
         ['tenant-admin of B naming A', tokens.adminB, { 'x-forwarded-tenant-id': tenantA }, [403, 404]],
       ];
-      if (hasParams) cases.push(['tenant-admin of B on A\'s resource', tokens.adminB, {}, [403, 404]]);
+      if (hasParams) cases.push(["tenant-admin of B on A's resource", tokens.adminB, {}, [403, 404]]);
       if (r.auth === 'admin' || r.auth === 'sky') {
         cases.push(['tenant-user of A', tokens.userA, {}, [403]], ['custom-role account of A', tokens.customA, {}, [403]]);
       }
@@ -250,7 +269,9 @@ describe('authorization matrix', () => {
           if (res.statusCode !== 403) wrong.push(`${label(r)} by ${who}: ${res.statusCode} (a bearer credential must be refused with 403)`);
           continue;
         }
-        const refused = res.statusCode === 401 || (res.statusCode === 403 && !(r.auth === 'user' && r.url.includes(':') && who !== 'tenant-admin of A' && who !== 'skylight-admin'));
+        const refused =
+          res.statusCode === 401 ||
+          (res.statusCode === 403 && !(r.auth === 'user' && r.url.includes(':') && who !== 'tenant-admin of A' && who !== 'skylight-admin'));
         if (refused || res.statusCode >= 500) wrong.push(`${label(r)} by ${who}: ${res.statusCode} ${res.body.slice(0, 160)}`);
       }
     }

@@ -66,7 +66,12 @@ describe('SignCSR media types', () => {
   });
 
   it('still authenticates first: a form post without a credential is 401, by a tenant-user 403', async () => {
-    const none = await t.app.inject({ method: 'POST', url: '/api/v3/certs/sign', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'a=b' });
+    const none = await t.app.inject({
+      method: 'POST',
+      url: '/api/v3/certs/sign',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'a=b',
+    });
     expectJsonApiError(none, 401, 'unauthorized');
     const user = (await seedServiceAccountPat(t, tenant, ['tenant-user'])).pat;
     expectJsonApiError(await sign('', 'a=b', 'application/x-www-form-urlencoded', user), 403, 'forbidden');
@@ -78,7 +83,13 @@ describe('SignCSR media types', () => {
     // As a TLS-terminating proxy forwards the certificate the browser or device presented.
     const holder = { 'x-ssl-client-cert': encodeURIComponent(issued.body) };
     const renew = (type: string, body: Buffer | string, headers: Record<string, string> = holder) =>
-      t.app.inject({ method: 'POST', url: '/api/v3/certs/renew?format=pem', remoteAddress: '127.0.0.1', headers: { ...headers, 'content-type': type }, payload: body });
+      t.app.inject({
+        method: 'POST',
+        url: '/api/v3/certs/renew?format=pem',
+        remoteAddress: '127.0.0.1',
+        headers: { ...headers, 'content-type': type },
+        payload: body,
+      });
 
     const before = await snapshot(t.db);
     // A browser holding a client certificate would send it along with a cross-site form too.
@@ -103,10 +114,20 @@ describe('SignCSR media types', () => {
   });
 
   it('the hosted login and the token endpoint still take form bodies', async () => {
-    const login = await t.app.inject({ method: 'POST', url: '/ui/login', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'email=nobody%40certs.test&csrf=x' });
+    const login = await t.app.inject({
+      method: 'POST',
+      url: '/ui/login',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'email=nobody%40certs.test&csrf=x',
+    });
     expect(login.statusCode).not.toBe(415);
     expect(login.statusCode).toBeLessThan(500);
-    const token = await t.app.inject({ method: 'POST', url: '/oauth/v2/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'grant_type=client_credentials&client_id=nope&client_secret=nope' });
+    const token = await t.app.inject({
+      method: 'POST',
+      url: '/oauth/v2/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'grant_type=client_credentials&client_id=nope&client_secret=nope',
+    });
     expect(token.statusCode).not.toBe(415);
     expect(token.statusCode).toBeLessThan(500);
     expect(token.json()).toHaveProperty('error');

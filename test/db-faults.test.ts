@@ -123,7 +123,14 @@ function load(r: Rig, workers: number) {
       'create service account with PAT',
       async () => {
         const name = `sa-${randomBytes(5).toString('hex')}`;
-        const res = await call(r.app, r.pat, 'POST', '/api/v3/serviceaccounts?withPAT=true', { name, username: name, expirationDate: '2099-01-01T00:00:00Z', roles: ['tenant-user'] }, tenantHeader);
+        const res = await call(
+          r.app,
+          r.pat,
+          'POST',
+          '/api/v3/serviceaccounts?withPAT=true',
+          { name, username: name, expirationDate: '2099-01-01T00:00:00Z', roles: ['tenant-user'] },
+          tenantHeader,
+        );
         if (res.statusCode === 201) created.push(res.json().machineUserId);
         return res;
       },
@@ -138,7 +145,10 @@ function load(r: Rig, workers: number) {
         return res;
       },
     ],
-    ['create tenant', () => call(r.app, r.pat, 'POST', '/api/v3/tenants', { data: { type: 'tenants', attributes: { name: `T ${randomBytes(4).toString('hex')}` } } })],
+    [
+      'create tenant',
+      () => call(r.app, r.pat, 'POST', '/api/v3/tenants', { data: { type: 'tenants', attributes: { name: `T ${randomBytes(4).toString('hex')}` } } }),
+    ],
   ];
   let i = 0;
   const loop = async () => {
@@ -180,7 +190,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function expectOnly(outcomes: Outcome[], allowed: (o: Outcome) => boolean, label: string) {
   const bad = outcomes.filter((o) => !allowed(o));
-  expect(bad.map((o) => `${o.op}: ${o.status} in ${o.ms} ms ${o.body.slice(0, 200)}`), label).toEqual([]);
+  expect(
+    bad.map((o) => `${o.op}: ${o.status} in ${o.ms} ms ${o.body.slice(0, 200)}`),
+    label,
+  ).toEqual([]);
 }
 
 async function readiness(app: FastifyInstance) {
@@ -205,14 +218,38 @@ async function checkIntegrity(q: (sql: string) => Promise<{ rows: any[] }>) {
     const { rows } = await q(sql);
     if (rows.length) problems.push(`${what}: ${JSON.stringify(rows.slice(0, 3))}`);
   };
-  await check('service account without roles', `SELECT s.id FROM "ServiceAccount" s WHERE NOT EXISTS (SELECT 1 FROM "RoleAssignment" r WHERE r."serviceAccountId" = s.id)`);
-  await check('service account without its creation audit event', `SELECT s.id FROM "ServiceAccount" s WHERE s.username LIKE 'sa-%' AND NOT EXISTS (SELECT 1 FROM "AuditEvent" a WHERE a.action = 'serviceaccount.created' AND a."targetId" = s.id::text)`);
-  await check('PAT without its creation audit event', `SELECT p.id FROM "PersonalAccessToken" p JOIN "ServiceAccount" s ON s.id = p."serviceAccountId" WHERE s.username LIKE 'sa-%' AND NOT EXISTS (SELECT 1 FROM "AuditEvent" a WHERE a.action = 'serviceaccount.pat.created' AND a."targetId" = p.id::text)`);
-  await check('service account created with PAT but without it', `SELECT s.id FROM "ServiceAccount" s WHERE s.username LIKE 'sa-%' AND NOT EXISTS (SELECT 1 FROM "PersonalAccessToken" p WHERE p."serviceAccountId" = s.id)`);
-  await check('creation audit event without the service account (nor its deletion)', `SELECT a."targetId" FROM "AuditEvent" a WHERE a.action = 'serviceaccount.created' AND NOT EXISTS (SELECT 1 FROM "ServiceAccount" s WHERE s.id::text = a."targetId") AND NOT EXISTS (SELECT 1 FROM "AuditEvent" d WHERE d.action = 'serviceaccount.deleted' AND d."targetId" = a."targetId")`);
-  await check('deleted service account still present', `SELECT a."targetId" FROM "AuditEvent" a WHERE a.action = 'serviceaccount.deleted' AND EXISTS (SELECT 1 FROM "ServiceAccount" s WHERE s.id::text = a."targetId")`);
-  await check('tenant without its creation audit event', `SELECT t.id FROM "Tenant" t WHERE t.name LIKE 'T %' AND NOT EXISTS (SELECT 1 FROM "AuditEvent" a WHERE a.action = 'tenant.created' AND a."targetId" = t.id::text)`);
-  await check('tenant creation audit event without the tenant', `SELECT a."targetId" FROM "AuditEvent" a WHERE a.action = 'tenant.created' AND NOT EXISTS (SELECT 1 FROM "Tenant" t WHERE t.id::text = a."targetId")`);
+  await check(
+    'service account without roles',
+    `SELECT s.id FROM "ServiceAccount" s WHERE NOT EXISTS (SELECT 1 FROM "RoleAssignment" r WHERE r."serviceAccountId" = s.id)`,
+  );
+  await check(
+    'service account without its creation audit event',
+    `SELECT s.id FROM "ServiceAccount" s WHERE s.username LIKE 'sa-%' AND NOT EXISTS (SELECT 1 FROM "AuditEvent" a WHERE a.action = 'serviceaccount.created' AND a."targetId" = s.id::text)`,
+  );
+  await check(
+    'PAT without its creation audit event',
+    `SELECT p.id FROM "PersonalAccessToken" p JOIN "ServiceAccount" s ON s.id = p."serviceAccountId" WHERE s.username LIKE 'sa-%' AND NOT EXISTS (SELECT 1 FROM "AuditEvent" a WHERE a.action = 'serviceaccount.pat.created' AND a."targetId" = p.id::text)`,
+  );
+  await check(
+    'service account created with PAT but without it',
+    `SELECT s.id FROM "ServiceAccount" s WHERE s.username LIKE 'sa-%' AND NOT EXISTS (SELECT 1 FROM "PersonalAccessToken" p WHERE p."serviceAccountId" = s.id)`,
+  );
+  await check(
+    'creation audit event without the service account (nor its deletion)',
+    `SELECT a."targetId" FROM "AuditEvent" a WHERE a.action = 'serviceaccount.created' AND NOT EXISTS (SELECT 1 FROM "ServiceAccount" s WHERE s.id::text = a."targetId") AND NOT EXISTS (SELECT 1 FROM "AuditEvent" d WHERE d.action = 'serviceaccount.deleted' AND d."targetId" = a."targetId")`,
+  );
+  await check(
+    'deleted service account still present',
+    `SELECT a."targetId" FROM "AuditEvent" a WHERE a.action = 'serviceaccount.deleted' AND EXISTS (SELECT 1 FROM "ServiceAccount" s WHERE s.id::text = a."targetId")`,
+  );
+  await check(
+    'tenant without its creation audit event',
+    `SELECT t.id FROM "Tenant" t WHERE t.name LIKE 'T %' AND NOT EXISTS (SELECT 1 FROM "AuditEvent" a WHERE a.action = 'tenant.created' AND a."targetId" = t.id::text)`,
+  );
+  await check(
+    'tenant creation audit event without the tenant',
+    `SELECT a."targetId" FROM "AuditEvent" a WHERE a.action = 'tenant.created' AND NOT EXISTS (SELECT 1 FROM "Tenant" t WHERE t.id::text = a."targetId")`,
+  );
   return problems;
 }
 
@@ -264,7 +301,11 @@ describe.each(kinds)('database faults (%s)', (kind) => {
       const during = l.take();
       expect(during.length).toBeGreaterThan(0);
       // A credential verified before the cut may still answer from the cache: 2xx is fine, 500 never.
-      expectOnly(during, (o) => isUnavailable(o) || (o.status >= 200 && o.status < 300 && (o.op === 'validate token' || o.op === 'liveness')), 'while the database is gone');
+      expectOnly(
+        during,
+        (o) => isUnavailable(o) || (o.status >= 200 && o.status < 300 && (o.op === 'validate token' || o.op === 'liveness')),
+        'while the database is gone',
+      );
       expect(during.filter((o) => o.status === 503).length).toBeGreaterThan(0);
 
       r.proxy.restore();
@@ -282,7 +323,14 @@ describe.each(kinds)('database faults (%s)', (kind) => {
       // The invalidation listener reconnected: a PAT revoked on one instance stops working on the other.
       const tenantHeader = { 'x-forwarded-tenant-id': r.tenantId };
       const name = `rv-${randomBytes(4).toString('hex')}`;
-      const sa = await call(r.app, r.pat, 'POST', '/api/v3/serviceaccounts?withPAT=true', { name, username: name, expirationDate: '2099-01-01T00:00:00Z', roles: ['tenant-user'] }, tenantHeader);
+      const sa = await call(
+        r.app,
+        r.pat,
+        'POST',
+        '/api/v3/serviceaccounts?withPAT=true',
+        { name, username: name, expirationDate: '2099-01-01T00:00:00Z', roles: ['tenant-user'] },
+        tenantHeader,
+      );
       expect(sa.statusCode, sa.body).toBe(201);
       const { pat, machineUserId, credentialId } = sa.json();
       const validate = () => call(r.peer, undefined, 'GET', '/api/v3/session/validate-token', undefined, { authorization: `Bearer ${pat}` });

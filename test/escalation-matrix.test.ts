@@ -70,84 +70,239 @@ const unique = (p: string) => `${p}-${++counter}-${randomUUID().slice(0, 6)}`;
 
 /** Routes that act on a principal or confer power over one. */
 const ACTS: Record<string, Probe[]> = {
-  'POST /api/v3/users': [{ name: 'creates a user holding the role', req: (x) => ({ method: 'POST', url: '/api/v3/users', body: jsonapi({ username: unique('u'), email: `${unique('u')}@x.test`, roles: [x.role] }, 'users') }) }],
+  'POST /api/v3/users': [
+    {
+      name: 'creates a user holding the role',
+      req: (x) => ({
+        method: 'POST',
+        url: '/api/v3/users',
+        body: jsonapi({ username: unique('u'), email: `${unique('u')}@x.test`, roles: [x.role] }, 'users'),
+      }),
+    },
+  ],
   'PATCH /api/v3/users/:id': [
     { name: 'renames the user', req: (x) => ({ method: 'PATCH', url: `/api/v3/users/${x.userId}`, body: jsonapi({ firstName: 'Changed' }) }) },
-    { name: "changes the user's email", req: (x) => ({ method: 'PATCH', url: `/api/v3/users/${x.userId}`, body: jsonapi({ email: `${unique('e')}@evil.test` }) }) },
-    { name: "sets the user's password", req: (x) => ({ method: 'PATCH', url: `/api/v3/users/${x.userId}`, body: jsonapi({ password: 'Correct-Horse-7-Battery!' }) }) },
+    {
+      name: "changes the user's email",
+      req: (x) => ({ method: 'PATCH', url: `/api/v3/users/${x.userId}`, body: jsonapi({ email: `${unique('e')}@evil.test` }) }),
+    },
+    {
+      name: "sets the user's password",
+      req: (x) => ({ method: 'PATCH', url: `/api/v3/users/${x.userId}`, body: jsonapi({ password: 'Correct-Horse-7-Battery!' }) }),
+    },
     { name: 'disables the user', req: (x) => ({ method: 'PATCH', url: `/api/v3/users/${x.userId}`, body: jsonapi({ state: 'inactive' }) }) },
   ],
   'DELETE /api/v3/users/:id': [{ name: 'deletes the user', req: (x) => ({ method: 'DELETE', url: `/api/v3/users/${x.userId}` }) }],
   'POST /api/v3/users/:id/roles': [
-    { name: 'adds a harmless role to the user', req: (x) => ({ method: 'POST', url: `/api/v3/users/${x.userId}/roles`, body: { data: [{ type: 'roles', id: 'tenant-contributor' }] } }) },
-    { name: "grants the level's role to a plain user", req: (x) => ({ method: 'POST', url: `/api/v3/users/${x.freeUserId}/roles`, body: { data: [{ type: 'roles', id: x.role }] } }) },
+    {
+      name: 'adds a harmless role to the user',
+      req: (x) => ({ method: 'POST', url: `/api/v3/users/${x.userId}/roles`, body: { data: [{ type: 'roles', id: 'tenant-contributor' }] } }),
+    },
+    {
+      name: "grants the level's role to a plain user",
+      req: (x) => ({ method: 'POST', url: `/api/v3/users/${x.freeUserId}/roles`, body: { data: [{ type: 'roles', id: x.role }] } }),
+    },
   ],
-  'DELETE /api/v3/users/:id/roles/:roleName': [{ name: "strips the user's role", req: (x) => ({ method: 'DELETE', url: `/api/v3/users/${x.userId}/roles/${x.role}` }) }],
+  'DELETE /api/v3/users/:id/roles/:roleName': [
+    { name: "strips the user's role", req: (x) => ({ method: 'DELETE', url: `/api/v3/users/${x.userId}/roles/${x.role}` }) },
+  ],
   'PUT /api/v3/users/:id/idps': [
     { name: 'links the user to another IdP', req: (x) => ({ method: 'PUT', url: `/api/v3/users/${x.userId}/idps`, body: { data: { ids: [x.freeIdpId] } } }) },
     { name: 'detaches the user from its IdP', req: (x) => ({ method: 'PUT', url: `/api/v3/users/${x.userId}/idps`, body: { data: { ids: [] } } }) },
   ],
-  'DELETE /api/v3/idps': [{ name: "disables the IdP the user logs in through", req: (x) => ({ method: 'DELETE', url: '/api/v3/idps', body: { data: { ids: [x.idpId] } } }) }],
-  'POST /api/v3/usergroups': [{ name: 'creates a group granting the role', req: (x) => ({ method: 'POST', url: '/api/v3/usergroups', body: jsonapi({ name: unique('g'), roles: [x.role] }, 'usergroups') }) }],
+  'DELETE /api/v3/idps': [
+    { name: 'disables the IdP the user logs in through', req: (x) => ({ method: 'DELETE', url: '/api/v3/idps', body: { data: { ids: [x.idpId] } } }) },
+  ],
+  'POST /api/v3/usergroups': [
+    {
+      name: 'creates a group granting the role',
+      req: (x) => ({ method: 'POST', url: '/api/v3/usergroups', body: jsonapi({ name: unique('g'), roles: [x.role] }, 'usergroups') }),
+    },
+  ],
   'PATCH /api/v3/usergroups/:id': [
-    { name: "changes the roles of the user's group", req: (x) => ({ method: 'PATCH', url: `/api/v3/usergroups/${x.groupId}`, body: jsonapi({ roles: [x.role, 'tenant-contributor'] }) }) },
-    { name: 'makes a harmless group grant the role', req: (x) => ({ method: 'PATCH', url: `/api/v3/usergroups/${x.freeGroupId}`, body: jsonapi({ roles: [x.role] }) }) },
+    {
+      name: "changes the roles of the user's group",
+      req: (x) => ({ method: 'PATCH', url: `/api/v3/usergroups/${x.groupId}`, body: jsonapi({ roles: [x.role, 'tenant-contributor'] }) }),
+    },
+    {
+      name: 'makes a harmless group grant the role',
+      req: (x) => ({ method: 'PATCH', url: `/api/v3/usergroups/${x.freeGroupId}`, body: jsonapi({ roles: [x.role] }) }),
+    },
   ],
   'DELETE /api/v3/usergroups/:id': [{ name: "deletes the user's group", req: (x) => ({ method: 'DELETE', url: `/api/v3/usergroups/${x.groupId}` }) }],
   'POST /api/v3/usergroups/:id/users': [
-    { name: 'adds the user to a harmless group', req: (x) => ({ method: 'POST', url: `/api/v3/usergroups/${x.freeGroupId}/users`, body: { data: [{ type: 'users', id: x.userId }] } }) },
-    { name: 'adds a plain user to the group granting the role', req: (x) => ({ method: 'POST', url: `/api/v3/usergroups/${x.groupId}/users`, body: { data: [{ type: 'users', id: x.freeUserId }] } }) },
+    {
+      name: 'adds the user to a harmless group',
+      req: (x) => ({ method: 'POST', url: `/api/v3/usergroups/${x.freeGroupId}/users`, body: { data: [{ type: 'users', id: x.userId }] } }),
+    },
+    {
+      name: 'adds a plain user to the group granting the role',
+      req: (x) => ({ method: 'POST', url: `/api/v3/usergroups/${x.groupId}/users`, body: { data: [{ type: 'users', id: x.freeUserId }] } }),
+    },
   ],
-  'DELETE /api/v3/usergroups/:id/users/:userId': [{ name: 'removes the user from its group', req: (x) => ({ method: 'DELETE', url: `/api/v3/usergroups/${x.groupId}/users/${x.userId}` }) }],
-  'POST /api/v3/roles': [{ name: 'creates a custom role with feature roles', tenantOnly: true, req: () => ({ method: 'POST', url: '/api/v3/roles', body: jsonapi({ name: unique('r'), featureRoles: ['audit-view', 'data-export'] }, 'roles') }) }],
-  'PATCH /api/v3/roles/:id': [{ name: "changes a role the user holds", req: (x) => ({ method: 'PATCH', url: `/api/v3/roles/${x.roleId}`, body: jsonapi({ featureRoles: ['dashboards-view'] }) }) }],
+  'DELETE /api/v3/usergroups/:id/users/:userId': [
+    { name: 'removes the user from its group', req: (x) => ({ method: 'DELETE', url: `/api/v3/usergroups/${x.groupId}/users/${x.userId}` }) },
+  ],
+  'POST /api/v3/roles': [
+    {
+      name: 'creates a custom role with feature roles',
+      tenantOnly: true,
+      req: () => ({ method: 'POST', url: '/api/v3/roles', body: jsonapi({ name: unique('r'), featureRoles: ['audit-view', 'data-export'] }, 'roles') }),
+    },
+  ],
+  'PATCH /api/v3/roles/:id': [
+    {
+      name: 'changes a role the user holds',
+      req: (x) => ({ method: 'PATCH', url: `/api/v3/roles/${x.roleId}`, body: jsonapi({ featureRoles: ['dashboards-view'] }) }),
+    },
+  ],
   'DELETE /api/v3/roles/:id': [{ name: 'deletes a role the user holds', req: (x) => ({ method: 'DELETE', url: `/api/v3/roles/${x.roleId}` }) }],
-  'POST /api/v3/serviceaccounts': [{ name: 'creates an account holding the role', req: (x) => ({ method: 'POST', url: '/api/v3/serviceaccounts', body: { name: 'n', username: unique('sa'), roles: [x.role] } }) }],
-  'DELETE /api/v3/serviceaccounts/:machineUserId': [{ name: 'deletes the account', req: (x) => ({ method: 'DELETE', url: `/api/v3/serviceaccounts/${x.saId}` }) }],
-  'POST /api/v3/serviceaccounts/:machineUserId/keys': [{ name: 'adds a key to the account', req: (x) => ({ method: 'POST', url: `/api/v3/serviceaccounts/${x.saId}/keys`, body: { expirationDate: '2099-01-01T00:00:00Z' } }) }],
-  'DELETE /api/v3/serviceaccounts/:machineUserId/keys/:credentialId': [{ name: "deletes the account's key", req: (x) => ({ method: 'DELETE', url: `/api/v3/serviceaccounts/${x.saId}/keys/${x.keyId}` }) }],
-  'POST /api/v3/serviceaccounts/:machineUserId/pats': [{ name: 'mints a PAT for the account', req: (x) => ({ method: 'POST', url: `/api/v3/serviceaccounts/${x.saId}/pats`, body: { expirationDate: '2099-01-01T00:00:00Z' } }) }],
-  'DELETE /api/v3/serviceaccounts/:machineUserId/pats/:credentialId': [{ name: "deletes the account's PAT", req: (x) => ({ method: 'DELETE', url: `/api/v3/serviceaccounts/${x.saId}/pats/${x.patId}` }) }],
+  'POST /api/v3/serviceaccounts': [
+    {
+      name: 'creates an account holding the role',
+      req: (x) => ({ method: 'POST', url: '/api/v3/serviceaccounts', body: { name: 'n', username: unique('sa'), roles: [x.role] } }),
+    },
+  ],
+  'DELETE /api/v3/serviceaccounts/:machineUserId': [
+    { name: 'deletes the account', req: (x) => ({ method: 'DELETE', url: `/api/v3/serviceaccounts/${x.saId}` }) },
+  ],
+  'POST /api/v3/serviceaccounts/:machineUserId/keys': [
+    {
+      name: 'adds a key to the account',
+      req: (x) => ({ method: 'POST', url: `/api/v3/serviceaccounts/${x.saId}/keys`, body: { expirationDate: '2099-01-01T00:00:00Z' } }),
+    },
+  ],
+  'DELETE /api/v3/serviceaccounts/:machineUserId/keys/:credentialId': [
+    { name: "deletes the account's key", req: (x) => ({ method: 'DELETE', url: `/api/v3/serviceaccounts/${x.saId}/keys/${x.keyId}` }) },
+  ],
+  'POST /api/v3/serviceaccounts/:machineUserId/pats': [
+    {
+      name: 'mints a PAT for the account',
+      req: (x) => ({ method: 'POST', url: `/api/v3/serviceaccounts/${x.saId}/pats`, body: { expirationDate: '2099-01-01T00:00:00Z' } }),
+    },
+  ],
+  'DELETE /api/v3/serviceaccounts/:machineUserId/pats/:credentialId': [
+    { name: "deletes the account's PAT", req: (x) => ({ method: 'DELETE', url: `/api/v3/serviceaccounts/${x.saId}/pats/${x.patId}` }) },
+  ],
   'POST /api/v3/applications': [
     {
       name: 'creates a client_credentials app bound to the account',
-      req: (x) => ({ method: 'POST', url: '/api/v3/applications', body: jsonapi({ name: unique('app'), clientType: 'confidential', grantTypes: ['client_credentials'], serviceAccountId: x.saId }, 'applications') }),
+      req: (x) => ({
+        method: 'POST',
+        url: '/api/v3/applications',
+        body: jsonapi({ name: unique('app'), clientType: 'confidential', grantTypes: ['client_credentials'], serviceAccountId: x.saId }, 'applications'),
+      }),
     },
   ],
   'PATCH /api/v3/applications/:id': [
-    { name: 'binds an app to the account', req: (x) => ({ method: 'PATCH', url: `/api/v3/applications/${x.freeAppId}`, body: jsonapi({ grantTypes: ['client_credentials'], serviceAccountId: x.saId }) }) },
-    { name: "changes the account's app", req: (x) => ({ method: 'PATCH', url: `/api/v3/applications/${x.boundAppId}`, body: jsonapi({ accessTokenLifetime: 600 }) }) },
+    {
+      name: 'binds an app to the account',
+      req: (x) => ({
+        method: 'PATCH',
+        url: `/api/v3/applications/${x.freeAppId}`,
+        body: jsonapi({ grantTypes: ['client_credentials'], serviceAccountId: x.saId }),
+      }),
+    },
+    {
+      name: "changes the account's app",
+      req: (x) => ({ method: 'PATCH', url: `/api/v3/applications/${x.boundAppId}`, body: jsonapi({ accessTokenLifetime: 600 }) }),
+    },
   ],
   'DELETE /api/v3/applications/:id': [{ name: "deletes the account's app", req: (x) => ({ method: 'DELETE', url: `/api/v3/applications/${x.boundAppId}` }) }],
-  'POST /api/v3/applications/:id/secret': [{ name: "rotates the account's app secret", req: (x) => ({ method: 'POST', url: `/api/v3/applications/${x.boundAppId}/secret` }) }],
+  'POST /api/v3/applications/:id/secret': [
+    { name: "rotates the account's app secret", req: (x) => ({ method: 'POST', url: `/api/v3/applications/${x.boundAppId}/secret` }) },
+  ],
   'POST /api/v3/certs/sign': [
     {
       name: 'issues a certificate for the account',
-      req: (x) => ({ method: 'POST', url: `/api/v3/certs/sign?requestedUsername=${x.saUsername}&assignedRoles=${x.role}`, body: nodeCsr(), contentType: 'application/pkcs10' }),
+      req: (x) => ({
+        method: 'POST',
+        url: `/api/v3/certs/sign?requestedUsername=${x.saUsername}&assignedRoles=${x.role}`,
+        body: nodeCsr(),
+        contentType: 'application/pkcs10',
+      }),
     },
-    { name: 'issues a certificate for a new account holding the role', req: (x) => ({ method: 'POST', url: `/api/v3/certs/sign?requestedUsername=${unique('dev')}&assignedRoles=${x.role}`, body: nodeCsr(), contentType: 'application/pkcs10' }) },
+    {
+      name: 'issues a certificate for a new account holding the role',
+      req: (x) => ({
+        method: 'POST',
+        url: `/api/v3/certs/sign?requestedUsername=${unique('dev')}&assignedRoles=${x.role}`,
+        body: nodeCsr(),
+        contentType: 'application/pkcs10',
+      }),
+    },
   ],
-  'POST /api/v3/certs/:serialNum/revoke': [{ name: "revokes the account's certificate", req: async (x) => ({ method: 'POST', url: `/api/v3/certs/${await certificateOf(x)}/revoke`, body: { reason: 'KeyCompromise' } }) }],
+  'POST /api/v3/certs/:serialNum/revoke': [
+    {
+      name: "revokes the account's certificate",
+      req: async (x) => ({ method: 'POST', url: `/api/v3/certs/${await certificateOf(x)}/revoke`, body: { reason: 'KeyCompromise' } }),
+    },
+  ],
   // SCIM acts for the caller's own tenant only.
   'PUT /scim/v2/Users/:id': [
     {
       name: 'replaces the user',
-      req: (x) => ({ method: 'PUT', url: `/scim/v2/Users/${x.userId}`, contentType: 'application/scim+json', body: { schemas: [USER], userName: x.username, emails: [{ value: `${unique('e')}@evil.test`, primary: true }], active: true } }),
+      req: (x) => ({
+        method: 'PUT',
+        url: `/scim/v2/Users/${x.userId}`,
+        contentType: 'application/scim+json',
+        body: { schemas: [USER], userName: x.username, emails: [{ value: `${unique('e')}@evil.test`, primary: true }], active: true },
+      }),
     },
   ],
   'PATCH /scim/v2/Users/:id': [
-    { name: 'deactivates the user', req: (x) => ({ method: 'PATCH', url: `/scim/v2/Users/${x.userId}`, contentType: 'application/scim+json', body: { schemas: [PATCH], Operations: [{ op: 'replace', path: 'active', value: false }] } }) },
+    {
+      name: 'deactivates the user',
+      req: (x) => ({
+        method: 'PATCH',
+        url: `/scim/v2/Users/${x.userId}`,
+        contentType: 'application/scim+json',
+        body: { schemas: [PATCH], Operations: [{ op: 'replace', path: 'active', value: false }] },
+      }),
+    },
   ],
   'DELETE /scim/v2/Users/:id': [{ name: 'deletes the user', req: (x) => ({ method: 'DELETE', url: `/scim/v2/Users/${x.userId}` }) }],
   'POST /scim/v2/Groups': [
-    { name: 'creates a group with the user in it', req: (x) => ({ method: 'POST', url: '/scim/v2/Groups', contentType: 'application/scim+json', body: { schemas: [GROUP], displayName: unique('sg'), members: [{ value: x.userId }] } }) },
+    {
+      name: 'creates a group with the user in it',
+      req: (x) => ({
+        method: 'POST',
+        url: '/scim/v2/Groups',
+        contentType: 'application/scim+json',
+        body: { schemas: [GROUP], displayName: unique('sg'), members: [{ value: x.userId }] },
+      }),
+    },
   ],
   'PUT /scim/v2/Groups/:id': [
-    { name: "replaces the user's group", req: (x) => ({ method: 'PUT', url: `/scim/v2/Groups/${x.groupId}`, contentType: 'application/scim+json', body: { schemas: [GROUP], displayName: unique('sg'), members: [] } }) },
+    {
+      name: "replaces the user's group",
+      req: (x) => ({
+        method: 'PUT',
+        url: `/scim/v2/Groups/${x.groupId}`,
+        contentType: 'application/scim+json',
+        body: { schemas: [GROUP], displayName: unique('sg'), members: [] },
+      }),
+    },
   ],
   'PATCH /scim/v2/Groups/:id': [
-    { name: 'adds the user to a harmless group', req: (x) => ({ method: 'PATCH', url: `/scim/v2/Groups/${x.freeGroupId}`, contentType: 'application/scim+json', body: { schemas: [PATCH], Operations: [{ op: 'add', path: 'members', value: [{ value: x.userId }] }] } }) },
-    { name: "adds a plain user to the group granting the role", req: (x) => ({ method: 'PATCH', url: `/scim/v2/Groups/${x.groupId}`, contentType: 'application/scim+json', body: { schemas: [PATCH], Operations: [{ op: 'add', path: 'members', value: [{ value: x.freeUserId }] }] } }) },
+    {
+      name: 'adds the user to a harmless group',
+      req: (x) => ({
+        method: 'PATCH',
+        url: `/scim/v2/Groups/${x.freeGroupId}`,
+        contentType: 'application/scim+json',
+        body: { schemas: [PATCH], Operations: [{ op: 'add', path: 'members', value: [{ value: x.userId }] }] },
+      }),
+    },
+    {
+      name: 'adds a plain user to the group granting the role',
+      req: (x) => ({
+        method: 'PATCH',
+        url: `/scim/v2/Groups/${x.groupId}`,
+        contentType: 'application/scim+json',
+        body: { schemas: [PATCH], Operations: [{ op: 'add', path: 'members', value: [{ value: x.freeUserId }] }] },
+      }),
+    },
   ],
   'DELETE /scim/v2/Groups/:id': [{ name: "deletes the user's group", req: (x) => ({ method: 'DELETE', url: `/scim/v2/Groups/${x.groupId}` }) }],
 };
@@ -235,7 +390,15 @@ beforeAll(async () => {
   other = await createTenant(t, 'Other tenant');
   const sa = async (tenantId: string, role: string) => (await seedServiceAccountPat(t, tenantId, [role])).pat;
   const adminUser = await t.db.prisma.user.create({
-    data: { tenantId: operator, username: 'op-admin', usernameLower: 'op-admin', email: 'op-admin@x.test', emailLower: 'op-admin@x.test', state: 'active', roles: { create: { roleName: 'tenant-admin' } } },
+    data: {
+      tenantId: operator,
+      username: 'op-admin',
+      usernameLower: 'op-admin',
+      email: 'op-admin@x.test',
+      emailLower: 'op-admin@x.test',
+      state: 'active',
+      roles: { create: { roleName: 'tenant-admin' } },
+    },
   });
   const { accessToken } = await issueAccessToken(t.app.oauth, {
     subject: { kind: 'user', tenantId: operator, subjectId: adminUser.id, username: adminUser.username, roles: ['tenant-admin'], groups: [] },
@@ -269,34 +432,86 @@ async function makeTarget(level: Level): Promise<Target> {
   await p.customRole.create({ data: { tenantId, name: roleName, nameLower: roleName.toLowerCase(), featureRoles: ['audit-view'] } });
   const idp = (name: string) =>
     p.identityProvider.create({
-      data: { tenantId, name, entityId: `https://${name}.idp.test`, metadataXml: '<x/>', ssoRedirectUrl: `https://${name}.idp.test/sso`, signingCerts: [], nameIdFormats: [], spPrivateKeyEnc: 'x', spCertificate: 'x' },
+      data: {
+        tenantId,
+        name,
+        entityId: `https://${name}.idp.test`,
+        metadataXml: '<x/>',
+        ssoRedirectUrl: `https://${name}.idp.test/sso`,
+        signingCerts: [],
+        nameIdFormats: [],
+        spPrivateKeyEnc: 'x',
+        spCertificate: 'x',
+      },
     });
   const [linked, free] = [await idp(`${n}-a`), await idp(`${n}-b`)];
   const user = await p.user.create({
     data: {
-      tenantId, username: `user-${n}`, usernameLower: `user-${n}`, email: `${n}@x.test`, emailLower: `${n}@x.test`, state: 'active', idpId: linked.id,
+      tenantId,
+      username: `user-${n}`,
+      usernameLower: `user-${n}`,
+      email: `${n}@x.test`,
+      emailLower: `${n}@x.test`,
+      state: 'active',
+      idpId: linked.id,
       roles: { create: [{ roleName: role }, { roleName }] },
     },
   });
-  const freeUser = await p.user.create({ data: { tenantId, username: `plain-${n}`, usernameLower: `plain-${n}`, email: `plain-${n}@x.test`, emailLower: `plain-${n}@x.test`, state: 'active', roles: { create: { roleName: 'tenant-user' } } } });
+  const freeUser = await p.user.create({
+    data: {
+      tenantId,
+      username: `plain-${n}`,
+      usernameLower: `plain-${n}`,
+      email: `plain-${n}@x.test`,
+      emailLower: `plain-${n}@x.test`,
+      state: 'active',
+      roles: { create: { roleName: 'tenant-user' } },
+    },
+  });
   const group = await p.userGroup.create({ data: { tenantId, name: `group-${n}`, nameLower: `group-${n}`, roles: { create: { roleName: role } } } });
   await p.groupMembership.create({ data: { tenantId, groupId: group.id, userId: user.id } });
-  const freeGroup = await p.userGroup.create({ data: { tenantId, name: `free-${n}`, nameLower: `free-${n}`, roles: { create: { roleName: 'tenant-contributor' } } } });
+  const freeGroup = await p.userGroup.create({
+    data: { tenantId, name: `free-${n}`, nameLower: `free-${n}`, roles: { create: { roleName: 'tenant-contributor' } } },
+  });
   const account = await seedServiceAccountPat(t, tenantId, [role], { username: `sa-${n}` });
-  const key = await p.serviceAccountKey.create({ data: { tenantId, serviceAccountId: account.serviceAccountId, keyType: 'RSA', algorithm: 'RS256', publicKeyPem: 'x', expiresAt: new Date('2099-01-01') } });
+  const key = await p.serviceAccountKey.create({
+    data: { tenantId, serviceAccountId: account.serviceAccountId, keyType: 'RSA', algorithm: 'RS256', publicKeyPem: 'x', expiresAt: new Date('2099-01-01') },
+  });
   const app = (name: string, bound: boolean) =>
     p.application.create({
       data: {
-        tenantId, name, nameLower: name, clientId: unique('client'), clientType: 'confidential', clientSecretHash: 'x', tokenEndpointAuthMethod: 'client_secret_basic',
-        redirectUris: ['https://app.test/cb'], postLogoutRedirectUris: [],
-        grantTypes: bound ? ['client_credentials'] : ['authorization_code'], serviceAccountId: bound ? account.serviceAccountId : null,
+        tenantId,
+        name,
+        nameLower: name,
+        clientId: unique('client'),
+        clientType: 'confidential',
+        clientSecretHash: 'x',
+        tokenEndpointAuthMethod: 'client_secret_basic',
+        redirectUris: ['https://app.test/cb'],
+        postLogoutRedirectUris: [],
+        grantTypes: bound ? ['client_credentials'] : ['authorization_code'],
+        serviceAccountId: bound ? account.serviceAccountId : null,
       },
     });
   const [bound, freeApp] = [await app(`bound-${n}`, true), await app(`free-${n}`, false)];
   return {
-    tenantId, role, userId: user.id, username: user.username, saId: account.serviceAccountId, saUsername: `sa-${n}`, patId: account.patId, keyId: key.id,
-    groupId: group.id, roleId: (await p.customRole.findFirstOrThrow({ where: { tenantId, name: roleName } })).id, roleName,
-    idpId: linked.id, freeIdpId: free.id, boundAppId: bound.id, freeAppId: freeApp.id, freeGroupId: freeGroup.id, freeUserId: freeUser.id,
+    tenantId,
+    role,
+    userId: user.id,
+    username: user.username,
+    saId: account.serviceAccountId,
+    saUsername: `sa-${n}`,
+    patId: account.patId,
+    keyId: key.id,
+    groupId: group.id,
+    roleId: (await p.customRole.findFirstOrThrow({ where: { tenantId, name: roleName } })).id,
+    roleName,
+    idpId: linked.id,
+    freeIdpId: free.id,
+    boundAppId: bound.id,
+    freeAppId: freeApp.id,
+    freeGroupId: freeGroup.id,
+    freeUserId: freeUser.id,
   };
 }
 
@@ -355,34 +570,40 @@ describe('escalation matrix', () => {
   });
 
   const cases = Object.entries(ACTS).flatMap(([route, probes]) => probes.map((probe) => [`${route}: ${probe.name}`, route, probe] as const));
-  it.each(cases)('%s', async (_name, route, probe) => {
-    const scim = route.includes(' /scim/');
-    const names = (Object.keys(actors) as ActorName[]).filter((a) => (scim ? a !== 'tenant-admin-sa' : a !== 'scim-connector'));
-    const wrong: string[] = [];
-    for (const level of LEVELS) {
-      // Refusals change nothing, so they share one target; each success gets a fresh one.
-      const shared = await makeTarget(level);
-      const req = await probe.req(shared);
-      const before = await snapshot(t.db);
-      const allowedNames: ActorName[] = [];
-      for (const name of names) {
-        const actor = actors[name];
-        if (allowed(actor, shared, probe)) {
-          allowedNames.push(name);
-          continue;
+  it.each(cases)(
+    '%s',
+    async (_name, route, probe) => {
+      const scim = route.includes(' /scim/');
+      const names = (Object.keys(actors) as ActorName[]).filter((a) => (scim ? a !== 'tenant-admin-sa' : a !== 'scim-connector'));
+      const wrong: string[] = [];
+      for (const level of LEVELS) {
+        // Refusals change nothing, so they share one target; each success gets a fresh one.
+        const shared = await makeTarget(level);
+        const req = await probe.req(shared);
+        const before = await snapshot(t.db);
+        const allowedNames: ActorName[] = [];
+        for (const name of names) {
+          const actor = actors[name];
+          if (allowed(actor, shared, probe)) {
+            allowedNames.push(name);
+            continue;
+          }
+          const res = await send(actor, shared, req);
+          if (!refused(res, actor.tenantId !== shared.tenantId))
+            wrong.push(`${name} on ${level}: expected a refusal, got ${res.statusCode} ${res.body.slice(0, 300)}`);
+          const after = await snapshot(t.db);
+          const changed = Object.keys(after).filter((table) => after[table] !== before[table]);
+          if (changed.length) wrong.push(`${name} on ${level}: refused but ${changed.join(', ')} changed`);
         }
-        const res = await send(actor, shared, req);
-        if (!refused(res, actor.tenantId !== shared.tenantId)) wrong.push(`${name} on ${level}: expected a refusal, got ${res.statusCode} ${res.body.slice(0, 300)}`);
-        const after = await snapshot(t.db);
-        const changed = Object.keys(after).filter((table) => after[table] !== before[table]);
-        if (changed.length) wrong.push(`${name} on ${level}: refused but ${changed.join(', ')} changed`);
+        for (const [i, name] of allowedNames.entries()) {
+          const x = i === 0 ? shared : await makeTarget(level);
+          const res = await send(actors[name], x, i === 0 ? req : await probe.req(x));
+          if (res.statusCode >= 300 || refused(res, false))
+            wrong.push(`${name} on ${level}: expected success, got ${res.statusCode} ${res.body.slice(0, 300)}`);
+        }
       }
-      for (const [i, name] of allowedNames.entries()) {
-        const x = i === 0 ? shared : await makeTarget(level);
-        const res = await send(actors[name], x, i === 0 ? req : await probe.req(x));
-        if (res.statusCode >= 300 || refused(res, false)) wrong.push(`${name} on ${level}: expected success, got ${res.statusCode} ${res.body.slice(0, 300)}`);
-      }
-    }
-    expect(wrong).toEqual([]);
-  }, 300_000);
+      expect(wrong).toEqual([]);
+    },
+    300_000,
+  );
 });

@@ -32,7 +32,12 @@ let adminA: string;
 const post = (url: string, body: unknown, token = t.adminPat) =>
   t.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
 const scim = (token: string, url: string, body: unknown) =>
-  t.app.inject({ method: 'POST', url: `/scim/v2${url}`, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' }, payload: JSON.stringify(body) });
+  t.app.inject({
+    method: 'POST',
+    url: `/scim/v2${url}`,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' },
+    payload: JSON.stringify(body),
+  });
 
 beforeAll(async () => {
   dataDir = mkdtempSync(path.join(tmpdir(), 'export-test-'));
@@ -42,12 +47,27 @@ beforeAll(async () => {
   tenantB = await createTenant(t, 'Beta');
   adminA = (await seedServiceAccountPat(t, tenantA, ['tenant-admin'], { username: 'scim-bot' })).pat;
   const p = t.db.prisma;
-  await p.tenant.update({ where: { id: tenantA }, data: { branding: { primaryColor: '#112233', logoUrl: 'https://acme.test/logo.png' }, pwMinLength: 14, lockoutMaxAttempts: 5, termsRequired: true } });
+  await p.tenant.update({
+    where: { id: tenantA },
+    data: { branding: { primaryColor: '#112233', logoUrl: 'https://acme.test/logo.png' }, pwMinLength: 14, lockoutMaxAttempts: 5, termsRequired: true },
+  });
   // Users through SCIM (one with a password), a group, a custom role and grants.
-  const alice = (await scim(adminA, '/Users', { schemas: [USER], userName: 'alice@acme.test', name: { givenName: 'Alice', familyName: 'A' }, password: 'Sup3r-secret-pass', externalId: 'okta-1' })).json();
+  const alice = (
+    await scim(adminA, '/Users', {
+      schemas: [USER],
+      userName: 'alice@acme.test',
+      name: { givenName: 'Alice', familyName: 'A' },
+      password: 'Sup3r-secret-pass',
+      externalId: 'okta-1',
+    })
+  ).json();
   const bob = (await scim(adminA, '/Users', { schemas: [USER], userName: 'bob', emails: [{ value: 'bob@acme.test' }], active: false })).json();
-  const group = (await scim(adminA, '/Groups', { schemas: [GROUP], displayName: 'Engineers', externalId: 'grp-1', members: [{ value: alice.id }, { value: bob.id }] })).json();
-  const role = await p.customRole.create({ data: { tenantId: tenantA, name: 'auditor', nameLower: 'auditor', description: 'Reads audit logs', featureRoles: ['audit:read', 'users:read'] } });
+  const group = (
+    await scim(adminA, '/Groups', { schemas: [GROUP], displayName: 'Engineers', externalId: 'grp-1', members: [{ value: alice.id }, { value: bob.id }] })
+  ).json();
+  const role = await p.customRole.create({
+    data: { tenantId: tenantA, name: 'auditor', nameLower: 'auditor', description: 'Reads audit logs', featureRoles: ['audit:read', 'users:read'] },
+  });
   await p.roleAssignment.createMany({
     data: [
       { tenantId: tenantA, userId: alice.id, roleName: 'tenant-admin' },
@@ -56,7 +76,10 @@ beforeAll(async () => {
     ],
   });
   await seedServiceAccountPat(t, tenantB, ['tenant-user'], { username: 'beta-robot' });
-  await p.serviceAccount.updateMany({ where: { tenantId: tenantB }, data: { accessTokenType: 'Jwt', description: 'CI', expirationDate: new Date('2030-01-01T00:00:00Z') } });
+  await p.serviceAccount.updateMany({
+    where: { tenantId: tenantB },
+    data: { accessTokenType: 'Jwt', description: 'CI', expirationDate: new Date('2030-01-01T00:00:00Z') },
+  });
 }, 60_000);
 afterAll(async () => t?.close());
 
@@ -84,11 +107,19 @@ describe('export', () => {
     expect(org.passwordComplexityPolicy).toEqual({ minLength: 14, hasUppercase: true, hasLowercase: true, hasNumber: true, hasSymbol: false });
     expect(org.lockoutPolicy).toEqual({ maxPasswordAttempts: 5 });
     expect(org.labelPolicy).toEqual({ primaryColor: '#112233' });
-    expect(org.domains).toEqual([{ orgId: tenantA, domainName: 'acme.iam.test', isVerified: true, isPrimary: true, validationType: 'DOMAIN_VALIDATION_TYPE_UNSPECIFIED' }]);
+    expect(org.domains).toEqual([
+      { orgId: tenantA, domainName: 'acme.iam.test', isVerified: true, isPrimary: true, validationType: 'DOMAIN_VALIDATION_TYPE_UNSPECIFIED' },
+    ]);
     const alice = org.humanUsers.find((u: any) => u.user.userName === 'alice@acme.test');
-    expect(alice.user).toEqual({ userName: 'alice@acme.test', profile: { firstName: 'Alice', lastName: 'A', displayName: 'Alice A' }, email: { email: 'alice@acme.test', isEmailVerified: true } });
+    expect(alice.user).toEqual({
+      userName: 'alice@acme.test',
+      profile: { firstName: 'Alice', lastName: 'A', displayName: 'Alice A' },
+      email: { email: 'alice@acme.test', isEmailVerified: true },
+    });
     expect(JSON.stringify(doc)).not.toContain('$argon2');
-    expect(org.machineUsers).toEqual([{ userId: expect.any(String), user: { userName: 'scim-bot', name: 'scim-bot', description: '', accessTokenType: 'ACCESS_TOKEN_TYPE_BEARER' } }]);
+    expect(org.machineUsers).toEqual([
+      { userId: expect.any(String), user: { userName: 'scim-bot', name: 'scim-bot', description: '', accessTokenType: 'ACCESS_TOKEN_TYPE_BEARER' } },
+    ]);
     expect(org.projectRoles).toEqual([{ projectId: tenantA, roleKey: 'auditor', displayName: 'auditor', group: 'Reads audit logs' }]);
     expect(org.orgMembers).toContainEqual({ userId: alice.userId, roles: ['ORG_OWNER'] });
     expect(org.userGrants).toContainEqual({ userId: alice.userId, projectId: tenantA, roleKeys: ['tenant-admin'] });
@@ -222,7 +253,12 @@ describe('S3 output', () => {
     const loc = { endpoint, bucket: 'exports', path: 'backups/acme.json', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', ssl: false };
     const res = await post('/admin/v1/export', { orgIds: [tenantA], s3Output: loc, responseOutput: true });
     expect(res.statusCode, res.body).toBe(200);
-    const client = new S3Client({ endpoint: `http://${endpoint}`, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+    const client = new S3Client({
+      endpoint: `http://${endpoint}`,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    });
     const obj = await client.send(new GetObjectCommand({ Bucket: 'exports', Key: 'backups/acme.json' }));
     const stored = JSON.parse(await obj.Body!.transformToString());
     client.destroy();
@@ -244,8 +280,19 @@ describe('S3 output', () => {
     let guarded: TestApp;
     let guardedDir: string;
     const send = (url: string, body: unknown) =>
-      guarded.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${guarded.adminPat}`, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
-    const s3client = () => new S3Client({ endpoint: `http://${endpoint}`, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+      guarded.app.inject({
+        method: 'POST',
+        url,
+        headers: { authorization: `Bearer ${guarded.adminPat}`, 'content-type': 'application/json' },
+        payload: JSON.stringify(body),
+      });
+    const s3client = () =>
+      new S3Client({
+        endpoint: `http://${endpoint}`,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      });
 
     beforeAll(async () => {
       guardedDir = mkdtempSync(path.join(tmpdir(), 'export-guarded-'));
@@ -256,8 +303,17 @@ describe('S3 output', () => {
     it('refuses loopback, private and link-local endpoints and writes nothing anywhere', async () => {
       const port = endpoint.split(':')[1];
       const targets = [
-        endpoint, `http://${endpoint}`, `localhost:${port}`, `http://2130706433:${port}`, `[::1]:${port}`,
-        `[::ffff:127.0.0.1]:${port}`, `0.0.0.0:${port}`, '10.0.0.1:9000', '192.168.1.10', '169.254.169.254', 'https://[fd00::1]',
+        endpoint,
+        `http://${endpoint}`,
+        `localhost:${port}`,
+        `http://2130706433:${port}`,
+        `[::1]:${port}`,
+        `[::ffff:127.0.0.1]:${port}`,
+        `0.0.0.0:${port}`,
+        '10.0.0.1:9000',
+        '192.168.1.10',
+        '169.254.169.254',
+        'https://[fd00::1]',
       ];
       const before = await snapshot(guarded.db);
       for (const [i, target] of targets.entries()) {
@@ -280,11 +336,19 @@ describe('S3 output', () => {
 
     it('refuses to import from a loopback endpoint', async () => {
       const client = s3client();
-      await client.send(new PutObjectCommand({ Bucket: 'exports', Key: 'planted.json', Body: JSON.stringify({ orgs: [{ orgId: '427046218153279491', org: { name: 'Planted' } }] }) }));
+      await client.send(
+        new PutObjectCommand({
+          Bucket: 'exports',
+          Key: 'planted.json',
+          Body: JSON.stringify({ orgs: [{ orgId: '427046218153279491', org: { name: 'Planted' } }] }),
+        }),
+      );
       client.destroy();
       const before = await snapshot(guarded.db);
       for (const target of [endpoint, `localhost:${endpoint.split(':')[1]}`]) {
-        const res = await send('/admin/v1/import', { dataOrgsS3: { endpoint: target, bucket: 'exports', path: 'planted.json', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', ssl: false } });
+        const res = await send('/admin/v1/import', {
+          dataOrgsS3: { endpoint: target, bucket: 'exports', path: 'planted.json', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', ssl: false },
+        });
         expect(res.statusCode, `${target}: ${res.body}`).toBe(422);
         expect(res.json().errors[0].source).toEqual({ pointer: '/dataOrgsS3/endpoint' });
       }
@@ -292,7 +356,11 @@ describe('S3 output', () => {
     });
 
     it('takes EXPORT_S3_ALLOW_CIDRS as IPs and CIDRs only', () => {
-      expect(loadConfig({ ...TEST_ENV, EXPORT_S3_ALLOW_CIDRS: '10.0.5.0/24, 127.0.0.1,::1' }).EXPORT_S3_ALLOW_CIDRS).toEqual(['10.0.5.0/24', '127.0.0.1', '::1']);
+      expect(loadConfig({ ...TEST_ENV, EXPORT_S3_ALLOW_CIDRS: '10.0.5.0/24, 127.0.0.1,::1' }).EXPORT_S3_ALLOW_CIDRS).toEqual([
+        '10.0.5.0/24',
+        '127.0.0.1',
+        '::1',
+      ]);
       expect(loadConfig({ ...TEST_ENV }).EXPORT_S3_ALLOW_CIDRS).toEqual([]);
       for (const bad of ['localhost', '10.0.0.0/33', '*']) {
         expect(() => loadConfig({ ...TEST_ENV, EXPORT_S3_ALLOW_CIDRS: bad }), bad).toThrow(/EXPORT_S3_ALLOW_CIDRS/);
@@ -301,7 +369,9 @@ describe('S3 output', () => {
 
     it('refuses endpoints that are not plain http(s) URLs', async () => {
       for (const target of ['ftp://s3.example.com', 'http://user:pw@s3.example.com', 'http://', 'file:///etc/passwd']) {
-        const res = await send('/admin/v1/export', { s3Output: { endpoint: target, bucket: 'exports', path: 'x.json', accessKeyId: 'a', secretAccessKey: 'b' } });
+        const res = await send('/admin/v1/export', {
+          s3Output: { endpoint: target, bucket: 'exports', path: 'x.json', accessKeyId: 'a', secretAccessKey: 'b' },
+        });
         expect(res.statusCode, `${target}: ${res.body}`).toBe(400);
         expect(res.json().errors[0].source).toEqual({ pointer: '/s3Output/endpoint' });
       }
@@ -344,34 +414,96 @@ function zitadelSample() {
         orgId: ZITADEL_ORG_ID,
         org: { name: 'Zitadel Org' },
         domainPolicy: { userLoginMustBeDomain: false, validateOrgDomains: true, smtpSenderAddressMatchesInstanceDomain: false },
-        labelPolicy: { primaryColor: '#5469d4', warnColor: '#cd3d56', backgroundColor: '#fafafa', fontColor: '#000000', hideLoginNameSuffix: false, disableWatermark: false, themeMode: 'THEME_MODE_AUTO' },
+        labelPolicy: {
+          primaryColor: '#5469d4',
+          warnColor: '#cd3d56',
+          backgroundColor: '#fafafa',
+          fontColor: '#000000',
+          hideLoginNameSuffix: false,
+          disableWatermark: false,
+          themeMode: 'THEME_MODE_AUTO',
+        },
         lockoutPolicy: { maxPasswordAttempts: 3, maxOtpAttempts: 0 },
-        loginPolicy: { allowUsernamePassword: true, allowRegister: false, forceMfa: false, passwordlessType: 'PASSWORDLESS_TYPE_ALLOWED', secondFactors: ['SECOND_FACTOR_TYPE_OTP'] },
+        loginPolicy: {
+          allowUsernamePassword: true,
+          allowRegister: false,
+          forceMfa: false,
+          passwordlessType: 'PASSWORDLESS_TYPE_ALLOWED',
+          secondFactors: ['SECOND_FACTOR_TYPE_OTP'],
+        },
         passwordComplexityPolicy: { minLength: 10, hasUppercase: true, hasLowercase: true, hasNumber: false, hasSymbol: true },
         privacyPolicy: { tosLink: 'https://zitadel.test/tos', privacyLink: '', helpLink: '', supportEmail: '' },
-        projects: [{ projectId: '227046218153345027', project: { name: 'Portal', projectRoleAssertion: true, projectRoleCheck: false, hasProjectCheck: false, privateLabelingSetting: 'PRIVATE_LABELING_SETTING_UNSPECIFIED' } }],
+        projects: [
+          {
+            projectId: '227046218153345027',
+            project: {
+              name: 'Portal',
+              projectRoleAssertion: true,
+              projectRoleCheck: false,
+              hasProjectCheck: false,
+              privateLabelingSetting: 'PRIVATE_LABELING_SETTING_UNSPECIFIED',
+            },
+          },
+        ],
         projectRoles: [
           { projectId: '227046218153345027', roleKey: 'editor', displayName: 'Editor', group: 'content' },
           { projectId: '227046218153345027', roleKey: 'viewer', displayName: 'Viewer' },
         ],
         apiApps: [{ appId: '1', app: { projectId: '227046218153345027', name: 'api', authMethodType: 'API_AUTH_METHOD_TYPE_BASIC' } }],
-        oidcApps: [{ appId: '2', app: { projectId: '227046218153345027', name: 'web', redirectUris: ['https://app.test/cb'], responseTypes: ['OIDC_RESPONSE_TYPE_CODE'], grantTypes: ['OIDC_GRANT_TYPE_AUTHORIZATION_CODE'], appType: 'OIDC_APP_TYPE_WEB' } }],
+        oidcApps: [
+          {
+            appId: '2',
+            app: {
+              projectId: '227046218153345027',
+              name: 'web',
+              redirectUris: ['https://app.test/cb'],
+              responseTypes: ['OIDC_RESPONSE_TYPE_CODE'],
+              grantTypes: ['OIDC_GRANT_TYPE_AUTHORIZATION_CODE'],
+              appType: 'OIDC_APP_TYPE_WEB',
+            },
+          },
+        ],
         humanUsers: [
-          { userId: '227046218153410563', user: { userName: 'zoe@zitadel.test', profile: { firstName: 'Zoe', lastName: 'Zed', displayName: 'Zoe Zed', preferredLanguage: 'en', gender: 'GENDER_FEMALE' }, email: { email: 'zoe@zitadel.test', isEmailVerified: true }, phone: { phone: '+41791234567', isPhoneVerified: false }, password: 'Initial-Passw0rd!', passwordChangeRequired: true } },
-          { userId: '227046218153476099', user: { userName: 'yann', profile: { firstName: 'Yann', lastName: 'Y' }, email: { email: 'yann@zitadel.test', isEmailVerified: false }, hashedPassword: { value: '$2a$14$Eb3Y2zVZ2lQj2tHpvl0bU.h6bWw0ZR0y6nZfNnM1a4k0sWbyd2C3S' } } },
+          {
+            userId: '227046218153410563',
+            user: {
+              userName: 'zoe@zitadel.test',
+              profile: { firstName: 'Zoe', lastName: 'Zed', displayName: 'Zoe Zed', preferredLanguage: 'en', gender: 'GENDER_FEMALE' },
+              email: { email: 'zoe@zitadel.test', isEmailVerified: true },
+              phone: { phone: '+41791234567', isPhoneVerified: false },
+              password: 'Initial-Passw0rd!',
+              passwordChangeRequired: true,
+            },
+          },
+          {
+            userId: '227046218153476099',
+            user: {
+              userName: 'yann',
+              profile: { firstName: 'Yann', lastName: 'Y' },
+              email: { email: 'yann@zitadel.test', isEmailVerified: false },
+              hashedPassword: { value: '$2a$14$Eb3Y2zVZ2lQj2tHpvl0bU.h6bWw0ZR0y6nZfNnM1a4k0sWbyd2C3S' },
+            },
+          },
           { userId: '227046218153476100', user: { userName: 'broken', profile: { firstName: 'B', lastName: 'R' }, email: { email: 'not-an-email' } } },
         ],
-        machineUsers: [{ userId: '227046218153541635', user: { userName: 'ci-bot', name: 'CI Bot', description: 'pipelines', accessTokenType: 'ACCESS_TOKEN_TYPE_JWT' } }],
+        machineUsers: [
+          { userId: '227046218153541635', user: { userName: 'ci-bot', name: 'CI Bot', description: 'pipelines', accessTokenType: 'ACCESS_TOKEN_TYPE_JWT' } },
+        ],
         triggerActions: [],
         actions: [{ actionId: '9', action: { name: 'noop', script: 'function noop(){}', timeout: '10s', allowedToFail: true } }],
         userGrants: [
           { userId: '227046218153410563', projectId: '227046218153345027', roleKeys: ['editor', 'viewer'] },
           { userId: '227046218153541635', projectId: '227046218153345027', roleKeys: ['viewer', 'nonexistent'] },
         ],
-        orgMembers: [{ userId: '227046218153410563', roles: ['ORG_OWNER'] }, { userId: '227046218153476099', roles: ['ORG_USER_MANAGER'] }],
+        orgMembers: [
+          { userId: '227046218153410563', roles: ['ORG_OWNER'] },
+          { userId: '227046218153476099', roles: ['ORG_USER_MANAGER'] },
+        ],
         userMetadata: [{ id: '227046218153410563', key: 'department', value: Buffer.from('R&D').toString('base64') }],
         loginTexts: [{ language: 'en', loginText: { title: 'Welcome' } }],
-        domains: [{ orgId: ZITADEL_ORG_ID, domainName: 'zitadel-org.iam.test', isVerified: true, isPrimary: true, validationType: 'DOMAIN_VALIDATION_TYPE_DNS' }],
+        domains: [
+          { orgId: ZITADEL_ORG_ID, domainName: 'zitadel-org.iam.test', isVerified: true, isPrimary: true, validationType: 'DOMAIN_VALIDATION_TYPE_DNS' },
+        ],
         machineKeys: [],
       },
       { orgId: '227046218153999999', org: { name: '' } },
@@ -393,11 +525,25 @@ describe('ZITADEL export import', () => {
 
     const p = t.db.prisma;
     const tenant = await p.tenant.findUniqueOrThrow({ where: { id: tenantId }, include: { identity: true } });
-    expect(tenant).toMatchObject({ name: 'Zitadel Org', pwMinLength: 10, pwRequireDigit: false, pwRequireSymbol: true, lockoutMaxAttempts: 3, isOperator: false, state: 'active' });
+    expect(tenant).toMatchObject({
+      name: 'Zitadel Org',
+      pwMinLength: 10,
+      pwRequireDigit: false,
+      pwRequireSymbol: true,
+      lockoutMaxAttempts: 3,
+      isOperator: false,
+      state: 'active',
+    });
     expect(tenant.branding).toEqual({ primaryColor: '#5469d4', warnColor: '#cd3d56', backgroundColor: '#fafafa', fontColor: '#000000' });
     expect(tenant.identity?.subdomain).toBe('zitadel-org');
     const zoe = await p.user.findFirstOrThrow({ where: { tenantId, usernameLower: 'zoe@zitadel.test' }, include: { roles: true } });
-    expect(zoe).toMatchObject({ firstName: 'Zoe', lastName: 'Zed', email: 'zoe@zitadel.test', state: 'active', id: toUuid('227046218153410563', ZITADEL_ORG_ID) });
+    expect(zoe).toMatchObject({
+      firstName: 'Zoe',
+      lastName: 'Zed',
+      email: 'zoe@zitadel.test',
+      state: 'active',
+      id: toUuid('227046218153410563', ZITADEL_ORG_ID),
+    });
     expect(await verifyPassword(zoe.passwordHash!, 'Initial-Passw0rd!')).toBe(true);
     expect(zoe.roles.map((r) => r.roleName).sort()).toEqual(['editor', 'tenant-admin', 'viewer']);
     const yann = await p.user.findFirstOrThrow({ where: { tenantId, usernameLower: 'yann' } });
@@ -406,7 +552,10 @@ describe('ZITADEL export import', () => {
     const bot = await p.serviceAccount.findFirstOrThrow({ where: { tenantId }, include: { roles: true } });
     expect(bot).toMatchObject({ username: 'ci-bot', name: 'CI Bot', description: 'pipelines', accessTokenType: 'Jwt' });
     expect(bot.roles.map((r) => r.roleName)).toEqual(['viewer']);
-    expect((await p.customRole.findMany({ where: { tenantId }, orderBy: { name: 'asc' } })).map((r) => [r.name, r.description])).toEqual([['editor', 'content'], ['viewer', '']]);
+    expect((await p.customRole.findMany({ where: { tenantId }, orderBy: { name: 'asc' } })).map((r) => [r.name, r.description])).toEqual([
+      ['editor', 'content'],
+      ['viewer', ''],
+    ]);
     expect(await p.tenant.count({ where: { name: '' } })).toBe(0);
 
     // Importing the same file again changes nothing (the passwords were hashed the first time).
@@ -423,14 +572,16 @@ describe('ZITADEL export import', () => {
   it('skips items that clash with existing data and imports the rest of the org', async () => {
     const before = await t.db.prisma.user.count({ where: { tenantId: tenantA } });
     const doc = {
-      orgs: [{
-        orgId: tenantA,
-        org: { name: 'Acme' },
-        humanUsers: [
-          { userId: '1001', user: { userName: 'ALICE@acme.test', profile: { firstName: 'Fake', lastName: 'Alice' }, email: { email: 'fake@acme.test' } } },
-          { userId: '1002', user: { userName: 'carol', profile: { firstName: 'Carol', lastName: 'C' }, email: { email: 'carol@acme.test' } } },
-        ],
-      }],
+      orgs: [
+        {
+          orgId: tenantA,
+          org: { name: 'Acme' },
+          humanUsers: [
+            { userId: '1001', user: { userName: 'ALICE@acme.test', profile: { firstName: 'Fake', lastName: 'Alice' }, email: { email: 'fake@acme.test' } } },
+            { userId: '1002', user: { userName: 'carol', profile: { firstName: 'Carol', lastName: 'C' }, email: { email: 'carol@acme.test' } } },
+          ],
+        },
+      ],
     };
     const res = await post('/admin/v1/import', doc);
     expect(res.statusCode, res.body).toBe(200);
@@ -454,12 +605,14 @@ describe('import failures', () => {
   // A user linked (metadata pca:idpId) to an identity provider the document does not carry:
   // the database refuses the org on the foreign key of User to IdentityProvider.
   const danglingIdp = () => ({
-    orgs: [{
-      orgId: '327046218153279491',
-      org: { name: 'Dangling IdP' },
-      humanUsers: [{ userId: '4001', user: { userName: 'dana', profile: { firstName: 'Dana', lastName: 'D' }, email: { email: 'dana@dangling.test' } } }],
-      userMetadata: [{ id: '4001', key: 'pca:idpId', value: Buffer.from('0b9d3c3e-0c4f-4f4e-9a53-2d0c8c1f4b11').toString('base64') }],
-    }],
+    orgs: [
+      {
+        orgId: '327046218153279491',
+        org: { name: 'Dangling IdP' },
+        humanUsers: [{ userId: '4001', user: { userName: 'dana', profile: { firstName: 'Dana', lastName: 'D' }, email: { email: 'dana@dangling.test' } } }],
+        userMetadata: [{ id: '4001', key: 'pca:idpId', value: Buffer.from('0b9d3c3e-0c4f-4f4e-9a53-2d0c8c1f4b11').toString('base64') }],
+      },
+    ],
   });
   // What an ORM or driver message, a source path or a stack trace would bring into the answer.
   const INTERNALS = /\/|\.ts\b|prisma|invocation|\bat \S+ \(|node_modules|fkey|constraint|violat/i;
@@ -468,10 +621,17 @@ describe('import failures', () => {
     const before = await snapshot(t.db);
     const res = await post('/admin/v1/import', danglingIdp());
     expect(res.statusCode, res.body).toBe(200);
-    expect(res.json().orgs).toEqual([{
-      orgId: toUuid('327046218153279491', 'org'), name: 'Dangling IdP', status: 'failed', created: 0, updated: 0, unchanged: 0,
-      errors: [{ type: 'org', message: 'a user references an identity provider that is not in the document' }],
-    }]);
+    expect(res.json().orgs).toEqual([
+      {
+        orgId: toUuid('327046218153279491', 'org'),
+        name: 'Dangling IdP',
+        status: 'failed',
+        created: 0,
+        updated: 0,
+        unchanged: 0,
+        errors: [{ type: 'org', message: 'a user references an identity provider that is not in the document' }],
+      },
+    ]);
     expect(res.body).not.toMatch(INTERNALS);
     expect(await snapshot(t.db)).toEqual(before);
   });
@@ -500,7 +660,20 @@ describe('CLI', () => {
     writeFileSync(input, JSON.stringify(doc));
     const sink = () => {
       let text = '';
-      return { stream: Object.assign(new Writable({ write(c: Buffer, _e: string, cb: () => void) { text += c.toString(); cb(); } }), { isTTY: false }), get text() { return text; } };
+      return {
+        stream: Object.assign(
+          new Writable({
+            write(c: Buffer, _e: string, cb: () => void) {
+              text += c.toString();
+              cb();
+            },
+          }),
+          { isTTY: false },
+        ),
+        get text() {
+          return text;
+        },
+      };
     };
     const so = sink();
     const se = sink();

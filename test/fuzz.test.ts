@@ -27,7 +27,12 @@ beforeAll(async () => {
   const doc = t.app.swagger() as { paths: Record<string, Record<string, { parameters?: { name: string; in: string }[]; requestBody?: unknown }>> };
   for (const [path, item] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(item)) {
-      ops.push({ method: method.toUpperCase(), path, params: op.parameters ?? [], hasBody: Boolean(op.requestBody) || ['POST', 'PUT', 'PATCH'].includes(method.toUpperCase()) });
+      ops.push({
+        method: method.toUpperCase(),
+        path,
+        params: op.parameters ?? [],
+        hasBody: Boolean(op.requestBody) || ['POST', 'PUT', 'PATCH'].includes(method.toUpperCase()),
+      });
     }
   }
   ops = ops.filter((o) => !o.path.startsWith('/docs'));
@@ -35,14 +40,35 @@ beforeAll(async () => {
 afterAll(() => t?.close());
 
 const hugeString = fc.constant('x'.repeat(200_000));
-const oddUnicode = fc.constantFrom('\u0000', '\uFEFF', '\u202E', '\uD800', '𝔘𝔫𝔦', '../../etc/passwd', '%00', "' OR 1=1 --", '<script>', 'Ａ', '\u0301'.repeat(50));
+const oddUnicode = fc.constantFrom(
+  '\u0000',
+  '\uFEFF',
+  '\u202E',
+  '\uD800',
+  '𝔘𝔫𝔦',
+  '../../etc/passwd',
+  '%00',
+  "' OR 1=1 --",
+  '<script>',
+  'Ａ',
+  '\u0301'.repeat(50),
+);
 const weirdNumber = fc.constantFrom(-1, 0, 1e308, -1e308, 2 ** 53 + 1, 1.5, Number.MAX_SAFE_INTEGER);
 const deepNesting = fc.integer({ min: 500, max: 3000 }).map((n) => '['.repeat(n) + ']'.repeat(n));
 
-const badScalar = fc.oneof(fc.string(), oddUnicode, weirdNumber, fc.boolean(), fc.constant(null), hugeString.map((s) => s.slice(0, 5000)));
+const badScalar = fc.oneof(
+  fc.string(),
+  oddUnicode,
+  weirdNumber,
+  fc.boolean(),
+  fc.constant(null),
+  hugeString.map((s) => s.slice(0, 5000)),
+);
 const badBody: fc.Arbitrary<{ payload: string | Buffer; type: string }> = fc.oneof(
   fc.jsonValue({ maxDepth: 4 }).map((v) => ({ payload: JSON.stringify(v) ?? 'null', type: 'application/vnd.api+json' })),
-  fc.record({ data: fc.record({ type: badScalar, attributes: fc.dictionary(fc.string({ maxLength: 20 }), badScalar) }) }, { requiredKeys: [] }).map((v) => ({ payload: JSON.stringify(v), type: 'application/json' })),
+  fc
+    .record({ data: fc.record({ type: badScalar, attributes: fc.dictionary(fc.string({ maxLength: 20 }), badScalar) }) }, { requiredKeys: [] })
+    .map((v) => ({ payload: JSON.stringify(v), type: 'application/json' })),
   fc.dictionary(fc.string({ maxLength: 20 }), badScalar).map((v) => ({ payload: JSON.stringify(v), type: 'application/json' })),
   deepNesting.map((payload) => ({ payload, type: 'application/json' })),
   hugeString.map((s) => ({ payload: JSON.stringify({ data: { attributes: { name: s } } }), type: 'application/json' })),
@@ -56,8 +82,17 @@ const badBody: fc.Arbitrary<{ payload: string | Buffer; type: string }> = fc.one
   fc.constant({ payload: '', type: 'application/json' }),
 );
 
-const badPathValue = fc.oneof(fc.string({ minLength: 1 }), oddUnicode, fc.constant('9'.repeat(40)), fc.constant('00000000-0000-7000-8000-000000000000'), fc.constant('a'.repeat(1500)));
-const badQuery = fc.dictionary(fc.constantFrom('page', 'pageSize', 'NameFilter', 'filter', 'withPAT', 'roles', 'format', 'certduration', 'x'), fc.oneof(fc.string(), weirdNumber.map(String), oddUnicode, fc.constant('(a+)+$'), fc.constant('[')));
+const badPathValue = fc.oneof(
+  fc.string({ minLength: 1 }),
+  oddUnicode,
+  fc.constant('9'.repeat(40)),
+  fc.constant('00000000-0000-7000-8000-000000000000'),
+  fc.constant('a'.repeat(1500)),
+);
+const badQuery = fc.dictionary(
+  fc.constantFrom('page', 'pageSize', 'NameFilter', 'filter', 'withPAT', 'roles', 'format', 'certduration', 'x'),
+  fc.oneof(fc.string(), weirdNumber.map(String), oddUnicode, fc.constant('(a+)+$'), fc.constant('[')),
+);
 
 // Lone surrogates cannot be URI-encoded; send the bytes of an invalid UTF-8 sequence instead.
 function encode(value: string) {
@@ -70,7 +105,9 @@ function encode(value: string) {
 
 function urlFor(op: Operation, pathValue: string, query: Record<string, string>) {
   const path = op.path.replace(/\{[^}]+\}/g, () => encode(pathValue).replace(/%2F/gi, '%252F'));
-  const qs = Object.entries(query).map(([k, v]) => `${encode(k)}=${encode(v)}`).join('&');
+  const qs = Object.entries(query)
+    .map(([k, v]) => `${encode(k)}=${encode(v)}`)
+    .join('&');
   return qs ? `${path}?${qs}` : path;
 }
 
@@ -89,11 +126,7 @@ describe('bad input on every operation', () => {
   });
 
   it('never answers 5xx, answers JSON:API errors, and changes nothing when it refuses', async () => {
-    const headersSets = [
-      { authorization: `Bearer ${t.adminPat}`, 'x-forwarded-tenant-id': tenantId },
-      { authorization: `Bearer ${t.adminPat}` },
-      {},
-    ];
+    const headersSets = [{ authorization: `Bearer ${t.adminPat}`, 'x-forwarded-tenant-id': tenantId }, { authorization: `Bearer ${t.adminPat}` }, {}];
     for (const op of ops) {
       const before = await snapshot(t.db);
       let allRefused = true;

@@ -37,7 +37,14 @@ describe('request handling', () => {
   });
 
   it('accepts application/json as well as JSON:API', async () => {
-    const res = await call(t.app, t.adminPat, 'POST', '/api/v3/tenants', { data: { attributes: { name: 'Plain JSON' } } }, { 'content-type': 'application/json' });
+    const res = await call(
+      t.app,
+      t.adminPat,
+      'POST',
+      '/api/v3/tenants',
+      { data: { attributes: { name: 'Plain JSON' } } },
+      { 'content-type': 'application/json' },
+    );
     expect(res.statusCode).toBe(201);
   });
 
@@ -48,9 +55,7 @@ describe('request handling', () => {
     });
     expect(res.statusCode).toBe(400);
     const pointers = res.json().errors.map((e: { source: { pointer: string } }) => e.source.pointer);
-    expect(pointers).toEqual(
-      expect.arrayContaining(['/data/attributes/name', '/data/attributes/subdomain', '/data/attributes/passwordPolicy/minLength']),
-    );
+    expect(pointers).toEqual(expect.arrayContaining(['/data/attributes/name', '/data/attributes/subdomain', '/data/attributes/passwordPolicy/minLength']));
     expect(await snapshot(t.db)).toEqual(before);
   });
 
@@ -92,9 +97,17 @@ describe('response headers', () => {
   });
 
   it('answers CORS preflights only for configured origins', async () => {
-    const ok = await t.app.inject({ method: 'OPTIONS', url: '/api/v3/tenants', headers: { origin: 'https://ui.iam.test', 'access-control-request-method': 'GET' } });
+    const ok = await t.app.inject({
+      method: 'OPTIONS',
+      url: '/api/v3/tenants',
+      headers: { origin: 'https://ui.iam.test', 'access-control-request-method': 'GET' },
+    });
     expect(ok.headers['access-control-allow-origin']).toBe('https://ui.iam.test');
-    const other = await t.app.inject({ method: 'OPTIONS', url: '/api/v3/tenants', headers: { origin: 'https://evil.test', 'access-control-request-method': 'GET' } });
+    const other = await t.app.inject({
+      method: 'OPTIONS',
+      url: '/api/v3/tenants',
+      headers: { origin: 'https://evil.test', 'access-control-request-method': 'GET' },
+    });
     expect(other.headers['access-control-allow-origin']).toBeUndefined();
   });
 });
@@ -111,7 +124,9 @@ describe('health and operations', () => {
 
   it('readiness is 503 when migrations are missing', async () => {
     const db = await freshDatabase({ migrated: false });
-    await db.pool.query(`CREATE TABLE "_prisma_migrations" (id varchar(36), checksum varchar(64), finished_at timestamptz, migration_name varchar(255), logs text, rolled_back_at timestamptz, started_at timestamptz, applied_steps_count int)`);
+    await db.pool.query(
+      `CREATE TABLE "_prisma_migrations" (id varchar(36), checksum varchar(64), finished_at timestamptz, migration_name varchar(255), logs text, rolled_back_at timestamptz, started_at timestamptz, applied_steps_count int)`,
+    );
     const app = await buildApp({ config: loadConfig(TEST_ENV), db, masterKey: randomBytes(32), logger: false });
     try {
       const res = await app.inject({ method: 'GET', url: '/api/v3/health/readiness' });
@@ -144,7 +159,12 @@ describe('health and operations', () => {
 describe('logging', () => {
   it('never writes credentials to the log', async () => {
     const lines: string[] = [];
-    const stream = new Writable({ write(chunk, _e, cb) { lines.push(String(chunk)); cb(); } });
+    const stream = new Writable({
+      write(chunk, _e, cb) {
+        lines.push(String(chunk));
+        cb();
+      },
+    });
     const db = await freshDatabase();
     const app = await buildApp({ config: loadConfig(TEST_ENV), db, masterKey: randomBytes(32), logger: { ...loggerOptions('trace'), stream } });
     try {

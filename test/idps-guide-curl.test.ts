@@ -100,7 +100,9 @@ beforeAll(async () => {
   metaServer = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/xml' }).end(idp.metadata));
   await new Promise<void>((r) => metaServer.listen(0, '127.0.0.1', r));
   metaUrl = `http://127.0.0.1:${(metaServer.address() as AddressInfo).port}/api/saml/metadata`;
-  const u = await t.db.prisma.user.create({ data: { tenantId, username: 'jane', usernameLower: 'jane', email: 'jane@guide.test', emailLower: 'jane@guide.test' } });
+  const u = await t.db.prisma.user.create({
+    data: { tenantId, username: 'jane', usernameLower: 'jane', email: 'jane@guide.test', emailLower: 'jane@guide.test' },
+  });
   userId = u.id;
 });
 afterAll(async () => {
@@ -108,11 +110,11 @@ afterAll(async () => {
   await t?.close();
 });
 
-describe.skipIf(!haveCurl)('the guide\'s curl requests', () => {
+describe.skipIf(!haveCurl)("the guide's curl requests", () => {
   const vars = () => ({ baseUr: base, baseUrl: base, absolutePathToSamlMetadataFile: dir });
   let idpId: string;
 
-  it('step 2 as written sends both metadataXmlFile and metadataUrl: refused, as the guide\'s note says', async () => {
+  it("step 2 as written sends both metadataXmlFile and metadataUrl: refused, as the guide's note says", async () => {
     const res = await curl(ADD_AS_WRITTEN, vars());
     expect(res.status, res.body).toBe(400);
     expect(JSON.parse(res.body).errors[0].detail).toMatch(/Exactly one of metadataUrl or metadataXmlFile/);
@@ -133,12 +135,18 @@ describe.skipIf(!haveCurl)('the guide\'s curl requests', () => {
     expect(JSON.parse(res.body).name).toBe('MyFirstSAMLIdP');
   });
 
-  it('step 3 lists the tenant\'s IdPs', async () => {
+  it("step 3 lists the tenant's IdPs", async () => {
     const res = await curl(LIST, vars());
     expect(res.status).toBe(200);
     const idps = JSON.parse(res.body).data.idps;
     expect(idps).toHaveLength(2);
-    expect(idps[0]).toMatchObject({ id: idpId, name: 'MyFirstSAMLIdP', type: 'IDENTITY_PROVIDER_TYPE_SAML', state: 'IDP_STATE_ACTIVE', entityId: 'https://saml.example.com/entityid' });
+    expect(idps[0]).toMatchObject({
+      id: idpId,
+      name: 'MyFirstSAMLIdP',
+      type: 'IDENTITY_PROVIDER_TYPE_SAML',
+      state: 'IDP_STATE_ACTIVE',
+      entityId: 'https://saml.example.com/entityid',
+    });
   });
 
   it('associates a user, reads the association back and removes it', async () => {

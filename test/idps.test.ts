@@ -30,7 +30,12 @@ async function multipart(fields: Record<string, string | { file: string; name: s
   return { payload: Buffer.from(await req.arrayBuffer()), headers: { 'content-type': req.headers.get('content-type')! } };
 }
 
-async function postIdp(token: string, fields: Record<string, string | { file: string; name: string }>, method: 'POST' | 'PATCH' = 'POST', url = '/api/v3/idps/saml') {
+async function postIdp(
+  token: string,
+  fields: Record<string, string | { file: string; name: string }>,
+  method: 'POST' | 'PATCH' = 'POST',
+  url = '/api/v3/idps/saml',
+) {
   const body = await multipart(fields);
   return t.app.inject({ method, url, payload: body.payload, headers: { ...body.headers, authorization: `Bearer ${token}` } });
 }
@@ -153,9 +158,17 @@ describe('IdP management', () => {
       ['xxe', xxe, /DTD/],
       ['laughs', laughs, /DTD/],
       ['expired', idpA.metadata.replace('<EntityDescriptor', '<EntityDescriptor validUntil="2020-01-01T00:00:00Z"'), /expired/],
-      ['no email nameid', idpA.metadata.replace(/<NameIDFormat>[^<]*<\/NameIDFormat>/g, '<NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</NameIDFormat>'), /emailAddress/],
+      [
+        'no email nameid',
+        idpA.metadata.replace(/<NameIDFormat>[^<]*<\/NameIDFormat>/g, '<NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</NameIDFormat>'),
+        /emailAddress/,
+      ],
       ['no cert', idpA.metadata.replace(/<KeyDescriptor[\s\S]*?<\/KeyDescriptor>/g, ''), /signing certificate/],
-      ['no redirect sso', idpA.metadata.replace(/<SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"[^>]*>(<\/SingleSignOnService>)?/, ''), /HTTP-Redirect/],
+      [
+        'no redirect sso',
+        idpA.metadata.replace(/<SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"[^>]*>(<\/SingleSignOnService>)?/, ''),
+        /HTTP-Redirect/,
+      ],
       ['not xml', 'hello <', /well-formed/],
       ['an SP', '<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="x"><SPSSODescriptor/></EntityDescriptor>', /IDPSSODescriptor/],
     ];
@@ -167,7 +180,7 @@ describe('IdP management', () => {
     expect(await snapshot(t.db)).toEqual(before);
   });
 
-  it('accepts the guide\'s example metadata (mocksaml) once well-formed', async () => {
+  it("accepts the guide's example metadata (mocksaml) once well-formed", async () => {
     const guide = `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://saml.example.com/entityid" validUntil="2035-12-02T16:11:14.390Z">
   <md:IDPSSODescriptor WantAuthnRequestsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
     <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>
@@ -216,11 +229,20 @@ describe('metadata URL guard (SSRF)', () => {
   const opts = { timeoutMs: 2000, maxBytes: 65536, allow: allowList([]) };
 
   it('refuses loopback, private and link-local targets, by literal and by resolved name', async () => {
-    for (const url of [`${metaBase}/idp-a.xml`, 'http://10.1.2.3/m', 'http://169.254.169.254/latest/meta-data', 'http://[::1]/m', 'http://[::ffff:127.0.0.1]/m']) {
+    for (const url of [
+      `${metaBase}/idp-a.xml`,
+      'http://10.1.2.3/m',
+      'http://169.254.169.254/latest/meta-data',
+      'http://[::1]/m',
+      'http://[::ffff:127.0.0.1]/m',
+    ]) {
       await expect(fetchMetadata(url, opts), url).rejects.toMatchObject({ status: 422 });
     }
     const port = (metaServer.address() as AddressInfo).port;
-    await expect(fetchMetadata(`http://localhost:${port}/idp-a.xml`, opts)).rejects.toMatchObject({ status: 422, message: expect.stringMatching(/private or reserved/) });
+    await expect(fetchMetadata(`http://localhost:${port}/idp-a.xml`, opts)).rejects.toMatchObject({
+      status: 422,
+      message: expect.stringMatching(/private or reserved/),
+    });
   });
 
   it('refuses other schemes and credentials in the URL', async () => {
@@ -231,9 +253,15 @@ describe('metadata URL guard (SSRF)', () => {
 
   it('enforces the size limit and the timeout', async () => {
     const allowed = { ...opts, allow: allowList(['127.0.0.1/32']) };
-    await expect(fetchMetadata(`${metaBase}/big.xml`, { ...allowed, maxBytes: 65536 })).rejects.toMatchObject({ status: 422, message: expect.stringMatching(/larger/) });
+    await expect(fetchMetadata(`${metaBase}/big.xml`, { ...allowed, maxBytes: 65536 })).rejects.toMatchObject({
+      status: 422,
+      message: expect.stringMatching(/larger/),
+    });
     const started = Date.now();
-    await expect(fetchMetadata(`${metaBase}/hang`, { ...allowed, timeoutMs: 300 })).rejects.toMatchObject({ status: 422, message: expect.stringMatching(/within 300 ms/) });
+    await expect(fetchMetadata(`${metaBase}/hang`, { ...allowed, timeoutMs: 300 })).rejects.toMatchObject({
+      status: 422,
+      message: expect.stringMatching(/within 300 ms/),
+    });
     expect(Date.now() - started).toBeLessThan(5000);
     expect(await fetchMetadata(`${metaBase}/idp-a.xml`, allowed)).toContain('IDPSSODescriptor');
   });
@@ -251,7 +279,7 @@ describe('metadata URL guard (SSRF)', () => {
 });
 
 describe('user association', () => {
-  it('sets, reads and removes the IdP of a user; at most one; validated against the tenant\'s enabled IdPs', async () => {
+  it("sets, reads and removes the IdP of a user; at most one; validated against the tenant's enabled IdPs", async () => {
     const alice = users['alice@a.test'];
     const put = await call(t.app, adminA, 'PUT', `/api/v3/users/${alice}/idps`, { data: { ids: [idA] } });
     expect(put.statusCode, put.body).toBe(200);
@@ -389,12 +417,15 @@ describe('SAML login', () => {
   it('refuses an expired response', () => {
     const past = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
     return refused(
-      (md, id) => idpA.respond(md, id, 'alice@a.test', { tags: { IssueInstant: past(20), ConditionsNotBefore: past(20), ConditionsNotOnOrAfter: past(10), SubjectConfirmationDataNotOnOrAfter: past(10) } }),
+      (md, id) =>
+        idpA.respond(md, id, 'alice@a.test', {
+          tags: { IssueInstant: past(20), ConditionsNotBefore: past(20), ConditionsNotOnOrAfter: past(10), SubjectConfirmationDataNotOnOrAfter: past(10) },
+        }),
       /expired|NotOnOrAfter|subject confirmation/i,
     );
   });
 
-  it('refuses a response signed by another IdP\'s key, and one for another IdP\'s ACS', async () => {
+  it("refuses a response signed by another IdP's key, and one for another IdP's ACS", async () => {
     const forger = await createTestIdp('https://idp-a.test/metadata'); // same entityID, different key
     await refused((md, id) => forger.respond(md, id, 'alice@a.test'), /signature/i);
     await refused(async (_md, id) => idpA2.respond(await spMetadata(idA2), id, 'alice@a.test'), /signature|Destination|audience/i);
@@ -439,7 +470,12 @@ describe('SAML login', () => {
     const dtd = Buffer.from('<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>').toString('base64');
     expect((await acs(idA, dtd)).statusCode).toBe(403);
     expect((await acs(idA, 'not base64 at all!!')).statusCode).toBe(403);
-    const empty = await t.app.inject({ method: 'POST', url: `/saml/${idA}/acs`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: '' });
+    const empty = await t.app.inject({
+      method: 'POST',
+      url: `/saml/${idA}/acs`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: '',
+    });
     expect(empty.statusCode).toBe(400);
   });
 

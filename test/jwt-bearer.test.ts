@@ -16,7 +16,14 @@ afterAll(() => t?.close());
 
 async function accountWithKey(accessTokenType: 'Bearer' | 'Jwt') {
   const headers = { 'x-forwarded-tenant-id': tenantId };
-  const sa = await call(t.app, t.adminPat, 'POST', '/api/v3/serviceaccounts?roles=tenant-user', { accessTokenType, name: `m-${accessTokenType}`, username: `m-${accessTokenType}-${randomUUID().slice(0, 6)}` }, headers);
+  const sa = await call(
+    t.app,
+    t.adminPat,
+    'POST',
+    '/api/v3/serviceaccounts?roles=tenant-user',
+    { accessTokenType, name: `m-${accessTokenType}`, username: `m-${accessTokenType}-${randomUUID().slice(0, 6)}` },
+    headers,
+  );
   expect(sa.statusCode).toBe(201);
   const id = sa.json().machineUserId;
   const key = await call(t.app, t.adminPat, 'POST', `/api/v3/serviceaccounts/${id}/keys`, { expirationDate: '2099-01-01T00:00:00Z' }, headers);
@@ -83,7 +90,8 @@ describe('urn:ietf:params:oauth:grant-type:jwt-bearer', () => {
     expect(del.statusCode).toBe(204);
     const until = Date.now() + 2000;
     let status = 200;
-    while (status === 200 && Date.now() < until) status = (await t.app.inject({ method: 'GET', url: '/api/v3/session/validate-token', headers: bearer(issued) })).statusCode;
+    while (status === 200 && Date.now() < until)
+      status = (await t.app.inject({ method: 'GET', url: '/api/v3/session/validate-token', headers: bearer(issued) })).statusCode;
     expect(status).toBe(401);
     expect((await token(await assertion(file))).json().error).toBe('invalid_grant');
   });

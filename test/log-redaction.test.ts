@@ -69,10 +69,25 @@ describe('secrets in logs and error bodies', () => {
       { method: 'GET', url: '/api/v3/tenants', headers: { authorization: `Bearer ${pat}` } },
       { method: 'GET', url: '/api/v3/tenants', headers: { authorization: `Basic ${Buffer.from('admin:' + PASSWORD).toString('base64')}` } },
       { method: 'GET', url: '/api/v3/session/validate-token', headers: { authorization: `Bearer ${pat}`, cookie: `session=${pat}` } },
-      { method: 'POST', url: '/api/v3/tenants', headers: { authorization: `Bearer ${adminPat}`, 'content-type': 'application/json' }, payload: JSON.stringify({ password: PASSWORD, client_secret: PASSWORD, privateKey: PEM, token: pat }) },
+      {
+        method: 'POST',
+        url: '/api/v3/tenants',
+        headers: { authorization: `Bearer ${adminPat}`, 'content-type': 'application/json' },
+        payload: JSON.stringify({ password: PASSWORD, client_secret: PASSWORD, privateKey: PEM, token: pat }),
+      },
       // Malformed JSON: the parser's message must not echo the body back.
-      { method: 'POST', url: '/api/v3/tenants', headers: { authorization: `Bearer ${adminPat}`, 'content-type': 'application/json' }, payload: `{"password":"${PASSWORD}", "pat":"${pat}"` },
-      { method: 'POST', url: '/api/v3/tenants', headers: { authorization: `Bearer ${adminPat}`, 'content-type': 'application/json' }, payload: `${pat} ${PASSWORD}` },
+      {
+        method: 'POST',
+        url: '/api/v3/tenants',
+        headers: { authorization: `Bearer ${adminPat}`, 'content-type': 'application/json' },
+        payload: `{"password":"${PASSWORD}", "pat":"${pat}"`,
+      },
+      {
+        method: 'POST',
+        url: '/api/v3/tenants',
+        headers: { authorization: `Bearer ${adminPat}`, 'content-type': 'application/json' },
+        payload: `${pat} ${PASSWORD}`,
+      },
       { method: 'GET', url: `/api/v3/tenants?access_token=${pat}&password=${encodeURIComponent(PASSWORD)}`, headers: {} },
       { method: 'GET', url: `/api/v3/serviceaccounts/${pat}`, headers: { authorization: `Bearer ${adminPat}` } },
     ];

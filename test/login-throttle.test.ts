@@ -26,7 +26,12 @@ let bravoAdmin: string;
 
 beforeAll(async () => {
   t = await startTestApp(ENV);
-  short = await buildApp({ config: loadConfig({ ...TEST_ENV, ...ENV, LOGIN_LOCKOUT_SECONDS: '3' }), db: t.db, masterKey: randomBytes(32), logger: testLogger() });
+  short = await buildApp({
+    config: loadConfig({ ...TEST_ENV, ...ENV, LOGIN_LOCKOUT_SECONDS: '3' }),
+    db: t.db,
+    masterKey: randomBytes(32),
+    logger: testLogger(),
+  });
   await short.ready();
   alpha = await createTenant(t, 'Alpha', 'alpha');
   bravo = await createTenant(t, 'Bravo', 'bravo');
@@ -131,7 +136,7 @@ describe('login throttling', () => {
     expect((await login('finn@bravo.test', PASSWORD, '192.0.2.99', on)).status).toBe(200);
   });
 
-  it('an admin sees the lock and clears it, with every address\'s throttling', async () => {
+  it("an admin sees the lock and clears it, with every address's throttling", async () => {
     const on = { host: 'bravo.iam.test' };
     const id = await seedUser(t, bravo, { email: 'gina@bravo.test', password: PASSWORD });
     for (let i = 0; i < 3; i++) await login('gina@bravo.test', WRONG, '198.51.100.21', on);
@@ -165,7 +170,7 @@ describe('login throttling', () => {
     expect(await userRow(id)).toMatchObject({ state: 'active', lockedUntil: null, failedLogins: 0 });
   });
 
-  it('an admin\'s lock neither expires nor lets a login through', async () => {
+  it("an admin's lock neither expires nor lets a login through", async () => {
     const on = { host: 'bravo.iam.test' };
     const id = await seedUser(t, bravo, { email: 'ivy@bravo.test', password: PASSWORD });
     expect((await login('ivy@bravo.test', PASSWORD, '192.0.2.60', on)).status).toBe(200);

@@ -79,7 +79,15 @@ describe('with METRICS_TOKEN', () => {
   }, 60_000);
 
   it('requires the bearer token, from loopback too: 401 with a Bearer challenge', async () => {
-    for (const authorization of [undefined, 'Bearer wrong-token-wrong-token', `Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}`, TOKEN, `Bearer`]) {
+    for (const authorization of [
+      undefined,
+      'Bearer wrong-token-wrong-token',
+      `Bearer ${TOKEN}x`,
+      `Bearer ${TOKEN.slice(0, -1)}`,
+      `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}`,
+      TOKEN,
+      `Bearer`,
+    ]) {
       const res = await metrics(app, { remoteAddress: '127.0.0.1', headers: authorization ? { authorization } : {} });
       expectRefused(res, 401);
       expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="metrics"/);
@@ -88,7 +96,10 @@ describe('with METRICS_TOKEN', () => {
   });
 
   it('serves the metrics with the token, from any peer', async () => {
-    for (const [remoteAddress, authorization] of [['203.0.113.7', `Bearer ${TOKEN}`], ['127.0.0.1', `bearer ${TOKEN}`]] as const) {
+    for (const [remoteAddress, authorization] of [
+      ['203.0.113.7', `Bearer ${TOKEN}`],
+      ['127.0.0.1', `bearer ${TOKEN}`],
+    ] as const) {
       const res = await metrics(app, { remoteAddress, headers: { authorization } });
       expect(res.statusCode, res.body).toBe(200);
       expect(res.body).toContain('http_requests_total');
@@ -137,7 +148,15 @@ describe('with METRICS_LISTEN', () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'iam-metrics-'));
     let out = '';
     const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-      env: { ...process.env, DATA_DIR: dataDir, DATABASE_URL: '', MASTER_KEY: randomBytes(32).toString('hex'), PORT: String(port), METRICS_LISTEN: `127.0.0.1:${metricsPort}`, LOG_LEVEL: 'warn' },
+      env: {
+        ...process.env,
+        DATA_DIR: dataDir,
+        DATABASE_URL: '',
+        MASTER_KEY: randomBytes(32).toString('hex'),
+        PORT: String(port),
+        METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
+        LOG_LEVEL: 'warn',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     proc.stdout!.on('data', (d) => (out += d));
@@ -146,7 +165,13 @@ describe('with METRICS_LISTEN', () => {
       const started = Date.now();
       for (;;) {
         if (proc.exitCode !== null) throw new Error(`server exited: ${out}`);
-        if (await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.ok, () => false)) break;
+        if (
+          await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then(
+            (r) => r.ok,
+            () => false,
+          )
+        )
+          break;
         if (Date.now() - started > 60_000) throw new Error(`metrics not listening within 60 s: ${out}`);
         await new Promise((r) => setTimeout(r, 200));
       }

@@ -55,7 +55,11 @@ describe('migration runner', () => {
     const other = await openDatabase({ url: db.url, poolMax: 2 });
     try {
       const [a, b] = await Promise.all([migrate(db.pool), migrate(other.pool)]);
-      expect([...a, ...b].sort()).toEqual(listMigrations().map((m) => m.name).sort());
+      expect([...a, ...b].sort()).toEqual(
+        listMigrations()
+          .map((m) => m.name)
+          .sort(),
+      );
       const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM "_prisma_migrations"`);
       expect(rows[0].n).toBe(listMigrations().length);
     } finally {

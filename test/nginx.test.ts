@@ -46,7 +46,12 @@ describe.skipIf(!NGINX)('nginx auth_request with validate-token', () => {
 
   it('does not let a client spoof its identity with its own X-Forwarded-* headers', async () => {
     const { pat, serviceAccountId } = await seedServiceAccountPat(t, tenantId, ['tenant-user']);
-    const res = await get({ authorization: `Bearer ${pat}`, 'x-forwarded-user-id': 'admin', 'x-forwarded-user-roles': 'skylight-admin', 'x-forwarded-tenant-id': 'other' });
+    const res = await get({
+      authorization: `Bearer ${pat}`,
+      'x-forwarded-user-id': 'admin',
+      'x-forwarded-user-roles': 'skylight-admin',
+      'x-forwarded-tenant-id': 'other',
+    });
     const seen = await res.json();
     expect(seen['x-forwarded-user-id']).toBe(serviceAccountId);
     expect(seen['x-forwarded-user-roles']).toBe('tenant-user');

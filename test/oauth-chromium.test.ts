@@ -27,7 +27,9 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => callback.listen(cbPort, '127.0.0.1', resolve));
   redirectUri = `http://127.0.0.1:${cbPort}/callback`;
   const admin = (await seedServiceAccountPat(t, tenantId, ['tenant-admin'])).pat;
-  const res = await call(t.app, admin, 'POST', '/api/v3/applications', { data: { attributes: { name: 'Browser SPA', clientType: 'public', redirectUris: [redirectUri] } } });
+  const res = await call(t.app, admin, 'POST', '/api/v3/applications', {
+    data: { attributes: { name: 'Browser SPA', clientType: 'public', redirectUris: [redirectUri] } },
+  });
   clientId = res.json().data.attributes.clientId;
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
 }, 90_000);
@@ -101,7 +103,11 @@ describe.skipIf(!present)('hosted login in Chromium', () => {
       expect(await clientId.inputValue()).toBe('swagger-ui');
       const [popup] = await Promise.all([
         context.waitForEvent('page'),
-        page.locator('.auth-container').filter({ has: page.locator('input[data-name="clientId"]') }).locator('button.authorize').click(),
+        page
+          .locator('.auth-container')
+          .filter({ has: page.locator('input[data-name="clientId"]') })
+          .locator('button.authorize')
+          .click(),
       ]);
       await popup.waitForSelector('input[name=email]', { timeout: 15_000 });
       await popup.fill('input[name=email]', 'ops@operator.test');

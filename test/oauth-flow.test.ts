@@ -72,7 +72,7 @@ describe('discovery and keys', () => {
     }
   });
 
-  it('gives every tenant a public AnalyticsUI application with its frontend\'s /login redirect', async () => {
+  it("gives every tenant a public AnalyticsUI application with its frontend's /login redirect", async () => {
     expect(analyticsUi.redirect).toBe('https://alpha.iam.test/login');
     const app = await t.db.prisma.application.findFirstOrThrow({ where: { tenantId: tenantA, name: 'AnalyticsUI' } });
     expect(app).toMatchObject({ clientType: 'public', tokenEndpointAuthMethod: 'none', isManaged: true, clientSecretHash: null });
@@ -146,16 +146,24 @@ describe('authorization code flow with PKCE', () => {
   it('issues opaque access tokens and ES256 ID tokens to an application configured so, and honours max_age', async () => {
     const admin = (await seedServiceAccountPat(t, tenantA, ['tenant-admin'])).pat;
     const created = await call(t.app, admin, 'POST', '/api/v3/applications', {
-      data: { attributes: { name: 'Opaque SPA', clientType: 'public', redirectUris: ['https://spa.alpha.test/cb'], accessTokenType: 'opaque', signingAlg: 'ES256' } },
+      data: {
+        attributes: { name: 'Opaque SPA', clientType: 'public', redirectUris: ['https://spa.alpha.test/cb'], accessTokenType: 'opaque', signingAlg: 'ES256' },
+      },
     });
     expect(created.statusCode).toBe(201);
     const clientId = created.json().data.attributes.clientId;
-    const config = await client.discovery(new URL(t.issuer), clientId, { id_token_signed_response_alg: 'ES256' }, client.None(), { execute: [client.allowInsecureRequests] });
+    const config = await client.discovery(new URL(t.issuer), clientId, { id_token_signed_response_alg: 'ES256' }, client.None(), {
+      execute: [client.allowInsecureRequests],
+    });
     const flow = await startFlow(config, 'https://spa.alpha.test/cb');
     const browser = new Browser(t.issuer);
     const res = await loginThrough(browser, flow.url, 'alice@alpha.test', PASSWORD);
     expect(res.status).toBe(303);
-    const tokens = await client.authorizationCodeGrant(config, new URL(res.headers.get('location')!), { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce });
+    const tokens = await client.authorizationCodeGrant(config, new URL(res.headers.get('location')!), {
+      pkceCodeVerifier: flow.verifier,
+      expectedState: flow.state,
+      expectedNonce: flow.nonce,
+    });
     expect(tokens.access_token).toMatch(/^pcaat_/);
     expect(decodeProtectedHeader(tokens.id_token!).alg).toBe('ES256');
     expect((await call(t.app, tokens.access_token, 'GET', '/api/v3/applications')).statusCode).toBe(200);
@@ -171,7 +179,9 @@ describe('authorization code flow with PKCE', () => {
   it('rotates refresh tokens, and a reused refresh token revokes the whole family', async () => {
     const { config, flow, res } = await fullLogin('alice@alpha.test');
     const first = await client.authorizationCodeGrant(config, new URL(res.headers.get('location')!), {
-      pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce,
+      pkceCodeVerifier: flow.verifier,
+      expectedState: flow.state,
+      expectedNonce: flow.nonce,
     });
     const second = await client.refreshTokenGrant(config, first.refresh_token!);
     expect(second.refresh_token).toBeTruthy();
@@ -189,20 +199,29 @@ describe('authorization code flow with PKCE', () => {
   it('refuses a wrong code verifier, and the code cannot be used afterwards', async () => {
     const { config, flow, res } = await fullLogin('alice@alpha.test');
     const location = new URL(res.headers.get('location')!);
-    await expect(client.authorizationCodeGrant(config, location, {
-      pkceCodeVerifier: client.randomPKCECodeVerifier(), expectedState: flow.state,
-    })).rejects.toMatchObject({ error: 'invalid_grant' });
-    await expect(client.authorizationCodeGrant(config, location, { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce }))
-      .rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(
+      client.authorizationCodeGrant(config, location, {
+        pkceCodeVerifier: client.randomPKCECodeVerifier(),
+        expectedState: flow.state,
+      }),
+    ).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(
+      client.authorizationCodeGrant(config, location, { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce }),
+    ).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
   it('refuses a replayed code and revokes what the first redemption issued', async () => {
     const { config, flow, res } = await fullLogin('alice@alpha.test');
     const location = new URL(res.headers.get('location')!);
-    const tokens = await client.authorizationCodeGrant(config, location, { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce });
+    const tokens = await client.authorizationCodeGrant(config, location, {
+      pkceCodeVerifier: flow.verifier,
+      expectedState: flow.state,
+      expectedNonce: flow.nonce,
+    });
     expect((await call(t.app, tokens.access_token, 'GET', '/api/v3/applications')).statusCode).toBe(200);
-    await expect(client.authorizationCodeGrant(config, location, { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce }))
-      .rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(
+      client.authorizationCodeGrant(config, location, { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce }),
+    ).rejects.toMatchObject({ error: 'invalid_grant' });
     expect((await call(t.app, tokens.access_token, 'GET', '/api/v3/applications')).statusCode).toBe(401);
     await expect(client.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
   });
@@ -214,7 +233,13 @@ describe('authorization code flow with PKCE', () => {
     const r = await fetch(`${t.issuer}/oauth/v2/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'authorization_code', client_id: other.clientId, code, redirect_uri: analyticsUi.redirect, code_verifier: flow.verifier }),
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        client_id: other.clientId,
+        code,
+        redirect_uri: analyticsUi.redirect,
+        code_verifier: flow.verifier,
+      }),
     });
     expect(r.status).toBe(400);
     expect((await r.json()).error).toBe('invalid_grant');
@@ -224,8 +249,9 @@ describe('authorization code flow with PKCE', () => {
     const { config, flow, res } = await fullLogin('alice@alpha.test');
     const location = new URL(res.headers.get('location')!);
     await t.db.prisma.authorizationCode.updateMany({ where: { usedAt: null }, data: { expiresAt: new Date(Date.now() - 1000) } });
-    await expect(client.authorizationCodeGrant(config, location, { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce }))
-      .rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(
+      client.authorizationCodeGrant(config, location, { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce }),
+    ).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
   it('refuses plain PKCE and a missing challenge for a public client, by redirecting an error', async () => {
@@ -253,18 +279,32 @@ describe('authorization code flow with PKCE', () => {
     });
     expect(prefix.statusCode).toBe(400);
     expect(prefix.headers.location).toBeUndefined();
-    const unknown = await t.app.inject({ method: 'GET', url: `/oauth/v2/authorize?client_id=nope&redirect_uri=${encodeURIComponent(analyticsUi.redirect)}&response_type=code` });
+    const unknown = await t.app.inject({
+      method: 'GET',
+      url: `/oauth/v2/authorize?client_id=nope&redirect_uri=${encodeURIComponent(analyticsUi.redirect)}&response_type=code`,
+    });
     expect(unknown.statusCode).toBe(400);
     expect(unknown.headers.location).toBeUndefined();
   });
 
   it('a token of tenant A is refused against tenant B', async () => {
     const { config, flow, res } = await fullLogin('alice@alpha.test');
-    const tokens = await client.authorizationCodeGrant(config, new URL(res.headers.get('location')!), { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce });
+    const tokens = await client.authorizationCodeGrant(config, new URL(res.headers.get('location')!), {
+      pkceCodeVerifier: flow.verifier,
+      expectedState: flow.state,
+      expectedNonce: flow.nonce,
+    });
     const before = await snapshot(t.db);
     const res2 = await call(t.app, tokens.access_token, 'GET', '/api/v3/applications', undefined, { 'x-forwarded-tenant-id': tenantB });
     expect(res2.statusCode).toBe(403);
-    const created = await call(t.app, tokens.access_token, 'POST', '/api/v3/applications', { data: { attributes: { name: 'x', clientType: 'public', redirectUris: ['https://x.example/cb'] } } }, { 'x-forwarded-tenant-id': tenantB });
+    const created = await call(
+      t.app,
+      tokens.access_token,
+      'POST',
+      '/api/v3/applications',
+      { data: { attributes: { name: 'x', clientType: 'public', redirectUris: ['https://x.example/cb'] } } },
+      { 'x-forwarded-tenant-id': tenantB },
+    );
     expect(created.statusCode).toBe(403);
     expect(await snapshot(t.db)).toEqual(before);
     // Tenant B's login does not accept tenant A's users.
@@ -297,7 +337,11 @@ describe('hosted login', () => {
     expect(after.lastLoginAt).not.toBeNull();
 
     // A session carol already holds, verified (and so cached) before the lockout...
-    const reply = { setCookie(_n: string, v: string) { (reply as unknown as { value: string }).value = v; } } as never;
+    const reply = {
+      setCookie(_n: string, v: string) {
+        (reply as unknown as { value: string }).value = v;
+      },
+    } as never;
     await createSession(t.db.prisma, reply, t.config, { tenantId: tenantA, userId, amr: ['pwd'] });
     const cookie = `iam_session=${(reply as unknown as { value: string }).value}`;
     const validate = async () => (await t.app.inject({ method: 'GET', url: '/api/v3/session/validate', headers: { cookie } })).statusCode;
@@ -328,7 +372,12 @@ describe('hosted login', () => {
     const forged = await browser.post('/ui/login/password', { r, email: 'alice@alpha.test', password: PASSWORD, csrf: 'forged' });
     expect(forged.status).toBe(403);
     expect(forged.headers.get('location')).toBeNull();
-    const noCookie = await new Browser(t.issuer).post('/ui/login/password', { r, email: 'alice@alpha.test', password: PASSWORD, csrf: /name="csrf" value="([^"]+)"/.exec(html)![1]! });
+    const noCookie = await new Browser(t.issuer).post('/ui/login/password', {
+      r,
+      email: 'alice@alpha.test',
+      password: PASSWORD,
+      csrf: /name="csrf" value="([^"]+)"/.exec(html)![1]!,
+    });
     expect(noCookie.status).toBe(403);
   });
 
@@ -362,7 +411,11 @@ describe('hosted login', () => {
       const flow = await startFlow(config, analyticsUi.redirect);
       const browser = new Browser(t.issuer);
       const page = await (await browser.get((await browser.get(flow.url)).headers.get('location')!)).text();
-      const res = await browser.post('/ui/login', { csrf: /name="csrf" value="([^"]+)"/.exec(page)![1]!, r: /name="r" value="([^"]+)"/.exec(page)![1]!, email: 'erin@federated.test' });
+      const res = await browser.post('/ui/login', {
+        csrf: /name="csrf" value="([^"]+)"/.exec(page)![1]!,
+        r: /name="r" value="([^"]+)"/.exec(page)![1]!,
+        email: 'erin@federated.test',
+      });
       // Another site: a meta-refresh page (a redirect after the POST would break the page's CSP form-action).
       expect(res.status).toBe(200);
       expect(await res.text()).toContain('<meta http-equiv="refresh" content="0;url=https://idp.federated.test/sso">');
@@ -374,12 +427,20 @@ describe('hosted login', () => {
 
   it('ends the session at end_session and redirects only to a registered post-logout URI', async () => {
     const { config, flow, res, browser } = await fullLogin('alice@alpha.test');
-    const tokens = await client.authorizationCodeGrant(config, new URL(res.headers.get('location')!), { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce });
+    const tokens = await client.authorizationCodeGrant(config, new URL(res.headers.get('location')!), {
+      pkceCodeVerifier: flow.verifier,
+      expectedState: flow.state,
+      expectedNonce: flow.nonce,
+    });
     const cookie = browser.cookieHeader();
-    const evil = await browser.get(client.buildEndSessionUrl(config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: 'https://evil.example/' }).toString());
+    const evil = await browser.get(
+      client.buildEndSessionUrl(config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: 'https://evil.example/' }).toString(),
+    );
     expect(evil.status).toBe(400);
     expect(evil.headers.get('location')).toBeNull();
-    const out = await browser.get(client.buildEndSessionUrl(config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: 'https://alpha.iam.test/', state: 'bye' }).toString());
+    const out = await browser.get(
+      client.buildEndSessionUrl(config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: 'https://alpha.iam.test/', state: 'bye' }).toString(),
+    );
     expect(out.status).toBe(302);
     expect(out.headers.get('location')).toBe('https://alpha.iam.test/?state=bye');
     const v = await t.app.inject({ method: 'GET', url: '/api/v3/session/validate', headers: { cookie } });
@@ -395,7 +456,16 @@ describe('client credentials, introspection, revocation', () => {
     const { serviceAccountId } = await seedServiceAccountPat(t, tenantA, ['tenant-admin']);
     const admin = (await seedServiceAccountPat(t, tenantA, ['tenant-admin'])).pat;
     const res = await call(t.app, admin, 'POST', '/api/v3/applications', {
-      data: { type: 'applications', attributes: { name: `machine-${accessTokenType}-${serviceAccountId.slice(-6)}`, clientType: 'confidential', grantTypes: ['client_credentials'], serviceAccountId, accessTokenType } },
+      data: {
+        type: 'applications',
+        attributes: {
+          name: `machine-${accessTokenType}-${serviceAccountId.slice(-6)}`,
+          clientType: 'confidential',
+          grantTypes: ['client_credentials'],
+          serviceAccountId,
+          accessTokenType,
+        },
+      },
     });
     expect(res.statusCode).toBe(201);
     const a = res.json().data.attributes;
@@ -427,7 +497,9 @@ describe('client credentials, introspection, revocation', () => {
     const wrong = await rp(m.clientId, client.ClientSecretBasic('x'.repeat(48)));
     // Basic authentication failed: 401 with its WWW-Authenticate challenge (RFC 6749 5.2).
     await expect(client.clientCredentialsGrant(wrong)).rejects.toMatchObject({ status: 401, code: 'OAUTH_WWW_AUTHENTICATE_CHALLENGE' });
-    await expect(client.clientCredentialsGrant(await rp(m.clientId, client.ClientSecretPost('x'.repeat(48))))).rejects.toMatchObject({ error: 'invalid_client' });
+    await expect(client.clientCredentialsGrant(await rp(m.clientId, client.ClientSecretPost('x'.repeat(48))))).rejects.toMatchObject({
+      error: 'invalid_client',
+    });
     const rotated = await call(t.app, m.admin, 'POST', `/api/v3/applications/${m.id}/secret`);
     expect(rotated.statusCode).toBe(200);
     const newSecret = rotated.json().data.attributes.clientSecret;
@@ -435,17 +507,27 @@ describe('client credentials, introspection, revocation', () => {
     expect((await client.clientCredentialsGrant(await rp(m.clientId, client.ClientSecretBasic(newSecret)))).access_token).toBeTruthy();
   });
 
-  it('refuses introspection without client authentication and hides other tenants\' tokens', async () => {
+  it("refuses introspection without client authentication and hides other tenants' tokens", async () => {
     const m = await machineClient('jwt');
     const config = await rp(m.clientId, client.ClientSecretBasic(m.secret));
     const token = (await client.clientCredentialsGrant(config)).access_token;
-    const anon = await fetch(`${t.issuer}/oauth/v2/introspect`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `token=${token}` });
+    const anon = await fetch(`${t.issuer}/oauth/v2/introspect`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `token=${token}`,
+    });
     expect(anon.status).toBe(401);
-    const pub = await fetch(`${t.issuer}/oauth/v2/introspect`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `token=${token}&client_id=${analyticsUi.clientId}` });
+    const pub = await fetch(`${t.issuer}/oauth/v2/introspect`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `token=${token}&client_id=${analyticsUi.clientId}`,
+    });
     expect(pub.status).toBe(401);
 
     const saB = await seedServiceAccountPat(t, tenantB, ['tenant-admin']);
-    const appB = await call(t.app, saB.pat, 'POST', '/api/v3/applications', { data: { attributes: { name: 'b-machine', clientType: 'confidential', grantTypes: ['client_credentials'], serviceAccountId: saB.serviceAccountId } } });
+    const appB = await call(t.app, saB.pat, 'POST', '/api/v3/applications', {
+      data: { attributes: { name: 'b-machine', clientType: 'confidential', grantTypes: ['client_credentials'], serviceAccountId: saB.serviceAccountId } },
+    });
     const b = appB.json().data.attributes;
     const configB = await rp(b.clientId, client.ClientSecretBasic(b.clientSecret));
     expect((await client.tokenIntrospection(configB, token)).active).toBe(false);

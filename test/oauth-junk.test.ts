@@ -19,9 +19,15 @@ describe('junk input', () => {
     const requests: InjectOptions[] = [
       { method: 'GET', url: '/oauth/v2/authorize' },
       { method: 'GET', url: `/oauth/v2/authorize?client_id=${app.clientId}&client_id=x` },
-      { method: 'GET', url: `/oauth/v2/authorize?client_id=${app.clientId}&redirect_uri=${encodeURIComponent(app.redirectUris[0]!)}&response_type=code&code_challenge_method=S256&code_challenge=short` },
+      {
+        method: 'GET',
+        url: `/oauth/v2/authorize?client_id=${app.clientId}&redirect_uri=${encodeURIComponent(app.redirectUris[0]!)}&response_type=code&code_challenge_method=S256&code_challenge=short`,
+      },
       { method: 'GET', url: `/oauth/v2/authorize?client_id=${app.clientId}&redirect_uri=${encodeURIComponent(app.redirectUris[0]!)}&response_type=token` },
-      { method: 'GET', url: `/oauth/v2/authorize?client_id=${app.clientId}&redirect_uri=${encodeURIComponent(app.redirectUris[0]!)}&response_type=code&max_age=-1&code_challenge_method=S256&code_challenge=${'a'.repeat(43)}` },
+      {
+        method: 'GET',
+        url: `/oauth/v2/authorize?client_id=${app.clientId}&redirect_uri=${encodeURIComponent(app.redirectUris[0]!)}&response_type=code&max_age=-1&code_challenge_method=S256&code_challenge=${'a'.repeat(43)}`,
+      },
       { method: 'GET', url: `/oauth/v2/authorize?client_id=${'x'.repeat(3000)}` },
       { method: 'POST', url: '/oauth/v2/token', headers: form, payload: '' },
       { method: 'POST', url: '/oauth/v2/token', headers: form, payload: 'grant_type=password&username=a&password=b' },
@@ -29,8 +35,18 @@ describe('junk input', () => {
       { method: 'POST', url: '/oauth/v2/token', headers: form, payload: `grant_type=authorization_code&grant_type=refresh_token&client_id=${app.clientId}` },
       { method: 'POST', url: '/oauth/v2/token', headers: form, payload: `grant_type=refresh_token&client_id=${app.clientId}&refresh_token=pcart_nope` },
       { method: 'POST', url: '/oauth/v2/token', headers: { ...form, authorization: 'Basic !!!' }, payload: 'grant_type=client_credentials' },
-      { method: 'POST', url: '/oauth/v2/token', headers: { ...form, authorization: 'Basic ' + Buffer.from('no-colon').toString('base64') }, payload: 'grant_type=client_credentials' },
-      { method: 'POST', url: '/oauth/v2/token', headers: { ...form, authorization: 'Basic ' + Buffer.from('%E0%A4%A:x').toString('base64') }, payload: 'grant_type=client_credentials' },
+      {
+        method: 'POST',
+        url: '/oauth/v2/token',
+        headers: { ...form, authorization: 'Basic ' + Buffer.from('no-colon').toString('base64') },
+        payload: 'grant_type=client_credentials',
+      },
+      {
+        method: 'POST',
+        url: '/oauth/v2/token',
+        headers: { ...form, authorization: 'Basic ' + Buffer.from('%E0%A4%A:x').toString('base64') },
+        payload: 'grant_type=client_credentials',
+      },
       { method: 'POST', url: '/oauth/v2/token', headers: { 'content-type': 'application/json' }, payload: '{"grant_type":"client_credentials"}' },
       { method: 'POST', url: '/oauth/v2/introspect', headers: form, payload: 'token=x' },
       { method: 'POST', url: '/oauth/v2/revoke', headers: form, payload: `client_id=${app.clientId}&token=a.b.c` },

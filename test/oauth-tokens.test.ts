@@ -67,7 +67,9 @@ describe('JWT access token verification', () => {
     const pem = createPublicKey({ key: rsa as JWK & { kty: string }, format: 'jwk' }).export({ type: 'spki', format: 'pem' }) as string;
     const now = Math.floor(Date.now() / 1000);
     const header = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'at+jwt', kid: rsa.kid })).toString('base64url');
-    const payload = Buffer.from(JSON.stringify({ iss: ISS, sub: userId, tenant_id: tenantA, jti: randomUUID(), iat: now, exp: now + 600 })).toString('base64url');
+    const payload = Buffer.from(JSON.stringify({ iss: ISS, sub: userId, tenant_id: tenantA, jti: randomUUID(), iat: now, exp: now + 600 })).toString(
+      'base64url',
+    );
     for (const secret of [pem, Buffer.from(JSON.stringify(rsa))]) {
       const sig = createHmac('sha256', secret).update(`${header}.${payload}`).digest('base64url');
       const forged = `${header}.${payload}.${sig}`;
@@ -133,11 +135,25 @@ describe('JWT access token verification', () => {
 describe('applications API', () => {
   it('creates, reads, updates, rotates and deletes, showing a secret only once', async () => {
     const created = await call(t.app, adminA, 'POST', '/api/v3/applications', {
-      data: { type: 'applications', attributes: { name: 'Portal', clientType: 'confidential', redirectUris: ['https://portal.example/cb'], postLogoutRedirectUris: ['https://portal.example/'] } },
+      data: {
+        type: 'applications',
+        attributes: {
+          name: 'Portal',
+          clientType: 'confidential',
+          redirectUris: ['https://portal.example/cb'],
+          postLogoutRedirectUris: ['https://portal.example/'],
+        },
+      },
     });
     expect(created.statusCode).toBe(201);
     const { id, attributes } = created.json().data;
-    expect(attributes).toMatchObject({ name: 'Portal', tokenEndpointAuthMethod: 'client_secret_basic', grantTypes: ['authorization_code', 'refresh_token'], accessTokenType: 'jwt', signingAlg: 'RS256' });
+    expect(attributes).toMatchObject({
+      name: 'Portal',
+      tokenEndpointAuthMethod: 'client_secret_basic',
+      grantTypes: ['authorization_code', 'refresh_token'],
+      accessTokenType: 'jwt',
+      signingAlg: 'RS256',
+    });
     expect(attributes.clientSecret).toMatch(/^[0-9A-Za-z]{48}$/);
     const row = await t.db.prisma.application.findUniqueOrThrow({ where: { id } });
     expect(row.clientSecretHash).not.toContain(attributes.clientSecret);
@@ -146,7 +162,9 @@ describe('applications API', () => {
     expect(got.statusCode).toBe(200);
     expect(got.json().data.attributes.clientSecret).toBeUndefined();
 
-    const patched = await call(t.app, adminA, 'PATCH', `/api/v3/applications/${id}`, { data: { attributes: { accessTokenType: 'opaque', signingAlg: 'ES256', redirectUris: ['https://portal.example/cb2'] } } });
+    const patched = await call(t.app, adminA, 'PATCH', `/api/v3/applications/${id}`, {
+      data: { attributes: { accessTokenType: 'opaque', signingAlg: 'ES256', redirectUris: ['https://portal.example/cb2'] } },
+    });
     expect(patched.statusCode).toBe(200);
     expect(patched.json().data.attributes).toMatchObject({ accessTokenType: 'opaque', signingAlg: 'ES256', redirectUris: ['https://portal.example/cb2'] });
 
@@ -181,16 +199,29 @@ describe('applications API', () => {
     expect(await snapshot(t.db)).toEqual(before);
   });
 
-  it('hides another tenant\'s applications (404) and a service account of another tenant cannot be bound', async () => {
+  it("hides another tenant's applications (404) and a service account of another tenant cannot be bound", async () => {
     const managed = await t.db.prisma.application.findFirstOrThrow({ where: { tenantId: tenantA, name: 'AnalyticsUI' } });
     const before = await snapshot(t.db);
-    for (const [method, url] of [['GET', ''], ['PATCH', ''], ['DELETE', ''], ['POST', '/secret']] as const) {
-      const res = await call(t.app, adminB, method, `/api/v3/applications/${managed.id}${url}`, method === 'PATCH' ? { data: { attributes: { redirectUris: ['https://evil.example/cb'] } } } : undefined);
+    for (const [method, url] of [
+      ['GET', ''],
+      ['PATCH', ''],
+      ['DELETE', ''],
+      ['POST', '/secret'],
+    ] as const) {
+      const res = await call(
+        t.app,
+        adminB,
+        method,
+        `/api/v3/applications/${managed.id}${url}`,
+        method === 'PATCH' ? { data: { attributes: { redirectUris: ['https://evil.example/cb'] } } } : undefined,
+      );
       expect(res.statusCode, `${method} ${url}`).toBe(404);
     }
     expect((await call(t.app, adminB, 'GET', '/api/v3/applications/not-a-uuid')).statusCode).toBe(404);
     const saA = await t.db.prisma.serviceAccount.findFirstOrThrow({ where: { tenantId: tenantA } });
-    const res = await call(t.app, adminB, 'POST', '/api/v3/applications', { data: { attributes: { name: 'steal', clientType: 'confidential', grantTypes: ['client_credentials'], serviceAccountId: saA.id } } });
+    const res = await call(t.app, adminB, 'POST', '/api/v3/applications', {
+      data: { attributes: { name: 'steal', clientType: 'confidential', grantTypes: ['client_credentials'], serviceAccountId: saA.id } },
+    });
     expect(res.statusCode).toBe(422);
     expect(await snapshot(t.db)).toEqual(before);
   });
@@ -201,10 +232,15 @@ describe('AnalyticsUI follows the tenant subdomain', () => {
     const id = await createTenant(t, 'Tenant C');
     const ui = () => t.db.prisma.application.findFirstOrThrow({ where: { tenantId: id, name: 'AnalyticsUI' } });
     expect((await ui()).redirectUris).toEqual([]);
-    const put = await call(t.app, t.adminPat, 'PUT', '/api/v3/onboarding/tenant-identity', { data: { type: 'tenantInfo', attributes: { tenantId: id, subdomain: 'charlie', name: 'C' } } });
+    const put = await call(t.app, t.adminPat, 'PUT', '/api/v3/onboarding/tenant-identity', {
+      data: { type: 'tenantInfo', attributes: { tenantId: id, subdomain: 'charlie', name: 'C' } },
+    });
     expect(put.statusCode).toBeLessThan(300);
     expect((await ui()).redirectUris).toEqual(['https://charlie.iam.test/login']);
-    await t.db.prisma.application.update({ where: { id: (await ui()).id }, data: { redirectUris: ['https://charlie.iam.test/login', 'https://extra.example/cb'] } });
+    await t.db.prisma.application.update({
+      where: { id: (await ui()).id },
+      data: { redirectUris: ['https://charlie.iam.test/login', 'https://extra.example/cb'] },
+    });
     const patched = await call(t.app, t.adminPat, 'PATCH', `/api/v3/tenants/${id}`, { data: { attributes: { subdomain: 'delta' } } });
     expect(patched.statusCode).toBe(200);
     expect((await ui()).redirectUris).toEqual(['https://extra.example/cb', 'https://delta.iam.test/login']);
@@ -279,7 +315,11 @@ describe('validate routes', () => {
     expect((await t.app.inject({ method: 'GET', url: '/api/v3/session/validate-token' })).statusCode).toBe(401);
     expect((await validateToken('garbage')).statusCode).toBe(401);
     // Forwarded identity headers do not stand in for a credential, even from a trusted proxy address.
-    const spoof = await t.app.inject({ method: 'GET', url: '/api/v3/session/validate', headers: { 'x-forwarded-user-id': userId, 'x-forwarded-tenant-id': tenantA } });
+    const spoof = await t.app.inject({
+      method: 'GET',
+      url: '/api/v3/session/validate',
+      headers: { 'x-forwarded-user-id': userId, 'x-forwarded-tenant-id': tenantA },
+    });
     expect(spoof.statusCode).toBe(401);
 
     const pat = await validateToken(adminA);
@@ -287,7 +327,11 @@ describe('validate routes', () => {
     expect(pat.headers['x-forwarded-tenant-id']).toBe(tenantA);
 
     const lockedId = await seedUser(t, tenantA, { email: 'frank@alpha.test', password: 'Correct-Horse-42' });
-    const reply = { setCookie(_n: string, v: string) { (reply as unknown as { value: string }).value = v; } } as never;
+    const reply = {
+      setCookie(_n: string, v: string) {
+        (reply as unknown as { value: string }).value = v;
+      },
+    } as never;
     await createSession(t.db.prisma, reply, t.config, { tenantId: tenantA, userId: lockedId, amr: ['pwd'] });
     const cookie = `iam_session=${(reply as unknown as { value: string }).value}`;
     const ok = await t.app.inject({ method: 'GET', url: '/api/v3/session/validate', headers: { cookie } });
@@ -323,8 +367,24 @@ describe('validate routes', () => {
     await createSession(t.db.prisma, reply, t.config, { tenantId: tenantA, userId: id, amr: ['pwd'] });
     const grant = await t.db.prisma.oAuthGrant.create({ data: { tenantId: tenantA, applicationId: app.id, userId: id, scope: 'openid', amr: [] } });
     const s = { ...subject(), subjectId: id, roles: [] };
-    const jwt = await issueAccessToken(t.app.oauth, { subject: s, clientId: app.clientId, applicationId: app.id, scope: 'openid', format: 'jwt', lifetime: 300, grantId: grant.id });
-    const opaque = await issueAccessToken(t.app.oauth, { subject: s, clientId: app.clientId, applicationId: app.id, scope: 'openid', format: 'opaque', lifetime: 300, grantId: grant.id });
+    const jwt = await issueAccessToken(t.app.oauth, {
+      subject: s,
+      clientId: app.clientId,
+      applicationId: app.id,
+      scope: 'openid',
+      format: 'jwt',
+      lifetime: 300,
+      grantId: grant.id,
+    });
+    const opaque = await issueAccessToken(t.app.oauth, {
+      subject: s,
+      clientId: app.clientId,
+      applicationId: app.id,
+      scope: 'openid',
+      format: 'opaque',
+      lifetime: 300,
+      grantId: grant.id,
+    });
     expect((await validateToken(jwt.accessToken)).statusCode).toBe(200);
     expect((await validateToken(opaque.accessToken)).statusCode).toBe(200);
     await t.db.prisma.user.delete({ where: { id } });

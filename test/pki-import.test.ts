@@ -15,8 +15,23 @@ afterAll(async () => {
 (OPENSSL ? describe : describe.skip)('imported CA', () => {
   it('issues certificates that chain to the imported CA', async () => {
     const ca = await openssl([
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', w.file('ca.key'), '-out', w.file('ca.pem'), '-days', '30', '-subj', '/CN=Corp Devices CA',
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      w.file('ca.key'),
+      '-out',
+      w.file('ca.pem'),
+      '-days',
+      '30',
+      '-subj',
+      '/CN=Corp Devices CA',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
     ]);
     expect(ca.code, ca.stderr).toBe(0);
     t = await startTestApp({ PKI_CA_CERT_FILE: w.file('ca.pem'), PKI_CA_KEY_FILE: w.file('ca.key') });
@@ -29,8 +44,10 @@ afterAll(async () => {
     const tenant = await createTenant(t, 'T');
     const { pat } = await seedServiceAccountPat(t, tenant, ['tenant-admin']);
     const res = await t.app.inject({
-      method: 'POST', url: '/api/v3/certs/sign?format=pem&requestedUsername=corp-1',
-      headers: { authorization: `Bearer ${pat}`, 'content-type': 'application/pkcs10' }, payload: await makeCsr(w, 'corp'),
+      method: 'POST',
+      url: '/api/v3/certs/sign?format=pem&requestedUsername=corp-1',
+      headers: { authorization: `Bearer ${pat}`, 'content-type': 'application/pkcs10' },
+      payload: await makeCsr(w, 'corp'),
     });
     expect(res.statusCode, res.body).toBe(200);
     writeFileSync(w.file('corp.pem'), res.body);

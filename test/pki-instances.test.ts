@@ -46,7 +46,10 @@ beforeAll(async () => {
   pat = generatePat();
   await dbs[0]!.prisma.serviceAccount.create({
     data: {
-      tenantId: tenant.id, name: 'adm', username: 'adm', usernameLower: 'adm',
+      tenantId: tenant.id,
+      name: 'adm',
+      username: 'adm',
+      usernameLower: 'adm',
       roles: { create: [{ roleName: 'tenant-admin' }] },
       pats: { create: { tokenHash: hashPat(pat), expiresAt: new Date(Date.now() + 3600_000) } },
     },
@@ -72,8 +75,10 @@ afterAll(async () => {
 
   it('a revocation through one instance is refused by the others within 1 s', async () => {
     const signed = await apps[0]!.inject({
-      method: 'POST', url: '/api/v3/certs/sign?format=pem&requestedUsername=dev',
-      headers: { authorization: `Bearer ${pat}`, 'content-type': 'application/pkcs10' }, payload: nodeCsr(),
+      method: 'POST',
+      url: '/api/v3/certs/sign?format=pem&requestedUsername=dev',
+      headers: { authorization: `Bearer ${pat}`, 'content-type': 'application/pkcs10' },
+      payload: nodeCsr(),
     });
     expect(signed.statusCode, signed.body).toBe(200);
     const header = { 'x-ssl-client-cert': encodeURIComponent(signed.body) };
@@ -84,7 +89,10 @@ afterAll(async () => {
     for (const app of apps) expect((await validate(app)).statusCode).toBe(200);
     const serial = BigInt('0x' + new (await import('node:crypto')).X509Certificate(signed.body).serialNumber).toString();
     const rev = await apps[0]!.inject({
-      method: 'POST', url: `/api/v3/certs/${serial}/revoke`, headers: { authorization: `Bearer ${pat}`, 'content-type': 'application/json' }, payload: { reason: 'KeyCompromise' },
+      method: 'POST',
+      url: `/api/v3/certs/${serial}/revoke`,
+      headers: { authorization: `Bearer ${pat}`, 'content-type': 'application/json' },
+      payload: { reason: 'KeyCompromise' },
     });
     expect(rev.statusCode).toBe(200);
     const started = Date.now();

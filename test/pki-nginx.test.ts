@@ -29,7 +29,17 @@ let adminA: string;
 /** curl through nginx; returns the HTTP status (0 when the TLS handshake failed) and body. */
 async function curl(args: string[], port = nginxPort): Promise<{ status: number; body: string }> {
   try {
-    const { stdout } = await exec(CURL!, ['-sS', '--max-time', '10', '--cacert', w.file('server.pem'), '-w', '\n%{http_code}', ...args, `https://127.0.0.1:${port}/hello`]);
+    const { stdout } = await exec(CURL!, [
+      '-sS',
+      '--max-time',
+      '10',
+      '--cacert',
+      w.file('server.pem'),
+      '-w',
+      '\n%{http_code}',
+      ...args,
+      `https://127.0.0.1:${port}/hello`,
+    ]);
     const i = stdout.lastIndexOf('\n');
     return { status: Number(stdout.slice(i + 1)), body: stdout.slice(0, i) };
   } catch (err) {
@@ -69,8 +79,21 @@ beforeAll(async () => {
 
   writeFileSync(w.file('ca.pem'), (await call(t.app, undefined, 'GET', '/api/v3/certs/ca')).body);
   const srv = await openssl([
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', w.file('server.key'), '-out', w.file('server.pem'), '-days', '1',
-    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    w.file('server.key'),
+    '-out',
+    w.file('server.pem'),
+    '-days',
+    '1',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
   ]);
   if (srv.code !== 0) throw new Error(srv.stderr);
 
@@ -167,7 +190,21 @@ afterAll(async () => {
 
   it('no client certificate, or one from another CA, is refused by nginx', async () => {
     expect((await curl([])).status).toBe(400);
-    await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', w.file('foreign.key'), '-out', w.file('foreign.pem'), '-subj', '/CN=edge-device', '-days', '1']);
+    await openssl([
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      w.file('foreign.key'),
+      '-out',
+      w.file('foreign.pem'),
+      '-subj',
+      '/CN=edge-device',
+      '-days',
+      '1',
+    ]);
     const foreign = await curl(['--cert', w.file('foreign.pem'), '--key', w.file('foreign.key')]);
     expect(foreign.status).not.toBe(200);
     expect([0, 400]).toContain(foreign.status);

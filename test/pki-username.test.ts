@@ -19,7 +19,14 @@ beforeAll(async () => {
   // The CA is created on first use; create it now so that snapshots compare only what a request does.
   expect((await t.app.inject({ method: 'GET', url: '/api/v3/certs/ca' })).statusCode).toBe(200);
   await t.db.prisma.user.create({
-    data: { tenantId: tenant, username: 'Alice', usernameLower: 'alice', email: 'alice@certs.test', emailLower: 'alice@certs.test', roles: { create: { roleName: 'tenant-user' } } },
+    data: {
+      tenantId: tenant,
+      username: 'Alice',
+      usernameLower: 'alice',
+      email: 'alice@certs.test',
+      emailLower: 'alice@certs.test',
+      roles: { create: { roleName: 'tenant-user' } },
+    },
   });
 }, 60_000);
 afterAll(async () => t?.close());

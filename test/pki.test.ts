@@ -131,7 +131,18 @@ describeOpenssl('SignCSR, OCSP and CRL with the openssl CLI', () => {
   });
 
   it('openssl ocsp reports good, with the nonce echoed', async () => {
-    const r = await openssl(['ocsp', '-issuer', w.file('ca.pem'), '-cert', w.file('device1.pem'), '-CAfile', w.file('ca.pem'), '-url', `${baseUrl}/api/v3/certs/ocsp`, '-resp_text']);
+    const r = await openssl([
+      'ocsp',
+      '-issuer',
+      w.file('ca.pem'),
+      '-cert',
+      w.file('device1.pem'),
+      '-CAfile',
+      w.file('ca.pem'),
+      '-url',
+      `${baseUrl}/api/v3/certs/ocsp`,
+      '-resp_text',
+    ]);
     expect(r.stdout + r.stderr).toContain('Response verify OK');
     expect(r.stdout).toContain('device1.pem: good');
     expect(r.stdout).toContain('OCSP Nonce');
@@ -144,7 +155,18 @@ describeOpenssl('SignCSR, OCSP and CRL with the openssl CLI', () => {
     expect(rev.statusCode, rev.body).toBe(200);
     expect(rev.json()).toMatchObject({ status: 'Revoked', reason: 'KeyCompromise', expiry: before.json().expiry });
 
-    const r = await openssl(['ocsp', '-issuer', w.file('ca.pem'), '-cert', w.file('device1.pem'), '-CAfile', w.file('ca.pem'), '-url', `${baseUrl}/api/v3/certs/ocsp`, '-resp_text']);
+    const r = await openssl([
+      'ocsp',
+      '-issuer',
+      w.file('ca.pem'),
+      '-cert',
+      w.file('device1.pem'),
+      '-CAfile',
+      w.file('ca.pem'),
+      '-url',
+      `${baseUrl}/api/v3/certs/ocsp`,
+      '-resp_text',
+    ]);
     expect(r.stdout + r.stderr).toContain('Response verify OK');
     expect(r.stdout).toContain('device1.pem: revoked');
     expect(r.stdout).toContain('Reason: keyCompromise');
@@ -184,8 +206,32 @@ describeOpenssl('SignCSR, OCSP and CRL with the openssl CLI', () => {
     expect(again.rawPayload.equals(get.rawPayload)).toBe(true);
 
     // A certificate of another CA: unknown.
-    await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', w.file('other.key'), '-out', w.file('other.pem'), '-subj', '/CN=Other CA', '-days', '1']);
-    const foreign = await openssl(['ocsp', '-issuer', w.file('other.pem'), '-cert', w.file('other.pem'), '-url', `${baseUrl}/api/v3/certs/ocsp`, '-CAfile', w.file('ca.pem')]);
+    await openssl([
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      w.file('other.key'),
+      '-out',
+      w.file('other.pem'),
+      '-subj',
+      '/CN=Other CA',
+      '-days',
+      '1',
+    ]);
+    const foreign = await openssl([
+      'ocsp',
+      '-issuer',
+      w.file('other.pem'),
+      '-cert',
+      w.file('other.pem'),
+      '-url',
+      `${baseUrl}/api/v3/certs/ocsp`,
+      '-CAfile',
+      w.file('ca.pem'),
+    ]);
     expect(foreign.stdout).toContain('other.pem: unknown');
 
     // An unknown serial of our issuer.
@@ -211,22 +257,31 @@ describeOpenssl('SignCSR refuses bad requests and issues nothing', () => {
     ['an empty body', async () => Buffer.alloc(0)],
     ['a truncated DER request', async () => (await makeCsr(w, 'trunc', { der: true })).subarray(0, 200)],
     ['a truncated PEM request', async () => Buffer.from((await makeCsr(w, 'trunc2')).toString().slice(0, 300) + '\n-----END CERTIFICATE REQUEST-----\n')],
-    ['a wrong signature', async () => {
-      const der = await makeCsr(w, 'badsig', { der: true });
-      der[der.length - 10] = der[der.length - 10]! ^ 0xff;
-      return der;
-    }],
-    ['a signature over another subject', async () => {
-      const der = await makeCsr(w, 'swapped', { der: true, subj: '/CN=aaaaaaa' });
-      const i = der.indexOf(Buffer.from('aaaaaaa'));
-      der.write('bbbbbbb', i, 'latin1');
-      return der;
-    }],
+    [
+      'a wrong signature',
+      async () => {
+        const der = await makeCsr(w, 'badsig', { der: true });
+        der[der.length - 10] = der[der.length - 10]! ^ 0xff;
+        return der;
+      },
+    ],
+    [
+      'a signature over another subject',
+      async () => {
+        const der = await makeCsr(w, 'swapped', { der: true, subj: '/CN=aaaaaaa' });
+        const i = der.indexOf(Buffer.from('aaaaaaa'));
+        der.write('bbbbbbb', i, 'latin1');
+        return der;
+      },
+    ],
     ['an RSA-1024 key', async () => makeCsr(w, 'weak', { newkey: 'rsa:1024' })],
-    ['an unknown curve (secp256k1)', async () => {
-      await openssl(['ecparam', '-name', 'secp256k1', '-out', w.file('k1.param')]);
-      return makeCsr(w, 'k1', { newkey: `ec:${w.file('k1.param')}` });
-    }],
+    [
+      'an unknown curve (secp256k1)',
+      async () => {
+        await openssl(['ecparam', '-name', 'secp256k1', '-out', w.file('k1.param')]);
+        return makeCsr(w, 'k1', { newkey: `ec:${w.file('k1.param')}` });
+      },
+    ],
     ['a subject with a control character', async () => makeCsr(w, 'ctl', { subj: '/CN=evil\x01name' })],
     ['an oversized body', async () => Buffer.concat([await makeCsr(w, 'big'), Buffer.alloc(20_000, 0x41)])],
   ])('%s → 400', async (_name, build) => {
@@ -259,8 +314,10 @@ describeOpenssl('SignCSR refuses bad requests and issues nothing', () => {
     await seedServiceAccountPat(t, tenantA, ['skylight-admin'], { username: 'root-sa' });
     const before = await snapshot(t.db);
     const operator = await t.app.inject({
-      method: 'POST', url: '/api/v3/certs/sign?assignedRoles=skylight-admin&requestedUsername=op-device',
-      headers: { authorization: `Bearer ${t.adminPat}`, 'x-forwarded-tenant-id': tenantA, 'content-type': 'application/pkcs10' }, payload: csr,
+      method: 'POST',
+      url: '/api/v3/certs/sign?assignedRoles=skylight-admin&requestedUsername=op-device',
+      headers: { authorization: `Bearer ${t.adminPat}`, 'x-forwarded-tenant-id': tenantA, 'content-type': 'application/pkcs10' },
+      payload: csr,
     });
     expect(operator.statusCode).toBe(422);
     const reuse = await sign(csr, 'requestedUsername=root-sa');
@@ -323,12 +380,21 @@ describeOpenssl('validate-cert, the certificate authenticator and RenewCerts', (
     // The old certificate stays valid until revoked.
     expect((await validateCert(pem)).statusCode).toBe(200);
     // Renewal without a certificate, or with a PAT, is refused.
-    const pat = await t.app.inject({ method: 'POST', url: '/api/v3/certs/renew', headers: { authorization: `Bearer ${adminA}`, 'content-type': 'application/pkcs10' }, payload: csr });
+    const pat = await t.app.inject({
+      method: 'POST',
+      url: '/api/v3/certs/renew',
+      headers: { authorization: `Bearer ${adminA}`, 'content-type': 'application/pkcs10' },
+      payload: csr,
+    });
     expect(pat.statusCode).toBe(403);
     const none = await t.app.inject({ method: 'POST', url: '/api/v3/certs/renew', headers: { 'content-type': 'application/pkcs10' }, payload: csr });
     expect(none.statusCode).toBe(401);
     const untrusted = await t.app.inject({
-      method: 'POST', url: '/api/v3/certs/renew', remoteAddress: '10.1.1.1', headers: { 'x-ssl-client-cert': escaped(pem), 'content-type': 'application/pkcs10' }, payload: csr,
+      method: 'POST',
+      url: '/api/v3/certs/renew',
+      remoteAddress: '10.1.1.1',
+      headers: { 'x-ssl-client-cert': escaped(pem), 'content-type': 'application/pkcs10' },
+      payload: csr,
     });
     expect(untrusted.statusCode).toBe(401);
   });
@@ -363,7 +429,9 @@ describeOpenssl('validate-cert, the certificate authenticator and RenewCerts', (
     const before = await snapshot(t.db);
     expect((await call(t.app, adminB, 'GET', `/api/v3/certs/${serial}`)).statusCode).toBe(404);
     expect((await call(t.app, adminB, 'POST', `/api/v3/certs/${serial}/revoke`, { reason: 'KeyCompromise' })).statusCode).toBe(404);
-    expect((await call(t.app, adminB, 'POST', `/api/v3/certs/${serial}/revoke`, { reason: 'KeyCompromise' }, { 'x-forwarded-tenant-id': tenantA })).statusCode).toBe(403);
+    expect(
+      (await call(t.app, adminB, 'POST', `/api/v3/certs/${serial}/revoke`, { reason: 'KeyCompromise' }, { 'x-forwarded-tenant-id': tenantA })).statusCode,
+    ).toBe(403);
     expect((await call(t.app, adminA, 'GET', '/api/v3/certs/not-a-serial')).statusCode).toBe(404);
     expect((await call(t.app, adminA, 'GET', '/api/v3/certs/99999999999999999999999')).statusCode).toBe(404);
     expect((await call(t.app, adminA, 'POST', `/api/v3/certs/${serial}/revoke`, { reason: 'Bogus' })).statusCode).toBe(400);

@@ -29,16 +29,29 @@ describe('feature roles', () => {
     expect(res.statusCode).toBe(200);
     const data = res.json().data;
     expect(data.length).toBeGreaterThanOrEqual(10);
-    expect(data).toContainEqual({ type: 'featureRoles', id: 'dashboards-view', attributes: { name: 'dashboards-view', category: 'Dashboards', description: 'View dashboards and their cards' } });
+    expect(data).toContainEqual({
+      type: 'featureRoles',
+      id: 'dashboards-view',
+      attributes: { name: 'dashboards-view', category: 'Dashboards', description: 'View dashboards and their cards' },
+    });
   });
 });
 
 describe('custom roles', () => {
   it('creates, reads and lists a custom role', async () => {
-    const res = await call(t.app, admin, 'POST', '/api/v3/roles', roleDoc({ name: 'NOC operator', description: 'Watches alerts', featureRoles: ['alerts-view', 'alerts-manage', 'alerts-view'] }));
+    const res = await call(
+      t.app,
+      admin,
+      'POST',
+      '/api/v3/roles',
+      roleDoc({ name: 'NOC operator', description: 'Watches alerts', featureRoles: ['alerts-view', 'alerts-manage', 'alerts-view'] }),
+    );
     expect(res.statusCode).toBe(201);
     const role = res.json().data;
-    expect(role).toMatchObject({ type: 'roles', attributes: { name: 'NOC operator', description: 'Watches alerts', featureRoles: ['alerts-view', 'alerts-manage'] } });
+    expect(role).toMatchObject({
+      type: 'roles',
+      attributes: { name: 'NOC operator', description: 'Watches alerts', featureRoles: ['alerts-view', 'alerts-manage'] },
+    });
     expect(res.headers.location).toBe(`/api/v3/roles/${role.id}`);
     expect((await call(t.app, admin, 'GET', `/api/v3/roles/${role.id}`)).json().data).toEqual(role);
     expect(await t.db.prisma.auditEvent.count({ where: { targetId: role.id, action: 'role.created' } })).toBe(1);
@@ -56,8 +69,18 @@ describe('custom roles', () => {
     expect(dup.json().errors[0].source.pointer).toBe('/data/attributes/name');
     const unknown = await call(t.app, admin, 'POST', '/api/v3/roles', roleDoc({ name: 'X', featureRoles: ['dashboards-view', 'launch-missiles', 'sudo'] }));
     expect(unknown.statusCode).toBe(400);
-    expect(unknown.json().errors.map((e: { source: { pointer: string } }) => e.source.pointer)).toEqual(['/data/attributes/featureRoles/1', '/data/attributes/featureRoles/2']);
-    for (const attrs of [{}, { name: '' }, { name: '-leading' }, { name: 'x'.repeat(101) }, { name: 'ok', featureRoles: 'dashboards-view' }, { name: 'ok', extra: 1 }]) {
+    expect(unknown.json().errors.map((e: { source: { pointer: string } }) => e.source.pointer)).toEqual([
+      '/data/attributes/featureRoles/1',
+      '/data/attributes/featureRoles/2',
+    ]);
+    for (const attrs of [
+      {},
+      { name: '' },
+      { name: '-leading' },
+      { name: 'x'.repeat(101) },
+      { name: 'ok', featureRoles: 'dashboards-view' },
+      { name: 'ok', extra: 1 },
+    ]) {
       expect((await call(t.app, admin, 'POST', '/api/v3/roles', roleDoc(attrs))).statusCode, JSON.stringify(attrs)).toBe(400);
     }
     expect(await snapshot(t.db)).toEqual(before);
@@ -65,10 +88,18 @@ describe('custom roles', () => {
 
   it('renames a role and keeps its assignments to users and groups', async () => {
     const role = await newRole({ name: 'Reporter', featureRoles: ['reports-view'] });
-    const user = (await call(t.app, admin, 'POST', '/api/v3/users', { data: { attributes: { username: 'zoe', email: 'zoe@x.test', roles: ['reporter'] } } })).json().data;
+    const user = (
+      await call(t.app, admin, 'POST', '/api/v3/users', { data: { attributes: { username: 'zoe', email: 'zoe@x.test', roles: ['reporter'] } } })
+    ).json().data;
     expect(user.attributes.roles).toEqual(['Reporter']);
     const group = (await call(t.app, admin, 'POST', '/api/v3/usergroups', { data: { attributes: { name: 'Reporters', roles: ['Reporter'] } } })).json().data;
-    const res = await call(t.app, admin, 'PATCH', `/api/v3/roles/${role.id}`, roleDoc({ name: 'Report writer', featureRoles: ['reports-view', 'reports-manage'] }));
+    const res = await call(
+      t.app,
+      admin,
+      'PATCH',
+      `/api/v3/roles/${role.id}`,
+      roleDoc({ name: 'Report writer', featureRoles: ['reports-view', 'reports-manage'] }),
+    );
     expect(res.statusCode).toBe(200);
     expect(res.json().data.attributes).toMatchObject({ name: 'Report writer', featureRoles: ['reports-view', 'reports-manage'] });
     expect((await call(t.app, admin, 'GET', `/api/v3/users/${user.id}`)).json().data.attributes.roles).toEqual(['Report writer']);
@@ -88,7 +119,9 @@ describe('custom roles', () => {
 
   it('deletes a role with the PCA answer and removes its assignments', async () => {
     const role = await newRole({ name: 'Temp' });
-    const user = (await call(t.app, admin, 'POST', '/api/v3/users', { data: { attributes: { username: 'tim', email: 'tim@x.test', roles: ['Temp', 'tenant-user'] } } })).json().data;
+    const user = (
+      await call(t.app, admin, 'POST', '/api/v3/users', { data: { attributes: { username: 'tim', email: 'tim@x.test', roles: ['Temp', 'tenant-user'] } } })
+    ).json().data;
     const res = await call(t.app, admin, 'DELETE', `/api/v3/roles/${role.id}`);
     expect(res.statusCode).toBe(200);
     expect(res.body).toBe('"Custom role successfully deleted"');
@@ -96,7 +129,9 @@ describe('custom roles', () => {
     expect((await call(t.app, admin, 'GET', `/api/v3/roles/${role.id}`)).statusCode).toBe(404);
     expect((await call(t.app, admin, 'DELETE', `/api/v3/roles/${role.id}`)).statusCode).toBe(404);
     expect((await call(t.app, admin, 'GET', `/api/v3/users/${user.id}`)).json().data.attributes.roles).toEqual(['tenant-user']);
-    expect(await t.db.prisma.auditEvent.findFirst({ where: { targetId: role.id, action: 'role.deleted' } })).toMatchObject({ details: { name: 'Temp', assignmentsRemoved: 1 } });
+    expect(await t.db.prisma.auditEvent.findFirst({ where: { targetId: role.id, action: 'role.deleted' } })).toMatchObject({
+      details: { name: 'Temp', assignmentsRemoved: 1 },
+    });
   });
 
   it('refuses to change or delete built-in roles, and answers 404 across tenants', async () => {
@@ -130,7 +165,8 @@ describe('listing roles with filters', () => {
       ['Billing', ['reports-view']],
       ['Ops', ['alerts-view', 'dashboards-view']],
       ['zeta', []],
-    ] as const) await newRole({ name, featureRoles: [...featureRoles] }, lAdmin);
+    ] as const)
+      await newRole({ name, featureRoles: [...featureRoles] }, lAdmin);
   });
   const list = async (q: string) => {
     const res = await call(t.app, lAdmin, 'GET', `/api/v3/roles${q}`);

@@ -38,7 +38,12 @@ const ROUTES: Line[] = [
   { method: 'GET', url: '/api/v3/health/liveness', auth: 'none' },
   { method: 'GET', url: '/api/v3/health/readiness', auth: 'none' },
   { method: 'GET', url: '/api/v3/onboarding/tenant-info', auth: 'none' },
-  { method: 'PUT', url: '/api/v3/onboarding/tenant-identity', auth: 'sky', body: (f) => ({ data: { type: 'tenantInfo', attributes: { tenantId: f.tenantA, subdomain: 'stolen', name: 'x' } } }) },
+  {
+    method: 'PUT',
+    url: '/api/v3/onboarding/tenant-identity',
+    auth: 'sky',
+    body: (f) => ({ data: { type: 'tenantInfo', attributes: { tenantId: f.tenantA, subdomain: 'stolen', name: 'x' } } }),
+  },
   { method: 'DELETE', url: '/api/v3/onboarding/tenant-identity/:subdomain', auth: 'sky', path: (f) => `/api/v3/onboarding/tenant-identity/${f.subdomainA}` },
   { method: 'GET', url: '/api/v3/tenants/smtp', auth: 'user', tenantWide: true },
   { method: 'POST', url: '/api/v3/users/accept-terms', auth: 'user', tenantWide: true },
@@ -46,16 +51,51 @@ const ROUTES: Line[] = [
   { method: 'GET', url: '/api/v3/tenants', auth: 'sky' },
   { method: 'POST', url: '/api/v3/tenants', auth: 'sky', body: () => ({ data: { type: 'tenants', attributes: { name: 'Intruder' } } }) },
   { method: 'GET', url: '/api/v3/tenants/:id', auth: 'sky', path: (f) => `/api/v3/tenants/${f.tenantA}` },
-  { method: 'PATCH', url: '/api/v3/tenants/:id', auth: 'sky', path: (f) => `/api/v3/tenants/${f.tenantA}`, body: () => ({ data: { attributes: { name: 'Renamed' } } }) },
+  {
+    method: 'PATCH',
+    url: '/api/v3/tenants/:id',
+    auth: 'sky',
+    path: (f) => `/api/v3/tenants/${f.tenantA}`,
+    body: () => ({ data: { attributes: { name: 'Renamed' } } }),
+  },
   { method: 'DELETE', url: '/api/v3/tenants/:id', auth: 'sky', path: (f) => `/api/v3/tenants/${f.tenantA}` },
-  { method: 'POST', url: '/api/v3/serviceaccounts', auth: 'admin', path: () => '/api/v3/serviceaccounts?withPAT=true', body: () => ({ name: 'Intruder', username: 'intruder', expirationDate: '2099-01-01T00:00:00Z' }), tenantWide: true },
+  {
+    method: 'POST',
+    url: '/api/v3/serviceaccounts',
+    auth: 'admin',
+    path: () => '/api/v3/serviceaccounts?withPAT=true',
+    body: () => ({ name: 'Intruder', username: 'intruder', expirationDate: '2099-01-01T00:00:00Z' }),
+    tenantWide: true,
+  },
   { method: 'POST', url: '/api/v3/serviceaccounts/search', auth: 'admin', body: () => ({ data: {} }), tenantWide: true },
   { method: 'GET', url: '/api/v3/serviceaccounts/:machineUserId', auth: 'user', path: (f) => `/api/v3/serviceaccounts/${f.saA}` },
   { method: 'DELETE', url: '/api/v3/serviceaccounts/:machineUserId', auth: 'admin', path: (f) => `/api/v3/serviceaccounts/${f.saA}` },
-  { method: 'POST', url: '/api/v3/serviceaccounts/:machineUserId/keys', auth: 'user', path: (f) => `/api/v3/serviceaccounts/${f.saA}/keys`, body: () => ({ expirationDate: '2099-01-01T00:00:00Z' }) },
-  { method: 'DELETE', url: '/api/v3/serviceaccounts/:machineUserId/keys/:credentialId', auth: 'user', path: (f) => `/api/v3/serviceaccounts/${f.saA}/keys/${f.saKeyA}` },
-  { method: 'POST', url: '/api/v3/serviceaccounts/:machineUserId/pats', auth: 'user', path: (f) => `/api/v3/serviceaccounts/${f.saA}/pats`, body: () => ({ expirationDate: '2099-01-01T00:00:00Z' }) },
-  { method: 'DELETE', url: '/api/v3/serviceaccounts/:machineUserId/pats/:credentialId', auth: 'user', path: (f) => `/api/v3/serviceaccounts/${f.saA}/pats/${f.saPatA}` },
+  {
+    method: 'POST',
+    url: '/api/v3/serviceaccounts/:machineUserId/keys',
+    auth: 'user',
+    path: (f) => `/api/v3/serviceaccounts/${f.saA}/keys`,
+    body: () => ({ expirationDate: '2099-01-01T00:00:00Z' }),
+  },
+  {
+    method: 'DELETE',
+    url: '/api/v3/serviceaccounts/:machineUserId/keys/:credentialId',
+    auth: 'user',
+    path: (f) => `/api/v3/serviceaccounts/${f.saA}/keys/${f.saKeyA}`,
+  },
+  {
+    method: 'POST',
+    url: '/api/v3/serviceaccounts/:machineUserId/pats',
+    auth: 'user',
+    path: (f) => `/api/v3/serviceaccounts/${f.saA}/pats`,
+    body: () => ({ expirationDate: '2099-01-01T00:00:00Z' }),
+  },
+  {
+    method: 'DELETE',
+    url: '/api/v3/serviceaccounts/:machineUserId/pats/:credentialId',
+    auth: 'user',
+    path: (f) => `/api/v3/serviceaccounts/${f.saA}/pats/${f.saPatA}`,
+  },
   { method: 'GET', url: '/api/v3/serviceaccounts/:machineUserId/pats', auth: 'user', path: (f) => `/api/v3/serviceaccounts/${f.saA}/pats` },
   { method: 'GET', url: '/api/v3/idps', auth: 'admin', tenantWide: true },
   { method: 'DELETE', url: '/api/v3/idps', auth: 'admin', body: () => ({ data: { ids: [] } }), tenantWide: true },
@@ -64,36 +104,96 @@ const ROUTES: Line[] = [
   { method: 'GET', url: '/api/v3/users/:id/idps', auth: 'admin', path: (f) => `/api/v3/users/${f.userIdA}/idps` },
   { method: 'PUT', url: '/api/v3/users/:id/idps', auth: 'admin', path: (f) => `/api/v3/users/${f.userIdA}/idps`, body: () => ({ data: { ids: [] } }) },
   // UserService (issue 3)
-  { method: 'POST', url: '/api/v3/users', auth: 'admin', tenantWide: true, body: () => ({ data: { type: 'users', attributes: { username: 'intruder', email: 'intruder@evil.test' } } }) },
+  {
+    method: 'POST',
+    url: '/api/v3/users',
+    auth: 'admin',
+    tenantWide: true,
+    body: () => ({ data: { type: 'users', attributes: { username: 'intruder', email: 'intruder@evil.test' } } }),
+  },
   { method: 'GET', url: '/api/v3/users', auth: 'admin', tenantWide: true },
   { method: 'POST', url: '/api/v3/users/search', auth: 'admin', tenantWide: true, body: () => ({ data: {} }) },
   { method: 'GET', url: '/api/v3/users/:id', auth: 'user', path: (f) => `/api/v3/users/${f.userIdA}` },
-  { method: 'PATCH', url: '/api/v3/users/:id', auth: 'admin', path: (f) => `/api/v3/users/${f.userIdA}`, body: () => ({ data: { attributes: { firstName: 'Owned' } } }) },
+  {
+    method: 'PATCH',
+    url: '/api/v3/users/:id',
+    auth: 'admin',
+    path: (f) => `/api/v3/users/${f.userIdA}`,
+    body: () => ({ data: { attributes: { firstName: 'Owned' } } }),
+  },
   { method: 'DELETE', url: '/api/v3/users/:id', auth: 'admin', path: (f) => `/api/v3/users/${f.userIdA}` },
   { method: 'GET', url: '/api/v3/users/:id/usergroups', auth: 'user', path: (f) => `/api/v3/users/${f.userIdA}/usergroups` },
   { method: 'GET', url: '/api/v3/users/:id/roles', auth: 'user', path: (f) => `/api/v3/users/${f.userIdA}/roles` },
-  { method: 'POST', url: '/api/v3/users/:id/roles', auth: 'admin', path: (f) => `/api/v3/users/${f.userIdA}/roles`, body: () => ({ data: [{ type: 'roles', id: 'tenant-admin' }] }) },
+  {
+    method: 'POST',
+    url: '/api/v3/users/:id/roles',
+    auth: 'admin',
+    path: (f) => `/api/v3/users/${f.userIdA}/roles`,
+    body: () => ({ data: [{ type: 'roles', id: 'tenant-admin' }] }),
+  },
   { method: 'DELETE', url: '/api/v3/users/:id/roles/:roleName', auth: 'admin', path: (f) => `/api/v3/users/${f.userIdA}/roles/tenant-user` },
   // UsergroupService (issue 3)
-  { method: 'POST', url: '/api/v3/usergroups', auth: 'admin', tenantWide: true, body: () => ({ data: { type: 'usergroups', attributes: { name: 'Intruders' } } }) },
+  {
+    method: 'POST',
+    url: '/api/v3/usergroups',
+    auth: 'admin',
+    tenantWide: true,
+    body: () => ({ data: { type: 'usergroups', attributes: { name: 'Intruders' } } }),
+  },
   { method: 'POST', url: '/api/v3/usergroups/search', auth: 'admin', tenantWide: true, body: () => ({ data: {} }) },
   { method: 'GET', url: '/api/v3/usergroups/:id', auth: 'user', path: (f) => `/api/v3/usergroups/${f.groupIdA}` },
-  { method: 'PATCH', url: '/api/v3/usergroups/:id', auth: 'admin', path: (f) => `/api/v3/usergroups/${f.groupIdA}`, body: () => ({ data: { attributes: { roles: ['tenant-admin'] } } }) },
+  {
+    method: 'PATCH',
+    url: '/api/v3/usergroups/:id',
+    auth: 'admin',
+    path: (f) => `/api/v3/usergroups/${f.groupIdA}`,
+    body: () => ({ data: { attributes: { roles: ['tenant-admin'] } } }),
+  },
   { method: 'DELETE', url: '/api/v3/usergroups/:id', auth: 'admin', path: (f) => `/api/v3/usergroups/${f.groupIdA}` },
   { method: 'GET', url: '/api/v3/usergroups/:id/users', auth: 'admin', path: (f) => `/api/v3/usergroups/${f.groupIdA}/users` },
-  { method: 'POST', url: '/api/v3/usergroups/:id/users', auth: 'admin', path: (f) => `/api/v3/usergroups/${f.groupIdA}/users`, body: (f) => ({ data: [{ type: 'users', id: f.userIdA }] }) },
+  {
+    method: 'POST',
+    url: '/api/v3/usergroups/:id/users',
+    auth: 'admin',
+    path: (f) => `/api/v3/usergroups/${f.groupIdA}/users`,
+    body: (f) => ({ data: [{ type: 'users', id: f.userIdA }] }),
+  },
   { method: 'DELETE', url: '/api/v3/usergroups/:id/users/:userId', auth: 'admin', path: (f) => `/api/v3/usergroups/${f.groupIdA}/users/${f.userIdA}` },
   // RoleService (issue 3)
   { method: 'GET', url: '/api/v3/roles', auth: 'admin', tenantWide: true },
   { method: 'GET', url: '/api/v3/roles/feature-roles', auth: 'user', tenantWide: true },
-  { method: 'POST', url: '/api/v3/roles', auth: 'admin', tenantWide: true, body: () => ({ data: { type: 'roles', attributes: { name: 'Intruder role', featureRoles: ['dashboards-view'] } } }) },
+  {
+    method: 'POST',
+    url: '/api/v3/roles',
+    auth: 'admin',
+    tenantWide: true,
+    body: () => ({ data: { type: 'roles', attributes: { name: 'Intruder role', featureRoles: ['dashboards-view'] } } }),
+  },
   { method: 'GET', url: '/api/v3/roles/:id', auth: 'admin', path: (f) => `/api/v3/roles/${f.roleIdA}` },
-  { method: 'PATCH', url: '/api/v3/roles/:id', auth: 'admin', path: (f) => `/api/v3/roles/${f.roleIdA}`, body: () => ({ data: { attributes: { name: 'Renamed role' } } }) },
+  {
+    method: 'PATCH',
+    url: '/api/v3/roles/:id',
+    auth: 'admin',
+    path: (f) => `/api/v3/roles/${f.roleIdA}`,
+    body: () => ({ data: { attributes: { name: 'Renamed role' } } }),
+  },
   { method: 'DELETE', url: '/api/v3/roles/:id', auth: 'admin', path: (f) => `/api/v3/roles/${f.roleIdA}` },
   { method: 'GET', url: '/api/v3/applications', auth: 'admin', tenantWide: true },
-  { method: 'POST', url: '/api/v3/applications', auth: 'admin', tenantWide: true, body: () => ({ data: { type: 'applications', attributes: { name: 'Intruder app', clientType: 'public', redirectUris: ['https://evil.example/cb'] } } }) },
+  {
+    method: 'POST',
+    url: '/api/v3/applications',
+    auth: 'admin',
+    tenantWide: true,
+    body: () => ({ data: { type: 'applications', attributes: { name: 'Intruder app', clientType: 'public', redirectUris: ['https://evil.example/cb'] } } }),
+  },
   { method: 'GET', url: '/api/v3/applications/:id', auth: 'admin', path: (f) => `/api/v3/applications/${f.appA}` },
-  { method: 'PATCH', url: '/api/v3/applications/:id', auth: 'admin', path: (f) => `/api/v3/applications/${f.appA}`, body: () => ({ data: { attributes: { redirectUris: ['https://evil.example/cb'] } } }) },
+  {
+    method: 'PATCH',
+    url: '/api/v3/applications/:id',
+    auth: 'admin',
+    path: (f) => `/api/v3/applications/${f.appA}`,
+    body: () => ({ data: { attributes: { redirectUris: ['https://evil.example/cb'] } } }),
+  },
   { method: 'DELETE', url: '/api/v3/applications/:id', auth: 'admin', path: (f) => `/api/v3/applications/${f.appA}` },
   { method: 'POST', url: '/api/v3/applications/:id/secret', auth: 'admin', path: (f) => `/api/v3/applications/${f.appA}/secret` },
   { method: 'POST', url: '/api/v3/signing-keys/rotate', auth: 'sky' },
@@ -104,7 +204,13 @@ const ROUTES: Line[] = [
   { method: 'GET', url: '/api/v3/certs/ca', auth: 'none' },
   { method: 'GET', url: '/api/v3/certs/crl', auth: 'none' },
   { method: 'GET', url: '/api/v3/certs/:serialNum', auth: 'admin', path: () => '/api/v3/certs/1234567' },
-  { method: 'POST', url: '/api/v3/certs/:serialNum/revoke', auth: 'admin', path: () => '/api/v3/certs/1234567/revoke', body: () => ({ reason: 'KeyCompromise' }) },
+  {
+    method: 'POST',
+    url: '/api/v3/certs/:serialNum/revoke',
+    auth: 'admin',
+    path: () => '/api/v3/certs/1234567/revoke',
+    body: () => ({ reason: 'KeyCompromise' }),
+  },
   { method: 'GET', url: '/api/v3/certs/ocsp/:ocspRequest', auth: 'none', path: () => '/api/v3/certs/ocsp/MAA%3D' },
   { method: 'POST', url: '/api/v3/certs/ocsp', auth: 'none' },
   { method: 'GET', url: '/api/v3/session/validate-cert', auth: 'none' },
@@ -119,21 +225,53 @@ beforeAll(async () => {
   t = await startTestApp();
   const tenantA = await createTenant(t, 'Tenant A', 'tenant-a');
   const appA = await t.db.prisma.application.create({
-    data: { tenantId: tenantA, name: 'App A', nameLower: 'app a', clientId: 'route-table-app-a', clientType: 'confidential', clientSecretHash: 'x', tokenEndpointAuthMethod: 'client_secret_basic', redirectUris: ['https://a.example/cb'], postLogoutRedirectUris: [], grantTypes: ['authorization_code'] },
+    data: {
+      tenantId: tenantA,
+      name: 'App A',
+      nameLower: 'app a',
+      clientId: 'route-table-app-a',
+      clientType: 'confidential',
+      clientSecretHash: 'x',
+      tokenEndpointAuthMethod: 'client_secret_basic',
+      redirectUris: ['https://a.example/cb'],
+      postLogoutRedirectUris: [],
+      grantTypes: ['authorization_code'],
+    },
   });
   const sa = await seedServiceAccountPat(t, tenantA, ['tenant-contributor']);
-  const key = await call(t.app, t.adminPat, 'POST', `/api/v3/serviceaccounts/${sa.serviceAccountId}/keys`, { expirationDate: '2099-01-01T00:00:00Z' }, { 'x-forwarded-tenant-id': tenantA });
+  const key = await call(
+    t.app,
+    t.adminPat,
+    'POST',
+    `/api/v3/serviceaccounts/${sa.serviceAccountId}/keys`,
+    { expirationDate: '2099-01-01T00:00:00Z' },
+    { 'x-forwarded-tenant-id': tenantA },
+  );
   const p = t.db.prisma;
   const role = await p.customRole.create({ data: { tenantId: tenantA, name: 'Analyst', nameLower: 'analyst', featureRoles: ['dashboards-view'] } });
   const group = await p.userGroup.create({ data: { tenantId: tenantA, name: 'Ops', nameLower: 'ops', roles: { create: { roleName: 'Analyst' } } } });
   const user = await p.user.create({
     data: {
-      tenantId: tenantA, username: 'alice', usernameLower: 'alice', email: 'alice@a.test', emailLower: 'alice@a.test',
+      tenantId: tenantA,
+      username: 'alice',
+      usernameLower: 'alice',
+      email: 'alice@a.test',
+      emailLower: 'alice@a.test',
       roles: { create: { roleName: 'tenant-user' } },
     },
   });
   await p.groupMembership.create({ data: { tenantId: tenantA, groupId: group.id, userId: user.id } });
-  f = { tenantA, subdomainA: 'tenant-a', saA: sa.serviceAccountId, saPatA: sa.patId, saKeyA: key.json().keyId, userIdA: user.id, groupIdA: group.id, roleIdA: role.id, appA: appA.id };
+  f = {
+    tenantA,
+    subdomainA: 'tenant-a',
+    saA: sa.serviceAccountId,
+    saPatA: sa.patId,
+    saKeyA: key.json().keyId,
+    userIdA: user.id,
+    groupIdA: group.id,
+    roleIdA: role.id,
+    appA: appA.id,
+  };
   const tenantB = await createTenant(t, 'Tenant B', 'tenant-b');
   adminB = (await seedServiceAccountPat(t, tenantB, ['tenant-admin'])).pat;
   userA = (await seedServiceAccountPat(t, f.tenantA, ['tenant-user'])).pat;
@@ -141,7 +279,14 @@ beforeAll(async () => {
 afterAll(() => t?.close());
 
 const request = (line: Line, token?: string, headers: Record<string, string> = {}) =>
-  call(t.app, token, line.method as never, line.path ? line.path(f) : line.url, line.body?.(f) ?? (line.method === 'GET' || line.method === 'DELETE' ? undefined : {}), headers);
+  call(
+    t.app,
+    token,
+    line.method as never,
+    line.path ? line.path(f) : line.url,
+    line.body?.(f) ?? (line.method === 'GET' || line.method === 'DELETE' ? undefined : {}),
+    headers,
+  );
 
 describe('route table', () => {
   it('lists exactly the registered /api routes, with their auth levels', () => {

@@ -23,7 +23,11 @@ beforeAll(async () => {
   const fd = new FormData();
   fd.append('name', 'Acme IdP');
   fd.append('metadataXmlFile', new Blob([idp.metadata], { type: 'application/xml' }), 'idp.xml');
-  const added = await fetch(`${t.issuer}/api/v3/idps/saml`, { method: 'POST', headers: { ...bearer(t.adminPat), 'x-forwarded-tenant-id': tenantId }, body: fd });
+  const added = await fetch(`${t.issuer}/api/v3/idps/saml`, {
+    method: 'POST',
+    headers: { ...bearer(t.adminPat), 'x-forwarded-tenant-id': tenantId },
+    body: fd,
+  });
   expect(added.status).toBe(200);
   idpId = (await added.json()).id;
 });
@@ -210,7 +214,10 @@ describe('SAML response bound to the browser that started the login', () => {
 describe('SAML response status', () => {
   const RESPONDER = 'urn:oasis:names:tc:SAML:2.0:status:Responder';
   const withSubStatus = (sub: string, message: string) => (x: string) =>
-    x.replace('<samlp:StatusCode Value="{StatusCode}"/>', `<samlp:StatusCode Value="{StatusCode}"><samlp:StatusCode Value="${sub}"/></samlp:StatusCode><samlp:StatusMessage>${message}</samlp:StatusMessage>`);
+    x.replace(
+      '<samlp:StatusCode Value="{StatusCode}"/>',
+      `<samlp:StatusCode Value="{StatusCode}"><samlp:StatusCode Value="${sub}"/></samlp:StatusCode><samlp:StatusMessage>${message}</samlp:StatusMessage>`,
+    );
 
   it('refuses a response whose status is not Success even though its assertion is signed', async () => {
     const userId = await federatedUser('failed@acme.test');
@@ -223,7 +230,11 @@ describe('SAML response status', () => {
     ];
     for (const [top, sub, detail] of cases) {
       for (const sign of ['both', 'assertion'] as const) {
-        const SAMLResponse = await idp.respond(login.spMetadata, login.requestId, 'failed@acme.test', { sign, tags: { StatusCode: top }, template: withSubStatus(sub, 'Wrong password') });
+        const SAMLResponse = await idp.respond(login.spMetadata, login.requestId, 'failed@acme.test', {
+          sign,
+          tags: { StatusCode: top },
+          template: withSubStatus(sub, 'Wrong password'),
+        });
         const xml = Buffer.from(SAMLResponse, 'base64').toString('utf8');
         expect(xml).toContain(`<samlp:StatusCode Value="${top}"><samlp:StatusCode Value="${sub}"/>`);
         expect(xml).toMatch(/<saml:Assertion[\s\S]*<ds:Signature/);
@@ -248,7 +259,14 @@ describe('SAML response status', () => {
 
 describe('set-password page of an invitation', () => {
   it('sets the password once, under the tenant policy, and activates the user', async () => {
-    const created = await call(t.app, t.adminPat, 'POST', '/api/v3/users', { data: { type: 'users', attributes: { username: 'invitee', email: 'invitee@acme.test' } } }, { 'x-forwarded-tenant-id': tenantId });
+    const created = await call(
+      t.app,
+      t.adminPat,
+      'POST',
+      '/api/v3/users',
+      { data: { type: 'users', attributes: { username: 'invitee', email: 'invitee@acme.test' } } },
+      { 'x-forwarded-tenant-id': tenantId },
+    );
     expect(created.statusCode).toBe(201);
     const link = new URL(created.json().meta.setPasswordUrl);
     const userId = created.json().data.id;
@@ -257,7 +275,10 @@ describe('set-password page of an invitation', () => {
     const submit = (password: string, confirm = password) =>
       browser.post('/ui/set-password', { csrf: formField(page, 'csrf')!, token: formField(page, 'token')!, password, confirm });
 
-    expect((await browser.post('/ui/set-password', { csrf: 'forged', token: formField(page, 'token')!, password: 'Xx1!aaaaaaaaaaaa', confirm: 'Xx1!aaaaaaaaaaaa' })).status).toBe(403);
+    expect(
+      (await browser.post('/ui/set-password', { csrf: 'forged', token: formField(page, 'token')!, password: 'Xx1!aaaaaaaaaaaa', confirm: 'Xx1!aaaaaaaaaaaa' }))
+        .status,
+    ).toBe(403);
     expect((await submit('Aa1-differs-0001', 'Aa1-differs-0002')).status).toBe(400);
     const weak = await submit('short');
     expect(weak.status).toBe(400);

@@ -40,7 +40,7 @@ const NATIVE: Record<string, (args: string[]) => string> = {
 };
 
 function expectedType(f: DmmfField): string {
-  const base = f.nativeType ? NATIVE[f.nativeType[0]]!(f.nativeType[1]) : SCALAR[f.type] ?? 'text'; // enums map to their own type
+  const base = f.nativeType ? NATIVE[f.nativeType[0]]!(f.nativeType[1]) : (SCALAR[f.type] ?? 'text'); // enums map to their own type
   return f.isList ? `${base}[]` : base;
 }
 
@@ -83,7 +83,7 @@ describe('migrated schema matches schema.prisma', () => {
     for (const idx of dmmf.datamodel.indexes) {
       const table = tableOf[idx.model]!;
       const model = dmmf.datamodel.models.find((m) => m.name === idx.model)!;
-      const cols = idx.fields.map((f) => (model.fields.find((x) => x.name === f.name)?.dbName ?? f.name));
+      const cols = idx.fields.map((f) => model.fields.find((x) => x.name === f.name)?.dbName ?? f.name);
       want.add(`${table} ${idx.type === 'normal' || idx.type === 'fulltext' ? 'index' : 'unique'} (${cols.join(',')})`);
     }
     const { rows: idxRows } = await db.pool.query<{ table: string; unique: boolean; cols: string[] }>(`

@@ -277,7 +277,10 @@ describe('Microsoft Entra ID provisioning sequence', () => {
       ],
     });
     expect(res.statusCode, res.body).toBe(200);
-    expect(res.json()).toMatchObject({ emails: [{ value: 'updatedEmail@microsoft.com', type: 'work', primary: true }], name: { familyName: 'updatedFamilyName', givenName: 'givenName' } });
+    expect(res.json()).toMatchObject({
+      emails: [{ value: 'updatedEmail@microsoft.com', type: 'work', primary: true }],
+      name: { familyName: 'updatedFamilyName', givenName: 'givenName' },
+    });
     const off = await A('PATCH', `/Users/${id}`, { schemas: [PATCH], Operations: [{ op: 'Replace', path: 'active', value: 'False' }] });
     expect(off.statusCode, off.body).toBe(200);
     expect(off.json().active).toBe(false);
@@ -310,7 +313,10 @@ describe('Microsoft Entra ID provisioning sequence', () => {
     expect(remove.statusCode, remove.body).toBe(200);
     expectList(await A('GET', '/Groups?filter=' + encodeURIComponent(`id eq "${groupId}" and members eq "${id}"`)), 0);
 
-    const rename = await A('PATCH', `/Groups/${groupId}`, { schemas: [PATCH], Operations: [{ op: 'Replace', path: 'displayName', value: '1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName' }] });
+    const rename = await A('PATCH', `/Groups/${groupId}`, {
+      schemas: [PATCH],
+      Operations: [{ op: 'Replace', path: 'displayName', value: '1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName' }],
+    });
     expect(rename.json().displayName).toBe('1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName');
   });
 
@@ -324,8 +330,19 @@ describe('Microsoft Entra ID provisioning sequence', () => {
 describe('filters, paging, sorting and projection', () => {
   const ids: Record<string, string> = {};
   beforeAll(async () => {
-    for (const [u, first, ext] of [['alice', 'Alice', 'ext-1'], ['bob', 'Bob', null], ['carol', 'Carol', 'ext-3'], ['dave%x', 'Dave', 'ext-4']] as const) {
-      const res = await A('POST', '/Users', { schemas: [USER], userName: u, name: { givenName: first, familyName: 'F' }, emails: [{ value: `${u.replace('%', '')}@f.test` }], ...(ext ? { externalId: ext } : {}) });
+    for (const [u, first, ext] of [
+      ['alice', 'Alice', 'ext-1'],
+      ['bob', 'Bob', null],
+      ['carol', 'Carol', 'ext-3'],
+      ['dave%x', 'Dave', 'ext-4'],
+    ] as const) {
+      const res = await A('POST', '/Users', {
+        schemas: [USER],
+        userName: u,
+        name: { givenName: first, familyName: 'F' },
+        emails: [{ value: `${u.replace('%', '')}@f.test` }],
+        ...(ext ? { externalId: ext } : {}),
+      });
       expect(res.statusCode, res.body).toBe(201);
       ids[u] = res.json().id;
     }
@@ -333,7 +350,10 @@ describe('filters, paging, sorting and projection', () => {
   const q = async (filter: string, extra = '') => {
     const res = await A('GET', '/Users?filter=' + encodeURIComponent(filter) + extra);
     expect(res.statusCode, res.body).toBe(200);
-    return (res.json().Resources as any[]).map((r) => r.userName).filter((n) => ['alice', 'bob', 'carol', 'dave%x'].includes(n)).sort();
+    return (res.json().Resources as any[])
+      .map((r) => r.userName)
+      .filter((n) => ['alice', 'bob', 'carol', 'dave%x'].includes(n))
+      .sort();
   };
 
   it('supports every operator, logic and grouping', async () => {
@@ -398,7 +418,21 @@ describe('filters, paging, sorting and projection', () => {
   });
 
   it('answers malformed filters with 400 invalidFilter', async () => {
-    for (const bad of ['userName eq', 'userName xx "a"', '(userName eq "a"', 'userName eq "a" and', 'userName eq "unterminated', 'emails[type eq "work"', 'password eq "x"', 'active co "t"', 'meta.created gt "not a date"', 'not userName eq "a"', 'userName eq "a")', '"a" eq userName', 'emails[value[type eq "x"]]']) {
+    for (const bad of [
+      'userName eq',
+      'userName xx "a"',
+      '(userName eq "a"',
+      'userName eq "a" and',
+      'userName eq "unterminated',
+      'emails[type eq "work"',
+      'password eq "x"',
+      'active co "t"',
+      'meta.created gt "not a date"',
+      'not userName eq "a"',
+      'userName eq "a")',
+      '"a" eq userName',
+      'emails[value[type eq "x"]]',
+    ]) {
       const res = await A('GET', '/Users?filter=' + encodeURIComponent(bad));
       expectScimError(res, 400, 'invalidFilter');
     }
@@ -422,12 +456,18 @@ describe('PATCH paths and errors', () => {
     const other = await A('POST', '/Users', { schemas: [USER], userName: 'nomail@p.test' });
     expect(other.statusCode, other.body).toBe(201);
     expect(other.json().emails).toEqual([{ value: 'nomail@p.test', type: 'work', primary: true }]);
-    const res = await A('PATCH', `/Users/${id}`, { schemas: [PATCH], Operations: [{ op: 'replace', path: 'emails[type eq "work"].value', value: 'new@p.test' }] });
+    const res = await A('PATCH', `/Users/${id}`, {
+      schemas: [PATCH],
+      Operations: [{ op: 'replace', path: 'emails[type eq "work"].value', value: 'new@p.test' }],
+    });
     expect(res.json().emails[0].value).toBe('new@p.test');
   });
 
   it('adds a new primary email, which replaces the stored one', async () => {
-    const res = await A('PATCH', `/Users/${id}`, { schemas: [PATCH], Operations: [{ op: 'add', path: 'emails', value: [{ value: 'primary@p.test', type: 'home', primary: true }] }] });
+    const res = await A('PATCH', `/Users/${id}`, {
+      schemas: [PATCH],
+      Operations: [{ op: 'add', path: 'emails', value: [{ value: 'primary@p.test', type: 'home', primary: true }] }],
+    });
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json().emails).toEqual([{ value: 'primary@p.test', type: 'work', primary: true }]);
   });
@@ -453,7 +493,7 @@ describe('PATCH paths and errors', () => {
       [{ schemas: [PATCH], Operations: [{ op: 'move', path: 'userName', value: 'x' }] }, 'invalidSyntax'],
       [{ schemas: [PATCH], Operations: [{ op: 'add', path: 'userName' }] }, 'invalidSyntax'],
       [{ schemas: [PATCH], Operations: [{ op: 'remove' }] }, 'noTarget'],
-      [{ schemas: [PATCH], Operations: [{ op: 'replace', path: 'emails[type eq "work"' , value: 'x' }] }, 'invalidPath'],
+      [{ schemas: [PATCH], Operations: [{ op: 'replace', path: 'emails[type eq "work"', value: 'x' }] }, 'invalidPath'],
       [{ schemas: [PATCH], Operations: [{ op: 'replace', path: 'nosuchattr', value: 'x' }] }, 'invalidPath'],
       [{ schemas: [PATCH], Operations: [{ op: 'replace', path: 'userName[value eq "x"]', value: 'x' }] }, 'invalidPath'],
       [{ schemas: [PATCH], Operations: [{ op: 'replace', path: 'groups', value: [] }] }, 'mutability'],
@@ -489,12 +529,22 @@ describe('versions and If-Match', () => {
     const created = await A('POST', '/Users', { schemas: [USER], userName: 'etag@e.test' });
     const u = created.json();
     const v1 = u.meta.version;
-    const ok = await A('PATCH', `/Users/${u.id}`, { schemas: [PATCH], Operations: [{ op: 'replace', path: 'name.givenName', value: 'E' }] }, { 'if-match': v1 });
+    const ok = await A(
+      'PATCH',
+      `/Users/${u.id}`,
+      { schemas: [PATCH], Operations: [{ op: 'replace', path: 'name.givenName', value: 'E' }] },
+      { 'if-match': v1 },
+    );
     expect(ok.statusCode, ok.body).toBe(200);
     const v2 = ok.json().meta.version;
     expect(v2).not.toBe(v1);
     expect(ok.headers.etag).toBe(v2);
-    const stale = await A('PATCH', `/Users/${u.id}`, { schemas: [PATCH], Operations: [{ op: 'replace', path: 'name.givenName', value: 'F' }] }, { 'if-match': v1 });
+    const stale = await A(
+      'PATCH',
+      `/Users/${u.id}`,
+      { schemas: [PATCH], Operations: [{ op: 'replace', path: 'name.givenName', value: 'F' }] },
+      { 'if-match': v1 },
+    );
     expectScimError(stale, 412);
     expectScimError(await A('DELETE', `/Users/${u.id}`, undefined, { 'if-match': v1 }), 412);
     const notModified = await A('GET', `/Users/${u.id}`, undefined, { 'if-none-match': v2 });
@@ -505,7 +555,12 @@ describe('versions and If-Match', () => {
   it('moves a group version when its members change', async () => {
     const g = (await A('POST', '/Groups', { schemas: [GROUP], displayName: 'versioned' })).json();
     const u = (await A('POST', '/Users', { schemas: [USER], userName: 'member@v.test' })).json();
-    const res = await A('PATCH', `/Groups/${g.id}`, { schemas: [PATCH], Operations: [{ op: 'add', path: 'members', value: [{ value: u.id }] }] }, { 'if-match': g.meta.version });
+    const res = await A(
+      'PATCH',
+      `/Groups/${g.id}`,
+      { schemas: [PATCH], Operations: [{ op: 'add', path: 'members', value: [{ value: u.id }] }] },
+      { 'if-match': g.meta.version },
+    );
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json().meta.version).not.toBe(g.meta.version);
     const put = await A('PUT', `/Groups/${g.id}`, { schemas: [GROUP], displayName: 'versioned', members: [] }, { 'if-match': g.meta.version });
@@ -556,10 +611,16 @@ describe('operator protection', () => {
     const deactivate = { schemas: [PATCH], Operations: [{ op: 'replace', path: 'active', value: false }] };
     expectScimError(await scim(opAdmin, 'PATCH', `/Users/${root.id}`, deactivate), 403);
     expectScimError(await scim(opAdmin, 'DELETE', `/Users/${root.id}`), 403);
-    expectScimError(await scim(opAdmin, 'PATCH', `/Groups/${group.id}`, { schemas: [PATCH], Operations: [{ op: 'add', path: 'members', value: [{ value: plain.id }] }] }), 403);
+    expectScimError(
+      await scim(opAdmin, 'PATCH', `/Groups/${group.id}`, { schemas: [PATCH], Operations: [{ op: 'add', path: 'members', value: [{ value: plain.id }] }] }),
+      403,
+    );
     expectScimError(await scim(opAdmin, 'DELETE', `/Groups/${group.id}`), 403);
     expect(await snapshot(t.db)).toEqual(before);
-    const bySky = await scim(t.adminPat, 'PATCH', `/Groups/${group.id}`, { schemas: [PATCH], Operations: [{ op: 'add', path: 'members', value: [{ value: plain.id }] }] });
+    const bySky = await scim(t.adminPat, 'PATCH', `/Groups/${group.id}`, {
+      schemas: [PATCH],
+      Operations: [{ op: 'add', path: 'members', value: [{ value: plain.id }] }],
+    });
     expect(bySky.statusCode, bySky.body).toBe(200);
     // Now a skylight-admin through the group: protected as well.
     expectScimError(await scim(opAdmin, 'PATCH', `/Users/${plain.id}`, deactivate), 403);
@@ -604,7 +665,9 @@ describe('discovery', () => {
   });
 
   it('writes audit events for SCIM changes', async () => {
-    const n = await t.db.prisma.auditEvent.count({ where: { tenantId: tenantA, action: { in: ['user.created', 'group.updated', 'user.deleted'] }, details: { path: ['via'], equals: 'scim' } } });
+    const n = await t.db.prisma.auditEvent.count({
+      where: { tenantId: tenantA, action: { in: ['user.created', 'group.updated', 'user.deleted'] }, details: { path: ['via'], equals: 'scim' } },
+    });
     expect(n).toBeGreaterThan(5);
   });
 });

@@ -28,7 +28,10 @@ async function start(env: Record<string, string>): Promise<Running> {
   const started = Date.now();
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`server exited: ${out}`);
-    const ok = await fetch(`${base}/api/v3/health/readiness`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${base}/api/v3/health/readiness`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     // Generous: a loaded CI machine is slower; the time to ready is a figure, not an assertion.
     if (Date.now() - started > 30_000) throw new Error(`not ready within 30 s: ${out}`);
@@ -86,7 +89,11 @@ describe('server process', () => {
 
       // The done-when flow over real HTTP: create a tenant, register its subdomain, read it back.
       const auth = { authorization: `Bearer ${pat}`, 'content-type': 'application/vnd.api+json' };
-      const created = await fetch(`${r.base}/api/v3/tenants`, { method: 'POST', headers: auth, body: JSON.stringify({ data: { attributes: { name: 'Acme' } } }) });
+      const created = await fetch(`${r.base}/api/v3/tenants`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({ data: { attributes: { name: 'Acme' } } }),
+      });
       expect(created.status).toBe(201);
       const id = (await created.json()).data.id;
       const put = await fetch(`${r.base}/api/v3/onboarding/tenant-identity`, {
@@ -129,7 +136,14 @@ describe('server process', () => {
     const { generatePat } = await import('../src/principals/pat.js');
     const myPat = generatePat();
     const dir = mkdtempSync(path.join(tmpdir(), 'iam-server-env-'));
-    const r = await start({ ...env, DATABASE_URL: '', DATA_DIR: dir, BOOTSTRAP_ADMIN_USERNAME: 'root@ops.test', BOOTSTRAP_ADMIN_PASSWORD: 'Correct-Horse-9-Battery', BOOTSTRAP_ADMIN_PAT: myPat });
+    const r = await start({
+      ...env,
+      DATABASE_URL: '',
+      DATA_DIR: dir,
+      BOOTSTRAP_ADMIN_USERNAME: 'root@ops.test',
+      BOOTSTRAP_ADMIN_PASSWORD: 'Correct-Horse-9-Battery',
+      BOOTSTRAP_ADMIN_PAT: myPat,
+    });
     try {
       expect(r.out()).toContain('(from BOOTSTRAP_ADMIN_PAT)');
       expect(r.out()).not.toContain(myPat);

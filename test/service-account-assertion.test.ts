@@ -17,7 +17,12 @@ const SA = '/api/v3/serviceaccounts';
 const inDays = (d: number) => new Date(Date.now() + d * 86400_000).toISOString();
 const nowS = () => Math.floor(Date.now() / 1000);
 
-interface KeyFile { type: string; keyId: string; key: string; userId: string }
+interface KeyFile {
+  type: string;
+  keyId: string;
+  key: string;
+  userId: string;
+}
 
 async function newAccount(admin: string, username: string, body: Record<string, unknown> = {}) {
   const res = await call(t.app, admin, 'POST', SA, { name: username, username, roles: ['tenant-contributor'], ...body });
@@ -94,7 +99,11 @@ describe('verifyKeyAssertion', () => {
     const pk = await importPKCS8(file.key, 'RS256');
     const multi = await new SignJWT({ jti: randomUUID() })
       .setProtectedHeader({ alg: 'RS256', kid: file.keyId })
-      .setIssuer(file.userId).setSubject(file.userId).setAudience(['https://other.example', AUD]).setIssuedAt().setExpirationTime('2m')
+      .setIssuer(file.userId)
+      .setSubject(file.userId)
+      .setAudience(['https://other.example', AUD])
+      .setIssuedAt()
+      .setExpirationTime('2m')
       .sign(pk);
     expect((await verify(multi)).ok).toBe(true);
 
@@ -125,7 +134,11 @@ describe('verifyKeyAssertion', () => {
     const file = JSON.parse(Buffer.from(keyA, 'base64').toString()) as KeyFile;
     const noJti = await new SignJWT({})
       .setProtectedHeader({ alg: 'RS256', kid: file.keyId })
-      .setIssuer(file.userId).setSubject(file.userId).setAudience(AUD).setIssuedAt().setExpirationTime('2m')
+      .setIssuer(file.userId)
+      .setSubject(file.userId)
+      .setAudience(AUD)
+      .setIssuedAt()
+      .setExpirationTime('2m')
       .sign(await importPKCS8(file.key, 'RS256'));
     await expectRefused(noJti, /jti/);
     // The same jti in a freshly signed assertion is a replay too.
@@ -134,7 +147,7 @@ describe('verifyKeyAssertion', () => {
     await expectRefused(await sign(keyA, { claims: { jti } }), /already been used/);
   });
 
-  it('refuses a signature by another key, and another account\'s key', async () => {
+  it("refuses a signature by another key, and another account's key", async () => {
     const otherKeySameAccount = await newKey(adminA, accountA);
     const kidA = (JSON.parse(Buffer.from(keyA, 'base64').toString()) as KeyFile).keyId;
     // Signed by the second key but claiming to be the first one.
@@ -148,7 +161,7 @@ describe('verifyKeyAssertion', () => {
     await expectRefused(await sign(keyA, { claims: { iss: accountA2 } }), /iss and sub/);
   });
 
-  it('refuses a key of another tenant\'s account used for this tenant\'s account', async () => {
+  it("refuses a key of another tenant's account used for this tenant's account", async () => {
     const accountB = await newAccount(adminB, 'collector-b');
     const keyB = await newKey(adminB, accountB);
     expect((await verify(await sign(keyB))).ok).toBe(true);

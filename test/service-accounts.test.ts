@@ -60,14 +60,19 @@ describe('CreateServiceAccount', () => {
     const rows = await t.db.prisma.personalAccessToken.findMany({ where: { serviceAccountId: body.machineUserId } });
     expect(rows).toHaveLength(1);
     expect(rows[0]!.tokenHash).toBe(hashPat(body.pat));
-    const dump = JSON.stringify(await t.db.pool.query('SELECT * FROM "PersonalAccessToken"').then((r) => r.rows))
-      + JSON.stringify(await t.db.prisma.auditEvent.findMany());
+    const dump =
+      JSON.stringify(await t.db.pool.query('SELECT * FROM "PersonalAccessToken"').then((r) => r.rows)) +
+      JSON.stringify(await t.db.prisma.auditEvent.findMany());
     expect(dump).not.toContain(body.pat);
 
     // The PAT authenticates as the new account, which can read itself.
     const self = await call(t.app, body.pat, 'GET', `${SA}/self`);
     expect(self.statusCode).toBe(200);
-    expect(self.json().data).toMatchObject({ type: 'serviceaccounts', id: body.machineUserId, attributes: { username: 'ServiceAccount1@pca', roles: ['tenant-admin'], accessTokenType: 'Jwt' } });
+    expect(self.json().data).toMatchObject({
+      type: 'serviceaccounts',
+      id: body.machineUserId,
+      attributes: { username: 'ServiceAccount1@pca', roles: ['tenant-admin'], accessTokenType: 'Jwt' },
+    });
 
     const events = await t.db.prisma.auditEvent.findMany({ where: { tenantId: tenantA, targetId: { in: [body.machineUserId, rows[0]!.id] } } });
     expect(events.map((e) => e.action).sort()).toEqual(['serviceaccount.created', 'serviceaccount.pat.created']);
@@ -105,7 +110,7 @@ describe('CreateServiceAccount', () => {
     ['bad withPAT value', '?withPAT=maybe', { name: 'n', username: 'r9' }, 400, undefined],
     ['unknown role in body', '', { name: 'n', username: 'r10', roles: ['no-such-role'] }, 422, '/roles/0'],
     ['unknown role in query', '?roles=no-such-role', { name: 'n', username: 'r11' }, 422, undefined],
-    ['another tenant\'s custom role', '', { name: 'n', username: 'r12', roles: ['b-only'] }, 422, '/roles/0'],
+    ["another tenant's custom role", '', { name: 'n', username: 'r12', roles: ['b-only'] }, 422, '/roles/0'],
     ['skylight-admin granted by a tenant-admin (body)', '', { name: 'n', username: 'r13', roles: ['skylight-admin'] }, 403, undefined],
     ['skylight-admin granted by a tenant-admin (query)', '?roles=skylight-admin', { name: 'n', username: 'r14' }, 403, undefined],
     ['username of another service account, other case', '', { name: 'n', username: 'SERVICEACCOUNT1@PCA' }, 409, '/username'],
@@ -115,7 +120,9 @@ describe('CreateServiceAccount', () => {
   it.each(refusals)('refuses %s, changing nothing', async (_name, query, body, status, pointer) => {
     if (!(await t.db.prisma.customRole.findFirst({ where: { tenantId: tenantB, nameLower: 'b-only' } }))) {
       await t.db.prisma.customRole.create({ data: { tenantId: tenantB, name: 'b-only', nameLower: 'b-only', featureRoles: [] } });
-      await t.db.prisma.user.create({ data: { tenantId: tenantA, username: 'alice', usernameLower: 'alice', email: 'alice@a.test', emailLower: 'alice@a.test' } });
+      await t.db.prisma.user.create({
+        data: { tenantId: tenantA, username: 'alice', usernameLower: 'alice', email: 'alice@a.test', emailLower: 'alice@a.test' },
+      });
     }
     const before = await snapshot(t.db);
     const res = await post(adminA, `${SA}${query}`, body);
@@ -139,7 +146,7 @@ describe('CreateServiceAccount', () => {
     expect((await t.db.prisma.serviceAccount.findUnique({ where: { id: inA.json().machineUserId } }))!.tenantId).toBe(tenantA);
   });
 
-  it('is refused to a tenant-user and to another tenant\'s admin naming this tenant', async () => {
+  it("is refused to a tenant-user and to another tenant's admin naming this tenant", async () => {
     const before = await snapshot(t.db);
     expect((await post(userA.pat, SA, { name: 'n', username: 'nope' })).statusCode).toBe(403);
     expect((await post(adminB, SA, { name: 'n', username: 'nope' }, { 'x-forwarded-tenant-id': tenantA })).statusCode).toBe(403);
@@ -148,7 +155,12 @@ describe('CreateServiceAccount', () => {
 
   it('refuses a non-JSON body (415) and malformed JSON (400)', async () => {
     const before = await snapshot(t.db);
-    const text = await t.app.inject({ method: 'POST', url: SA, headers: { authorization: `Bearer ${adminA}`, 'content-type': 'application/xml' }, payload: '<x/>' });
+    const text = await t.app.inject({
+      method: 'POST',
+      url: SA,
+      headers: { authorization: `Bearer ${adminA}`, 'content-type': 'application/xml' },
+      payload: '<x/>',
+    });
     expect(text.statusCode).toBe(415);
     const bad = await t.app.inject({ method: 'POST', url: SA, headers: { authorization: `Bearer ${adminA}`, ...json }, payload: '{"name":' });
     expect(bad.statusCode).toBe(400);
@@ -156,10 +168,7 @@ describe('CreateServiceAccount', () => {
   });
 
   it('lets exactly one of two concurrent creations of the same username succeed', async () => {
-    const [a, b] = await Promise.all([
-      post(adminA, SA, { name: 'n', username: 'Racer' }),
-      post(adminA, SA, { name: 'n', username: 'racer' }),
-    ]);
+    const [a, b] = await Promise.all([post(adminA, SA, { name: 'n', username: 'Racer' }), post(adminA, SA, { name: 'n', username: 'racer' })]);
     expect([a.statusCode, b.statusCode].sort()).toEqual([201, 409]);
     expect(await t.db.prisma.serviceAccount.count({ where: { tenantId: tenantA, usernameLower: 'racer' } })).toBe(1);
   });
@@ -184,7 +193,7 @@ describe('GetServiceAccount', () => {
     }
   });
 
-  it('refuses a non-admin reading another account (403) and hides other tenants\' accounts (404)', async () => {
+  it("refuses a non-admin reading another account (403) and hides other tenants' accounts (404)", async () => {
     const other = await createAccount(adminA, { username: 'hidden' });
     expect((await call(t.app, userA.pat, 'GET', `${SA}/${other.machineUserId}`)).statusCode).toBe(403);
     const cross = await call(t.app, adminB, 'GET', `${SA}/${other.machineUserId}`);
@@ -221,7 +230,7 @@ describe('DeleteServiceAccount', () => {
     expect((await call(t.app, adminA, 'DELETE', `${SA}/${sa.machineUserId}`)).statusCode).toBe(404);
   });
 
-  it('refuses another tenant, non-admins and admins below the account\'s roles, changing nothing', async () => {
+  it("refuses another tenant, non-admins and admins below the account's roles, changing nothing", async () => {
     const victim = await createAccount(adminA, { username: 'victim' });
     const operatorSa = (await t.db.prisma.serviceAccount.findFirst({ where: { tenantId: t.operatorTenantId, username: 'operator' } }))!;
     const opTenantAdmin = (await seedServiceAccountPat(t, t.operatorTenantId, ['tenant-admin'])).pat;
@@ -242,7 +251,8 @@ describe('SearchServiceAccounts', () => {
       ['Alpha.Collector', 'Alpha', ['tenant-user']],
       ['beta.collector', 'Beta', ['tenant-contributor']],
       ['gamma', 'Gamma Collector', ['tenant-user', 'tenant-contributor']],
-    ] as const) await createAccount(admin, { username, name, roles: [...roles] });
+    ] as const)
+      await createAccount(admin, { username, name, roles: [...roles] });
     await createAccount(adminB, { username: 'alpha.collector.b' });
 
     const search = (data: unknown, q = '') => call(t.app, admin, 'POST', `${SA}/search${q}`, { data });
@@ -302,7 +312,11 @@ describe('PATs', () => {
     expect((await call(t.app, sa.pat, 'GET', `${SA}/self`)).statusCode).toBe(401);
     expect((await call(t.app, newPat, 'DELETE', `${SA}/self/pats/${oldId}`)).statusCode).toBe(404);
 
-    const actions = (await t.db.prisma.auditEvent.findMany({ where: { action: { startsWith: 'serviceaccount.pat.' }, details: { path: ['serviceAccountId'], equals: sa.machineUserId } } })).map((e) => e.action);
+    const actions = (
+      await t.db.prisma.auditEvent.findMany({
+        where: { action: { startsWith: 'serviceaccount.pat.' }, details: { path: ['serviceAccountId'], equals: sa.machineUserId } },
+      })
+    ).map((e) => e.action);
     expect(actions.filter((a) => a === 'serviceaccount.pat.created')).toHaveLength(3);
     expect(actions).toContain('serviceaccount.pat.deleted');
   });
@@ -323,7 +337,7 @@ describe('PATs', () => {
     expect(res.json().errors[0].detail).toContain('expired');
   });
 
-  it('refuses bad dates, other accounts\' PATs, other tenants, non-admins and escalation, changing nothing', async () => {
+  it("refuses bad dates, other accounts' PATs, other tenants, non-admins and escalation, changing nothing", async () => {
     const sa = await createAccount(adminA, { username: 'pat-target', roles: ['tenant-user'], expirationDate: inDays(1) }, '?withPAT=true');
     const other = await createAccount(adminA, { username: 'pat-other', roles: ['tenant-user'], expirationDate: inDays(1) }, '?withPAT=true');
     const otherPatId = (await t.db.prisma.personalAccessToken.findFirst({ where: { serviceAccountId: other.machineUserId } }))!.id;
@@ -337,10 +351,14 @@ describe('PATs', () => {
       ['date without offset', post(adminA, url, { expirationDate: '2099-01-01 00:00' }), 400],
       ['another tenant', post(adminB, url, { expirationDate: inDays(1) }), 404],
       ['another account (non-admin)', post(other.pat, url, { expirationDate: inDays(1) }), 403],
-      ['self naming a tenant the caller is not in', post(t.adminPat, `${SA}/self/pats`, { expirationDate: inDays(1) }, { 'x-forwarded-tenant-id': tenantA }), 404],
+      [
+        'self naming a tenant the caller is not in',
+        post(t.adminPat, `${SA}/self/pats`, { expirationDate: inDays(1) }, { 'x-forwarded-tenant-id': tenantA }),
+        404,
+      ],
       ['list by another account', call(t.app, other.pat, 'GET', url), 403],
       ['list from another tenant', call(t.app, adminB, 'GET', url), 404],
-      ['delete another account\'s PAT via this account', call(t.app, adminA, 'DELETE', `${url}/${otherPatId}`), 404],
+      ["delete another account's PAT via this account", call(t.app, adminA, 'DELETE', `${url}/${otherPatId}`), 404],
       ['delete by another account', call(t.app, other.pat, 'DELETE', `${SA}/${sa.machineUserId}/pats/${otherPatId}`), 403],
       ['delete from another tenant', call(t.app, adminB, 'DELETE', `${SA}/${other.machineUserId}/pats/${otherPatId}`), 404],
       ['malformed credential id', call(t.app, adminA, 'DELETE', `${url}/291606795498498048`), 404],
@@ -391,7 +409,7 @@ describe('Keys', () => {
     expect((await call(t.app, sa.pat, 'DELETE', `${SA}/self/keys/${res.json().keyId}`)).statusCode).toBe(404);
   });
 
-  it('refuses bad dates, other tenants, non-admins and other accounts\' keys, changing nothing', async () => {
+  it("refuses bad dates, other tenants, non-admins and other accounts' keys, changing nothing", async () => {
     const sa = await createAccount(adminA, { username: 'key-target', roles: ['tenant-user'], expirationDate: inDays(1) }, '?withPAT=true');
     const other = await createAccount(adminA, { username: 'key-other', roles: ['tenant-user'], expirationDate: inDays(1) }, '?withPAT=true');
     const otherKey = (await post(other.pat, `${SA}/self/keys`, { expirationDate: inDays(1) })).json().keyId;
@@ -403,7 +421,7 @@ describe('Keys', () => {
       ['unknown key type', post(adminA, url, { expirationDate: inDays(1), keyType: 'DSA' }), 400],
       ['another tenant', post(adminB, url, { expirationDate: inDays(1) }), 404],
       ['another account (non-admin)', post(other.pat, url, { expirationDate: inDays(1) }), 403],
-      ['delete another account\'s key via this account', call(t.app, adminA, 'DELETE', `${url}/${otherKey}`), 404],
+      ["delete another account's key via this account", call(t.app, adminA, 'DELETE', `${url}/${otherKey}`), 404],
       ['delete from another tenant', call(t.app, adminB, 'DELETE', `${SA}/${other.machineUserId}/keys/${otherKey}`), 404],
       ['malformed key id', call(t.app, adminA, 'DELETE', `${url}/x`), 404],
     ];

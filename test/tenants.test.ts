@@ -87,7 +87,9 @@ describe('operator tenant API and onboarding', () => {
     const id = await createTenant(t, 'Soon disabled');
     const { pat } = await seedServiceAccountPat(t, id, ['tenant-admin']);
     expect((await call(t.app, pat, 'GET', '/api/v3/tenants/smtp')).statusCode).toBe(200);
-    const res = await call(t.app, t.adminPat, 'PATCH', `/api/v3/tenants/${id}`, { data: { attributes: { state: 'disabled', lockoutPolicy: { maxAttempts: 3 } } } });
+    const res = await call(t.app, t.adminPat, 'PATCH', `/api/v3/tenants/${id}`, {
+      data: { attributes: { state: 'disabled', lockoutPolicy: { maxAttempts: 3 } } },
+    });
     expect(res.statusCode).toBe(200);
     expect(res.json().data.attributes).toMatchObject({ state: 'disabled', lockoutPolicy: { maxAttempts: 3 } });
     expect((await call(t.app, pat, 'GET', '/api/v3/tenants/smtp')).statusCode).toBe(401);
@@ -118,7 +120,9 @@ describe('X-Forwarded-Tenant-Id', () => {
   it('lets a skylight-admin act on a named tenant and 404s an unknown one', async () => {
     const id = await createTenant(t, 'Named');
     expect((await call(t.app, t.adminPat, 'GET', '/api/v3/tenants/smtp', undefined, { 'x-forwarded-tenant-id': id })).statusCode).toBe(200);
-    const unknown = await call(t.app, t.adminPat, 'GET', '/api/v3/tenants/smtp', undefined, { 'x-forwarded-tenant-id': '00000000-0000-7000-8000-000000000000' });
+    const unknown = await call(t.app, t.adminPat, 'GET', '/api/v3/tenants/smtp', undefined, {
+      'x-forwarded-tenant-id': '00000000-0000-7000-8000-000000000000',
+    });
     expect(unknown.statusCode).toBe(404);
     expect((await call(t.app, t.adminPat, 'GET', '/api/v3/tenants/smtp', undefined, { 'x-forwarded-tenant-id': 'junk' })).statusCode).toBe(404);
   });

@@ -35,7 +35,14 @@ const form = (app: FastifyInstance, url: string, params: Record<string, string>,
 
 async function serviceAccount(c: Ctx, accessTokenType: 'Bearer' | 'Jwt' = 'Jwt'): Promise<string> {
   const username = `m-${randomUUID().slice(0, 8)}`;
-  const res = await call(c.t.app, c.t.adminPat, 'POST', '/api/v3/serviceaccounts?roles=tenant-admin', { accessTokenType, name: username, username }, asOperator(c));
+  const res = await call(
+    c.t.app,
+    c.t.adminPat,
+    'POST',
+    '/api/v3/serviceaccounts?roles=tenant-admin',
+    { accessTokenType, name: username, username },
+    asOperator(c),
+  );
   expect(res.statusCode, res.body).toBe(201);
   return res.json().machineUserId;
 }
@@ -52,9 +59,25 @@ async function addKey(c: Ctx, saId: string): Promise<KeyFile> {
 }
 
 async function machineClient(c: Ctx, serviceAccountId: string, accessTokenType: 'jwt' | 'opaque') {
-  const res = await call(c.t.app, c.t.adminPat, 'POST', '/api/v3/applications', {
-    data: { type: 'applications', attributes: { name: `cc-${randomUUID().slice(0, 8)}`, clientType: 'confidential', grantTypes: ['client_credentials'], serviceAccountId, accessTokenType } },
-  }, asOperator(c));
+  const res = await call(
+    c.t.app,
+    c.t.adminPat,
+    'POST',
+    '/api/v3/applications',
+    {
+      data: {
+        type: 'applications',
+        attributes: {
+          name: `cc-${randomUUID().slice(0, 8)}`,
+          clientType: 'confidential',
+          grantTypes: ['client_credentials'],
+          serviceAccountId,
+          accessTokenType,
+        },
+      },
+    },
+    asOperator(c),
+  );
   expect(res.statusCode, res.body).toBe(201);
   const a = res.json().data.attributes;
   return { id: res.json().data.id as string, clientId: a.clientId as string, secret: a.clientSecret as string };
@@ -183,7 +206,13 @@ describe('tokens die with what issued them', () => {
     const res = await loginThrough(new Browser(t.issuer), `/oauth/v2/authorize?${query}`, email, PASSWORD);
     expect(res.status).toBe(303);
     const code = new URL(res.headers.get('location')!).searchParams.get('code')!;
-    const tok = await form(t.app, '/oauth/v2/token', { grant_type: 'authorization_code', code, redirect_uri: app.redirect, client_id: app.clientId, code_verifier: verifier });
+    const tok = await form(t.app, '/oauth/v2/token', {
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: app.redirect,
+      client_id: app.clientId,
+      code_verifier: verifier,
+    });
     expect(tok.statusCode, tok.body).toBe(200);
     return tok.json().access_token;
   }
@@ -192,16 +221,26 @@ describe('tokens die with what issued them', () => {
     const out: Record<'jwt' | 'opaque', { clientId: string; redirect: string }> = {} as never;
     for (const accessTokenType of ['jwt', 'opaque'] as const) {
       const redirect = `https://${accessTokenType}.example/cb`;
-      const res = await call(t.app, t.adminPat, 'POST', '/api/v3/applications', {
-        data: { type: 'applications', attributes: { name: `ui-${randomUUID().slice(0, 8)}`, clientType: 'public', redirectUris: [redirect], accessTokenType } },
-      }, asOperator(c));
+      const res = await call(
+        t.app,
+        t.adminPat,
+        'POST',
+        '/api/v3/applications',
+        {
+          data: {
+            type: 'applications',
+            attributes: { name: `ui-${randomUUID().slice(0, 8)}`, clientType: 'public', redirectUris: [redirect], accessTokenType },
+          },
+        },
+        asOperator(c),
+      );
       expect(res.statusCode, res.body).toBe(201);
       out[accessTokenType] = { clientId: res.json().data.attributes.clientId, redirect };
     }
     return out;
   }
 
-  it.each(['deleted', 'made inactive'] as const)('a user\'s tokens fail once the user is %s', async (change) => {
+  it.each(['deleted', 'made inactive'] as const)("a user's tokens fail once the user is %s", async (change) => {
     const email = `u-${randomUUID().slice(0, 8)}@issuers.test`;
     const userId = await seedUser(t, c.tenantId, { email, password: PASSWORD, roles: ['tenant-admin'] });
     const clients = await userClients();
@@ -209,9 +248,10 @@ describe('tokens die with what issued them', () => {
     expect(decodeJwt(tokens.jwt).sub).toBe(userId);
     for (const token of Object.values(tokens)) await expectValid(c, token);
 
-    const res = change === 'deleted'
-      ? await call(t.app, t.adminPat, 'DELETE', `/api/v3/users/${userId}`, undefined, asOperator(c))
-      : await call(t.app, t.adminPat, 'PATCH', `/api/v3/users/${userId}`, { data: { type: 'users', attributes: { state: 'inactive' } } }, asOperator(c));
+    const res =
+      change === 'deleted'
+        ? await call(t.app, t.adminPat, 'DELETE', `/api/v3/users/${userId}`, undefined, asOperator(c))
+        : await call(t.app, t.adminPat, 'PATCH', `/api/v3/users/${userId}`, { data: { type: 'users', attributes: { state: 'inactive' } } }, asOperator(c));
     expect(res.statusCode, res.body).toBe(change === 'deleted' ? 204 : 200);
     for (const [format, token] of Object.entries(tokens)) await expectRefused(c, token, `a ${format} token of a user ${change}`);
   });
@@ -241,7 +281,14 @@ describe('tokens die with what issued them', () => {
     const m = await machineClient(c, sa, 'jwt');
     const first = await clientCredentialsToken(c, m);
     await expectValid(c, first);
-    const rebound = await call(t.app, t.adminPat, 'PATCH', `/api/v3/applications/${m.id}`, { data: { attributes: { serviceAccountId: await serviceAccount(c) } } }, asOperator(c));
+    const rebound = await call(
+      t.app,
+      t.adminPat,
+      'PATCH',
+      `/api/v3/applications/${m.id}`,
+      { data: { attributes: { serviceAccountId: await serviceAccount(c) } } },
+      asOperator(c),
+    );
     expect(rebound.statusCode, rebound.body).toBe(200);
     await expectRefused(c, first, 'a token of a rebound application');
     // An instance still holding the client as it was (hot cache) gets no new grant for the old account.
@@ -250,9 +297,16 @@ describe('tokens die with what issued them', () => {
     const second = await clientCredentialsToken(c, m);
     expect(decodeJwt(second).sub).not.toBe(sa);
     await expectValid(c, second);
-    const changed = await call(t.app, t.adminPat, 'PATCH', `/api/v3/applications/${m.id}`, {
-      data: { attributes: { grantTypes: ['authorization_code'], redirectUris: ['https://machine.example/cb'], serviceAccountId: null } },
-    }, asOperator(c));
+    const changed = await call(
+      t.app,
+      t.adminPat,
+      'PATCH',
+      `/api/v3/applications/${m.id}`,
+      {
+        data: { attributes: { grantTypes: ['authorization_code'], redirectUris: ['https://machine.example/cb'], serviceAccountId: null } },
+      },
+      asOperator(c),
+    );
     expect(changed.statusCode, changed.body).toBe(200);
     await expectRefused(c, second, 'a token of an application that lost client_credentials');
   });

@@ -31,10 +31,19 @@ async function newGroup(attributes: Record<string, unknown>) {
 
 describe('user groups', () => {
   it('creates a group with roles and reads it back', async () => {
-    const res = await call(t.app, admin, 'POST', '/api/v3/usergroups', groupDoc({ name: 'NOC Engineers', description: 'Night shift', roles: ['tenant-contributor'] }));
+    const res = await call(
+      t.app,
+      admin,
+      'POST',
+      '/api/v3/usergroups',
+      groupDoc({ name: 'NOC Engineers', description: 'Night shift', roles: ['tenant-contributor'] }),
+    );
     expect(res.statusCode).toBe(201);
     const g = res.json().data;
-    expect(g).toMatchObject({ type: 'usergroups', attributes: { name: 'NOC Engineers', description: 'Night shift', roles: ['tenant-contributor'], memberCount: 0 } });
+    expect(g).toMatchObject({
+      type: 'usergroups',
+      attributes: { name: 'NOC Engineers', description: 'Night shift', roles: ['tenant-contributor'], memberCount: 0 },
+    });
     expect(res.headers.location).toBe(`/api/v3/usergroups/${g.id}`);
     expect((await call(t.app, admin, 'GET', `/api/v3/usergroups/${g.id}`)).json().data).toEqual(g);
     expect(await t.db.prisma.auditEvent.count({ where: { targetId: g.id, action: 'usergroup.created' } })).toBe(1);
@@ -64,7 +73,13 @@ describe('user groups', () => {
   it('updates name, description and roles (replacing them), with 409 on a taken name', async () => {
     const g = await newGroup({ name: 'Analysts', roles: ['tenant-user'] });
     await newGroup({ name: 'Taken' });
-    const res = await call(t.app, admin, 'PATCH', `/api/v3/usergroups/${g.id}`, groupDoc({ name: 'Senior analysts', description: 'd', roles: ['tenant-admin', 'tenant-contributor'] }));
+    const res = await call(
+      t.app,
+      admin,
+      'PATCH',
+      `/api/v3/usergroups/${g.id}`,
+      groupDoc({ name: 'Senior analysts', description: 'd', roles: ['tenant-admin', 'tenant-contributor'] }),
+    );
     expect(res.statusCode).toBe(200);
     expect(res.json().data.attributes).toMatchObject({ name: 'Senior analysts', description: 'd', roles: ['tenant-admin', 'tenant-contributor'] });
     const same = await call(t.app, admin, 'PATCH', `/api/v3/usergroups/${g.id}`, groupDoc({ name: 'senior ANALYSTS' }));
@@ -144,7 +159,7 @@ describe('user groups', () => {
     expect(await t.db.prisma.auditEvent.count({ where: { targetId: g.id, action: 'usergroup.deleted' } })).toBe(1);
   });
 
-  it('answers 404 for unknown ids and for another tenant\'s groups, changing nothing', async () => {
+  it("answers 404 for unknown ids and for another tenant's groups, changing nothing", async () => {
     const g = await newGroup({ name: 'Mine', roles: ['tenant-user'] });
     const u = await newUser('xena');
     await call(t.app, admin, 'POST', `/api/v3/usergroups/${g.id}/users`, { data: [{ type: 'users', id: u }] });

@@ -37,7 +37,13 @@ const asUser = (userId: string, method: 'GET' | 'POST', url: string, tenantId = 
 
 describe('create and read users', () => {
   it('creates an active user with a password, stored as argon2id and never returned', async () => {
-    const res = await call(t.app, admin, 'POST', '/api/v3/users', userDoc({ username: 'Alice', email: 'Alice@Example.test', firstName: 'Alice', lastName: 'Liddell', password: GOOD_PASSWORD }));
+    const res = await call(
+      t.app,
+      admin,
+      'POST',
+      '/api/v3/users',
+      userDoc({ username: 'Alice', email: 'Alice@Example.test', firstName: 'Alice', lastName: 'Liddell', password: GOOD_PASSWORD }),
+    );
     expect(res.statusCode).toBe(201);
     expect(res.headers['content-type']).toContain('application/vnd.api+json');
     const body = res.json();
@@ -110,7 +116,13 @@ describe('create and read users', () => {
     const made = await createUser({ username: 'carol', email: 'carol@example.test', password: GOOD_PASSWORD, roles: ['tenant-user', 'tenant-contributor'] });
     expect(made.data.attributes.roles).toEqual(['tenant-contributor', 'tenant-user']);
     const before = await snapshot(t.db);
-    const unknown = await call(t.app, admin, 'POST', '/api/v3/users', userDoc({ username: 'dan', email: 'dan@example.test', roles: ['tenant-user', 'wizard'] }));
+    const unknown = await call(
+      t.app,
+      admin,
+      'POST',
+      '/api/v3/users',
+      userDoc({ username: 'dan', email: 'dan@example.test', roles: ['tenant-user', 'wizard'] }),
+    );
     expect(unknown.statusCode).toBe(400);
     expect(unknown.json().errors).toEqual([expect.objectContaining({ code: 'unknown_role', source: { pointer: '/data/attributes/roles/1' } })]);
     const sky = await call(t.app, admin, 'POST', '/api/v3/users', userDoc({ username: 'dan', email: 'dan@example.test', roles: ['skylight-admin'] }));
@@ -142,7 +154,9 @@ describe('create and read users', () => {
     const res = await call(t.app, admin, 'POST', '/api/v3/users', userDoc({ username: 'frank', email: 'frank@example.test', password: 'lowercase' }));
     expect(res.statusCode).toBe(400);
     const errs = res.json().errors;
-    expect(errs.every((e: { code: string; source: { pointer: string } }) => e.code === 'password_policy' && e.source.pointer === '/data/attributes/password')).toBe(true);
+    expect(
+      errs.every((e: { code: string; source: { pointer: string } }) => e.code === 'password_policy' && e.source.pointer === '/data/attributes/password'),
+    ).toBe(true);
     expect(errs.map((e: { detail: string }) => e.detail)).toEqual([
       'Password must be at least 12 characters long',
       'Password must contain an upper-case letter',
@@ -156,7 +170,10 @@ describe('create and read users', () => {
     await t.db.prisma.tenant.update({ where: { id: strict }, data: { pwRequireSymbol: true, pwMinLength: 16 } });
     const strictAdmin = (await seedServiceAccountPat(t, strict, ['tenant-admin'])).pat;
     const weak = await call(t.app, strictAdmin, 'POST', '/api/v3/users', userDoc({ username: 'g', email: 'g@example.test', password: 'Abcdefgh1234' }));
-    expect(weak.json().errors.map((e: { detail: string }) => e.detail)).toEqual(['Password must be at least 16 characters long', 'Password must contain a symbol']);
+    expect(weak.json().errors.map((e: { detail: string }) => e.detail)).toEqual([
+      'Password must be at least 16 characters long',
+      'Password must contain a symbol',
+    ]);
   });
 
   it('answers 409 for usernames and emails taken case-insensitively, and for a service account username', async () => {
@@ -201,7 +218,14 @@ describe('create and read users', () => {
 
   it('lets a skylight-admin manage users of the tenant it names', async () => {
     const headers = { 'x-forwarded-tenant-id': tenant };
-    const res = await call(t.app, t.adminPat, 'POST', '/api/v3/users', userDoc({ username: 'opal', email: 'opal@example.test', roles: ['tenant-admin'] }), headers);
+    const res = await call(
+      t.app,
+      t.adminPat,
+      'POST',
+      '/api/v3/users',
+      userDoc({ username: 'opal', email: 'opal@example.test', roles: ['tenant-admin'] }),
+      headers,
+    );
     expect(res.statusCode).toBe(201);
     const row = await t.db.prisma.user.findUniqueOrThrow({ where: { id: res.json().data.id } });
     expect(row.tenantId).toBe(tenant);
@@ -243,7 +267,12 @@ describe('list and search users', () => {
     }
     const g = await call(t.app, listAdmin, 'POST', '/api/v3/usergroups', { data: { attributes: { name: 'Accounting', roles: ['tenant-contributor'] } } });
     groupId = g.json().data.id;
-    await call(t.app, listAdmin, 'POST', `/api/v3/usergroups/${groupId}/users`, { data: [{ type: 'users', id: ids[5] }, { type: 'users', id: ids[6] }] });
+    await call(t.app, listAdmin, 'POST', `/api/v3/usergroups/${groupId}/users`, {
+      data: [
+        { type: 'users', id: ids[5] },
+        { type: 'users', id: ids[6] },
+      ],
+    });
     await call(t.app, listAdmin, 'PATCH', `/api/v3/users/${ids[4]}`, userDoc({ state: 'inactive' }));
   });
 
@@ -339,11 +368,15 @@ describe('list and search users', () => {
     expect(await total(byEmail)).toBe(4);
     expect(await total(undefined)).toBe(4);
 
-    expect((await call(t.app, ca, 'POST', `/api/v3/users/${made[0]}/roles`, { data: [{ type: 'roles', id: 'tenant-contributor' }] })).statusCode).toBeLessThan(300);
+    expect((await call(t.app, ca, 'POST', `/api/v3/users/${made[0]}/roles`, { data: [{ type: 'roles', id: 'tenant-contributor' }] })).statusCode).toBeLessThan(
+      300,
+    );
     expect(await total(byRole)).toBe(1);
     const g = await call(t.app, ca, 'POST', '/api/v3/usergroups', { data: { attributes: { name: 'Counted', roles: ['tenant-contributor'] } } });
     expect(g.statusCode).toBe(201);
-    expect((await call(t.app, ca, 'POST', `/api/v3/usergroups/${g.json().data.id}/users`, { data: [{ type: 'users', id: made[1] }] })).statusCode).toBeLessThan(300);
+    expect((await call(t.app, ca, 'POST', `/api/v3/usergroups/${g.json().data.id}/users`, { data: [{ type: 'users', id: made[1] }] })).statusCode).toBeLessThan(
+      300,
+    );
     expect(await total(byRole)).toBe(2);
     expect(await total({ ...byRole, email: 'cc-b' })).toBe(1);
 
@@ -484,13 +517,23 @@ describe('roles of a user', () => {
 
   it('lists own and inherited roles, each marked, and removes one role', async () => {
     const u = (await createUser({ username: 'quinn', email: 'quinn@example.test', roles: ['tenant-user'] })).data;
-    const g1 = (await call(t.app, admin, 'POST', '/api/v3/usergroups', { data: { attributes: { name: 'Contributors', roles: ['tenant-contributor', 'tenant-user'] } } })).json().data;
+    const g1 = (
+      await call(t.app, admin, 'POST', '/api/v3/usergroups', { data: { attributes: { name: 'Contributors', roles: ['tenant-contributor', 'tenant-user'] } } })
+    ).json().data;
     await call(t.app, admin, 'POST', `/api/v3/usergroups/${g1.id}/users`, { data: [{ type: 'users', id: u.id }] });
     const res = await call(t.app, admin, 'GET', `/api/v3/users/${u.id}/roles`);
     expect(res.statusCode).toBe(200);
     expect(res.json().data).toEqual([
-      { type: 'roles', id: 'tenant-contributor', attributes: { name: 'tenant-contributor', builtIn: true, direct: false, inherited: true, inheritedFrom: [{ id: g1.id, name: 'Contributors' }] } },
-      { type: 'roles', id: 'tenant-user', attributes: { name: 'tenant-user', builtIn: true, direct: true, inherited: true, inheritedFrom: [{ id: g1.id, name: 'Contributors' }] } },
+      {
+        type: 'roles',
+        id: 'tenant-contributor',
+        attributes: { name: 'tenant-contributor', builtIn: true, direct: false, inherited: true, inheritedFrom: [{ id: g1.id, name: 'Contributors' }] },
+      },
+      {
+        type: 'roles',
+        id: 'tenant-user',
+        attributes: { name: 'tenant-user', builtIn: true, direct: true, inherited: true, inheritedFrom: [{ id: g1.id, name: 'Contributors' }] },
+      },
     ]);
     const page2 = (await call(t.app, admin, 'GET', `/api/v3/users/${u.id}/roles?page=2&pageSize=1`)).json();
     expect(page2.data.map((r: { id: string }) => r.id)).toEqual(['tenant-user']);

@@ -11,8 +11,7 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
-const validate = (token?: string) =>
-  t.app.inject({ method: 'GET', url: '/api/v3/session/validate-token', headers: token ? bearer(token) : {} });
+const validate = (token?: string) => t.app.inject({ method: 'GET', url: '/api/v3/session/validate-token', headers: token ? bearer(token) : {} });
 
 /** Polls until `check` holds (notifications are asynchronous), failing after `ms`. */
 async function eventually(check: () => Promise<boolean>, ms = 2000) {
@@ -74,7 +73,14 @@ describe('validate-token with a PAT', () => {
 
 describe('credential cache', () => {
   const principal = (id: string, groups: string[] = []): Principal => ({
-    kind: 'user', credential: 'pat', credentialId: `c-${id}`, tenantId: 't1', subjectId: id, username: id, roles: [], groups,
+    kind: 'user',
+    credential: 'pat',
+    credentialId: `c-${id}`,
+    tenantId: 't1',
+    subjectId: id,
+    username: id,
+    roles: [],
+    groups,
   });
 
   it('evicts by credential, subject, tenant and group tags', () => {

@@ -68,7 +68,13 @@ export async function bootstrap(db: Database, config: Config): Promise<Bootstrap
     await tx.personalAccessToken.create({
       data: { tenantId: tenant.id, serviceAccountId: sa.id, tokenHash: hashPat(pat), expiresAt: patExpiresAt },
     });
-    await audit(tx, 'system', { tenantId: tenant.id, action: 'bootstrap', targetType: 'tenant', targetId: tenant.id, details: { userId: user.id, serviceAccountId: sa.id } });
+    await audit(tx, 'system', {
+      tenantId: tenant.id,
+      action: 'bootstrap',
+      targetType: 'tenant',
+      targetId: tenant.id,
+      details: { userId: user.id, serviceAccountId: sa.id },
+    });
     return tenant.id;
   });
   if (!tenantId) return undefined;

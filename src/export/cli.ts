@@ -27,7 +27,10 @@ const defaultIo = (): CliIo => ({ stdout: process.stdout, stderr: process.stderr
 
 function progress(io: CliIo, label: string) {
   if (!io.stderr.isTTY) return undefined;
-  return new SingleBar({ format: `${label} [{bar}] {value}/{total} orgs`, stream: io.stderr as NodeJS.WritableStream, hideCursor: true }, Presets.shades_classic);
+  return new SingleBar(
+    { format: `${label} [{bar}] {value}/{total} orgs`, stream: io.stderr as NodeJS.WritableStream, hideCursor: true },
+    Presets.shades_classic,
+  );
 }
 
 async function write(out: WriteStream | NodeJS.WritableStream, chunk: string) {
@@ -116,9 +119,13 @@ export async function importCommand(argv: string[], env: NodeJS.ProcessEnv = pro
   let read = 0;
   input.on('data', (c: Buffer | string) => (read += c.length));
   // Progress is in bytes of the file: the number of orgs is known only at its end.
-  const bar = size && io.stderr.isTTY
-    ? new SingleBar({ format: 'import [{bar}] {percentage}% | {orgs} org(s)', stream: io.stderr as NodeJS.WritableStream, hideCursor: true }, Presets.shades_classic)
-    : undefined;
+  const bar =
+    size && io.stderr.isTTY
+      ? new SingleBar(
+          { format: 'import [{bar}] {percentage}% | {orgs} org(s)', stream: io.stderr as NodeJS.WritableStream, hideCursor: true },
+          Presets.shades_classic,
+        )
+      : undefined;
   bar?.start(size, 0, { orgs: 0 });
   const opts = {
     argon: argon2Params(config),

@@ -55,7 +55,16 @@ export interface ExportDocument {
 }
 
 /** ZITADEL label-policy colours that our tenant branding keeps under the same names. */
-export const LABEL_KEYS = ['primaryColor', 'warnColor', 'backgroundColor', 'fontColor', 'primaryColorDark', 'backgroundColorDark', 'warnColorDark', 'fontColorDark'];
+export const LABEL_KEYS = [
+  'primaryColor',
+  'warnColor',
+  'backgroundColor',
+  'fontColor',
+  'primaryColorDark',
+  'backgroundColorDark',
+  'warnColorDark',
+  'fontColorDark',
+];
 
 export const META_PREFIX = 'pca:';
 

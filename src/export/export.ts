@@ -16,7 +16,10 @@ export interface ExportOptions {
   baseDomain: string;
 }
 
-const byKey = <T>(key: (x: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
+const byKey =
+  <T>(key: (x: T) => string) =>
+  (a: T, b: T) =>
+    key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
 
 /** Ids of the orgs an export covers, in a stable order. */
 export async function selectOrgs(prisma: Prisma, sel: ExportSelection): Promise<string[]> {
@@ -58,7 +61,12 @@ export async function exportOrg(prisma: Prisma, tenantId: string, opts: ExportOp
       }));
       const machineUsers: MachineUser[] = sas.map((s) => ({
         userId: s.id,
-        user: { userName: s.username, name: s.name, description: s.description, accessTokenType: ACCESS_TOKEN_TYPES[s.accessTokenType] ?? 'ACCESS_TOKEN_TYPE_BEARER' },
+        user: {
+          userName: s.username,
+          name: s.name,
+          description: s.description,
+          accessTokenType: ACCESS_TOKEN_TYPES[s.accessTokenType] ?? 'ACCESS_TOKEN_TYPE_BEARER',
+        },
       }));
 
       const metadata: OrgExport['userMetadata'] = [];
@@ -107,7 +115,15 @@ export async function exportOrg(prisma: Prisma, tenantId: string, opts: ExportOp
         orgMembers: holders.filter((h) => grants.get(h)!.includes(TENANT_ADMIN)).map((userId) => ({ userId, roles: [ORG_OWNER] })),
         userMetadata: metadata.sort(byKey((m) => `${m.id}\u0000${m.key}`)),
         domains: t.identity
-          ? [{ orgId: t.id, domainName: `${t.identity.subdomain}.${opts.baseDomain}`, isVerified: true, isPrimary: true, validationType: 'DOMAIN_VALIDATION_TYPE_UNSPECIFIED' }]
+          ? [
+              {
+                orgId: t.id,
+                domainName: `${t.identity.subdomain}.${opts.baseDomain}`,
+                isVerified: true,
+                isPrimary: true,
+                validationType: 'DOMAIN_VALIDATION_TYPE_UNSPECIFIED',
+              },
+            ]
           : [],
         pca: {
           state: t.state,

@@ -31,7 +31,7 @@ describe('describeImportFailure', () => {
     expect(describeImportFailure(err).message).toBe('the import of this org failed; see the server log');
   });
 
-  it('passes on the import\'s own refusals and document validation issues, unlogged', () => {
+  it("passes on the import's own refusals and document validation issues, unlogged", () => {
     expect(describeImportFailure(new ImportRefusal('not an object'))).toEqual({ message: 'not an object', log: false });
     const zerr = z.object({ org: z.object({ name: z.string().min(1) }) }).safeParse({ org: { name: '' } }).error!;
     const out = describeImportFailure(zerr);

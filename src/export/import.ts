@@ -61,16 +61,29 @@ const humanSchema = z.object({
   userId: z.string().min(1).max(200),
   user: z.object({
     // The syntax every entry point applies to a user's names (users/identity.ts).
-    userName: z.string().trim().refine((username) => !userIdentityProblems({ username }).length, userIdentityProblems({ username: '' })[0]!.message),
+    userName: z
+      .string()
+      .trim()
+      .refine((username) => !userIdentityProblems({ username }).length, userIdentityProblems({ username: '' })[0]!.message),
     profile: z.object({ firstName: str(200).optional(), lastName: str(200).optional() }).optional(),
-    email: z.object({ email: z.string().trim().refine((email) => !userIdentityProblems({ email }).length, 'is not an email address') }),
+    email: z.object({
+      email: z
+        .string()
+        .trim()
+        .refine((email) => !userIdentityProblems({ email }).length, 'is not an email address'),
+    }),
     password: z.string().max(256).optional(),
     hashedPassword: z.object({ value: z.string().max(1024) }).optional(),
   }),
 });
 const machineSchema = z.object({
   userId: z.string().min(1).max(200),
-  user: z.object({ userName: z.string().trim().min(1).max(256), name: z.string().trim().min(1).max(200), description: str(500).optional(), accessTokenType: z.string().optional() }),
+  user: z.object({
+    userName: z.string().trim().min(1).max(256),
+    name: z.string().trim().min(1).max(200),
+    description: str(500).optional(),
+    accessTokenType: z.string().optional(),
+  }),
 });
 const pcaSchema = z.object({
   state: z.enum(['active', 'disabled']),
@@ -78,25 +91,33 @@ const pcaSchema = z.object({
   termsRequired: z.boolean(),
   branding: z.record(z.string().max(64), z.string().max(2048)),
   identity: z.object({ subdomain: subdomainSchema, name: z.string().max(200), attributes: z.unknown() }).nullable(),
-  customRoles: z.array(z.object({ roleId: z.string().uuid(), name: z.string().trim().min(1).max(200), description: str(2000), featureRoles: z.array(z.string().max(200)) })),
-  groups: z.array(z.object({
-    groupId: z.string().uuid(),
-    name: z.string().trim().min(1).max(256),
-    description: str(2000),
-    externalId: z.string().max(256).nullable(),
-    members: z.array(z.string()),
-    roles: z.array(z.string()),
-  })),
+  customRoles: z.array(
+    z.object({ roleId: z.string().uuid(), name: z.string().trim().min(1).max(200), description: str(2000), featureRoles: z.array(z.string().max(200)) }),
+  ),
+  groups: z.array(
+    z.object({
+      groupId: z.string().uuid(),
+      name: z.string().trim().min(1).max(256),
+      description: str(2000),
+      externalId: z.string().max(256).nullable(),
+      members: z.array(z.string()),
+      roles: z.array(z.string()),
+    }),
+  ),
 });
 
 const USER_STATES = new Set(['initial', 'active', 'inactive', 'locked']);
-const clamp = (n: unknown, lo: number, hi: number, dflt: number) => (typeof n === 'number' && Number.isFinite(n) ? Math.min(hi, Math.max(lo, Math.round(n))) : dflt);
+const clamp = (n: unknown, lo: number, hi: number, dflt: number) =>
+  typeof n === 'number' && Number.isFinite(n) ? Math.min(hi, Math.max(lo, Math.round(n))) : dflt;
 
 /** JSON with sorted keys: jsonb does not keep key order, so compare this way. */
 function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
   if (v && typeof v === 'object') {
-    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(v ?? null);
 }
@@ -118,7 +139,19 @@ function parseDate(v: string | undefined): Date | null {
 interface UserPlan {
   id: string;
   rawId: string;
-  data: { username: string; usernameLower: string; email: string; emailLower: string; firstName: string; lastName: string; state: string; externalId: string | null; idpId: string | null; termsAcceptedAt: Date | null; passwordHash?: string };
+  data: {
+    username: string;
+    usernameLower: string;
+    email: string;
+    emailLower: string;
+    firstName: string;
+    lastName: string;
+    state: string;
+    externalId: string | null;
+    idpId: string | null;
+    termsAcceptedAt: Date | null;
+    passwordHash?: string;
+  };
   password?: string;
 }
 interface MachinePlan {
@@ -157,7 +190,8 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
   const pw = (raw.passwordComplexityPolicy ?? {}) as Record<string, unknown>;
   const lockout = (raw.lockoutPolicy ?? {}) as Record<string, unknown>;
   const label = (raw.labelPolicy ?? {}) as Record<string, unknown>;
-  const branding = pca?.branding ?? Object.fromEntries(LABEL_KEYS.filter((k) => typeof label[k] === 'string' && label[k]).map((k) => [k, String(label[k]).slice(0, 2048)]));
+  const branding =
+    pca?.branding ?? Object.fromEntries(LABEL_KEYS.filter((k) => typeof label[k] === 'string' && label[k]).map((k) => [k, String(label[k]).slice(0, 2048)]));
 
   let identity = pca ? pca.identity : null;
   if (!pca) {
@@ -189,16 +223,32 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
 
   const roles = pca
     ? pca.customRoles.map((r) => ({ id: r.roleId.toLowerCase(), name: r.name, description: r.description, featureRoles: r.featureRoles }))
-    : [...new Map((list('projectRoles') as { roleKey?: unknown; group?: unknown }[])
-        .filter((r) => typeof r?.roleKey === 'string' && r.roleKey.trim() && !isBuiltinRole(r.roleKey as string))
-        .map((r) => [String(r.roleKey).trim(), { id: toUuid(`role:${String(r.roleKey).trim()}`, scope), name: String(r.roleKey).trim().slice(0, 200), description: typeof r.group === 'string' ? r.group : '', featureRoles: [] as string[] }])).values()];
+    : [
+        ...new Map(
+          (list('projectRoles') as { roleKey?: unknown; group?: unknown }[])
+            .filter((r) => typeof r?.roleKey === 'string' && r.roleKey.trim() && !isBuiltinRole(r.roleKey as string))
+            .map((r) => [
+              String(r.roleKey).trim(),
+              {
+                id: toUuid(`role:${String(r.roleKey).trim()}`, scope),
+                name: String(r.roleKey).trim().slice(0, 200),
+                description: typeof r.group === 'string' ? r.group : '',
+                featureRoles: [] as string[],
+              },
+            ]),
+        ).values(),
+      ];
 
   const policy = policyOf(tenant.data);
   const users: UserPlan[] = [];
   for (const item of list('humanUsers')) {
     const r = humanSchema.safeParse(item);
     if (!r.success) {
-      errors.push({ type: 'humanUser', id: (item as { userId?: string })?.userId, message: r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
+      errors.push({
+        type: 'humanUser',
+        id: (item as { userId?: string })?.userId,
+        message: r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+      });
       continue;
     }
     const { userId, user } = r.data;
@@ -243,7 +293,11 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
   for (const item of list('machineUsers')) {
     const r = machineSchema.safeParse(item);
     if (!r.success) {
-      errors.push({ type: 'machineUser', id: (item as { userId?: string })?.userId, message: r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
+      errors.push({
+        type: 'machineUser',
+        id: (item as { userId?: string })?.userId,
+        message: r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+      });
       continue;
     }
     const { userId, user } = r.data;
@@ -382,7 +436,6 @@ async function writeRoles(w: Step, plan: Pick<Plan, 'roles'>) {
       n.updated++;
     } else n.unchanged++;
   }
-
 }
 
 /** Users, then service accounts; returns what holds an id of the org. */
@@ -395,8 +448,19 @@ async function writePrincipals(w: Step, plan: Pick<Plan, 'users' | 'machines'>):
   const saById = new Map(sas.map((s) => [s.id, s]));
   // The tenant's identity rule (users/identity.ts), over its rows held in memory.
   const identities = new IdentityIndex(users, sas);
-  const foreignUsers = new Set((await tx.user.findMany({ where: { id: { in: plan.users.map((u) => u.id).filter((id) => !userById.has(id)) }, NOT: { tenantId } }, select: { id: true } })).map((r) => r.id));
-  const foreignSas = new Set((await tx.serviceAccount.findMany({ where: { id: { in: plan.machines.map((s) => s.id).filter((id) => !saById.has(id)) }, NOT: { tenantId } }, select: { id: true } })).map((r) => r.id));
+  const foreignUsers = new Set(
+    (
+      await tx.user.findMany({ where: { id: { in: plan.users.map((u) => u.id).filter((id) => !userById.has(id)) }, NOT: { tenantId } }, select: { id: true } })
+    ).map((r) => r.id),
+  );
+  const foreignSas = new Set(
+    (
+      await tx.serviceAccount.findMany({
+        where: { id: { in: plan.machines.map((s) => s.id).filter((id) => !saById.has(id)) }, NOT: { tenantId } },
+        select: { id: true },
+      })
+    ).map((r) => r.id),
+  );
 
   const userIds = new Set<string>();
   const newUsers: (UserPlan['data'] & { id: string; tenantId: string })[] = [];
@@ -460,7 +524,6 @@ async function roleResolver(w: Step, operatorTenant: boolean): Promise<(name: st
     if (resolved === SKYLIGHT_ADMIN && !operatorTenant) return { problem: `"${SKYLIGHT_ADMIN}" exists only in the operator tenant` };
     return { name: resolved };
   };
-
 }
 
 /** Groups, their members and their roles. */
@@ -483,20 +546,26 @@ async function writeGroups(w: Step, plan: Pick<Plan, 'groups'>, resolveRole: (na
     const present = new Set((await tx.user.findMany({ where: { tenantId, id: { in: g.members } }, select: { id: true } })).map((u) => u.id));
     for (const m of g.members) if (!present.has(m)) errors.push({ type: 'groupMember', id: `${g.id}/${m}`, message: 'no such user in the org' });
     const members = g.members.filter((m) => present.has(m));
-    if (members.length) n.created += (await tx.groupMembership.createMany({ data: members.map((userId) => ({ tenantId, groupId: g.id, userId })), skipDuplicates: true })).count;
+    if (members.length)
+      n.created += (await tx.groupMembership.createMany({ data: members.map((userId) => ({ tenantId, groupId: g.id, userId })), skipDuplicates: true })).count;
     const roles: string[] = [];
     for (const r of g.roles) {
       const resolved = resolveRole(r);
       if ('problem' in resolved) errors.push({ type: 'groupRole', id: `${g.id}/${r}`, message: resolved.problem });
       else roles.push(resolved.name);
     }
-    if (roles.length) n.created += (await tx.roleAssignment.createMany({ data: roles.map((roleName) => ({ tenantId, groupId: g.id, roleName })), skipDuplicates: true })).count;
+    if (roles.length)
+      n.created += (await tx.roleAssignment.createMany({ data: roles.map((roleName) => ({ tenantId, groupId: g.id, roleName })), skipDuplicates: true })).count;
   }
-
 }
 
 /** Role grants of users and service accounts. */
-async function writeGrants(w: Step, plan: Pick<Plan, 'grants'>, resolveRole: (name: string) => RoleResolution, holderOf: (id: string) => 'user' | 'serviceAccount' | undefined) {
+async function writeGrants(
+  w: Step,
+  plan: Pick<Plan, 'grants'>,
+  resolveRole: (name: string) => RoleResolution,
+  holderOf: (id: string) => 'user' | 'serviceAccount' | undefined,
+) {
   const { tenantId, errors, tx, n } = w;
   const assignments: { tenantId: string; roleName: string; userId?: string; serviceAccountId?: string }[] = [];
   const seen = new Set<string>();
@@ -539,7 +608,18 @@ export async function importOrg(prisma: Prisma, raw: unknown, index: number, opt
       async (tx) => {
         await writeOrg(tx, plan, errors, n, opts.applications);
         if (n.created + n.updated > 0) {
-          await audit(tx, opts.actor, { tenantId: plan.tenant.id, action: 'tenant.imported', targetType: 'tenant', targetId: plan.tenant.id, details: { created: n.created, updated: n.updated, skipped: errors.length } }, opts.requestId);
+          await audit(
+            tx,
+            opts.actor,
+            {
+              tenantId: plan.tenant.id,
+              action: 'tenant.imported',
+              targetType: 'tenant',
+              targetId: plan.tenant.id,
+              details: { created: n.created, updated: n.updated, skipped: errors.length },
+            },
+            opts.requestId,
+          );
         }
       },
       // A large org is one long transaction by design: all of it lands or none of it.

@@ -113,7 +113,8 @@ export async function readExportFile(f: ExportFile): Promise<string> {
  * http(s) URL without credentials. Refuses (400) anything else.
  */
 function endpointUrl(loc: S3Location, pointer: string): URL {
-  const raw = /^[a-z][a-z0-9+.-]*:/i.test(loc.endpoint) && loc.endpoint.includes('://') ? loc.endpoint : `${loc.ssl === false ? 'http' : 'https'}://${loc.endpoint}`;
+  const raw =
+    /^[a-z][a-z0-9+.-]*:/i.test(loc.endpoint) && loc.endpoint.includes('://') ? loc.endpoint : `${loc.ssl === false ? 'http' : 'https'}://${loc.endpoint}`;
   let url: URL;
   try {
     url = new URL(raw);
@@ -174,7 +175,9 @@ export function s3Failure(what: string, err: unknown, pointer: string, status: n
 export async function writeS3(url: URL, loc: S3Location, allow: BlockList, body: string, signal?: AbortSignal) {
   const client = s3Client(url, loc, allow);
   try {
-    await client.send(new PutObjectCommand({ Bucket: loc.bucket, Key: loc.path.replace(/^\/+/, ''), Body: body, ContentType: 'application/json' }), { abortSignal: signal });
+    await client.send(new PutObjectCommand({ Bucket: loc.bucket, Key: loc.path.replace(/^\/+/, ''), Body: body, ContentType: 'application/json' }), {
+      abortSignal: signal,
+    });
   } finally {
     client.destroy();
   }

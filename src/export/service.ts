@@ -24,7 +24,10 @@ const s3Location = z.object({
   bucket: z.string().min(1).max(255),
 });
 const orgIdList = z.array(z.string().max(200).refine(isUuid, 'must be an org id (UUID)')).max(100_000);
-const timeout = z.string().max(32).refine((v) => parseDuration(v) !== undefined, 'must be a duration such as "30s" or "5m"');
+const timeout = z
+  .string()
+  .max(32)
+  .refine((v) => parseDuration(v) !== undefined, 'must be a duration such as "30s" or "5m"');
 
 export const exportRequest = z.object({
   orgIds: orgIdList.optional(),
@@ -122,12 +125,17 @@ export async function runExport(ctx: RunContext, req: ExportRequest): Promise<Ex
         throw s3Failure('Writing to S3 failed', err, '/s3Output', 502);
       }
     }
-    await audit(ctx.prisma, ctx.actor, {
-      tenantId: null,
-      action: 'instance.exported',
-      targetType: 'instance',
-      details: { orgs: doc.orgs.length, withPasswords: !!req.withPasswords, response: toResponse, local: !!file, s3: !!req.s3Output },
-    }, ctx.requestId);
+    await audit(
+      ctx.prisma,
+      ctx.actor,
+      {
+        tenantId: null,
+        action: 'instance.exported',
+        targetType: 'instance',
+        details: { orgs: doc.orgs.length, withPasswords: !!req.withPasswords, response: toResponse, local: !!file, s3: !!req.s3Output },
+      },
+      ctx.requestId,
+    );
     return toResponse ? doc : {};
   });
 }

@@ -49,7 +49,13 @@ async function resolveRoles(ctx: ServiceContext, db: Tx, names: string[]): Promi
   for (const [i, name] of names.entries()) {
     const resolved = await resolveRoleName(db, ctx.tenantId, name);
     if (!resolved) {
-      unknown.push({ status: '400', code: 'unknown_role', title: 'Unknown role', detail: `No role named "${name}"`, source: { pointer: `/data/attributes/roles/${i}` } });
+      unknown.push({
+        status: '400',
+        code: 'unknown_role',
+        title: 'Unknown role',
+        detail: `No role named "${name}"`,
+        source: { pointer: `/data/attributes/roles/${i}` },
+      });
     } else {
       assertMayConfer(ctx.principal, ctx.tenantId, [resolved]);
       out.push(resolved);
@@ -73,7 +79,12 @@ export async function createGroup(ctx: ServiceContext, input: GroupCreate): Prom
       },
       include: withDetails,
     });
-    await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'usergroup.created', targetType: 'usergroup', targetId: g.id, details: { name: g.name, roles } }, ctx.requestId);
+    await audit(
+      tx,
+      ctx.principal,
+      { tenantId: ctx.tenantId, action: 'usergroup.created', targetType: 'usergroup', targetId: g.id, details: { name: g.name, roles } },
+      ctx.requestId,
+    );
     return g;
   });
 }
@@ -90,7 +101,8 @@ export async function updateGroup(ctx: ServiceContext, id: string, input: GroupU
       const removed = held.filter((r) => !roles.includes(r));
       const added = roles.filter((r) => !held.includes(r));
       if (removed.length) await tx.roleAssignment.deleteMany({ where: { tenantId: ctx.tenantId, groupId: id, roleName: { in: removed } } });
-      if (added.length) await tx.roleAssignment.createMany({ data: added.map((roleName) => ({ tenantId: ctx.tenantId, groupId: id, roleName })), skipDuplicates: true });
+      if (added.length)
+        await tx.roleAssignment.createMany({ data: added.map((roleName) => ({ tenantId: ctx.tenantId, groupId: id, roleName })), skipDuplicates: true });
       details = { ...details, rolesAdded: added, rolesRemoved: removed };
     }
     await tx.userGroup.update({
@@ -108,7 +120,12 @@ export async function deleteGroup(ctx: ServiceContext, id: string) {
   await ctx.prisma.$transaction(async (tx) => {
     // Memberships and the group's role assignments cascade.
     await tx.userGroup.delete({ where: { tenantId_id: { tenantId: ctx.tenantId, id } } });
-    await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'usergroup.deleted', targetType: 'usergroup', targetId: id, details: { name: current.name } }, ctx.requestId);
+    await audit(
+      tx,
+      ctx.principal,
+      { tenantId: ctx.tenantId, action: 'usergroup.deleted', targetType: 'usergroup', targetId: id, details: { name: current.name } },
+      ctx.requestId,
+    );
   });
 }
 
@@ -130,11 +147,13 @@ export async function groupMembers(prisma: Prisma, tenantId: string, id: string,
  */
 export async function addGroupMembers(ctx: ServiceContext, id: string, userIds: string[]): Promise<ErrorItem[]> {
   const group = await findGroup(ctx.prisma, ctx.tenantId, id);
-  assertMayConfer(ctx.principal, ctx.tenantId, group.roles.map((r) => r.roleName));
-  const candidates = userIds.filter(isUuid);
-  const found = new Set(
-    (await ctx.prisma.user.findMany({ where: { tenantId: ctx.tenantId, id: { in: candidates } }, select: { id: true } })).map((u) => u.id),
+  assertMayConfer(
+    ctx.principal,
+    ctx.tenantId,
+    group.roles.map((r) => r.roleName),
   );
+  const candidates = userIds.filter(isUuid);
+  const found = new Set((await ctx.prisma.user.findMany({ where: { tenantId: ctx.tenantId, id: { in: candidates } }, select: { id: true } })).map((u) => u.id));
   const errors: ErrorItem[] = [];
   const good: string[] = [];
   userIds.forEach((userId, i) => {
@@ -145,9 +164,17 @@ export async function addGroupMembers(ctx: ServiceContext, id: string, userIds: 
   if (unique.length) await assertMayActOn(ctx.prisma, ctx.principal, ctx.tenantId, { kind: 'users', ids: unique });
   if (unique.length) {
     await ctx.prisma.$transaction(async (tx) => {
-      const res = await tx.groupMembership.createMany({ data: unique.map((userId) => ({ tenantId: ctx.tenantId, groupId: id, userId })), skipDuplicates: true });
+      const res = await tx.groupMembership.createMany({
+        data: unique.map((userId) => ({ tenantId: ctx.tenantId, groupId: id, userId })),
+        skipDuplicates: true,
+      });
       if (res.count) {
-        await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'usergroup.members_added', targetType: 'usergroup', targetId: id, details: { userIds: unique } }, ctx.requestId);
+        await audit(
+          tx,
+          ctx.principal,
+          { tenantId: ctx.tenantId, action: 'usergroup.members_added', targetType: 'usergroup', targetId: id, details: { userIds: unique } },
+          ctx.requestId,
+        );
       }
     });
   }
@@ -156,13 +183,22 @@ export async function addGroupMembers(ctx: ServiceContext, id: string, userIds: 
 
 export async function removeGroupMember(ctx: ServiceContext, id: string, userId: string) {
   const group = await findGroup(ctx.prisma, ctx.tenantId, id);
-  assertMayConfer(ctx.principal, ctx.tenantId, group.roles.map((r) => r.roleName));
+  assertMayConfer(
+    ctx.principal,
+    ctx.tenantId,
+    group.roles.map((r) => r.roleName),
+  );
   if (!isUuid(userId)) throw notFound('Member');
   await assertMayActOn(ctx.prisma, ctx.principal, ctx.tenantId, { kind: 'user', id: userId });
   await ctx.prisma.$transaction(async (tx) => {
     const res = await tx.groupMembership.deleteMany({ where: { tenantId: ctx.tenantId, groupId: id, userId } });
     if (res.count === 0) throw notFound('Member');
-    await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'usergroup.member_removed', targetType: 'usergroup', targetId: id, details: { userId } }, ctx.requestId);
+    await audit(
+      tx,
+      ctx.principal,
+      { tenantId: ctx.tenantId, action: 'usergroup.member_removed', targetType: 'usergroup', targetId: id, details: { userId } },
+      ctx.requestId,
+    );
   });
 }
 

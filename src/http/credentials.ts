@@ -64,11 +64,4 @@ const clientCertificate: Authenticator = async (app, request) => {
  * recognises its kind of credential decides. app.authenticate (plugins/auth.ts) walks
  * this list behind the credential cache.
  */
-export const AUTHENTICATORS: readonly Authenticator[] = [
-  pat,
-  forwardedIdentity,
-  jwtAccessToken,
-  opaqueAccessToken,
-  sessionCookie,
-  clientCertificate,
-];
+export const AUTHENTICATORS: readonly Authenticator[] = [pat, forwardedIdentity, jwtAccessToken, opaqueAccessToken, sessionCookie, clientCertificate];

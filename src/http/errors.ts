@@ -6,7 +6,10 @@ import { dbErrorFacts } from '../platform/db-errors.js';
 const JSON_API = 'application/vnd.api+json';
 
 export function sendError(reply: FastifyReply, status: number, items: ErrorItem[]) {
-  return reply.code(status).type(JSON_API).send(JSON.stringify({ errors: items }));
+  return reply
+    .code(status)
+    .type(JSON_API)
+    .send(JSON.stringify({ errors: items }));
 }
 
 // Fastify's own 4xx errors, named in our vocabulary.
@@ -21,12 +24,33 @@ const FASTIFY_CODES: Record<string, [number, string, string]> = {
 
 // Connection-level failures of the database, from pg, the Prisma adapter or PostgreSQL itself.
 const DB_DOWN = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
   // P2028: an interactive transaction could not start (no connection within maxWait) or outlived its timeout.
-  'P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028',
-  '57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004', '53300',
+  'P1001',
+  'P1002',
+  'P1008',
+  'P1017',
+  'P2024',
+  'P2028',
+  '57P01',
+  '57P02',
+  '57P03',
+  '08000',
+  '08003',
+  '08006',
+  '08001',
+  '08004',
+  '53300',
   // Kinds of Prisma driver-adapter errors.
-  'ConnectionClosed', 'SocketTimeout', 'DatabaseNotReachable', 'TooManyConnections', 'TransactionAlreadyClosed',
+  'ConnectionClosed',
+  'SocketTimeout',
+  'DatabaseNotReachable',
+  'TooManyConnections',
+  'TransactionAlreadyClosed',
 ]);
 
 // Values PostgreSQL cannot store or compare as given: NUL bytes, unencodable text,
@@ -38,7 +62,11 @@ function isDatabaseDown(err: unknown): boolean {
   const { codes, messages, names } = dbErrorFacts(err);
   if ([...codes].some((c) => DB_DOWN.has(c))) return true;
   if (names.some((n) => n === 'PrismaClientInitializationError' || n === 'PrismaClientRustPanicError')) return true;
-  return messages.some((m) => /Connection terminated|connection timeout|timeout exceeded when trying to connect|Query read timeout|Can't reach database|Timed out fetching a new connection|Connection refused|Client has encountered a connection error|pool after calling end/i.test(m));
+  return messages.some((m) =>
+    /Connection terminated|connection timeout|timeout exceeded when trying to connect|Query read timeout|Can't reach database|Timed out fetching a new connection|Connection refused|Client has encountered a connection error|pool after calling end/i.test(
+      m,
+    ),
+  );
 }
 
 /** An error answer in neutral terms, which each error format (JSON:API, SCIM) renders its own way. */
@@ -99,12 +127,7 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
     const where = (err as FastifyError).validationContext ?? 'body';
     const items: ErrorItem[] = err.validation.map((v) => {
       const path = v.instancePath || '';
-      const source =
-        where === 'body'
-          ? { pointer: path || '/' }
-          : where === 'headers'
-            ? { header: path.slice(1) }
-            : { parameter: path.slice(1) || where };
+      const source = where === 'body' ? { pointer: path || '/' } : where === 'headers' ? { header: path.slice(1) } : { parameter: path.slice(1) || where };
       return { status: '400', code: 'invalid_value', title: 'Invalid value', detail: v.message, source };
     });
     return sendError(reply, 400, items);

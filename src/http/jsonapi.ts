@@ -17,9 +17,7 @@ export const errorDocument = z
         code: z.string(),
         title: z.string(),
         detail: z.string().optional(),
-        source: z
-          .object({ pointer: z.string().optional(), parameter: z.string().optional(), header: z.string().optional() })
-          .optional(),
+        source: z.object({ pointer: z.string().optional(), parameter: z.string().optional(), header: z.string().optional() }).optional(),
       }),
     ),
   })
@@ -66,13 +64,7 @@ export function resource<A>(type: string, id: string, attributes: A) {
   return { type, id, attributes };
 }
 
-export function listDocument<T>(
-  request: FastifyRequest,
-  page: PageQuery,
-  total: number,
-  data: T[],
-  bodyFilters: Record<string, unknown> = {},
-) {
+export function listDocument<T>(request: FastifyRequest, page: PageQuery, total: number, data: T[], bodyFilters: Record<string, unknown> = {}) {
   const totalPages = Math.max(1, Math.ceil(total / page.pageSize));
   const url = new URL(request.url, 'http://x');
   const at = (n: number) => {

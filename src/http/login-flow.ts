@@ -24,7 +24,12 @@ export function sendLoginOutcome(request: FastifyRequest, reply: FastifyReply, o
     case 'refused':
       return messagePage(reply, 'Sign-in failed', 'This account cannot sign in.', 403);
     case 'terms':
-      return termsPage(request, reply, { tenantName: outcome.tenantName, pending: outcome.pending, formTargets: outcome.formTargets, termsText: outcome.termsText });
+      return termsPage(request, reply, {
+        tenantName: outcome.tenantName,
+        pending: outcome.pending,
+        formTargets: outcome.formTargets,
+        termsText: outcome.termsText,
+      });
     case 'signed-in':
       setSessionCookie(reply, config, outcome.session.secret);
       return messagePage(reply, 'Signed in', `You are signed in to ${outcome.tenantName}. You can close this page.`);

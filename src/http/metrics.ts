@@ -74,12 +74,17 @@ export async function listenMetrics(app: FastifyInstance): Promise<Server | unde
   const server = createServer((req, res) => {
     const json = (status: number, detail: string, headers: Record<string, string> = {}) => {
       res.writeHead(status, { 'content-type': 'application/vnd.api+json', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers });
-      res.end(JSON.stringify({ errors: [{ status: String(status), code: status === 401 ? 'unauthorized' : status === 405 ? 'method_not_allowed' : 'not_found', title: detail }] }));
+      res.end(
+        JSON.stringify({
+          errors: [{ status: String(status), code: status === 401 ? 'unauthorized' : status === 405 ? 'method_not_allowed' : 'not_found', title: detail }],
+        }),
+      );
     };
     const path = (req.url ?? '/').split('?')[0]!.replace(/\/+$/, '');
     if (path !== '/metrics') return json(404, 'Not found');
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(405, 'Method not allowed', { allow: 'GET, HEAD' });
-    if (metricsAccess(config, req.headers, req.socket.remoteAddress, true) !== 'ok') return json(401, 'Unauthorized', { 'www-authenticate': 'Bearer realm="metrics"' });
+    if (metricsAccess(config, req.headers, req.socket.remoteAddress, true) !== 'ok')
+      return json(401, 'Unauthorized', { 'www-authenticate': 'Bearer realm="metrics"' });
     app.metrics.registry.metrics().then(
       (text) => {
         res.writeHead(200, { 'content-type': app.metrics.registry.contentType, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });

@@ -53,7 +53,7 @@ function httpUrl(value: string | null | undefined): string | undefined {
 export function parseIdpMetadata(xml: string, now = new Date()): IdpMetadata {
   const doc = parseUntrustedXml(xml, 'The SAML metadata');
   const root = doc.documentElement;
-  const descriptors = select("//md:EntityDescriptor[md:IDPSSODescriptor]", doc) as Element[];
+  const descriptors = select('//md:EntityDescriptor[md:IDPSSODescriptor]', doc) as Element[];
   if (root.namespaceURI !== MD || (root.localName !== 'EntityDescriptor' && root.localName !== 'EntitiesDescriptor')) {
     throw unprocessable('The SAML metadata must be an md:EntityDescriptor');
   }

@@ -247,7 +247,10 @@ export async function consumeSamlResponse(
   if (!inResponseTo) throw samlRefused('InResponseTo is missing: IdP-initiated (unsolicited) login is not accepted; start the sign-in from the application');
   // Before the signature work: a known request is answered only to the browser that started it.
   const bindingHash = browserBinding && BINDING_FORMAT.test(browserBinding) ? sha256Hex(browserBinding) : '';
-  const pending = await prisma.samlRequest.findUnique({ where: { tenantId_id: { tenantId: idp.tenantId, id: inResponseTo } }, select: { idpId: true, bindingHash: true } });
+  const pending = await prisma.samlRequest.findUnique({
+    where: { tenantId_id: { tenantId: idp.tenantId, id: inResponseTo } },
+    select: { idpId: true, bindingHash: true },
+  });
   if (pending?.idpId === idp.id && !(bindingHash && constantTimeEqual(pending.bindingHash, bindingHash))) throw samlRefused(NOT_THIS_BROWSER);
   const signedResponse = Array.from(root.childNodes).some((n) => (n as Element).localName === 'Signature');
 
@@ -265,9 +268,7 @@ export async function consumeSamlResponse(
   if (destination !== undefined && destination !== acs) throw samlRefused('Destination is not this ACS');
   if (signedResponse && destination === undefined) throw samlRefused('A signed response must name its Destination');
   const assertion = (profile.getAssertion?.() as XmlJs | undefined)?.Assertion as XmlJs | undefined;
-  const confirmation = assertion?.Subject?.[0]?.SubjectConfirmation?.find(
-    (c: XmlJs) => c.$?.Method === 'urn:oasis:names:tc:SAML:2.0:cm:bearer',
-  );
+  const confirmation = assertion?.Subject?.[0]?.SubjectConfirmation?.find((c: XmlJs) => c.$?.Method === 'urn:oasis:names:tc:SAML:2.0:cm:bearer');
   const data = confirmation?.SubjectConfirmationData?.[0]?.$ as Record<string, string> | undefined;
   if (!data || data.Recipient !== acs) throw samlRefused('SubjectConfirmationData Recipient is not this ACS');
   if (profile.issuer !== idp.entityId) throw samlRefused('The assertion was issued by another entity');
@@ -276,7 +277,9 @@ export async function consumeSamlResponse(
   if (profile.nameIDFormat && profile.nameIDFormat !== NAMEID_EMAIL && profile.nameIDFormat !== 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified') {
     throw samlRefused(`NameID format ${profile.nameIDFormat} is not an email address`);
   }
-  const email = String(profile.nameID ?? '').trim().toLowerCase();
+  const email = String(profile.nameID ?? '')
+    .trim()
+    .toLowerCase();
   if (!email.includes('@')) throw samlRefused('NameID is not an email address');
   const notOnOrAfter = new Date(data.NotOnOrAfter ?? assertion?.Conditions?.[0]?.$?.NotOnOrAfter ?? Date.now() + 3600_000);
 
@@ -294,7 +297,14 @@ export async function consumeSamlResponse(
     if ((postedRelayState ?? '') !== relayState) throw samlRefused('RelayState does not match the request');
     await tx.samlAssertionUse.deleteMany({ where: { expiresAt: { lt: new Date(Date.now() - deps.config.SAML_CLOCK_SKEW_MS) } } });
     const used = await tx.samlAssertionUse.createMany({
-      data: [{ tenantId: idp.tenantId, idpId: idp.id, assertionId, expiresAt: new Date(Math.max(notOnOrAfter.getTime(), Date.now()) + deps.config.SAML_CLOCK_SKEW_MS) }],
+      data: [
+        {
+          tenantId: idp.tenantId,
+          idpId: idp.id,
+          assertionId,
+          expiresAt: new Date(Math.max(notOnOrAfter.getTime(), Date.now()) + deps.config.SAML_CLOCK_SKEW_MS),
+        },
+      ],
       skipDuplicates: true,
     });
     if (!used.count) throw samlRefused('The assertion was already used');

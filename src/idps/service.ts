@@ -93,7 +93,13 @@ export async function addSamlIdp(ctx: ServiceContext, config: Config, masterKey:
     await audit(
       tx,
       ctx.principal,
-      { tenantId: ctx.tenantId, action: 'idp.created', targetType: 'idp', targetId: id, details: { name: input.name, entityId: md.entityId, source: input.metadataUrl ? 'url' : 'file' } },
+      {
+        tenantId: ctx.tenantId,
+        action: 'idp.created',
+        targetType: 'idp',
+        targetId: id,
+        details: { name: input.name, entityId: md.entityId, source: input.metadataUrl ? 'url' : 'file' },
+      },
       ctx.requestId,
     );
     return idp;
@@ -110,7 +116,12 @@ export async function updateSamlIdp(ctx: ServiceContext, id: string, input: { is
       await tx.identityProvider.updateMany({ where: { tenantId: ctx.tenantId, isDefault: true, NOT: { id } }, data: { isDefault: false } });
     }
     const idp = await tx.identityProvider.update({ where: { tenantId_id: { tenantId: ctx.tenantId, id } }, data: { isDefault: input.isDefault } });
-    await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'idp.updated', targetType: 'idp', targetId: id, details: { isDefault: input.isDefault } }, ctx.requestId);
+    await audit(
+      tx,
+      ctx.principal,
+      { tenantId: ctx.tenantId, action: 'idp.updated', targetType: 'idp', targetId: id, details: { isDefault: input.isDefault } },
+      ctx.requestId,
+    );
     return idp;
   });
 }
@@ -132,7 +143,11 @@ export async function disableIdps(ctx: ServiceContext, ids: string[]) {
     const now = new Date();
     for (const idp of found) {
       const users = await tx.user.findMany({ where: { tenantId: ctx.tenantId, idpId: idp.id }, select: { id: true } });
-      await detachUsers(tx, ctx.tenantId, users.map((u) => u.id));
+      await detachUsers(
+        tx,
+        ctx.tenantId,
+        users.map((u) => u.id),
+      );
       if (idp.state !== 'disabled') {
         await tx.identityProvider.update({
           where: { tenantId_id: { tenantId: ctx.tenantId, id: idp.id } },
@@ -180,7 +195,9 @@ export async function setUserIdps(ctx: ServiceContext, userId: string, ids: stri
   const idpId = unique[0];
   let idp: IdentityProvider | undefined;
   if (idpId !== undefined) {
-    idp = isUuid(idpId) ? (await ctx.prisma.identityProvider.findUnique({ where: { tenantId_id: { tenantId: ctx.tenantId, id: idpId } } })) ?? undefined : undefined;
+    idp = isUuid(idpId)
+      ? ((await ctx.prisma.identityProvider.findUnique({ where: { tenantId_id: { tenantId: ctx.tenantId, id: idpId } } })) ?? undefined)
+      : undefined;
     if (!idp) throw Object.assign(notFound('Identity provider'), { source: { pointer: '/data/ids/0' } });
     if (idp.state !== 'active') throw unprocessable('The identity provider is disabled', '/data/ids/0');
   }

@@ -7,13 +7,7 @@ import { conflict, notFound, unprocessable } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
 import { randomToken, sha256Hex } from '../platform/secrets.js';
 import { forgetClient } from './hot-cache.js';
-import {
-  GRANT_AUTHORIZATION_CODE,
-  GRANT_CLIENT_CREDENTIALS,
-  GRANT_REFRESH_TOKEN,
-  type ApplicationCreate,
-  type ApplicationUpdate,
-} from './schemas.js';
+import { GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, type ApplicationCreate, type ApplicationUpdate } from './schemas.js';
 
 export const ANALYTICS_UI = 'AnalyticsUI';
 export const SWAGGER_UI_CLIENT_ID = 'swagger-ui';
@@ -58,7 +52,8 @@ interface Shape {
 /** The rules that tie the fields of an application together. */
 async function checkShape(tx: Tx, tenantId: string, s: Shape) {
   if (s.clientType === 'public') {
-    if (s.tokenEndpointAuthMethod !== 'none') throw unprocessable('A public client authenticates with PKCE only: tokenEndpointAuthMethod must be "none"', '/data/attributes/tokenEndpointAuthMethod');
+    if (s.tokenEndpointAuthMethod !== 'none')
+      throw unprocessable('A public client authenticates with PKCE only: tokenEndpointAuthMethod must be "none"', '/data/attributes/tokenEndpointAuthMethod');
     if (s.grantTypes.includes(GRANT_CLIENT_CREDENTIALS)) throw unprocessable('A public client cannot use client_credentials', '/data/attributes/grantTypes');
   } else if (s.tokenEndpointAuthMethod === 'none') {
     throw unprocessable('A confidential client authenticates with client_secret_basic or client_secret_post', '/data/attributes/tokenEndpointAuthMethod');
@@ -133,35 +128,49 @@ export async function updateApplication(ctx: ServiceContext, id: string, input: 
   if (current.isManaged && input.name !== undefined && input.name !== current.name) {
     throw unprocessable('The name of a managed application cannot change', '/data/attributes/name');
   }
-  return ctx.prisma.$transaction(async (tx) => {
-    const merged = {
-      clientType: current.clientType,
-      tokenEndpointAuthMethod: input.tokenEndpointAuthMethod ?? current.tokenEndpointAuthMethod,
-      redirectUris: input.redirectUris ?? current.redirectUris,
-      grantTypes: input.grantTypes ?? current.grantTypes,
-      serviceAccountId: input.serviceAccountId === undefined ? current.serviceAccountId : input.serviceAccountId,
-    };
-    await checkShape(tx, ctx.tenantId, merged);
-    if (merged.serviceAccountId !== current.serviceAccountId) await assertMayActOnBinding(tx, ctx, merged.serviceAccountId);
-    if (input.name) await assertNameFree(tx, ctx.tenantId, input.name, id);
-    const app = await tx.application.update({
-      where: { tenantId_id: { tenantId: ctx.tenantId, id } },
-      data: { ...input, ...(input.name ? { nameLower: input.name.toLowerCase() } : {}) },
-    });
-    await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'application.updated', targetType: 'application', targetId: id, details: { fields: Object.keys(input) } }, ctx.requestId);
-    return app;
-  }).finally(() => forgetClient(current.clientId));
+  return ctx.prisma
+    .$transaction(async (tx) => {
+      const merged = {
+        clientType: current.clientType,
+        tokenEndpointAuthMethod: input.tokenEndpointAuthMethod ?? current.tokenEndpointAuthMethod,
+        redirectUris: input.redirectUris ?? current.redirectUris,
+        grantTypes: input.grantTypes ?? current.grantTypes,
+        serviceAccountId: input.serviceAccountId === undefined ? current.serviceAccountId : input.serviceAccountId,
+      };
+      await checkShape(tx, ctx.tenantId, merged);
+      if (merged.serviceAccountId !== current.serviceAccountId) await assertMayActOnBinding(tx, ctx, merged.serviceAccountId);
+      if (input.name) await assertNameFree(tx, ctx.tenantId, input.name, id);
+      const app = await tx.application.update({
+        where: { tenantId_id: { tenantId: ctx.tenantId, id } },
+        data: { ...input, ...(input.name ? { nameLower: input.name.toLowerCase() } : {}) },
+      });
+      await audit(
+        tx,
+        ctx.principal,
+        { tenantId: ctx.tenantId, action: 'application.updated', targetType: 'application', targetId: id, details: { fields: Object.keys(input) } },
+        ctx.requestId,
+      );
+      return app;
+    })
+    .finally(() => forgetClient(current.clientId));
 }
 
 export async function deleteApplication(ctx: ServiceContext, id: string) {
   const current = await findApplication(ctx.prisma, ctx.tenantId, id);
   if (current.isManaged) throw unprocessable(`The managed application ${current.name} cannot be deleted`);
   await assertMayActOnBinding(ctx.prisma, ctx, current.serviceAccountId);
-  await ctx.prisma.$transaction(async (tx) => {
-    // Its grants, codes and tokens go with it (foreign keys cascade).
-    await tx.application.delete({ where: { tenantId_id: { tenantId: ctx.tenantId, id } } });
-    await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'application.deleted', targetType: 'application', targetId: id, details: { name: current.name } }, ctx.requestId);
-  }).finally(() => forgetClient(current.clientId));
+  await ctx.prisma
+    .$transaction(async (tx) => {
+      // Its grants, codes and tokens go with it (foreign keys cascade).
+      await tx.application.delete({ where: { tenantId_id: { tenantId: ctx.tenantId, id } } });
+      await audit(
+        tx,
+        ctx.principal,
+        { tenantId: ctx.tenantId, action: 'application.deleted', targetType: 'application', targetId: id, details: { name: current.name } },
+        ctx.requestId,
+      );
+    })
+    .finally(() => forgetClient(current.clientId));
 }
 
 export async function rotateApplicationSecret(ctx: ServiceContext, id: string) {
@@ -169,14 +178,16 @@ export async function rotateApplicationSecret(ctx: ServiceContext, id: string) {
   if (current.clientType !== 'confidential') throw unprocessable('A public client has no secret');
   await assertMayActOnBinding(ctx.prisma, ctx, current.serviceAccountId);
   const secret = newClientSecret();
-  return ctx.prisma.$transaction(async (tx) => {
-    const app = await tx.application.update({
-      where: { tenantId_id: { tenantId: ctx.tenantId, id } },
-      data: { clientSecretHash: hashClientSecret(secret), secretRotatedAt: new Date() },
-    });
-    await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'application.secret.rotated', targetType: 'application', targetId: id }, ctx.requestId);
-    return { app, secret };
-  }).finally(() => forgetClient(current.clientId));
+  return ctx.prisma
+    .$transaction(async (tx) => {
+      const app = await tx.application.update({
+        where: { tenantId_id: { tenantId: ctx.tenantId, id } },
+        data: { clientSecretHash: hashClientSecret(secret), secretRotatedAt: new Date() },
+      });
+      await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'application.secret.rotated', targetType: 'application', targetId: id }, ctx.requestId);
+      return { app, secret };
+    })
+    .finally(() => forgetClient(current.clientId));
 }
 
 export interface DefaultApplicationConfig {

@@ -42,9 +42,7 @@ export function openAuthRequest(key: Buffer, sealed: string | undefined, now = D
 
 export type AuthorizeOutcome =
   /** Client or redirect URI not trusted: show an error, never redirect (RFC 6749 4.1.2.1). */
-  | { kind: 'page'; message: string }
-  | { kind: 'redirect'; url: string }
-  | { kind: 'ok'; app: Application; req: AuthRequest };
+  { kind: 'page'; message: string } | { kind: 'redirect'; url: string } | { kind: 'ok'; app: Application; req: AuthRequest };
 
 export function redirectWith(redirectUri: string, params: Record<string, string | undefined>): string {
   const u = new URL(redirectUri);

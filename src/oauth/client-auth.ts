@@ -47,7 +47,7 @@ export async function authenticateClient(db: Pick<Database, 'pool'>, creds: Clie
   if (creds.clientId.length > 200) throw invalidClient();
   const app = await findClient(db, creds.clientId);
   if (!app) throw invalidClient();
-  if (app.tenantState !== 'active') throw invalidClient('The client\'s tenant is disabled');
+  if (app.tenantState !== 'active') throw invalidClient("The client's tenant is disabled");
   if (app.clientType === 'confidential') {
     if (creds.method === 'none' || !creds.clientSecret || !app.clientSecretHash) throw invalidClient();
     if (!constantTimeEqual(hashClientSecret(creds.clientSecret), app.clientSecretHash)) throw invalidClient();

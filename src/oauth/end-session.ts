@@ -31,11 +31,15 @@ export async function endSession(deps: OAuthDeps & { config: SessionSettings }, 
   if (req.idTokenHint) {
     // The hint may have expired; its signature and issuer still identify the client.
     try {
-      const { payload } = await compactVerify(req.idTokenHint, async (h) => {
-        const key = await deps.keys.verificationKey(h.kid, h.alg);
-        if (!key) throw new Error('unknown key');
-        return key;
-      }, { algorithms: ['RS256', 'ES256'] });
+      const { payload } = await compactVerify(
+        req.idTokenHint,
+        async (h) => {
+          const key = await deps.keys.verificationKey(h.kid, h.alg);
+          if (!key) throw new Error('unknown key');
+          return key;
+        },
+        { algorithms: ['RS256', 'ES256'] },
+      );
       const claims = JSON.parse(new TextDecoder().decode(payload)) as { iss?: string; aud?: string | string[] };
       const aud = Array.isArray(claims.aud) ? claims.aud[0] : claims.aud;
       if (claims.iss !== deps.issuer || (clientId && aud !== clientId)) return { ok: false, message: INVALID };
@@ -55,7 +59,10 @@ export async function endSession(deps: OAuthDeps & { config: SessionSettings }, 
   const s = await sessionOf(prisma, req.sessionSecret, deps.config, now);
   if (s?.ok) {
     await endBrowserSession(prisma, s.session.id);
-    const grants = await prisma.oAuthGrant.findMany({ where: { tenantId: s.session.tenantId, sessionId: s.session.id, revokedAt: null }, select: { id: true } });
+    const grants = await prisma.oAuthGrant.findMany({
+      where: { tenantId: s.session.tenantId, sessionId: s.session.id, revokedAt: null },
+      select: { id: true },
+    });
     for (const g of grants) await revokeGrant(prisma, g.id, 'session_ended');
   }
   return { ok: true, redirect };

@@ -20,8 +20,20 @@ export async function introspect(deps: OAuthDeps, client: Application, token: st
     if (!v.ok) return INACTIVE;
     const c = check.claims;
     return {
-      active: true, token_type: 'Bearer', scope: c.scope, client_id: c.client_id, username: v.principal.username, sub: c.sub,
-      aud: c.aud, iss: c.iss, exp: c.exp, iat: c.iat, nbf: c.nbf, jti: c.jti, tenant_id: c.tenant_id, roles: v.principal.roles,
+      active: true,
+      token_type: 'Bearer',
+      scope: c.scope,
+      client_id: c.client_id,
+      username: v.principal.username,
+      sub: c.sub,
+      aud: c.aud,
+      iss: c.iss,
+      exp: c.exp,
+      iat: c.iat,
+      nbf: c.nbf,
+      jti: c.jti,
+      tenant_id: c.tenant_id,
+      roles: v.principal.roles,
     };
   }
   const kind = token.startsWith(REFRESH_PREFIX) ? 'refresh' : token.startsWith(OPAQUE_ACCESS_PREFIX) ? 'access' : undefined;
@@ -33,10 +45,20 @@ export async function introspect(deps: OAuthDeps, client: Application, token: st
   const subjectId = check.grant.userId ?? check.grant.serviceAccountId;
   const v = subjectId ? await loadSubject(prisma, check.token.tenantId, subjectId, 'opaque', check.token.id) : undefined;
   if (!v?.ok) return INACTIVE;
-  const owner = check.grant.applicationId ? await prisma.application.findUnique({ where: { id: check.grant.applicationId }, select: { clientId: true } }) : null;
+  const owner = check.grant.applicationId
+    ? await prisma.application.findUnique({ where: { id: check.grant.applicationId }, select: { clientId: true } })
+    : null;
   return {
-    active: true, token_type: kind === 'access' ? 'Bearer' : 'refresh_token', scope: check.token.scope, client_id: owner?.clientId,
-    username: v.principal.username, sub: subjectId, iss: deps.issuer, exp: Math.floor(check.token.expiresAt.getTime() / 1000),
-    iat: row ? Math.floor(row.createdAt.getTime() / 1000) : undefined, tenant_id: check.token.tenantId, roles: v.principal.roles,
+    active: true,
+    token_type: kind === 'access' ? 'Bearer' : 'refresh_token',
+    scope: check.token.scope,
+    client_id: owner?.clientId,
+    username: v.principal.username,
+    sub: subjectId,
+    iss: deps.issuer,
+    exp: Math.floor(check.token.expiresAt.getTime() / 1000),
+    iat: row ? Math.floor(row.createdAt.getTime() / 1000) : undefined,
+    tenant_id: check.token.tenantId,
+    roles: v.principal.roles,
   };
 }

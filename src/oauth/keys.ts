@@ -37,9 +37,7 @@ interface NewKey {
 /** Key material is made outside any transaction: RSA generation can take a while on a busy machine. */
 async function newKey(masterKey: Buffer, alg: SigningAlg): Promise<NewKey> {
   const { privateKey, publicKey } =
-    alg === 'RS256'
-      ? await generateKeyPairAsync('rsa', { modulusLength: 2048 })
-      : await generateKeyPairAsync('ec', { namedCurve: 'P-256' });
+    alg === 'RS256' ? await generateKeyPairAsync('rsa', { modulusLength: 2048 }) : await generateKeyPairAsync('ec', { namedCurve: 'P-256' });
   const jwk = await exportJWK(publicKey);
   const kid = await calculateJwkThumbprint(jwk);
   const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
@@ -188,9 +186,7 @@ export class KeyStore {
     await this.fresh();
     const now = Date.now();
     return {
-      keys: [...this.keys.values()]
-        .filter((k) => k.state !== 'retired' || !k.publishUntil || k.publishUntil.getTime() > now)
-        .map((k) => k.publicJwk),
+      keys: [...this.keys.values()].filter((k) => k.state !== 'retired' || !k.publishUntil || k.publishUntil.getTime() > now).map((k) => k.publicJwk),
     };
   }
 }

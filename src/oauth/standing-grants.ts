@@ -72,9 +72,9 @@ export class StandingGrants implements InvalidationSubscriber {
              VALUES ($1, $2, $3, $4, '', '{}', true)`,
             [id, f.tenantId, f.keyId, f.serviceAccountId],
           )
-          // Only for the application's current binding: an instance that still holds the client
+        : // Only for the application's current binding: an instance that still holds the client
           // as it was before a rebinding (hot cache) must not give the old account a new grant.
-        : await this.pool.query(
+          await this.pool.query(
             `INSERT INTO "OAuthGrant" (id, "tenantId", "applicationId", "serviceAccountId", scope, amr, standing)
              SELECT $1, a."tenantId", a.id, a."serviceAccountId", '', '{}', true
                FROM "Application" a

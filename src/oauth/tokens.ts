@@ -67,7 +67,9 @@ export async function issueAccessToken(deps: OAuthDeps, input: IssueAccessTokenI
   const { subject } = input;
   const iat = Math.floor(now.getTime() / 1000);
   if (input.format === 'opaque') {
-    const grantId = input.grantId ?? (await createGrant(deps.prisma, { subject, applicationId: input.applicationId ?? null, scope: input.scope, sessionId: input.sessionId })).id;
+    const grantId =
+      input.grantId ??
+      (await createGrant(deps.prisma, { subject, applicationId: input.applicationId ?? null, scope: input.scope, sessionId: input.sessionId })).id;
     const token = OPAQUE_ACCESS_PREFIX + randomToken(43);
     const row = await deps.prisma.oAuthToken.create({
       data: {
@@ -192,20 +194,24 @@ export const looksLikeJwt = (token: string) => /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\
 export async function verifyAccessTokenJwt(deps: OAuthDeps, token: string, now = new Date()): Promise<JwtCheck> {
   let payload: JWTPayload;
   try {
-    ({ payload } = await jwtVerify(token, async (header) => {
-      const key = await deps.keys.verificationKey(header.kid, header.alg);
-      if (!key) throw new joseErrors.JWKSNoMatchingKey();
-      return key;
-    }, {
-      issuer: deps.issuer,
-      // Every access token names this server among its audiences (the API it is for).
-      audience: deps.issuer,
-      algorithms: ['RS256', 'ES256'],
-      typ: 'at+jwt',
-      currentDate: now,
-      clockTolerance: 5,
-      requiredClaims: ['sub', 'jti', 'exp', 'iat'],
-    }));
+    ({ payload } = await jwtVerify(
+      token,
+      async (header) => {
+        const key = await deps.keys.verificationKey(header.kid, header.alg);
+        if (!key) throw new joseErrors.JWKSNoMatchingKey();
+        return key;
+      },
+      {
+        issuer: deps.issuer,
+        // Every access token names this server among its audiences (the API it is for).
+        audience: deps.issuer,
+        algorithms: ['RS256', 'ES256'],
+        typ: 'at+jwt',
+        currentDate: now,
+        clockTolerance: 5,
+        requiredClaims: ['sub', 'jti', 'exp', 'iat'],
+      },
+    ));
   } catch (err) {
     return { ok: false, reason: err instanceof joseErrors.JWTExpired ? 'expired' : 'unknown' };
   }
@@ -228,7 +234,12 @@ export interface OpaqueCheck {
 }
 
 /** Looks up an opaque token (access or refresh) by hash and checks it is live. */
-export async function verifyOpaqueToken(prisma: Prisma, token: string, kind: 'access' | 'refresh', now = new Date()): Promise<OpaqueCheck | { ok: false; reason: Refusal }> {
+export async function verifyOpaqueToken(
+  prisma: Prisma,
+  token: string,
+  kind: 'access' | 'refresh',
+  now = new Date(),
+): Promise<OpaqueCheck | { ok: false; reason: Refusal }> {
   const row = await prisma.oAuthToken.findUnique({ where: { tokenHash: hashToken(token) }, include: { grant: true } });
   if (!row || row.kind !== kind) return { ok: false, reason: 'unknown' };
   if (row.revokedAt || row.grant.revokedAt) return { ok: false, reason: 'revoked' };

@@ -5,8 +5,7 @@ import { looksLikeJwt, OPAQUE_ACCESS_PREFIX, ROLES_CLAIM, rolesClaim, verifyAcce
 
 /** The UserInfo answer (OIDC Core 5.3), or the bearer-token error to challenge with (RFC 6750 3.1). */
 export type UserInfoResult =
-  | { ok: true; claims: Record<string, unknown> }
-  | { ok: false; error: 'invalid_token' | 'insufficient_scope'; description: string; status: 401 | 403 };
+  { ok: true; claims: Record<string, unknown> } | { ok: false; error: 'invalid_token' | 'insufficient_scope'; description: string; status: 401 | 403 };
 
 const invalidToken: UserInfoResult = { ok: false, error: 'invalid_token', description: 'The access token is not valid', status: 401 };
 

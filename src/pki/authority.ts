@@ -8,7 +8,19 @@ import { TX_OPTIONS } from './tx.js';
 import { OID, fromPem, integer, explicit, enumerated, seq, time, toDer, raw, type Asn1 } from './der.js';
 import { decryptKey, encryptKey, newKeyPair, signerFor, spkiOf, type Signer } from './keys.js';
 import {
-  aki, basicConstraints, buildCertificate, certInfo, extKeyUsage, extension, keyIdentifier, keyUsage, name, ocspNoCheck, publicKeyBits, signed, ski,
+  aki,
+  basicConstraints,
+  buildCertificate,
+  certInfo,
+  extKeyUsage,
+  extension,
+  keyIdentifier,
+  keyUsage,
+  name,
+  ocspNoCheck,
+  publicKeyBits,
+  signed,
+  ski,
   type CertInfo,
 } from './x509.js';
 
@@ -146,7 +158,11 @@ async function newOcspSigner(ca: CertInfo, caSigner: Signer): Promise<{ der: Buf
   const key = await newKeyPair('p256');
   const spki = spkiOf(key);
   const now = Date.now();
-  const cn = ca.x509.subject.split('\n').find((l) => l.startsWith('CN='))?.slice(3) ?? 'CA';
+  const cn =
+    ca.x509.subject
+      .split('\n')
+      .find((l) => l.startsWith('CN='))
+      ?.slice(3) ?? 'CA';
   const der = buildCertificate(
     {
       serial: randomSerial(),
@@ -163,14 +179,30 @@ async function newOcspSigner(ca: CertInfo, caSigner: Signer): Promise<{ der: Buf
 }
 
 export const REASONS = [
-  'Unspecified', 'KeyCompromise', 'CACompromise', 'AffiliationChanged', 'Superseded', 'CessationOfOperation', 'CertificateHold',
-  'RemoveFromCRL', 'PrivilegeWithdrawn', 'AACompromise',
+  'Unspecified',
+  'KeyCompromise',
+  'CACompromise',
+  'AffiliationChanged',
+  'Superseded',
+  'CessationOfOperation',
+  'CertificateHold',
+  'RemoveFromCRL',
+  'PrivilegeWithdrawn',
+  'AACompromise',
 ] as const;
 export type ReasonName = (typeof REASONS)[number];
 /** CRLReason codes of RFC 5280 (7 is unused). */
 export const REASON_CODES: Record<ReasonName, number> = {
-  Unspecified: 0, KeyCompromise: 1, CACompromise: 2, AffiliationChanged: 3, Superseded: 4, CessationOfOperation: 5, CertificateHold: 6,
-  RemoveFromCRL: 8, PrivilegeWithdrawn: 9, AACompromise: 10,
+  Unspecified: 0,
+  KeyCompromise: 1,
+  CACompromise: 2,
+  AffiliationChanged: 3,
+  Superseded: 4,
+  CessationOfOperation: 5,
+  CertificateHold: 6,
+  RemoveFromCRL: 8,
+  PrivilegeWithdrawn: 9,
+  AACompromise: 10,
 };
 
 export interface RevokedEntry {
@@ -198,4 +230,3 @@ export function buildCrl(auth: Authority, entries: RevokedEntry[], crlNumber: bi
   ]);
   return signed(toDer(tbs), auth.signer);
 }
-

@@ -60,8 +60,7 @@ export const namedBits = (bytes: number[], unused: number) => asn1.create(U, T.B
 export const enumerated = (n: number) => asn1.create(U, T.ENUMERATED, false, String.fromCharCode(n));
 export const generalizedTime = (d: Date) => asn1.create(U, T.GENERALIZEDTIME, false, asn1.dateToGeneralizedTime(noMillis(d)));
 /** RFC 5280: UTCTime through 2049, GeneralizedTime from 2050. */
-export const time = (d: Date) =>
-  d.getUTCFullYear() < 2050 ? asn1.create(U, T.UTCTIME, false, asn1.dateToUtcTime(noMillis(d))) : generalizedTime(d);
+export const time = (d: Date) => (d.getUTCFullYear() < 2050 ? asn1.create(U, T.UTCTIME, false, asn1.dateToUtcTime(noMillis(d))) : generalizedTime(d));
 /** [n] EXPLICIT wrapping of one element. */
 export const explicit = (n: number, inner: Asn1) => asn1.create(CTX, n, true, [inner]);
 /** [n] IMPLICIT primitive with raw content. */
@@ -135,7 +134,10 @@ function header(buf: Buffer, pos: number) {
 }
 
 export function pem(label: string, der: Uint8Array): string {
-  const b64 = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  const b64 = Buffer.from(der)
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '');
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 

@@ -1,6 +1,17 @@
 // Private keys at rest (AES-256-GCM under the master key) and every signature the
 // CA makes. Signing is node:crypto only: forge's JavaScript RSA is ~100x slower.
-import { createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, generateKeyPair, randomBytes, sign, type KeyObject, type SignKeyObjectInput } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPair,
+  randomBytes,
+  sign,
+  type KeyObject,
+  type SignKeyObjectInput,
+} from 'node:crypto';
 import { promisify } from 'node:util';
 import { OID, nul, oid, seq, type Asn1 } from './der.js';
 
@@ -35,8 +46,7 @@ export function decryptKey(masterKey: Buffer, blob: Uint8Array): KeyObject {
   return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
 }
 
-export const spkiOf = (key: KeyObject): Buffer =>
-  (key.type === 'private' ? createPublicKey(key) : key).export({ type: 'spki', format: 'der' });
+export const spkiOf = (key: KeyObject): Buffer => (key.type === 'private' ? createPublicKey(key) : key).export({ type: 'spki', format: 'der' });
 
 /** A signer: the AlgorithmIdentifier it declares and the function producing the signature. */
 export interface Signer {

@@ -2,8 +2,26 @@
 // does not parse gets a malformedRequest response, never an exception to the caller.
 import { HASH_OIDS, REASON_CODES, type Authority, type HashName, type ReasonName } from './authority.js';
 import {
-  OID, Types, children, enumerated, explicit, generalizedTime, implicitPrim, integerValue, isContext, isSeq, isUniversal, octets, oid, oidOf, parse,
-  raw, seq, sliceChild, toDer, type Asn1,
+  OID,
+  Types,
+  children,
+  enumerated,
+  explicit,
+  generalizedTime,
+  implicitPrim,
+  integerValue,
+  isContext,
+  isSeq,
+  isUniversal,
+  octets,
+  oid,
+  oidOf,
+  parse,
+  raw,
+  seq,
+  sliceChild,
+  toDer,
+  type Asn1,
 } from './der.js';
 import { seqDer, signed } from './x509.js';
 
@@ -56,7 +74,8 @@ export function parseOcspRequest(der: Buffer): OcspRequest | undefined {
       if (c.length !== 4) throw new Error('CertID');
       const alg = children(c[0]!)[0]!;
       const hash = HASH_OIDS[oidOf(alg)];
-      if (!hash || !isUniversal(c[1], Types.OCTETSTRING) || !isUniversal(c[2], Types.OCTETSTRING) || !isUniversal(c[3], Types.INTEGER)) throw new Error('CertID');
+      if (!hash || !isUniversal(c[1], Types.OCTETSTRING) || !isUniversal(c[2], Types.OCTETSTRING) || !isUniversal(c[3], Types.INTEGER))
+        throw new Error('CertID');
       certIds.push({
         hash,
         nameHash: Buffer.from(c[1]!.value as string, 'latin1'),
@@ -109,9 +128,7 @@ function certStatus(s: SingleStatus): Asn1 {
 }
 
 export function buildResponse(auth: Authority, results: SingleResult[], producedAt: Date, nonceExt?: Buffer): Buffer {
-  const responses = results.map((r) =>
-    seq([raw(r.certId), certStatus(r.status), generalizedTime(r.thisUpdate), explicit(0, generalizedTime(r.nextUpdate))]),
-  );
+  const responses = results.map((r) => seq([raw(r.certId), certStatus(r.status), generalizedTime(r.thisUpdate), explicit(0, generalizedTime(r.nextUpdate))]));
   const responseData = seq([
     // responderID byKey [2] EXPLICIT KeyHash (SHA-1 of the responder's public key).
     explicit(2, octets(auth.ocsp.cert.keyId)),
@@ -125,9 +142,7 @@ export function buildResponse(auth: Authority, results: SingleResult[], produced
   const certs = toDer(explicit(0, seq([raw(auth.ocsp.cert.der)])));
   const inner = sliceInner(basicSigned);
   const basic = seqDer([inner, certs]);
-  return toDer(
-    seq([enumerated(0), explicit(0, seq([oid(OID.ocspBasic), octets(basic)]))]),
-  );
+  return toDer(seq([enumerated(0), explicit(0, seq([oid(OID.ocspBasic), octets(basic)]))]));
 }
 
 /** The content octets of a DER SEQUENCE (its elements, without tag and length). */
@@ -135,4 +150,3 @@ function sliceInner(der: Buffer): Buffer {
   const len = der[1]! & 0x80 ? 2 + (der[1]! & 0x7f) : 2;
   return der.subarray(len);
 }
-

@@ -15,7 +15,7 @@ export async function assertCertUsernameFree(tx: Tx, tenantId: string, username:
   const detail =
     clash.holder === 'user'
       ? `Username "${username}" is already in use by a user: usernames are unique across users and service accounts, and a certificate belongs to a service account. Name an existing service account or a free username in requestedUsername`
-      // Not a user: a service account of that name appeared since the lookup (a concurrent SignCSR).
-      : `A service account "${username}" was created concurrently; retry`;
+      : // Not a user: a service account of that name appeared since the lookup (a concurrent SignCSR).
+        `A service account "${username}" was created concurrently; retry`;
   throw new AppError(409, 'conflict', 'Conflict', detail, { parameter: 'requestedUsername' });
 }

@@ -1,8 +1,29 @@
 // X.509 certificate structures (RFC 5280): built as ASN.1, signed by a Signer.
 import { X509Certificate } from 'node:crypto';
 import {
-  OID, bits, bool, children, explicit, implicitPrim, integer, integerValue, isContext, namedBits, nul, octets, oid, oidOf, parse, seq, set, sliceChild,
-  time, toBin, toDer, utf8, type Asn1,
+  OID,
+  bits,
+  bool,
+  children,
+  explicit,
+  implicitPrim,
+  integer,
+  integerValue,
+  isContext,
+  namedBits,
+  nul,
+  octets,
+  oid,
+  oidOf,
+  parse,
+  seq,
+  set,
+  sliceChild,
+  time,
+  toBin,
+  toDer,
+  utf8,
+  type Asn1,
 } from './der.js';
 import { sha1, type Signer } from './keys.js';
 
@@ -62,8 +83,7 @@ export const keyUsage = (byte: number) => {
 };
 export const extKeyUsage = (...purposes: string[]) => extension(OID.extKeyUsage, false, seq(purposes.map(oid)));
 export const ocspNoCheck = () => extension(OID.ocspNoCheck, false, nul());
-export const authorityInfoAccess = (ocspUrl: string) =>
-  extension(OID.authorityInfoAccess, false, seq([seq([oid(OID.adOcsp), implicitPrim(6, ocspUrl)])]));
+export const authorityInfoAccess = (ocspUrl: string) => extension(OID.authorityInfoAccess, false, seq([seq([oid(OID.adOcsp), implicitPrim(6, ocspUrl)])]));
 export const crlDistributionPoint = (url: string) =>
   extension(
     OID.crlDistributionPoints,
@@ -143,4 +163,3 @@ export function certInfo(der: Buffer): CertInfo {
     notAfter: new Date(x509.validTo),
   };
 }
-

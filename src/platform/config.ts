@@ -1,9 +1,7 @@
 import { z } from 'zod';
 import { BlockList, isIP } from 'node:net';
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const cidrList = z.string().transform((value, ctx) => {
   const list = value
@@ -40,9 +38,7 @@ const hostPort = z.string().transform((value, ctx) => {
 export const configSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().min(1).default('127.0.0.1'),
-  DATABASE_URL: z
-    .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// or postgresql:// URL' })
-    .optional(),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// or postgresql:// URL' }).optional(),
   DB_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
   /** Longest wait for one query's answer: bounds a request when the database stops answering (a partition raises no error). */
   DB_QUERY_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
@@ -58,7 +54,12 @@ export const configSchema = z.object({
   TRUSTED_PROXIES: cidrList.default([]),
   CORS_ORIGINS: z
     .string()
-    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.union([z.literal('*'), httpUrl])))
     .default([]),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -66,7 +67,12 @@ export const configSchema = z.object({
   SMTP_FROM: z.string().min(3).max(320).optional(),
   SET_PASSWORD_TOKEN_TTL_HOURS: z.coerce.number().int().min(1).max(720).default(72),
   DATA_DIR: z.string().min(1).default('./data'),
-  BODY_LIMIT: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  BODY_LIMIT: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(64 * 1024 * 1024)
+    .default(1024 * 1024),
   ARGON2_MEMORY_KIB: z.coerce.number().int().min(8192).max(1048576).default(19456),
   ARGON2_ITERATIONS: z.coerce.number().int().min(1).max(20).default(2),
   ARGON2_PARALLELISM: z.coerce.number().int().min(1).max(16).default(1),
@@ -89,7 +95,12 @@ export const configSchema = z.object({
   // SAML IdP metadata fetching (issue 8): private/loopback targets are refused unless listed here.
   SAML_METADATA_ALLOW_CIDRS: cidrList.default([]),
   SAML_METADATA_TIMEOUT_MS: z.coerce.number().int().min(100).max(60000).default(5000),
-  SAML_METADATA_MAX_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
+  SAML_METADATA_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(16 * 1024 * 1024)
+    .default(1024 * 1024),
   SAML_CLOCK_SKEW_MS: z.coerce.number().int().min(0).max(600000).default(60000),
   SAML_REQUEST_TTL_MS: z.coerce.number().int().min(10000).max(86400000).default(600000),
   // Export/import S3 endpoints: private/loopback targets are refused unless listed here (SSRF guard).
@@ -97,18 +108,41 @@ export const configSchema = z.object({
   // --- OAuth / hosted login (issue 4) ---
   ANALYTICS_UI_REDIRECT_URIS: z
     .string()
-    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
     .default([]),
-  SESSION_IDLE_SECONDS: z.coerce.number().int().min(60).max(30 * 86400).default(3600),
-  SESSION_ABSOLUTE_SECONDS: z.coerce.number().int().min(300).max(90 * 86400).default(43200),
-  SESSION_COOKIE_DOMAIN: z.string().regex(/^\.?[a-z0-9.-]+$/i, 'must be a domain').optional(),
+  SESSION_IDLE_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(30 * 86400)
+    .default(3600),
+  SESSION_ABSOLUTE_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(300)
+    .max(90 * 86400)
+    .default(43200),
+  SESSION_COOKIE_DOMAIN: z
+    .string()
+    .regex(/^\.?[a-z0-9.-]+$/i, 'must be a domain')
+    .optional(),
   RATE_LIMIT_AUTHORIZE: z.coerce.number().int().min(1).default(300),
   RATE_LIMIT_TOKEN: z.coerce.number().int().min(1).default(1200),
   RATE_LIMIT_LOGIN: z.coerce.number().int().min(1).default(30),
   // Login throttling (src/users/lockout.ts): failed passwords per account and client address
   // before that address is refused, and how long a lock (that one, or the account's) lasts.
   LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).max(1000).default(5),
-  LOGIN_LOCKOUT_SECONDS: z.coerce.number().int().min(1).max(7 * 86400).default(900),
+  LOGIN_LOCKOUT_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 86400)
+    .default(900),
   CLIENT_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
   // Client-certificate authority (issue 7)
   PKI_CA_KEY_TYPE: z.enum(['rsa3072', 'rsa4096', 'p384', 'p256']).default('rsa3072'),
@@ -118,9 +152,22 @@ export const configSchema = z.object({
   PKI_CA_KEY_FILE: z.string().min(1).optional(),
   PKI_CERT_DEFAULT_HOURS: z.coerce.number().int().min(1).default(8760),
   PKI_CERT_MAX_HOURS: z.coerce.number().int().min(1).max(876000).default(8760),
-  PKI_OCSP_VALIDITY_SECONDS: z.coerce.number().int().min(60).max(7 * 86400).default(3600),
-  PKI_CRL_VALIDITY_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(24),
-  PKI_CLIENT_CERT_HEADER: z.string().regex(/^[A-Za-z0-9-]+$/, 'must be an HTTP header name').default('X-SSL-Client-Cert'),
+  PKI_OCSP_VALIDITY_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(7 * 86400)
+    .default(3600),
+  PKI_CRL_VALIDITY_HOURS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 30)
+    .default(24),
+  PKI_CLIENT_CERT_HEADER: z
+    .string()
+    .regex(/^[A-Za-z0-9-]+$/, 'must be an HTTP header name')
+    .default('X-SSL-Client-Cert'),
   PKI_VALIDATE_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(0),
 });
 

@@ -62,7 +62,10 @@ async function listenOnServer(
     const c = client;
     if (!c) return;
     const timer = setTimeout(() => c.emit('error', new Error('listener heartbeat timed out')), 2000);
-    c.query('SELECT 1').then(() => clearTimeout(timer), () => clearTimeout(timer));
+    c.query('SELECT 1').then(
+      () => clearTimeout(timer),
+      () => clearTimeout(timer),
+    );
   }, 2000);
   heartbeat.unref();
   const connect = async () => {
@@ -166,7 +169,7 @@ function tapNotifications(lite: { execProtocolRawStream: (...a: any[]) => Promis
 }
 
 function dispatch(buf: Buffer, listeners: Map<string, Set<(p: string) => void>>) {
-  for (let at = 0; at + 5 <= buf.length; ) {
+  for (let at = 0; at + 5 <= buf.length;) {
     const type = buf[at];
     const length = buf.readInt32BE(at + 1);
     if (length < 4) return;

@@ -24,7 +24,14 @@ export function createMetrics(pool: pg.Pool): Metrics {
     registers: [registry],
   });
   const gauge = (name: string, help: string, read: () => number) =>
-    new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
   gauge('db_pool_connections_total', 'Database connections open', () => pool.totalCount);
   gauge('db_pool_connections_idle', 'Database connections idle', () => pool.idleCount);
   gauge('db_pool_waiting_requests', 'Queries waiting for a database connection', () => pool.waitingCount);

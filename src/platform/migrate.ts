@@ -4,9 +4,9 @@ import path from 'node:path';
 import type pg from 'pg';
 
 // From src/platform when run with tsx, or from dist/src/platform when compiled.
-export const migrationsDir = ['../../prisma/migrations', '../../../prisma/migrations']
-  .map((p) => path.resolve(import.meta.dirname, p))
-  .find((p) => existsSync(p)) ?? path.resolve('prisma/migrations');
+export const migrationsDir =
+  ['../../prisma/migrations', '../../../prisma/migrations'].map((p) => path.resolve(import.meta.dirname, p)).find((p) => existsSync(p)) ??
+  path.resolve('prisma/migrations');
 
 // Any constant shared by every instance; serialises concurrent start-ups.
 const LOCK_KEY = 727_001;
@@ -89,8 +89,6 @@ export async function migrate(pool: pg.Pool, dir = migrationsDir): Promise<strin
 
 /** True when every migration on disk is recorded as applied. */
 export async function migrationsApplied(pool: pg.Pool, expected = listMigrations().length): Promise<boolean> {
-  const { rows } = await pool.query<{ n: string }>(
-    `SELECT count(*) AS n FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
-  );
+  const { rows } = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`);
   return Number(rows[0]?.n) >= expected;
 }

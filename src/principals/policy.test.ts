@@ -3,7 +3,14 @@ import { assertMayActOnRoles, assertMayConfer, holdsRole, mayActInTenant, rolesB
 import type { Principal } from './principal.js';
 
 const principal = (roles: string[], tenantId = 'tenant-a'): Principal => ({
-  kind: 'serviceaccount', credential: 'pat', credentialId: 'c', tenantId, subjectId: 's', username: 'u', roles, groups: [],
+  kind: 'serviceaccount',
+  credential: 'pat',
+  credentialId: 'c',
+  tenantId,
+  subjectId: 's',
+  username: 'u',
+  roles,
+  groups: [],
 });
 
 describe('privilege policy', () => {

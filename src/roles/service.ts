@@ -26,7 +26,15 @@ async function assertFeatureRolesExist(db: Pick<Prisma, 'featureRole'>, names: s
   const items = names.flatMap((n, i) =>
     known.has(n)
       ? []
-      : [{ status: '400', code: 'unknown_feature_role', title: 'Unknown feature role', detail: `"${n}" is not in the feature-role catalogue`, source: { pointer: `/data/attributes/featureRoles/${i}` } }],
+      : [
+          {
+            status: '400',
+            code: 'unknown_feature_role',
+            title: 'Unknown feature role',
+            detail: `"${n}" is not in the feature-role catalogue`,
+            source: { pointer: `/data/attributes/featureRoles/${i}` },
+          },
+        ],
   );
   if (items.length) throw validationFailed(items);
 }
@@ -51,11 +59,7 @@ function refuseBuiltin(id: string) {
   if (isBuiltinRole(id)) throw unprocessable(`"${id}" is a built-in role and cannot be changed or deleted`);
 }
 
-export async function listRoles(
-  prisma: Prisma,
-  tenantId: string,
-  q: { skip: number; take: number; nameFilter?: string; featureRoles?: string[] },
-) {
+export async function listRoles(prisma: Prisma, tenantId: string, q: { skip: number; take: number; nameFilter?: string; featureRoles?: string[] }) {
   const re = q.nameFilter ? compileNameFilter(q.nameFilter) : undefined;
   const where = { tenantId, ...(q.featureRoles?.length ? { featureRoles: { hasEvery: q.featureRoles } } : {}) };
   if (!re) {
@@ -83,7 +87,12 @@ export async function createRole(ctx: ServiceContext, input: RoleCreate): Promis
     const role = await tx.customRole.create({
       data: { tenantId: ctx.tenantId, name: input.name, nameLower: input.name.toLowerCase(), description: input.description ?? '', featureRoles },
     });
-    await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'role.created', targetType: 'role', targetId: role.id, details: { name: role.name } }, ctx.requestId);
+    await audit(
+      tx,
+      ctx.principal,
+      { tenantId: ctx.tenantId, action: 'role.created', targetType: 'role', targetId: role.id, details: { name: role.name } },
+      ctx.requestId,
+    );
     return role;
   });
 }
@@ -113,7 +122,13 @@ export async function updateRole(ctx: ServiceContext, id: string, input: RoleUpd
     await audit(
       tx,
       ctx.principal,
-      { tenantId: ctx.tenantId, action: 'role.updated', targetType: 'role', targetId: id, details: { fields: Object.keys(input), ...(renamed ? { from: current.name, to: role.name } : {}) } },
+      {
+        tenantId: ctx.tenantId,
+        action: 'role.updated',
+        targetType: 'role',
+        targetId: id,
+        details: { fields: Object.keys(input), ...(renamed ? { from: current.name, to: role.name } : {}) },
+      },
       ctx.requestId,
     );
     return role;

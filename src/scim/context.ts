@@ -24,9 +24,9 @@ export function checkIfMatch(ifMatch: string | undefined, row: { updatedAt: Date
 }
 
 export const sqlLock = {
-  user: (tx: Pick<Prisma, "$queryRaw">, tenantId: string, id: string) =>
+  user: (tx: Pick<Prisma, '$queryRaw'>, tenantId: string, id: string) =>
     tx.$queryRaw`SELECT 1 FROM "User" WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${id}::uuid FOR UPDATE`,
-  group: (tx: Pick<Prisma, "$queryRaw">, tenantId: string, id: string) =>
+  group: (tx: Pick<Prisma, '$queryRaw'>, tenantId: string, id: string) =>
     tx.$queryRaw`SELECT 1 FROM "UserGroup" WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${id}::uuid FOR UPDATE`,
 };
 

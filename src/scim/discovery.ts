@@ -87,35 +87,56 @@ function attr(d: AttrDef): Record<string, unknown> {
 
 const USER_ATTRS: AttrDef[] = [
   { name: 'userName', type: 'string', required: true, uniqueness: 'server', description: 'Unique identifier for the user, case-insensitive within the tenant' },
-  { name: 'name', type: 'complex', subAttributes: [
-    { name: 'formatted', type: 'string', mutability: 'readOnly' },
-    { name: 'familyName', type: 'string' },
-    { name: 'givenName', type: 'string' },
-  ] },
+  {
+    name: 'name',
+    type: 'complex',
+    subAttributes: [
+      { name: 'formatted', type: 'string', mutability: 'readOnly' },
+      { name: 'familyName', type: 'string' },
+      { name: 'givenName', type: 'string' },
+    ],
+  },
   { name: 'displayName', type: 'string', mutability: 'readOnly', description: 'Derived from name, or userName' },
   { name: 'active', type: 'boolean', description: 'false deactivates the user' },
   { name: 'password', type: 'string', mutability: 'writeOnly', returned: 'never', caseExact: true },
-  { name: 'emails', type: 'complex', multiValued: true, description: 'One address is kept: the primary, else the work one, else the first', subAttributes: [
-    { name: 'value', type: 'string', uniqueness: 'server' },
-    { name: 'type', type: 'string', canonicalValues: ['work'] },
-    { name: 'primary', type: 'boolean' },
-  ] },
-  { name: 'groups', type: 'complex', multiValued: true, mutability: 'readOnly', subAttributes: [
-    { name: 'value', type: 'string', mutability: 'readOnly' },
-    { name: '$ref', type: 'reference', referenceTypes: ['Group'], mutability: 'readOnly' },
-    { name: 'display', type: 'string', mutability: 'readOnly' },
-    { name: 'type', type: 'string', canonicalValues: ['direct'], mutability: 'readOnly' },
-  ] },
+  {
+    name: 'emails',
+    type: 'complex',
+    multiValued: true,
+    description: 'One address is kept: the primary, else the work one, else the first',
+    subAttributes: [
+      { name: 'value', type: 'string', uniqueness: 'server' },
+      { name: 'type', type: 'string', canonicalValues: ['work'] },
+      { name: 'primary', type: 'boolean' },
+    ],
+  },
+  {
+    name: 'groups',
+    type: 'complex',
+    multiValued: true,
+    mutability: 'readOnly',
+    subAttributes: [
+      { name: 'value', type: 'string', mutability: 'readOnly' },
+      { name: '$ref', type: 'reference', referenceTypes: ['Group'], mutability: 'readOnly' },
+      { name: 'display', type: 'string', mutability: 'readOnly' },
+      { name: 'type', type: 'string', canonicalValues: ['direct'], mutability: 'readOnly' },
+    ],
+  },
 ];
 
 const GROUP_ATTRS: AttrDef[] = [
   { name: 'displayName', type: 'string', required: true, uniqueness: 'server' },
-  { name: 'members', type: 'complex', multiValued: true, subAttributes: [
-    { name: 'value', type: 'string', mutability: 'immutable' },
-    { name: '$ref', type: 'reference', referenceTypes: ['User'], mutability: 'immutable' },
-    { name: 'display', type: 'string', mutability: 'readOnly' },
-    { name: 'type', type: 'string', canonicalValues: ['User'], mutability: 'immutable' },
-  ] },
+  {
+    name: 'members',
+    type: 'complex',
+    multiValued: true,
+    subAttributes: [
+      { name: 'value', type: 'string', mutability: 'immutable' },
+      { name: '$ref', type: 'reference', referenceTypes: ['User'], mutability: 'immutable' },
+      { name: 'display', type: 'string', mutability: 'readOnly' },
+      { name: 'type', type: 'string', canonicalValues: ['User'], mutability: 'immutable' },
+    ],
+  },
 ];
 
 const COMMON: AttrDef[] = [

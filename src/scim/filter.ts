@@ -268,15 +268,24 @@ function compare(op: CompareOp, actual: unknown, expected: Value): boolean {
     const a = actual.toLowerCase();
     const e = expected.toLowerCase();
     switch (op) {
-      case 'eq': return a === e;
-      case 'ne': return a !== e;
-      case 'co': return a.includes(e);
-      case 'sw': return a.startsWith(e);
-      case 'ew': return a.endsWith(e);
-      case 'gt': return a > e;
-      case 'ge': return a >= e;
-      case 'lt': return a < e;
-      case 'le': return a <= e;
+      case 'eq':
+        return a === e;
+      case 'ne':
+        return a !== e;
+      case 'co':
+        return a.includes(e);
+      case 'sw':
+        return a.startsWith(e);
+      case 'ew':
+        return a.endsWith(e);
+      case 'gt':
+        return a > e;
+      case 'ge':
+        return a >= e;
+      case 'lt':
+        return a < e;
+      case 'le':
+        return a <= e;
     }
   }
   if (typeof expected === 'boolean') {
@@ -287,13 +296,20 @@ function compare(op: CompareOp, actual: unknown, expected: Value): boolean {
   }
   if (typeof expected === 'number' && typeof actual === 'number') {
     switch (op) {
-      case 'eq': return actual === expected;
-      case 'ne': return actual !== expected;
-      case 'gt': return actual > expected;
-      case 'ge': return actual >= expected;
-      case 'lt': return actual < expected;
-      case 'le': return actual <= expected;
-      default: throw invalidFilter(`Operator "${op}" does not apply to numbers`);
+      case 'eq':
+        return actual === expected;
+      case 'ne':
+        return actual !== expected;
+      case 'gt':
+        return actual > expected;
+      case 'ge':
+        return actual >= expected;
+      case 'lt':
+        return actual < expected;
+      case 'le':
+        return actual <= expected;
+      default:
+        throw invalidFilter(`Operator "${op}" does not apply to numbers`);
     }
   }
   return op === 'ne';
@@ -301,14 +317,19 @@ function compare(op: CompareOp, actual: unknown, expected: Value): boolean {
 
 export function matches(filter: Filter, item: unknown): boolean {
   switch (filter.op) {
-    case 'and': return matches(filter.left, item) && matches(filter.right, item);
-    case 'or': return matches(filter.left, item) || matches(filter.right, item);
-    case 'not': return !matches(filter.filter, item);
+    case 'and':
+      return matches(filter.left, item) && matches(filter.right, item);
+    case 'or':
+      return matches(filter.left, item) || matches(filter.right, item);
+    case 'not':
+      return !matches(filter.filter, item);
     case 'pr': {
       const v = lookup(item, filter.path);
       return v !== undefined && v !== null && v !== '' && !(Array.isArray(v) && v.length === 0);
     }
-    case 'valuePath': throw invalidFilter('Value filters cannot be nested');
-    default: return compare(filter.op, lookup(item, filter.path), filter.value);
+    case 'valuePath':
+      throw invalidFilter('Value filters cannot be nested');
+    default:
+      return compare(filter.op, lookup(item, filter.path), filter.value);
   }
 }

@@ -88,7 +88,13 @@ async function membersOf(db: Pick<Prisma, 'groupMembership'>, tenantId: string, 
 }
 
 export async function renderGroups(ctx: ScimContext, rows: UserGroup[], p: Projection): Promise<Obj[]> {
-  const members = wants(p, 'members') ? await membersOf(ctx.prisma, ctx.tenantId, rows.map((r) => r.id)) : undefined;
+  const members = wants(p, 'members')
+    ? await membersOf(
+        ctx.prisma,
+        ctx.tenantId,
+        rows.map((r) => r.id),
+      )
+    : undefined;
   return rows.map((g) => project(renderGroup(ctx.base, g, members?.get(g.id)), p));
 }
 
@@ -132,7 +138,12 @@ export async function createGroup(ctx: ScimContext, body: unknown): Promise<User
     await assertNameFree(tx, ctx.tenantId, f.name);
     const g = await tx.userGroup.create({ data: { tenantId: ctx.tenantId, name: f.name, nameLower: f.name.toLowerCase(), externalId: f.externalId } });
     await addMembers(tx, ctx, g.id, ids);
-    await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'group.created', targetType: 'group', targetId: g.id, details: { via: 'scim', name: g.name, members: ids.length } }, ctx.requestId);
+    await audit(
+      tx,
+      ctx.principal,
+      { tenantId: ctx.tenantId, action: 'group.created', targetType: 'group', targetId: g.id, details: { via: 'scim', name: g.name, members: ids.length } },
+      ctx.requestId,
+    );
     return g;
   });
 }
@@ -160,7 +171,12 @@ async function update(
       where: { tenantId_id: { tenantId: ctx.tenantId, id: current.id } },
       data: { ...(fields ? { name: fields.name, nameLower: fields.name.toLowerCase(), externalId: fields.externalId } : {}), updatedAt: nextVersion(current) },
     });
-    await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'group.updated', targetType: 'group', targetId: g.id, details: { via: 'scim', fields: changed } }, ctx.requestId);
+    await audit(
+      tx,
+      ctx.principal,
+      { tenantId: ctx.tenantId, action: 'group.updated', targetType: 'group', targetId: g.id, details: { via: 'scim', fields: changed } },
+      ctx.requestId,
+    );
     return g;
   });
 }
@@ -253,6 +269,11 @@ export async function deleteGroup(ctx: ScimContext, id: string, ifMatch?: string
     checkIfMatch(ifMatch, current);
     await assertMayActOn(tx, ctx.principal, ctx.tenantId, { kind: 'group', id: current.id });
     await tx.userGroup.delete({ where: { tenantId_id: { tenantId: ctx.tenantId, id: current.id } } });
-    await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'group.deleted', targetType: 'group', targetId: current.id, details: { via: 'scim', name: current.name } }, ctx.requestId);
+    await audit(
+      tx,
+      ctx.principal,
+      { tenantId: ctx.tenantId, action: 'group.deleted', targetType: 'group', targetId: current.id, details: { via: 'scim', name: current.name } },
+      ctx.requestId,
+    );
   });
 }

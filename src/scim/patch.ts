@@ -140,9 +140,7 @@ function applyOne(shape: ResourceShape, target: Obj, o: PatchOperation) {
     const hit = items.map((item) => matches(p.filter!, item));
     if (o.op === 'remove') {
       if (!hit.some(Boolean)) return; // removing what is not there leaves it not there
-      target[p.attr] = p.sub
-        ? items.map((item, i) => (hit[i] ? omit(item as Obj, p.sub!) : item))
-        : items.filter((_, i) => !hit[i]);
+      target[p.attr] = p.sub ? items.map((item, i) => (hit[i] ? omit(item as Obj, p.sub!) : item)) : items.filter((_, i) => !hit[i]);
       return;
     }
     const v = normalizeValue(o.value);

@@ -66,14 +66,18 @@ function stringCondition(a: Extract<Attribute, { kind: 'string' }>, op: CompareO
   const v = a.lower ? value.toLowerCase() : value;
   const mode = a.insensitive ? { mode: 'insensitive' } : {};
   switch (op) {
-    case 'eq': return { [a.field]: { equals: v, ...mode } };
-    case 'ne': return a.nullable
-      ? { OR: [{ NOT: { [a.field]: { equals: v, ...mode } } }, { [a.field]: null }] }
-      : { NOT: { [a.field]: { equals: v, ...mode } } };
-    case 'co': return { [a.field]: { contains: likeLiteral(v), ...mode } };
-    case 'sw': return { [a.field]: { startsWith: likeLiteral(v), ...mode } };
-    case 'ew': return { [a.field]: { endsWith: likeLiteral(v), ...mode } };
-    default: return { [a.field]: { [PRISMA_OP[op]]: v, ...mode } };
+    case 'eq':
+      return { [a.field]: { equals: v, ...mode } };
+    case 'ne':
+      return a.nullable ? { OR: [{ NOT: { [a.field]: { equals: v, ...mode } } }, { [a.field]: null }] } : { NOT: { [a.field]: { equals: v, ...mode } } };
+    case 'co':
+      return { [a.field]: { contains: likeLiteral(v), ...mode } };
+    case 'sw':
+      return { [a.field]: { startsWith: likeLiteral(v), ...mode } };
+    case 'ew':
+      return { [a.field]: { endsWith: likeLiteral(v), ...mode } };
+    default:
+      return { [a.field]: { [PRISMA_OP[op]]: v, ...mode } };
   }
 }
 
@@ -124,9 +128,12 @@ function condition(a: Attribute, op: CompareOp, value: Value): Where {
 
 function present(a: Attribute): Where {
   switch (a.kind) {
-    case 'string': return a.nullable ? { AND: [{ NOT: { [a.field]: null } }, { NOT: { [a.field]: '' } }] } : { NOT: { [a.field]: '' } };
-    case 'relation': return { [a.relation]: { some: {} } };
-    default: return ALL;
+    case 'string':
+      return a.nullable ? { AND: [{ NOT: { [a.field]: null } }, { NOT: { [a.field]: '' } }] } : { NOT: { [a.field]: '' } };
+    case 'relation':
+      return { [a.relation]: { some: {} } };
+    default:
+      return ALL;
   }
 }
 
@@ -141,13 +148,19 @@ function chain(filter: Filter, op: 'and' | 'or', out: Filter[] = []): Filter[] {
 
 export function toWhere(filter: Filter, map: AttributeMap): Where {
   switch (filter.op) {
-    case 'and': return { AND: chain(filter, 'and').map((f) => toWhere(f, map)) };
-    case 'or': return { OR: chain(filter, 'or').map((f) => toWhere(f, map)) };
-    case 'not': return { NOT: toWhere(filter.filter, map) };
-    case 'pr': return present(attributeOf(map, filter.path));
+    case 'and':
+      return { AND: chain(filter, 'and').map((f) => toWhere(f, map)) };
+    case 'or':
+      return { OR: chain(filter, 'or').map((f) => toWhere(f, map)) };
+    case 'not':
+      return { NOT: toWhere(filter.filter, map) };
+    case 'pr':
+      return present(attributeOf(map, filter.path));
     // Each condition inside brackets was parsed as parent.sub, so it maps on its own.
-    case 'valuePath': return toWhere(filter.filter, map);
-    default: return condition(attributeOf(map, filter.path), filter.op, filter.value);
+    case 'valuePath':
+      return toWhere(filter.filter, map);
+    default:
+      return condition(attributeOf(map, filter.path), filter.op, filter.value);
   }
 }
 

@@ -15,11 +15,7 @@ export const versionOf = (row: { updatedAt: Date }) => `W/"${row.updatedAt.getTi
 
 export const isActive = (state: string) => state !== 'inactive';
 
-export function renderUser(
-  base: string,
-  u: User,
-  groups?: { id: string; name: string }[],
-): Obj {
+export function renderUser(base: string, u: User, groups?: { id: string; name: string }[]): Obj {
   const formatted = `${u.firstName} ${u.lastName}`.trim();
   return {
     schemas: [USER_SCHEMA],
@@ -67,7 +63,10 @@ const ALWAYS = new Set(['id', 'schemas']);
 
 function parseList(value: string | undefined): string[][] | undefined {
   if (value === undefined) return undefined;
-  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   return names.map((n) => {
     const p = parseAttrName(n, invalidValue);
     return p.sub ? [p.attr, p.sub] : [p.attr];
@@ -98,12 +97,21 @@ export function project(resource: Obj, p: Projection): Obj {
       const picks = p.attributes.filter((a) => a[0] === k);
       if (!picks.length) continue;
       if (picks.some((a) => a.length === 1)) out[key] = value;
-      else out[key] = pickSubs(value, picks.map((a) => a[1]!));
+      else
+        out[key] = pickSubs(
+          value,
+          picks.map((a) => a[1]!),
+        );
       continue;
     }
     const drops = p.excluded!.filter((a) => a[0] === k);
     if (drops.some((a) => a.length === 1)) continue;
-    out[key] = drops.length ? dropSubs(value, drops.map((a) => a[1]!)) : value;
+    out[key] = drops.length
+      ? dropSubs(
+          value,
+          drops.map((a) => a[1]!),
+        )
+      : value;
   }
   return out;
 }

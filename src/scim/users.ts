@@ -24,8 +24,21 @@ export const USER_SHAPE: ResourceShape = {
   multiValued: new Set(['emails', 'phonenumbers', 'ims', 'photos', 'addresses', 'groups', 'entitlements', 'roles', 'x509certificates']),
   readOnly: new Set(['id', 'groups', 'meta']),
   ignored: new Set([
-    'displayname', 'nickname', 'profileurl', 'title', 'usertype', 'preferredlanguage', 'locale', 'timezone',
-    'phonenumbers', 'ims', 'photos', 'addresses', 'entitlements', 'roles', 'x509certificates',
+    'displayname',
+    'nickname',
+    'profileurl',
+    'title',
+    'usertype',
+    'preferredlanguage',
+    'locale',
+    'timezone',
+    'phonenumbers',
+    'ims',
+    'photos',
+    'addresses',
+    'entitlements',
+    'roles',
+    'x509certificates',
   ]),
   known: new Set(['username', 'name', 'emails', 'active', 'externalid', 'password', 'schemas']),
 };
@@ -64,8 +77,7 @@ function primaryEmail(emails: unknown): string | undefined {
     if (!e || typeof e !== 'object') throw invalidValue(`emails[${i}] must be an object`);
     return e as Obj;
   });
-  const pick =
-    items.find((e) => bool(e.primary, 'emails.primary') === true) ?? items.find((e) => String(e.type ?? '').toLowerCase() === 'work') ?? items[0];
+  const pick = items.find((e) => bool(e.primary, 'emails.primary') === true) ?? items.find((e) => String(e.type ?? '').toLowerCase() === 'work') ?? items[0];
   return pick ? str(pick.value, 'emails.value', EMAIL_MAX) : undefined;
 }
 
@@ -115,7 +127,9 @@ async function assertUnique(tx: Tx, tenantId: string, f: UserFields, selfId?: st
   const [clash] = await identityClashes(tx, tenantId, { username: f.username, email: f.email }, selfId ? { kind: 'user', id: selfId } : undefined);
   if (!clash) return;
   if (clash.field === 'email') throw uniqueness(`email "${f.email}" is already used by another user`);
-  throw uniqueness(clash.holder === 'serviceAccount' ? `userName "${f.username}" is already taken by a service account` : `userName "${f.username}" is already taken`);
+  throw uniqueness(
+    clash.holder === 'serviceAccount' ? `userName "${f.username}" is already taken by a service account` : `userName "${f.username}" is already taken`,
+  );
 }
 
 async function columns(ctx: ScimContext, tx: Tx, f: UserFields, current?: User) {
@@ -141,7 +155,8 @@ async function columns(ctx: ScimContext, tx: Tx, f: UserFields, current?: User) 
 }
 
 function changedFields(before: User, after: Record<string, unknown>): string[] {
-  return Object.keys(after).filter((k) => k !== 'passwordHash' && k !== 'failedLogins' && (before as Record<string, unknown>)[k] !== after[k])
+  return Object.keys(after)
+    .filter((k) => k !== 'passwordHash' && k !== 'failedLogins' && (before as Record<string, unknown>)[k] !== after[k])
     .concat('passwordHash' in after ? ['password'] : []);
 }
 
@@ -163,7 +178,13 @@ async function groupsOf(db: Pick<Prisma, 'groupMembership'>, tenantId: string, u
 }
 
 export async function renderUsers(ctx: ScimContext, rows: User[], p: Projection): Promise<Obj[]> {
-  const groups = wants(p, 'groups') ? await groupsOf(ctx.prisma, ctx.tenantId, rows.map((r) => r.id)) : undefined;
+  const groups = wants(p, 'groups')
+    ? await groupsOf(
+        ctx.prisma,
+        ctx.tenantId,
+        rows.map((r) => r.id),
+      )
+    : undefined;
   return rows.map((u) => project(renderUser(ctx.base, u, groups?.get(u.id)), p));
 }
 
@@ -217,7 +238,12 @@ export async function createUser(ctx: ScimContext, body: unknown): Promise<User>
     const data = await columns(ctx, tx, f);
     await assertUnique(tx, ctx.tenantId, f);
     const u = await tx.user.create({ data: { tenantId: ctx.tenantId, ...data } });
-    await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'user.created', targetType: 'user', targetId: u.id, details: { via: 'scim', username: u.username } }, ctx.requestId);
+    await audit(
+      tx,
+      ctx.principal,
+      { tenantId: ctx.tenantId, action: 'user.created', targetType: 'user', targetId: u.id, details: { via: 'scim', username: u.username } },
+      ctx.requestId,
+    );
     return u;
   });
 }
@@ -249,10 +275,16 @@ export function replaceUser(ctx: ScimContext, id: string, body: unknown, ifMatch
 
 export function patchUser(ctx: ScimContext, id: string, body: unknown, ifMatch?: string) {
   const ops = parsePatchRequest(body);
-  return update(ctx, id, ifMatch, (current) => {
-    const patched = applyPatch(USER_SHAPE, patchable(current), ops);
-    return fieldsOf(patched);
-  }, 'user.updated');
+  return update(
+    ctx,
+    id,
+    ifMatch,
+    (current) => {
+      const patched = applyPatch(USER_SHAPE, patchable(current), ops);
+      return fieldsOf(patched);
+    },
+    'user.updated',
+  );
 }
 
 export async function deleteUser(ctx: ScimContext, id: string, ifMatch?: string) {
@@ -263,9 +295,16 @@ export async function deleteUser(ctx: ScimContext, id: string, ifMatch?: string)
     checkIfMatch(ifMatch, current);
     await assertMayActOn(tx, ctx.principal, ctx.tenantId, { kind: 'user', id: current.id });
     // Groups the user leaves change too: their versions move.
-    const groupIds = (await tx.groupMembership.findMany({ where: { tenantId: ctx.tenantId, userId: current.id }, select: { groupId: true } })).map((m) => m.groupId);
+    const groupIds = (await tx.groupMembership.findMany({ where: { tenantId: ctx.tenantId, userId: current.id }, select: { groupId: true } })).map(
+      (m) => m.groupId,
+    );
     await tx.user.delete({ where: { tenantId_id: { tenantId: ctx.tenantId, id: current.id } } });
     if (groupIds.length) await tx.userGroup.updateMany({ where: { tenantId: ctx.tenantId, id: { in: groupIds } }, data: { updatedAt: new Date() } });
-    await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'user.deleted', targetType: 'user', targetId: current.id, details: { via: 'scim', username: current.username } }, ctx.requestId);
+    await audit(
+      tx,
+      ctx.principal,
+      { tenantId: ctx.tenantId, action: 'user.deleted', targetType: 'user', targetId: current.id, details: { via: 'scim', username: current.username } },
+      ctx.requestId,
+    );
   });
 }

@@ -14,8 +14,7 @@ const MAX_ASSERTION_LENGTH = 16 * 1024;
 const PRUNE_EVERY_MS = 60_000;
 
 export type AssertionResult =
-  | { ok: true; principal: Principal; accessTokenType: 'Bearer' | 'Jwt' }
-  | { ok: false; error: 'invalid_grant'; description: string };
+  { ok: true; principal: Principal; accessTokenType: 'Bearer' | 'Jwt' } | { ok: false; error: 'invalid_grant'; description: string };
 
 const refuse = (description: string): AssertionResult => ({ ok: false, error: 'invalid_grant', description });
 

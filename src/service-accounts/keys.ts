@@ -33,7 +33,12 @@ export interface KeyFile {
 
 export async function createKey(ctx: ServiceContext, machineUserId: string, input: { expirationDate: Date; keyType: KeyType }) {
   const sa = await accountForSelfService(ctx, machineUserId);
-  assertMayActOnRoles(ctx.principal, ctx.tenantId, sa.roles.map((r) => r.roleName), 'serviceaccount');
+  assertMayActOnRoles(
+    ctx.principal,
+    ctx.tenantId,
+    sa.roles.map((r) => r.roleName),
+    'serviceaccount',
+  );
   const { publicKey, privateKey } = await newKeyPair(input.keyType);
   const row = await ctx.prisma.$transaction(async (tx) => {
     const key = await tx.serviceAccountKey.create({
@@ -75,7 +80,12 @@ export async function createKey(ctx: ServiceContext, machineUserId: string, inpu
 
 export async function deleteKey(ctx: ServiceContext, machineUserId: string, credentialId: string) {
   const sa = await accountForSelfService(ctx, machineUserId);
-  assertMayActOnRoles(ctx.principal, ctx.tenantId, sa.roles.map((r) => r.roleName), 'serviceaccount');
+  assertMayActOnRoles(
+    ctx.principal,
+    ctx.tenantId,
+    sa.roles.map((r) => r.roleName),
+    'serviceaccount',
+  );
   if (!isUuid(credentialId)) throw notFound('Key');
   const id = credentialId.toLowerCase();
   await ctx.prisma.$transaction(async (tx) => {

@@ -21,7 +21,13 @@ export type ServiceAccountCreate = z.output<typeof serviceAccountCreate>;
 // `roles` may be repeated (?roles=a&roles=b) or comma-separated (?roles=a,b).
 const queryRoles = z
   .union([z.string(), z.array(z.string())])
-  .transform((v) => [v].flat().flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean))
+  .transform((v) =>
+    [v]
+      .flat()
+      .flatMap((s) => s.split(','))
+      .map((s) => s.trim())
+      .filter(Boolean),
+  )
   .pipe(z.array(roleName).max(50));
 
 export const serviceAccountCreateQuery = z.object({

@@ -114,7 +114,13 @@ export async function createServiceAccount(
     await audit(
       tx,
       ctx.principal,
-      { tenantId: ctx.tenantId, action: 'serviceaccount.created', targetType: 'serviceaccount', targetId: account.id, details: { username: account.username, roles, accessTokenType: account.accessTokenType } },
+      {
+        tenantId: ctx.tenantId,
+        action: 'serviceaccount.created',
+        targetType: 'serviceaccount',
+        targetId: account.id,
+        details: { username: account.username, roles, accessTokenType: account.accessTokenType },
+      },
       ctx.requestId,
     );
     let pat: CreatedAccount['pat'];
@@ -127,7 +133,12 @@ export async function deleteServiceAccount(ctx: ServiceContext, machineUserId: s
   const id = resolveAccountId(ctx, machineUserId);
   await ctx.prisma.$transaction(async (tx) => {
     const sa = await findAccount(tx, ctx.tenantId, id);
-    assertMayActOnRoles(ctx.principal, ctx.tenantId, sa.roles.map((r) => r.roleName), 'serviceaccount');
+    assertMayActOnRoles(
+      ctx.principal,
+      ctx.tenantId,
+      sa.roles.map((r) => r.roleName),
+      'serviceaccount',
+    );
     const [pats, keys] = await Promise.all([
       tx.personalAccessToken.count({ where: { tenantId: ctx.tenantId, serviceAccountId: id } }),
       tx.serviceAccountKey.count({ where: { tenantId: ctx.tenantId, serviceAccountId: id } }),
@@ -137,7 +148,13 @@ export async function deleteServiceAccount(ctx: ServiceContext, machineUserId: s
     await audit(
       tx,
       ctx.principal,
-      { tenantId: ctx.tenantId, action: 'serviceaccount.deleted', targetType: 'serviceaccount', targetId: id, details: { username: sa.username, revokedPats: pats, revokedKeys: keys } },
+      {
+        tenantId: ctx.tenantId,
+        action: 'serviceaccount.deleted',
+        targetType: 'serviceaccount',
+        targetId: id,
+        details: { username: sa.username, revokedPats: pats, revokedKeys: keys },
+      },
       ctx.requestId,
     );
   });
@@ -173,7 +190,13 @@ async function insertPat(tx: Tx, ctx: ServiceContext, accountId: string, expires
   await audit(
     tx,
     ctx.principal,
-    { tenantId: ctx.tenantId, action: 'serviceaccount.pat.created', targetType: 'pat', targetId: row.id, details: { serviceAccountId: accountId, expiresAt: expiresAt.toISOString() } },
+    {
+      tenantId: ctx.tenantId,
+      action: 'serviceaccount.pat.created',
+      targetType: 'pat',
+      targetId: row.id,
+      details: { serviceAccountId: accountId, expiresAt: expiresAt.toISOString() },
+    },
     ctx.requestId,
   );
   return { id: row.id, token, expiresAt };
@@ -181,14 +204,24 @@ async function insertPat(tx: Tx, ctx: ServiceContext, accountId: string, expires
 
 export async function createPat(ctx: ServiceContext, machineUserId: string, expiresAt: Date) {
   const sa = await accountForSelfService(ctx, machineUserId);
-  assertMayActOnRoles(ctx.principal, ctx.tenantId, sa.roles.map((r) => r.roleName), 'serviceaccount');
+  assertMayActOnRoles(
+    ctx.principal,
+    ctx.tenantId,
+    sa.roles.map((r) => r.roleName),
+    'serviceaccount',
+  );
   const pat = await ctx.prisma.$transaction((tx) => insertPat(tx, ctx, sa.id, expiresAt));
   return { credentialId: pat.id, expirationDate: pat.expiresAt.toISOString(), machineUserId: sa.id, pat: pat.token };
 }
 
 export async function deletePat(ctx: ServiceContext, machineUserId: string, credentialId: string) {
   const sa = await accountForSelfService(ctx, machineUserId);
-  assertMayActOnRoles(ctx.principal, ctx.tenantId, sa.roles.map((r) => r.roleName), 'serviceaccount');
+  assertMayActOnRoles(
+    ctx.principal,
+    ctx.tenantId,
+    sa.roles.map((r) => r.roleName),
+    'serviceaccount',
+  );
   if (!isUuid(credentialId)) throw notFound('Personal access token');
   await ctx.prisma.$transaction(async (tx) => {
     const { count } = await tx.personalAccessToken.deleteMany({ where: { tenantId: ctx.tenantId, serviceAccountId: sa.id, id: credentialId.toLowerCase() } });
@@ -196,7 +229,13 @@ export async function deletePat(ctx: ServiceContext, machineUserId: string, cred
     await audit(
       tx,
       ctx.principal,
-      { tenantId: ctx.tenantId, action: 'serviceaccount.pat.deleted', targetType: 'pat', targetId: credentialId.toLowerCase(), details: { serviceAccountId: sa.id } },
+      {
+        tenantId: ctx.tenantId,
+        action: 'serviceaccount.pat.deleted',
+        targetType: 'pat',
+        targetId: credentialId.toLowerCase(),
+        details: { serviceAccountId: sa.id },
+      },
       ctx.requestId,
     );
   });

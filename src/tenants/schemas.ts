@@ -15,7 +15,14 @@ export const passwordPolicy = z.object({
 });
 
 export const lockoutPolicy = z.object({
-  maxAttempts: z.number().int().min(0).max(100).describe('Failed logins, from all client addresses together, before the account locks for LOGIN_LOCKOUT_SECONDS; 0 disables this lock (each address is still throttled)'),
+  maxAttempts: z
+    .number()
+    .int()
+    .min(0)
+    .max(100)
+    .describe(
+      'Failed logins, from all client addresses together, before the account locks for LOGIN_LOCKOUT_SECONDS; 0 disables this lock (each address is still throttled)',
+    ),
 });
 
 export const branding = z.record(z.string().max(64), z.string().max(2048)).refine((b) => Object.keys(b).length <= 32, 'at most 32 entries');

@@ -85,7 +85,12 @@ export async function createTenant(ctx: TenantCreator, input: TenantCreate, conf
       include: { identity: true },
     });
     await createAnalyticsUiApplication(tx, tenant.id, input.subdomain, config);
-    await audit(tx, ctx.principal, { tenantId: tenant.id, action: 'tenant.created', targetType: 'tenant', targetId: tenant.id, ...(via ? { details: { via } } : {}) }, ctx.requestId);
+    await audit(
+      tx,
+      ctx.principal,
+      { tenantId: tenant.id, action: 'tenant.created', targetType: 'tenant', targetId: tenant.id, ...(via ? { details: { via } } : {}) },
+      ctx.requestId,
+    );
     return tenant;
   });
 }
@@ -98,7 +103,9 @@ export async function updateTenant(ctx: ServiceContext, id: string, input: Tenan
     const name = input.name ?? current.name;
     const identity =
       input.subdomain === null
-        ? current.identity ? { delete: true } : undefined
+        ? current.identity
+          ? { delete: true }
+          : undefined
         : input.subdomain
           ? { upsert: { create: { subdomain: input.subdomain, name }, update: { subdomain: input.subdomain } } }
           : undefined;
@@ -130,6 +137,11 @@ export async function deleteTenant(ctx: ServiceContext, id: string) {
   if (current.isOperator) throw unprocessable('The operator tenant cannot be deleted');
   await ctx.prisma.$transaction(async (tx) => {
     await tx.tenant.delete({ where: { id } });
-    await audit(tx, ctx.principal, { tenantId: null, action: 'tenant.deleted', targetType: 'tenant', targetId: id, details: { name: current.name } }, ctx.requestId);
+    await audit(
+      tx,
+      ctx.principal,
+      { tenantId: null, action: 'tenant.deleted', targetType: 'tenant', targetId: id, details: { name: current.name } },
+      ctx.requestId,
+    );
   });
 }

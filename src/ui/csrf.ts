@@ -7,7 +7,9 @@ import { randomToken, constantTimeEqual } from '../platform/secrets.js';
 export const CSRF_COOKIE = 'iam_csrf';
 
 function tokenFor(key: Buffer, secret: string) {
-  return createHmac('sha256', key).update('csrf:' + secret).digest('base64url');
+  return createHmac('sha256', key)
+    .update('csrf:' + secret)
+    .digest('base64url');
 }
 
 /** The CSRF token to embed in a form (sets the browser's CSRF cookie when it has none). */

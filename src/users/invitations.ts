@@ -26,9 +26,7 @@ export async function createSetPasswordToken(
 }
 
 export type ConsumeRefusal = 'invalid' | 'expired' | 'used' | 'user_disabled' | 'tenant_disabled' | 'policy';
-export type ConsumeResult =
-  | { ok: true; userId: string; tenantId: string }
-  | { ok: false; reason: ConsumeRefusal; violations?: string[] };
+export type ConsumeResult = { ok: true; userId: string; tenantId: string } | { ok: false; reason: ConsumeRefusal; violations?: string[] };
 
 /**
  * Sets a user's password from a set-password token: checks the token (known,

@@ -71,10 +71,15 @@ describe('decide', () => {
   });
 
   it('releases an expired temporary lock and starts counting afresh', () => {
-    expect(decide(account({ state: 'locked', failedLogins: 10, lockedUntil: ago(1) }), null, policy, now)).toEqual({ admit: true, release: true, countAccount: true });
+    expect(decide(account({ state: 'locked', failedLogins: 10, lockedUntil: ago(1) }), null, policy, now)).toEqual({
+      admit: true,
+      release: true,
+      countAccount: true,
+    });
   });
 
   it('never admits an admin lock, an inactive or an initial user', () => {
-    for (const state of ['locked', 'inactive', 'initial']) expect(decide(account({ state }), address({ lastSuccessAt: ago(1) }), policy, now)).toMatchObject({ admit: false });
+    for (const state of ['locked', 'inactive', 'initial'])
+      expect(decide(account({ state }), address({ lastSuccessAt: ago(1) }), policy, now)).toMatchObject({ admit: false });
   });
 });

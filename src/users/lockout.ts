@@ -60,7 +60,10 @@ export function clientAddressKey(ip: string | undefined): string {
   const h = head ? head.split(':') : [];
   const t = tail ? tail.split(':') : [];
   const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => parseInt(g, 16).toString(16))
+    .join(':')}::/64`;
 }
 
 export interface AccountState {
@@ -100,10 +103,7 @@ export function addressFailures(r: AddressState | null, policy: ThrottlePolicy, 
 /** An address the user recently signed in from, with no failure since. */
 export function knownAddress(r: AddressState | null, policy: ThrottlePolicy, now: Date): boolean {
   return (
-    r?.lastSuccessAt != null &&
-    r.lastSuccessAt.getTime() > now.getTime() - KNOWN_ADDRESS_MS &&
-    !addressLocked(r, now) &&
-    addressFailures(r, policy, now) === 0
+    r?.lastSuccessAt != null && r.lastSuccessAt.getTime() > now.getTime() - KNOWN_ADDRESS_MS && !addressLocked(r, now) && addressFailures(r, policy, now) === 0
   );
 }
 
@@ -244,12 +244,7 @@ export function claimLoginAttempt(prisma: Prisma, tenantId: string, userId: stri
  * then the address and the account lock when at their limits. Returns whether the
  * account is now under its temporary lock.
  */
-export async function recordFailedLogin(
-  prisma: Prisma,
-  tenantId: string,
-  userId: string,
-  opts: AttemptOptions & { claimed?: boolean } = {},
-): Promise<boolean> {
+export async function recordFailedLogin(prisma: Prisma, tenantId: string, userId: string, opts: AttemptOptions & { claimed?: boolean } = {}): Promise<boolean> {
   return (await failedLogin(prisma, tenantId, userId, opts)).accountLocked;
 }
 
@@ -285,6 +280,9 @@ export async function clearLoginThrottle(tx: P.TransactionClient | Prisma, tenan
 
 /** Unlocks every user whose temporary lock has expired (their sessions work again). Returns how many. */
 export async function releaseExpiredLocks(prisma: Prisma, now = new Date()): Promise<number> {
-  const { count } = await prisma.user.updateMany({ where: { state: 'locked', lockedUntil: { lte: now } }, data: { state: 'active', lockedUntil: null, failedLogins: 0 } });
+  const { count } = await prisma.user.updateMany({
+    where: { state: 'locked', lockedUntil: { lte: now } },
+    data: { state: 'active', lockedUntil: null, failedLogins: 0 },
+  });
   return count;
 }

@@ -48,7 +48,10 @@ export const userUpdate = z.strictObject({
   firstName: personName.optional(),
   lastName: personName.optional(),
   password: password.optional(),
-  state: z.enum(['active', 'inactive', 'locked']).optional().describe('Setting active unlocks a locked user and clears its failed logins and login throttling; locked locks until an admin unlocks'),
+  state: z
+    .enum(['active', 'inactive', 'locked'])
+    .optional()
+    .describe('Setting active unlocks a locked user and clears its failed logins and login throttling; locked locks until an admin unlocks'),
 });
 export type UserUpdate = z.output<typeof userUpdate>;
 
@@ -71,7 +74,10 @@ export type UserSearch = z.output<typeof userSearch>['data'];
 /** `{ data: [ { type, id } ] }`, the body of the bulk adds. */
 export function bulkBody(type: string) {
   return z.object({
-    data: z.array(z.object({ type: z.literal(type).optional(), id: z.string().max(200) })).min(1).max(500),
+    data: z
+      .array(z.object({ type: z.literal(type).optional(), id: z.string().max(200) }))
+      .min(1)
+      .max(500),
   });
 }
 

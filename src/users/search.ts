@@ -38,7 +38,10 @@ function filterSql(c: UserSearch, p: (v: unknown) => string, roleParam: string |
   const where = ['u."tenantId" = $1::uuid'];
   // Username and email have lower-cased twins (their uniqueness keys): LIKE on those is
   // exact case-insensitivity without ILIKE's per-row case folding.
-  for (const [col, lower] of [['username', 'usernameLower'], ['email', 'emailLower']] as const) {
+  for (const [col, lower] of [
+    ['username', 'usernameLower'],
+    ['email', 'emailLower'],
+  ] as const) {
     const v = c[col];
     if (v) where.push(`u."${lower}" LIKE ${p(`%${likeLiteral(v.toLowerCase())}%`)}`);
   }
@@ -49,7 +52,9 @@ function filterSql(c: UserSearch, p: (v: unknown) => string, roleParam: string |
   if (c.state) where.push(`u."state" = ${p(c.state)}`);
   if (c.idpId) where.push(`u."idpId" = ${p(c.idpId)}::uuid`);
   if (c.usergroupId) {
-    where.push(`EXISTS (SELECT 1 FROM "GroupMembership" gm WHERE gm."tenantId" = $1::uuid AND gm."groupId" = ${p(c.usergroupId)}::uuid AND gm."userId" = u."id")`);
+    where.push(
+      `EXISTS (SELECT 1 FROM "GroupMembership" gm WHERE gm."tenantId" = $1::uuid AND gm."groupId" = ${p(c.usergroupId)}::uuid AND gm."userId" = u."id")`,
+    );
   }
   if (roleParam && roleShape === 'in') where.push(`u."id" IN (${roleHolders(roleParam)})`);
   if (roleParam && roleShape === 'exists') {

@@ -122,7 +122,13 @@ export async function createUser(ctx: ServiceContext, input: UserCreate, argon2:
     await audit(
       tx,
       ctx.principal,
-      { tenantId: ctx.tenantId, action: 'user.created', targetType: 'user', targetId: created.id, details: { username: created.username, roles, invited: Boolean(token) } },
+      {
+        tenantId: ctx.tenantId,
+        action: 'user.created',
+        targetType: 'user',
+        targetId: created.id,
+        details: { username: created.username, roles, invited: Boolean(token) },
+      },
       ctx.requestId,
     );
     return { user: created, token };
@@ -213,7 +219,12 @@ export async function deleteUser(ctx: ServiceContext, id: string) {
   await ctx.prisma.$transaction(async (tx) => {
     // Memberships, role assignments and set-password tokens go with it (foreign keys cascade).
     await tx.user.delete({ where: { tenantId_id: { tenantId: ctx.tenantId, id } } });
-    await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'user.deleted', targetType: 'user', targetId: id, details: { username: current.username } }, ctx.requestId);
+    await audit(
+      tx,
+      ctx.principal,
+      { tenantId: ctx.tenantId, action: 'user.deleted', targetType: 'user', targetId: id, details: { username: current.username } },
+      ctx.requestId,
+    );
   });
 }
 
@@ -277,14 +288,25 @@ export async function addUserRoles(ctx: ServiceContext, id: string, names: strin
       if (!resolved) {
         errors.push({ status: '404', code: 'not_found', title: 'Not found', detail: `No role named "${name}"`, source: { pointer } });
       } else if (!holdsRole(ctx.principal, resolved)) {
-        errors.push({ status: '403', code: 'forbidden', title: 'Forbidden', detail: `You cannot grant the role "${resolved}", which you do not hold`, source: { pointer } });
+        errors.push({
+          status: '403',
+          code: 'forbidden',
+          title: 'Forbidden',
+          detail: `You cannot grant the role "${resolved}", which you do not hold`,
+          source: { pointer },
+        });
       } else {
         const res = await tx.roleAssignment.createMany({ data: [{ tenantId: ctx.tenantId, userId: id, roleName: resolved }], skipDuplicates: true });
         if (res.count) added.push(resolved);
       }
     }
     if (added.length) {
-      await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'user.roles_added', targetType: 'user', targetId: id, details: { roles: added } }, ctx.requestId);
+      await audit(
+        tx,
+        ctx.principal,
+        { tenantId: ctx.tenantId, action: 'user.roles_added', targetType: 'user', targetId: id, details: { roles: added } },
+        ctx.requestId,
+      );
     }
     return errors;
   });
@@ -297,6 +319,11 @@ export async function removeUserRole(ctx: ServiceContext, id: string, roleName: 
   await ctx.prisma.$transaction(async (tx) => {
     const res = await tx.roleAssignment.deleteMany({ where: { tenantId: ctx.tenantId, userId: id, roleName } });
     if (res.count === 0) throw notFound('Role assignment');
-    await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'user.role_removed', targetType: 'user', targetId: id, details: { role: roleName } }, ctx.requestId);
+    await audit(
+      tx,
+      ctx.principal,
+      { tenantId: ctx.tenantId, action: 'user.role_removed', targetType: 'user', targetId: id, details: { role: roleName } },
+      ctx.requestId,
+    );
   });
 }

@@ -107,9 +107,7 @@ export async function seedServiceAccountPat(
 
 /** Row counts of every table: equal before and after means a refused request changed nothing. */
 export async function snapshot(db: Database): Promise<Record<string, string>> {
-  const { rows: tables } = await db.pool.query<{ tablename: string }>(
-    `SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`,
-  );
+  const { rows: tables } = await db.pool.query<{ tablename: string }>(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`);
   const out: Record<string, string> = {};
   for (const { tablename } of tables) {
     const { rows } = await db.pool.query(`SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) AS h FROM "${tablename}" t`);

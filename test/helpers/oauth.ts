@@ -39,7 +39,10 @@ export async function seedUser(
 /** A minimal browser over fetch: a cookie jar, manual redirects, form posts. */
 export class Browser {
   readonly cookies = new Map<string, string>();
-  constructor(readonly base: string, readonly host?: string) {}
+  constructor(
+    readonly base: string,
+    readonly host?: string,
+  ) {}
 
   private store(res: Response) {
     for (const c of res.headers.getSetCookie()) {
@@ -58,7 +61,10 @@ export class Browser {
   }
 
   async get(url: string): Promise<Response> {
-    const res = await fetch(new URL(url, this.base), { redirect: 'manual', headers: { cookie: this.cookieHeader(), ...(this.host ? { host: this.host } : {}) } });
+    const res = await fetch(new URL(url, this.base), {
+      redirect: 'manual',
+      headers: { cookie: this.cookieHeader(), ...(this.host ? { host: this.host } : {}) },
+    });
     this.store(res);
     return res;
   }
@@ -77,7 +83,12 @@ export class Browser {
 
 export function formField(html: string, name: string): string | undefined {
   const m = new RegExp(`name="${name}" value="([^"]*)"`).exec(html);
-  return m?.[1]?.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>');
+  return m?.[1]
+    ?.replace(/&amp;/g, '&')
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>');
 }
 
 /**

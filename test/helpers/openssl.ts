@@ -37,7 +37,19 @@ export function workdir(): Workdir {
 
 /** A key and CSR made by the openssl CLI; `key` is an openssl -newkey spec such as rsa:2048 or ec:<paramfile>. */
 export async function makeCsr(w: Workdir, base: string, opts: { newkey?: string; subj?: string; der?: boolean } = {}) {
-  const args = ['req', '-new', '-newkey', opts.newkey ?? 'rsa:2048', '-nodes', '-keyout', w.file(`${base}.key`), '-out', w.file(`${base}.csr`), '-subj', opts.subj ?? `/CN=${base}`];
+  const args = [
+    'req',
+    '-new',
+    '-newkey',
+    opts.newkey ?? 'rsa:2048',
+    '-nodes',
+    '-keyout',
+    w.file(`${base}.key`),
+    '-out',
+    w.file(`${base}.csr`),
+    '-subj',
+    opts.subj ?? `/CN=${base}`,
+  ];
   if (opts.der) args.push('-outform', 'DER');
   const r = await openssl(args);
   if (r.code !== 0) throw new Error(`openssl req failed: ${r.stderr}`);

@@ -5,7 +5,9 @@ import * as xmllint from '@authenio/samlify-node-xmllint';
 import { generateSpKeyPair } from '../../src/idps/sp-keys.js';
 
 // samlify is CommonJS: under vitest its exports are the namespace, under plain tsx the default.
-const samlify = ((samlifyNs as { SamlLib?: unknown }).SamlLib ? samlifyNs : (samlifyNs as unknown as { default: typeof samlifyNs }).default) as typeof samlifyNs;
+const samlify = (
+  (samlifyNs as { SamlLib?: unknown }).SamlLib ? samlifyNs : (samlifyNs as unknown as { default: typeof samlifyNs }).default
+) as typeof samlifyNs;
 samlify.setSchemaValidator(xmllint);
 
 export interface TestIdp {

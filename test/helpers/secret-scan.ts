@@ -8,7 +8,8 @@ const PATTERNS: [string, RegExp][] = [
 ];
 const BASIC = /\bBasic\s+([A-Za-z0-9+/]{8,}={0,2})/g;
 // Secret-named fields whose value is not the redaction marker.
-const FIELD = /"(password|newPassword|currentPassword|pat|token|secret|clientSecret|client_secret|refresh_token|refreshToken|access_token|accessToken|id_token|privateKey|private_key)"\s*:\s*"(?!\[redacted\]")([^"]{4,})"/g;
+const FIELD =
+  /"(password|newPassword|currentPassword|pat|token|secret|clientSecret|client_secret|refresh_token|refreshToken|access_token|accessToken|id_token|privateKey|private_key)"\s*:\s*"(?!\[redacted\]")([^"]{4,})"/g;
 
 export function scanForSecrets(text: string, passwords: string[] = []): string[] {
   const findings: string[] = [];

@@ -37,7 +37,8 @@ export default fp(async function oauth(app: FastifyInstance) {
   app.decorate('loginRedirectHooks', [] as LoginRedirectHook[]);
 
   app.decorate('authenticateSession', (request: FastifyRequest): Promise<Verification | undefined> =>
-    verifySession(prisma, sessionSecretOf(request), app.config));
+    verifySession(prisma, sessionSecretOf(request), app.config),
+  );
 
   // Housekeeping: expired codes, tokens and sessions are deleted every 15 minutes.
   const timer = setInterval(() => {

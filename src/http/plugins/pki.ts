@@ -16,11 +16,14 @@ export function forwardedCert(request: FastifyRequest): string | undefined {
   return cert;
 }
 
-export default fp(async function pki(app: FastifyInstance) {
-  const service = new PkiService(app.db, app.masterKey, app.config, app.log, app.invalidation);
-  app.decorate('pki', service);
-  app.addHook('onClose', async () => service.close());
-  // An imported CA is checked at start, so a wrong file fails loudly instead of on first use.
-  if (app.config.PKI_CA_CERT_FILE) app.addHook('onReady', async () => void (await service.ready()));
-  // Client certificates as API credentials: see ../credentials.ts.
-}, { name: 'pki', dependencies: [] });
+export default fp(
+  async function pki(app: FastifyInstance) {
+    const service = new PkiService(app.db, app.masterKey, app.config, app.log, app.invalidation);
+    app.decorate('pki', service);
+    app.addHook('onClose', async () => service.close());
+    // An imported CA is checked at start, so a wrong file fails loudly instead of on first use.
+    if (app.config.PKI_CA_CERT_FILE) app.addHook('onReady', async () => void (await service.ready()));
+    // Client certificates as API credentials: see ../credentials.ts.
+  },
+  { name: 'pki', dependencies: [] },
+);

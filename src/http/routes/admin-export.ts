@@ -17,15 +17,17 @@ const IMPORT_BODY_LIMIT = 256 * 1024 * 1024;
 
 const itemError = z.object({ type: z.string(), id: z.string().optional(), message: z.string() });
 const importResult = z.object({
-  orgs: z.array(z.object({
-    orgId: z.string(),
-    name: z.string().optional(),
-    status: z.enum(['imported', 'failed']),
-    created: z.number(),
-    updated: z.number(),
-    unchanged: z.number(),
-    errors: z.array(itemError),
-  })),
+  orgs: z.array(
+    z.object({
+      orgId: z.string(),
+      name: z.string().optional(),
+      status: z.enum(['imported', 'failed']),
+      created: z.number(),
+      updated: z.number(),
+      unchanged: z.number(),
+      errors: z.array(itemError),
+    }),
+  ),
 });
 
 export default async function adminExportRoutes(app: FastifyInstance) {
@@ -58,24 +60,32 @@ export default async function adminExportRoutes(app: FastifyInstance) {
     };
   };
 
-  r.post('/admin/v1/export', {
-    schema: {
-      tags,
-      operationId: 'ExportData',
-      summary: 'Export tenants, users, service accounts, groups and roles in ZITADEL\'s export format',
-      body: exportRequest,
-      response: { 200: z.record(z.string(), z.unknown()), ...errors(400, 401, 403, 409, 422, 502, 504) },
+  r.post(
+    '/admin/v1/export',
+    {
+      schema: {
+        tags,
+        operationId: 'ExportData',
+        summary: "Export tenants, users, service accounts, groups and roles in ZITADEL's export format",
+        body: exportRequest,
+        response: { 200: z.record(z.string(), z.unknown()), ...errors(400, 401, 403, 409, 422, 502, 504) },
+      },
     },
-  }, async (request) => (await runExport(runContextOf(request), request.body)) as Record<string, unknown>);
+    async (request) => (await runExport(runContextOf(request), request.body)) as Record<string, unknown>,
+  );
 
-  r.post('/admin/v1/import', {
-    bodyLimit: IMPORT_BODY_LIMIT,
-    schema: {
-      tags,
-      operationId: 'ImportData',
-      summary: 'Import an export document (ours or ZITADEL\'s); idempotent, one transaction per org',
-      body: importRequest,
-      response: { 200: importResult, ...errors(400, 401, 403, 413, 422, 504) },
+  r.post(
+    '/admin/v1/import',
+    {
+      bodyLimit: IMPORT_BODY_LIMIT,
+      schema: {
+        tags,
+        operationId: 'ImportData',
+        summary: "Import an export document (ours or ZITADEL's); idempotent, one transaction per org",
+        body: importRequest,
+        response: { 200: importResult, ...errors(400, 401, 403, 413, 422, 504) },
+      },
     },
-  }, async (request) => runImport(runContextOf(request), request.body));
+    async (request) => runImport(runContextOf(request), request.body),
+  );
 }

@@ -23,82 +23,120 @@ export default async function applicationRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const toResource = (a: Parameters<typeof applicationAttributes>[0], secret?: string) => resource('applications', a.id, applicationAttributes(a, secret));
 
-  r.get('/api/v3/applications', {
-    config: { auth: 'admin' },
-    schema: { tags, operationId: 'ListApplications', querystring: pageQuery, response: { 200: listSchema(applicationResource), ...errors(400, 401, 403) } },
-  }, async (request, reply) => {
-    const { skip, take } = skipTake(request.query);
-    const { total, rows } = await listApplications(app.db.prisma, request.tenantId!, skip, take);
-    return sendJsonApi(reply, 200, listDocument(request, request.query, total, rows.map((a) => toResource(a))));
-  });
-
-  r.post('/api/v3/applications', {
-    config: { auth: 'admin' },
-    schema: {
-      tags,
-      operationId: 'CreateApplication',
-      description: 'Creates an OAuth 2.0 / OpenID Connect client. A confidential client\'s secret is in the answer, once.',
-      body: inputDocument('applications', applicationCreate),
-      response: { 201: documentSchema(applicationResource), ...errors(400, 401, 403, 409, 413, 415, 422) },
+  r.get(
+    '/api/v3/applications',
+    {
+      config: { auth: 'admin' },
+      schema: { tags, operationId: 'ListApplications', querystring: pageQuery, response: { 200: listSchema(applicationResource), ...errors(400, 401, 403) } },
     },
-  }, async (request, reply) => {
-    const { app: created, secret } = await createApplication(contextOf(request), request.body.data.attributes);
-    reply.header('location', `/api/v3/applications/${created.id}`);
-    return sendJsonApi(reply, 201, { data: toResource(created, secret) });
-  });
-
-  r.get('/api/v3/applications/:id', {
-    config: { auth: 'admin' },
-    schema: { tags, operationId: 'GetApplication', params: idParams, response: { 200: documentSchema(applicationResource), ...errors(401, 403, 404) } },
-  }, async (request, reply) => sendJsonApi(reply, 200, { data: toResource(await findApplication(app.db.prisma, request.tenantId!, request.params.id)) }));
-
-  r.patch('/api/v3/applications/:id', {
-    config: { auth: 'admin' },
-    schema: {
-      tags,
-      operationId: 'UpdateApplication',
-      params: idParams,
-      body: inputDocument('applications', applicationUpdate),
-      response: { 200: documentSchema(applicationResource), ...errors(400, 401, 403, 404, 409, 422) },
+    async (request, reply) => {
+      const { skip, take } = skipTake(request.query);
+      const { total, rows } = await listApplications(app.db.prisma, request.tenantId!, skip, take);
+      return sendJsonApi(
+        reply,
+        200,
+        listDocument(
+          request,
+          request.query,
+          total,
+          rows.map((a) => toResource(a)),
+        ),
+      );
     },
-  }, async (request, reply) => {
-    const updated = await updateApplication(contextOf(request), request.params.id, request.body.data.attributes);
-    return sendJsonApi(reply, 200, { data: toResource(updated) });
-  });
+  );
 
-  r.delete('/api/v3/applications/:id', {
-    config: { auth: 'admin' },
-    schema: { tags, operationId: 'DeleteApplication', params: idParams, response: { 204: z.null(), ...errors(401, 403, 404, 422) } },
-  }, async (request, reply) => {
-    await deleteApplication(contextOf(request), request.params.id);
-    return reply.code(204).send(null);
-  });
-
-  r.post('/api/v3/applications/:id/secret', {
-    config: { auth: 'admin' },
-    schema: {
-      tags,
-      operationId: 'RotateApplicationSecret',
-      description: 'Replaces the client secret of a confidential application; the old one stops working at once. The new secret is in the answer, once.',
-      params: idParams,
-      response: { 200: documentSchema(applicationResource), ...errors(401, 403, 404, 422) },
+  r.post(
+    '/api/v3/applications',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'CreateApplication',
+        description: "Creates an OAuth 2.0 / OpenID Connect client. A confidential client's secret is in the answer, once.",
+        body: inputDocument('applications', applicationCreate),
+        response: { 201: documentSchema(applicationResource), ...errors(400, 401, 403, 409, 413, 415, 422) },
+      },
     },
-  }, async (request, reply) => {
-    const { app: rotated, secret } = await rotateApplicationSecret(contextOf(request), request.params.id);
-    return sendJsonApi(reply, 200, { data: toResource(rotated, secret) });
-  });
-
-  r.post('/api/v3/signing-keys/rotate', {
-    config: { auth: 'sky' },
-    schema: {
-      tags: ['Tenants (operator)'],
-      operationId: 'RotateSigningKeys',
-      description: 'Token signing key rotation: the published next key starts signing, the current key stays in the JWKS until its tokens expire, and a new next key is published.',
-      response: { 200: z.object({ data: z.object({ active: z.array(z.string()) }) }), ...errors(401, 403) },
+    async (request, reply) => {
+      const { app: created, secret } = await createApplication(contextOf(request), request.body.data.attributes);
+      reply.header('location', `/api/v3/applications/${created.id}`);
+      return sendJsonApi(reply, 201, { data: toResource(created, secret) });
     },
-  }, async (_request, reply) => {
-    const active = await rotateKeys(app.db.prisma, app.masterKey);
-    await app.oauth.keys.reload();
-    return sendJsonApi(reply, 200, { data: { active } });
-  });
+  );
+
+  r.get(
+    '/api/v3/applications/:id',
+    {
+      config: { auth: 'admin' },
+      schema: { tags, operationId: 'GetApplication', params: idParams, response: { 200: documentSchema(applicationResource), ...errors(401, 403, 404) } },
+    },
+    async (request, reply) => sendJsonApi(reply, 200, { data: toResource(await findApplication(app.db.prisma, request.tenantId!, request.params.id)) }),
+  );
+
+  r.patch(
+    '/api/v3/applications/:id',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'UpdateApplication',
+        params: idParams,
+        body: inputDocument('applications', applicationUpdate),
+        response: { 200: documentSchema(applicationResource), ...errors(400, 401, 403, 404, 409, 422) },
+      },
+    },
+    async (request, reply) => {
+      const updated = await updateApplication(contextOf(request), request.params.id, request.body.data.attributes);
+      return sendJsonApi(reply, 200, { data: toResource(updated) });
+    },
+  );
+
+  r.delete(
+    '/api/v3/applications/:id',
+    {
+      config: { auth: 'admin' },
+      schema: { tags, operationId: 'DeleteApplication', params: idParams, response: { 204: z.null(), ...errors(401, 403, 404, 422) } },
+    },
+    async (request, reply) => {
+      await deleteApplication(contextOf(request), request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+
+  r.post(
+    '/api/v3/applications/:id/secret',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'RotateApplicationSecret',
+        description: 'Replaces the client secret of a confidential application; the old one stops working at once. The new secret is in the answer, once.',
+        params: idParams,
+        response: { 200: documentSchema(applicationResource), ...errors(401, 403, 404, 422) },
+      },
+    },
+    async (request, reply) => {
+      const { app: rotated, secret } = await rotateApplicationSecret(contextOf(request), request.params.id);
+      return sendJsonApi(reply, 200, { data: toResource(rotated, secret) });
+    },
+  );
+
+  r.post(
+    '/api/v3/signing-keys/rotate',
+    {
+      config: { auth: 'sky' },
+      schema: {
+        tags: ['Tenants (operator)'],
+        operationId: 'RotateSigningKeys',
+        description:
+          'Token signing key rotation: the published next key starts signing, the current key stays in the JWKS until its tokens expire, and a new next key is published.',
+        response: { 200: z.object({ data: z.object({ active: z.array(z.string()) }) }), ...errors(401, 403) },
+      },
+    },
+    async (_request, reply) => {
+      const active = await rotateKeys(app.db.prisma, app.masterKey);
+      await app.oauth.keys.reload();
+      return sendJsonApi(reply, 200, { data: { active } });
+    },
+  );
 }

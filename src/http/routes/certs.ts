@@ -27,7 +27,9 @@ const BINARY_TYPES = [...CSR_TYPES, 'application/x-x509-ca-cert', 'application/o
 async function onlyCsrTypes(request: FastifyRequest) {
   const type = request.headers['content-type']?.split(';')[0]!.trim().toLowerCase();
   if (!type || !CSR_TYPES.includes(type)) {
-    throw new AppError(415, 'unsupported_media_type', 'Unsupported media type', `This operation takes a CSR body: ${CSR_TYPES.join(', ')}`, { header: 'content-type' });
+    throw new AppError(415, 'unsupported_media_type', 'Unsupported media type', `This operation takes a CSR body: ${CSR_TYPES.join(', ')}`, {
+      header: 'content-type',
+    });
   }
 }
 
@@ -45,7 +47,15 @@ const certduration = z.string().max(16).optional().describe('Validity in hours (
 const roleList = z
   .union([z.string().max(2000), z.array(z.string().max(200)).max(50)])
   .optional()
-  .transform((v) => (v === undefined ? undefined : [v].flat().flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean)));
+  .transform((v) =>
+    v === undefined
+      ? undefined
+      : [v]
+          .flat()
+          .flatMap((s) => s.split(','))
+          .map((s) => s.trim())
+          .filter(Boolean),
+  );
 
 const signQuery = z.object({
   certduration,
@@ -84,81 +94,122 @@ export default async function certRoutes(app: FastifyInstance) {
   r.addContentTypeParser(BINARY_TYPES, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   const bodyBuffer = (body: unknown) => (Buffer.isBuffer(body) ? body : Buffer.alloc(0));
 
-  r.post('/api/v3/certs/sign', {
-    config: { auth: 'admin' },
-    preParsing: onlyCsrTypes,
-    schema: {
-      tags,
-      operationId: 'SignCSR',
-      description: 'Signs a PKCS#10 request (PEM or DER body) and ties the certificate to a service account (created when absent) with assignedRoles.',
-      querystring: signQuery,
-      consumes: CSR_TYPES,
-      body: csrBody,
-      response: { 200: certBinary, ...errors(400, 401, 403, 404, 409, 413, 415, 422) },
-    },
-  }, async (request, reply) => sendCert(reply, await app.pki.signCsr(contextOf(request), bodyBuffer(request.body), request.query)));
-
-  r.post('/api/v3/certs/renew', {
-    config: { auth: 'user' },
-    preParsing: [certificateHolderOnly, onlyCsrTypes],
-    schema: {
-      tags,
-      operationId: 'RenewCerts',
-      description: 'The holder of a valid client certificate (forwarded by a trusted proxy) gets a new certificate for the same identity. Body: a new CSR.',
-      querystring: renewQuery,
-      consumes: CSR_TYPES,
-      body: csrBody,
-      response: { 200: certBinary, ...errors(400, 401, 403, 413, 415) },
-    },
-  }, async (request, reply) => sendCert(reply, await app.pki.renew(request.principal!, request.id, bodyBuffer(request.body), request.query)));
-
-  r.get('/api/v3/certs', {
-    config: { auth: 'admin' },
-    schema: {
-      tags,
-      operationId: 'ListCerts',
-      querystring: pageQuery,
-      response: {
-        200: z.object({
-          bodyFilters: z.record(z.string(), z.unknown()),
-          links: z.record(z.string(), z.string().nullable()),
-          data: z.array(z.object({ type: z.literal('certs'), id: z.string(), attributes: certStatus })),
-          meta: z.object({ page: z.number(), pageSize: z.number(), total: z.number(), totalPages: z.number() }),
-        }),
-        ...errors(400, 401, 403),
+  r.post(
+    '/api/v3/certs/sign',
+    {
+      config: { auth: 'admin' },
+      preParsing: onlyCsrTypes,
+      schema: {
+        tags,
+        operationId: 'SignCSR',
+        description: 'Signs a PKCS#10 request (PEM or DER body) and ties the certificate to a service account (created when absent) with assignedRoles.',
+        querystring: signQuery,
+        consumes: CSR_TYPES,
+        body: csrBody,
+        response: { 200: certBinary, ...errors(400, 401, 403, 404, 409, 413, 415, 422) },
       },
     },
-  }, async (request, reply) => {
-    const { total, rows } = await app.pki.list(contextOf(request), skipTake(request.query).skip, skipTake(request.query).take);
-    const now = new Date();
-    return sendJsonApi(reply, 200, listDocument(request, request.query, total, rows.map((row) => resource('certs', row.serial.toString(), certView(row, now)))));
-  });
+    async (request, reply) => sendCert(reply, await app.pki.signCsr(contextOf(request), bodyBuffer(request.body), request.query)),
+  );
 
-  r.get('/api/v3/certs/ca', {
-    config: { auth: 'none' },
-    schema: { tags, operationId: 'CaCertificate', security: [], response: { 200: z.string().describe('PEM of the issuing CA') } },
-  }, async (_request, reply) => reply.type('application/x-pem-file').send(await app.pki.caPem()));
-
-  r.get('/api/v3/certs/crl', {
-    config: { auth: 'none' },
-    schema: { tags, operationId: 'CertificateRevocationList', security: [], response: { 200: z.any().describe('DER CRL (application/pkix-crl)') } },
-  }, async (_request, reply) => reply.type('application/pkix-crl').header('cache-control', 'public, max-age=300').send(await app.pki.crlDer()));
-
-  r.get('/api/v3/certs/:serialNum', {
-    config: { auth: 'admin' },
-    schema: { tags, operationId: 'GetCert', params: serialParams, response: { 200: certStatus, ...errors(401, 403, 404) } },
-  }, async (request, reply) => sendJsonApi(reply, 200, certView(await app.pki.get(contextOf(request), request.params.serialNum))));
-
-  r.post('/api/v3/certs/:serialNum/revoke', {
-    config: { auth: 'admin' },
-    schema: {
-      tags,
-      operationId: 'RevokeCert',
-      params: serialParams,
-      body: z.object({ reason: z.enum(REASONS) }),
-      response: { 200: certStatus, ...errors(400, 401, 403, 404, 409, 422) },
+  r.post(
+    '/api/v3/certs/renew',
+    {
+      config: { auth: 'user' },
+      preParsing: [certificateHolderOnly, onlyCsrTypes],
+      schema: {
+        tags,
+        operationId: 'RenewCerts',
+        description: 'The holder of a valid client certificate (forwarded by a trusted proxy) gets a new certificate for the same identity. Body: a new CSR.',
+        querystring: renewQuery,
+        consumes: CSR_TYPES,
+        body: csrBody,
+        response: { 200: certBinary, ...errors(400, 401, 403, 413, 415) },
+      },
     },
-  }, async (request, reply) => sendJsonApi(reply, 200, certView(await app.pki.revoke(contextOf(request), request.params.serialNum, request.body.reason))));
+    async (request, reply) => sendCert(reply, await app.pki.renew(request.principal!, request.id, bodyBuffer(request.body), request.query)),
+  );
+
+  r.get(
+    '/api/v3/certs',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'ListCerts',
+        querystring: pageQuery,
+        response: {
+          200: z.object({
+            bodyFilters: z.record(z.string(), z.unknown()),
+            links: z.record(z.string(), z.string().nullable()),
+            data: z.array(z.object({ type: z.literal('certs'), id: z.string(), attributes: certStatus })),
+            meta: z.object({ page: z.number(), pageSize: z.number(), total: z.number(), totalPages: z.number() }),
+          }),
+          ...errors(400, 401, 403),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { total, rows } = await app.pki.list(contextOf(request), skipTake(request.query).skip, skipTake(request.query).take);
+      const now = new Date();
+      return sendJsonApi(
+        reply,
+        200,
+        listDocument(
+          request,
+          request.query,
+          total,
+          rows.map((row) => resource('certs', row.serial.toString(), certView(row, now))),
+        ),
+      );
+    },
+  );
+
+  r.get(
+    '/api/v3/certs/ca',
+    {
+      config: { auth: 'none' },
+      schema: { tags, operationId: 'CaCertificate', security: [], response: { 200: z.string().describe('PEM of the issuing CA') } },
+    },
+    async (_request, reply) => reply.type('application/x-pem-file').send(await app.pki.caPem()),
+  );
+
+  r.get(
+    '/api/v3/certs/crl',
+    {
+      config: { auth: 'none' },
+      schema: { tags, operationId: 'CertificateRevocationList', security: [], response: { 200: z.any().describe('DER CRL (application/pkix-crl)') } },
+    },
+    async (_request, reply) =>
+      reply
+        .type('application/pkix-crl')
+        .header('cache-control', 'public, max-age=300')
+        .send(await app.pki.crlDer()),
+  );
+
+  r.get(
+    '/api/v3/certs/:serialNum',
+    {
+      config: { auth: 'admin' },
+      schema: { tags, operationId: 'GetCert', params: serialParams, response: { 200: certStatus, ...errors(401, 403, 404) } },
+    },
+    async (request, reply) => sendJsonApi(reply, 200, certView(await app.pki.get(contextOf(request), request.params.serialNum))),
+  );
+
+  r.post(
+    '/api/v3/certs/:serialNum/revoke',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'RevokeCert',
+        params: serialParams,
+        body: z.object({ reason: z.enum(REASONS) }),
+        response: { 200: certStatus, ...errors(400, 401, 403, 404, 409, 422) },
+      },
+    },
+    async (request, reply) => sendJsonApi(reply, 200, certView(await app.pki.revoke(contextOf(request), request.params.serialNum, request.body.reason))),
+  );
 
   const sendOcsp = (reply: FastifyReply, res: { der: Buffer; maxAge: number }, get: boolean) => {
     // RFC 5019 §6: GET responses may be cached by HTTP caches for their validity.
@@ -166,38 +217,53 @@ export default async function certRoutes(app: FastifyInstance) {
     return reply.code(200).type('application/ocsp-response').send(res.der);
   };
 
-  r.get('/api/v3/certs/ocsp/:ocspRequest', {
-    config: { auth: 'none' },
-    schema: { tags, operationId: 'OcspGet', security: [], params: z.object({ ocspRequest: z.string() }), response: { 200: ocspBinary } },
-  }, async (request, reply) => {
-    const b64 = request.params.ocspRequest;
-    const der = b64.length <= (MAX_OCSP_REQUEST_BYTES * 4) / 3 + 4 && /^[A-Za-z0-9+/=_-]+$/.test(b64) ? Buffer.from(b64, 'base64') : Buffer.alloc(0);
-    return sendOcsp(reply, await app.pki.ocsp(der), true);
-  });
-
-  r.post('/api/v3/certs/ocsp', {
-    config: { auth: 'none', cacheNeutral: true },
-    bodyLimit: 64 * 1024,
-    schema: {
-      tags, operationId: 'OcspPost', security: [], consumes: ['application/ocsp-request'],
-      body: z.any().describe('DER OCSPRequest'), response: { 200: ocspBinary },
+  r.get(
+    '/api/v3/certs/ocsp/:ocspRequest',
+    {
+      config: { auth: 'none' },
+      schema: { tags, operationId: 'OcspGet', security: [], params: z.object({ ocspRequest: z.string() }), response: { 200: ocspBinary } },
     },
-  }, async (request, reply) => sendOcsp(reply, await app.pki.ocsp(bodyBuffer(request.body)), false));
-
-  r.get('/api/v3/session/validate-cert', {
-    config: { auth: 'none' },
-    schema: {
-      tags: ['Session validation'],
-      operationId: 'ValidateCert',
-      description: `Called by a TLS-terminating proxy with the client certificate in the ${app.config.PKI_CLIENT_CERT_HEADER} header (URL-encoded PEM). 200 sets X-Forwarded-Tenant-Id, -User-Id, -User-Username, -User-Roles.`,
-      security: [],
-      response: { 200: z.string(), 401: z.string(), 403: z.string() },
+    async (request, reply) => {
+      const b64 = request.params.ocspRequest;
+      const der = b64.length <= (MAX_OCSP_REQUEST_BYTES * 4) / 3 + 4 && /^[A-Za-z0-9+/=_-]+$/.test(b64) ? Buffer.from(b64, 'base64') : Buffer.alloc(0);
+      return sendOcsp(reply, await app.pki.ocsp(der), true);
     },
-  }, async (request, reply) => {
-    const cert = forwardedCert(request);
-    if (!cert) return reply.code(401).type('text/plain').send('No client certificate from a trusted proxy');
-    // The same answers and headers as the other validate routes, minus the groups (certificates map to service accounts).
-    return answerValidation(reply, await app.cachedVerification('c', cert, () => app.pki.verifyClientCert(cert)), false);
-  });
+  );
+
+  r.post(
+    '/api/v3/certs/ocsp',
+    {
+      config: { auth: 'none', cacheNeutral: true },
+      bodyLimit: 64 * 1024,
+      schema: {
+        tags,
+        operationId: 'OcspPost',
+        security: [],
+        consumes: ['application/ocsp-request'],
+        body: z.any().describe('DER OCSPRequest'),
+        response: { 200: ocspBinary },
+      },
+    },
+    async (request, reply) => sendOcsp(reply, await app.pki.ocsp(bodyBuffer(request.body)), false),
+  );
+
+  r.get(
+    '/api/v3/session/validate-cert',
+    {
+      config: { auth: 'none' },
+      schema: {
+        tags: ['Session validation'],
+        operationId: 'ValidateCert',
+        description: `Called by a TLS-terminating proxy with the client certificate in the ${app.config.PKI_CLIENT_CERT_HEADER} header (URL-encoded PEM). 200 sets X-Forwarded-Tenant-Id, -User-Id, -User-Username, -User-Roles.`,
+        security: [],
+        response: { 200: z.string(), 401: z.string(), 403: z.string() },
+      },
+    },
+    async (request, reply) => {
+      const cert = forwardedCert(request);
+      if (!cert) return reply.code(401).type('text/plain').send('No client certificate from a trusted proxy');
+      // The same answers and headers as the other validate routes, minus the groups (certificates map to service accounts).
+      return answerValidation(reply, await app.cachedVerification('c', cert, () => app.pki.verifyClientCert(cert)), false);
+    },
+  );
 }
-

@@ -10,29 +10,37 @@ const OK_JSON = JSON.stringify('OK');
 export default async function healthRoutes(app: FastifyInstance) {
   const expected = listMigrations().length;
 
-  app.get('/api/v3/health/liveness', {
-    config: { auth: 'none' },
-    schema: { tags: ['HealthService'], operationId: 'LivenessCheck', security: [], response: { 200: z.literal('OK') } },
-  }, async (_request, reply) => reply.type('application/json').send(OK_JSON));
-
-  app.get('/api/v3/health/readiness', {
-    config: { auth: 'none' },
-    schema: {
-      tags: ['HealthService'],
-      operationId: 'ReadinessCheck',
-      security: [],
-      description: '"OK" only when the database answers and every migration is applied.',
-      response: { 200: z.literal('OK'), ...errors(503) },
+  app.get(
+    '/api/v3/health/liveness',
+    {
+      config: { auth: 'none' },
+      schema: { tags: ['HealthService'], operationId: 'LivenessCheck', security: [], response: { 200: z.literal('OK') } },
     },
-  }, async (request, reply) => {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), 2000)));
-    const ready = await Promise.race([migrationsApplied(app.db.pool, expected).catch(() => false), timeout]);
-    clearTimeout(timer);
-    if (!ready) {
-      reply.header('retry-after', '2');
-      return sendError(reply, 503, [{ status: '503', code: 'not_ready', title: 'Not ready', detail: 'The database is unavailable or not migrated' }]);
-    }
-    return reply.type('application/json').send(OK_JSON);
-  });
+    async (_request, reply) => reply.type('application/json').send(OK_JSON),
+  );
+
+  app.get(
+    '/api/v3/health/readiness',
+    {
+      config: { auth: 'none' },
+      schema: {
+        tags: ['HealthService'],
+        operationId: 'ReadinessCheck',
+        security: [],
+        description: '"OK" only when the database answers and every migration is applied.',
+        response: { 200: z.literal('OK'), ...errors(503) },
+      },
+    },
+    async (request, reply) => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), 2000)));
+      const ready = await Promise.race([migrationsApplied(app.db.pool, expected).catch(() => false), timeout]);
+      clearTimeout(timer);
+      if (!ready) {
+        reply.header('retry-after', '2');
+        return sendError(reply, 503, [{ status: '503', code: 'not_ready', title: 'Not ready', detail: 'The database is unavailable or not migrated' }]);
+      }
+      return reply.type('application/json').send(OK_JSON);
+    },
+  );
 }

@@ -17,9 +17,7 @@ const idpCreatedSchema = z.object({ id: z.string(), isDefault: z.boolean(), name
 const idsBody = z.object({ data: z.object({ ids: z.array(z.string().max(64)).max(100) }) });
 const userIdpsDocument = z.object({ data: z.object({ ids: z.array(z.string()), idps: z.array(idpSummarySchema) }) });
 
-const multipartBool = z
-  .enum(['true', 'false'], { error: 'must be true or false' })
-  .transform((v) => v === 'true');
+const multipartBool = z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true');
 // A file part arrives as a Buffer, a plain field as a string (both are accepted for the XML).
 const fileOrText = z.any().meta({ type: 'string', format: 'binary' });
 
@@ -31,8 +29,7 @@ const addSamlBody = z.object({
 });
 const updateSamlBody = z.object({ isDefault: multipartBool.optional() });
 
-const notMultipart = () =>
-  new AppError(415, 'unsupported_media_type', 'Unsupported media type', 'This operation takes a multipart/form-data body');
+const notMultipart = () => new AppError(415, 'unsupported_media_type', 'Unsupported media type', 'This operation takes a multipart/form-data body');
 
 export default async function idpRoutes(app: FastifyInstance) {
   // Scoped to these routes: multipart fields become body values the zod schemas validate.
@@ -45,95 +42,120 @@ export default async function idpRoutes(app: FastifyInstance) {
     if (!request.isMultipart()) throw notMultipart();
   };
 
-  r.get('/api/v3/idps', {
-    config: { auth: 'admin' },
-    schema: {
-      tags,
-      operationId: 'ListIdps',
-      summary: 'Get all external identity providers for a specified tenant',
-      response: { 200: z.object({ data: z.object({ idps: z.array(idpSummarySchema) }) }), ...errors(401, 403, 404) },
+  r.get(
+    '/api/v3/idps',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'ListIdps',
+        summary: 'Get all external identity providers for a specified tenant',
+        response: { 200: z.object({ data: z.object({ idps: z.array(idpSummarySchema) }) }), ...errors(401, 403, 404) },
+      },
     },
-  }, async (request, reply) => sendJsonApi(reply, 200, { data: { idps: (await listIdps(contextOf(request))).map(idpSummary) } }));
+    async (request, reply) => sendJsonApi(reply, 200, { data: { idps: (await listIdps(contextOf(request))).map(idpSummary) } }),
+  );
 
-  r.delete('/api/v3/idps', {
-    config: { auth: 'admin' },
-    schema: {
-      tags,
-      operationId: 'DisableIdps',
-      summary: 'Disable external identity providers of the tenant and detach every associated user',
-      body: idsBody,
-      response: { 204: z.null(), ...errors(400, 401, 403, 404, 415) },
+  r.delete(
+    '/api/v3/idps',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'DisableIdps',
+        summary: 'Disable external identity providers of the tenant and detach every associated user',
+        body: idsBody,
+        response: { 204: z.null(), ...errors(400, 401, 403, 404, 415) },
+      },
     },
-  }, async (request, reply) => {
-    await disableIdps(contextOf(request), request.body.data.ids);
-    return reply.code(204).send(null);
-  });
+    async (request, reply) => {
+      await disableIdps(contextOf(request), request.body.data.ids);
+      return reply.code(204).send(null);
+    },
+  );
 
-  r.post('/api/v3/idps/saml', {
-    config: { auth: 'admin' },
-    preValidation: requireMultipart,
-    schema: {
-      tags,
-      operationId: 'AddSamlIdp',
-      summary: 'Add a SAML external identity provider to the tenant',
-      description: 'Multipart form: `name`, exactly one of `metadataUrl` or `metadataXmlFile`, and `isDefault`.',
-      consumes: ['multipart/form-data'],
-      body: addSamlBody,
-      response: { 200: idpCreatedSchema, ...errors(400, 401, 403, 404, 413, 415, 422) },
+  r.post(
+    '/api/v3/idps/saml',
+    {
+      config: { auth: 'admin' },
+      preValidation: requireMultipart,
+      schema: {
+        tags,
+        operationId: 'AddSamlIdp',
+        summary: 'Add a SAML external identity provider to the tenant',
+        description: 'Multipart form: `name`, exactly one of `metadataUrl` or `metadataXmlFile`, and `isDefault`.',
+        consumes: ['multipart/form-data'],
+        body: addSamlBody,
+        response: { 200: idpCreatedSchema, ...errors(400, 401, 403, 404, 413, 415, 422) },
+      },
     },
-  }, async (request, reply) => {
-    const b = request.body;
-    const xml = b.metadataXmlFile === undefined ? undefined : Buffer.isBuffer(b.metadataXmlFile) ? b.metadataXmlFile.toString('utf8') : b.metadataXmlFile;
-    if (xml !== undefined && typeof xml !== 'string') throw new AppError(400, 'invalid_value', 'Invalid value', 'metadataXmlFile must be one XML file', { pointer: '/metadataXmlFile' });
-    const idp = await addSamlIdp(contextOf(request), app.config, app.masterKey, {
-      name: b.name,
-      metadataUrl: b.metadataUrl,
-      metadataXml: xml === '' ? undefined : xml,
-      isDefault: b.isDefault ?? false,
-    });
-    return reply.code(200).send(idpCreated(idp));
-  });
+    async (request, reply) => {
+      const b = request.body;
+      const xml = b.metadataXmlFile === undefined ? undefined : Buffer.isBuffer(b.metadataXmlFile) ? b.metadataXmlFile.toString('utf8') : b.metadataXmlFile;
+      if (xml !== undefined && typeof xml !== 'string')
+        throw new AppError(400, 'invalid_value', 'Invalid value', 'metadataXmlFile must be one XML file', { pointer: '/metadataXmlFile' });
+      const idp = await addSamlIdp(contextOf(request), app.config, app.masterKey, {
+        name: b.name,
+        metadataUrl: b.metadataUrl,
+        metadataXml: xml === '' ? undefined : xml,
+        isDefault: b.isDefault ?? false,
+      });
+      return reply.code(200).send(idpCreated(idp));
+    },
+  );
 
-  r.patch('/api/v3/idps/saml/:id', {
-    config: { auth: 'admin' },
-    schema: {
-      tags,
-      operationId: 'UpdateSamlIdp',
-      summary: 'Update the default flag of a SAML identity provider (one default per tenant)',
-      consumes: ['multipart/form-data'],
-      params: idParams,
-      body: updateSamlBody,
-      response: { 200: idpCreatedSchema, ...errors(400, 401, 403, 404, 415, 422) },
+  r.patch(
+    '/api/v3/idps/saml/:id',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'UpdateSamlIdp',
+        summary: 'Update the default flag of a SAML identity provider (one default per tenant)',
+        consumes: ['multipart/form-data'],
+        params: idParams,
+        body: updateSamlBody,
+        response: { 200: idpCreatedSchema, ...errors(400, 401, 403, 404, 415, 422) },
+      },
     },
-  }, async (request, reply) => {
-    const ctx = contextOf(request);
-    await findIdp(ctx, request.params.id); // an unknown or foreign id is 404 whatever the body
-    await requireMultipart(request);
-    return reply.code(200).send(idpCreated(await updateSamlIdp(ctx, request.params.id, request.body ?? {})));
-  });
+    async (request, reply) => {
+      const ctx = contextOf(request);
+      await findIdp(ctx, request.params.id); // an unknown or foreign id is 404 whatever the body
+      await requireMultipart(request);
+      return reply.code(200).send(idpCreated(await updateSamlIdp(ctx, request.params.id, request.body ?? {})));
+    },
+  );
 
   const userIdps = (idps: Parameters<typeof idpSummary>[0][]) => ({ data: { ids: idps.map((i) => i.id), idps: idps.map(idpSummary) } });
 
-  r.get('/api/v3/users/:id/idps', {
-    config: { auth: 'admin' },
-    schema: {
-      tags: ['UserService'],
-      operationId: 'GetUserIdps',
-      summary: 'Get the external identity providers associated with a user',
-      params: idParams,
-      response: { 200: userIdpsDocument, ...errors(401, 403, 404) },
+  r.get(
+    '/api/v3/users/:id/idps',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags: ['UserService'],
+        operationId: 'GetUserIdps',
+        summary: 'Get the external identity providers associated with a user',
+        params: idParams,
+        response: { 200: userIdpsDocument, ...errors(401, 403, 404) },
+      },
     },
-  }, async (request, reply) => sendJsonApi(reply, 200, userIdps(await getUserIdps(contextOf(request), request.params.id))));
+    async (request, reply) => sendJsonApi(reply, 200, userIdps(await getUserIdps(contextOf(request), request.params.id))),
+  );
 
-  r.put('/api/v3/users/:id/idps', {
-    config: { auth: 'admin' },
-    schema: {
-      tags: ['UserService'],
-      operationId: 'SetUserIdps',
-      summary: 'Replace the external identity providers of a user (at most one; [] removes)',
-      params: idParams,
-      body: idsBody,
-      response: { 200: userIdpsDocument, ...errors(400, 401, 403, 404, 415, 422) },
+  r.put(
+    '/api/v3/users/:id/idps',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags: ['UserService'],
+        operationId: 'SetUserIdps',
+        summary: 'Replace the external identity providers of a user (at most one; [] removes)',
+        params: idParams,
+        body: idsBody,
+        response: { 200: userIdpsDocument, ...errors(400, 401, 403, 404, 415, 422) },
+      },
     },
-  }, async (request, reply) => sendJsonApi(reply, 200, userIdps(await setUserIdps(contextOf(request), request.params.id, request.body.data.ids))));
+    async (request, reply) => sendJsonApi(reply, 200, userIdps(await setUserIdps(contextOf(request), request.params.id, request.body.data.ids))),
+  );
 }

@@ -39,9 +39,12 @@ export default async function loginRoutes(app: FastifyInstance) {
 
   // Temporary lockouts end by themselves: a login attempt lifts an expired one at once, and
   // this lifts the rest, so that the sessions of a user nobody signs in as work again.
-  const sweep = setInterval(() => {
-    releaseExpiredLocks(app.db.prisma).catch((err) => app.log.warn({ err: { message: (err as Error).message } }, 'releasing expired login lockouts failed'));
-  }, Math.min(60, Math.max(1, Math.ceil(app.config.LOGIN_LOCKOUT_SECONDS / 2))) * 1000);
+  const sweep = setInterval(
+    () => {
+      releaseExpiredLocks(app.db.prisma).catch((err) => app.log.warn({ err: { message: (err as Error).message } }, 'releasing expired login lockouts failed'));
+    },
+    Math.min(60, Math.max(1, Math.ceil(app.config.LOGIN_LOCKOUT_SECONDS / 2))) * 1000,
+  );
   sweep.unref();
   app.addHook('onClose', async () => clearInterval(sweep));
 

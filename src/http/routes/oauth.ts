@@ -59,13 +59,41 @@ export default async function oauthRoutes(app: FastifyInstance) {
       grant_types_supported: [...deps.grants.keys()],
       subject_types_supported: ['public'],
       id_token_signing_alg_values_supported: ['RS256', 'ES256'],
-      scopes_supported: ['openid', 'profile', 'email', 'offline_access', 'urn:zitadel:iam:org:projects:roles', 'urn:zitadel:iam:org:project:id:zitadel:aud', 'urn:zitadel:iam:user:metadata'],
+      scopes_supported: [
+        'openid',
+        'profile',
+        'email',
+        'offline_access',
+        'urn:zitadel:iam:org:projects:roles',
+        'urn:zitadel:iam:org:project:id:zitadel:aud',
+        'urn:zitadel:iam:user:metadata',
+      ],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
       introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
       code_challenge_methods_supported: ['S256'],
       prompt_values_supported: ['none', 'login'],
-      claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'amr', 'sid', 'at_hash', 'azp', 'name', 'given_name', 'family_name', 'preferred_username', 'email', 'email_verified', 'tenant_id', ROLES_CLAIM],
+      claims_supported: [
+        'sub',
+        'iss',
+        'aud',
+        'exp',
+        'iat',
+        'auth_time',
+        'nonce',
+        'amr',
+        'sid',
+        'at_hash',
+        'azp',
+        'name',
+        'given_name',
+        'family_name',
+        'preferred_username',
+        'email',
+        'email_verified',
+        'tenant_id',
+        ROLES_CLAIM,
+      ],
       authorization_response_iss_parameter_supported: true,
       request_parameter_supported: false,
       request_uri_parameter_supported: false,
@@ -106,43 +134,51 @@ export default async function oauthRoutes(app: FastifyInstance) {
   const requireGrantType = (params: Record<string, string>) => {
     if (!params.grant_type) throw invalidRequest('grant_type is required');
   };
-  app.post('/oauth/v2/token', {
-    schema: hide,
-    config: { ...limit(app.config.RATE_LIMIT_TOKEN), cacheNeutral: true },
-    preHandler: clientAuthentication(requireGrantType),
-  }, async (request, reply) => {
-    const { params, client } = request.oauthForm!;
-    const grantType = params.grant_type!;
-    const handler = deps.grants.get(grantType);
-    if (!handler) throw unsupportedGrantType(`grant_type ${grantType} is not supported`);
-    if (handler.requiresClient && !client) throw invalidClient('Client authentication is required');
-    if (client && !client.grantTypes.includes(grantType)) throw unauthorizedClient(`The client may not use ${grantType}`);
-    const tokens = await handler.handle({
-      deps,
-      pool: app.db.pool,
-      standingGrants: deps.standingGrants,
-      invalidated: () => {
-        request.settleInvalidations = true;
-      },
-      params,
-      client,
-      now: new Date(),
-    });
-    return noStore(reply).send(tokens);
-  });
+  app.post(
+    '/oauth/v2/token',
+    {
+      schema: hide,
+      config: { ...limit(app.config.RATE_LIMIT_TOKEN), cacheNeutral: true },
+      preHandler: clientAuthentication(requireGrantType),
+    },
+    async (request, reply) => {
+      const { params, client } = request.oauthForm!;
+      const grantType = params.grant_type!;
+      const handler = deps.grants.get(grantType);
+      if (!handler) throw unsupportedGrantType(`grant_type ${grantType} is not supported`);
+      if (handler.requiresClient && !client) throw invalidClient('Client authentication is required');
+      if (client && !client.grantTypes.includes(grantType)) throw unauthorizedClient(`The client may not use ${grantType}`);
+      const tokens = await handler.handle({
+        deps,
+        pool: app.db.pool,
+        standingGrants: deps.standingGrants,
+        invalidated: () => {
+          request.settleInvalidations = true;
+        },
+        params,
+        client,
+        now: new Date(),
+      });
+      return noStore(reply).send(tokens);
+    },
+  );
 
-  app.post('/oauth/v2/introspect', {
-    schema: hide,
-    config: { ...limit(app.config.RATE_LIMIT_TOKEN), cacheNeutral: true },
-    preHandler: clientAuthentication(),
-  }, async (request, reply) => {
-    const { params, client } = request.oauthForm!;
-    // RFC 7662 2.1: the caller must authenticate; a public client's id proves nothing.
-    if (!client || client.clientType !== 'confidential') throw invalidClient('Introspection requires an authenticated confidential client');
-    if (!params.token) throw invalidRequest('token is required');
-    noStore(reply);
-    return introspect(deps, client, params.token);
-  });
+  app.post(
+    '/oauth/v2/introspect',
+    {
+      schema: hide,
+      config: { ...limit(app.config.RATE_LIMIT_TOKEN), cacheNeutral: true },
+      preHandler: clientAuthentication(),
+    },
+    async (request, reply) => {
+      const { params, client } = request.oauthForm!;
+      // RFC 7662 2.1: the caller must authenticate; a public client's id proves nothing.
+      if (!client || client.clientType !== 'confidential') throw invalidClient('Introspection requires an authenticated confidential client');
+      if (!params.token) throw invalidRequest('token is required');
+      noStore(reply);
+      return introspect(deps, client, params.token);
+    },
+  );
 
   app.post('/oauth/v2/revoke', { schema: hide, config: limit(app.config.RATE_LIMIT_TOKEN), preHandler: clientAuthentication() }, async (request, reply) => {
     const { params, client } = request.oauthForm!;
@@ -171,13 +207,16 @@ export default async function oauthRoutes(app: FastifyInstance) {
   app.get('/oidc/v1/end_session', { schema: hide }, async (request, reply) => {
     const q = request.query as Record<string, unknown>;
     const str = (n: string) => (typeof q[n] === 'string' && q[n] !== '' ? (q[n] as string) : undefined);
-    const result = await endSession({ ...deps, config: app.config }, {
-      postLogoutRedirectUri: str('post_logout_redirect_uri'),
-      clientId: str('client_id'),
-      idTokenHint: str('id_token_hint'),
-      state: str('state'),
-      sessionSecret: sessionSecretOf(request),
-    });
+    const result = await endSession(
+      { ...deps, config: app.config },
+      {
+        postLogoutRedirectUri: str('post_logout_redirect_uri'),
+        clientId: str('client_id'),
+        idTokenHint: str('id_token_hint'),
+        state: str('state'),
+        sessionSecret: sessionSecretOf(request),
+      },
+    );
     if (!result.ok) return messagePage(reply, 'Sign-out refused', result.message, 400);
     clearSessionCookie(reply, app.config);
     if (result.redirect) return reply.redirect(result.redirect, 302);

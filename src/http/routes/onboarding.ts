@@ -34,78 +34,101 @@ const tenantIdentityBody = z.object({
 export default async function onboardingRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<ZodTypeProvider>();
 
-  r.get('/api/v3/onboarding/tenant-info', {
-    config: { auth: 'none' },
-    schema: {
-      tags: ['OnboardingService'],
-      operationId: 'GetTenantInfo',
-      security: [],
-      description: 'Tenant identity resolved from the subdomain of the Host header ({subdomain}.{BASE_DOMAIN}).',
-      response: { 200: tenantInfoDocument, ...errors(404) },
+  r.get(
+    '/api/v3/onboarding/tenant-info',
+    {
+      config: { auth: 'none' },
+      schema: {
+        tags: ['OnboardingService'],
+        operationId: 'GetTenantInfo',
+        security: [],
+        description: 'Tenant identity resolved from the subdomain of the Host header ({subdomain}.{BASE_DOMAIN}).',
+        response: { 200: tenantInfoDocument, ...errors(404) },
+      },
     },
-  }, async (request, reply) => {
-    const label = subdomainOf(request.hostname, app.config.BASE_DOMAIN);
-    if (!label) throw notFound('Tenant');
-    return sendJsonApi(reply, 200, await tenantInfo(app.db.prisma, label));
-  });
+    async (request, reply) => {
+      const label = subdomainOf(request.hostname, app.config.BASE_DOMAIN);
+      if (!label) throw notFound('Tenant');
+      return sendJsonApi(reply, 200, await tenantInfo(app.db.prisma, label));
+    },
+  );
 
-  r.put('/api/v3/onboarding/tenant-identity', {
-    config: { auth: 'sky' },
-    schema: {
-      tags: ['OnboardingService'],
-      operationId: 'AddTenantIdentity',
-      body: tenantIdentityBody,
-      response: { 200: tenantInfoDocument, ...errors(400, 401, 403, 404, 409) },
+  r.put(
+    '/api/v3/onboarding/tenant-identity',
+    {
+      config: { auth: 'sky' },
+      schema: {
+        tags: ['OnboardingService'],
+        operationId: 'AddTenantIdentity',
+        body: tenantIdentityBody,
+        response: { 200: tenantInfoDocument, ...errors(400, 401, 403, 404, 409) },
+      },
     },
-  }, async (request, reply) => {
-    const { tenantId, subdomain: sub, name, ...extra } = request.body.data.attributes;
-    const doc = await putTenantIdentity(contextOf(request), { tenantId, subdomain: sub, name, extra }, app.config);
-    return sendJsonApi(reply, 200, doc);
-  });
+    async (request, reply) => {
+      const { tenantId, subdomain: sub, name, ...extra } = request.body.data.attributes;
+      const doc = await putTenantIdentity(contextOf(request), { tenantId, subdomain: sub, name, extra }, app.config);
+      return sendJsonApi(reply, 200, doc);
+    },
+  );
 
-  r.delete('/api/v3/onboarding/tenant-identity/:subdomain', {
-    config: { auth: 'sky' },
-    schema: {
-      tags: ['OnboardingService'],
-      operationId: 'DeleteTenantIdentity',
-      params: z.object({ subdomain: z.string().max(63) }),
-      response: { 204: z.null(), ...errors(401, 403, 404) },
+  r.delete(
+    '/api/v3/onboarding/tenant-identity/:subdomain',
+    {
+      config: { auth: 'sky' },
+      schema: {
+        tags: ['OnboardingService'],
+        operationId: 'DeleteTenantIdentity',
+        params: z.object({ subdomain: z.string().max(63) }),
+        response: { 204: z.null(), ...errors(401, 403, 404) },
+      },
     },
-  }, async (request, reply) => {
-    await deleteTenantIdentity(contextOf(request), request.params.subdomain, app.config);
-    return reply.code(204).send(null);
-  });
+    async (request, reply) => {
+      await deleteTenantIdentity(contextOf(request), request.params.subdomain, app.config);
+      return reply.code(204).send(null);
+    },
+  );
 
-  r.get('/api/v3/tenants/smtp', {
-    config: { auth: 'user' },
-    schema: {
-      tags: ['TenantService'],
-      operationId: 'SmtpEnabled',
-      response: { 200: z.object({ smtpEnabled: z.boolean() }), ...errors(401, 403) },
+  r.get(
+    '/api/v3/tenants/smtp',
+    {
+      config: { auth: 'user' },
+      schema: {
+        tags: ['TenantService'],
+        operationId: 'SmtpEnabled',
+        response: { 200: z.object({ smtpEnabled: z.boolean() }), ...errors(401, 403) },
+      },
     },
-  }, async (_request, reply) => sendJsonApi(reply, 200, { smtpEnabled: Boolean(app.config.SMTP_URL) }));
+    async (_request, reply) => sendJsonApi(reply, 200, { smtpEnabled: Boolean(app.config.SMTP_URL) }),
+  );
 
-  r.post('/api/v3/users/accept-terms', {
-    config: { auth: 'user' },
-    schema: {
-      tags: ['TenantService'],
-      operationId: 'AcceptTerms',
-      description: 'Records the time the calling user accepted the terms (X-Forwarded-User-Id must be the caller unless sent by a trusted proxy).',
-      response: { 200: z.object({ data: z.object({ type: z.literal('users'), id: z.string(), attributes: z.object({ termsAcceptedAt: z.string() }) }) }), ...errors(401, 403, 404, 422) },
+  r.post(
+    '/api/v3/users/accept-terms',
+    {
+      config: { auth: 'user' },
+      schema: {
+        tags: ['TenantService'],
+        operationId: 'AcceptTerms',
+        description: 'Records the time the calling user accepted the terms (X-Forwarded-User-Id must be the caller unless sent by a trusted proxy).',
+        response: {
+          200: z.object({ data: z.object({ type: z.literal('users'), id: z.string(), attributes: z.object({ termsAcceptedAt: z.string() }) }) }),
+          ...errors(401, 403, 404, 422),
+        },
+      },
     },
-  }, async (request, reply) => {
-    const ctx = contextOf(request);
-    const forwarded = request.headers['x-forwarded-user-id'];
-    const userId = (typeof forwarded === 'string' && forwarded.trim()) || ctx.principal.subjectId;
-    if (ctx.principal.kind !== 'user' && userId === ctx.principal.subjectId) throw unprocessable('Only users accept terms');
-    const now = new Date();
-    const updated = await ctx.prisma.$transaction(async (tx) => {
-      const res = await tx.user.updateMany({ where: { tenantId: ctx.tenantId, id: userId }, data: { termsAcceptedAt: now } });
-      if (res.count === 0) return false;
-      await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'user.terms_accepted', targetType: 'user', targetId: userId }, ctx.requestId);
-      return true;
-    });
-    if (!updated) throw notFound('User');
-    return sendJsonApi(reply, 200, { data: { type: 'users' as const, id: userId, attributes: { termsAcceptedAt: now.toISOString() } } });
-  });
+    async (request, reply) => {
+      const ctx = contextOf(request);
+      const forwarded = request.headers['x-forwarded-user-id'];
+      const userId = (typeof forwarded === 'string' && forwarded.trim()) || ctx.principal.subjectId;
+      if (ctx.principal.kind !== 'user' && userId === ctx.principal.subjectId) throw unprocessable('Only users accept terms');
+      const now = new Date();
+      const updated = await ctx.prisma.$transaction(async (tx) => {
+        const res = await tx.user.updateMany({ where: { tenantId: ctx.tenantId, id: userId }, data: { termsAcceptedAt: now } });
+        if (res.count === 0) return false;
+        await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'user.terms_accepted', targetType: 'user', targetId: userId }, ctx.requestId);
+        return true;
+      });
+      if (!updated) throw notFound('User');
+      return sendJsonApi(reply, 200, { data: { type: 'users' as const, id: userId, attributes: { termsAcceptedAt: now.toISOString() } } });
+    },
+  );
 }

@@ -15,75 +15,103 @@ export default async function roleRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const toResource = (role: Parameters<typeof roleAttributes>[0]) => resource('roles', role.id, roleAttributes(role));
 
-  r.get('/api/v3/roles', {
-    config: { auth: 'admin' },
-    schema: {
-      tags,
-      operationId: 'ListRoles',
-      description: 'Custom roles of the tenant. `NameFilter` is a regular expression (at most 200 characters; patterns with nested quantifiers are refused); `FeatureRolesFilter` is a comma-separated list of feature roles a role must all contain.',
-      querystring: listRolesQuery,
-      response: { 200: listSchema(roleResource), ...errors(400, 401, 403) },
+  r.get(
+    '/api/v3/roles',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'ListRoles',
+        description:
+          'Custom roles of the tenant. `NameFilter` is a regular expression (at most 200 characters; patterns with nested quantifiers are refused); `FeatureRolesFilter` is a comma-separated list of feature roles a role must all contain.',
+        querystring: listRolesQuery,
+        response: { 200: listSchema(roleResource), ...errors(400, 401, 403) },
+      },
     },
-  }, async (request, reply) => {
-    const q = request.query;
-    const featureRoles = q.FeatureRolesFilter?.split(',').map((s) => s.trim()).filter(Boolean);
-    const { total, rows } = await listRoles(app.db.prisma, request.tenantId!, { ...skipTake(q), nameFilter: q.NameFilter || undefined, featureRoles });
-    const filters: Record<string, unknown> = {};
-    if (q.NameFilter) filters.NameFilter = q.NameFilter;
-    if (featureRoles?.length) filters.FeatureRolesFilter = featureRoles;
-    return sendJsonApi(reply, 200, listDocument(request, q, total, rows.map(toResource), filters));
-  });
-
-  r.get('/api/v3/roles/feature-roles', {
-    config: { auth: 'user' },
-    schema: { tags, operationId: 'ListFeatureRoles', response: { 200: z.object({ data: z.array(featureRoleResource) }), ...errors(401, 403) } },
-  }, async (_request, reply) => {
-    const rows = await listFeatureRoles(app.db.prisma);
-    return sendJsonApi(reply, 200, { data: rows.map((f) => resource('featureRoles', f.name, f)) });
-  });
-
-  r.post('/api/v3/roles', {
-    config: { auth: 'admin' },
-    schema: {
-      tags,
-      operationId: 'CreateRole',
-      body: inputDocument('roles', roleCreate),
-      response: { 201: documentSchema(roleResource), ...errors(400, 401, 403, 409, 413, 415, 422) },
+    async (request, reply) => {
+      const q = request.query;
+      const featureRoles = q.FeatureRolesFilter?.split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      const { total, rows } = await listRoles(app.db.prisma, request.tenantId!, { ...skipTake(q), nameFilter: q.NameFilter || undefined, featureRoles });
+      const filters: Record<string, unknown> = {};
+      if (q.NameFilter) filters.NameFilter = q.NameFilter;
+      if (featureRoles?.length) filters.FeatureRolesFilter = featureRoles;
+      return sendJsonApi(reply, 200, listDocument(request, q, total, rows.map(toResource), filters));
     },
-  }, async (request, reply) => {
-    const role = await createRole(contextOf(request), request.body.data.attributes);
-    reply.header('location', `/api/v3/roles/${role.id}`);
-    return sendJsonApi(reply, 201, { data: toResource(role) });
-  });
+  );
 
-  r.get('/api/v3/roles/:id', {
-    config: { auth: 'admin' },
-    schema: { tags, operationId: 'GetRole', params: idParams, response: { 200: documentSchema(roleResource), ...errors(401, 403, 404) } },
-  }, async (request, reply) => sendJsonApi(reply, 200, { data: toResource(await findRole(app.db.prisma, request.tenantId!, request.params.id)) }));
-
-  r.patch('/api/v3/roles/:id', {
-    config: { auth: 'admin' },
-    schema: {
-      tags,
-      operationId: 'UpdateRole',
-      description: 'Renaming keeps the role\'s assignments to users, groups and service accounts.',
-      params: idParams,
-      body: inputDocument('roles', roleUpdate),
-      response: { 200: documentSchema(roleResource), ...errors(400, 401, 403, 404, 409, 413, 415, 422) },
+  r.get(
+    '/api/v3/roles/feature-roles',
+    {
+      config: { auth: 'user' },
+      schema: { tags, operationId: 'ListFeatureRoles', response: { 200: z.object({ data: z.array(featureRoleResource) }), ...errors(401, 403) } },
     },
-  }, async (request, reply) => sendJsonApi(reply, 200, { data: toResource(await updateRole(contextOf(request), request.params.id, request.body.data.attributes)) }));
-
-  r.delete('/api/v3/roles/:id', {
-    config: { auth: 'admin' },
-    schema: {
-      tags,
-      operationId: 'DeleteRole',
-      description: 'Deletes a custom role and removes it from every user, group and service account.',
-      params: idParams,
-      response: { 200: z.literal('Custom role successfully deleted'), ...errors(401, 403, 404, 422) },
+    async (_request, reply) => {
+      const rows = await listFeatureRoles(app.db.prisma);
+      return sendJsonApi(reply, 200, { data: rows.map((f) => resource('featureRoles', f.name, f)) });
     },
-  }, async (request, reply) => {
-    await deleteRole(contextOf(request), request.params.id);
-    return sendJsonApi(reply, 200, JSON.stringify('Custom role successfully deleted'));
-  });
+  );
+
+  r.post(
+    '/api/v3/roles',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'CreateRole',
+        body: inputDocument('roles', roleCreate),
+        response: { 201: documentSchema(roleResource), ...errors(400, 401, 403, 409, 413, 415, 422) },
+      },
+    },
+    async (request, reply) => {
+      const role = await createRole(contextOf(request), request.body.data.attributes);
+      reply.header('location', `/api/v3/roles/${role.id}`);
+      return sendJsonApi(reply, 201, { data: toResource(role) });
+    },
+  );
+
+  r.get(
+    '/api/v3/roles/:id',
+    {
+      config: { auth: 'admin' },
+      schema: { tags, operationId: 'GetRole', params: idParams, response: { 200: documentSchema(roleResource), ...errors(401, 403, 404) } },
+    },
+    async (request, reply) => sendJsonApi(reply, 200, { data: toResource(await findRole(app.db.prisma, request.tenantId!, request.params.id)) }),
+  );
+
+  r.patch(
+    '/api/v3/roles/:id',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'UpdateRole',
+        description: "Renaming keeps the role's assignments to users, groups and service accounts.",
+        params: idParams,
+        body: inputDocument('roles', roleUpdate),
+        response: { 200: documentSchema(roleResource), ...errors(400, 401, 403, 404, 409, 413, 415, 422) },
+      },
+    },
+    async (request, reply) =>
+      sendJsonApi(reply, 200, { data: toResource(await updateRole(contextOf(request), request.params.id, request.body.data.attributes)) }),
+  );
+
+  r.delete(
+    '/api/v3/roles/:id',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'DeleteRole',
+        description: 'Deletes a custom role and removes it from every user, group and service account.',
+        params: idParams,
+        response: { 200: z.literal('Custom role successfully deleted'), ...errors(401, 403, 404, 422) },
+      },
+    },
+    async (request, reply) => {
+      await deleteRole(contextOf(request), request.params.id);
+      return sendJsonApi(reply, 200, JSON.stringify('Custom role successfully deleted'));
+    },
+  );
 }

@@ -27,31 +27,39 @@ async function samlRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const bindingCookie = samlBindingCookie(app.config).name;
 
-  r.get('/saml/:idpId/metadata', {
-    config: { auth: 'none' },
-    schema: { tags, operationId: 'SamlSpMetadata', summary: 'SAML service provider metadata for one IdP', params },
-  }, async (request, reply) => {
-    const xml = await spMetadata(app, request.params.idpId);
-    return reply.type('application/samlmetadata+xml; charset=utf-8').send(xml);
-  });
-
-  r.post('/saml/:idpId/acs', {
-    config: { auth: 'none' },
-    bodyLimit: 2 * 1024 * 1024,
-    schema: {
-      tags,
-      operationId: 'SamlAcs',
-      summary: 'Assertion consumer service (HTTP-POST binding)',
-      consumes: ['application/x-www-form-urlencoded'],
-      params,
-      body: z.object({ SAMLResponse: z.string().min(1).max(2_000_000), RelayState: z.string().max(1024).optional() }),
+  r.get(
+    '/saml/:idpId/metadata',
+    {
+      config: { auth: 'none' },
+      schema: { tags, operationId: 'SamlSpMetadata', summary: 'SAML service provider metadata for one IdP', params },
     },
-  }, async (request, reply) => {
-    // The binding cookie set when this browser was sent to the IdP: no cookie, no login.
-    const binding = request.cookies?.[bindingCookie];
-    const login = await consumeSamlResponse(app, request.params.idpId, request.body.SAMLResponse, request.body.RelayState, binding);
-    return app.samlLoginCompleted(request, reply, login);
-  });
+    async (request, reply) => {
+      const xml = await spMetadata(app, request.params.idpId);
+      return reply.type('application/samlmetadata+xml; charset=utf-8').send(xml);
+    },
+  );
+
+  r.post(
+    '/saml/:idpId/acs',
+    {
+      config: { auth: 'none' },
+      bodyLimit: 2 * 1024 * 1024,
+      schema: {
+        tags,
+        operationId: 'SamlAcs',
+        summary: 'Assertion consumer service (HTTP-POST binding)',
+        consumes: ['application/x-www-form-urlencoded'],
+        params,
+        body: z.object({ SAMLResponse: z.string().min(1).max(2_000_000), RelayState: z.string().max(1024).optional() }),
+      },
+    },
+    async (request, reply) => {
+      // The binding cookie set when this browser was sent to the IdP: no cookie, no login.
+      const binding = request.cookies?.[bindingCookie];
+      const login = await consumeSamlResponse(app, request.params.idpId, request.body.SAMLResponse, request.body.RelayState, binding);
+      return app.samlLoginCompleted(request, reply, login);
+    },
+  );
 }
 
 export default fp(async function saml(app: FastifyInstance) {

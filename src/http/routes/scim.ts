@@ -119,42 +119,62 @@ export default async function scimRoutes(app: FastifyInstance) {
     };
     const what = isUser ? 'User' : 'Group';
 
-    r.get(`/${kind}`, { schema: { tags, summary: `List or filter ${kind}`, operationId: `Scim${kind}List`, querystring: listQuery } }, async (request, reply) => {
-      const q = request.query;
-      return send(reply, 200, await list(ctxOf(request), q, projection(q.attributes, q.excludedAttributes)));
-    });
+    r.get(
+      `/${kind}`,
+      { schema: { tags, summary: `List or filter ${kind}`, operationId: `Scim${kind}List`, querystring: listQuery } },
+      async (request, reply) => {
+        const q = request.query;
+        return send(reply, 200, await list(ctxOf(request), q, projection(q.attributes, q.excludedAttributes)));
+      },
+    );
 
     r.post(`/${kind}/.search`, { schema: { tags, summary: `Search ${kind}`, operationId: `Scim${kind}Search`, body: anyBody } }, async (request, reply) => {
       const q = searchBody(request.body);
       return send(reply, 200, await list(ctxOf(request), q, projection(q.attributes, q.excludedAttributes)));
     });
 
-    r.post(`/${kind}`, { schema: { tags, summary: `Create a ${what}`, operationId: `Scim${what}Create`, querystring: projectionQuery, body: anyBody } }, async (request, reply) => {
-      const row = isUser ? await createUser(ctxOf(request), request.body) : await createGroup(ctxOf(request), request.body);
-      return respond(request, reply, 201, row, projection(request.query.attributes, request.query.excludedAttributes));
-    });
+    r.post(
+      `/${kind}`,
+      { schema: { tags, summary: `Create a ${what}`, operationId: `Scim${what}Create`, querystring: projectionQuery, body: anyBody } },
+      async (request, reply) => {
+        const row = isUser ? await createUser(ctxOf(request), request.body) : await createGroup(ctxOf(request), request.body);
+        return respond(request, reply, 201, row, projection(request.query.attributes, request.query.excludedAttributes));
+      },
+    );
 
-    r.get(`/${kind}/:id`, { schema: { tags, summary: `Get a ${what}`, operationId: `Scim${what}Get`, params: idParams, querystring: projectionQuery } }, async (request, reply) => {
-      const row = isUser ? await getUser(ctxOf(request), request.params.id) : await getGroup(ctxOf(request), request.params.id);
-      if (notModified(request, versionOf(row))) return reply.code(304).header('etag', versionOf(row)).send();
-      return respond(request, reply, 200, row, projection(request.query.attributes, request.query.excludedAttributes));
-    });
+    r.get(
+      `/${kind}/:id`,
+      { schema: { tags, summary: `Get a ${what}`, operationId: `Scim${what}Get`, params: idParams, querystring: projectionQuery } },
+      async (request, reply) => {
+        const row = isUser ? await getUser(ctxOf(request), request.params.id) : await getGroup(ctxOf(request), request.params.id);
+        if (notModified(request, versionOf(row))) return reply.code(304).header('etag', versionOf(row)).send();
+        return respond(request, reply, 200, row, projection(request.query.attributes, request.query.excludedAttributes));
+      },
+    );
 
-    r.put(`/${kind}/:id`, { schema: { tags, summary: `Replace a ${what}`, operationId: `Scim${what}Replace`, params: idParams, querystring: projectionQuery, body: anyBody } }, async (request, reply) => {
-      const ctx = ctxOf(request);
-      const row = isUser
-        ? await replaceUser(ctx, request.params.id, request.body, ifMatch(request))
-        : await replaceGroup(ctx, request.params.id, request.body, ifMatch(request));
-      return respond(request, reply, 200, row, projection(request.query.attributes, request.query.excludedAttributes));
-    });
+    r.put(
+      `/${kind}/:id`,
+      { schema: { tags, summary: `Replace a ${what}`, operationId: `Scim${what}Replace`, params: idParams, querystring: projectionQuery, body: anyBody } },
+      async (request, reply) => {
+        const ctx = ctxOf(request);
+        const row = isUser
+          ? await replaceUser(ctx, request.params.id, request.body, ifMatch(request))
+          : await replaceGroup(ctx, request.params.id, request.body, ifMatch(request));
+        return respond(request, reply, 200, row, projection(request.query.attributes, request.query.excludedAttributes));
+      },
+    );
 
-    r.patch(`/${kind}/:id`, { schema: { tags, summary: `Modify a ${what}`, operationId: `Scim${what}Patch`, params: idParams, querystring: projectionQuery, body: anyBody } }, async (request, reply) => {
-      const ctx = ctxOf(request);
-      const row = isUser
-        ? await patchUser(ctx, request.params.id, request.body, ifMatch(request))
-        : await patchGroup(ctx, request.params.id, request.body, ifMatch(request));
-      return respond(request, reply, 200, row, projection(request.query.attributes, request.query.excludedAttributes));
-    });
+    r.patch(
+      `/${kind}/:id`,
+      { schema: { tags, summary: `Modify a ${what}`, operationId: `Scim${what}Patch`, params: idParams, querystring: projectionQuery, body: anyBody } },
+      async (request, reply) => {
+        const ctx = ctxOf(request);
+        const row = isUser
+          ? await patchUser(ctx, request.params.id, request.body, ifMatch(request))
+          : await patchGroup(ctx, request.params.id, request.body, ifMatch(request));
+        return respond(request, reply, 200, row, projection(request.query.attributes, request.query.excludedAttributes));
+      },
+    );
 
     r.delete(`/${kind}/:id`, { schema: { tags, summary: `Delete a ${what}`, operationId: `Scim${what}Delete`, params: idParams } }, async (request, reply) => {
       if (isUser) await deleteUser(ctxOf(request), request.params.id, ifMatch(request));
@@ -165,12 +185,19 @@ export default async function scimRoutes(app: FastifyInstance) {
 
   // Advertised as unsupported in ServiceProviderConfig; RFC 7644 §3.11 and §3.7 ask for 501.
   for (const path of ['/Me', '/Bulk']) {
-    r.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], url: path, schema: { hide: true }, handler: async () => {
-      throw new ScimError(501, `${path.slice(1)} is not supported`);
-    } });
+    r.route({
+      method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      url: path,
+      schema: { hide: true },
+      handler: async () => {
+        throw new ScimError(501, `${path.slice(1)} is not supported`);
+      },
+    });
   }
 
-  r.get('/ServiceProviderConfig', { schema: { tags, operationId: 'ScimServiceProviderConfig' } }, async (_request, reply) => send(reply, 200, serviceProviderConfig(base)));
+  r.get('/ServiceProviderConfig', { schema: { tags, operationId: 'ScimServiceProviderConfig' } }, async (_request, reply) =>
+    send(reply, 200, serviceProviderConfig(base)),
+  );
 
   r.get('/ResourceTypes', { schema: { tags, operationId: 'ScimResourceTypes' } }, async (_request, reply) => {
     const all = resourceTypes(base);

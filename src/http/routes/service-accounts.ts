@@ -52,7 +52,9 @@ const createdPat = z
 const createdKey = z
   .object({
     expirationDate: z.string(),
-    key: z.string().describe('base64 of the JSON key file { type: "serviceaccount", keyId, key: <PKCS#8 PEM private key>, userId }; shown only in this response'),
+    key: z
+      .string()
+      .describe('base64 of the JSON key file { type: "serviceaccount", keyId, key: <PKCS#8 PEM private key>, userId }; shown only in this response'),
     keyId: z.string(),
     organizationId: z.string(),
     projectId: z.string(),
@@ -65,119 +67,167 @@ export default async function serviceAccountRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const toResource = (sa: Parameters<typeof serviceAccountAttributes>[0]) => resource('serviceaccounts', sa.id, serviceAccountAttributes(sa));
 
-  r.post('/api/v3/serviceaccounts', {
-    config: { auth: 'admin' },
-    schema: {
-      tags,
-      operationId: 'CreateServiceAccount',
-      description: 'Creates a service account; with withPAT=true also a PAT (expirationDate required). Roles default to tenant-admin and may not exceed the caller\'s.',
-      querystring: serviceAccountCreateQuery,
-      body: serviceAccountCreate,
-      response: { 201: createdAccount, ...errors(400, 401, 403, 409, 413, 415, 422) },
+  r.post(
+    '/api/v3/serviceaccounts',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'CreateServiceAccount',
+        description:
+          "Creates a service account; with withPAT=true also a PAT (expirationDate required). Roles default to tenant-admin and may not exceed the caller's.",
+        querystring: serviceAccountCreateQuery,
+        body: serviceAccountCreate,
+        response: { 201: createdAccount, ...errors(400, 401, 403, 409, 413, 415, 422) },
+      },
     },
-  }, async (request, reply) => {
-    const { account, pat } = await createServiceAccount(contextOf(request), request.body, { withPAT: request.query.withPAT, queryRoles: request.query.roles });
-    reply.header('location', `/api/v3/serviceaccounts/${account.id}`);
-    const a = serviceAccountAttributes(account);
-    return sendJsonApi(reply, 201, {
-      machineUserId: account.id,
-      name: a.name,
-      username: a.username,
-      description: a.description,
-      accessTokenType: a.accessTokenType,
-      roles: a.roles,
-      ...(pat ? { pat: pat.token, credentialId: pat.id, expirationDate: pat.expiresAt.toISOString() } : {}),
-    });
-  });
-
-  r.post('/api/v3/serviceaccounts/search', {
-    config: { auth: 'admin' },
-    schema: {
-      tags,
-      operationId: 'SearchServiceAccounts',
-      description: 'Criteria: name and username match case-insensitively by substring; role is an exact role name.',
-      querystring: pageQuery,
-      body: serviceAccountSearch,
-      response: { 200: listSchema(accountResource), ...errors(400, 401, 403) },
+    async (request, reply) => {
+      const { account, pat } = await createServiceAccount(contextOf(request), request.body, {
+        withPAT: request.query.withPAT,
+        queryRoles: request.query.roles,
+      });
+      reply.header('location', `/api/v3/serviceaccounts/${account.id}`);
+      const a = serviceAccountAttributes(account);
+      return sendJsonApi(reply, 201, {
+        machineUserId: account.id,
+        name: a.name,
+        username: a.username,
+        description: a.description,
+        accessTokenType: a.accessTokenType,
+        roles: a.roles,
+        ...(pat ? { pat: pat.token, credentialId: pat.id, expirationDate: pat.expiresAt.toISOString() } : {}),
+      });
     },
-  }, async (request, reply) => {
-    const { skip, take } = skipTake(request.query);
-    const { total, rows } = await searchServiceAccounts(contextOf(request), request.body.data, skip, take);
-    return sendJsonApi(reply, 200, listDocument(request, request.query, total, rows.map(toResource), request.body.data));
-  });
+  );
 
-  r.get('/api/v3/serviceaccounts/:machineUserId', {
-    config: { auth: 'user' },
-    schema: { tags, operationId: 'GetServiceAccount', params: accountParams, response: { 200: documentSchema(accountResource), ...errors(401, 403, 404) } },
-  }, async (request, reply) => sendJsonApi(reply, 200, { data: toResource(await getServiceAccount(contextOf(request), request.params.machineUserId)) }));
-
-  r.delete('/api/v3/serviceaccounts/:machineUserId', {
-    config: { auth: 'admin' },
-    schema: {
-      tags,
-      operationId: 'DeleteServiceAccount',
-      description: 'Deletes the account and revokes its keys, PATs, tokens and certificates.',
-      params: accountParams,
-      response: { 204: z.null(), ...errors(401, 403, 404) },
+  r.post(
+    '/api/v3/serviceaccounts/search',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'SearchServiceAccounts',
+        description: 'Criteria: name and username match case-insensitively by substring; role is an exact role name.',
+        querystring: pageQuery,
+        body: serviceAccountSearch,
+        response: { 200: listSchema(accountResource), ...errors(400, 401, 403) },
+      },
     },
-  }, async (request, reply) => {
-    await deleteServiceAccount(contextOf(request), request.params.machineUserId);
-    return reply.code(204).send(null);
-  });
-
-  r.post('/api/v3/serviceaccounts/:machineUserId/keys', {
-    config: { auth: 'user' },
-    schema: {
-      tags,
-      operationId: 'CreateKey',
-      description: 'Creates a key pair; only the public key is kept. The returned key file signs JWT-bearer assertions for /oauth/v2/token.',
-      params: accountParams,
-      body: keyCreate,
-      response: { 201: createdKey, ...errors(400, 401, 403, 404, 413, 415) },
+    async (request, reply) => {
+      const { skip, take } = skipTake(request.query);
+      const { total, rows } = await searchServiceAccounts(contextOf(request), request.body.data, skip, take);
+      return sendJsonApi(reply, 200, listDocument(request, request.query, total, rows.map(toResource), request.body.data));
     },
-  }, async (request, reply) => sendJsonApi(reply, 201, await createKey(contextOf(request), request.params.machineUserId, request.body)));
+  );
 
-  r.delete('/api/v3/serviceaccounts/:machineUserId/keys/:credentialId', {
-    config: { auth: 'user' },
-    schema: { tags, operationId: 'DeleteKey', params: credentialParams, response: { 204: z.null(), ...errors(401, 403, 404) } },
-  }, async (request, reply) => {
-    await deleteKey(contextOf(request), request.params.machineUserId, request.params.credentialId);
-    return reply.code(204).send(null);
-  });
-
-  r.post('/api/v3/serviceaccounts/:machineUserId/pats', {
-    config: { auth: 'user' },
-    schema: {
-      tags,
-      operationId: 'CreatePat',
-      params: accountParams,
-      body: credentialCreate,
-      response: { 201: createdPat, ...errors(400, 401, 403, 404, 413, 415) },
+  r.get(
+    '/api/v3/serviceaccounts/:machineUserId',
+    {
+      config: { auth: 'user' },
+      schema: { tags, operationId: 'GetServiceAccount', params: accountParams, response: { 200: documentSchema(accountResource), ...errors(401, 403, 404) } },
     },
-  }, async (request, reply) =>
-    sendJsonApi(reply, 201, await createPat(contextOf(request), request.params.machineUserId, request.body.expirationDate)));
+    async (request, reply) => sendJsonApi(reply, 200, { data: toResource(await getServiceAccount(contextOf(request), request.params.machineUserId)) }),
+  );
 
-  r.delete('/api/v3/serviceaccounts/:machineUserId/pats/:credentialId', {
-    config: { auth: 'user' },
-    schema: { tags, operationId: 'DeletePat', params: credentialParams, response: { 204: z.null(), ...errors(401, 403, 404) } },
-  }, async (request, reply) => {
-    await deletePat(contextOf(request), request.params.machineUserId, request.params.credentialId);
-    return reply.code(204).send(null);
-  });
-
-  r.get('/api/v3/serviceaccounts/:machineUserId/pats', {
-    config: { auth: 'user' },
-    schema: {
-      tags,
-      operationId: 'SearchPats',
-      description: 'Lists the PATs of the account; never returns token values.',
-      params: accountParams,
-      querystring: pageQuery,
-      response: { 200: listSchema(patResource), ...errors(400, 401, 403, 404) },
+  r.delete(
+    '/api/v3/serviceaccounts/:machineUserId',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'DeleteServiceAccount',
+        description: 'Deletes the account and revokes its keys, PATs, tokens and certificates.',
+        params: accountParams,
+        response: { 204: z.null(), ...errors(401, 403, 404) },
+      },
     },
-  }, async (request, reply) => {
-    const { skip, take } = skipTake(request.query);
-    const { total, rows } = await listPats(contextOf(request), request.params.machineUserId, skip, take);
-    return sendJsonApi(reply, 200, listDocument(request, request.query, total, rows.map((p) => resource('pats', p.credentialId, p))));
-  });
+    async (request, reply) => {
+      await deleteServiceAccount(contextOf(request), request.params.machineUserId);
+      return reply.code(204).send(null);
+    },
+  );
+
+  r.post(
+    '/api/v3/serviceaccounts/:machineUserId/keys',
+    {
+      config: { auth: 'user' },
+      schema: {
+        tags,
+        operationId: 'CreateKey',
+        description: 'Creates a key pair; only the public key is kept. The returned key file signs JWT-bearer assertions for /oauth/v2/token.',
+        params: accountParams,
+        body: keyCreate,
+        response: { 201: createdKey, ...errors(400, 401, 403, 404, 413, 415) },
+      },
+    },
+    async (request, reply) => sendJsonApi(reply, 201, await createKey(contextOf(request), request.params.machineUserId, request.body)),
+  );
+
+  r.delete(
+    '/api/v3/serviceaccounts/:machineUserId/keys/:credentialId',
+    {
+      config: { auth: 'user' },
+      schema: { tags, operationId: 'DeleteKey', params: credentialParams, response: { 204: z.null(), ...errors(401, 403, 404) } },
+    },
+    async (request, reply) => {
+      await deleteKey(contextOf(request), request.params.machineUserId, request.params.credentialId);
+      return reply.code(204).send(null);
+    },
+  );
+
+  r.post(
+    '/api/v3/serviceaccounts/:machineUserId/pats',
+    {
+      config: { auth: 'user' },
+      schema: {
+        tags,
+        operationId: 'CreatePat',
+        params: accountParams,
+        body: credentialCreate,
+        response: { 201: createdPat, ...errors(400, 401, 403, 404, 413, 415) },
+      },
+    },
+    async (request, reply) => sendJsonApi(reply, 201, await createPat(contextOf(request), request.params.machineUserId, request.body.expirationDate)),
+  );
+
+  r.delete(
+    '/api/v3/serviceaccounts/:machineUserId/pats/:credentialId',
+    {
+      config: { auth: 'user' },
+      schema: { tags, operationId: 'DeletePat', params: credentialParams, response: { 204: z.null(), ...errors(401, 403, 404) } },
+    },
+    async (request, reply) => {
+      await deletePat(contextOf(request), request.params.machineUserId, request.params.credentialId);
+      return reply.code(204).send(null);
+    },
+  );
+
+  r.get(
+    '/api/v3/serviceaccounts/:machineUserId/pats',
+    {
+      config: { auth: 'user' },
+      schema: {
+        tags,
+        operationId: 'SearchPats',
+        description: 'Lists the PATs of the account; never returns token values.',
+        params: accountParams,
+        querystring: pageQuery,
+        response: { 200: listSchema(patResource), ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      const { skip, take } = skipTake(request.query);
+      const { total, rows } = await listPats(contextOf(request), request.params.machineUserId, skip, take);
+      return sendJsonApi(
+        reply,
+        200,
+        listDocument(
+          request,
+          request.query,
+          total,
+          rows.map((p) => resource('pats', p.credentialId, p)),
+        ),
+      );
+    },
+  );
 }

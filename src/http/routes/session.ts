@@ -24,7 +24,10 @@ export function answerValidation(reply: FastifyReply, v: Verification | undefine
   if (!v.ok) {
     return v.reason === 'unknown'
       ? reply.code(401).type('text/plain').send('Unauthorized')
-      : reply.code(403).type('text/plain').send(`Forbidden: ${v.reason.replace('_', ' ')}`);
+      : reply
+          .code(403)
+          .type('text/plain')
+          .send(`Forbidden: ${v.reason.replace('_', ' ')}`);
   }
   setIdentityHeaders(reply, v.principal, withGroups);
   return reply.code(200).type('text/plain').send('OK');
@@ -37,34 +40,44 @@ const responses = {
 };
 
 export default async function sessionRoutes(app: FastifyInstance) {
-  app.get('/api/v3/session/validate', {
-    config: { auth: 'none' },
-    schema: {
-      tags: ['SessionService'],
-      operationId: 'ValidateSession',
-      description: 'Validates the browser session cookie for a reverse proxy; 200 sets X-Forwarded-User-Id, -User-Username, -User-Roles, -Usergroups and -Tenant-Id.',
-      response: responses,
+  app.get(
+    '/api/v3/session/validate',
+    {
+      config: { auth: 'none' },
+      schema: {
+        tags: ['SessionService'],
+        operationId: 'ValidateSession',
+        description:
+          'Validates the browser session cookie for a reverse proxy; 200 sets X-Forwarded-User-Id, -User-Username, -User-Roles, -Usergroups and -Tenant-Id.',
+        response: responses,
+      },
     },
-  }, async (request, reply) => {
-    // Only the cookie counts here: a bearer token or forwarded identity header must not stand in for it.
-    const secret = request.cookies?.[SESSION_COOKIE];
-    if (!secret) return answerValidation(reply, undefined);
-    return answerValidation(reply, await app.cachedVerification('s', secret, () => app.authenticateSession(request)));
-  });
+    async (request, reply) => {
+      // Only the cookie counts here: a bearer token or forwarded identity header must not stand in for it.
+      const secret = request.cookies?.[SESSION_COOKIE];
+      if (!secret) return answerValidation(reply, undefined);
+      return answerValidation(reply, await app.cachedVerification('s', secret, () => app.authenticateSession(request)));
+    },
+  );
 
   // Called by reverse proxies on every request: authenticates itself, answers from the
   // credential cache when it can.
-  app.get('/api/v3/session/validate-token', {
-    config: { auth: 'none' },
-    schema: {
-      tags: ['SessionService'],
-      operationId: 'ValidateToken',
-      description: 'Validates `Authorization: Bearer` (PAT, JWT or opaque access token) for a reverse proxy; 200 sets X-Forwarded-User-Id, -User-Username, -User-Roles, -Usergroups and -Tenant-Id.',
-      response: responses,
+  app.get(
+    '/api/v3/session/validate-token',
+    {
+      config: { auth: 'none' },
+      schema: {
+        tags: ['SessionService'],
+        operationId: 'ValidateToken',
+        description:
+          'Validates `Authorization: Bearer` (PAT, JWT or opaque access token) for a reverse proxy; 200 sets X-Forwarded-User-Id, -User-Username, -User-Roles, -Usergroups and -Tenant-Id.',
+        response: responses,
+      },
     },
-  }, async (request, reply) => {
-    const token = bearerToken(request);
-    if (!token) return answerValidation(reply, undefined);
-    return answerValidation(reply, await app.authenticate(request, token));
-  });
+    async (request, reply) => {
+      const token = bearerToken(request);
+      if (!token) return answerValidation(reply, undefined);
+      return answerValidation(reply, await app.authenticate(request, token));
+    },
+  );
 }

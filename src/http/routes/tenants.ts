@@ -14,53 +14,73 @@ export default async function tenantRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const toResource = (t: Parameters<typeof tenantAttributes>[0]) => resource('tenants', t.id, tenantAttributes(t));
 
-  r.get('/api/v3/tenants', {
-    config: { auth: 'sky' },
-    schema: { tags, operationId: 'ListTenants', querystring: pageQuery, response: { 200: listSchema(tenantResource), ...errors(400, 401, 403) } },
-  }, async (request, reply) => {
-    const { skip, take } = skipTake(request.query);
-    const { total, rows } = await listTenants(app.db.prisma, skip, take);
-    return sendJsonApi(reply, 200, listDocument(request, request.query, total, rows.map(toResource)));
-  });
-
-  r.post('/api/v3/tenants', {
-    config: { auth: 'sky' },
-    schema: {
-      tags,
-      operationId: 'CreateTenant',
-      body: inputDocument('tenants', tenantCreate),
-      response: { 201: documentSchema(tenantResource), ...errors(400, 401, 403, 409, 413, 415) },
+  r.get(
+    '/api/v3/tenants',
+    {
+      config: { auth: 'sky' },
+      schema: { tags, operationId: 'ListTenants', querystring: pageQuery, response: { 200: listSchema(tenantResource), ...errors(400, 401, 403) } },
     },
-  }, async (request, reply) => {
-    const tenant = await createTenant(contextOf(request), request.body.data.attributes, app.config);
-    reply.header('location', `/api/v3/tenants/${tenant.id}`);
-    return sendJsonApi(reply, 201, { data: toResource(tenant) });
-  });
-
-  r.get('/api/v3/tenants/:id', {
-    config: { auth: 'sky' },
-    schema: { tags, operationId: 'GetTenant', params: idParams, response: { 200: documentSchema(tenantResource), ...errors(401, 403, 404) } },
-  }, async (request, reply) => sendJsonApi(reply, 200, { data: toResource(await findTenant(app.db.prisma, request.params.id)) }));
-
-  r.patch('/api/v3/tenants/:id', {
-    config: { auth: 'sky' },
-    schema: {
-      tags,
-      operationId: 'UpdateTenant',
-      params: idParams,
-      body: inputDocument('tenants', tenantUpdate),
-      response: { 200: documentSchema(tenantResource), ...errors(400, 401, 403, 404, 409, 422) },
+    async (request, reply) => {
+      const { skip, take } = skipTake(request.query);
+      const { total, rows } = await listTenants(app.db.prisma, skip, take);
+      return sendJsonApi(reply, 200, listDocument(request, request.query, total, rows.map(toResource)));
     },
-  }, async (request, reply) => {
-    const tenant = await updateTenant(contextOf(request), request.params.id, request.body.data.attributes, app.config);
-    return sendJsonApi(reply, 200, { data: toResource(tenant) });
-  });
+  );
 
-  r.delete('/api/v3/tenants/:id', {
-    config: { auth: 'sky' },
-    schema: { tags, operationId: 'DeleteTenant', params: idParams, response: { 204: z.null(), ...errors(401, 403, 404, 422) } },
-  }, async (request, reply) => {
-    await deleteTenant(contextOf(request), request.params.id);
-    return reply.code(204).send(null);
-  });
+  r.post(
+    '/api/v3/tenants',
+    {
+      config: { auth: 'sky' },
+      schema: {
+        tags,
+        operationId: 'CreateTenant',
+        body: inputDocument('tenants', tenantCreate),
+        response: { 201: documentSchema(tenantResource), ...errors(400, 401, 403, 409, 413, 415) },
+      },
+    },
+    async (request, reply) => {
+      const tenant = await createTenant(contextOf(request), request.body.data.attributes, app.config);
+      reply.header('location', `/api/v3/tenants/${tenant.id}`);
+      return sendJsonApi(reply, 201, { data: toResource(tenant) });
+    },
+  );
+
+  r.get(
+    '/api/v3/tenants/:id',
+    {
+      config: { auth: 'sky' },
+      schema: { tags, operationId: 'GetTenant', params: idParams, response: { 200: documentSchema(tenantResource), ...errors(401, 403, 404) } },
+    },
+    async (request, reply) => sendJsonApi(reply, 200, { data: toResource(await findTenant(app.db.prisma, request.params.id)) }),
+  );
+
+  r.patch(
+    '/api/v3/tenants/:id',
+    {
+      config: { auth: 'sky' },
+      schema: {
+        tags,
+        operationId: 'UpdateTenant',
+        params: idParams,
+        body: inputDocument('tenants', tenantUpdate),
+        response: { 200: documentSchema(tenantResource), ...errors(400, 401, 403, 404, 409, 422) },
+      },
+    },
+    async (request, reply) => {
+      const tenant = await updateTenant(contextOf(request), request.params.id, request.body.data.attributes, app.config);
+      return sendJsonApi(reply, 200, { data: toResource(tenant) });
+    },
+  );
+
+  r.delete(
+    '/api/v3/tenants/:id',
+    {
+      config: { auth: 'sky' },
+      schema: { tags, operationId: 'DeleteTenant', params: idParams, response: { 204: z.null(), ...errors(401, 403, 404, 422) } },
+    },
+    async (request, reply) => {
+      await deleteTenant(contextOf(request), request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
 }

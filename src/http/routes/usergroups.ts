@@ -4,7 +4,15 @@ import { z } from 'zod';
 import { contextOf } from '../context.js';
 import { isAdminOf } from '../../principals/principal.js';
 import {
-  addGroupMembers, createGroup, deleteGroup, findGroup, groupAttributes, groupMembers, removeGroupMember, searchGroups, updateGroup,
+  addGroupMembers,
+  createGroup,
+  deleteGroup,
+  findGroup,
+  groupAttributes,
+  groupMembers,
+  removeGroupMember,
+  searchGroups,
+  updateGroup,
 } from '../../groups/service.js';
 import { groupAttributes as attributesSchema, groupCreate, groupSearch, groupUpdate } from '../../groups/schemas.js';
 import { notFound } from '../../platform/errors.js';
@@ -21,101 +29,160 @@ export default async function usergroupRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const toResource = (g: Parameters<typeof groupAttributes>[0]) => resource('usergroups', g.id, groupAttributes(g));
 
-  r.post('/api/v3/usergroups', {
-    config: { auth: 'admin' },
-    schema: {
-      tags,
-      operationId: 'CreateUsergroup',
-      body: inputDocument('usergroups', groupCreate),
-      response: { 201: documentSchema(groupResource), ...errors(400, 401, 403, 409, 413, 415) },
+  r.post(
+    '/api/v3/usergroups',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'CreateUsergroup',
+        body: inputDocument('usergroups', groupCreate),
+        response: { 201: documentSchema(groupResource), ...errors(400, 401, 403, 409, 413, 415) },
+      },
     },
-  }, async (request, reply) => {
-    const g = await createGroup(contextOf(request), request.body.data.attributes);
-    reply.header('location', `/api/v3/usergroups/${g.id}`);
-    return sendJsonApi(reply, 201, { data: toResource(g) });
-  });
-
-  r.post('/api/v3/usergroups/search', {
-    config: { auth: 'admin' },
-    schema: {
-      tags,
-      operationId: 'SearchUsergroups',
-      description: 'Criteria: `name` (case-insensitive substring), `userId` (exact: groups the user belongs to).',
-      querystring: pageQuery,
-      body: groupSearch,
-      response: { 200: listSchema(groupResource), ...errors(400, 401, 403, 413, 415) },
+    async (request, reply) => {
+      const g = await createGroup(contextOf(request), request.body.data.attributes);
+      reply.header('location', `/api/v3/usergroups/${g.id}`);
+      return sendJsonApi(reply, 201, { data: toResource(g) });
     },
-  }, async (request, reply) => {
-    const { skip, take } = skipTake(request.query);
-    const criteria = request.body.data;
-    const { total, rows } = await searchGroups(app.db.prisma, request.tenantId!, criteria, skip, take);
-    return sendJsonApi(reply, 200, listDocument(request, request.query, total, rows.map(toResource), criteria));
-  });
+  );
 
-  r.get('/api/v3/usergroups/:id', {
-    config: { auth: 'user' },
-    schema: { tags, operationId: 'GetUsergroup', description: 'Tenant-admins, and members of the group.', params: idParams, response: { 200: documentSchema(groupResource), ...errors(401, 403, 404) } },
-  }, async (request, reply) => {
-    const p = request.principal!;
-    const member = p.tenantId === request.tenantId && p.groups.includes(request.params.id);
-    // Non-members learn nothing about the group, not even that it exists.
-    if (!member && !isAdminOf(p, request.tenantId!)) throw notFound('Usergroup');
-    return sendJsonApi(reply, 200, { data: toResource(await findGroup(app.db.prisma, request.tenantId!, request.params.id)) });
-  });
-
-  r.patch('/api/v3/usergroups/:id', {
-    config: { auth: 'admin' },
-    schema: {
-      tags,
-      operationId: 'UpdateUsergroup',
-      params: idParams,
-      body: inputDocument('usergroups', groupUpdate),
-      response: { 200: documentSchema(groupResource), ...errors(400, 401, 403, 404, 409, 413, 415) },
+  r.post(
+    '/api/v3/usergroups/search',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'SearchUsergroups',
+        description: 'Criteria: `name` (case-insensitive substring), `userId` (exact: groups the user belongs to).',
+        querystring: pageQuery,
+        body: groupSearch,
+        response: { 200: listSchema(groupResource), ...errors(400, 401, 403, 413, 415) },
+      },
     },
-  }, async (request, reply) => sendJsonApi(reply, 200, { data: toResource(await updateGroup(contextOf(request), request.params.id, request.body.data.attributes)) }));
-
-  r.delete('/api/v3/usergroups/:id', {
-    config: { auth: 'admin' },
-    schema: { tags, operationId: 'DeleteUsergroup', params: idParams, response: { 204: z.null(), ...errors(401, 403, 404) } },
-  }, async (request, reply) => {
-    await deleteGroup(contextOf(request), request.params.id);
-    return reply.code(204).send(null);
-  });
-
-  r.get('/api/v3/usergroups/:id/users', {
-    config: { auth: 'admin' },
-    schema: { tags, operationId: 'GetUsergroupUsers', params: idParams, querystring: pageQuery, response: { 200: listSchema(userResource), ...errors(400, 401, 403, 404) } },
-  }, async (request, reply) => {
-    const { skip, take } = skipTake(request.query);
-    const { total, rows } = await groupMembers(app.db.prisma, request.tenantId!, request.params.id, skip, take);
-    return sendJsonApi(reply, 200, listDocument(request, request.query, total, rows.map((u) => resource('users', u.id, userAttributes(u)))));
-  });
-
-  r.post('/api/v3/usergroups/:id/users', {
-    config: { auth: 'admin' },
-    schema: {
-      tags,
-      operationId: 'AddUsergroupUsers',
-      description: 'Adds users in bulk. 200 with `errors: []` when all were added; otherwise one error per failed item (`source.pointer` `/data/N`), the others being added.',
-      params: idParams,
-      body: bulkBody('users'),
-      response: { 200: bulkResult, ...errors(400, 401, 403, 404, 413, 415) },
+    async (request, reply) => {
+      const { skip, take } = skipTake(request.query);
+      const criteria = request.body.data;
+      const { total, rows } = await searchGroups(app.db.prisma, request.tenantId!, criteria, skip, take);
+      return sendJsonApi(reply, 200, listDocument(request, request.query, total, rows.map(toResource), criteria));
     },
-  }, async (request, reply) => {
-    const errs = await addGroupMembers(contextOf(request), request.params.id, request.body.data.map((d) => d.id));
-    return sendJsonApi(reply, 200, { errors: errs });
-  });
+  );
 
-  r.delete('/api/v3/usergroups/:id/users/:userId', {
-    config: { auth: 'admin' },
-    schema: {
-      tags,
-      operationId: 'RemoveUsergroupUser',
-      params: z.object({ id: z.string().max(64), userId: z.string().max(64) }),
-      response: { 204: z.null(), ...errors(401, 403, 404) },
+  r.get(
+    '/api/v3/usergroups/:id',
+    {
+      config: { auth: 'user' },
+      schema: {
+        tags,
+        operationId: 'GetUsergroup',
+        description: 'Tenant-admins, and members of the group.',
+        params: idParams,
+        response: { 200: documentSchema(groupResource), ...errors(401, 403, 404) },
+      },
     },
-  }, async (request, reply) => {
-    await removeGroupMember(contextOf(request), request.params.id, request.params.userId);
-    return reply.code(204).send(null);
-  });
+    async (request, reply) => {
+      const p = request.principal!;
+      const member = p.tenantId === request.tenantId && p.groups.includes(request.params.id);
+      // Non-members learn nothing about the group, not even that it exists.
+      if (!member && !isAdminOf(p, request.tenantId!)) throw notFound('Usergroup');
+      return sendJsonApi(reply, 200, { data: toResource(await findGroup(app.db.prisma, request.tenantId!, request.params.id)) });
+    },
+  );
+
+  r.patch(
+    '/api/v3/usergroups/:id',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'UpdateUsergroup',
+        params: idParams,
+        body: inputDocument('usergroups', groupUpdate),
+        response: { 200: documentSchema(groupResource), ...errors(400, 401, 403, 404, 409, 413, 415) },
+      },
+    },
+    async (request, reply) =>
+      sendJsonApi(reply, 200, { data: toResource(await updateGroup(contextOf(request), request.params.id, request.body.data.attributes)) }),
+  );
+
+  r.delete(
+    '/api/v3/usergroups/:id',
+    {
+      config: { auth: 'admin' },
+      schema: { tags, operationId: 'DeleteUsergroup', params: idParams, response: { 204: z.null(), ...errors(401, 403, 404) } },
+    },
+    async (request, reply) => {
+      await deleteGroup(contextOf(request), request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+
+  r.get(
+    '/api/v3/usergroups/:id/users',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'GetUsergroupUsers',
+        params: idParams,
+        querystring: pageQuery,
+        response: { 200: listSchema(userResource), ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      const { skip, take } = skipTake(request.query);
+      const { total, rows } = await groupMembers(app.db.prisma, request.tenantId!, request.params.id, skip, take);
+      return sendJsonApi(
+        reply,
+        200,
+        listDocument(
+          request,
+          request.query,
+          total,
+          rows.map((u) => resource('users', u.id, userAttributes(u))),
+        ),
+      );
+    },
+  );
+
+  r.post(
+    '/api/v3/usergroups/:id/users',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'AddUsergroupUsers',
+        description:
+          'Adds users in bulk. 200 with `errors: []` when all were added; otherwise one error per failed item (`source.pointer` `/data/N`), the others being added.',
+        params: idParams,
+        body: bulkBody('users'),
+        response: { 200: bulkResult, ...errors(400, 401, 403, 404, 413, 415) },
+      },
+    },
+    async (request, reply) => {
+      const errs = await addGroupMembers(
+        contextOf(request),
+        request.params.id,
+        request.body.data.map((d) => d.id),
+      );
+      return sendJsonApi(reply, 200, { errors: errs });
+    },
+  );
+
+  r.delete(
+    '/api/v3/usergroups/:id/users/:userId',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'RemoveUsergroupUser',
+        params: z.object({ id: z.string().max(64), userId: z.string().max(64) }),
+        response: { 204: z.null(), ...errors(401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      await removeGroupMember(contextOf(request), request.params.id, request.params.userId);
+      return reply.code(204).send(null);
+    },
+  );
 }

@@ -7,7 +7,16 @@ import { groupAttributes as groupAttributesSchema } from '../../groups/schemas.j
 import { contextOf } from '../context.js';
 import { setPasswordUrl } from './set-password.js';
 import {
-  addUserRoles, createUser, deleteUser, getUser, removeUserRole, searchUsers, updateUser, userAttributes, userGroups, userRoles,
+  addUserRoles,
+  createUser,
+  deleteUser,
+  getUser,
+  removeUserRole,
+  searchUsers,
+  updateUser,
+  userAttributes,
+  userGroups,
+  userRoles,
 } from '../../users/service.js';
 import { bulkBody, bulkResult, userAttributes as attributesSchema, userCreate, userRoleAttributes, userSearch, userUpdate } from '../../users/schemas.js';
 import { requireAdminOrSelf } from '../plugins/auth.js';
@@ -39,130 +48,210 @@ export default async function userRoutes(app: FastifyInstance) {
   };
   const toResource = (u: Parameters<typeof userAttributes>[0]) => resource('users', u.id, userAttributes(u));
 
-  r.post('/api/v3/users', {
-    config: { auth: 'admin' },
-    schema: {
-      tags,
-      operationId: 'CreateUser',
-      description:
-        'Without `password` the user is `initial` and invited: the one-time set-password link is mailed when SMTP is configured, otherwise returned once in `meta.setPasswordUrl`.',
-      body: inputDocument('users', userCreate),
-      response: { 201: z.object({ data: userResource, meta: createdMeta.optional() }), ...errors(400, 401, 403, 409, 413, 415) },
+  r.post(
+    '/api/v3/users',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'CreateUser',
+        description:
+          'Without `password` the user is `initial` and invited: the one-time set-password link is mailed when SMTP is configured, otherwise returned once in `meta.setPasswordUrl`.',
+        body: inputDocument('users', userCreate),
+        response: { 201: z.object({ data: userResource, meta: createdMeta.optional() }), ...errors(400, 401, 403, 409, 413, 415) },
+      },
     },
-  }, async (request, reply) => {
-    const created = await createUser(contextOf(request), request.body.data.attributes, argon2, invitations);
-    if (created.invitation === 'mail_failed') request.log.warn({ userId: created.user.id, err: created.mailError }, 'invitation mail failed');
-    const meta = created.invitation ? { invitation: created.invitation, ...(created.setPasswordUrl ? { setPasswordUrl: created.setPasswordUrl } : {}) } : undefined;
-    reply.header('location', `/api/v3/users/${created.user.id}`);
-    return sendJsonApi(reply, 201, { data: toResource(created.user), ...(meta ? { meta } : {}) });
-  });
-
-  r.get('/api/v3/users', {
-    config: { auth: 'admin' },
-    schema: { tags, operationId: 'ListUsers', querystring: pageQuery, response: { 200: listSchema(userResource), ...errors(400, 401, 403) } },
-  }, async (request, reply) => {
-    const { skip, take } = skipTake(request.query);
-    const { total, rows } = await searchUsers(app.db.prisma, request.tenantId!, {}, skip, take, counts);
-    return sendJsonApi(reply, 200, listDocument(request, request.query, total, rows.map(toResource)));
-  });
-
-  r.post('/api/v3/users/search', {
-    config: { auth: 'admin' },
-    schema: {
-      tags,
-      operationId: 'SearchUsers',
-      description: 'username, email, firstName, lastName: case-insensitive substring; role (held directly or through a group), usergroupId, state, idpId: exact. Criteria combine with AND.',
-      querystring: pageQuery,
-      body: userSearch,
-      response: { 200: listSchema(userResource), ...errors(400, 401, 403, 413, 415) },
+    async (request, reply) => {
+      const created = await createUser(contextOf(request), request.body.data.attributes, argon2, invitations);
+      if (created.invitation === 'mail_failed') request.log.warn({ userId: created.user.id, err: created.mailError }, 'invitation mail failed');
+      const meta = created.invitation
+        ? { invitation: created.invitation, ...(created.setPasswordUrl ? { setPasswordUrl: created.setPasswordUrl } : {}) }
+        : undefined;
+      reply.header('location', `/api/v3/users/${created.user.id}`);
+      return sendJsonApi(reply, 201, { data: toResource(created.user), ...(meta ? { meta } : {}) });
     },
-  }, async (request, reply) => {
-    const { skip, take } = skipTake(request.query);
-    const criteria = request.body.data;
-    const { total, rows } = await searchUsers(app.db.prisma, request.tenantId!, criteria, skip, take, counts);
-    return sendJsonApi(reply, 200, listDocument(request, request.query, total, rows.map(toResource), criteria));
-  });
+  );
 
-  r.get('/api/v3/users/:id', {
-    config: { auth: 'user' },
-    schema: { tags, operationId: 'GetUser', description: 'Tenant-admins, and the user itself.', params: idParams, response: { 200: documentSchema(userResource), ...errors(401, 403, 404) } },
-  }, async (request, reply) => {
-    requireAdminOrSelf(request, request.params.id);
-    return sendJsonApi(reply, 200, { data: toResource(await getUser(app.db.prisma, request.tenantId!, request.params.id)) });
-  });
-
-  r.patch('/api/v3/users/:id', {
-    config: { auth: 'admin' },
-    schema: {
-      tags,
-      operationId: 'UpdateUser',
-      description: 'Setting `state` to `active` unlocks a locked user. `password` is write-only and must meet the tenant policy.',
-      params: idParams,
-      body: inputDocument('users', userUpdate),
-      response: { 200: documentSchema(userResource), ...errors(400, 401, 403, 404, 409, 413, 415, 422) },
+  r.get(
+    '/api/v3/users',
+    {
+      config: { auth: 'admin' },
+      schema: { tags, operationId: 'ListUsers', querystring: pageQuery, response: { 200: listSchema(userResource), ...errors(400, 401, 403) } },
     },
-  }, async (request, reply) => sendJsonApi(reply, 200, { data: toResource(await updateUser(contextOf(request), request.params.id, request.body.data.attributes, argon2)) }));
-
-  r.delete('/api/v3/users/:id', {
-    config: { auth: 'admin' },
-    schema: { tags, operationId: 'DeleteUser', params: idParams, response: { 204: z.null(), ...errors(401, 403, 404) } },
-  }, async (request, reply) => {
-    await deleteUser(contextOf(request), request.params.id);
-    return reply.code(204).send(null);
-  });
-
-  r.get('/api/v3/users/:id/usergroups', {
-    config: { auth: 'user' },
-    schema: { tags, operationId: 'GetUserUsergroups', description: 'Tenant-admins, and the user itself.', params: idParams, querystring: pageQuery, response: { 200: listSchema(groupResource), ...errors(400, 401, 403, 404) } },
-  }, async (request, reply) => {
-    requireAdminOrSelf(request, request.params.id);
-    const { skip, take } = skipTake(request.query);
-    const { total, rows } = await userGroups(app.db.prisma, request.tenantId!, request.params.id, skip, take);
-    return sendJsonApi(reply, 200, listDocument(request, request.query, total, rows.map((g) => resource('usergroups', g.id, groupAttributes(g)))));
-  });
-
-  r.get('/api/v3/users/:id/roles', {
-    config: { auth: 'user' },
-    schema: {
-      tags,
-      operationId: 'GetUserRoles',
-      description: 'Own and inherited roles: `direct` when assigned to the user, `inheritedFrom` the groups granting it. Tenant-admins, and the user itself.',
-      params: idParams,
-      querystring: pageQuery,
-      response: { 200: listSchema(userRoleResource), ...errors(400, 401, 403, 404) },
+    async (request, reply) => {
+      const { skip, take } = skipTake(request.query);
+      const { total, rows } = await searchUsers(app.db.prisma, request.tenantId!, {}, skip, take, counts);
+      return sendJsonApi(reply, 200, listDocument(request, request.query, total, rows.map(toResource)));
     },
-  }, async (request, reply) => {
-    requireAdminOrSelf(request, request.params.id);
-    const all = await userRoles(app.db.prisma, request.tenantId!, request.params.id);
-    const { skip, take } = skipTake(request.query);
-    return sendJsonApi(reply, 200, listDocument(request, request.query, all.length, all.slice(skip, skip + take).map((x) => resource('roles', x.name, x))));
-  });
+  );
 
-  r.post('/api/v3/users/:id/roles', {
-    config: { auth: 'admin' },
-    schema: {
-      tags,
-      operationId: 'AddUserRoles',
-      description: 'Adds roles by name in bulk. 200 with `errors: []` when all were added; otherwise one error per failed item (`source.pointer` `/data/N`), the others being added.',
-      params: idParams,
-      body: bulkBody('roles'),
-      response: { 200: bulkResult, ...errors(400, 401, 403, 404, 413, 415) },
+  r.post(
+    '/api/v3/users/search',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'SearchUsers',
+        description:
+          'username, email, firstName, lastName: case-insensitive substring; role (held directly or through a group), usergroupId, state, idpId: exact. Criteria combine with AND.',
+        querystring: pageQuery,
+        body: userSearch,
+        response: { 200: listSchema(userResource), ...errors(400, 401, 403, 413, 415) },
+      },
     },
-  }, async (request, reply) => {
-    const errs = await addUserRoles(contextOf(request), request.params.id, request.body.data.map((d) => d.id));
-    return sendJsonApi(reply, 200, { errors: errs });
-  });
+    async (request, reply) => {
+      const { skip, take } = skipTake(request.query);
+      const criteria = request.body.data;
+      const { total, rows } = await searchUsers(app.db.prisma, request.tenantId!, criteria, skip, take, counts);
+      return sendJsonApi(reply, 200, listDocument(request, request.query, total, rows.map(toResource), criteria));
+    },
+  );
 
-  r.delete('/api/v3/users/:id/roles/:roleName', {
-    config: { auth: 'admin' },
-    schema: {
-      tags,
-      operationId: 'RemoveUserRole',
-      params: z.object({ id: z.string().max(64), roleName: z.string().max(200) }),
-      response: { 204: z.null(), ...errors(401, 403, 404) },
+  r.get(
+    '/api/v3/users/:id',
+    {
+      config: { auth: 'user' },
+      schema: {
+        tags,
+        operationId: 'GetUser',
+        description: 'Tenant-admins, and the user itself.',
+        params: idParams,
+        response: { 200: documentSchema(userResource), ...errors(401, 403, 404) },
+      },
     },
-  }, async (request, reply) => {
-    await removeUserRole(contextOf(request), request.params.id, request.params.roleName);
-    return reply.code(204).send(null);
-  });
+    async (request, reply) => {
+      requireAdminOrSelf(request, request.params.id);
+      return sendJsonApi(reply, 200, { data: toResource(await getUser(app.db.prisma, request.tenantId!, request.params.id)) });
+    },
+  );
+
+  r.patch(
+    '/api/v3/users/:id',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'UpdateUser',
+        description: 'Setting `state` to `active` unlocks a locked user. `password` is write-only and must meet the tenant policy.',
+        params: idParams,
+        body: inputDocument('users', userUpdate),
+        response: { 200: documentSchema(userResource), ...errors(400, 401, 403, 404, 409, 413, 415, 422) },
+      },
+    },
+    async (request, reply) =>
+      sendJsonApi(reply, 200, { data: toResource(await updateUser(contextOf(request), request.params.id, request.body.data.attributes, argon2)) }),
+  );
+
+  r.delete(
+    '/api/v3/users/:id',
+    {
+      config: { auth: 'admin' },
+      schema: { tags, operationId: 'DeleteUser', params: idParams, response: { 204: z.null(), ...errors(401, 403, 404) } },
+    },
+    async (request, reply) => {
+      await deleteUser(contextOf(request), request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+
+  r.get(
+    '/api/v3/users/:id/usergroups',
+    {
+      config: { auth: 'user' },
+      schema: {
+        tags,
+        operationId: 'GetUserUsergroups',
+        description: 'Tenant-admins, and the user itself.',
+        params: idParams,
+        querystring: pageQuery,
+        response: { 200: listSchema(groupResource), ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      requireAdminOrSelf(request, request.params.id);
+      const { skip, take } = skipTake(request.query);
+      const { total, rows } = await userGroups(app.db.prisma, request.tenantId!, request.params.id, skip, take);
+      return sendJsonApi(
+        reply,
+        200,
+        listDocument(
+          request,
+          request.query,
+          total,
+          rows.map((g) => resource('usergroups', g.id, groupAttributes(g))),
+        ),
+      );
+    },
+  );
+
+  r.get(
+    '/api/v3/users/:id/roles',
+    {
+      config: { auth: 'user' },
+      schema: {
+        tags,
+        operationId: 'GetUserRoles',
+        description: 'Own and inherited roles: `direct` when assigned to the user, `inheritedFrom` the groups granting it. Tenant-admins, and the user itself.',
+        params: idParams,
+        querystring: pageQuery,
+        response: { 200: listSchema(userRoleResource), ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      requireAdminOrSelf(request, request.params.id);
+      const all = await userRoles(app.db.prisma, request.tenantId!, request.params.id);
+      const { skip, take } = skipTake(request.query);
+      return sendJsonApi(
+        reply,
+        200,
+        listDocument(
+          request,
+          request.query,
+          all.length,
+          all.slice(skip, skip + take).map((x) => resource('roles', x.name, x)),
+        ),
+      );
+    },
+  );
+
+  r.post(
+    '/api/v3/users/:id/roles',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'AddUserRoles',
+        description:
+          'Adds roles by name in bulk. 200 with `errors: []` when all were added; otherwise one error per failed item (`source.pointer` `/data/N`), the others being added.',
+        params: idParams,
+        body: bulkBody('roles'),
+        response: { 200: bulkResult, ...errors(400, 401, 403, 404, 413, 415) },
+      },
+    },
+    async (request, reply) => {
+      const errs = await addUserRoles(
+        contextOf(request),
+        request.params.id,
+        request.body.data.map((d) => d.id),
+      );
+      return sendJsonApi(reply, 200, { errors: errs });
+    },
+  );
+
+  r.delete(
+    '/api/v3/users/:id/roles/:roleName',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'RemoveUserRole',
+        params: z.object({ id: z.string().max(64), roleName: z.string().max(200) }),
+        response: { 204: z.null(), ...errors(401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      await removeUserRole(contextOf(request), request.params.id, request.params.roleName);
+      return reply.code(204).send(null);
+    },
+  );
 }

@@ -15,18 +15,18 @@ export const clientCredentialsGrant: GrantHandler = {
     // One plain query (hot path): the service account and its roles.
     type Row = { id: string; username: string; expirationDate: Date | null; roles: string[] };
     const sa = (await cachesOf(pool).subjects.get(`${app.tenantId}:${app.serviceAccountId}`, async () => {
-    const { rows } = await pool.query<Row>(
-      `SELECT sa.id, sa.username, sa."expirationDate",
+      const { rows } = await pool.query<Row>(
+        `SELECT sa.id, sa.username, sa."expirationDate",
               coalesce(array_agg(r."roleName") FILTER (WHERE r."roleName" IS NOT NULL), '{}') AS roles
          FROM "ServiceAccount" sa
          LEFT JOIN "RoleAssignment" r ON r."tenantId" = sa."tenantId" AND r."serviceAccountId" = sa.id
         WHERE sa."tenantId" = $1 AND sa.id = $2
         GROUP BY sa.id`,
-      [app.tenantId, app.serviceAccountId],
-    );
-    return rows[0];
+        [app.tenantId, app.serviceAccountId],
+      );
+      return rows[0];
     })) as Row | undefined;
-    if (!sa || (sa.expirationDate && sa.expirationDate <= now)) throw invalidGrant('The client\'s service account is gone or expired');
+    if (!sa || (sa.expirationDate && sa.expirationDate <= now)) throw invalidGrant("The client's service account is gone or expired");
     const subject: TokenSubject = {
       kind: 'serviceaccount',
       tenantId: app.tenantId,
@@ -35,20 +35,26 @@ export const clientCredentialsGrant: GrantHandler = {
       roles: sa.roles,
       groups: [],
     };
-    const scope = grantableScopes(params.scope).filter((s) => s !== 'openid' && s !== 'offline_access').join(' ');
+    const scope = grantableScopes(params.scope)
+      .filter((s) => s !== 'openid' && s !== 'offline_access')
+      .join(' ');
     // Every token of this client names its standing grant, which goes with the application
     // (or its binding to this account) and the account: see standing-grants.ts.
     const grantId = await standingGrants.idFor({ tenantId: app.tenantId, applicationId: app.id, serviceAccountId: sa.id });
-    const access = await issueAccessToken(deps, {
-      subject,
-      clientId: app.clientId,
-      applicationId: app.id,
-      scope,
-      format: app.accessTokenType === 'opaque' ? 'opaque' : 'jwt',
-      lifetime: app.accessTokenLifetime,
-      alg: app.signingAlg as SigningAlg,
-      grantId,
-    }, now);
+    const access = await issueAccessToken(
+      deps,
+      {
+        subject,
+        clientId: app.clientId,
+        applicationId: app.id,
+        scope,
+        format: app.accessTokenType === 'opaque' ? 'opaque' : 'jwt',
+        lifetime: app.accessTokenLifetime,
+        alg: app.signingAlg as SigningAlg,
+        grantId,
+      },
+      now,
+    );
     return { access_token: access.accessToken, token_type: 'Bearer', expires_in: access.expiresIn, ...(scope ? { scope } : {}) };
   },
 };

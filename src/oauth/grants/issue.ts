@@ -22,17 +22,21 @@ export interface FamilyIssue {
 /** Access token, refresh token (rotation: a new one each time) and ID token of one grant family. */
 export async function issueFamilyTokens(deps: OAuthDeps, f: FamilyIssue): Promise<TokenResponse> {
   const alg = f.client.signingAlg as SigningAlg;
-  const access = await issueAccessToken(deps, {
-    subject: f.subject,
-    clientId: f.client.clientId,
-    applicationId: f.client.id,
-    scope: f.scope,
-    format: f.client.accessTokenType === 'opaque' ? 'opaque' : 'jwt',
-    lifetime: f.client.accessTokenLifetime,
-    alg,
-    grantId: f.grantId,
-    sessionId: f.sessionId ?? undefined,
-  }, f.now);
+  const access = await issueAccessToken(
+    deps,
+    {
+      subject: f.subject,
+      clientId: f.client.clientId,
+      applicationId: f.client.id,
+      scope: f.scope,
+      format: f.client.accessTokenType === 'opaque' ? 'opaque' : 'jwt',
+      lifetime: f.client.accessTokenLifetime,
+      alg,
+      grantId: f.grantId,
+      sessionId: f.sessionId ?? undefined,
+    },
+    f.now,
+  );
   const out: TokenResponse = { access_token: access.accessToken, token_type: 'Bearer', expires_in: access.expiresIn, scope: f.scope };
   if (f.withRefresh) {
     const refresh = REFRESH_PREFIX + randomToken(43);
@@ -52,18 +56,22 @@ export async function issueFamilyTokens(deps: OAuthDeps, f: FamilyIssue): Promis
     const claims = await userClaims(deps.prisma, f.subject.tenantId, f.subject.subjectId, f.scope);
     claims.tenant_id = f.subject.tenantId;
     if (hasScope(f.scope, 'urn:zitadel:iam:org:projects:roles')) claims[ROLES_CLAIM] = rolesClaim(f.subject.tenantId, f.subject.roles);
-    out.id_token = await issueIdToken(deps, {
-      subjectId: f.subject.subjectId,
-      clientId: f.client.clientId,
-      claims,
-      nonce: f.nonce,
-      authTime: f.authTime,
-      amr: f.amr,
-      sid: f.sessionId,
-      accessToken: access.accessToken,
-      lifetime: f.client.idTokenLifetime,
-      alg,
-    }, f.now);
+    out.id_token = await issueIdToken(
+      deps,
+      {
+        subjectId: f.subject.subjectId,
+        clientId: f.client.clientId,
+        claims,
+        nonce: f.nonce,
+        authTime: f.authTime,
+        amr: f.amr,
+        sid: f.sessionId,
+        accessToken: access.accessToken,
+        lifetime: f.client.idTokenLifetime,
+        alg,
+      },
+      f.now,
+    );
   }
   return out;
 }

@@ -19,17 +19,23 @@ export const jwtBearerGrant: GrantHandler = {
     const v = await verifyKeyAssertion(deps.prisma, params.assertion, deps.issuer, now);
     if (!v.ok) throw invalidGrant(v.description);
     const p = v.principal;
-    const scope = grantableScopes(params.scope).filter((s) => s !== 'openid' && s !== 'offline_access').join(' ');
+    const scope = grantableScopes(params.scope)
+      .filter((s) => s !== 'openid' && s !== 'offline_access')
+      .join(' ');
     // Every token of this key names the key's standing grant, which goes with the key and
     // the account: see standing-grants.ts. (The principal's credential is the key.)
     const grantId = await standingGrants.idFor({ tenantId: p.tenantId, keyId: p.credentialId, serviceAccountId: p.subjectId });
-    const access = await issueAccessToken(deps, {
-      subject: { kind: 'serviceaccount', tenantId: p.tenantId, subjectId: p.subjectId, username: p.username, roles: p.roles, groups: [] },
-      scope,
-      format: v.accessTokenType === 'Jwt' ? 'jwt' : 'opaque',
-      lifetime: LIFETIME_SECONDS,
-      grantId,
-    }, now);
+    const access = await issueAccessToken(
+      deps,
+      {
+        subject: { kind: 'serviceaccount', tenantId: p.tenantId, subjectId: p.subjectId, username: p.username, roles: p.roles, groups: [] },
+        scope,
+        format: v.accessTokenType === 'Jwt' ? 'jwt' : 'opaque',
+        lifetime: LIFETIME_SECONDS,
+        grantId,
+      },
+      now,
+    );
     return { access_token: access.accessToken, token_type: 'Bearer', expires_in: access.expiresIn, ...(scope ? { scope } : {}) };
   },
 };
