@@ -48,19 +48,21 @@ export function csp(formTargets: string[] = []) {
 /** Sends a complete HTML page. */
 export function sendPage(reply: FastifyReply, opts: PageOptions, body: Raw) {
   const page = html`<!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <meta name="referrer" content="no-referrer" />
-        ${opts.refreshTo ? html`<meta http-equiv="refresh" content="0;url=${opts.refreshTo}" />` : ''}
-        <title>${opts.title}</title>
-        <link rel="stylesheet" href="/ui/assets/style.css" />
-      </head>
-      <body>
-        <main class="card">${body}</main>
-      </body>
-    </html>`;
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+${opts.refreshTo ? html`<meta http-equiv="refresh" content="0;url=${opts.refreshTo}">` : ''}
+<title>${opts.title}</title>
+<link rel="stylesheet" href="/ui/assets/style.css">
+</head>
+<body>
+<main class="card">
+${body}
+</main>
+</body>
+</html>`;
   return reply
     .code(opts.status ?? 200)
     .header('content-security-policy', csp(opts.formTargets))
@@ -72,7 +74,7 @@ export function sendPage(reply: FastifyReply, opts: PageOptions, body: Raw) {
 
 /** A hidden input. */
 export const hidden = (name: string, value: string | undefined) =>
-  value === undefined ? raw('') : html`<input type="hidden" name="${name}" value="${value}" />`;
+  value === undefined ? raw('') : html`<input type="hidden" name="${name}" value="${value}">`;
 
 export const errorBox = (message: string | undefined) => (message ? html`<p class="error" role="alert">${message}</p>` : raw(''));
 

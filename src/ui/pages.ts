@@ -15,14 +15,16 @@ export function emailPage(request: FastifyRequest, reply: FastifyReply, c: Login
   return sendPage(
     reply,
     { title: `Sign in to ${c.tenantName}`, formTargets: c.formTargets, status: c.status },
-    html` <h1>Sign in to ${c.tenantName}</h1>
-      ${errorBox(c.error)}
-      <form method="post" action="/ui/login">
-        ${hidden('csrf', csrfToken(request, reply))} ${hidden('r', c.r)}
-        <label for="email">Email</label>
-        <input id="email" name="email" type="email" autocomplete="username" required autofocus value="${c.email ?? ''}" />
-        <button type="submit">Continue</button>
-      </form>`,
+    html`
+<h1>Sign in to ${c.tenantName}</h1>
+${errorBox(c.error)}
+<form method="post" action="/ui/login">
+${hidden('csrf', csrfToken(request, reply))}
+${hidden('r', c.r)}
+<label for="email">Email</label>
+<input id="email" name="email" type="email" autocomplete="username" required autofocus value="${c.email ?? ''}">
+<button type="submit">Continue</button>
+</form>`,
   );
 }
 
@@ -30,20 +32,23 @@ export function passwordPage(request: FastifyRequest, reply: FastifyReply, c: Lo
   return sendPage(
     reply,
     { title: `Sign in to ${c.tenantName}`, formTargets: c.formTargets, status: c.status },
-    html` <h1>Sign in to ${c.tenantName}</h1>
-      ${errorBox(c.error)}
-      <p class="muted">${c.email}</p>
-      <form method="post" action="/ui/login/password">
-        ${hidden('csrf', csrfToken(request, reply))} ${hidden('r', c.r)} ${hidden('email', c.email)}
-        <input type="email" name="username" autocomplete="username" value="${c.email}" hidden />
-        <label for="password">Password</label>
-        <input id="password" name="password" type="password" autocomplete="current-password" required autofocus />
-        <button type="submit">Sign in</button>
-      </form>
-      <form method="get" action="/ui/login">
-        ${hidden('r', c.r)}
-        <button type="submit" class="secondary">Use another account</button>
-      </form>`,
+    html`
+<h1>Sign in to ${c.tenantName}</h1>
+${errorBox(c.error)}
+<p class="muted">${c.email}</p>
+<form method="post" action="/ui/login/password">
+${hidden('csrf', csrfToken(request, reply))}
+${hidden('r', c.r)}
+${hidden('email', c.email)}
+<input type="email" name="username" autocomplete="username" value="${c.email}" hidden>
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required autofocus>
+<button type="submit">Sign in</button>
+</form>
+<form method="get" action="/ui/login">
+${hidden('r', c.r)}
+<button type="submit" class="secondary">Use another account</button>
+</form>`,
   );
 }
 
@@ -51,14 +56,16 @@ export function termsPage(request: FastifyRequest, reply: FastifyReply, c: Login
   return sendPage(
     reply,
     { title: 'Terms of use', formTargets: c.formTargets },
-    html` <h1>Terms of use</h1>
-      ${errorBox(c.error)}
-      <div class="terms">${c.termsText}</div>
-      <form method="post" action="/ui/login/terms">
-        ${hidden('csrf', csrfToken(request, reply))} ${hidden('pending', c.pending)}
-        <label><input type="checkbox" name="accept" value="yes" required /> I accept the terms of use of ${c.tenantName}</label>
-        <button type="submit">Continue</button>
-      </form>`,
+    html`
+<h1>Terms of use</h1>
+${errorBox(c.error)}
+<div class="terms">${c.termsText}</div>
+<form method="post" action="/ui/login/terms">
+${hidden('csrf', csrfToken(request, reply))}
+${hidden('pending', c.pending)}
+<label><input type="checkbox" name="accept" value="yes" required> I accept the terms of use of ${c.tenantName}</label>
+<button type="submit">Continue</button>
+</form>`,
   );
 }
 
@@ -72,17 +79,12 @@ export function continuePage(reply: FastifyReply, target: string) {
     reply,
     { title: 'Redirecting', refreshTo: target },
     html`<h1>Redirecting</h1>
-      <p>Continuing to your organisation&#39;s sign-in page&hellip;</p>
-      <p><a href="${target}">Continue</a></p>`,
+<p>Continuing to your organisation&#39;s sign-in page&hellip;</p>
+<p><a href="${target}">Continue</a></p>`,
   );
   return page;
 }
 
 export function messagePage(reply: FastifyReply, title: string, message: string, status = 200) {
-  return sendPage(
-    reply,
-    { title, status },
-    html`<h1>${title}</h1>
-      <p>${message}</p>`,
-  );
+  return sendPage(reply, { title, status }, html`<h1>${title}</h1><p>${message}</p>`);
 }

@@ -22,16 +22,18 @@ function form(request: FastifyRequest, reply: FastifyReply, token: string, error
   return sendPage(
     reply,
     { title: 'Choose your password', status },
-    html` <h1>Choose your password</h1>
-      ${errorBox(error)}
-      <form method="post" action="/ui/set-password">
-        ${hidden('csrf', csrfToken(request, reply))} ${hidden('token', token)}
-        <label for="password">New password</label>
-        <input id="password" name="password" type="password" autocomplete="new-password" required autofocus />
-        <label for="confirm">Repeat the password</label>
-        <input id="confirm" name="confirm" type="password" autocomplete="new-password" required />
-        <button type="submit">Set password</button>
-      </form>`,
+    html`
+<h1>Choose your password</h1>
+${errorBox(error)}
+<form method="post" action="/ui/set-password">
+${hidden('csrf', csrfToken(request, reply))}
+${hidden('token', token)}
+<label for="password">New password</label>
+<input id="password" name="password" type="password" autocomplete="new-password" required autofocus>
+<label for="confirm">Repeat the password</label>
+<input id="confirm" name="confirm" type="password" autocomplete="new-password" required>
+<button type="submit">Set password</button>
+</form>`,
   );
 }
 
