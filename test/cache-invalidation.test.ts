@@ -1,18 +1,11 @@
 // Every cache of the PKI listens on the shared invalidation channel: a change made through
 // one instance (or straight in the database) reaches another instance's OCSP answers, CRL
 // and verified client certificates within a second.
-import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootstrap } from '../src/bootstrap/bootstrap.js';
-import { buildApp } from '../src/http/app.js';
-import { loadConfig } from '../src/platform/config.js';
-import { openDatabase, type Database } from '../src/platform/db.js';
-import { migrate } from '../src/platform/migrate.js';
-import { generatePat, hashPat } from '../src/principals/pat.js';
-import { TEST_ENV } from './helpers/app.js';
+import type { Database } from '../src/platform/db.js';
+import { startInstances, type Instances } from './helpers/instances.js';
 import { nodeCsr } from './helpers/csr.js';
 import { serverReachable } from './helpers/net.js';
 import { OPENSSL, openssl, workdir, type Workdir } from './helpers/openssl.js';
@@ -21,9 +14,9 @@ const serverUrl = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.
 const haveServer = (await serverReachable(serverUrl)) && !!OPENSSL;
 if (!haveServer) console.warn(`cache-invalidation.test: skipped, needs a PostgreSQL server at ${serverUrl} (TEST_DATABASE_URL) and openssl`);
 
-const dbName = `iam_test_cache_${process.pid}_${randomBytes(3).toString('hex')}`;
-const apps: FastifyInstance[] = [];
-const dbs: Database[] = [];
+let apps: FastifyInstance[] = [];
+let dbs: Database[] = [];
+let instances: Instances | undefined;
 let pat: string;
 let tenantId: string;
 let w: Workdir;
@@ -31,46 +24,13 @@ let w: Workdir;
 beforeAll(async () => {
   if (!haveServer) return;
   w = workdir();
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${dbName}"`);
-  await admin.end();
-  const url = new URL(serverUrl);
-  url.pathname = '/' + dbName;
-  const config = loadConfig({ ...TEST_ENV, TRUSTED_PROXIES: '127.0.0.1', PKI_CA_KEY_TYPE: 'p256', PKI_VALIDATE_CACHE_SECONDS: '60' });
-  const masterKey = randomBytes(32);
-  for (let i = 0; i < 2; i++) {
-    const db = await openDatabase({ url: url.toString(), poolMax: 3 });
-    if (i === 0) await migrate(db.pool);
-    dbs.push(db);
-    const app = await buildApp({ config, db, masterKey, logger: false });
-    await app.ready();
-    apps.push(app);
-  }
-  await bootstrap(dbs[0]!, config);
-  tenantId = (await dbs[0]!.prisma.tenant.create({ data: { name: 'Tenant' } })).id;
-  pat = generatePat();
-  await dbs[0]!.prisma.serviceAccount.create({
-    data: {
-      tenantId,
-      name: 'adm',
-      username: 'adm',
-      usernameLower: 'adm',
-      roles: { create: [{ roleName: 'tenant-admin' }] },
-      pats: { create: { tokenHash: hashPat(pat), expiresAt: new Date(Date.now() + 3600_000) } },
-    },
-  });
+  instances = await startInstances(serverUrl, 2, { TRUSTED_PROXIES: '127.0.0.1', PKI_CA_KEY_TYPE: 'p256', PKI_VALIDATE_CACHE_SECONDS: '60' });
+  ({ apps, dbs, pat, tenantId } = instances);
 }, 60_000);
 
 afterAll(async () => {
-  for (const app of apps) await app.close();
-  for (const db of dbs) await db.close();
+  await instances?.close();
   w?.remove();
-  if (!haveServer) return;
-  const c = new pg.Client({ connectionString: serverUrl });
-  await c.connect();
-  await c.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-  await c.end();
 });
 
 async function within(ms: number, check: () => Promise<boolean>): Promise<boolean> {
