@@ -26,6 +26,12 @@ function bearerOf(request: FastifyRequest, params: Record<string, string>): stri
   return m ? m[1] : params.access_token;
 }
 
+/** The body of a form POST, as parsed by formbody; undefined for any other content type. */
+function formBodyOf(request: FastifyRequest): Record<string, unknown> | undefined {
+  if (!/^application\/x-www-form-urlencoded\b/i.test(request.headers['content-type'] ?? '')) return undefined;
+  return request.body && typeof request.body === 'object' ? (request.body as Record<string, unknown>) : {};
+}
+
 export default async function oauthRoutes(app: FastifyInstance) {
   await app.register(formbody, { bodyLimit: 65536 });
   await app.register(rateLimit, { global: false });
@@ -106,11 +112,14 @@ export default async function oauthRoutes(app: FastifyInstance) {
     return deps.keys.jwks();
   });
 
-  app.get('/oauth/v2/authorize', { schema: hide, config: limit(app.config.RATE_LIMIT_AUTHORIZE) }, async (request, reply) => {
+  // OIDC Core 3.1.2.1: the authorization endpoint takes the same request by GET (query) and
+  // POST (form). After a POST every redirect is a 303, so the browser follows it with a GET.
+  const authorize = async (request: FastifyRequest, reply: FastifyReply, params: Record<string, unknown>) => {
+    const status = request.method === 'POST' ? 303 : 302;
     const host = await tenantFromHost(request);
-    const outcome = await parseAuthorizeRequest(prisma, iss, request.query as Record<string, unknown>, host?.id);
+    const outcome = await parseAuthorizeRequest(prisma, iss, params, host?.id);
     if (outcome.kind === 'page') return messagePage(reply, 'Sign-in request refused', outcome.message, 400);
-    if (outcome.kind === 'redirect') return reply.redirect(outcome.url, 302);
+    if (outcome.kind === 'redirect') return reply.redirect(outcome.url, status);
     const req = outcome.req;
     const prompts = req.prompt?.split(' ') ?? [];
 
@@ -120,13 +129,23 @@ export default async function oauthRoutes(app: FastifyInstance) {
       const subject = await loadSubject(prisma, s.session.tenantId, s.session.userId, 'session', s.session.id);
       if (subject.ok && !tooOld && !prompts.includes('login')) {
         const url = await issueCode(prisma, iss, req, { userId: s.session.userId, sessionId: s.session.id, authTime: s.session.authTime, amr: s.session.amr });
-        return noStore(reply).redirect(url, 302);
+        return noStore(reply).redirect(url, status);
       }
     }
     if (prompts.includes('none')) {
-      return reply.redirect(redirectWith(req.redirectUri, { error: 'login_required', error_description: 'The user must sign in', state: req.state, iss }), 302);
+      return reply.redirect(
+        redirectWith(req.redirectUri, { error: 'login_required', error_description: 'The user must sign in', state: req.state, iss }),
+        status,
+      );
     }
-    return reply.redirect(`/ui/login?r=${encodeURIComponent(sealAuthRequest(app.masterKey, { ...req, prompt: undefined }))}`, 302);
+    return reply.redirect(`/ui/login?r=${encodeURIComponent(sealAuthRequest(app.masterKey, { ...req, prompt: undefined }))}`, status);
+  };
+  const authorizeConfig = { schema: hide, config: limit(app.config.RATE_LIMIT_AUTHORIZE) };
+  app.get('/oauth/v2/authorize', authorizeConfig, (request, reply) => authorize(request, reply, request.query as Record<string, unknown>));
+  app.post('/oauth/v2/authorize', authorizeConfig, async (request, reply) => {
+    const params = formBodyOf(request);
+    if (!params) return messagePage(reply, 'Sign-in request refused', 'The request must be a form (application/x-www-form-urlencoded).', 400);
+    return authorize(request, reply, params);
   });
 
   // Every grant revokes only on its error paths (code replay, refresh reuse), so a
