@@ -1,28 +1,52 @@
 import type { Prisma } from '../platform/db.js';
 import type { Principal } from '../principals/principal.js';
+import { currentOrigin } from './origin.js';
+
+/**
+ * Who acted: an authenticated principal, the operator at the console ('system'), or a
+ * party that is not (yet) a principal, such as a user whose login failed.
+ */
+export type AuditActor = Principal | 'system' | { kind: string; id: string | null; name?: string | null };
 
 export interface AuditEntry {
   tenantId: string | null;
   action: string;
   targetType: string;
   targetId?: string | null;
+  /** Refused attempts (a wrong password, a denied grant) are recorded as failures. */
+  outcome?: 'success' | 'failure';
   /** Never a secret: callers pass identifiers and changed field names, not values of credentials. */
   details?: Record<string, unknown>;
 }
 
 type Writer = Pick<Prisma, 'auditEvent'>;
 
-export async function audit(db: Writer, actor: Principal | 'system', entry: AuditEntry, requestId?: string) {
+function actorOf(actor: AuditActor): { kind: string; id: string | null; name: string | null } {
+  if (actor === 'system') return { kind: 'system', id: null, name: null };
+  if ('subjectId' in actor) return { kind: actor.kind, id: actor.subjectId, name: actor.username };
+  return { kind: actor.kind, id: actor.id, name: actor.name ?? null };
+}
+
+/**
+ * Writes one audit event. The request id and the caller's address come from the request
+ * being handled (./origin.ts) unless the caller names the request id itself.
+ */
+export async function audit(db: Writer, actor: AuditActor, entry: AuditEntry, requestId?: string) {
+  const who = actorOf(actor);
+  const origin = currentOrigin();
   await db.auditEvent.create({
     data: {
       tenantId: entry.tenantId,
-      actorKind: actor === 'system' ? 'system' : actor.kind,
-      actorId: actor === 'system' ? null : actor.subjectId,
+      actorKind: who.kind,
+      actorId: who.id,
+      actorName: who.name,
+      clientAddress: origin?.clientAddress ?? null,
       action: entry.action,
       targetType: entry.targetType,
       targetId: entry.targetId ?? null,
+      outcome: entry.outcome ?? 'success',
       details: (entry.details ?? {}) as object,
-      requestId: requestId ?? null,
+      requestId: requestId ?? origin?.requestId ?? null,
     },
   });
 }

@@ -36,6 +36,8 @@ import pki from './plugins/pki.js';
 import certRoutes from './routes/certs.js';
 import samlLogin from './plugins/saml-login.js';
 import setPasswordRoutes from './routes/set-password.js';
+import auditOrigin from './plugins/audit-origin.js';
+import auditEventRoutes from './routes/audit-events.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -188,6 +190,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(cookie);
   // Credentials and the services routes share: the principal plugin first, then the
   // credential kinds that plug into it, then the seams between features.
+  await app.register(auditOrigin);
   await app.register(auth);
   await app.register(oauthPlugin);
   await app.register(pki);
@@ -210,6 +213,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(setPasswordRoutes);
   await app.register(scimRoutes, { prefix: '/scim/v2' });
   await app.register(adminExportRoutes);
+  await app.register(auditEventRoutes);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   // Loopback only, a bearer token, or a separate listener: see src/http/metrics.ts.
