@@ -117,3 +117,51 @@ describe('POST /oauth/v2/authorize (OIDC Core 3.1.2.1)', () => {
     expect(json.headers.get('location')).toBeNull();
   });
 });
+
+describe('POST /oidc/v1/end_session (RP-Initiated Logout 1.0 §2)', () => {
+  it('ends the session from a form, as GET does', async () => {
+    const { config, browser, tokens } = await signIn('alice@alpha.test');
+    const cookie = browser.cookieHeader();
+    const url = client.buildEndSessionUrl(config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: 'https://alpha.iam.test/', state: 'bye' });
+    const params = Object.fromEntries(url.searchParams);
+
+    const evil = await browser.post('/oidc/v1/end_session', { ...params, post_logout_redirect_uri: 'https://evil.example/' });
+    expect(evil.status).toBe(400);
+    expect(evil.headers.get('location')).toBeNull();
+
+    const out = await browser.post('/oidc/v1/end_session', params);
+    expect(out.status).toBe(303);
+    expect(out.headers.get('location')).toBe('https://alpha.iam.test/?state=bye');
+    expect(browser.cookies.has('iam_session')).toBe(false);
+    const v = await t.app.inject({ method: 'GET', url: '/api/v3/session/validate', headers: { cookie } });
+    expect(v.statusCode).toBe(403);
+    const api = await t.app.inject({ method: 'GET', url: '/api/v3/applications', headers: { authorization: `Bearer ${tokens.access_token}` } });
+    expect(api.statusCode).toBe(401);
+  });
+
+  it('sends a form without the session cookie (a cross-site POST) on as a GET, which carries it', async () => {
+    const { config, browser, tokens } = await signIn('alice@alpha.test');
+    const url = client.buildEndSessionUrl(config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: 'https://alpha.iam.test/', state: 's2' });
+    const res = await fetch(`${t.issuer}/oidc/v1/end_session`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: url.searchParams.toString(),
+    });
+    expect(res.status).toBe(303);
+    const next = res.headers.get('location')!;
+    expect(Object.fromEntries(new URL(next, t.issuer).searchParams)).toEqual(Object.fromEntries(url.searchParams));
+    const out = await browser.get(next);
+    expect(out.status).toBe(302);
+    expect(out.headers.get('location')).toBe('https://alpha.iam.test/?state=s2');
+    expect(browser.cookies.has('iam_session')).toBe(false);
+
+    const json = await fetch(`${t.issuer}/oidc/v1/end_session`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(json.status).toBe(400);
+  });
+});

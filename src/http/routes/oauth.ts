@@ -223,8 +223,8 @@ export default async function oauthRoutes(app: FastifyInstance) {
   app.get('/oidc/v1/userinfo', { schema: hide }, userinfo);
   app.post('/oidc/v1/userinfo', { schema: hide }, userinfo);
 
-  app.get('/oidc/v1/end_session', { schema: hide }, async (request, reply) => {
-    const q = request.query as Record<string, unknown>;
+  // RP-Initiated Logout 1.0 §2: the same request by GET (query) and POST (form).
+  const endSessionOf = async (request: FastifyRequest, reply: FastifyReply, q: Record<string, unknown>) => {
     const str = (n: string) => (typeof q[n] === 'string' && q[n] !== '' ? (q[n] as string) : undefined);
     const result = await endSession(
       { ...deps, config: app.config },
@@ -238,7 +238,20 @@ export default async function oauthRoutes(app: FastifyInstance) {
     );
     if (!result.ok) return messagePage(reply, 'Sign-out refused', result.message, 400);
     clearSessionCookie(reply, app.config);
-    if (result.redirect) return reply.redirect(result.redirect, 302);
+    if (result.redirect) return reply.redirect(result.redirect, request.method === 'POST' ? 303 : 302);
     return messagePage(reply, 'Signed out', 'You are signed out.');
+  };
+  app.get('/oidc/v1/end_session', { schema: hide }, (request, reply) => endSessionOf(request, reply, request.query as Record<string, unknown>));
+  app.post('/oidc/v1/end_session', { schema: hide }, async (request, reply) => {
+    const params = formBodyOf(request);
+    if (!params) return messagePage(reply, 'Sign-out refused', 'The request must be a form (application/x-www-form-urlencoded).', 400);
+    // A cross-site form POST arrives without the SameSite=Lax session cookie: the session
+    // could not be ended. The same request as a GET navigation carries the cookie.
+    if (!sessionSecretOf(request)) {
+      const query = new URLSearchParams();
+      for (const [k, v] of Object.entries(params)) if (typeof v === 'string') query.set(k, v);
+      return reply.redirect(`/oidc/v1/end_session?${query.toString()}`, 303);
+    }
+    return endSessionOf(request, reply, params);
   });
 }
