@@ -165,3 +165,50 @@ describe('POST /oidc/v1/end_session (RP-Initiated Logout 1.0 §2)', () => {
     expect(json.status).toBe(400);
   });
 });
+
+describe('WWW-Authenticate on 401 (RFC 6750 §3)', () => {
+  /** The challenge of a protected-resource call as openid-client parses it. */
+  async function challengeOf(path: string, token: string) {
+    const config = await rp(spa.clientId);
+    const err = await client.fetchProtectedResource(config, token, new URL(path, t.issuer), 'GET').then(
+      (res) => {
+        throw new Error(`expected a challenge, got ${res.status}`);
+      },
+      (e: unknown) => e as client.WWWAuthenticateChallengeError,
+    );
+    expect(err).toBeInstanceOf(client.WWWAuthenticateChallengeError);
+    expect(err.status).toBe(401);
+    return err.cause;
+  }
+
+  it('/api/v3 challenges with the realm, and invalid_token for a refused token, keeping the JSON:API body', async () => {
+    const none = await fetch(`${t.issuer}/api/v3/applications`);
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toBe('Bearer realm="api"');
+    expect((await none.json()).errors[0]).toMatchObject({ status: '401', code: 'unauthorized' });
+
+    expect(await challengeOf('/api/v3/applications', 'not-a-token')).toEqual([{ scheme: 'bearer', parameters: { realm: 'api', error: 'invalid_token' } }]);
+    const { tokens } = await signIn('alice@alpha.test');
+    const forged = tokens.access_token.slice(0, -4) + (tokens.access_token.endsWith('AAAA') ? 'BBBB' : 'AAAA');
+    expect(await challengeOf('/api/v3/applications', forged)).toEqual([{ scheme: 'bearer', parameters: { realm: 'api', error: 'invalid_token' } }]);
+    const refused = await fetch(`${t.issuer}/api/v3/applications`, { headers: { authorization: `Bearer ${forged}` } });
+    expect(refused.headers.get('content-type')).toMatch(/^application\/vnd\.api\+json/);
+    expect((await refused.json()).errors[0].status).toBe('401');
+  });
+
+  it('the validate routes challenge on 401, and only there', async () => {
+    const none = await t.app.inject({ method: 'GET', url: '/api/v3/session/validate-token' });
+    expect(none.statusCode).toBe(401);
+    expect(none.headers['www-authenticate']).toBe('Bearer realm="api"');
+    expect(await challengeOf('/api/v3/session/validate-token', 'pcaat_unknown')).toEqual([
+      { scheme: 'bearer', parameters: { realm: 'api', error: 'invalid_token' } },
+    ]);
+    const cookie = await t.app.inject({ method: 'GET', url: '/api/v3/session/validate' });
+    expect(cookie.statusCode).toBe(401);
+    expect(cookie.headers['www-authenticate']).toBe('Bearer realm="api"');
+    const { tokens } = await signIn('bob@alpha.test');
+    const ok = await t.app.inject({ method: 'GET', url: '/api/v3/session/validate-token', headers: { authorization: `Bearer ${tokens.access_token}` } });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.headers['www-authenticate']).toBeUndefined();
+  });
+});

@@ -120,8 +120,19 @@ export function mapError(err: FastifyError, request: FastifyRequest): MappedErro
   return { status: 500, code: 'internal', title: 'Internal server error' };
 }
 
+/**
+ * The challenge of a 401 from a resource that takes bearer tokens (RFC 6750 §3): the realm,
+ * and `invalid_token` when the request carried a bearer token that was refused.
+ */
+export function bearerChallenge(request: FastifyRequest): string {
+  return /^Bearer[ ]+\S/i.test(request.headers.authorization ?? '') ? 'Bearer realm="api", error="invalid_token"' : 'Bearer realm="api"';
+}
+
 export function errorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-  if (err instanceof AppError) return sendError(reply, err.status, err.toItems());
+  if (err instanceof AppError) {
+    if (err.status === 401 && !reply.hasHeader('www-authenticate')) reply.header('www-authenticate', bearerChallenge(request));
+    return sendError(reply, err.status, err.toItems());
+  }
 
   if (hasZodFastifySchemaValidationErrors(err)) {
     const where = (err as FastifyError).validationContext ?? 'body';

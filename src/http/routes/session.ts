@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import type { Principal, Verification } from '../../principals/principal.js';
+import { bearerChallenge } from '../errors.js';
 import { bearerToken } from '../plugins/auth.js';
 import { SESSION_COOKIE } from '../session-cookie.js';
 
@@ -20,10 +21,10 @@ export function setIdentityHeaders(reply: FastifyReply, p: Principal, withGroups
 /** 200 with identity headers, 401 for a missing or unknown credential, 403 for a known but unusable one. */
 export function answerValidation(reply: FastifyReply, v: Verification | undefined, withGroups = true) {
   reply.header('cache-control', 'no-store');
-  if (!v) return reply.code(401).type('text/plain').send('Unauthorized: no credential');
+  if (!v) return reply.code(401).header('www-authenticate', bearerChallenge(reply.request)).type('text/plain').send('Unauthorized: no credential');
   if (!v.ok) {
     return v.reason === 'unknown'
-      ? reply.code(401).type('text/plain').send('Unauthorized')
+      ? reply.code(401).header('www-authenticate', bearerChallenge(reply.request)).type('text/plain').send('Unauthorized')
       : reply
           .code(403)
           .type('text/plain')
