@@ -1,8 +1,10 @@
 // The clauses of OIDC Core, RP-Initiated Logout, RFC 6750 and RFC 7523 an outside conformance
 // run found missing (issue 18), each checked with a real relying party (openid-client).
+import { randomUUID } from 'node:crypto';
+import { importPKCS8, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as client from 'openid-client';
-import { createTenant, type TestApp } from './helpers/app.js';
+import { call, createTenant, type TestApp } from './helpers/app.js';
 import { Browser, formField, loginThrough, seedUser, startListeningApp } from './helpers/oauth.js';
 
 let t: TestApp & { issuer: string };
@@ -210,5 +212,67 @@ describe('WWW-Authenticate on 401 (RFC 6750 §3)', () => {
     const ok = await t.app.inject({ method: 'GET', url: '/api/v3/session/validate-token', headers: { authorization: `Bearer ${tokens.access_token}` } });
     expect(ok.statusCode).toBe(200);
     expect(ok.headers['www-authenticate']).toBeUndefined();
+  });
+});
+
+describe('JWT-bearer assertion audience (RFC 7523 §3)', () => {
+  /** A service account with a key, through the API, and an assertion signed with its key file. */
+  async function keyFile() {
+    const headers = { 'x-forwarded-tenant-id': tenantA };
+    const username = `m-${randomUUID().slice(0, 8)}`;
+    const sa = await call(
+      t.app,
+      t.adminPat,
+      'POST',
+      '/api/v3/serviceaccounts?roles=tenant-user',
+      { accessTokenType: 'Jwt', name: username, username },
+      headers,
+    );
+    expect(sa.statusCode).toBe(201);
+    const key = await call(
+      t.app,
+      t.adminPat,
+      'POST',
+      `/api/v3/serviceaccounts/${sa.json().machineUserId}/keys`,
+      { expirationDate: '2099-01-01T00:00:00Z' },
+      headers,
+    );
+    expect(key.statusCode).toBe(201);
+    return JSON.parse(Buffer.from(key.json().key, 'base64').toString('utf8')) as { keyId: string; key: string; userId: string };
+  }
+
+  async function exchange(file: { keyId: string; key: string; userId: string }, aud: string | string[]) {
+    const now = Math.floor(Date.now() / 1000);
+    const assertion = await new SignJWT({})
+      .setProtectedHeader({ alg: 'RS256', kid: file.keyId })
+      .setIssuer(file.userId)
+      .setSubject(file.userId)
+      .setAudience(aud)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 300)
+      .setJti(randomUUID())
+      .sign(await importPKCS8(file.key, 'RS256'));
+    const res = await fetch(`${t.issuer}/oauth/v2/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion }),
+    });
+    return { status: res.status, body: (await res.json()) as { access_token?: string; error?: string } };
+  }
+
+  it('accepts the issuer and the token endpoint URL as audience, and nothing else', async () => {
+    const file = await keyFile();
+    const tokenEndpoint = (await rp(spa.clientId)).serverMetadata().token_endpoint!;
+    expect(tokenEndpoint).toBe(`${t.issuer}/oauth/v2/token`);
+    for (const aud of [t.issuer, tokenEndpoint, ['https://other.example', tokenEndpoint]]) {
+      const { status, body } = await exchange(file, aud);
+      expect(status, JSON.stringify(aud)).toBe(200);
+      expect(body.access_token).toBeTruthy();
+    }
+    for (const aud of ['https://elsewhere.test', `${t.issuer}/oauth/v2/keys`, `${tokenEndpoint}/`]) {
+      const { status, body } = await exchange(file, aud);
+      expect(status, aud).toBe(400);
+      expect(body.error).toBe('invalid_grant');
+    }
   });
 });

@@ -4,6 +4,7 @@ import rateLimit from '@fastify/rate-limit';
 import { errorHandler } from '../errors.js';
 import { parseAuthorizeRequest, issueCode, redirectWith, sealAuthRequest } from '../../oauth/authorize.js';
 import { endSession } from '../../oauth/end-session.js';
+import { TOKEN_ENDPOINT_PATHS } from '../../oauth/endpoints.js';
 import { OAuthError, invalidClient, invalidRequest, unauthorizedClient, unsupportedGrantType } from '../../oauth/errors.js';
 import { introspect } from '../../oauth/introspection.js';
 import { revokeToken } from '../../oauth/revocation.js';
@@ -54,7 +55,7 @@ export default async function oauthRoutes(app: FastifyInstance) {
     return {
       issuer: iss,
       authorization_endpoint: `${iss}/oauth/v2/authorize`,
-      token_endpoint: `${iss}/oauth/v2/token`,
+      token_endpoint: `${iss}${TOKEN_ENDPOINT_PATHS[0]}`,
       introspection_endpoint: `${iss}/oauth/v2/introspect`,
       revocation_endpoint: `${iss}/oauth/v2/revoke`,
       userinfo_endpoint: `${iss}/oidc/v1/userinfo`,

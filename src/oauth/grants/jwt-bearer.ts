@@ -1,11 +1,30 @@
+import { decodeJwt } from 'jose';
 import { verifyKeyAssertion } from '../../service-accounts/assertion.js';
+import { tokenEndpointUrls } from '../endpoints.js';
 import { invalidGrant, invalidRequest } from '../errors.js';
 import { grantableScopes } from '../scopes.js';
 import { issueAccessToken } from '../tokens.js';
 import type { GrantHandler } from './types.js';
+import { recordTokenIssued } from '../../audit/events.js';
+import { GRANT_JWT_BEARER } from '../schemas.js';
 
 /** Access tokens issued for a service-account key assertion live one hour, as ZITADEL's do. */
 const LIFETIME_SECONDS = 3600;
+
+/**
+ * The audience the assertion must name: RFC 7523 §3 lets it identify this server by the
+ * issuer or by the token endpoint's URL (the default of common client libraries).
+ */
+function expectedAudience(assertion: string, issuer: string): string {
+  let aud: unknown;
+  try {
+    aud = decodeJwt(assertion).aud;
+  } catch {
+    return issuer; // not a JWT: the verification refuses it with its reason
+  }
+  const named = Array.isArray(aud) ? aud : [aud];
+  return tokenEndpointUrls(issuer).find((url) => named.includes(url)) ?? issuer;
+}
 
 /**
  * RFC 7523 2.1: a service account presents a JWT signed with one of its keys (the key
@@ -16,7 +35,7 @@ export const jwtBearerGrant: GrantHandler = {
   requiresClient: false,
   async handle({ deps, standingGrants, params, now }) {
     if (!params.assertion) throw invalidRequest('assertion is required');
-    const v = await verifyKeyAssertion(deps.prisma, params.assertion, deps.issuer, now);
+    const v = await verifyKeyAssertion(deps.prisma, params.assertion, expectedAudience(params.assertion, deps.issuer), now);
     if (!v.ok) throw invalidGrant(v.description);
     const p = v.principal;
     const scope = grantableScopes(params.scope)
@@ -36,6 +55,7 @@ export const jwtBearerGrant: GrantHandler = {
       },
       now,
     );
+    await recordTokenIssued(deps.prisma, { grantType: GRANT_JWT_BEARER, tenantId: p.tenantId, subject: p, grantId, scope });
     return { access_token: access.accessToken, token_type: 'Bearer', expires_in: access.expiresIn, ...(scope ? { scope } : {}) };
   },
 };
