@@ -45,9 +45,7 @@ export async function bootstrap(db: Database, config: Config): Promise<Bootstrap
       data: {
         tenantId: tenant.id,
         username,
-        usernameLower: username.toLowerCase(),
         email,
-        emailLower: email.toLowerCase(),
         firstName: 'Skylight',
         lastName: 'Administrator',
         state: 'active',
@@ -60,7 +58,6 @@ export async function bootstrap(db: Database, config: Config): Promise<Bootstrap
         tenantId: tenant.id,
         name: 'operator',
         username: 'operator',
-        usernameLower: 'operator',
         description: 'Operator service account created at first start',
         roles: { create: { roleName: SKYLIGHT_ADMIN } },
       },

@@ -19,6 +19,7 @@ import { describeImportFailure, ImportRefusal } from './failures.js';
 import { resolveRoleNameIn } from '../roles/assign.js';
 import { createAnalyticsUiApplication, syncAnalyticsUiSubdomain, type DefaultApplicationConfig } from '../oauth/applications.js';
 import { groupNameTaken } from '../groups/service.js';
+import { caseFolder, foldCase } from '../platform/case-fold.js';
 
 export interface ImportOptions {
   argon: Argon2Params;
@@ -141,9 +142,7 @@ interface UserPlan {
   rawId: string;
   data: {
     username: string;
-    usernameLower: string;
     email: string;
-    emailLower: string;
     firstName: string;
     lastName: string;
     state: string;
@@ -157,7 +156,7 @@ interface UserPlan {
 interface MachinePlan {
   id: string;
   rawId: string;
-  data: { name: string; username: string; usernameLower: string; description: string; accessTokenType: string; expirationDate: Date | null };
+  data: { name: string; username: string; description: string; accessTokenType: string; expirationDate: Date | null };
 }
 
 /** Reads one org of the document into rows to write, collecting what cannot be read. */
@@ -275,9 +274,7 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
       password: passwordHash ? undefined : user.password,
       data: {
         username: user.userName,
-        usernameLower: user.userName.toLowerCase(),
         email: user.email.email,
-        emailLower: user.email.email.toLowerCase(),
         firstName: user.profile?.firstName ?? '',
         lastName: user.profile?.lastName ?? '',
         state: state && USER_STATES.has(state) ? state : 'active',
@@ -307,7 +304,6 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
       data: {
         name: user.name,
         username: user.userName,
-        usernameLower: user.userName.toLowerCase(),
         description: user.description ?? '',
         accessTokenType: user.accessTokenType === 'ACCESS_TOKEN_TYPE_JWT' ? 'Jwt' : 'Bearer',
         expirationDate: parseDate(metadata.get(userId)?.get('expirationDate')),
@@ -332,7 +328,7 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
 
   const groups = (pca?.groups ?? []).map((g) => ({
     id: g.groupId.toLowerCase(),
-    data: { name: g.name, nameLower: g.name.toLowerCase(), description: g.description, externalId: g.externalId },
+    data: { name: g.name, description: g.description, externalId: g.externalId },
     members: g.members.map((m) => toUuid(m, scope)),
     roles: g.roles,
   }));
@@ -366,7 +362,7 @@ async function writeOrg(tx: Tx, plan: Plan, errors: ItemError[], n: Counter, app
   const { operator } = await writeTenant(w, plan, applications);
   await writeRoles(w, plan);
   const holderOf = await writePrincipals(w, plan);
-  const resolveRole = await roleResolver(w, operator);
+  const resolveRole = await roleResolver(w, operator, [...plan.groups.flatMap((g) => g.roles), ...plan.grants.map((g) => g.role)]);
   await writeGroups(w, plan, resolveRole);
   await writeGrants(w, plan, resolveRole, holderOf);
 }
@@ -417,8 +413,8 @@ async function writeTenant(w: Step, plan: Pick<Plan, 'tenant'>, applications?: D
 async function writeRoles(w: Step, plan: Pick<Plan, 'roles'>) {
   const { tx, tenantId, errors, n } = w;
   for (const r of plan.roles) {
-    const row = { name: r.name, nameLower: r.name.toLowerCase(), description: r.description, featureRoles: r.featureRoles };
-    const clash = await tx.customRole.findFirst({ where: { tenantId, nameLower: row.nameLower, NOT: { id: r.id } }, select: { id: true } });
+    const row = { name: r.name, description: r.description, featureRoles: r.featureRoles };
+    const clash = await tx.customRole.findFirst({ where: { tenantId, nameLower: await foldCase(tx, r.name), NOT: { id: r.id } }, select: { id: true } });
     if (clash) {
       errors.push({ type: 'role', id: r.id, message: `role name "${r.name}" is taken by another role` });
       continue;
@@ -447,7 +443,13 @@ async function writePrincipals(w: Step, plan: Pick<Plan, 'users' | 'machines'>):
   const userById = new Map(users.map((u) => [u.id, u]));
   const saById = new Map(sas.map((s) => [s.id, s]));
   // The tenant's identity rule (users/identity.ts), over its rows held in memory.
-  const identities = new IdentityIndex(users, sas);
+  const fold = await caseFolder(tx, [
+    ...users.flatMap((u) => [u.username, u.email]),
+    ...sas.map((s) => s.username),
+    ...plan.users.flatMap((u) => [u.data.username, u.data.email]),
+    ...plan.machines.map((s) => s.data.username),
+  ]);
+  const identities = new IdentityIndex(fold, users, sas);
   const foreignUsers = new Set(
     (
       await tx.user.findMany({ where: { id: { in: plan.users.map((u) => u.id).filter((id) => !userById.has(id)) }, NOT: { tenantId } }, select: { id: true } })
@@ -513,13 +515,16 @@ async function writePrincipals(w: Step, plan: Pick<Plan, 'users' | 'machines'>):
   return (id) => (userIds.has(id) || userById.has(id) ? 'user' : machineIds.has(id) || saById.has(id) ? 'serviceAccount' : undefined);
 }
 
-async function roleResolver(w: Step, operatorTenant: boolean): Promise<(name: string) => RoleResolution> {
+async function roleResolver(w: Step, operatorTenant: boolean, names: string[]): Promise<(name: string) => RoleResolution> {
   const { tx, tenantId } = w;
   // Role names resolve as through the API (roles/assign.ts): built-in names exactly, custom
   // roles case-insensitively to their stored name; skylight-admin only in the operator tenant.
-  const customRoles = new Map((await tx.customRole.findMany({ where: { tenantId }, select: { name: true } })).map((r) => [r.name.toLowerCase(), r.name]));
+  const customRoles = new Map(
+    (await tx.customRole.findMany({ where: { tenantId }, select: { name: true, nameLower: true } })).map((r) => [r.nameLower, r.name]),
+  );
+  const fold = await caseFolder(tx, names);
   return (name: string): RoleResolution => {
-    const resolved = resolveRoleNameIn(customRoles, name);
+    const resolved = resolveRoleNameIn(customRoles, fold, name);
     if (!resolved) return { problem: 'no such role' };
     if (resolved === SKYLIGHT_ADMIN && !operatorTenant) return { problem: `"${SKYLIGHT_ADMIN}" exists only in the operator tenant` };
     return { name: resolved };

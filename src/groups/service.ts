@@ -7,6 +7,7 @@ import { conflict, type ErrorItem, notFound, validationFailed } from '../platfor
 import { isUuid, likeLiteral } from '../platform/ids.js';
 import { resolveRoleName } from '../roles/assign.js';
 import type { GroupCreate, GroupSearch, GroupUpdate } from './schemas.js';
+import { foldCase } from '../platform/case-fold.js';
 
 type Tx = P.TransactionClient;
 export type GroupRow = UserGroup & { roles: { roleName: string }[]; _count: { members: number } };
@@ -34,8 +35,8 @@ export async function findGroup(prisma: Prisma | Tx, tenantId: string, id: strin
 }
 
 /** The group-name rule of every entry point (REST, SCIM, import): unique per tenant, case-insensitively. */
-export async function groupNameTaken(db: Pick<Tx, 'userGroup'>, tenantId: string, name: string, exceptId?: string): Promise<boolean> {
-  const other = await db.userGroup.findUnique({ where: { tenantId_nameLower: { tenantId, nameLower: name.toLowerCase() } }, select: { id: true } });
+export async function groupNameTaken(db: Pick<Tx, 'userGroup' | '$queryRaw'>, tenantId: string, name: string, exceptId?: string): Promise<boolean> {
+  const other = await db.userGroup.findUnique({ where: { tenantId_nameLower: { tenantId, nameLower: await foldCase(db, name) } }, select: { id: true } });
   return Boolean(other && other.id !== exceptId);
 }
 
@@ -73,7 +74,6 @@ export async function createGroup(ctx: ServiceContext, input: GroupCreate): Prom
       data: {
         tenantId: ctx.tenantId,
         name: input.name,
-        nameLower: input.name.toLowerCase(),
         description: input.description ?? '',
         roles: { create: roles.map((roleName) => ({ roleName })) },
       },
@@ -107,7 +107,7 @@ export async function updateGroup(ctx: ServiceContext, id: string, input: GroupU
     }
     await tx.userGroup.update({
       where: { tenantId_id: { tenantId: ctx.tenantId, id } },
-      data: { name: input.name, nameLower: input.name?.toLowerCase(), description: input.description, updatedAt: new Date() },
+      data: { name: input.name, description: input.description, updatedAt: new Date() },
     });
     await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'usergroup.updated', targetType: 'usergroup', targetId: id, details }, ctx.requestId);
     return findGroup(tx, ctx.tenantId, id);

@@ -10,6 +10,7 @@ import { constantTimeEqual, randomToken, sha256Hex } from '../platform/secrets.j
 import { NAMEID_EMAIL, parseUntrustedXml } from './metadata.js';
 import { spKeyAad } from './service.js';
 import { unseal } from './sp-keys.js';
+import { foldCase } from '../platform/case-fold.js';
 
 /** What the SAML service provider needs from the app (a FastifyInstance fits). */
 export interface SamlDeps {
@@ -170,7 +171,7 @@ export async function findSamlRedirect(
 ): Promise<SamlRedirect | undefined> {
   if (!isUuid(tenantId)) return undefined;
   const user = await deps.db.prisma.user.findUnique({
-    where: { tenantId_emailLower: { tenantId, emailLower: email.trim().toLowerCase() } },
+    where: { tenantId_emailLower: { tenantId, emailLower: await foldCase(deps.db.prisma, email.trim()) } },
     select: { idpId: true, state: true },
   });
   if (!user?.idpId || user.state === 'inactive' || user.state === 'locked') return undefined;
@@ -277,9 +278,7 @@ export async function consumeSamlResponse(
   if (profile.nameIDFormat && profile.nameIDFormat !== NAMEID_EMAIL && profile.nameIDFormat !== 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified') {
     throw samlRefused(`NameID format ${profile.nameIDFormat} is not an email address`);
   }
-  const email = String(profile.nameID ?? '')
-    .trim()
-    .toLowerCase();
+  const email = String(profile.nameID ?? '').trim();
   if (!email.includes('@')) throw samlRefused('NameID is not an email address');
   const notOnOrAfter = new Date(data.NotOnOrAfter ?? assertion?.Conditions?.[0]?.$?.NotOnOrAfter ?? Date.now() + 3600_000);
 
@@ -308,7 +307,7 @@ export async function consumeSamlResponse(
       skipDuplicates: true,
     });
     if (!used.count) throw samlRefused('The assertion was already used');
-    const user = await tx.user.findUnique({ where: { tenantId_emailLower: { tenantId: idp.tenantId, emailLower: email } } });
+    const user = await tx.user.findUnique({ where: { tenantId_emailLower: { tenantId: idp.tenantId, emailLower: await foldCase(tx, email) } } });
     if (!user || user.idpId !== idp.id) throw samlRefused('No user of this tenant is associated with this identity provider and email');
     if (user.state === 'inactive' || user.state === 'locked') throw samlRefused(`The user is ${user.state}`);
     await tx.user.update({ where: { tenantId_id: { tenantId: idp.tenantId, id: user.id } }, data: { lastLoginAt: new Date() } });

@@ -8,6 +8,7 @@ import { isUuid } from '../platform/ids.js';
 import { randomToken, sha256Hex } from '../platform/secrets.js';
 import { forgetClient } from './hot-cache.js';
 import { GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, type ApplicationCreate, type ApplicationUpdate } from './schemas.js';
+import { foldCase } from '../platform/case-fold.js';
 
 export const ANALYTICS_UI = 'AnalyticsUI';
 export const SWAGGER_UI_CLIENT_ID = 'swagger-ui';
@@ -82,7 +83,7 @@ async function assertMayActOnBinding(db: Tx | Prisma, ctx: ServiceContext, servi
 }
 
 async function assertNameFree(tx: Tx, tenantId: string, name: string, id?: string) {
-  const other = await tx.application.findUnique({ where: { tenantId_nameLower: { tenantId, nameLower: name.toLowerCase() } }, select: { id: true } });
+  const other = await tx.application.findUnique({ where: { tenantId_nameLower: { tenantId, nameLower: await foldCase(tx, name) } }, select: { id: true } });
   if (other && other.id !== id) throw conflict(`An application named "${name}" already exists`, '/data/attributes/name');
 }
 
@@ -112,7 +113,6 @@ export async function createApplication(ctx: ServiceContext, input: ApplicationC
       data: {
         ...shape,
         tenantId: ctx.tenantId,
-        nameLower: input.name.toLowerCase(),
         clientId: newClientId(),
         clientSecretHash: secret ? hashClientSecret(secret) : null,
       },
@@ -142,7 +142,7 @@ export async function updateApplication(ctx: ServiceContext, id: string, input: 
       if (input.name) await assertNameFree(tx, ctx.tenantId, input.name, id);
       const app = await tx.application.update({
         where: { tenantId_id: { tenantId: ctx.tenantId, id } },
-        data: { ...input, ...(input.name ? { nameLower: input.name.toLowerCase() } : {}) },
+        data: input,
       });
       await audit(
         tx,
@@ -214,7 +214,6 @@ export async function createAnalyticsUiApplication(tx: Tx, tenantId: string, sub
     data: {
       tenantId,
       name: ANALYTICS_UI,
-      nameLower: ANALYTICS_UI.toLowerCase(),
       clientId: newClientId(),
       clientType: 'public',
       tokenEndpointAuthMethod: 'none',
@@ -233,7 +232,6 @@ export async function createSwaggerUiApplication(tx: Tx, tenantId: string, confi
     data: {
       tenantId,
       name: 'SwaggerUI',
-      nameLower: 'swaggerui',
       clientId: SWAGGER_UI_CLIENT_ID,
       clientType: 'public',
       tokenEndpointAuthMethod: 'none',
@@ -257,7 +255,7 @@ export async function syncAnalyticsUiSubdomain(
   config: DefaultApplicationConfig,
 ) {
   if ((before ?? null) === (after ?? null)) return;
-  const app = await tx.application.findUnique({ where: { tenantId_nameLower: { tenantId, nameLower: ANALYTICS_UI.toLowerCase() } } });
+  const app = await tx.application.findUnique({ where: { tenantId_nameLower: { tenantId, nameLower: await foldCase(tx, ANALYTICS_UI) } } });
   if (!app?.isManaged) return;
   const old = new Set(analyticsUiRedirects(config, before));
   const oldLogout = before ? `https://${before}.${config.BASE_DOMAIN}/` : undefined;

@@ -5,6 +5,7 @@ import { seal, unseal } from '../platform/sealed.js';
 import { startSession, type NewSession, type SessionSettings } from '../sessions/browser-session.js';
 import { claimLoginAttempt, clientAddressKey, failedLogin, recordSuccessfulLogin } from '../users/lockout.js';
 import { issueCode, openAuthRequest } from './authorize.js';
+import { foldCase } from '../platform/case-fold.js';
 
 export interface CompleteLoginInput {
   tenantId: string;
@@ -123,7 +124,7 @@ export async function checkPassword(
   password: string,
   clientIp?: string,
 ): Promise<PasswordCheck> {
-  const key = login.trim().toLowerCase();
+  const key = await foldCase(prisma, login.trim());
   const user = await prisma.user.findFirst({
     where: { tenantId, OR: [{ emailLower: key }, { usernameLower: key }] },
     include: { tenant: { select: { state: true } } },

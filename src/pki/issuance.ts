@@ -26,6 +26,7 @@ import {
   ski,
   subjectAltUri,
 } from './x509.js';
+import { foldCase } from '../platform/case-fold.js';
 
 export type CertFormat = 'der' | 'pem';
 export interface SignParams {
@@ -107,7 +108,7 @@ export class Issuance {
              coalesce(array_agg(r."roleName") FILTER (WHERE r."roleName" IS NOT NULL), '{}') AS roles
       FROM "ServiceAccount" sa
       LEFT JOIN "RoleAssignment" r ON r."tenantId" = sa."tenantId" AND r."serviceAccountId" = sa.id
-      WHERE sa."tenantId" = ${ctx.tenantId}::uuid AND sa."usernameLower" = ${username.toLowerCase()}
+      WHERE sa."tenantId" = ${ctx.tenantId}::uuid AND sa."usernameLower" = lower(${username})
       GROUP BY sa.id`;
     if (existing && roles.every((r) => existing.roles.includes(r))) {
       checkReusable(ctx, { roles: existing.roles.map((roleName) => ({ roleName })), expirationDate: existing.expirationDate }, username);
@@ -122,7 +123,7 @@ export class Issuance {
 
     const cert = await ctx.prisma.$transaction(async (tx) => {
       let sa = await tx.serviceAccount.findUnique({
-        where: { tenantId_usernameLower: { tenantId: ctx.tenantId, usernameLower: username.toLowerCase() } },
+        where: { tenantId_usernameLower: { tenantId: ctx.tenantId, usernameLower: await foldCase(tx, username) } },
         include: { roles: { select: { roleName: true } } },
       });
       if (sa) {
@@ -138,7 +139,6 @@ export class Issuance {
             tenantId: ctx.tenantId,
             name: username,
             username,
-            usernameLower: username.toLowerCase(),
             description: 'Client certificate holder',
             roles: { create: roles.map((roleName) => ({ roleName })) },
           },
@@ -235,7 +235,7 @@ export class Issuance {
     for (const role of roles) {
       if (!/^[A-Za-z0-9][A-Za-z0-9 _.:-]{0,99}$/.test(role)) throw badRequest(`"${role}" is not a role name`);
       if (!isBuiltinRole(role)) {
-        const custom = await ctx.prisma.customRole.findUnique({ where: { tenantId_nameLower: { tenantId: ctx.tenantId, nameLower: role.toLowerCase() } } });
+        const custom = await ctx.prisma.customRole.findUnique({ where: { tenantId_nameLower: { tenantId: ctx.tenantId, nameLower: await foldCase(ctx.prisma, role) } } });
         if (!custom) throw badRequest(`Role "${role}" does not exist`);
       }
       assertMayConfer(ctx.principal, ctx.tenantId, [role]);

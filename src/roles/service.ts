@@ -8,6 +8,7 @@ import { conflict, notFound, unprocessable, validationFailed } from '../platform
 import { isUuid } from '../platform/ids.js';
 import { compileNameFilter } from './name-filter.js';
 import type { RoleCreate, RoleUpdate } from './schemas.js';
+import { foldCase } from '../platform/case-fold.js';
 
 export function roleAttributes(r: CustomRole) {
   return {
@@ -43,8 +44,8 @@ function assertNotBuiltinName(name: string) {
   if (isBuiltinRole(name.toLowerCase())) throw unprocessable(`"${name}" is a built-in role name`, '/data/attributes/name');
 }
 
-async function assertNameFree(db: Pick<Prisma, 'customRole'>, tenantId: string, name: string, exceptId?: string) {
-  const other = await db.customRole.findUnique({ where: { tenantId_nameLower: { tenantId, nameLower: name.toLowerCase() } }, select: { id: true } });
+async function assertNameFree(db: Pick<Prisma, 'customRole' | '$queryRaw'>, tenantId: string, name: string, exceptId?: string) {
+  const other = await db.customRole.findUnique({ where: { tenantId_nameLower: { tenantId, nameLower: await foldCase(db, name) } }, select: { id: true } });
   if (other && other.id !== exceptId) throw conflict(`A role named "${name}" already exists`, '/data/attributes/name');
 }
 
@@ -85,7 +86,7 @@ export async function createRole(ctx: ServiceContext, input: RoleCreate): Promis
     await assertMayConferFeatures(tx, ctx.principal, ctx.tenantId, featureRoles);
     await assertNameFree(tx, ctx.tenantId, input.name);
     const role = await tx.customRole.create({
-      data: { tenantId: ctx.tenantId, name: input.name, nameLower: input.name.toLowerCase(), description: input.description ?? '', featureRoles },
+      data: { tenantId: ctx.tenantId, name: input.name, description: input.description ?? '', featureRoles },
     });
     await audit(
       tx,
@@ -113,7 +114,7 @@ export async function updateRole(ctx: ServiceContext, id: string, input: RoleUpd
     if (renamed) await assertNameFree(tx, ctx.tenantId, input.name!, id);
     const role = await tx.customRole.update({
       where: { tenantId_id: { tenantId: ctx.tenantId, id } },
-      data: { name: input.name, nameLower: input.name?.toLowerCase(), description: input.description, featureRoles },
+      data: { name: input.name, description: input.description, featureRoles },
     });
     // Assignments hold the role by name: a rename carries them along.
     if (renamed) {

@@ -14,6 +14,7 @@ import { applyPatch, lowerKeys, normalizeValue, parsePatchRequest, type Obj, typ
 import { GROUP_ATTRIBUTES, groupWhere, orderBy } from './queries.js';
 import { GROUP_SCHEMA, listResponse, project, renderGroup, wants, type Projection } from './resources.js';
 import { page, type ListQuery } from './users.js';
+import { foldCase } from '../platform/case-fold.js';
 
 type Tx = Parameters<Parameters<Prisma['$transaction']>[0]>[0];
 
@@ -99,7 +100,7 @@ export async function renderGroups(ctx: ScimContext, rows: UserGroup[], p: Proje
 }
 
 export async function listGroups(ctx: ScimContext, q: ListQuery, p: Projection) {
-  const where = { tenantId: ctx.tenantId, ...(q.filter ? { AND: [groupWhere(parseFilter(q.filter))] } : {}) };
+  const where = { tenantId: ctx.tenantId, ...(q.filter ? { AND: [await groupWhere(ctx.prisma, parseFilter(q.filter))] } : {}) };
   const order = orderBy(GROUP_ATTRIBUTES, q.sortBy, q.sortOrder, (s) => parseAttrName(s, invalidValue));
   const { startIndex, count } = page(q);
   const [total, rows] = await Promise.all([
@@ -136,7 +137,7 @@ export async function createGroup(ctx: ScimContext, body: unknown): Promise<User
   const ids = memberIds(r.members);
   return ctx.prisma.$transaction(async (tx) => {
     await assertNameFree(tx, ctx.tenantId, f.name);
-    const g = await tx.userGroup.create({ data: { tenantId: ctx.tenantId, name: f.name, nameLower: f.name.toLowerCase(), externalId: f.externalId } });
+    const g = await tx.userGroup.create({ data: { tenantId: ctx.tenantId, name: f.name, externalId: f.externalId } });
     await addMembers(tx, ctx, g.id, ids);
     await audit(
       tx,
@@ -166,10 +167,10 @@ async function update(
     if (fields && fields.externalId !== current.externalId) changed.push('externalId');
     if (membersChanged) changed.push('members');
     if (!changed.length) return current;
-    if (fields?.name !== undefined && fields.name.toLowerCase() !== current.nameLower) await assertNameFree(tx, ctx.tenantId, fields.name, current.id);
+    if (fields?.name !== undefined && (await foldCase(tx, fields.name)) !== current.nameLower) await assertNameFree(tx, ctx.tenantId, fields.name, current.id);
     const g = await tx.userGroup.update({
       where: { tenantId_id: { tenantId: ctx.tenantId, id: current.id } },
-      data: { ...(fields ? { name: fields.name, nameLower: fields.name.toLowerCase(), externalId: fields.externalId } : {}), updatedAt: nextVersion(current) },
+      data: { ...(fields ? { name: fields.name, externalId: fields.externalId } : {}), updatedAt: nextVersion(current) },
     });
     await audit(
       tx,

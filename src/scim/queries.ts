@@ -4,6 +4,9 @@ import type { Prisma } from '../generated/prisma/client.js';
 import { isUuid } from '../platform/ids.js';
 import { invalidFilter, invalidValue } from './errors.js';
 import { ENTERPRISE_URN, type AttrPath, type CompareOp, type Filter, type Value } from './filter.js';
+import { caseFolder } from '../platform/case-fold.js';
+
+type Raw = Parameters<typeof caseFolder>[0];
 
 type Where = Record<string, unknown>;
 
@@ -61,9 +64,9 @@ const PRISMA_OP: Record<'gt' | 'ge' | 'lt' | 'le', 'gt' | 'gte' | 'lt' | 'lte'> 
 // PostgreSQL's default LIKE escape character is the backslash.
 const likeLiteral = (v: string) => v.replace(/[\\%_]/g, (c) => '\\' + c);
 
-function stringCondition(a: Extract<Attribute, { kind: 'string' }>, op: CompareOp, value: Value): Where {
+function stringCondition(a: Extract<Attribute, { kind: 'string' }>, op: CompareOp, value: Value, fold: Fold): Where {
   if (typeof value !== 'string') throw invalidFilter(`"${a.field}" compares with a string`);
-  const v = a.lower ? value.toLowerCase() : value;
+  const v = a.lower ? fold(value) : value;
   const mode = a.insensitive ? { mode: 'insensitive' } : {};
   switch (op) {
     case 'eq':
@@ -81,10 +84,10 @@ function stringCondition(a: Extract<Attribute, { kind: 'string' }>, op: CompareO
   }
 }
 
-function condition(a: Attribute, op: CompareOp, value: Value): Where {
+function condition(a: Attribute, op: CompareOp, value: Value, fold: Fold): Where {
   switch (a.kind) {
     case 'string':
-      return stringCondition(a, op, value);
+      return stringCondition(a, op, value, fold);
     case 'uuid': {
       if (typeof value !== 'string') throw invalidFilter('"id" compares with a string');
       if (op === 'eq') return isUuid(value) ? { [a.field]: value.toLowerCase() } : NONE;
@@ -146,26 +149,42 @@ function chain(filter: Filter, op: 'and' | 'or', out: Filter[] = []): Filter[] {
   return out;
 }
 
-export function toWhere(filter: Filter, map: AttributeMap): Where {
+function toWhere(filter: Filter, map: AttributeMap, fold: Fold): Where {
   switch (filter.op) {
     case 'and':
-      return { AND: chain(filter, 'and').map((f) => toWhere(f, map)) };
+      return { AND: chain(filter, 'and').map((f) => toWhere(f, map, fold)) };
     case 'or':
-      return { OR: chain(filter, 'or').map((f) => toWhere(f, map)) };
+      return { OR: chain(filter, 'or').map((f) => toWhere(f, map, fold)) };
     case 'not':
-      return { NOT: toWhere(filter.filter, map) };
+      return { NOT: toWhere(filter.filter, map, fold) };
     case 'pr':
       return present(attributeOf(map, filter.path));
     // Each condition inside brackets was parsed as parent.sub, so it maps on its own.
     case 'valuePath':
-      return toWhere(filter.filter, map);
+      return toWhere(filter.filter, map, fold);
     default:
-      return condition(attributeOf(map, filter.path), filter.op, filter.value);
+      return condition(attributeOf(map, filter.path), filter.op, filter.value, fold);
   }
 }
 
-export const userWhere = (filter: Filter) => toWhere(filter, USER_ATTRIBUTES) as Prisma.UserWhereInput;
-export const groupWhere = (filter: Filter) => toWhere(filter, GROUP_ATTRIBUTES) as Prisma.UserGroupWhereInput;
+/** Folds as the database's lower() does: the case-insensitive attributes compare with generated lower() columns. */
+type Fold = (s: string) => string;
+
+function stringsOf(filter: Filter, out: string[] = []): string[] {
+  if (filter.op === 'and' || filter.op === 'or') {
+    stringsOf(filter.left, out);
+    stringsOf(filter.right, out);
+  } else if (filter.op === 'not' || filter.op === 'valuePath') stringsOf(filter.filter, out);
+  else if ('value' in filter && typeof filter.value === 'string') out.push(filter.value);
+  return out;
+}
+
+export async function userWhere(db: Raw, filter: Filter): Promise<Prisma.UserWhereInput> {
+  return toWhere(filter, USER_ATTRIBUTES, await caseFolder(db, stringsOf(filter))) as Prisma.UserWhereInput;
+}
+export async function groupWhere(db: Raw, filter: Filter): Promise<Prisma.UserGroupWhereInput> {
+  return toWhere(filter, GROUP_ATTRIBUTES, await caseFolder(db, stringsOf(filter))) as Prisma.UserGroupWhereInput;
+}
 
 /** Columns `sortBy` may name; anything else is refused rather than silently ignored. */
 export function orderBy(map: AttributeMap, sortBy: string | undefined, sortOrder: string | undefined, parse: (s: string) => AttrPath) {

@@ -143,9 +143,7 @@ async function columns(ctx: ScimContext, tx: Tx, f: UserFields, current?: User) 
   const state = !active ? 'inactive' : current && current.state !== 'inactive' ? current.state : 'active';
   return {
     username: f.username,
-    usernameLower: f.username.toLowerCase(),
     email: f.email,
-    emailLower: f.email.toLowerCase(),
     firstName: f.firstName,
     lastName: f.lastName,
     externalId: f.externalId,
@@ -209,7 +207,7 @@ export function page(q: ListQuery) {
 }
 
 export async function listUsers(ctx: ScimContext, q: ListQuery, p: Projection) {
-  const where = { tenantId: ctx.tenantId, ...(q.filter ? { AND: [userWhere(parseFilter(q.filter))] } : {}) };
+  const where = { tenantId: ctx.tenantId, ...(q.filter ? { AND: [await userWhere(ctx.prisma, parseFilter(q.filter))] } : {}) };
   const order = orderBy(USER_ATTRIBUTES, q.sortBy, q.sortOrder, (s) => parseAttrName(s, invalidValue));
   const { startIndex, count } = page(q);
   const [total, rows] = await Promise.all([

@@ -10,6 +10,7 @@ import { assertMayActOnRoles, assertMayConfer } from '../principals/policy.js';
 import { identityClashes } from '../users/identity.js';
 import { requireAdminOrSelf, resolveAccountId } from './access.js';
 import type { ServiceAccountCreate, ServiceAccountSearch } from './schemas.js';
+import { foldCase } from '../platform/case-fold.js';
 
 type Tx = Parameters<Parameters<Prisma['$transaction']>[0]>[0];
 type AccountRow = ServiceAccount & { roles: { roleName: string }[] };
@@ -57,7 +58,7 @@ async function resolveRoles(tx: Tx, ctx: ServiceContext, names: string[], source
     if (isBuiltinRole(name)) stored = name;
     else {
       const custom = await tx.customRole.findUnique({
-        where: { tenantId_nameLower: { tenantId: ctx.tenantId, nameLower: name.toLowerCase() } },
+        where: { tenantId_nameLower: { tenantId: ctx.tenantId, nameLower: await foldCase(ctx.prisma, name) } },
         select: { name: true },
       });
       if (!custom) throw refuseRole(`Unknown role "${name}"`, source(i));
@@ -104,7 +105,6 @@ export async function createServiceAccount(
         tenantId: ctx.tenantId,
         name: input.name,
         username: input.username,
-        usernameLower: input.username.toLowerCase(),
         description: input.description,
         accessTokenType: input.accessTokenType,
         roles: { create: roles.map((roleName) => ({ roleName })) },
@@ -164,7 +164,7 @@ export async function searchServiceAccounts(ctx: ServiceContext, criteria: Servi
   const where = {
     tenantId: ctx.tenantId,
     ...(criteria.name ? { name: { contains: criteria.name, mode: 'insensitive' as const } } : {}),
-    ...(criteria.username ? { usernameLower: { contains: criteria.username.toLowerCase() } } : {}),
+    ...(criteria.username ? { username: { contains: criteria.username, mode: 'insensitive' as const } } : {}),
     ...(criteria.role ? { roles: { some: { roleName: { equals: criteria.role, mode: 'insensitive' as const } } } } : {}),
   };
   const [total, rows] = await Promise.all([

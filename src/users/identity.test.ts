@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { describeClash, IdentityIndex, userIdentityProblems } from './identity.js';
 
 describe('IdentityIndex (the identity rule over rows held in memory)', () => {
-  const index = () => new IdentityIndex([{ id: 'u1', username: 'Alice', email: 'Alice@Example.test' }], [{ id: 's1', username: 'Robot-1' }]);
+  const index = () =>
+    new IdentityIndex((s) => s.toLowerCase(), [{ id: 'u1', username: 'Alice', email: 'Alice@Example.test' }], [{ id: 's1', username: 'Robot-1' }]);
 
   it('finds a username held by a user or a service account, and an email, in any case', () => {
     expect(index().clashes({ username: 'ALICE', email: 'alice@example.TEST' })).toEqual([

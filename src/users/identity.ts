@@ -5,11 +5,9 @@
 // - a user's username and email, and a service account's username, have one syntax each.
 // Each entry point words the refusal in its own protocol; the decision is made here.
 import type { Prisma as P } from '../generated/prisma/client.js';
+import { foldCase } from '../platform/case-fold.js';
 
 type Tx = P.TransactionClient;
-
-/** The form in which identities are compared. */
-export const foldIdentity = (s: string) => s.toLowerCase();
 
 export type Holder = 'user' | 'serviceAccount';
 
@@ -42,7 +40,7 @@ const isSelf = (self: IdentitySelf | undefined, kind: Holder, id: string) => sel
 export async function identityClashes(tx: Tx, tenantId: string, input: IdentityInput, self?: IdentitySelf): Promise<IdentityClash[]> {
   const out: IdentityClash[] = [];
   if (input.username !== undefined) {
-    const lower = foldIdentity(input.username);
+    const lower = await foldCase(tx, input.username);
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`username:${tenantId}:${lower}`}))`;
     const [user, sa] = await Promise.all([
       tx.user.findUnique({ where: { tenantId_usernameLower: { tenantId, usernameLower: lower } }, select: { id: true } }),
@@ -52,7 +50,7 @@ export async function identityClashes(tx: Tx, tenantId: string, input: IdentityI
     else if (sa && !isSelf(self, 'serviceAccount', sa.id)) out.push({ field: 'username', value: input.username, holder: 'serviceAccount' });
   }
   if (input.email !== undefined) {
-    const user = await tx.user.findUnique({ where: { tenantId_emailLower: { tenantId, emailLower: foldIdentity(input.email) } }, select: { id: true } });
+    const user = await tx.user.findUnique({ where: { tenantId_emailLower: { tenantId, emailLower: await foldCase(tx, input.email) } }, select: { id: true } });
     if (user && !isSelf(self, 'user', user.id)) out.push({ field: 'email', value: input.email, holder: 'user' });
   }
   return out;
@@ -61,12 +59,18 @@ export async function identityClashes(tx: Tx, tenantId: string, input: IdentityI
 /**
  * The same rule over a tenant's identities held in memory, for bulk writers (import)
  * that check thousands of rows against rows loaded once and insert them in batches.
+ * `fold` folds as the database does (platform/case-fold.ts: caseFolder), for every name
+ * the index will see.
  */
 export class IdentityIndex {
   private readonly usernames = new Map<string, { kind: Holder; id: string }>();
   private readonly emails = new Map<string, string>();
 
-  constructor(users: { id: string; username: string; email: string }[], accounts: { id: string; username: string }[]) {
+  constructor(
+    private readonly fold: (s: string) => string,
+    users: { id: string; username: string; email: string }[],
+    accounts: { id: string; username: string }[],
+  ) {
     for (const u of users) this.claim({ kind: 'user', id: u.id }, u);
     for (const s of accounts) this.claim({ kind: 'serviceAccount', id: s.id }, s);
   }
@@ -74,11 +78,11 @@ export class IdentityIndex {
   clashes(input: IdentityInput, self?: IdentitySelf): IdentityClash[] {
     const out: IdentityClash[] = [];
     if (input.username !== undefined) {
-      const holder = this.usernames.get(foldIdentity(input.username));
+      const holder = this.usernames.get(this.fold(input.username));
       if (holder && !isSelf(self, holder.kind, holder.id)) out.push({ field: 'username', value: input.username, holder: holder.kind });
     }
     if (input.email !== undefined) {
-      const holder = this.emails.get(foldIdentity(input.email));
+      const holder = this.emails.get(this.fold(input.email));
       if (holder && !isSelf(self, 'user', holder)) out.push({ field: 'email', value: input.email, holder: 'user' });
     }
     return out;
@@ -86,10 +90,10 @@ export class IdentityIndex {
 
   /** Records that `who` now holds `now`, releasing what it held before. */
   claim(who: IdentitySelf, now: IdentityInput, before?: IdentityInput) {
-    if (before?.username !== undefined) this.usernames.delete(foldIdentity(before.username));
-    if (before?.email !== undefined) this.emails.delete(foldIdentity(before.email));
-    if (now.username !== undefined) this.usernames.set(foldIdentity(now.username), who);
-    if (now.email !== undefined && who.kind === 'user') this.emails.set(foldIdentity(now.email), who.id);
+    if (before?.username !== undefined) this.usernames.delete(this.fold(before.username));
+    if (before?.email !== undefined) this.emails.delete(this.fold(before.email));
+    if (now.username !== undefined) this.usernames.set(this.fold(now.username), who);
+    if (now.email !== undefined && who.kind === 'user') this.emails.set(this.fold(now.email), who.id);
   }
 }
 

@@ -43,7 +43,7 @@ function filterSql(c: UserSearch, p: (v: unknown) => string, roleParam: string |
     ['email', 'emailLower'],
   ] as const) {
     const v = c[col];
-    if (v) where.push(`u."${lower}" LIKE ${p(`%${likeLiteral(v.toLowerCase())}%`)}`);
+    if (v) where.push(`u."${lower}" LIKE lower(${p(`%${likeLiteral(v)}%`)})`);
   }
   for (const col of ['firstName', 'lastName'] as const) {
     const v = c[col];

@@ -107,9 +107,7 @@ export async function createUser(ctx: ServiceContext, input: UserCreate, argon2:
       data: {
         tenantId: ctx.tenantId,
         username: input.username,
-        usernameLower: input.username.toLowerCase(),
         email: input.email,
-        emailLower: input.email.toLowerCase(),
         firstName: input.firstName ?? '',
         lastName: input.lastName ?? '',
         state,
@@ -173,9 +171,7 @@ export async function updateUser(ctx: ServiceContext, id: string, input: UserUpd
       where: { tenantId_id: { tenantId: ctx.tenantId, id } },
       data: {
         username: input.username,
-        usernameLower: input.username?.toLowerCase(),
         email: input.email,
-        emailLower: input.email?.toLowerCase(),
         firstName: input.firstName,
         lastName: input.lastName,
         state,
