@@ -1,11 +1,12 @@
 // The clauses of OIDC Core, RP-Initiated Logout, RFC 6750 and RFC 7523 an outside conformance
 // run found missing (issue 18), each checked with a real relying party (openid-client).
 import { randomUUID } from 'node:crypto';
-import { importPKCS8, SignJWT } from 'jose';
+import { decodeProtectedHeader, generateKeyPair, importPKCS8, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as client from 'openid-client';
 import { call, createTenant, type TestApp } from './helpers/app.js';
 import { Browser, formField, loginThrough, seedUser, startListeningApp } from './helpers/oauth.js';
+import { issueIdToken } from '../src/oauth/tokens.js';
 
 let t: TestApp & { issuer: string };
 let tenantA: string;
@@ -273,6 +274,71 @@ describe('JWT-bearer assertion audience (RFC 7523 §3)', () => {
       const { status, body } = await exchange(file, aud);
       expect(status, aud).toBe(400);
       expect(body.error).toBe('invalid_grant');
+    }
+  });
+});
+
+describe('id_token_hint at the authorization endpoint (OIDC Core 3.1.2.1)', () => {
+  const errorOf = (res: Response) => new URL(res.headers.get('location')!).searchParams.get('error');
+
+  it("answers login_required (prompt=none) or asks to sign in again when the hinted user is not the session's", async () => {
+    const alice = await signIn('alice@alpha.test');
+    const bob = await signIn('bob@alpha.test');
+    const aliceHint = alice.tokens.id_token!;
+
+    const none = await authParams(bob.config, { prompt: 'none', id_token_hint: aliceHint });
+    const refused = await bob.browser.get(none.url.toString());
+    expect(refused.status).toBe(302);
+    expect(errorOf(refused)).toBe('login_required');
+    expect(new URL(refused.headers.get('location')!).searchParams.get('state')).toBe(none.state);
+    const posted = await bob.browser.post('/oauth/v2/authorize', none.params);
+    expect(errorOf(posted)).toBe('login_required');
+
+    // Without prompt=none the user signs in again, and whoever signs in gets the code.
+    const again = await authParams(bob.config, { id_token_hint: aliceHint });
+    const toLogin = await bob.browser.get(again.url.toString());
+    expect(toLogin.headers.get('location')).toMatch(/^\/ui\/login\?r=/);
+    const relogin = await loginThrough(bob.browser, again.url.toString(), 'alice@alpha.test', PASSWORD);
+    expect(relogin.status).toBe(303);
+    const tokens = await client.authorizationCodeGrant(bob.config, new URL(relogin.headers.get('location')!), {
+      pkceCodeVerifier: again.verifier,
+      expectedState: again.state,
+      expectedNonce: again.nonce,
+    });
+    expect(tokens.claims()!.sub).toBe(alice.tokens.claims()!.sub);
+
+    // The hinted user's own session answers prompt=none with a code.
+    const own = await authParams(alice.config, { prompt: 'none', id_token_hint: aliceHint });
+    const code = await alice.browser.get(own.url.toString());
+    expect(new URL(code.headers.get('location')!).searchParams.get('code')).toBeTruthy();
+  });
+
+  it('takes an expired hint of ours, and refuses a malformed or foreign-signed one, or an access token, with invalid_request', async () => {
+    const alice = await signIn('alice@alpha.test');
+    const sub = alice.tokens.claims()!.sub;
+    const expired = await issueIdToken(
+      t.app.oauth,
+      { subjectId: sub, clientId: spa.clientId, claims: {}, lifetime: 60, alg: 'RS256' },
+      new Date(Date.now() - 2 * 3600_000),
+    );
+    const ok = await alice.browser.get((await authParams(alice.config, { prompt: 'none', id_token_hint: expired })).url.toString());
+    expect(new URL(ok.headers.get('location')!).searchParams.get('code')).toBeTruthy();
+
+    const { privateKey } = await generateKeyPair('RS256');
+    const foreign = await new SignJWT({})
+      .setProtectedHeader({ alg: 'RS256', kid: decodeProtectedHeader(alice.tokens.id_token!).kid, typ: 'JWT' })
+      .setIssuer(t.issuer)
+      .setSubject(sub)
+      .setAudience(spa.clientId)
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(privateKey);
+    for (const hint of ['garbage', foreign, alice.tokens.access_token]) {
+      const flow = await authParams(alice.config, { id_token_hint: hint });
+      const res = await alice.browser.get(flow.url.toString());
+      expect(res.status).toBe(302);
+      expect(errorOf(res)).toBe('invalid_request');
+      expect(new URL(res.headers.get('location')!).searchParams.get('state')).toBe(flow.state);
     }
   });
 });

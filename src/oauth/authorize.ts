@@ -2,10 +2,11 @@ import type { Application } from '../generated/prisma/client.js';
 import type { Prisma } from '../platform/db.js';
 import { randomToken } from '../platform/secrets.js';
 import { seal, unseal } from '../platform/sealed.js';
+import { verifyIdTokenHint } from './id-token-hint.js';
 import { isValidChallenge } from './pkce.js';
 import { GRANT_AUTHORIZATION_CODE } from './schemas.js';
 import { grantableScopes } from './scopes.js';
-import { hashToken } from './tokens.js';
+import { hashToken, type OAuthDeps } from './tokens.js';
 
 export const CODE_LIFETIME_SECONDS = 60;
 // How long the hosted login may take between /authorize and the submitted password.
@@ -25,6 +26,8 @@ export interface AuthRequest {
   maxAge?: number;
   loginHint?: string;
   prompt?: string;
+  /** The subject of the id_token_hint: the user the client believes is signed in. */
+  hintedSubject?: string;
   exp: number;
 }
 
@@ -56,14 +59,14 @@ function one(q: Record<string, unknown>, name: string): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
-/** Validates GET /oauth/v2/authorize (OpenID Connect Core 3.1.2.1, code flow only). */
+/** Validates an authorization request, GET or POST (OpenID Connect Core 3.1.2.1, code flow only). */
 export async function parseAuthorizeRequest(
-  prisma: Prisma,
-  issuer: string,
+  deps: OAuthDeps,
   query: Record<string, unknown>,
   hostTenantId: string | undefined,
   now = Date.now(),
 ): Promise<AuthorizeOutcome> {
+  const { prisma, issuer } = deps;
   const clientId = one(query, 'client_id');
   const redirectUri = one(query, 'redirect_uri');
   if (!clientId || clientId.length > 200 || clientId.includes('\u0000')) return { kind: 'page', message: 'The application is not known.' };
@@ -79,7 +82,18 @@ export async function parseAuthorizeRequest(
     kind: 'redirect',
     url: redirectWith(redirectUri, { error, error_description: description, state: state?.includes('\u0000') ? undefined : state, iss: issuer }),
   });
-  for (const name of ['response_type', 'scope', 'state', 'nonce', 'code_challenge', 'code_challenge_method', 'prompt', 'max_age', 'login_hint']) {
+  for (const name of [
+    'response_type',
+    'scope',
+    'state',
+    'nonce',
+    'code_challenge',
+    'code_challenge_method',
+    'prompt',
+    'max_age',
+    'login_hint',
+    'id_token_hint',
+  ]) {
     if (one(query, name) === '\u0000dup') return fail('invalid_request', `${name} is repeated`);
   }
   if (query.request !== undefined || query.request_uri !== undefined) return fail('request_not_supported', 'Request objects are not supported');
@@ -111,6 +125,9 @@ export async function parseAuthorizeRequest(
   if ((state?.length ?? 0) > 1024 || (nonce?.length ?? 0) > 1024) return fail('invalid_request', 'state or nonce is too long');
   const scopes = grantableScopes(one(query, 'scope'));
   const loginHint = one(query, 'login_hint');
+  const idTokenHint = one(query, 'id_token_hint');
+  const hint = idTokenHint ? await verifyIdTokenHint(deps, idTokenHint) : undefined;
+  if (idTokenHint && !hint) return fail('invalid_request', 'id_token_hint is not an ID token of this server');
 
   return {
     kind: 'ok',
@@ -128,6 +145,7 @@ export async function parseAuthorizeRequest(
       maxAge,
       loginHint: loginHint && loginHint.length <= 320 ? loginHint : undefined,
       prompt,
+      hintedSubject: hint?.sub,
       exp: Math.floor(now / 1000) + REQUEST_LIFETIME_SECONDS,
     },
   };

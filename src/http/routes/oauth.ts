@@ -118,7 +118,7 @@ export default async function oauthRoutes(app: FastifyInstance) {
   const authorize = async (request: FastifyRequest, reply: FastifyReply, params: Record<string, unknown>) => {
     const status = request.method === 'POST' ? 303 : 302;
     const host = await tenantFromHost(request);
-    const outcome = await parseAuthorizeRequest(prisma, iss, params, host?.id);
+    const outcome = await parseAuthorizeRequest(deps, params, host?.id);
     if (outcome.kind === 'page') return messagePage(reply, 'Sign-in request refused', outcome.message, 400);
     if (outcome.kind === 'redirect') return reply.redirect(outcome.url, status);
     const req = outcome.req;
@@ -128,7 +128,9 @@ export default async function oauthRoutes(app: FastifyInstance) {
     if (s?.ok && s.session.tenantId === req.tenantId) {
       const tooOld = req.maxAge !== undefined && s.session.authTime.getTime() + req.maxAge * 1000 < Date.now();
       const subject = await loadSubject(prisma, s.session.tenantId, s.session.userId, 'session', s.session.id);
-      if (subject.ok && !tooOld && !prompts.includes('login')) {
+      // OIDC Core 3.1.2.1: the client expects the hinted user; another user's session is no answer.
+      const otherUser = req.hintedSubject !== undefined && req.hintedSubject !== s.session.userId;
+      if (subject.ok && !tooOld && !otherUser && !prompts.includes('login')) {
         const url = await issueCode(prisma, iss, req, { userId: s.session.userId, sessionId: s.session.id, authTime: s.session.authTime, amr: s.session.amr });
         return noStore(reply).redirect(url, status);
       }
