@@ -1,10 +1,10 @@
 // The clauses of OIDC Core, RP-Initiated Logout, RFC 6750 and RFC 7523 an outside conformance
 // run found missing (issue 18), each checked with a real relying party (openid-client).
 import { randomUUID } from 'node:crypto';
-import { decodeProtectedHeader, generateKeyPair, importPKCS8, SignJWT } from 'jose';
+import { createRemoteJWKSet, decodeProtectedHeader, generateKeyPair, importPKCS8, jwtVerify, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as client from 'openid-client';
-import { call, createTenant, type TestApp } from './helpers/app.js';
+import { call, createTenant, seedServiceAccountPat, type TestApp } from './helpers/app.js';
 import { Browser, formField, loginThrough, seedUser, startListeningApp } from './helpers/oauth.js';
 import { issueIdToken } from '../src/oauth/tokens.js';
 
@@ -216,51 +216,44 @@ describe('WWW-Authenticate on 401 (RFC 6750 §3)', () => {
   });
 });
 
+/** A service account with a key, through the API, and an assertion signed with its key file. */
+async function keyFile() {
+  const headers = { 'x-forwarded-tenant-id': tenantA };
+  const username = `m-${randomUUID().slice(0, 8)}`;
+  const sa = await call(t.app, t.adminPat, 'POST', '/api/v3/serviceaccounts?roles=tenant-user', { accessTokenType: 'Jwt', name: username, username }, headers);
+  expect(sa.statusCode).toBe(201);
+  const key = await call(
+    t.app,
+    t.adminPat,
+    'POST',
+    `/api/v3/serviceaccounts/${sa.json().machineUserId}/keys`,
+    { expirationDate: '2099-01-01T00:00:00Z' },
+    headers,
+  );
+  expect(key.statusCode).toBe(201);
+  return JSON.parse(Buffer.from(key.json().key, 'base64').toString('utf8')) as { keyId: string; key: string; userId: string };
+}
+
+async function exchange(file: { keyId: string; key: string; userId: string }, aud: string | string[]) {
+  const now = Math.floor(Date.now() / 1000);
+  const assertion = await new SignJWT({})
+    .setProtectedHeader({ alg: 'RS256', kid: file.keyId })
+    .setIssuer(file.userId)
+    .setSubject(file.userId)
+    .setAudience(aud)
+    .setIssuedAt(now)
+    .setExpirationTime(now + 300)
+    .setJti(randomUUID())
+    .sign(await importPKCS8(file.key, 'RS256'));
+  const res = await fetch(`${t.issuer}/oauth/v2/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion }),
+  });
+  return { status: res.status, body: (await res.json()) as { access_token?: string; error?: string } };
+}
+
 describe('JWT-bearer assertion audience (RFC 7523 §3)', () => {
-  /** A service account with a key, through the API, and an assertion signed with its key file. */
-  async function keyFile() {
-    const headers = { 'x-forwarded-tenant-id': tenantA };
-    const username = `m-${randomUUID().slice(0, 8)}`;
-    const sa = await call(
-      t.app,
-      t.adminPat,
-      'POST',
-      '/api/v3/serviceaccounts?roles=tenant-user',
-      { accessTokenType: 'Jwt', name: username, username },
-      headers,
-    );
-    expect(sa.statusCode).toBe(201);
-    const key = await call(
-      t.app,
-      t.adminPat,
-      'POST',
-      `/api/v3/serviceaccounts/${sa.json().machineUserId}/keys`,
-      { expirationDate: '2099-01-01T00:00:00Z' },
-      headers,
-    );
-    expect(key.statusCode).toBe(201);
-    return JSON.parse(Buffer.from(key.json().key, 'base64').toString('utf8')) as { keyId: string; key: string; userId: string };
-  }
-
-  async function exchange(file: { keyId: string; key: string; userId: string }, aud: string | string[]) {
-    const now = Math.floor(Date.now() / 1000);
-    const assertion = await new SignJWT({})
-      .setProtectedHeader({ alg: 'RS256', kid: file.keyId })
-      .setIssuer(file.userId)
-      .setSubject(file.userId)
-      .setAudience(aud)
-      .setIssuedAt(now)
-      .setExpirationTime(now + 300)
-      .setJti(randomUUID())
-      .sign(await importPKCS8(file.key, 'RS256'));
-    const res = await fetch(`${t.issuer}/oauth/v2/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion }),
-    });
-    return { status: res.status, body: (await res.json()) as { access_token?: string; error?: string } };
-  }
-
   it('accepts the issuer and the token endpoint URL as audience, and nothing else', async () => {
     const file = await keyFile();
     const tokenEndpoint = (await rp(spa.clientId)).serverMetadata().token_endpoint!;
@@ -340,5 +333,93 @@ describe('id_token_hint at the authorization endpoint (OIDC Core 3.1.2.1)', () =
       expect(errorOf(res)).toBe('invalid_request');
       expect(new URL(res.headers.get('location')!).searchParams.get('state')).toBe(flow.state);
     }
+  });
+});
+
+describe('the identity-service paths of seed 001', () => {
+  it('answer discovery, JWKS, token (Basic; authorization_code, refresh_token, client_credentials) and userinfo', async () => {
+    const { pat: admin, serviceAccountId } = await seedServiceAccountPat(t, tenantA, ['tenant-admin']);
+    const created = await call(t.app, admin, 'POST', '/api/v3/applications', {
+      data: {
+        type: 'applications',
+        attributes: {
+          name: 'Identity-service client',
+          clientType: 'confidential',
+          redirectUris: ['https://legacy.alpha.test/cb'],
+          grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'],
+          serviceAccountId,
+        },
+      },
+    });
+    expect(created.statusCode).toBe(201);
+    const { clientId, clientSecret } = created.json().data.attributes as { clientId: string; clientSecret: string };
+
+    // Discovery at the alias: the same document, so the issuer stays ours.
+    const discovered = await client.discovery(
+      new URL(`${t.issuer}/oidc/.well-known/openid-configuration`),
+      clientId,
+      undefined,
+      client.ClientSecretBasic(clientSecret),
+      {
+        execute: [client.allowInsecureRequests],
+      },
+    );
+    expect(discovered.serverMetadata()).toEqual((await rp(spa.clientId)).serverMetadata());
+    expect(discovered.serverMetadata().issuer).toBe(t.issuer);
+
+    // A client that knows only the identity service's paths.
+    const legacy = new client.Configuration(
+      {
+        ...discovered.serverMetadata(),
+        token_endpoint: `${t.issuer}/oidc/oauth2/token`,
+        userinfo_endpoint: `${t.issuer}/oidc/userinfo`,
+        jwks_uri: `${t.issuer}/oidc/oauth2/jwks`,
+      },
+      clientId,
+      undefined,
+      client.ClientSecretBasic(clientSecret),
+    );
+    client.allowInsecureRequests(legacy);
+
+    const machine = await client.clientCredentialsGrant(legacy);
+    const api = await t.app.inject({ method: 'GET', url: '/api/v3/applications', headers: { authorization: `Bearer ${machine.access_token}` } });
+    expect(api.statusCode).toBe(200);
+
+    const verifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const url = client.buildAuthorizationUrl(legacy, {
+      redirect_uri: 'https://legacy.alpha.test/cb',
+      scope: 'openid profile email offline_access',
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state,
+    });
+    const res = await loginThrough(new Browser(t.issuer), url.toString(), 'alice@alpha.test', PASSWORD);
+    expect(res.status).toBe(303);
+    const tokens = await client.authorizationCodeGrant(legacy, new URL(res.headers.get('location')!), { pkceCodeVerifier: verifier, expectedState: state });
+    const refreshed = await client.refreshTokenGrant(legacy, tokens.refresh_token!);
+    expect(refreshed.claims()!.sub).toBe(tokens.claims()!.sub);
+    const info = await client.fetchUserInfo(legacy, refreshed.access_token, tokens.claims()!.sub);
+    expect(info.email).toBe('alice@alpha.test');
+    const posted = await fetch(`${t.issuer}/oidc/userinfo`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${refreshed.access_token}` },
+    });
+    expect((await posted.json()).email).toBe('alice@alpha.test');
+
+    // The alias JWKS is ours, and verifies the ID token.
+    const aliasKeys = await (await fetch(`${t.issuer}/oidc/oauth2/jwks`)).json();
+    expect(aliasKeys).toEqual(await (await fetch(`${t.issuer}/oauth/v2/keys`)).json());
+    const { payload } = await jwtVerify(tokens.id_token!, createRemoteJWKSet(new URL(`${t.issuer}/oidc/oauth2/jwks`)), {
+      issuer: t.issuer,
+      audience: clientId,
+    });
+    expect(payload.email).toBe('alice@alpha.test');
+  });
+
+  it('take a JWT-bearer assertion addressed to the alias token endpoint', async () => {
+    const file = await keyFile();
+    const { status } = await exchange(file, `${t.issuer}/oidc/oauth2/token`);
+    expect(status).toBe(200);
   });
 });

@@ -1,5 +1,12 @@
-/** Where the token endpoint answers, relative to the issuer; discovery advertises the first. */
-export const TOKEN_ENDPOINT_PATHS = ['/oauth/v2/token'] as const;
+/**
+ * Where the endpoints of the authorization server answer, relative to the issuer: first our
+ * own path (the one discovery advertises), then the path the identity service of seed 001
+ * gives it, so that clients written for that service work unchanged.
+ */
+export const DISCOVERY_PATHS = ['/.well-known/openid-configuration', '/oidc/.well-known/openid-configuration'] as const;
+export const JWKS_PATHS = ['/oauth/v2/keys', '/oidc/oauth2/jwks'] as const;
+export const TOKEN_ENDPOINT_PATHS = ['/oauth/v2/token', '/oidc/oauth2/token'] as const;
+export const USERINFO_PATHS = ['/oidc/v1/userinfo', '/oidc/userinfo'] as const;
 
 /** The absolute URLs of the token endpoint, each a valid audience of a JWT-bearer assertion (RFC 7523 §3). */
 export const tokenEndpointUrls = (issuer: string) => TOKEN_ENDPOINT_PATHS.map((p) => `${issuer}${p}`);

@@ -4,7 +4,7 @@ import rateLimit from '@fastify/rate-limit';
 import { errorHandler } from '../errors.js';
 import { parseAuthorizeRequest, issueCode, redirectWith, sealAuthRequest } from '../../oauth/authorize.js';
 import { endSession } from '../../oauth/end-session.js';
-import { TOKEN_ENDPOINT_PATHS } from '../../oauth/endpoints.js';
+import { DISCOVERY_PATHS, JWKS_PATHS, TOKEN_ENDPOINT_PATHS, USERINFO_PATHS } from '../../oauth/endpoints.js';
 import { OAuthError, invalidClient, invalidRequest, unauthorizedClient, unsupportedGrantType } from '../../oauth/errors.js';
 import { introspect } from '../../oauth/introspection.js';
 import { revokeToken } from '../../oauth/revocation.js';
@@ -18,7 +18,11 @@ import { clientAuthentication, formParams } from '../oauth-client-auth.js';
 import { clearSessionCookie, sessionSecretOf } from '../session-cookie.js';
 import { tenantFromHost } from '../tenant-host.js';
 
-const hide = { hide: true };
+const TAG = 'OpenIDConnect';
+/** The OpenAPI entry of an endpoint; the handler reads and checks its own parameters (forms, RFC errors). */
+const doc = (operationId: string, summary: string) => ({ tags: [TAG], operationId, summary, security: [] });
+/** An identity-service path (seed 001): the same handler as ours, its own OpenAPI entry. */
+const aliasDoc = (operationId: string, of: string) => doc(`${operationId}IdentityService`, `Alias of ${of}, at the path of the identity service`);
 const minute = 60_000;
 
 function bearerOf(request: FastifyRequest, params: Record<string, string>): string | undefined {
@@ -50,7 +54,7 @@ export default async function oauthRoutes(app: FastifyInstance) {
     return errorHandler(err as never, request, reply);
   });
 
-  app.get('/.well-known/openid-configuration', { schema: hide }, async (_request, reply) => {
+  const discovery = async (_request: FastifyRequest, reply: FastifyReply) => {
     reply.header('cache-control', 'public, max-age=300');
     return {
       issuer: iss,
@@ -58,9 +62,9 @@ export default async function oauthRoutes(app: FastifyInstance) {
       token_endpoint: `${iss}${TOKEN_ENDPOINT_PATHS[0]}`,
       introspection_endpoint: `${iss}/oauth/v2/introspect`,
       revocation_endpoint: `${iss}/oauth/v2/revoke`,
-      userinfo_endpoint: `${iss}/oidc/v1/userinfo`,
+      userinfo_endpoint: `${iss}${USERINFO_PATHS[0]}`,
       end_session_endpoint: `${iss}/oidc/v1/end_session`,
-      jwks_uri: `${iss}/oauth/v2/keys`,
+      jwks_uri: `${iss}${JWKS_PATHS[0]}`,
       response_types_supported: ['code'],
       response_modes_supported: ['query'],
       grant_types_supported: [...deps.grants.keys()],
@@ -106,12 +110,18 @@ export default async function oauthRoutes(app: FastifyInstance) {
       request_uri_parameter_supported: false,
       claims_parameter_supported: false,
     };
-  });
+  };
+  const [discoveryPath, discoveryAlias] = DISCOVERY_PATHS;
+  app.get(discoveryPath, { schema: doc('Discovery', 'OpenID Provider metadata (OpenID Connect Discovery 1.0)') }, discovery);
+  app.get(discoveryAlias, { schema: aliasDoc('Discovery', `GET ${discoveryPath}`) }, discovery);
 
-  app.get('/oauth/v2/keys', { schema: hide }, async (_request, reply) => {
+  const jwks = async (_request: FastifyRequest, reply: FastifyReply) => {
     reply.header('cache-control', 'public, max-age=300');
     return deps.keys.jwks();
-  });
+  };
+  const [jwksPath, jwksAlias] = JWKS_PATHS;
+  app.get(jwksPath, { schema: doc('Keys', 'The public signing keys (JWKS)') }, jwks);
+  app.get(jwksAlias, { schema: aliasDoc('Keys', `GET ${jwksPath}`) }, jwks);
 
   // OIDC Core 3.1.2.1: the authorization endpoint takes the same request by GET (query) and
   // POST (form). After a POST every redirect is a 303, so the browser follows it with a GET.
@@ -143,9 +153,11 @@ export default async function oauthRoutes(app: FastifyInstance) {
     }
     return reply.redirect(`/ui/login?r=${encodeURIComponent(sealAuthRequest(app.masterKey, { ...req, prompt: undefined }))}`, status);
   };
-  const authorizeConfig = { schema: hide, config: limit(app.config.RATE_LIMIT_AUTHORIZE) };
-  app.get('/oauth/v2/authorize', authorizeConfig, (request, reply) => authorize(request, reply, request.query as Record<string, unknown>));
-  app.post('/oauth/v2/authorize', authorizeConfig, async (request, reply) => {
+  const authorizeConfig = { config: limit(app.config.RATE_LIMIT_AUTHORIZE) };
+  app.get('/oauth/v2/authorize', { ...authorizeConfig, schema: doc('Authorize', 'Authorization request (query), code flow with PKCE') }, (request, reply) =>
+    authorize(request, reply, request.query as Record<string, unknown>),
+  );
+  app.post('/oauth/v2/authorize', { ...authorizeConfig, schema: doc('AuthorizePost', 'Authorization request (form), as GET') }, async (request, reply) => {
     const params = formBodyOf(request);
     if (!params) return messagePage(reply, 'Sign-in request refused', 'The request must be a form (application/x-www-form-urlencoded).', 400);
     return authorize(request, reply, params);
@@ -156,39 +168,38 @@ export default async function oauthRoutes(app: FastifyInstance) {
   const requireGrantType = (params: Record<string, string>) => {
     if (!params.grant_type) throw invalidRequest('grant_type is required');
   };
-  app.post(
-    '/oauth/v2/token',
-    {
-      schema: hide,
-      config: { ...limit(app.config.RATE_LIMIT_TOKEN), cacheNeutral: true },
-      preHandler: clientAuthentication(requireGrantType),
-    },
-    async (request, reply) => {
-      const { params, client } = request.oauthForm!;
-      const grantType = params.grant_type!;
-      const handler = deps.grants.get(grantType);
-      if (!handler) throw unsupportedGrantType(`grant_type ${grantType} is not supported`);
-      if (handler.requiresClient && !client) throw invalidClient('Client authentication is required');
-      if (client && !client.grantTypes.includes(grantType)) throw unauthorizedClient(`The client may not use ${grantType}`);
-      const tokens = await handler.handle({
-        deps,
-        pool: app.db.pool,
-        standingGrants: deps.standingGrants,
-        invalidated: () => {
-          request.settleInvalidations = true;
-        },
-        params,
-        client,
-        now: new Date(),
-      });
-      return noStore(reply).send(tokens);
-    },
-  );
+  const tokenOptions = {
+    config: { ...limit(app.config.RATE_LIMIT_TOKEN), cacheNeutral: true },
+    preHandler: clientAuthentication(requireGrantType),
+  };
+  const token = async (request: FastifyRequest, reply: FastifyReply) => {
+    const { params, client } = request.oauthForm!;
+    const grantType = params.grant_type!;
+    const handler = deps.grants.get(grantType);
+    if (!handler) throw unsupportedGrantType(`grant_type ${grantType} is not supported`);
+    if (handler.requiresClient && !client) throw invalidClient('Client authentication is required');
+    if (client && !client.grantTypes.includes(grantType)) throw unauthorizedClient(`The client may not use ${grantType}`);
+    const tokens = await handler.handle({
+      deps,
+      pool: app.db.pool,
+      standingGrants: deps.standingGrants,
+      invalidated: () => {
+        request.settleInvalidations = true;
+      },
+      params,
+      client,
+      now: new Date(),
+    });
+    return noStore(reply).send(tokens);
+  };
+  const [tokenPath, tokenAlias] = TOKEN_ENDPOINT_PATHS;
+  app.post(tokenPath, { ...tokenOptions, schema: doc('Token', 'Token endpoint (form): every grant type of discovery') }, token);
+  app.post(tokenAlias, { ...tokenOptions, schema: aliasDoc('Token', `POST ${tokenPath}`) }, token);
 
   app.post(
     '/oauth/v2/introspect',
     {
-      schema: hide,
+      schema: doc('Introspect', 'Token introspection (RFC 7662), confidential clients'),
       config: { ...limit(app.config.RATE_LIMIT_TOKEN), cacheNeutral: true },
       preHandler: clientAuthentication(),
     },
@@ -202,13 +213,17 @@ export default async function oauthRoutes(app: FastifyInstance) {
     },
   );
 
-  app.post('/oauth/v2/revoke', { schema: hide, config: limit(app.config.RATE_LIMIT_TOKEN), preHandler: clientAuthentication() }, async (request, reply) => {
-    const { params, client } = request.oauthForm!;
-    if (!client) throw invalidClient('Client authentication is required');
-    if (!params.token) throw invalidRequest('token is required');
-    await revokeToken(deps, client, params.token);
-    return noStore(reply.code(200)).send();
-  });
+  app.post(
+    '/oauth/v2/revoke',
+    { schema: doc('Revoke', 'Token revocation (RFC 7009)'), config: limit(app.config.RATE_LIMIT_TOKEN), preHandler: clientAuthentication() },
+    async (request, reply) => {
+      const { params, client } = request.oauthForm!;
+      if (!client) throw invalidClient('Client authentication is required');
+      if (!params.token) throw invalidRequest('token is required');
+      await revokeToken(deps, client, params.token);
+      return noStore(reply.code(200)).send();
+    },
+  );
 
   const userinfo = async (request: FastifyRequest, reply: FastifyReply) => {
     const params = request.method === 'POST' && request.body && typeof request.body === 'object' ? formParams(request.body) : {};
@@ -223,8 +238,11 @@ export default async function oauthRoutes(app: FastifyInstance) {
     }
     return noStore(reply).send(result.claims);
   };
-  app.get('/oidc/v1/userinfo', { schema: hide }, userinfo);
-  app.post('/oidc/v1/userinfo', { schema: hide }, userinfo);
+  const [userinfoPath, userinfoAlias] = USERINFO_PATHS;
+  app.get(userinfoPath, { schema: doc('UserInfo', 'Claims of the signed-in user (OIDC Core 5.3)') }, userinfo);
+  app.post(userinfoPath, { schema: doc('UserInfoPost', 'Claims of the signed-in user (OIDC Core 5.3), token in the form or header') }, userinfo);
+  app.get(userinfoAlias, { schema: aliasDoc('UserInfo', `GET ${userinfoPath}`) }, userinfo);
+  app.post(userinfoAlias, { schema: aliasDoc('UserInfoPost', `POST ${userinfoPath}`) }, userinfo);
 
   // RP-Initiated Logout 1.0 §2: the same request by GET (query) and POST (form).
   const endSessionOf = async (request: FastifyRequest, reply: FastifyReply, q: Record<string, unknown>) => {
@@ -244,8 +262,10 @@ export default async function oauthRoutes(app: FastifyInstance) {
     if (result.redirect) return reply.redirect(result.redirect, request.method === 'POST' ? 303 : 302);
     return messagePage(reply, 'Signed out', 'You are signed out.');
   };
-  app.get('/oidc/v1/end_session', { schema: hide }, (request, reply) => endSessionOf(request, reply, request.query as Record<string, unknown>));
-  app.post('/oidc/v1/end_session', { schema: hide }, async (request, reply) => {
+  app.get('/oidc/v1/end_session', { schema: doc('EndSession', 'RP-initiated logout (query)') }, (request, reply) =>
+    endSessionOf(request, reply, request.query as Record<string, unknown>),
+  );
+  app.post('/oidc/v1/end_session', { schema: doc('EndSessionPost', 'RP-initiated logout (form), as GET') }, async (request, reply) => {
     const params = formBodyOf(request);
     if (!params) return messagePage(reply, 'Sign-out refused', 'The request must be a form (application/x-www-form-urlencoded).', 400);
     // A cross-site form POST arrives without the SameSite=Lax session cookie: the session
