@@ -370,7 +370,7 @@ describe('the identity-service paths of seed 001', () => {
     // A client that knows only the identity service's paths.
     const legacy = new client.Configuration(
       {
-        ...discovered.serverMetadata(),
+        ...((await (await fetch(`${t.issuer}/oidc/.well-known/openid-configuration`)).json()) as client.ServerMetadata),
         token_endpoint: `${t.issuer}/oidc/oauth2/token`,
         userinfo_endpoint: `${t.issuer}/oidc/userinfo`,
         jwks_uri: `${t.issuer}/oidc/oauth2/jwks`,
