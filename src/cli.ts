@@ -1,6 +1,7 @@
 // Admin commands: npm run cli -- <command> [options]
 import { parseArgs } from 'node:util';
-import { bootstrap, bootstrapBanner } from './bootstrap/bootstrap.js';
+import { bootstrap } from './bootstrap/bootstrap.js';
+import { announceBootstrap } from './bootstrap/credentials-file.js';
 import { ConfigError, loadConfig } from './platform/config.js';
 import { listMigrations } from './platform/migrate.js';
 import { openMigratedDatabase } from './platform/start.js';
@@ -65,7 +66,8 @@ const commands: Record<string, Command> = {
   async bootstrap() {
     return withDatabase(async ({ db, config }) => {
       const created = await bootstrap(db, config);
-      console.log(created ? bootstrapBanner(created) : 'already bootstrapped; nothing printed');
+      if (created) announceBootstrap(created, config.DATA_DIR);
+      else console.log('already bootstrapped; nothing printed');
       return 0;
     });
   },

@@ -1,6 +1,7 @@
 import { buildApp } from './http/app.js';
 import { closeMetrics, listenMetrics } from './http/metrics.js';
-import { bootstrap, bootstrapBanner } from './bootstrap/bootstrap.js';
+import { bootstrap } from './bootstrap/bootstrap.js';
+import { announceBootstrap } from './bootstrap/credentials-file.js';
 import { ConfigError, loadConfig, type Config } from './platform/config.js';
 import { loadMasterKey } from './platform/secrets.js';
 import { openMigratedDatabase } from './platform/start.js';
@@ -33,8 +34,8 @@ async function main() {
   if (applied.length) app.log.info({ migrations: applied }, 'applied database migrations');
 
   const created = await bootstrap(db, config);
-  // Printed to the console, not the log stream, and only on the start that created them.
-  if (created) console.log(bootstrapBanner(created));
+  // Only on the start that created them, and never into the JSON log on stdout.
+  if (created) announceBootstrap(created, config.DATA_DIR);
 
   let stopping = false;
   // stop() is defined before the metrics listener exists and reads it when called.

@@ -84,18 +84,20 @@ export async function bootstrap(db: Database, config: Config): Promise<Bootstrap
   };
 }
 
-export function bootstrapBanner(r: BootstrapResult): string {
+/** The first start's credentials as the operator reads them; `file` names the 0600 copy when one was written. */
+export function bootstrapBanner(r: BootstrapResult, file?: string): string {
   const line = '='.repeat(72);
   return [
     line,
     ' First start: the operator tenant and its administrators were created.',
-    ' These credentials are shown ONCE. Store them now.',
+    file ? ' These credentials are shown ONCE. Store them now, then delete the file below.' : ' These credentials are shown ONCE. Store them now.',
     '',
     ` Operator tenant id : ${r.tenantId}`,
     ` Admin username     : ${r.username}`,
     ` Admin password     : ${r.password ?? '(from BOOTSTRAP_ADMIN_PASSWORD)'}`,
     ` Operator PAT       : ${r.pat ?? '(from BOOTSTRAP_ADMIN_PAT)'}`,
     ` PAT expires        : ${r.patExpiresAt.toISOString()}`,
+    ...(file ? [` Also written to    : ${file} (mode 0600)`] : []),
     '',
     ' Try: curl -H "Authorization: Bearer <PAT>" <PUBLIC_URL>/api/v3/tenants',
     line,
