@@ -14,16 +14,14 @@ await source.prisma.user.createMany({
   data: Array.from({ length: USERS }, (_, i) => ({
     tenantId: tenant.id,
     username: `user-${i}`,
-    usernameLower: `user-${i}`,
     email: `user-${i}@bench.test`,
-    emailLower: `user-${i}@bench.test`,
     firstName: 'User',
     lastName: String(i),
     state: 'active',
     externalId: `ext-${i}`,
   })),
 });
-const group = await source.prisma.userGroup.create({ data: { tenantId: tenant.id, name: 'All', nameLower: 'all' } });
+const group = await source.prisma.userGroup.create({ data: { tenantId: tenant.id, name: 'All' } });
 const ids = await source.prisma.user.findMany({ where: { tenantId: tenant.id }, select: { id: true } });
 await source.prisma.groupMembership.createMany({ data: ids.map((u) => ({ tenantId: tenant.id, groupId: group.id, userId: u.id })) });
 

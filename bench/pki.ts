@@ -34,7 +34,6 @@ await db.prisma.serviceAccount.create({
     tenantId: tenant.id,
     name: 'bench-admin',
     username: 'bench-admin',
-    usernameLower: 'bench-admin',
     roles: { create: [{ roleName: 'tenant-admin' }] },
     pats: { create: { tokenHash: hashPat(pat), expiresAt: new Date(Date.now() + 3600_000) } },
   },

@@ -48,7 +48,7 @@ const added = await t.app.inject({
 const idpId = added.json().id as string;
 const emails = Array.from({ length: N }, (_, i) => `user${i}@bench.test`);
 for (const email of emails) {
-  await t.db.prisma.user.create({ data: { tenantId, username: email, usernameLower: email, email, emailLower: email, idpId, state: 'active' } });
+  await t.db.prisma.user.create({ data: { tenantId, username: email, email, idpId, state: 'active' } });
 }
 const spMd = (await t.app.inject({ method: 'GET', url: `/saml/${idpId}/metadata` })).body;
 

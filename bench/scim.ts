@@ -14,16 +14,14 @@ await t.db.prisma.user.createMany({
   data: Array.from({ length: USERS }, (_, i) => ({
     tenantId,
     username: `user-${i}@bench.test`,
-    usernameLower: `user-${i}@bench.test`,
     email: `user-${i}@bench.test`,
-    emailLower: `user-${i}@bench.test`,
     firstName: 'User',
     lastName: String(i),
     state: 'active',
   })),
 });
 const ids = (await t.db.prisma.user.findMany({ where: { tenantId }, select: { id: true } })).map((u) => u.id);
-const group = await t.db.prisma.userGroup.create({ data: { tenantId, name: 'Everyone', nameLower: 'everyone' } });
+const group = await t.db.prisma.userGroup.create({ data: { tenantId, name: 'Everyone' } });
 await t.db.prisma.groupMembership.createMany({ data: ids.slice(0, USERS / 2).map((userId) => ({ tenantId, groupId: group.id, userId })) });
 
 const address = await t.app.listen({ port: 0, host: '127.0.0.1' });

@@ -71,13 +71,12 @@ async function ours(): Promise<{ url: string; auth: string; close(): Promise<voi
   await bootstrap(db, config);
   const tenant = await db.prisma.tenant.create({ data: { name: 'bench' } });
   const sa = await db.prisma.serviceAccount.create({
-    data: { tenantId: tenant.id, name: 'bench', username: 'bench', usernameLower: 'bench', roles: { create: { roleName: 'tenant-admin' } } },
+    data: { tenantId: tenant.id, name: 'bench', username: 'bench', roles: { create: { roleName: 'tenant-admin' } } },
   });
   await db.prisma.application.create({
     data: {
       tenantId: tenant.id,
       name: 'bench',
-      nameLower: 'bench',
       clientId: 'bench',
       clientType: 'confidential',
       clientSecretHash: hashClientSecret(SECRET),

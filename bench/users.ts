@@ -32,9 +32,9 @@ async function admin(sql: string) {
 async function seed(pool: pg.Pool, tenantId: string) {
   const t0 = Date.now();
   await pool.query(
-    `INSERT INTO "User" ("id", "tenantId", "username", "usernameLower", "email", "emailLower", "firstName", "lastName", "state", "createdAt", "updatedAt")
+    `INSERT INTO "User" ("id", "tenantId", "username", "email", "firstName", "lastName", "state", "createdAt", "updatedAt")
      SELECT (substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-7' || substr(r, 1, 3) || '-8' || substr(r, 4, 3) || '-' || substr(r, 7, 12))::uuid,
-            $1::uuid, u, u, e, e, f, l, CASE WHEN i % 50 = 0 THEN 'inactive' ELSE 'active' END, ts, ts
+            $1::uuid, u, e, f, l, CASE WHEN i % 50 = 0 THEN 'inactive' ELSE 'active' END, ts, ts
      FROM (
        SELECT i, lpad(to_hex($2::bigint + i), 12, '0') AS h, md5(i::text) AS r,
               'user' || lpad(i::text, 6, '0') AS u,
@@ -58,7 +58,7 @@ async function seed(pool: pg.Pool, tenantId: string) {
     [tenantId],
   );
   const { rows } = await pool.query(
-    `INSERT INTO "UserGroup" ("id", "tenantId", "name", "nameLower", "updatedAt") VALUES (gen_random_uuid(), $1, 'Contributors', 'contributors', now()) RETURNING id`,
+    `INSERT INTO "UserGroup" ("id", "tenantId", "name", "updatedAt") VALUES (gen_random_uuid(), $1, 'Contributors', now()) RETURNING id`,
     [tenantId],
   );
   const groupId = rows[0].id;
@@ -135,7 +135,6 @@ async function main() {
         tenantId: tenant.id,
         name: 'bench',
         username: 'bench',
-        usernameLower: 'bench',
         roles: { create: { roleName: 'tenant-admin' } },
         pats: { create: { tokenHash: hashPat(pat), expiresAt: new Date(Date.now() + 3600_000) } },
       },

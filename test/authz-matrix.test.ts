@@ -56,7 +56,7 @@ beforeAll(async () => {
   tokens.adminA = (await seedServiceAccountPat(t, tenantA, ['tenant-admin'])).pat;
   tokens.userA = (await seedServiceAccountPat(t, tenantA, ['tenant-user'])).pat;
   tokens.adminB = (await seedServiceAccountPat(t, tenantB, ['tenant-admin'])).pat;
-  await t.db.prisma.customRole.create({ data: { tenantId: tenantA, name: 'Auditor', nameLower: 'auditor', featureRoles: [] } });
+  await t.db.prisma.customRole.create({ data: { tenantId: tenantA, name: 'Auditor', featureRoles: [] } });
   // A SAML IdP of tenant A (multipart, which the generic creator does not build).
   const idp = await createTestIdp('https://idp.tenant-a.test/metadata');
   const added = await t.app.inject({

@@ -393,9 +393,7 @@ beforeAll(async () => {
     data: {
       tenantId: operator,
       username: 'op-admin',
-      usernameLower: 'op-admin',
       email: 'op-admin@x.test',
-      emailLower: 'op-admin@x.test',
       state: 'active',
       roles: { create: { roleName: 'tenant-admin' } },
     },
@@ -429,7 +427,7 @@ async function makeTarget(level: Level): Promise<Target> {
   const role = ROLE_OF[level];
   const n = unique('x');
   const roleName = `Role ${n}`;
-  await p.customRole.create({ data: { tenantId, name: roleName, nameLower: roleName.toLowerCase(), featureRoles: ['audit-view'] } });
+  await p.customRole.create({ data: { tenantId, name: roleName, featureRoles: ['audit-view'] } });
   const idp = (name: string) =>
     p.identityProvider.create({
       data: {
@@ -449,9 +447,7 @@ async function makeTarget(level: Level): Promise<Target> {
     data: {
       tenantId,
       username: `user-${n}`,
-      usernameLower: `user-${n}`,
       email: `${n}@x.test`,
-      emailLower: `${n}@x.test`,
       state: 'active',
       idpId: linked.id,
       roles: { create: [{ roleName: role }, { roleName }] },
@@ -461,17 +457,15 @@ async function makeTarget(level: Level): Promise<Target> {
     data: {
       tenantId,
       username: `plain-${n}`,
-      usernameLower: `plain-${n}`,
       email: `plain-${n}@x.test`,
-      emailLower: `plain-${n}@x.test`,
       state: 'active',
       roles: { create: { roleName: 'tenant-user' } },
     },
   });
-  const group = await p.userGroup.create({ data: { tenantId, name: `group-${n}`, nameLower: `group-${n}`, roles: { create: { roleName: role } } } });
+  const group = await p.userGroup.create({ data: { tenantId, name: `group-${n}`, roles: { create: { roleName: role } } } });
   await p.groupMembership.create({ data: { tenantId, groupId: group.id, userId: user.id } });
   const freeGroup = await p.userGroup.create({
-    data: { tenantId, name: `free-${n}`, nameLower: `free-${n}`, roles: { create: { roleName: 'tenant-contributor' } } },
+    data: { tenantId, name: `free-${n}`, roles: { create: { roleName: 'tenant-contributor' } } },
   });
   const account = await seedServiceAccountPat(t, tenantId, [role], { username: `sa-${n}` });
   const key = await p.serviceAccountKey.create({
@@ -482,7 +476,6 @@ async function makeTarget(level: Level): Promise<Target> {
       data: {
         tenantId,
         name,
-        nameLower: name,
         clientId: unique('client'),
         clientType: 'confidential',
         clientSecretHash: 'x',

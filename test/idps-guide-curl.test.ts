@@ -101,7 +101,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => metaServer.listen(0, '127.0.0.1', r));
   metaUrl = `http://127.0.0.1:${(metaServer.address() as AddressInfo).port}/api/saml/metadata`;
   const u = await t.db.prisma.user.create({
-    data: { tenantId, username: 'jane', usernameLower: 'jane', email: 'jane@guide.test', emailLower: 'jane@guide.test' },
+    data: { tenantId, username: 'jane', email: 'jane@guide.test' },
   });
   userId = u.id;
 });

@@ -42,7 +42,7 @@ async function postIdp(
 
 async function seedUser(tenantId: string, email: string) {
   const u = await t.db.prisma.user.create({
-    data: { tenantId, username: email, usernameLower: email.toLowerCase(), email, emailLower: email.toLowerCase() },
+    data: { tenantId, username: email, email },
   });
   return u.id;
 }

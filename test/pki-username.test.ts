@@ -22,9 +22,7 @@ beforeAll(async () => {
     data: {
       tenantId: tenant,
       username: 'Alice',
-      usernameLower: 'alice',
       email: 'alice@certs.test',
-      emailLower: 'alice@certs.test',
       roles: { create: { roleName: 'tenant-user' } },
     },
   });

@@ -228,7 +228,6 @@ beforeAll(async () => {
     data: {
       tenantId: tenantA,
       name: 'App A',
-      nameLower: 'app a',
       clientId: 'route-table-app-a',
       clientType: 'confidential',
       clientSecretHash: 'x',
@@ -248,15 +247,13 @@ beforeAll(async () => {
     { 'x-forwarded-tenant-id': tenantA },
   );
   const p = t.db.prisma;
-  const role = await p.customRole.create({ data: { tenantId: tenantA, name: 'Analyst', nameLower: 'analyst', featureRoles: ['dashboards-view'] } });
-  const group = await p.userGroup.create({ data: { tenantId: tenantA, name: 'Ops', nameLower: 'ops', roles: { create: { roleName: 'Analyst' } } } });
+  const role = await p.customRole.create({ data: { tenantId: tenantA, name: 'Analyst', featureRoles: ['dashboards-view'] } });
+  const group = await p.userGroup.create({ data: { tenantId: tenantA, name: 'Ops', roles: { create: { roleName: 'Analyst' } } } });
   const user = await p.user.create({
     data: {
       tenantId: tenantA,
       username: 'alice',
-      usernameLower: 'alice',
       email: 'alice@a.test',
-      emailLower: 'alice@a.test',
       roles: { create: { roleName: 'tenant-user' } },
     },
   });

@@ -79,7 +79,7 @@ describe('CreateServiceAccount', () => {
   });
 
   it('creates without a PAT, with roles from the query and the body (custom roles by name)', async () => {
-    await t.db.prisma.customRole.create({ data: { tenantId: tenantA, name: 'Collectors', nameLower: 'collectors', featureRoles: [] } });
+    await t.db.prisma.customRole.create({ data: { tenantId: tenantA, name: 'Collectors', featureRoles: [] } });
     const body = await createAccount(adminA, { username: 'roles-sa', roles: ['tenant-contributor', 'COLLECTORS'] }, '?roles=tenant-user');
     expect(body.pat).toBeUndefined();
     expect(body.roles.sort()).toEqual(['Collectors', 'tenant-contributor', 'tenant-user']);
@@ -119,9 +119,9 @@ describe('CreateServiceAccount', () => {
 
   it.each(refusals)('refuses %s, changing nothing', async (_name, query, body, status, pointer) => {
     if (!(await t.db.prisma.customRole.findFirst({ where: { tenantId: tenantB, nameLower: 'b-only' } }))) {
-      await t.db.prisma.customRole.create({ data: { tenantId: tenantB, name: 'b-only', nameLower: 'b-only', featureRoles: [] } });
+      await t.db.prisma.customRole.create({ data: { tenantId: tenantB, name: 'b-only', featureRoles: [] } });
       await t.db.prisma.user.create({
-        data: { tenantId: tenantA, username: 'alice', usernameLower: 'alice', email: 'alice@a.test', emailLower: 'alice@a.test' },
+        data: { tenantId: tenantA, username: 'alice', email: 'alice@a.test' },
       });
     }
     const before = await snapshot(t.db);

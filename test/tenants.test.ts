@@ -141,7 +141,7 @@ describe('accept terms', () => {
     try {
       const tenant = await proxied.db.prisma.tenant.create({ data: { name: 'Terms', termsRequired: true } });
       const user = await proxied.db.prisma.user.create({
-        data: { tenantId: tenant.id, username: 'ann', usernameLower: 'ann', email: 'ann@x.test', emailLower: 'ann@x.test', state: 'active' },
+        data: { tenantId: tenant.id, username: 'ann', email: 'ann@x.test', state: 'active' },
       });
       const headers = { 'x-forwarded-user-id': user.id, 'x-forwarded-tenant-id': tenant.id };
       const res = await proxied.app.inject({ method: 'POST', url: '/api/v3/users/accept-terms', headers, remoteAddress: '127.0.0.1' });

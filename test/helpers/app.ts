@@ -96,7 +96,6 @@ export async function seedServiceAccountPat(
       tenantId,
       name: username,
       username,
-      usernameLower: username.toLowerCase(),
       roles: { create: roles.map((roleName) => ({ roleName })) },
       pats: { create: { tokenHash: hashPat(pat), expiresAt: opts.expiresAt ?? new Date(Date.now() + 3600_000) } },
     },

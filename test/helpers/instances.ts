@@ -50,7 +50,6 @@ export async function startInstances(serverUrl: string, count: number, env: Reco
       tenantId,
       name: 'adm',
       username: 'adm',
-      usernameLower: 'adm',
       roles: { create: [{ roleName: 'tenant-admin' }] },
       pats: { create: { tokenHash: hashPat(pat), expiresAt: new Date(Date.now() + 3600_000) } },
     },

@@ -23,9 +23,7 @@ export async function seedUser(
     data: {
       tenantId,
       username,
-      usernameLower: username.toLowerCase(),
       email: opts.email,
-      emailLower: opts.email.toLowerCase(),
       firstName: 'Test',
       lastName: 'User',
       state: opts.state ?? 'active',
