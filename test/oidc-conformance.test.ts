@@ -1,7 +1,7 @@
 // The clauses of OIDC Core, RP-Initiated Logout, RFC 6750 and RFC 7523 an outside conformance
 // run found missing (issue 18), each checked with a real relying party (openid-client).
 import { randomUUID } from 'node:crypto';
-import { createRemoteJWKSet, decodeProtectedHeader, generateKeyPair, importPKCS8, jwtVerify, SignJWT } from 'jose';
+import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, generateKeyPair, importPKCS8, jwtVerify, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as client from 'openid-client';
 import { call, createTenant, seedServiceAccountPat, type TestApp } from './helpers/app.js';
@@ -421,5 +421,50 @@ describe('the identity-service paths of seed 001', () => {
     const file = await keyFile();
     const { status } = await exchange(file, `${t.issuer}/oidc/oauth2/token`);
     expect(status).toBe(200);
+  });
+});
+
+describe('groups in userinfo and, with the groups scope, in the tokens', () => {
+  it('tells group ids and names, and discovery advertises the scope and claims', async () => {
+    const { pat: admin } = await seedServiceAccountPat(t, tenantA, ['tenant-admin']);
+    const aliceId = (await t.db.prisma.user.findFirstOrThrow({ where: { tenantId: tenantA, email: 'alice@alpha.test' } })).id;
+    const groups: { id: string; name: string }[] = [];
+    for (const name of ['NOC Engineers', 'Auditors']) {
+      const g = await call(t.app, admin, 'POST', '/api/v3/usergroups', { data: { type: 'usergroups', attributes: { name } } });
+      expect(g.statusCode).toBe(201);
+      const id = g.json().data.id as string;
+      expect((await call(t.app, admin, 'POST', `/api/v3/usergroups/${id}/users`, { data: [{ type: 'users', id: aliceId }] })).statusCode).toBeLessThan(300);
+      groups.push({ id, name });
+    }
+    groups.sort((a, b) => a.name.localeCompare(b.name));
+    const expected = { group_ids: groups.map((g) => g.id), group_names: groups.map((g) => g.name) };
+
+    const config = await rp(spa.clientId);
+    const meta = config.serverMetadata();
+    expect(meta.scopes_supported).toContain('groups');
+    expect(meta.claims_supported).toEqual(expect.arrayContaining(['group_ids', 'group_names']));
+
+    // Without the scope: userinfo tells the groups (seed 001), the tokens do not.
+    const plain = await signIn('alice@alpha.test');
+    expect(plain.tokens.claims()!.group_ids).toBeUndefined();
+    expect(decodeJwt(plain.tokens.access_token).group_names).toBeUndefined();
+    expect(await client.fetchUserInfo(config, plain.tokens.access_token, plain.tokens.claims()!.sub)).toMatchObject(expected);
+
+    // With it: the ID and access tokens tell them too.
+    const flow = await authParams(config, { scope: 'openid groups' });
+    const res = await loginThrough(new Browser(t.issuer), flow.url.toString(), 'alice@alpha.test', PASSWORD);
+    const tokens = await client.authorizationCodeGrant(config, new URL(res.headers.get('location')!), {
+      pkceCodeVerifier: flow.verifier,
+      expectedState: flow.state,
+      expectedNonce: flow.nonce,
+    });
+    expect(tokens.scope).toBe('openid groups');
+    expect(tokens.claims()).toMatchObject(expected);
+    expect(decodeJwt(tokens.access_token)).toMatchObject(expected);
+    expect(await client.fetchUserInfo(config, tokens.access_token, tokens.claims()!.sub)).toMatchObject(expected);
+
+    // A user in no group gets empty lists.
+    const bob = await signIn('bob@alpha.test');
+    expect(await client.fetchUserInfo(config, bob.tokens.access_token, bob.tokens.claims()!.sub)).toMatchObject({ group_ids: [], group_names: [] });
   });
 });

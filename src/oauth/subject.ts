@@ -1,4 +1,5 @@
 import type { Prisma } from '../platform/db.js';
+import { groupClaims } from './group-claims.js';
 import { loadSubject } from '../principals/load.js';
 import type { Principal, Refusal } from '../principals/principal.js';
 import type { TokenSubject } from './tokens.js';
@@ -18,7 +19,7 @@ export async function currentSubject(prisma: Prisma, tenantId: string, subjectId
   return v.ok ? toTokenSubject(v.principal) : v.reason;
 }
 
-/** Claims about a user for ID tokens and userinfo, by scope (OpenID Connect Core 5.4). */
+/** Claims about a user for ID tokens and userinfo, by scope (OpenID Connect Core 5.4; `groups`: group ids and names). */
 export async function userClaims(prisma: Prisma, tenantId: string, userId: string, scope: string): Promise<Record<string, unknown>> {
   const user = await prisma.user.findUnique({ where: { tenantId_id: { tenantId, id: userId } } });
   if (!user) return {};
@@ -34,5 +35,6 @@ export async function userClaims(prisma: Prisma, tenantId: string, userId: strin
     });
   }
   if (scopes.includes('email')) Object.assign(claims, { email: user.email, email_verified: false });
+  if (scopes.includes('groups')) Object.assign(claims, await groupClaims(prisma, tenantId, userId));
   return Object.fromEntries(Object.entries(claims).filter(([, v]) => v !== undefined));
 }

@@ -3,7 +3,9 @@ import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose'
 import type { Prisma } from '../platform/db.js';
 import { randomToken, sha256Hex } from '../platform/secrets.js';
 import type { Refusal } from '../principals/principal.js';
+import { groupClaims } from './group-claims.js';
 import type { KeyStore, SigningAlg } from './keys.js';
+import { hasScope } from './scopes.js';
 
 /** What an access token is issued for: a user or a service account, with its roles as of now. */
 export interface TokenSubject {
@@ -86,6 +88,9 @@ export async function issueAccessToken(deps: OAuthDeps, input: IssueAccessTokenI
   }
   const jti = randomUUID();
   const { kid, key } = await deps.keys.signingKey(input.alg ?? 'RS256');
+  // The groups scope asks for the names too; a service account is in no group.
+  const scopedGroups =
+    subject.kind === 'user' && hasScope(input.scope, 'groups') ? await groupClaims(deps.prisma, subject.tenantId, subject.subjectId) : undefined;
   const audience = input.clientId ? [input.clientId, deps.issuer] : [deps.issuer];
   const accessToken = await new SignJWT({
     client_id: input.clientId,
@@ -97,6 +102,7 @@ export async function issueAccessToken(deps: OAuthDeps, input: IssueAccessTokenI
     roles: subject.roles,
     groups: subject.groups,
     [ROLES_CLAIM]: rolesClaim(subject.tenantId, subject.roles),
+    ...scopedGroups,
     ...(input.grantId ? { gid: input.grantId } : {}),
     ...(input.sessionId ? { sid: input.sessionId } : {}),
   })

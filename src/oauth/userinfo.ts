@@ -1,4 +1,5 @@
 import { loadSubject } from '../principals/load.js';
+import { groupClaims } from './group-claims.js';
 import { hasScope } from './scopes.js';
 import { userClaims } from './subject.js';
 import { looksLikeJwt, OPAQUE_ACCESS_PREFIX, ROLES_CLAIM, rolesClaim, verifyAccessTokenJwt, verifyOpaqueToken, type OAuthDeps } from './tokens.js';
@@ -28,7 +29,13 @@ export async function userInfo(deps: OAuthDeps, token: string): Promise<UserInfo
   if (!hasScope(scope, 'openid')) return { ok: false, error: 'insufficient_scope', description: 'The openid scope is required', status: 403 };
   const v = await loadSubject(prisma, tenantId, subjectId, 'jwt', 'userinfo');
   if (!v.ok || v.principal.kind !== 'user') return invalidToken;
-  const claims: Record<string, unknown> = { sub: subjectId, tenant_id: tenantId, ...(await userClaims(prisma, tenantId, subjectId, scope)) };
+  // Seed 001: userinfo tells the user's groups (ids and names) whatever the scope.
+  const claims: Record<string, unknown> = {
+    sub: subjectId,
+    tenant_id: tenantId,
+    ...(await groupClaims(prisma, tenantId, subjectId)),
+    ...(await userClaims(prisma, tenantId, subjectId, scope)),
+  };
   if (hasScope(scope, 'urn:zitadel:iam:org:projects:roles')) claims[ROLES_CLAIM] = rolesClaim(tenantId, v.principal.roles);
   return { ok: true, claims };
 }
