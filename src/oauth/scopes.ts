@@ -1,6 +1,7 @@
 // Scopes we grant: the OpenID Connect ones, `groups` (group ids and names in the tokens), and
-// the urn:zitadel:iam:* scopes PCA frontends send (accepted so their requests work unchanged). Unknown scopes are dropped, as RFC 6749
-// 3.3 allows; the granted scope is returned with the tokens.
+// the urn:zitadel:iam:* scopes PCA frontends send (accepted so their requests work unchanged).
+// Unknown scopes are dropped, as RFC 6749 3.3 allows; the granted scope is returned with the
+// tokens.
 const STANDARD = new Set(['openid', 'profile', 'email', 'offline_access', 'groups']);
 
 export function grantableScopes(requested: string | undefined): string[] {
