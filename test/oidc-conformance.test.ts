@@ -1,7 +1,7 @@
 // The clauses of OIDC Core, RP-Initiated Logout, RFC 6750 and RFC 7523 an outside conformance
 // run found missing (issue 18), each checked with a real relying party (openid-client).
 import { randomUUID } from 'node:crypto';
-import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, generateKeyPair, importPKCS8, jwtVerify, SignJWT } from 'jose';
+import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importPKCS8, jwtVerify, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as client from 'openid-client';
 import { call, createTenant, seedServiceAccountPat, type TestApp } from './helpers/app.js';
@@ -466,5 +466,80 @@ describe('groups in userinfo and, with the groups scope, in the tokens', () => {
     // A user in no group gets empty lists.
     const bob = await signIn('bob@alpha.test');
     expect(await client.fetchUserInfo(config, bob.tokens.access_token, bob.tokens.claims()!.sub)).toMatchObject({ group_ids: [], group_names: [] });
+  });
+});
+
+describe('private_key_jwt client authentication (RFC 7523 §2.2, OIDC Core 9)', () => {
+  it('authenticates a client by an assertion signed with a key of its JWKS, once per jti, and by nothing else', async () => {
+    const { pat: admin, serviceAccountId } = await seedServiceAccountPat(t, tenantA, ['tenant-admin']);
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+    const attributes = {
+      name: `Keyed ${randomUUID().slice(0, 6)}`,
+      clientType: 'confidential',
+      tokenEndpointAuthMethod: 'private_key_jwt',
+      grantTypes: ['client_credentials'],
+      serviceAccountId,
+    };
+    const create = (attrs: Record<string, unknown>) =>
+      call(t.app, admin, 'POST', '/api/v3/applications', { data: { type: 'applications', attributes: attrs } });
+    expect((await create(attributes)).statusCode).toBe(422);
+    const withPrivate = await create({ ...attributes, jwks: { keys: [await exportJWK(privateKey)] } });
+    expect(withPrivate.statusCode).toBe(400);
+    const created = await create({ ...attributes, jwks: { keys: [jwk] } });
+    expect(created.statusCode).toBe(201);
+    const { clientId, clientSecret, jwks } = created.json().data.attributes;
+    expect(jwks).toEqual({ keys: [jwk] });
+
+    const meta = (await rp(spa.clientId)).serverMetadata();
+    expect(meta.token_endpoint_auth_methods_supported).toContain('private_key_jwt');
+    expect(meta.token_endpoint_auth_methods_supported).not.toContain('client_secret_jwt');
+    expect(meta.token_endpoint_auth_signing_alg_values_supported).toEqual(['RS256', 'ES256']);
+
+    const keyed = await rp(clientId, client.PrivateKeyJwt({ key: privateKey, kid: 'k1' }));
+    const tokens = await client.clientCredentialsGrant(keyed);
+    expect(decodeJwt(tokens.access_token).sub).toBe(serviceAccountId);
+    expect(await client.tokenIntrospection(keyed, tokens.access_token)).toMatchObject({ active: true, client_id: clientId });
+
+    // The secret a confidential client gets at creation does not stand in for the key.
+    await expect(client.clientCredentialsGrant(await rp(clientId, client.ClientSecretBasic(clientSecret)))).rejects.toMatchObject({ status: 401 });
+    await expect(client.clientCredentialsGrant(await rp(clientId, client.ClientSecretPost(clientSecret)))).rejects.toMatchObject({
+      error: 'invalid_client',
+    });
+    // Nor does another key.
+    const other = await generateKeyPair('ES256');
+    await expect(client.clientCredentialsGrant(await rp(clientId, client.PrivateKeyJwt({ key: other.privateKey, kid: 'k1' })))).rejects.toMatchObject({
+      error: 'invalid_client',
+    });
+
+    const assertion = async (aud: string, jti = randomUUID()) =>
+      new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+        .setIssuer(clientId)
+        .setSubject(clientId)
+        .setAudience(aud)
+        .setIssuedAt()
+        .setExpirationTime('2m')
+        .setJti(jti)
+        .sign(privateKey);
+    const post = async (clientAssertion: string) => {
+      const res = await fetch(`${t.issuer}/oauth/v2/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+          client_assertion: clientAssertion,
+        }),
+      });
+      return { status: res.status, error: ((await res.json()) as { error?: string }).error };
+    };
+    const once = await assertion(`${t.issuer}/oauth/v2/token`);
+    expect(await post(once)).toEqual({ status: 200, error: undefined });
+    expect(await post(once)).toEqual({ status: 401, error: 'invalid_client' });
+    expect((await post(await assertion(`${t.issuer}/oidc/oauth2/token`))).status).toBe(200);
+    expect(await post(await assertion('https://elsewhere.test'))).toEqual({ status: 401, error: 'invalid_client' });
+    expect(await post('not-a-jwt')).toEqual({ status: 401, error: 'invalid_client' });
+    expect(await t.db.prisma.usedClientAssertion.count({ where: { jti: decodeJwt(once).jti } })).toBe(1);
   });
 });

@@ -1,4 +1,4 @@
-import type { Application } from '../generated/prisma/client.js';
+import { Prisma as Db, type Application } from '../generated/prisma/client.js';
 import { audit } from '../audit/audit.js';
 import type { ServiceContext } from '../principals/context.js';
 import { assertMayActOn } from '../principals/policy.js';
@@ -7,7 +7,14 @@ import { conflict, notFound, unprocessable } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
 import { randomToken, sha256Hex } from '../platform/secrets.js';
 import { forgetClient } from './hot-cache.js';
-import { GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, type ApplicationCreate, type ApplicationUpdate } from './schemas.js';
+import {
+  AUTH_METHODS,
+  GRANT_AUTHORIZATION_CODE,
+  GRANT_CLIENT_CREDENTIALS,
+  GRANT_REFRESH_TOKEN,
+  type ApplicationCreate,
+  type ApplicationUpdate,
+} from './schemas.js';
 import { foldCase } from '../platform/case-fold.js';
 
 export const ANALYTICS_UI = 'AnalyticsUI';
@@ -24,7 +31,7 @@ export function applicationAttributes(a: Application, clientSecret?: string) {
     name: a.name,
     clientId: a.clientId,
     clientType: a.clientType as 'public' | 'confidential',
-    tokenEndpointAuthMethod: a.tokenEndpointAuthMethod as 'none' | 'client_secret_basic' | 'client_secret_post',
+    tokenEndpointAuthMethod: a.tokenEndpointAuthMethod as (typeof AUTH_METHODS)[number],
     redirectUris: a.redirectUris,
     postLogoutRedirectUris: a.postLogoutRedirectUris,
     grantTypes: a.grantTypes,
@@ -34,6 +41,7 @@ export function applicationAttributes(a: Application, clientSecret?: string) {
     idTokenLifetime: a.idTokenLifetime,
     refreshTokenLifetime: a.refreshTokenLifetime,
     serviceAccountId: a.serviceAccountId,
+    jwks: (a.jwks as { keys: Record<string, unknown>[] } | null) ?? null,
     isManaged: a.isManaged,
     secretRotatedAt: a.secretRotatedAt?.toISOString() ?? null,
     createdAt: a.createdAt.toISOString(),
@@ -42,12 +50,16 @@ export function applicationAttributes(a: Application, clientSecret?: string) {
   };
 }
 
+/** A JWK Set as the column stores it; none is SQL NULL. */
+const jwksColumn = (jwks: object | null | undefined) => (jwks ? (jwks as Db.InputJsonValue) : Db.DbNull);
+
 interface Shape {
   clientType: string;
   tokenEndpointAuthMethod: string;
   redirectUris: string[];
   grantTypes: string[];
   serviceAccountId: string | null;
+  jwks: unknown;
 }
 
 /** The rules that tie the fields of an application together. */
@@ -57,7 +69,13 @@ async function checkShape(tx: Tx, tenantId: string, s: Shape) {
       throw unprocessable('A public client authenticates with PKCE only: tokenEndpointAuthMethod must be "none"', '/data/attributes/tokenEndpointAuthMethod');
     if (s.grantTypes.includes(GRANT_CLIENT_CREDENTIALS)) throw unprocessable('A public client cannot use client_credentials', '/data/attributes/grantTypes');
   } else if (s.tokenEndpointAuthMethod === 'none') {
-    throw unprocessable('A confidential client authenticates with client_secret_basic or client_secret_post', '/data/attributes/tokenEndpointAuthMethod');
+    throw unprocessable(
+      'A confidential client authenticates with client_secret_basic, client_secret_post or private_key_jwt',
+      '/data/attributes/tokenEndpointAuthMethod',
+    );
+  }
+  if (s.tokenEndpointAuthMethod === 'private_key_jwt' && !s.jwks) {
+    throw unprocessable('private_key_jwt needs the public keys the client signs with (jwks)', '/data/attributes/jwks');
   }
   if (s.grantTypes.includes(GRANT_AUTHORIZATION_CODE) && s.redirectUris.length === 0) {
     throw unprocessable('authorization_code needs at least one redirect URI', '/data/attributes/redirectUris');
@@ -105,8 +123,8 @@ export async function createApplication(ctx: ServiceContext, input: ApplicationC
   const method = input.tokenEndpointAuthMethod ?? (input.clientType === 'public' ? 'none' : 'client_secret_basic');
   const secret = input.clientType === 'confidential' ? newClientSecret() : undefined;
   return ctx.prisma.$transaction(async (tx) => {
-    const shape = { ...input, tokenEndpointAuthMethod: method, serviceAccountId: input.serviceAccountId ?? null };
-    await checkShape(tx, ctx.tenantId, shape);
+    const shape = { ...input, tokenEndpointAuthMethod: method, serviceAccountId: input.serviceAccountId ?? null, jwks: jwksColumn(input.jwks) };
+    await checkShape(tx, ctx.tenantId, { ...shape, jwks: input.jwks });
     await assertMayActOnBinding(tx, ctx, shape.serviceAccountId);
     await assertNameFree(tx, ctx.tenantId, input.name);
     const app = await tx.application.create({
@@ -136,13 +154,14 @@ export async function updateApplication(ctx: ServiceContext, id: string, input: 
         redirectUris: input.redirectUris ?? current.redirectUris,
         grantTypes: input.grantTypes ?? current.grantTypes,
         serviceAccountId: input.serviceAccountId === undefined ? current.serviceAccountId : input.serviceAccountId,
+        jwks: input.jwks === undefined ? current.jwks : input.jwks,
       };
       await checkShape(tx, ctx.tenantId, merged);
       if (merged.serviceAccountId !== current.serviceAccountId) await assertMayActOnBinding(tx, ctx, merged.serviceAccountId);
       if (input.name) await assertNameFree(tx, ctx.tenantId, input.name, id);
       const app = await tx.application.update({
         where: { tenantId_id: { tenantId: ctx.tenantId, id } },
-        data: input,
+        data: { ...input, jwks: input.jwks === undefined ? undefined : jwksColumn(input.jwks) },
       });
       await audit(
         tx,

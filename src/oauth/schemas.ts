@@ -30,11 +30,26 @@ export const redirectUri = z
 
 const uriList = z.array(redirectUri).max(50);
 
+export const AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
+
+/** A public signing key of a client (RFC 7517): RSA or EC, never private material. */
+const publicJwk = z
+  .looseObject({
+    kty: z.enum(['RSA', 'EC']),
+    kid: z.string().max(200).optional(),
+    alg: z.enum(['RS256', 'ES256']).optional(),
+    use: z.literal('sig').optional(),
+  })
+  .refine((k) => !('d' in k) && !('p' in k) && !('q' in k), 'must be a public key (no "d", "p" or "q")');
+
+/** The keys a private_key_jwt client signs its assertions with (a JWK Set). */
+const clientJwks = z.strictObject({ keys: z.array(publicJwk).min(1).max(10) });
+
 export const applicationAttributes = z.object({
   name: z.string(),
   clientId: z.string(),
   clientType: z.enum(['public', 'confidential']),
-  tokenEndpointAuthMethod: z.enum(['none', 'client_secret_basic', 'client_secret_post']),
+  tokenEndpointAuthMethod: z.enum(AUTH_METHODS),
   redirectUris: z.array(z.string()),
   postLogoutRedirectUris: z.array(z.string()),
   grantTypes: z.array(z.string()),
@@ -44,6 +59,8 @@ export const applicationAttributes = z.object({
   idTokenLifetime: z.number(),
   refreshTokenLifetime: z.number(),
   serviceAccountId: z.string().nullable(),
+  /** The public keys of a private_key_jwt client. */
+  jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).nullable(),
   isManaged: z.boolean(),
   secretRotatedAt: z.string().nullable(),
   createdAt: z.string(),
@@ -68,7 +85,7 @@ const fields = {
 export const applicationCreate = z.strictObject({
   name: fields.name,
   clientType: z.enum(['public', 'confidential']),
-  tokenEndpointAuthMethod: z.enum(['none', 'client_secret_basic', 'client_secret_post']).optional(),
+  tokenEndpointAuthMethod: z.enum(AUTH_METHODS).optional(),
   redirectUris: fields.redirectUris.default([]),
   postLogoutRedirectUris: fields.postLogoutRedirectUris.default([]),
   grantTypes: fields.grantTypes.default([GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN]),
@@ -78,12 +95,13 @@ export const applicationCreate = z.strictObject({
   idTokenLifetime: fields.idTokenLifetime.default(3600),
   refreshTokenLifetime: fields.refreshTokenLifetime.default(2592000),
   serviceAccountId: fields.serviceAccountId.optional(),
+  jwks: clientJwks.optional(),
 });
 export type ApplicationCreate = z.output<typeof applicationCreate>;
 
 export const applicationUpdate = z.strictObject({
   name: fields.name.optional(),
-  tokenEndpointAuthMethod: z.enum(['none', 'client_secret_basic', 'client_secret_post']).optional(),
+  tokenEndpointAuthMethod: z.enum(AUTH_METHODS).optional(),
   redirectUris: fields.redirectUris.optional(),
   postLogoutRedirectUris: fields.postLogoutRedirectUris.optional(),
   grantTypes: fields.grantTypes.optional(),
@@ -93,5 +111,6 @@ export const applicationUpdate = z.strictObject({
   idTokenLifetime: fields.idTokenLifetime.optional(),
   refreshTokenLifetime: fields.refreshTokenLifetime.optional(),
   serviceAccountId: fields.serviceAccountId.optional(),
+  jwks: clientJwks.nullable().optional(),
 });
 export type ApplicationUpdate = z.output<typeof applicationUpdate>;
