@@ -347,6 +347,8 @@ const NOT_ACTING: Record<string, string> = {
   'GET /api/v3/applications': READ,
   'GET /api/v3/applications/:id': READ,
   'POST /api/v3/signing-keys/rotate': OPERATOR,
+  'GET /api/v3/audit-events': READ,
+  'POST /api/v3/audit-events/search': READ,
   'POST /api/v3/certs/renew': "only the certificate's own holder, with that certificate",
   'GET /api/v3/certs': READ,
   'GET /api/v3/certs/ca': READ,

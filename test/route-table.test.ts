@@ -197,6 +197,8 @@ const ROUTES: Line[] = [
   { method: 'DELETE', url: '/api/v3/applications/:id', auth: 'admin', path: (f) => `/api/v3/applications/${f.appA}` },
   { method: 'POST', url: '/api/v3/applications/:id/secret', auth: 'admin', path: (f) => `/api/v3/applications/${f.appA}/secret` },
   { method: 'POST', url: '/api/v3/signing-keys/rotate', auth: 'sky' },
+  { method: 'GET', url: '/api/v3/audit-events', auth: 'user', tenantWide: true },
+  { method: 'POST', url: '/api/v3/audit-events/search', auth: 'user', tenantWide: true, body: () => ({ data: {} }) },
   { method: 'GET', url: '/api/v3/session/validate', auth: 'none' },
   { method: 'POST', url: '/api/v3/certs/sign', auth: 'admin', path: () => '/api/v3/certs/sign?requestedUsername=intruder', tenantWide: true },
   { method: 'POST', url: '/api/v3/certs/renew', auth: 'user', tenantWide: true },

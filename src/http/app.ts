@@ -37,7 +37,7 @@ import pki from './plugins/pki.js';
 import certRoutes from './routes/certs.js';
 import samlLogin from './plugins/saml-login.js';
 import setPasswordRoutes from './routes/set-password.js';
-import auditOrigin from './plugins/audit-origin.js';
+import auditPlugin from './plugins/audit.js';
 import auditEventRoutes from './routes/audit-events.js';
 
 declare module 'fastify' {
@@ -193,7 +193,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(cookie);
   // Credentials and the services routes share: the principal plugin first, then the
   // credential kinds that plug into it, then the seams between features.
-  await app.register(auditOrigin);
+  await app.register(auditPlugin);
   await app.register(auth);
   await app.register(oauthPlugin);
   await app.register(pki);

@@ -2,6 +2,7 @@ import { compactVerify } from 'jose';
 import { endSession as endBrowserSession, sessionOf, type SessionSettings } from '../sessions/browser-session.js';
 import { redirectWith } from './authorize.js';
 import { revokeGrant, type OAuthDeps } from './tokens.js';
+import { recordLogout } from '../audit/events.js';
 
 export interface EndSessionRequest {
   postLogoutRedirectUri?: string;
@@ -64,6 +65,7 @@ export async function endSession(deps: OAuthDeps & { config: SessionSettings }, 
       select: { id: true },
     });
     for (const g of grants) await revokeGrant(prisma, g.id, 'session_ended');
+    await recordLogout(prisma, { tenantId: s.session.tenantId, userId: s.session.userId, sessionId: s.session.id, clientId, grantsRevoked: grants.length });
   }
   return { ok: true, redirect };
 }

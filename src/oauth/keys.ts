@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import { calculateJwkThumbprint, exportJWK, importPKCS8, type CryptoKey, type JWK } from 'jose';
 import type { Prisma } from '../platform/db.js';
 import { seal, unseal } from '../platform/sealed.js';
+import { audit, type AuditActor } from '../audit/audit.js';
 
 export const SIGNING_ALGS = ['RS256', 'ES256'] as const;
 export type SigningAlg = (typeof SIGNING_ALGS)[number];
@@ -74,7 +75,7 @@ export async function ensureKeys(prisma: Prisma, masterKey: Buffer) {
  * but stays published until every token it signed has expired, and a new next key is
  * published. Returns the kids now active.
  */
-export async function rotateKeys(prisma: Prisma, masterKey: Buffer, now = new Date()): Promise<string[]> {
+export async function rotateKeys(prisma: Prisma, masterKey: Buffer, now = new Date(), actor: AuditActor = 'system'): Promise<string[]> {
   await ensureKeys(prisma, masterKey);
   const fresh = await Promise.all(SIGNING_ALGS.map((alg) => newKey(masterKey, alg)));
   return prisma.$transaction(async (tx) => {
@@ -94,6 +95,7 @@ export async function rotateKeys(prisma: Prisma, masterKey: Buffer, now = new Da
     }
     // Retired keys whose tokens have all expired are of no use to anyone.
     await tx.signingKey.deleteMany({ where: { state: 'retired', publishUntil: { lt: now } } });
+    await audit(tx, actor, { tenantId: null, action: 'signing_keys.rotated', targetType: 'signing_key', details: { activated: active } });
     return active;
   }, TX);
 }

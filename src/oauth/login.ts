@@ -5,6 +5,7 @@ import { seal, unseal } from '../platform/sealed.js';
 import { startSession, type NewSession, type SessionSettings } from '../sessions/browser-session.js';
 import { claimLoginAttempt, clientAddressKey, failedLogin, recordSuccessfulLogin } from '../users/lockout.js';
 import { issueCode, openAuthRequest } from './authorize.js';
+import { recordLogin, recordLoginFailure } from '../audit/events.js';
 import { foldCase } from '../platform/case-fold.js';
 
 export interface CompleteLoginInput {
@@ -50,7 +51,10 @@ export async function completeLogin(deps: LoginDeps, input: CompleteLoginInput):
     where: { tenantId_id: { tenantId: input.tenantId, id: input.userId } },
     include: { tenant: true },
   });
-  if (!user || user.state !== 'active' || user.tenant.state !== 'active') return { kind: 'refused' };
+  if (!user || user.state !== 'active' || user.tenant.state !== 'active') {
+    await recordLoginFailure(prisma, { tenantId: input.tenantId, account: user ?? undefined, method: input.amr[0] ?? 'unknown', reason: 'refused' });
+    return { kind: 'refused' };
+  }
   const authReq = openAuthRequest(deps.masterKey, input.authRequest);
   const formTargets = authReq ? [new URL(authReq.redirectUri).origin] : [];
 
@@ -62,6 +66,7 @@ export async function completeLogin(deps: LoginDeps, input: CompleteLoginInput):
 
   const created = await startSession(prisma, deps.config, { tenantId: user.tenantId, userId: user.id, amr: input.amr });
   const { session } = created;
+  await recordLogin(prisma, { tenantId: user.tenantId, account: user, amr: input.amr, sessionId: session.id });
   if (!authReq || authReq.tenantId !== user.tenantId) return { kind: 'signed-in', tenantName: user.tenant.name, session: created };
   const url = await issueCode(prisma, deps.issuer, authReq, { userId: user.id, sessionId: session.id, authTime: session.authTime, amr: session.amr });
   return { kind: 'redirect', url, session: created };
@@ -132,6 +137,7 @@ export async function checkPassword(
   if (!user?.passwordHash) {
     dummyHash ??= hashPassword('not-a-real-password', argon2Params(config));
     await verifyPassword(await dummyHash, password);
+    await recordLoginFailure(prisma, { tenantId, account: user ?? undefined, method: 'pwd', reason: user ? 'refused' : 'unknown_account' });
     return { ok: false };
   }
   const throttle = {
@@ -143,8 +149,15 @@ export async function checkPassword(
   const claim = mayTry ? await claimLoginAttempt(prisma, tenantId, user.id, throttle) : undefined;
   // Verified even when refused, so that the time taken does not tell a refusal apart.
   const valid = await verifyPassword(user.passwordHash, password);
-  if (!claim?.admitted) return { ok: false, lockedNow: claim?.lockedNow };
-  if (!valid) return { ok: false, lockedNow: (await failedLogin(prisma, tenantId, user.id, { ...throttle, claimed: true })).lockedNow };
+  if (!claim?.admitted) {
+    await recordLoginFailure(prisma, { tenantId, account: user, method: 'pwd', reason: mayTry ? 'throttled' : 'refused', lockedNow: claim?.lockedNow });
+    return { ok: false, lockedNow: claim?.lockedNow };
+  }
+  if (!valid) {
+    const { lockedNow } = await failedLogin(prisma, tenantId, user.id, { ...throttle, claimed: true });
+    await recordLoginFailure(prisma, { tenantId, account: user, method: 'pwd', reason: 'bad_credentials', lockedNow });
+    return { ok: false, lockedNow };
+  }
   await recordSuccessfulLogin(prisma, tenantId, user.id, { address: throttle.address });
   return { ok: true, userId: user.id };
 }

@@ -92,6 +92,8 @@ export const configSchema = z.object({
   CREDENTIAL_CACHE_SIZE: z.coerce.number().int().min(0).max(10_000_000).default(100_000),
   CREDENTIAL_CACHE_TTL_SECONDS: z.coerce.number().int().min(1).max(3600).default(300),
   USER_COUNT_CACHE_SIZE: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
+  /** Audit events older than this are purged (0 keeps them forever); see docs/audit.md. */
+  AUDIT_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(365),
   // SAML IdP metadata fetching (issue 8): private/loopback targets are refused unless listed here.
   SAML_METADATA_ALLOW_CIDRS: cidrList.default([]),
   SAML_METADATA_TIMEOUT_MS: z.coerce.number().int().min(100).max(60000).default(5000),

@@ -2,6 +2,7 @@ import type { Prisma } from '../platform/db.js';
 import { constantTimeEqual } from '../platform/secrets.js';
 import { hashPat, isWellFormedPat } from './pat.js';
 import type { Verification } from './principal.js';
+import { notePatUse } from '../audit/events.js';
 
 export async function verifyPat(prisma: Prisma, token: string, now = new Date()): Promise<Verification> {
   if (!isWellFormedPat(token)) return { ok: false, reason: 'unknown' };
@@ -17,6 +18,7 @@ export async function verifyPat(prisma: Prisma, token: string, now = new Date())
   const sa = pat.serviceAccount;
   if (pat.expiresAt <= now || (sa.expirationDate && sa.expirationDate <= now)) return { ok: false, reason: 'expired' };
   if (sa.tenant.state !== 'active') return { ok: false, reason: 'tenant_disabled' };
+  await notePatUse(prisma, pat, sa.username, now);
   return {
     ok: true,
     principal: {

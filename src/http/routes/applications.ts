@@ -133,8 +133,8 @@ export default async function applicationRoutes(app: FastifyInstance) {
         response: { 200: z.object({ data: z.object({ active: z.array(z.string()) }) }), ...errors(401, 403) },
       },
     },
-    async (_request, reply) => {
-      const active = await rotateKeys(app.db.prisma, app.masterKey);
+    async (request, reply) => {
+      const active = await rotateKeys(app.db.prisma, app.masterKey, undefined, request.principal);
       await app.oauth.keys.reload();
       return sendJsonApi(reply, 200, { data: { active } });
     },

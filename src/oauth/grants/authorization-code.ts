@@ -4,7 +4,7 @@ import { invalidGrant, invalidRequest } from '../errors.js';
 import { verifierMatches } from '../pkce.js';
 import { hasScope } from '../scopes.js';
 import { currentSubject } from '../subject.js';
-import { GRANT_REFRESH_TOKEN } from '../schemas.js';
+import { GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN } from '../schemas.js';
 import { issueFamilyTokens } from './issue.js';
 import type { GrantHandler } from './types.js';
 
@@ -56,6 +56,7 @@ export const authorizationCodeGrant: GrantHandler = {
       throw invalidGrant('The authorization code was already used');
     }
     return issueFamilyTokens(deps, {
+      grantType: GRANT_AUTHORIZATION_CODE,
       client: client!,
       subject,
       grantId: grant.id,

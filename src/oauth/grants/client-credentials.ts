@@ -4,6 +4,8 @@ import { issueAccessToken, type TokenSubject } from '../tokens.js';
 import type { SigningAlg } from '../keys.js';
 import type { GrantHandler } from './types.js';
 import { cachesOf } from '../hot-cache.js';
+import { recordTokenIssued } from '../../audit/events.js';
+import { GRANT_CLIENT_CREDENTIALS } from '../schemas.js';
 
 /** RFC 6749 4.4: a confidential client gets a token for the service account it is bound to. */
 export const clientCredentialsGrant: GrantHandler = {
@@ -55,6 +57,7 @@ export const clientCredentialsGrant: GrantHandler = {
       },
       now,
     );
+    await recordTokenIssued(deps.prisma, { grantType: GRANT_CLIENT_CREDENTIALS, tenantId: app.tenantId, subject, clientId: app.clientId, grantId, scope });
     return { access_token: access.accessToken, token_type: 'Bearer', expires_in: access.expiresIn, ...(scope ? { scope } : {}) };
   },
 };

@@ -5,6 +5,8 @@ import { invalidGrant, invalidRequest } from '../errors.js';
 import { grantableScopes } from '../scopes.js';
 import { issueAccessToken } from '../tokens.js';
 import type { GrantHandler } from './types.js';
+import { recordTokenIssued } from '../../audit/events.js';
+import { GRANT_JWT_BEARER } from '../schemas.js';
 
 /** Access tokens issued for a service-account key assertion live one hour, as ZITADEL's do. */
 const LIFETIME_SECONDS = 3600;
@@ -53,6 +55,7 @@ export const jwtBearerGrant: GrantHandler = {
       },
       now,
     );
+    await recordTokenIssued(deps.prisma, { grantType: GRANT_JWT_BEARER, tenantId: p.tenantId, subject: p, grantId, scope });
     return { access_token: access.accessToken, token_type: 'Bearer', expires_in: access.expiresIn, ...(scope ? { scope } : {}) };
   },
 };

@@ -3,6 +3,7 @@ import { revokeWhileRefusing } from './revoke.js';
 import { invalidGrant, invalidRequest, invalidScope } from '../errors.js';
 import { currentSubject } from '../subject.js';
 import { issueFamilyTokens } from './issue.js';
+import { GRANT_REFRESH_TOKEN } from '../schemas.js';
 import type { GrantHandler } from './types.js';
 
 /**
@@ -43,6 +44,7 @@ export const refreshTokenGrant: GrantHandler = {
       throw invalidGrant('The refresh token was already used; its token family is revoked');
     }
     return issueFamilyTokens(deps, {
+      grantType: GRANT_REFRESH_TOKEN,
       client: client!,
       subject,
       grantId: g.id,

@@ -1,0 +1,123 @@
+// The audit events of authentication and issuance, with their metrics: what the login
+// flows, the token endpoint and credential verification call, one line each.
+import { LRUCache } from 'lru-cache';
+import type { Prisma } from '../platform/db.js';
+import { lockoutsTotal, loginFailuresTotal, loginsTotal, logoutsTotal, tokensIssuedTotal } from '../platform/metrics.js';
+import { audit } from './audit.js';
+
+type Db = Pick<Prisma, 'auditEvent'>;
+interface Account {
+  id: string;
+  username: string;
+}
+
+export type LoginFailure = 'unknown_account' | 'bad_credentials' | 'throttled' | 'refused';
+
+/** A refused login: the account (when the name matched one), why, and whether it locked the account. */
+export async function recordLoginFailure(db: Db, f: { tenantId: string; account?: Account; method: string; reason: LoginFailure; lockedNow?: boolean }) {
+  loginFailuresTotal.inc({ method: f.method, reason: f.reason });
+  // The name typed is not recorded when it matched no account: people type passwords there.
+  const actor = { kind: 'user', id: f.account?.id ?? null, name: f.account?.username ?? null };
+  const target = { tenantId: f.tenantId, targetType: 'user', targetId: f.account?.id ?? null };
+  await audit(db, actor, { ...target, action: 'login.failed', outcome: 'failure', details: { method: f.method, reason: f.reason } });
+  if (f.lockedNow) {
+    lockoutsTotal.inc();
+    await audit(db, actor, { ...target, action: 'user.locked', outcome: 'success', details: { reason: 'failed_logins' } });
+  }
+}
+
+/** A completed login (a browser session started), by authentication methods (RFC 8176 amr). */
+export async function recordLogin(db: Db, l: { tenantId: string; account: Account; amr: string[]; sessionId: string }) {
+  loginsTotal.inc({ method: l.amr[0] ?? 'unknown' });
+  await audit(
+    db,
+    { kind: 'user', id: l.account.id, name: l.account.username },
+    { tenantId: l.tenantId, action: 'login.succeeded', targetType: 'user', targetId: l.account.id, details: { amr: l.amr, sessionId: l.sessionId } },
+  );
+}
+
+/** RP-initiated logout: the session ended and the grants it carried revoked. */
+export async function recordLogout(db: Db, l: { tenantId: string; userId: string; sessionId: string; clientId?: string; grantsRevoked: number }) {
+  logoutsTotal.inc();
+  await audit(
+    db,
+    { kind: 'user', id: l.userId },
+    {
+      tenantId: l.tenantId,
+      action: 'logout',
+      targetType: 'session',
+      targetId: l.sessionId,
+      details: { grantsRevoked: l.grantsRevoked, ...(l.clientId ? { clientId: l.clientId } : {}) },
+    },
+  );
+}
+
+/*
+ * Machines ask for tokens often (a client_credentials client every few minutes, forever):
+ * their issuance is recorded once per standing grant per hour on each instance, with the
+ * metric counting every token. A user's tokens (code, refresh) are each recorded.
+ */
+const SAMPLE_WINDOW_MS = 3600_000;
+const sampled = new LRUCache<string, true>({ max: 50_000, ttl: SAMPLE_WINDOW_MS });
+const MACHINE_GRANTS = new Set(['client_credentials', 'urn:ietf:params:oauth:grant-type:jwt-bearer']);
+
+export async function recordTokenIssued(
+  db: Db,
+  t: {
+    grantType: string;
+    tenantId: string;
+    subject: { kind: string; subjectId: string; username: string };
+    clientId?: string;
+    grantId: string;
+    scope?: string;
+  },
+) {
+  tokensIssuedTotal.inc({ grant_type: t.grantType });
+  const machine = MACHINE_GRANTS.has(t.grantType);
+  if (machine) {
+    if (sampled.has(t.grantId)) return;
+    sampled.set(t.grantId, true);
+  }
+  await audit(
+    db,
+    { kind: t.subject.kind, id: t.subject.subjectId, name: t.subject.username },
+    {
+      tenantId: t.tenantId,
+      action: 'token.issued',
+      targetType: 'grant',
+      targetId: t.grantId,
+      details: {
+        grantType: t.grantType,
+        ...(t.clientId ? { clientId: t.clientId } : {}),
+        scope: t.scope ?? '',
+        ...(machine ? { sampled: 'first per grant per hour' } : {}),
+      },
+    },
+  );
+}
+
+/** How often a PAT's lastUsedAt is brought up to date: its precision, and at most one write per PAT per hour. */
+const USE_PRECISION_MS = 3600_000;
+
+/**
+ * Notes a PAT's use when it was verified (a credential cache miss): lastUsedAt is kept to
+ * the hour, and its first use is an audit event.
+ */
+export async function notePatUse(
+  db: Pick<Prisma, 'auditEvent' | 'personalAccessToken'>,
+  pat: { id: string; tenantId: string; serviceAccountId: string; lastUsedAt: Date | null },
+  username: string,
+  now: Date,
+) {
+  if (pat.lastUsedAt && now.getTime() - pat.lastUsedAt.getTime() < USE_PRECISION_MS) return;
+  const first = await db.personalAccessToken.updateMany({ where: { id: pat.id, lastUsedAt: null }, data: { lastUsedAt: now } });
+  if (first.count) {
+    await audit(
+      db,
+      { kind: 'serviceaccount', id: pat.serviceAccountId, name: username },
+      { tenantId: pat.tenantId, action: 'serviceaccount.pat.first_used', targetType: 'pat', targetId: pat.id },
+    );
+    return;
+  }
+  await db.personalAccessToken.updateMany({ where: { id: pat.id }, data: { lastUsedAt: now } });
+}
