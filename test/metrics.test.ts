@@ -11,8 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/http/app.js';
 import { closeMetrics, listenMetrics } from '../src/http/metrics.js';
 import { loadConfig } from '../src/platform/config.js';
-import { startTestApp, TEST_ENV, type TestApp } from './helpers/app.js';
+import { createTenant, seedServiceAccountPat, startTestApp, TEST_ENV, type TestApp } from './helpers/app.js';
 import { freePort } from './helpers/net.js';
+import { formField, seedUser } from './helpers/oauth.js';
 
 const TOKEN = 'm3tr1cs-' + randomBytes(16).toString('hex');
 let t: TestApp;
@@ -198,5 +199,79 @@ describe('configuration', () => {
     expect(loadConfig({ METRICS_LISTEN: '[::1]:9464' }).METRICS_LISTEN).toEqual({ host: '::1', port: 9464 });
     expect(loadConfig({ METRICS_LISTEN: 'metrics.internal:9464' }).METRICS_LISTEN).toEqual({ host: 'metrics.internal', port: 9464 });
     expect(loadConfig({}).METRICS_TOKEN).toBeUndefined();
+  });
+});
+
+describe('operator metrics', () => {
+  const OPERATOR_METRICS = [
+    'iam_logins_total',
+    'iam_login_failures_total',
+    'iam_lockouts_total',
+    'iam_logouts_total',
+    'iam_tokens_issued_total',
+    'iam_cache_hits_total',
+    'iam_cache_misses_total',
+    'iam_cache_evictions_total',
+    'iam_invalidation_notifications_total',
+    'iam_invalidation_listener_lost_total',
+    'iam_invalidation_listening',
+    'iam_invalidation_lag_seconds',
+    'iam_ocsp_responses_total',
+  ];
+  const scrape = async () => (await metrics(t.app, { remoteAddress: '127.0.0.1' })).body;
+  /** The value of one series (`name{labels}`), 0 when absent. */
+  const value = (body: string, series: string) =>
+    Number(
+      body
+        .split('\n')
+        .find((l) => l.startsWith(`${series} `))
+        ?.split(' ')[1] ?? 0,
+    );
+
+  it('are exposed under the names the README documents', async () => {
+    const body = await scrape();
+    for (const name of OPERATOR_METRICS) expect(body, name).toMatch(new RegExp(`^# TYPE ${name} (counter|gauge|histogram)$`, 'm'));
+    expect(value(body, 'iam_invalidation_listening')).toBe(1);
+  });
+
+  it('count logins by method, failures by reason, lockouts, validate-cache hits and misses, OCSP answers', async () => {
+    const tenant = await createTenant(t, 'Metrics', 'metrics');
+    await t.db.prisma.tenant.update({ where: { id: tenant }, data: { lockoutMaxAttempts: 2 } });
+    await seedUser(t, tenant, { email: 'mia@metrics.test', password: 'Correct-Horse-42' });
+    const { pat } = await seedServiceAccountPat(t, tenant, ['tenant-user']);
+    const before = await scrape();
+
+    const login = async (password: string) => {
+      const page = await t.app.inject({ method: 'GET', url: '/ui/login', headers: { host: 'metrics.iam.test' } });
+      const csrf = page.cookies.find((c) => c.name === 'iam_csrf')!.value;
+      return t.app.inject({
+        method: 'POST',
+        url: '/ui/login/password',
+        headers: { host: 'metrics.iam.test', cookie: `iam_csrf=${csrf}`, 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams({ csrf: formField(page.body, 'csrf')!, email: 'mia@metrics.test', password }).toString(),
+      });
+    };
+    expect((await login('Correct-Horse-42')).statusCode).toBe(200);
+    for (let i = 0; i < 2; i++) expect((await login('wrong-horse-1')).statusCode).toBe(401);
+    for (let i = 0; i < 3; i++) {
+      const res = await t.app.inject({ method: 'GET', url: '/api/v3/session/validate-token', headers: { authorization: `Bearer ${pat}` } });
+      expect(res.statusCode).toBe(200);
+    }
+    const ocsp = await t.app.inject({
+      method: 'POST',
+      url: '/api/v3/certs/ocsp',
+      headers: { 'content-type': 'application/ocsp-request' },
+      payload: Buffer.from('junk'),
+    });
+    expect(ocsp.statusCode).toBe(200);
+
+    const after = await scrape();
+    const grew = (series: string) => value(after, series) - value(before, series);
+    expect(grew('iam_logins_total{method="pwd"}')).toBe(1);
+    expect(grew('iam_login_failures_total{method="pwd",reason="bad_credentials"}')).toBe(2);
+    expect(grew('iam_lockouts_total')).toBe(1);
+    expect(grew('iam_cache_misses_total{cache="credentials"}')).toBeGreaterThanOrEqual(1);
+    expect(grew('iam_cache_hits_total{cache="credentials"}')).toBeGreaterThanOrEqual(2);
+    expect(grew('iam_ocsp_responses_total{status="malformed"}')).toBe(1);
   });
 });

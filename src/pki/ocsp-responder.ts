@@ -8,14 +8,21 @@ import type { Authority, ReasonName } from './authority.js';
 import type { CurrentAuthority } from './ca.js';
 import { MAX_SERIAL } from './certificates.js';
 import { buildResponse, errorResponse, OCSP_ERROR, parseOcspRequest, type SingleResult, type SingleStatus } from './ocsp.js';
+import { ocspResponsesTotal } from '../platform/metrics.js';
 
 const CACHE_LIMIT = 10_000;
 
+/** Counts a response by the status it gives (or its error) on its way out. */
+function counted<T>(status: string, response: T): T {
+  ocspResponsesTotal.inc({ status });
+  return response;
+}
+
 export class OcspResponder {
   /** Signed answers by the request's bytes. */
-  readonly answers = new Cache<Buffer>({ max: CACHE_LIMIT });
+  readonly answers = new Cache<Buffer>({ max: CACHE_LIMIT, name: 'ocsp-answers' });
   /** Certificate statuses by serial. */
-  readonly statuses = new Cache<SingleStatus>({ max: CACHE_LIMIT });
+  readonly statuses = new Cache<SingleStatus>({ max: CACHE_LIMIT, name: 'ocsp-statuses' });
 
   constructor(
     private readonly prisma: Prisma,
@@ -34,15 +41,15 @@ export class OcspResponder {
     const rawKey = requestDer.length <= 512 ? requestDer.toString('base64') : '';
     if (rawKey) {
       const hit = this.answers.get(rawKey);
-      if (hit) return { der: hit, maxAge };
+      if (hit) return counted('cached', { der: hit, maxAge });
     }
     const req = parseOcspRequest(requestDer);
-    if (!req) return { der: errorResponse(OCSP_ERROR.malformedRequest), maxAge: 0 };
+    if (!req) return counted('malformed', { der: errorResponse(OCSP_ERROR.malformedRequest), maxAge: 0 });
     let auth: Authority;
     try {
       auth = await this.ca.ready();
     } catch {
-      return { der: errorResponse(OCSP_ERROR.tryLater), maxAge: 0 };
+      return counted('try_later', { der: errorResponse(OCSP_ERROR.tryLater), maxAge: 0 });
     }
     const cacheable = !!rawKey && req.certIds.length === 1 && !req.nonceExt;
     let results: SingleResult[];
@@ -57,9 +64,10 @@ export class OcspResponder {
       );
     } catch (err) {
       this.log.warn({ err: { message: (err as Error).message } }, 'pki: OCSP status lookup failed');
-      return { der: errorResponse(OCSP_ERROR.tryLater), maxAge: 0 };
+      return counted('try_later', { der: errorResponse(OCSP_ERROR.tryLater), maxAge: 0 });
     }
     const der = buildResponse(auth, results, new Date(now), req.nonceExt);
+    for (const r of results) ocspResponsesTotal.inc({ status: r.status.kind });
     if (cacheable && results[0]!.status.kind !== 'unknown') {
       // Re-signed when half the validity has passed, so relying parties always get a fresh window.
       this.answers.set(rawKey, der, [`cred:${req.certIds[0]!.serial}`], since, validityMs / 2);

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { InvalidationSubscriber } from './invalidation.js';
+import { cacheEvictionsTotal, cacheHitsTotal, cacheMissesTotal } from './metrics.js';
 
 interface CacheOptions {
   /** Most entries held (least recently used go first); 0 disables the cache. */
@@ -11,7 +12,12 @@ interface CacheOptions {
    * whose entries are kept correct by their lifetime alone, the channel merely shortening it.
    */
   needsChannel?: boolean;
+  /** Its label in the cache metrics (iam_cache_*_total); unnamed caches count as "other". */
+  name?: string;
 }
+
+/** LRU disposal reasons, as the metrics name them. */
+const DROPPED = { evict: 'capacity', expire: 'expired', delete: 'invalidated' } as const;
 
 interface Entry<V> {
   value: V;
@@ -42,11 +48,18 @@ export class Cache<V> implements InvalidationSubscriber {
   /** Recent invalidations as [generation, tags], oldest first, for set()'s check. */
   private recent: [number, Set<string> | 'all'][] = [];
   private static readonly RECENT = 1024;
+  // Bound once: an increment on the lookup path costs no label hashing.
+  private readonly hits: { inc(): void };
+  private readonly misses: { inc(): void };
 
   constructor(opts: CacheOptions) {
     this.max = opts.max;
     this.needsChannel = opts.needsChannel ?? true;
     this.enabled = opts.max > 0;
+    const name = opts.name ?? 'other';
+    this.hits = cacheHitsTotal.labels(name);
+    this.misses = cacheMissesTotal.labels(name);
+    const dropped = Object.fromEntries(Object.entries(DROPPED).map(([k, reason]) => [k, cacheEvictionsTotal.labels(name, reason)]));
     this.lru = new LRUCache<string, Entry<V>>({
       max: Math.max(1, opts.max),
       ttl: opts.ttlMs,
@@ -54,14 +67,16 @@ export class Cache<V> implements InvalidationSubscriber {
       dispose: (entry, key, reason) => {
         // A value replaced under its own key keeps its (new) tags in the index.
         if (reason === 'set') return;
+        dropped[reason]?.inc();
         this.unindex(key, entry.tags);
       },
     });
   }
 
   get(key: string): V | undefined {
-    if (!this.enabled) return undefined;
-    return this.lru.get(key)?.value;
+    const entry = this.enabled ? this.lru.get(key) : undefined;
+    (entry ? this.hits : this.misses).inc();
+    return entry?.value;
   }
 
   has(key: string): boolean {

@@ -9,6 +9,7 @@
 // everything and serve nothing until it listens again.
 import { randomUUID } from 'node:crypto';
 import type { Database } from './db.js';
+import { invalidationLag, invalidationLossesTotal, invalidationsTotal, setInvalidationListening } from './metrics.js';
 
 const CHANNEL = 'iam_invalidate';
 
@@ -49,11 +50,14 @@ export async function startInvalidation(db: Pick<Database, 'kind' | 'listen' | '
     CHANNEL,
     (payload) => {
       if (payload.startsWith('sync:')) return barriers.get(payload)?.();
+      invalidationsTotal.inc();
       const tags = payload.split(' ');
       for (const s of subscribers) s.invalidate(tags);
     },
     (now) => {
+      if (listening && !now) invalidationLossesTotal.inc();
       listening = now;
+      setInvalidationListening(now);
       forgetAll(); // messages may have been missed while not listening
       if (!listening) log.warn('cache invalidation channel lost; verifying every credential against the database');
     },
@@ -69,6 +73,7 @@ export async function startInvalidation(db: Pick<Database, 'kind' | 'listen' | '
   async function settle(): Promise<void> {
     if (db.kind !== 'server' || !listening) return;
     const marker = `sync:${randomUUID()}`;
+    const lag = invalidationLag.startTimer();
     let timer: NodeJS.Timeout | undefined;
     // Bounded: a slow or unreachable database must not hold a finished change's answer
     // back; if the marker is late, forgetting every cache is just as safe.
@@ -78,7 +83,8 @@ export async function startInvalidation(db: Pick<Database, 'kind' | 'listen' | '
     const confirmed = await Promise.race([arrived, deadline]);
     clearTimeout(timer);
     barriers.delete(marker);
-    if (!confirmed) forgetAll();
+    if (confirmed) lag();
+    else forgetAll();
   }
 
   return {

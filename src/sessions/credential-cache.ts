@@ -15,7 +15,7 @@ export class CredentialCache implements InvalidationSubscriber {
 
   constructor(opts: { max: number; maxTtlMs: number }) {
     this.maxTtlMs = opts.maxTtlMs;
-    this.lru = new Cache<Principal>({ max: opts.max });
+    this.lru = new Cache<Principal>({ max: opts.max, name: 'credentials' });
   }
 
   static key(kind: string, credential: string): string {
