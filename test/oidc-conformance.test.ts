@@ -131,6 +131,9 @@ describe('POST /oidc/v1/end_session (RP-Initiated Logout 1.0 §2)', () => {
     const evil = await browser.post('/oidc/v1/end_session', { ...params, post_logout_redirect_uri: 'https://evil.example/' });
     expect(evil.status).toBe(400);
     expect(evil.headers.get('location')).toBeNull();
+    // The hint is checked as at the authorization endpoint: an access token is no ID token.
+    const notIdToken = await browser.post('/oidc/v1/end_session', { ...params, id_token_hint: tokens.access_token });
+    expect(notIdToken.status).toBe(400);
 
     const out = await browser.post('/oidc/v1/end_session', params);
     expect(out.status).toBe(303);

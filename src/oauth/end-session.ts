@@ -1,6 +1,6 @@
-import { compactVerify } from 'jose';
 import { endSession as endBrowserSession, sessionOf, type SessionSettings } from '../sessions/browser-session.js';
 import { redirectWith } from './authorize.js';
+import { verifyIdTokenHint } from './id-token-hint.js';
 import { revokeGrant, type OAuthDeps } from './tokens.js';
 import { recordLogout } from '../audit/events.js';
 
@@ -31,23 +31,9 @@ export async function endSession(deps: OAuthDeps & { config: SessionSettings }, 
   let clientId = req.clientId;
   if (req.idTokenHint) {
     // The hint may have expired; its signature and issuer still identify the client.
-    try {
-      const { payload } = await compactVerify(
-        req.idTokenHint,
-        async (h) => {
-          const key = await deps.keys.verificationKey(h.kid, h.alg);
-          if (!key) throw new Error('unknown key');
-          return key;
-        },
-        { algorithms: ['RS256', 'ES256'] },
-      );
-      const claims = JSON.parse(new TextDecoder().decode(payload)) as { iss?: string; aud?: string | string[] };
-      const aud = Array.isArray(claims.aud) ? claims.aud[0] : claims.aud;
-      if (claims.iss !== deps.issuer || (clientId && aud !== clientId)) return { ok: false, message: INVALID };
-      clientId = aud;
-    } catch {
-      return { ok: false, message: INVALID };
-    }
+    const hint = await verifyIdTokenHint(deps, req.idTokenHint);
+    if (!hint || (clientId && hint.clientId !== clientId)) return { ok: false, message: INVALID };
+    clientId = hint.clientId;
   }
   let redirect: string | undefined;
   if (req.postLogoutRedirectUri) {
