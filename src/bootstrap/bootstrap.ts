@@ -3,9 +3,13 @@ import type { Database } from '../platform/db.js';
 import { argon2Params, hashPassword } from '../platform/passwords.js';
 import { randomToken } from '../platform/secrets.js';
 import { audit } from '../audit/audit.js';
-import { generatePat, hashPat } from '../principals/pat.js';
+import { generatePat } from '../principals/pat.js';
 import { SKYLIGHT_ADMIN } from '../principals/principal.js';
-import { createAnalyticsUiApplication, createSwaggerUiApplication } from '../oauth/applications.js';
+import { createSwaggerUiApplication } from '../oauth/applications.js';
+import { createServiceAccountIn, insertPat } from '../service-accounts/service.js';
+import { createTenantIn } from '../tenants/service.js';
+import { passwordViolations, policyOf } from '../users/password-policy.js';
+import { createUserIn } from '../users/service.js';
 
 export interface BootstrapResult {
   tenantId: string;
@@ -19,8 +23,9 @@ export interface BootstrapResult {
 const PAT_LIFETIME_DAYS = 365;
 
 /**
- * Creates the operator tenant, its skylight-admin user and an operator service
- * account with a PAT, once. Returns undefined when they already exist.
+ * Creates the operator tenant, its skylight-admin user and an operator service account
+ * with a PAT, once, through the same commands as the API (tenant, user, service account,
+ * PAT), so they obey the same rules. Returns undefined when they already exist.
  */
 export async function bootstrap(db: Database, config: Config): Promise<BootstrapResult | undefined> {
   const { prisma } = db;
@@ -38,33 +43,25 @@ export async function bootstrap(db: Database, config: Config): Promise<Bootstrap
     // Concurrent first starts of several instances: one bootstraps, the others see its result.
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(727002)`;
     if (await tx.tenant.findFirst({ where: { isOperator: true }, select: { id: true } })) return undefined;
-    const tenant = await tx.tenant.create({ data: { name: 'Operator', isOperator: true } });
-    await createAnalyticsUiApplication(tx, tenant.id, undefined, config);
+    const tenant = await createTenantIn(tx, { principal: 'system' }, { name: 'Operator' }, config, { isOperator: true });
+    const violations = passwordViolations(policyOf(tenant), password);
+    if (violations.length) throw new Error(`BOOTSTRAP_ADMIN_PASSWORD breaks the operator tenant's password policy: it ${violations.join(', ')}`);
+    const ctx = { principal: 'system' as const, tenantId: tenant.id, requestId: 'bootstrap' };
     await createSwaggerUiApplication(tx, tenant.id, config);
-    const user = await tx.user.create({
-      data: {
-        tenantId: tenant.id,
-        username,
-        email,
-        firstName: 'Skylight',
-        lastName: 'Administrator',
-        state: 'active',
-        passwordHash,
-        roles: { create: { roleName: SKYLIGHT_ADMIN } },
-      },
+    const { user } = await createUserIn(
+      tx,
+      ctx,
+      { username, email, firstName: 'Skylight', lastName: 'Administrator', roles: [SKYLIGHT_ADMIN] },
+      { passwordHash, state: 'active', invitationTtlMs: 0 },
+    );
+    const sa = await createServiceAccountIn(tx, ctx, {
+      name: 'operator',
+      username: 'operator',
+      description: 'Operator service account created at first start',
+      accessTokenType: 'Bearer',
+      roles: [SKYLIGHT_ADMIN],
     });
-    const sa = await tx.serviceAccount.create({
-      data: {
-        tenantId: tenant.id,
-        name: 'operator',
-        username: 'operator',
-        description: 'Operator service account created at first start',
-        roles: { create: { roleName: SKYLIGHT_ADMIN } },
-      },
-    });
-    await tx.personalAccessToken.create({
-      data: { tenantId: tenant.id, serviceAccountId: sa.id, tokenHash: hashPat(pat), expiresAt: patExpiresAt },
-    });
+    await insertPat(tx, ctx, sa.id, patExpiresAt, pat);
     await audit(tx, 'system', {
       tenantId: tenant.id,
       action: 'bootstrap',

@@ -20,6 +20,7 @@ import { resolveRoleNameIn } from '../roles/assign.js';
 import { createAnalyticsUiApplication, syncAnalyticsUiSubdomain, type DefaultApplicationConfig } from '../oauth/applications.js';
 import { groupNameTaken } from '../groups/service.js';
 import { caseFolder, foldCase } from '../platform/case-fold.js';
+import { serviceAccountCreate } from '../service-accounts/schemas.js';
 
 export interface ImportOptions {
   argon: Argon2Params;
@@ -80,9 +81,10 @@ const humanSchema = z.object({
 const machineSchema = z.object({
   userId: z.string().min(1).max(200),
   user: z.object({
-    userName: z.string().trim().min(1).max(256),
-    name: z.string().trim().min(1).max(200),
-    description: str(500).optional(),
+    // The rules of POST /api/v3/serviceaccounts (service-accounts/schemas.ts).
+    userName: serviceAccountCreate.shape.username,
+    name: serviceAccountCreate.shape.name,
+    description: serviceAccountCreate.shape.description,
     accessTokenType: z.string().optional(),
   }),
 });

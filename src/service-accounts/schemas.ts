@@ -14,6 +14,7 @@ export const serviceAccountCreate = z.strictObject({
   expirationDate: futureDate.optional(),
   name: z.string().trim().min(1).max(150),
   roles: z.array(roleName).max(50).optional(),
+  // Import holds service accounts to these rules too; SignCSR is narrower (a certificate's CN).
   username: z.string().trim().min(1).max(150).regex(/^\S+$/, 'must not contain whitespace'),
 });
 export type ServiceAccountCreate = z.output<typeof serviceAccountCreate>;

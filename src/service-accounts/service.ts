@@ -6,7 +6,7 @@ import { isBuiltinRole, SKYLIGHT_ADMIN, TENANT_ADMIN } from '../principals/princ
 import type { Prisma } from '../platform/db.js';
 import { AppError, badRequest, conflict, notFound, type ErrorItem } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
-import { assertMayActOnRoles, assertMayConfer } from '../principals/policy.js';
+import { assertMayActOnRoles, assertMayConfer, type Actor } from '../principals/policy.js';
 import { identityClashes } from '../users/identity.js';
 import { requireAdminOrSelf, resolveAccountId } from './access.js';
 import type { ServiceAccountCreate, ServiceAccountSearch } from './schemas.js';
@@ -50,7 +50,12 @@ export async function getServiceAccount(ctx: ServiceContext, machineUserId: stri
  */
 const refuseRole = (detail: string, source: ErrorItem['source']) => new AppError(422, 'unprocessable', 'Unprocessable entity', detail, source);
 
-async function resolveRoles(tx: Tx, ctx: ServiceContext, names: string[], source: (i: number) => ErrorItem['source']): Promise<string[]> {
+async function resolveRoles(
+  tx: Tx,
+  ctx: Pick<ServiceContext<Actor>, 'principal' | 'tenantId'>,
+  names: string[],
+  source: (i: number) => ErrorItem['source'],
+): Promise<string[]> {
   const out = new Set<string>();
   const operator = await tx.tenant.findUnique({ where: { id: ctx.tenantId }, select: { isOperator: true } });
   for (const [i, name] of names.entries()) {
@@ -58,7 +63,7 @@ async function resolveRoles(tx: Tx, ctx: ServiceContext, names: string[], source
     if (isBuiltinRole(name)) stored = name;
     else {
       const custom = await tx.customRole.findUnique({
-        where: { tenantId_nameLower: { tenantId: ctx.tenantId, nameLower: await foldCase(ctx.prisma, name) } },
+        where: { tenantId_nameLower: { tenantId: ctx.tenantId, nameLower: await foldCase(tx, name) } },
         select: { name: true },
       });
       if (!custom) throw refuseRole(`Unknown role "${name}"`, source(i));
@@ -88,45 +93,54 @@ export async function createServiceAccount(
 ): Promise<CreatedAccount> {
   if (opts.withPAT && !input.expirationDate) throw badRequest('withPAT=true requires expirationDate', '/expirationDate');
   return ctx.prisma.$transaction(async (tx) => {
-    const fromQuery = opts.queryRoles ?? [];
-    const fromBody = input.roles ?? [];
-    let roles: string[];
-    if (!fromQuery.length && !fromBody.length) roles = await resolveRoles(tx, ctx, [TENANT_ADMIN], () => ({ pointer: '/roles' }));
-    else {
-      roles = [
-        ...(await resolveRoles(tx, ctx, fromQuery, () => ({ parameter: 'roles' }))),
-        ...(await resolveRoles(tx, ctx, fromBody, (i) => ({ pointer: `/roles/${i}` }))),
-      ];
-      roles = [...new Set(roles)];
-    }
-    await assertUsernameFree(tx, ctx.tenantId, input.username);
-    const account = await tx.serviceAccount.create({
-      data: {
-        tenantId: ctx.tenantId,
-        name: input.name,
-        username: input.username,
-        description: input.description,
-        accessTokenType: input.accessTokenType,
-        roles: { create: roles.map((roleName) => ({ roleName })) },
-      },
-      include: { roles: { select: { roleName: true } } },
-    });
-    await audit(
-      tx,
-      ctx.principal,
-      {
-        tenantId: ctx.tenantId,
-        action: 'serviceaccount.created',
-        targetType: 'serviceaccount',
-        targetId: account.id,
-        details: { username: account.username, roles, accessTokenType: account.accessTokenType },
-      },
-      ctx.requestId,
-    );
+    const account = await createServiceAccountIn(tx, ctx, input, opts.queryRoles ?? []);
     let pat: CreatedAccount['pat'];
     if (opts.withPAT) pat = await insertPat(tx, ctx, account.id, input.expirationDate!);
     return { account, pat };
   });
+}
+
+/**
+ * createServiceAccount inside the caller's transaction (the first start's bootstrap creates
+ * the operator account with the operator tenant): roles the caller may confer, tenant-admin
+ * when none is named, the tenant's identity rule, the audit.
+ */
+export async function createServiceAccountIn(tx: Tx, ctx: Omit<ServiceContext<Actor>, 'prisma'>, input: ServiceAccountCreate, fromQuery: string[] = []) {
+  const fromBody = input.roles ?? [];
+  let roles: string[];
+  if (!fromQuery.length && !fromBody.length) roles = await resolveRoles(tx, ctx, [TENANT_ADMIN], () => ({ pointer: '/roles' }));
+  else {
+    roles = [
+      ...(await resolveRoles(tx, ctx, fromQuery, () => ({ parameter: 'roles' }))),
+      ...(await resolveRoles(tx, ctx, fromBody, (i) => ({ pointer: `/roles/${i}` }))),
+    ];
+    roles = [...new Set(roles)];
+  }
+  await assertUsernameFree(tx, ctx.tenantId, input.username);
+  const account = await tx.serviceAccount.create({
+    data: {
+      tenantId: ctx.tenantId,
+      name: input.name,
+      username: input.username,
+      description: input.description,
+      accessTokenType: input.accessTokenType,
+      roles: { create: roles.map((roleName) => ({ roleName })) },
+    },
+    include: { roles: { select: { roleName: true } } },
+  });
+  await audit(
+    tx,
+    ctx.principal,
+    {
+      tenantId: ctx.tenantId,
+      action: 'serviceaccount.created',
+      targetType: 'serviceaccount',
+      targetId: account.id,
+      details: { username: account.username, roles, accessTokenType: account.accessTokenType },
+    },
+    ctx.requestId,
+  );
+  return account;
 }
 
 export async function deleteServiceAccount(ctx: ServiceContext, machineUserId: string) {
@@ -182,8 +196,8 @@ export async function searchServiceAccounts(ctx: ServiceContext, criteria: Servi
 
 // --- personal access tokens ---
 
-async function insertPat(tx: Tx, ctx: ServiceContext, accountId: string, expiresAt: Date) {
-  const token = generatePat();
+/** A PAT for the account; `token` only when the operator chose it (BOOTSTRAP_ADMIN_PAT). */
+export async function insertPat(tx: Tx, ctx: Omit<ServiceContext<Actor>, 'prisma'>, accountId: string, expiresAt: Date, token = generatePat()) {
   const row = await tx.personalAccessToken.create({
     data: { tenantId: ctx.tenantId, serviceAccountId: accountId, tokenHash: hashPat(token), expiresAt },
   });

@@ -3,6 +3,9 @@ import { audit } from '../audit/audit.js';
 import type { ServiceContext } from '../principals/context.js';
 import type { Actor } from '../principals/policy.js';
 import type { Prisma } from '../platform/db.js';
+import type { Prisma as P } from '../generated/prisma/client.js';
+
+type Tx = P.TransactionClient;
 import { conflict, notFound, unprocessable } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
 import type { TenantCreate, TenantUpdate } from './schemas.js';
@@ -71,28 +74,38 @@ export type TenantCreator = Pick<ServiceContext, 'prisma'> & { principal: Actor;
  * application every tenant is created with; `via` names a non-HTTP entry point in the audit.
  */
 export async function createTenant(ctx: TenantCreator, input: TenantCreate, config: DefaultApplicationConfig, via?: string): Promise<TenantRow> {
-  return ctx.prisma.$transaction(async (tx) => {
-    if (input.subdomain) await assertSubdomainFree(tx, input.subdomain);
-    const tenant = await tx.tenant.create({
-      data: {
-        name: input.name,
-        state: input.state,
-        branding: input.branding,
-        termsRequired: input.termsRequired,
-        ...policyColumns(input),
-        identity: input.subdomain ? { create: { subdomain: input.subdomain, name: input.name } } : undefined,
-      },
-      include: { identity: true },
-    });
-    await createAnalyticsUiApplication(tx, tenant.id, input.subdomain, config);
-    await audit(
-      tx,
-      ctx.principal,
-      { tenantId: tenant.id, action: 'tenant.created', targetType: 'tenant', targetId: tenant.id, ...(via ? { details: { via } } : {}) },
-      ctx.requestId,
-    );
-    return tenant;
+  return ctx.prisma.$transaction((tx) => createTenantIn(tx, ctx, input, config, { via }));
+}
+
+/** createTenant inside the caller's transaction. Only the first start's bootstrap creates the operator tenant. */
+export async function createTenantIn(
+  tx: Tx,
+  ctx: Omit<TenantCreator, 'prisma'>,
+  input: TenantCreate,
+  config: DefaultApplicationConfig,
+  { via, isOperator }: { via?: string; isOperator?: boolean } = {},
+): Promise<TenantRow> {
+  if (input.subdomain) await assertSubdomainFree(tx, input.subdomain);
+  const tenant = await tx.tenant.create({
+    data: {
+      isOperator,
+      name: input.name,
+      state: input.state,
+      branding: input.branding,
+      termsRequired: input.termsRequired,
+      ...policyColumns(input),
+      identity: input.subdomain ? { create: { subdomain: input.subdomain, name: input.name } } : undefined,
+    },
+    include: { identity: true },
   });
+  await createAnalyticsUiApplication(tx, tenant.id, input.subdomain, config);
+  await audit(
+    tx,
+    ctx.principal,
+    { tenantId: tenant.id, action: 'tenant.created', targetType: 'tenant', targetId: tenant.id, ...(via ? { details: { via } } : {}) },
+    ctx.requestId,
+  );
+  return tenant;
 }
 
 export async function updateTenant(ctx: ServiceContext, id: string, input: TenantUpdate, config: DefaultApplicationConfig): Promise<TenantRow> {

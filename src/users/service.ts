@@ -1,7 +1,7 @@
 import type { Prisma as P, User } from '../generated/prisma/client.js';
 import { audit } from '../audit/audit.js';
 import type { ServiceContext } from '../principals/context.js';
-import { assertMayActOn, assertMayConfer, holdsRole } from '../principals/policy.js';
+import { assertMayActOn, assertMayConfer, holdsRole, type Actor } from '../principals/policy.js';
 import { isBuiltinRole } from '../principals/principal.js';
 import type { Prisma } from '../platform/db.js';
 import { AppError, type ErrorItem, notFound, unprocessable, validationFailed } from '../platform/errors.js';
@@ -14,7 +14,7 @@ import { resolveRoleName } from '../roles/assign.js';
 import { createSetPasswordToken } from './invitations.js';
 import { clearLoginThrottle } from './lockout.js';
 import { sendInvitation } from './mailer.js';
-import { identityClashes } from './identity.js';
+import { identityClashes, userIdentityProblems } from './identity.js';
 import { assertPasswordComplies, policyOf } from './password-policy.js';
 import type { UserCreate, UserSearch, UserUpdate } from './schemas.js';
 
@@ -55,7 +55,12 @@ async function assertIdentityFree(db: Tx, tenantId: string, input: { username?: 
 }
 
 /** Resolves role names to assign, refusing unknown ones (400) and those the caller cannot grant (403). */
-async function resolveGrantable(ctx: ServiceContext, db: Tx, names: string[], pointer: (i: number) => string): Promise<string[]> {
+async function resolveGrantable(
+  ctx: Pick<ServiceContext<Actor>, 'principal' | 'tenantId'>,
+  db: Tx,
+  names: string[],
+  pointer: (i: number) => string,
+): Promise<string[]> {
   const out: string[] = [];
   const unknown: ErrorItem[] = [];
   for (const [i, name] of names.entries()) {
@@ -100,37 +105,7 @@ export async function createUser(ctx: ServiceContext, input: UserCreate, argon2:
   const passwordHash = input.password !== undefined ? await hashPassword(input.password, argon2) : null;
   const state = input.state ?? (passwordHash ? 'active' : 'initial');
 
-  const { user, token } = await ctx.prisma.$transaction(async (tx) => {
-    const roles = await resolveGrantable(ctx, tx, input.roles ?? [], (i) => `/data/attributes/roles/${i}`);
-    await assertIdentityFree(tx, ctx.tenantId, input);
-    const created = await tx.user.create({
-      data: {
-        tenantId: ctx.tenantId,
-        username: input.username,
-        email: input.email,
-        firstName: input.firstName ?? '',
-        lastName: input.lastName ?? '',
-        state,
-        passwordHash,
-        roles: { create: roles.map((roleName) => ({ roleName })) },
-      },
-      include: withRoles,
-    });
-    const token = passwordHash ? undefined : await createSetPasswordToken(tx, ctx.tenantId, created.id, inv.ttlMs);
-    await audit(
-      tx,
-      ctx.principal,
-      {
-        tenantId: ctx.tenantId,
-        action: 'user.created',
-        targetType: 'user',
-        targetId: created.id,
-        details: { username: created.username, roles, invited: Boolean(token) },
-      },
-      ctx.requestId,
-    );
-    return { user: created, token };
-  });
+  const { user, token } = await ctx.prisma.$transaction((tx) => createUserIn(tx, ctx, input, { passwordHash, state, invitationTtlMs: inv.ttlMs }));
 
   if (!token) return { user };
   const url = inv.setPasswordLink(token.token);
@@ -142,6 +117,62 @@ export async function createUser(ctx: ServiceContext, input: UserCreate, argon2:
     // The user exists; an admin can retry by setting a password or recreating the invitation.
     return { user, invitation: 'mail_failed', mailError: (e as Error).message };
   }
+}
+
+/**
+ * createUser inside the caller's transaction, for writers that create a user with other
+ * rows at once (the first start's bootstrap): roles the caller may confer, the tenant's
+ * identity rule, an invitation when there is no password, the audit. The caller has
+ * checked the password against the tenant's policy and hashed it.
+ */
+export async function createUserIn(
+  tx: Tx,
+  ctx: Omit<ServiceContext<Actor>, 'prisma'>,
+  input: UserCreate,
+  opts: { passwordHash: string | null; state: string; invitationTtlMs: number },
+) {
+  const { passwordHash, state } = opts;
+  // REST's schema is narrower; writers of names another system chose are held to these bounds.
+  const syntax = userIdentityProblems(input);
+  if (syntax.length)
+    throw validationFailed(
+      syntax.map((p) => ({
+        status: '400',
+        code: 'invalid_value',
+        title: 'Invalid value',
+        detail: `${p.field} ${p.message}`,
+        source: { pointer: `/data/attributes/${p.field}` },
+      })),
+    );
+  const roles = await resolveGrantable(ctx, tx, input.roles ?? [], (i) => `/data/attributes/roles/${i}`);
+  await assertIdentityFree(tx, ctx.tenantId, input);
+  const created = await tx.user.create({
+    data: {
+      tenantId: ctx.tenantId,
+      username: input.username,
+      email: input.email,
+      firstName: input.firstName ?? '',
+      lastName: input.lastName ?? '',
+      state,
+      passwordHash,
+      roles: { create: roles.map((roleName) => ({ roleName })) },
+    },
+    include: withRoles,
+  });
+  const token = passwordHash ? undefined : await createSetPasswordToken(tx, ctx.tenantId, created.id, opts.invitationTtlMs);
+  await audit(
+    tx,
+    ctx.principal,
+    {
+      tenantId: ctx.tenantId,
+      action: 'user.created',
+      targetType: 'user',
+      targetId: created.id,
+      details: { username: created.username, roles, invited: Boolean(token) },
+    },
+    ctx.requestId,
+  );
+  return { user: created, token };
 }
 
 export async function updateUser(ctx: ServiceContext, id: string, input: UserUpdate, argon2: Argon2Params): Promise<UserRow> {
