@@ -543,6 +543,21 @@ describe('private_key_jwt client authentication (RFC 7523 §2.2, OIDC Core 9)', 
     expect((await post(await assertion(`${t.issuer}/oidc/oauth2/token`))).status).toBe(200);
     expect(await post(await assertion('https://elsewhere.test'))).toEqual({ status: 401, error: 'invalid_client' });
     expect(await post('not-a-jwt')).toEqual({ status: 401, error: 'invalid_client' });
+    // One method at a time (RFC 6749 2.3): an assertion with Basic credentials is refused.
+    const both = await fetch(`${t.issuer}/oauth/v2/token`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`,
+      },
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: await assertion(t.issuer),
+      }),
+    });
+    expect(both.status).toBe(400);
+    expect(((await both.json()) as { error: string }).error).toBe('invalid_request');
     expect(await t.db.prisma.usedClientAssertion.count({ where: { jti: decodeJwt(once).jti } })).toBe(1);
   });
 });

@@ -25,7 +25,7 @@ export function clientCredentialsOf(authorization: string | undefined, body: Rec
   const basic = authorization && /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(authorization);
   if (authorization && !basic && /^Basic/i.test(authorization)) throw invalidClient('Malformed Basic authorization');
   if (basic) {
-    if (body.client_secret !== undefined) throw invalidRequest('Use one client authentication method, not two');
+    if (body.client_secret !== undefined || body.client_assertion !== undefined) throw invalidRequest('Use one client authentication method, not two');
     const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     if (colon < 0) throw invalidClient('Malformed Basic authorization');
