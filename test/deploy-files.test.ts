@@ -21,5 +21,10 @@ describe('deployment files', () => {
     expect(compose.services.iam.healthcheck.test.join(' ')).toContain('/api/v3/health/readiness');
     expect(compose.services.iam.depends_on.postgres.condition).toBe('service_healthy');
     expect(compose.services.iam.environment.DATABASE_URL).toMatch(/^postgresql:\/\/.*@postgres:5432\//);
+    // DATA_DIR (the image's /var/lib/iam) holds the bootstrap credentials file and exports: a named volume keeps them.
+    const dataDir = /^ENV .*\bDATA_DIR=(\S+)/m.exec(readFileSync('Dockerfile', 'utf8'))?.[1];
+    expect(dataDir).toBeTruthy();
+    expect(compose.services.iam.volumes).toContain(`iamdata:${dataDir}`);
+    expect(Object.keys(compose.volumes)).toContain('iamdata');
   });
 });
