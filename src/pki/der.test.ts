@@ -124,20 +124,32 @@ describe('strict DER parsing', () => {
     expect(() => parse(Buffer.from('02030100', 'hex'))).toThrow();
   });
 
-  // Known gap: forge's `strict` option does not make its parser DER-only, so `parse` accepts these BER forms although
-  // its comment says otherwise. Each case passes while the gap exists (`it.fails`); when `parse` refuses one, its case
-  // fails here: turn it into a plain `it` then.
   for (const [form, input] of [
     ['an indefinite length', '30800201010000'],
     ['a long-form length for a short content', '048103010203'],
+    ['a length with a leading zero byte', '04820003010203'],
     ['an INTEGER with a superfluous leading zero byte', '02020001'],
+    ['an INTEGER with a superfluous leading ff byte', '0202ff80'],
+    ['an empty INTEGER', '0200'],
     ['a BOOLEAN true other than 0xff', '010101'],
     ['a constructed OCTET STRING', '2403040101'],
+    ['a NULL with content', '050100'],
+    ['a BIT STRING with more than 7 unused bits', '03020800'],
+    ['a malformed element inside a SEQUENCE', '300402020001'],
+    ['an element longer than its SEQUENCE', '3003020201'],
   ]) {
-    it.fails(`refuses ${form} (known gap)`, () => {
+    it(`refuses ${form}`, () => {
       expect(() => parse(Buffer.from(input!, 'hex'))).toThrow();
     });
   }
+
+  it('accepts the distinguished forms', () => {
+    for (const input of ['020100', '0201ff', '02020080', '0202ff7f', '0101ff', '010100', '0500', '030100', '3006020101010100', 'a003020101']) {
+      expect(() => parse(Buffer.from(input, 'hex')), input).not.toThrow();
+    }
+    const long = toDer(seq([utf8('x'.repeat(200))]));
+    expect(toDer(parse(long)).equals(long)).toBe(true);
+  });
 
   it('tells sequences and context tags apart', () => {
     const node = parse(toDer(seq([explicit(2, nul())])));

@@ -89,7 +89,48 @@ export const toDer = (node: Asn1) => fromBin(asn1.toDer(node).getBytes());
 
 /** Strict DER parse; throws on trailing bytes or BER-only encodings. */
 export function parse(der: Uint8Array): Asn1 {
+  const buf = Buffer.from(der);
+  // forge's `strict` does not make its parser DER-only: the distinguished forms are checked first.
+  if (assertDer(buf, 0, buf.length) !== buf.length) throw new Error('trailing bytes');
   return asn1.fromDer(toBin(der), { strict: true, parseAllBytes: true, decodeBitStrings: false } as never);
+}
+
+const CONSTRUCTED = 0x20;
+const CLASS = 0xc0;
+
+/**
+ * Checks the distinguished encoding (X.690 §10-11) of the element at `pos` and of all it
+ * contains; returns where it ends. Definite, minimal lengths; minimal INTEGERs; BOOLEAN as
+ * 00 or ff; primitive strings; NULL empty.
+ */
+function assertDer(buf: Buffer, pos: number, limit: number): number {
+  const tag = buf[pos]!;
+  if (pos + 2 > limit) throw new Error('truncated');
+  const first = buf[pos + 1]!;
+  if (first === 0x80) throw new Error('indefinite length');
+  const { contentStart, end } = header(buf, pos);
+  if (end > limit) throw new Error('truncated');
+  const len = end - contentStart;
+  if (first & 0x80 && (len < 0x80 || buf[pos + 2] === 0)) throw new Error('length not in its shortest form');
+  const universal = (tag & CLASS) === 0;
+  if (tag & CONSTRUCTED) {
+    if (universal && tag !== 0x30 && tag !== 0x31) throw new Error('constructed form of a primitive type');
+    for (let p = contentStart; p < end;) p = assertDer(buf, p, end);
+    return end;
+  }
+  if (!universal) return end;
+  const c = buf.subarray(contentStart, end);
+  if (tag === T.INTEGER || tag === T.ENUMERATED) {
+    if (!c.length) throw new Error('empty INTEGER');
+    if (c.length > 1 && ((c[0] === 0 && !(c[1]! & 0x80)) || (c[0] === 0xff && c[1]! & 0x80))) throw new Error('INTEGER not in its shortest form');
+  } else if (tag === T.BOOLEAN) {
+    if (c.length !== 1 || (c[0] !== 0 && c[0] !== 0xff)) throw new Error('BOOLEAN other than 00 or ff');
+  } else if (tag === T.NULL) {
+    if (c.length) throw new Error('NULL with content');
+  } else if (tag === T.BITSTRING) {
+    if (!c.length || c[0]! > 7 || (c.length === 1 && c[0] !== 0)) throw new Error('bad BIT STRING');
+  }
+  return end;
 }
 
 export const oidOf = (node: Asn1) => asn1.derToOid(node.value as string);
