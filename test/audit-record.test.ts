@@ -166,6 +166,26 @@ describe('deployment events', () => {
     expect(event!.attributes.details.activated).toEqual(rotated.json().data.active);
   });
 
+  it('export and import, by whom', async () => {
+    const post = (url: string, payload: unknown) =>
+      t.app.inject({
+        method: 'POST',
+        url,
+        headers: { authorization: `Bearer ${t.adminPat}`, 'content-type': 'application/json' },
+        payload: JSON.stringify(payload),
+      });
+    const exported = await post('/admin/v1/export', { responseOutput: true, orgIds: [alpha] });
+    expect(exported.statusCode, exported.body).toBe(200);
+    // An import that changes nothing records nothing: one user goes, the import brings her back.
+    await t.db.prisma.user.deleteMany({ where: { tenantId: alpha, email: 'carol@alpha.test' } });
+    const imported = await post('/admin/v1/import', { dataOrgs: exported.json() });
+    expect(imported.statusCode, imported.body).toBe(200);
+    const [out] = await events('action=instance.exported', t.adminPat);
+    expect(out!.attributes).toMatchObject({ tenantId: null, actorKind: 'serviceaccount', clientAddress: '127.0.0.1', details: { orgs: 1 } });
+    const [back] = await events(`action=tenant.imported&tenantId=${alpha}`, t.adminPat);
+    expect(back!.attributes).toMatchObject({ targetType: 'tenant', targetId: alpha, actorKind: 'serviceaccount' });
+  });
+
   it('the server start, with the settings an auditor asks about and no secret', async () => {
     const [started] = await events('action=server.started', t.adminPat);
     expect(started!.attributes).toMatchObject({ tenantId: null, actorKind: 'system', targetType: 'server' });
