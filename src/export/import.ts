@@ -12,7 +12,7 @@ import { hashPassword, type Argon2Params } from '../platform/passwords.js';
 import { assertMayConfer } from '../principals/policy.js';
 import { isBuiltinRole, SKYLIGHT_ADMIN, TENANT_ADMIN, type Principal } from '../principals/principal.js';
 import { subdomain as subdomainSchema } from '../tenants/schemas.js';
-import { describeClash, IdentityIndex, userIdentityProblems } from '../users/identity.js';
+import { describeClash, IdentityIndex, lockTenantIdentities, userIdentityProblems } from '../users/identity.js';
 import { passwordViolations, policyOf } from '../users/password-policy.js';
 import { LABEL_KEYS, META_PREFIX, ORG_OWNER, toUuid, unb64 } from './document.js';
 import { describeImportFailure, ImportRefusal } from './failures.js';
@@ -441,6 +441,7 @@ async function writePrincipals(w: Step, plan: Pick<Plan, 'users' | 'machines'>):
   const { tx, tenantId, errors, n } = w;
   // Users and service accounts share a tenant's username space. Clashes are checked in
   // memory against the tenant's rows, loaded once, and new rows are inserted in batches.
+  await lockTenantIdentities(tx, tenantId);
   const [users, sas] = await Promise.all([tx.user.findMany({ where: { tenantId } }), tx.serviceAccount.findMany({ where: { tenantId } })]);
   const userById = new Map(users.map((u) => [u.id, u]));
   const saById = new Map(sas.map((s) => [s.id, s]));

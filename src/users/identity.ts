@@ -41,6 +41,8 @@ export async function identityClashes(tx: Tx, tenantId: string, input: IdentityI
   const out: IdentityClash[] = [];
   if (input.username !== undefined) {
     const lower = await foldCase(tx, input.username);
+    // Shared with other single writers, exclusive against a bulk writer (lockTenantIdentities).
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock_shared(hashtext(${`identities:${tenantId}`}))`;
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`username:${tenantId}:${lower}`}))`;
     const [user, sa] = await Promise.all([
       tx.user.findUnique({ where: { tenantId_usernameLower: { tenantId, usernameLower: lower } }, select: { id: true } }),
@@ -54,6 +56,15 @@ export async function identityClashes(tx: Tx, tenantId: string, input: IdentityI
     if (user && !isSelf(self, 'user', user.id)) out.push({ field: 'email', value: input.email, holder: 'user' });
   }
   return out;
+}
+
+/**
+ * For a bulk writer (import) that checks thousands of names in memory: one lock instead of
+ * one per name (a lock table holds a few thousand), so no single writer takes a name
+ * between its check and its insert.
+ */
+export async function lockTenantIdentities(tx: Tx, tenantId: string) {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`identities:${tenantId}`}))`;
 }
 
 /**
