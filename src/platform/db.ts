@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
+import { lockDataDir } from './data-dir-lock.js';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '../generated/prisma/client.js';
 
@@ -115,11 +116,19 @@ async function openEmbedded(dataDir?: string, through?: DatabaseOptions['through
   const { pg_trgm } = await import('@electric-sql/pglite/contrib/pg_trgm');
   const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
   let dir: string | undefined;
+  let unlock = () => {};
   if (dataDir) {
     dir = path.resolve(dataDir, 'pgdata');
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    unlock = lockDataDir(path.resolve(dataDir));
   }
-  const lite = await PGlite.create({ dataDir: dir, extensions: { pg_trgm } });
+  let lite: Awaited<ReturnType<typeof PGlite.create>>;
+  try {
+    lite = await PGlite.create({ dataDir: dir, extensions: { pg_trgm } });
+  } catch (e) {
+    unlock();
+    throw e;
+  }
   const listeners = new Map<string, Set<(payload: string) => void>>();
   tapNotifications(lite as never, listeners);
   const server = new PGLiteSocketServer({ db: lite, host: '127.0.0.1', port: 0, maxConnections: 4 });
@@ -132,6 +141,7 @@ async function openEmbedded(dataDir?: string, through?: DatabaseOptions['through
   const db = fromPool(pool, 'embedded', url, async () => {
     await server.stop();
     await lite.close();
+    unlock();
   });
   const listen: Database['listen'] = async (channel, onMessage, onState) => {
     const handlers = (listeners.get(channel) ?? listeners.set(channel, new Set()).get(channel))!;
