@@ -235,7 +235,9 @@ export class Issuance {
     for (const role of roles) {
       if (!/^[A-Za-z0-9][A-Za-z0-9 _.:-]{0,99}$/.test(role)) throw badRequest(`"${role}" is not a role name`);
       if (!isBuiltinRole(role)) {
-        const custom = await ctx.prisma.customRole.findUnique({ where: { tenantId_nameLower: { tenantId: ctx.tenantId, nameLower: await foldCase(ctx.prisma, role) } } });
+        const custom = await ctx.prisma.customRole.findUnique({
+          where: { tenantId_nameLower: { tenantId: ctx.tenantId, nameLower: await foldCase(ctx.prisma, role) } },
+        });
         if (!custom) throw badRequest(`Role "${role}" does not exist`);
       }
       assertMayConfer(ctx.principal, ctx.tenantId, [role]);
