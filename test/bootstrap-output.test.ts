@@ -5,10 +5,10 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeCredentialsFile } from '../src/bootstrap/credentials-file.js';
 import { freePort } from './helpers/net.js';
+import { scratchDatabase } from './helpers/db.js';
 
 let dir: string;
 let dropDb: (() => Promise<void>) | undefined;
@@ -18,20 +18,9 @@ beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'iam-bootstrap-out-'));
   const serverUrl = process.env.TEST_DATABASE_URL;
   if (serverUrl) {
-    const name = `iam_bootout_${randomBytes(4).toString('hex')}`;
-    const c = new pg.Client({ connectionString: serverUrl });
-    await c.connect();
-    await c.query(`CREATE DATABASE "${name}"`);
-    await c.end();
-    const url = new URL(serverUrl);
-    url.pathname = '/' + name;
-    databaseUrl = url.toString();
-    dropDb = async () => {
-      const d = new pg.Client({ connectionString: serverUrl });
-      await d.connect();
-      await d.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      await d.end();
-    };
+    const scratch = await scratchDatabase(serverUrl, 'iam_bootout');
+    databaseUrl = scratch.url;
+    dropDb = scratch.drop;
   }
 });
 afterAll(async () => {

@@ -17,6 +17,7 @@ import { TEST_ENV, call } from './helpers/app.js';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
 import { captureErrorBodies, testLogger } from './helpers/log-capture.js';
 import { serverReachable } from './helpers/net.js';
+import { scratchDatabase } from './helpers/db.js';
 
 const SERVER = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 /** Longest any single request may take while the database is gone. */
@@ -43,13 +44,8 @@ async function rig(kind: 'server' | 'embedded'): Promise<Rig> {
   let direct: pg.Pool | undefined;
   let drop = async () => {};
   if (kind === 'server') {
-    const name = `iam_faults_${process.pid}_${randomBytes(4).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: SERVER });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE "${name}"`);
-    await admin.end();
-    const u = new URL(SERVER);
-    u.pathname = '/' + name;
+    const scratch = await scratchDatabase(SERVER, 'iam_faults');
+    const u = new URL(scratch.url);
     direct = new pg.Pool({ connectionString: u.toString(), max: 2 });
     proxy = await startTcpProxy(u.hostname, Number(u.port || 5432));
     u.hostname = '127.0.0.1';
@@ -57,10 +53,7 @@ async function rig(kind: 'server' | 'embedded'): Promise<Rig> {
     db = await openDatabase({ url: u.toString(), poolMax: 5, queryTimeoutMs: QUERY_TIMEOUT_MS });
     drop = async () => {
       await direct!.end();
-      const c = new pg.Client({ connectionString: SERVER });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      await c.end();
+      await scratch.drop();
     };
   } else {
     db = await openDatabase({

@@ -11,9 +11,9 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, 
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './helpers/net.js';
+import { scratchDatabase } from './helpers/db.js';
 
 interface Instruction {
   op: string;
@@ -230,20 +230,9 @@ describe('Docker image build, replayed without a Docker engine', () => {
     };
     const serverUrl = process.env.TEST_DATABASE_URL;
     if (serverUrl) {
-      const name = `iam_docker_${randomBytes(4).toString('hex')}`;
-      const c = new pg.Client({ connectionString: serverUrl });
-      await c.connect();
-      await c.query(`CREATE DATABASE "${name}"`);
-      await c.end();
-      const url = new URL(serverUrl);
-      url.pathname = '/' + name;
-      env.DATABASE_URL = url.toString();
-      dropDb = async () => {
-        const d = new pg.Client({ connectionString: serverUrl });
-        await d.connect();
-        await d.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-        await d.end();
-      };
+      const scratch = await scratchDatabase(serverUrl, 'iam_docker');
+      env.DATABASE_URL = scratch.url;
+      dropDb = scratch.drop;
     }
     let out = '';
     const [exe, ...argv] = runtime!.cmd!;

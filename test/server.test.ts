@@ -5,9 +5,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './helpers/net.js';
+import { scratchDatabase } from './helpers/db.js';
 
 interface Running {
   proc: ChildProcess;
@@ -55,20 +55,9 @@ beforeAll(async () => {
   env = { DATA_DIR: dataDir, DATABASE_URL: '', MASTER_KEY: randomBytes(32).toString('hex'), BASE_DOMAIN: 'iam.test' };
   const serverUrl = process.env.TEST_DATABASE_URL;
   if (serverUrl) {
-    const name = `iam_server_${randomBytes(4).toString('hex')}`;
-    const c = new pg.Client({ connectionString: serverUrl });
-    await c.connect();
-    await c.query(`CREATE DATABASE "${name}"`);
-    await c.end();
-    const url = new URL(serverUrl);
-    url.pathname = '/' + name;
-    env.DATABASE_URL = url.toString();
-    dropDb = async () => {
-      const d = new pg.Client({ connectionString: serverUrl });
-      await d.connect();
-      await d.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      await d.end();
-    };
+    const scratch = await scratchDatabase(serverUrl, 'iam_server');
+    env.DATABASE_URL = scratch.url;
+    dropDb = scratch.drop;
   }
 });
 afterAll(async () => {

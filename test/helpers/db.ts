@@ -11,22 +11,13 @@ export async function freshDatabase(opts: { migrated?: boolean } = {}): Promise<
   const serverUrl = process.env.TEST_DATABASE_URL;
   let db: Database;
   if (serverUrl) {
-    const name = `iam_test_${process.pid}_${randomBytes(4).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: serverUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE "${name}"`);
-    await admin.end();
-    const url = new URL(serverUrl);
-    url.pathname = '/' + name;
-    const inner = await openDatabase({ url: url.toString(), poolMax: 5 });
+    const scratch = await scratchDatabase(serverUrl, 'iam_test');
+    const inner = await openDatabase({ url: scratch.url, poolMax: 5 });
     db = {
       ...inner,
       async close() {
         await inner.close();
-        const c = new pg.Client({ connectionString: serverUrl });
-        await c.connect();
-        await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-        await c.end();
+        await scratch.drop();
       },
     };
   } else {
@@ -34,4 +25,22 @@ export async function freshDatabase(opts: { migrated?: boolean } = {}): Promise<
   }
   if (opts.migrated !== false) await migrate(db.pool);
   return db;
+}
+
+/** A new, empty database on the PostgreSQL server at `serverUrl`, for one test (a server process, several instances). */
+export async function scratchDatabase(serverUrl: string, prefix: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `${prefix}_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const admin = async (sql: string) => {
+    const c = new pg.Client({ connectionString: serverUrl });
+    await c.connect();
+    try {
+      await c.query(sql);
+    } finally {
+      await c.end();
+    }
+  };
+  await admin(`CREATE DATABASE "${name}"`);
+  const url = new URL(serverUrl);
+  url.pathname = '/' + name;
+  return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`) };
 }

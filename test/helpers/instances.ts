@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import pg from 'pg';
 import { bootstrap } from '../../src/bootstrap/bootstrap.js';
 import { buildApp } from '../../src/http/app.js';
 import { loadConfig } from '../../src/platform/config.js';
@@ -8,6 +7,7 @@ import { openDatabase, type Database } from '../../src/platform/db.js';
 import { migrate } from '../../src/platform/migrate.js';
 import { generatePat, hashPat } from '../../src/principals/pat.js';
 import { TEST_ENV } from './app.js';
+import { scratchDatabase } from './db.js';
 
 export interface Instances {
   apps: FastifyInstance[];
@@ -23,19 +23,13 @@ export interface Instances {
  * (migrated once, bootstrapped once), as several replicas behind a load balancer.
  */
 export async function startInstances(serverUrl: string, count: number, env: Record<string, string>): Promise<Instances> {
-  const dbName = `iam_test_instances_${process.pid}_${randomBytes(3).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${dbName}"`);
-  await admin.end();
-  const url = new URL(serverUrl);
-  url.pathname = '/' + dbName;
+  const scratch = await scratchDatabase(serverUrl, 'iam_test_instances');
   const config = loadConfig({ ...TEST_ENV, ...env });
   const masterKey = randomBytes(32);
   const apps: FastifyInstance[] = [];
   const dbs: Database[] = [];
   for (let i = 0; i < count; i++) {
-    const db = await openDatabase({ url: url.toString(), poolMax: 3 });
+    const db = await openDatabase({ url: scratch.url, poolMax: 3 });
     if (i === 0) await migrate(db.pool);
     dbs.push(db);
     const app = await buildApp({ config, db, masterKey, logger: false });
@@ -62,10 +56,7 @@ export async function startInstances(serverUrl: string, count: number, env: Reco
     async close() {
       for (const app of apps) await app.close();
       for (const db of dbs) await db.close();
-      const c = new pg.Client({ connectionString: serverUrl });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-      await c.end();
+      await scratch.drop();
     },
   };
 }
