@@ -25,6 +25,8 @@ export interface Database {
 export interface DatabaseOptions {
   /** PostgreSQL server URL; absent means the embedded database. */
   url?: string;
+  /** Server only: a direct connection for LISTEN, when `url` goes through a transaction pooler. */
+  directUrl?: string;
   /** Embedded only: directory of the data files; absent means in memory (tests). */
   dataDir?: string;
   poolMax?: number;
@@ -41,7 +43,8 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   if (opts.url) {
     const url = opts.url;
     const db = fromPool(new pg.Pool(poolConfig(url, opts.poolMax ?? 10, opts.queryTimeoutMs)), 'server', url, async () => {});
-    return { ...db, listen: (channel, onMessage, onState) => listenOnServer(url, channel, onMessage, onState) };
+    const listenUrl = opts.directUrl ?? url;
+    return { ...db, listen: (channel, onMessage, onState) => listenOnServer(listenUrl, channel, onMessage, onState) };
   }
   return openEmbedded(opts.dataDir, opts.through, opts.queryTimeoutMs);
 }
