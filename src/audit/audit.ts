@@ -1,6 +1,6 @@
 import type { Prisma } from '../platform/db.js';
 import type { Principal } from '../principals/principal.js';
-import { currentOrigin } from './origin.js';
+import { clientAddressOf, type AuditOrigin } from './origin.js';
 
 /**
  * Who acted: an authenticated principal, the operator at the console ('system'), or a
@@ -28,25 +28,26 @@ function actorOf(actor: AuditActor): { kind: string; id: string | null; name: st
 }
 
 /**
- * Writes one audit event. The request id and the caller's address come from the request
- * being handled (./origin.ts) unless the caller names the request id itself.
+ * Writes one audit event. `origin`: the request's id and the caller's address, or the id
+ * alone, whose address the HTTP layer registered (./origin.ts).
  */
-export async function audit(db: Writer, actor: AuditActor, entry: AuditEntry, requestId?: string) {
+export async function audit(db: Writer, actor: AuditActor, entry: AuditEntry, origin?: string | AuditOrigin) {
   const who = actorOf(actor);
-  const origin = currentOrigin();
+  const requestId = typeof origin === 'string' ? origin : origin?.requestId;
+  const clientAddress = typeof origin === 'string' ? clientAddressOf(origin) : origin?.clientAddress;
   await db.auditEvent.create({
     data: {
       tenantId: entry.tenantId,
       actorKind: who.kind,
       actorId: who.id,
       actorName: who.name,
-      clientAddress: origin?.clientAddress ?? null,
+      clientAddress: clientAddress ?? null,
       action: entry.action,
       targetType: entry.targetType,
       targetId: entry.targetId ?? null,
       outcome: entry.outcome ?? 'success',
       details: (entry.details ?? {}) as object,
-      requestId: requestId ?? origin?.requestId ?? null,
+      requestId: requestId ?? null,
     },
   });
 }

@@ -4,6 +4,7 @@ import { LRUCache } from 'lru-cache';
 import type { Prisma } from '../platform/db.js';
 import { lockoutsTotal, loginFailuresTotal, loginsTotal, logoutsTotal, tokensIssuedTotal } from '../platform/metrics.js';
 import { audit } from './audit.js';
+import type { AuditOrigin } from './origin.js';
 
 type Db = Pick<Prisma, 'auditEvent'>;
 interface Account {
@@ -14,30 +15,39 @@ interface Account {
 export type LoginFailure = 'unknown_account' | 'bad_credentials' | 'throttled' | 'refused';
 
 /** A refused login: the account (when the name matched one), why, and whether it locked the account. */
-export async function recordLoginFailure(db: Db, f: { tenantId: string; account?: Account; method: string; reason: LoginFailure; lockedNow?: boolean }) {
+export async function recordLoginFailure(
+  db: Db,
+  f: { tenantId: string; account?: Account; method: string; reason: LoginFailure; lockedNow?: boolean },
+  origin?: AuditOrigin,
+) {
   loginFailuresTotal.inc({ method: f.method, reason: f.reason });
   // The name typed is not recorded when it matched no account: people type passwords there.
   const actor = { kind: 'user', id: f.account?.id ?? null, name: f.account?.username ?? null };
   const target = { tenantId: f.tenantId, targetType: 'user', targetId: f.account?.id ?? null };
-  await audit(db, actor, { ...target, action: 'login.failed', outcome: 'failure', details: { method: f.method, reason: f.reason } });
+  await audit(db, actor, { ...target, action: 'login.failed', outcome: 'failure', details: { method: f.method, reason: f.reason } }, origin);
   if (f.lockedNow) {
     lockoutsTotal.inc();
-    await audit(db, actor, { ...target, action: 'user.locked', outcome: 'success', details: { reason: 'failed_logins' } });
+    await audit(db, actor, { ...target, action: 'user.locked', outcome: 'success', details: { reason: 'failed_logins' } }, origin);
   }
 }
 
 /** A completed login (a browser session started), by authentication methods (RFC 8176 amr). */
-export async function recordLogin(db: Db, l: { tenantId: string; account: Account; amr: string[]; sessionId: string }) {
+export async function recordLogin(db: Db, l: { tenantId: string; account: Account; amr: string[]; sessionId: string }, origin?: AuditOrigin) {
   loginsTotal.inc({ method: l.amr[0] ?? 'unknown' });
   await audit(
     db,
     { kind: 'user', id: l.account.id, name: l.account.username },
     { tenantId: l.tenantId, action: 'login.succeeded', targetType: 'user', targetId: l.account.id, details: { amr: l.amr, sessionId: l.sessionId } },
+    origin,
   );
 }
 
 /** RP-initiated logout: the session ended and the grants it carried revoked. */
-export async function recordLogout(db: Db, l: { tenantId: string; userId: string; sessionId: string; clientId?: string; grantsRevoked: number }) {
+export async function recordLogout(
+  db: Db,
+  l: { tenantId: string; userId: string; sessionId: string; clientId?: string; grantsRevoked: number },
+  origin?: AuditOrigin,
+) {
   logoutsTotal.inc();
   await audit(
     db,
@@ -49,6 +59,7 @@ export async function recordLogout(db: Db, l: { tenantId: string; userId: string
       targetId: l.sessionId,
       details: { grantsRevoked: l.grantsRevoked, ...(l.clientId ? { clientId: l.clientId } : {}) },
     },
+    origin,
   );
 }
 
@@ -71,6 +82,7 @@ export async function recordTokenIssued(
     grantId: string;
     scope?: string;
   },
+  origin?: AuditOrigin,
 ) {
   tokensIssuedTotal.inc({ grant_type: t.grantType });
   const machine = MACHINE_GRANTS.has(t.grantType);
@@ -93,6 +105,7 @@ export async function recordTokenIssued(
         ...(machine ? { sampled: 'first per grant per hour' } : {}),
       },
     },
+    origin,
   );
 }
 
@@ -108,6 +121,7 @@ export async function notePatUse(
   pat: { id: string; tenantId: string; serviceAccountId: string; lastUsedAt: Date | null },
   username: string,
   now: Date,
+  origin?: AuditOrigin,
 ) {
   if (pat.lastUsedAt && now.getTime() - pat.lastUsedAt.getTime() < USE_PRECISION_MS) return;
   const first = await db.personalAccessToken.updateMany({ where: { id: pat.id, lastUsedAt: null }, data: { lastUsedAt: now } });
@@ -116,6 +130,7 @@ export async function notePatUse(
       db,
       { kind: 'serviceaccount', id: pat.serviceAccountId, name: username },
       { tenantId: pat.tenantId, action: 'serviceaccount.pat.first_used', targetType: 'pat', targetId: pat.id },
+      origin,
     );
     return;
   }

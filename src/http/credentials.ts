@@ -27,7 +27,7 @@ function single(value: string | string[] | undefined): string | undefined {
 const pat: Authenticator = async (app, request) => {
   const token = bearerToken(request);
   if (token === undefined || !looksLikePat(token)) return undefined;
-  return verifyPat(app.db.prisma, token);
+  return verifyPat(app.db.prisma, token, undefined, { requestId: request.id, clientAddress: request.ip });
 };
 
 // A trusted proxy that has already authenticated the caller forwards its identity.

@@ -42,6 +42,7 @@ export function sendLoginOutcome(request: FastifyRequest, reply: FastifyReply, o
 /** The end of every successful login (password, terms, SAML), answered. */
 export async function finishLogin(request: FastifyRequest, reply: FastifyReply, input: CompleteLoginInput) {
   const app = request.server;
-  const outcome = await completeLogin({ prisma: app.db.prisma, masterKey: app.masterKey, issuer: app.oauth.issuer, config: app.config }, input);
+  const origin = { requestId: request.id, clientAddress: request.ip };
+  const outcome = await completeLogin({ prisma: app.db.prisma, masterKey: app.masterKey, issuer: app.oauth.issuer, config: app.config, origin }, input);
   return sendLoginOutcome(request, reply, outcome);
 }

@@ -3,6 +3,7 @@ import { redirectWith } from './authorize.js';
 import { verifyIdTokenHint } from './id-token-hint.js';
 import { revokeGrant, type OAuthDeps } from './tokens.js';
 import { recordLogout } from '../audit/events.js';
+import type { AuditOrigin } from '../audit/origin.js';
 
 export interface EndSessionRequest {
   postLogoutRedirectUri?: string;
@@ -11,6 +12,8 @@ export interface EndSessionRequest {
   state?: string;
   /** The secret of the browser session to end (its cookie), if any. */
   sessionSecret?: string;
+  /** The request, for the audit log. */
+  origin?: AuditOrigin;
 }
 
 export type EndSessionResult =
@@ -51,7 +54,11 @@ export async function endSession(deps: OAuthDeps & { config: SessionSettings }, 
       select: { id: true },
     });
     for (const g of grants) await revokeGrant(prisma, g.id, 'session_ended');
-    await recordLogout(prisma, { tenantId: s.session.tenantId, userId: s.session.userId, sessionId: s.session.id, clientId, grantsRevoked: grants.length });
+    await recordLogout(
+      prisma,
+      { tenantId: s.session.tenantId, userId: s.session.userId, sessionId: s.session.id, clientId, grantsRevoked: grants.length },
+      req.origin,
+    );
   }
   return { ok: true, redirect };
 }

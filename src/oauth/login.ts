@@ -6,6 +6,7 @@ import { startSession, type NewSession, type SessionSettings } from '../sessions
 import { claimLoginAttempt, clientAddressKey, failedLogin, recordSuccessfulLogin } from '../users/lockout.js';
 import { issueCode, openAuthRequest } from './authorize.js';
 import { recordLogin, recordLoginFailure } from '../audit/events.js';
+import type { AuditOrigin } from '../audit/origin.js';
 import { foldCase } from '../platform/case-fold.js';
 
 export interface CompleteLoginInput {
@@ -27,6 +28,8 @@ export interface LoginDeps {
   masterKey: Buffer;
   issuer: string;
   config: SessionSettings;
+  /** The request being answered, for the audit log. */
+  origin?: AuditOrigin;
 }
 
 /** What the end of a login decided; the login pages turn it into an answer. */
@@ -52,7 +55,11 @@ export async function completeLogin(deps: LoginDeps, input: CompleteLoginInput):
     include: { tenant: true },
   });
   if (!user || user.state !== 'active' || user.tenant.state !== 'active') {
-    await recordLoginFailure(prisma, { tenantId: input.tenantId, account: user ?? undefined, method: input.amr[0] ?? 'unknown', reason: 'refused' });
+    await recordLoginFailure(
+      prisma,
+      { tenantId: input.tenantId, account: user ?? undefined, method: input.amr[0] ?? 'unknown', reason: 'refused' },
+      deps.origin,
+    );
     return { kind: 'refused' };
   }
   const authReq = openAuthRequest(deps.masterKey, input.authRequest);
@@ -66,7 +73,7 @@ export async function completeLogin(deps: LoginDeps, input: CompleteLoginInput):
 
   const created = await startSession(prisma, deps.config, { tenantId: user.tenantId, userId: user.id, amr: input.amr });
   const { session } = created;
-  await recordLogin(prisma, { tenantId: user.tenantId, account: user, amr: input.amr, sessionId: session.id });
+  await recordLogin(prisma, { tenantId: user.tenantId, account: user, amr: input.amr, sessionId: session.id }, deps.origin);
   if (!authReq || authReq.tenantId !== user.tenantId) return { kind: 'signed-in', tenantName: user.tenant.name, session: created };
   const url = await issueCode(prisma, deps.issuer, authReq, { userId: user.id, sessionId: session.id, authTime: session.authTime, amr: session.amr });
   return { kind: 'redirect', url, session: created };
@@ -128,7 +135,9 @@ export async function checkPassword(
   login: string,
   password: string,
   clientIp?: string,
+  requestId?: string,
 ): Promise<PasswordCheck> {
+  const origin = requestId ? { requestId, clientAddress: clientIp } : undefined;
   const key = await foldCase(prisma, login.trim());
   const user = await prisma.user.findFirst({
     where: { tenantId, OR: [{ emailLower: key }, { usernameLower: key }] },
@@ -137,7 +146,7 @@ export async function checkPassword(
   if (!user?.passwordHash) {
     dummyHash ??= hashPassword('not-a-real-password', argon2Params(config));
     await verifyPassword(await dummyHash, password);
-    await recordLoginFailure(prisma, { tenantId, account: user ?? undefined, method: 'pwd', reason: user ? 'refused' : 'unknown_account' });
+    await recordLoginFailure(prisma, { tenantId, account: user ?? undefined, method: 'pwd', reason: user ? 'refused' : 'unknown_account' }, origin);
     return { ok: false };
   }
   const throttle = {
@@ -150,12 +159,12 @@ export async function checkPassword(
   // Verified even when refused, so that the time taken does not tell a refusal apart.
   const valid = await verifyPassword(user.passwordHash, password);
   if (!claim?.admitted) {
-    await recordLoginFailure(prisma, { tenantId, account: user, method: 'pwd', reason: mayTry ? 'throttled' : 'refused', lockedNow: claim?.lockedNow });
+    await recordLoginFailure(prisma, { tenantId, account: user, method: 'pwd', reason: mayTry ? 'throttled' : 'refused', lockedNow: claim?.lockedNow }, origin);
     return { ok: false, lockedNow: claim?.lockedNow };
   }
   if (!valid) {
     const { lockedNow } = await failedLogin(prisma, tenantId, user.id, { ...throttle, claimed: true });
-    await recordLoginFailure(prisma, { tenantId, account: user, method: 'pwd', reason: 'bad_credentials', lockedNow });
+    await recordLoginFailure(prisma, { tenantId, account: user, method: 'pwd', reason: 'bad_credentials', lockedNow }, origin);
     return { ok: false, lockedNow };
   }
   await recordSuccessfulLogin(prisma, tenantId, user.id, { address: throttle.address });

@@ -3,8 +3,9 @@ import { constantTimeEqual } from '../platform/secrets.js';
 import { hashPat, isWellFormedPat } from './pat.js';
 import type { Verification } from './principal.js';
 import { notePatUse } from '../audit/events.js';
+import type { AuditOrigin } from '../audit/origin.js';
 
-export async function verifyPat(prisma: Prisma, token: string, now = new Date()): Promise<Verification> {
+export async function verifyPat(prisma: Prisma, token: string, now = new Date(), origin?: AuditOrigin): Promise<Verification> {
   if (!isWellFormedPat(token)) return { ok: false, reason: 'unknown' };
   const hash = hashPat(token);
   const pat = await prisma.personalAccessToken.findUnique({
@@ -18,7 +19,7 @@ export async function verifyPat(prisma: Prisma, token: string, now = new Date())
   const sa = pat.serviceAccount;
   if (pat.expiresAt <= now || (sa.expirationDate && sa.expirationDate <= now)) return { ok: false, reason: 'expired' };
   if (sa.tenant.state !== 'active') return { ok: false, reason: 'tenant_disabled' };
-  await notePatUse(prisma, pat, sa.username, now);
+  await notePatUse(prisma, pat, sa.username, now, origin);
   return {
     ok: true,
     principal: {

@@ -1,20 +1,26 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import { audit } from '../../audit/audit.js';
-import { runWithOrigin } from '../../audit/origin.js';
+import { requestEnded, requestStarted } from '../../audit/origin.js';
 import { purgeAuditEvents } from '../../audit/retention.js';
 
 const PURGE_EVERY_MS = 3600_000;
 
 /**
- * The audit log's HTTP side: each handler runs inside its request's origin (request id,
- * client address as request.ip sees it), so that the events services write while handling
- * it say where the request came from; a listening server records its start with the
+ * The audit log's HTTP side: each request's client address (as request.ip sees it) is
+ * registered under its id while it runs, so that the events services write for it say
+ * where it came from (../../audit/origin.ts); a listening server records its start with the
  * settings that matter to an auditor; old events are purged hourly (AUDIT_RETENTION_DAYS).
  */
 export default fp(async function auditPlugin(app: FastifyInstance) {
-  // A callback hook: the handler is called from within `done`, hence inside the origin.
-  app.addHook('preHandler', (request, _reply, done) => runWithOrigin({ requestId: request.id, clientAddress: request.ip }, done));
+  app.addHook('onRequest', (request, _reply, done) => {
+    requestStarted(request.id, request.ip);
+    done();
+  });
+  app.addHook('onResponse', (request, _reply, done) => {
+    requestEnded(request.id);
+    done();
+  });
 
   app.addHook('onListen', async () => {
     const { config } = app;

@@ -87,7 +87,7 @@ export default async function loginRoutes(app: FastifyInstance) {
       return passwordPage(request, reply, { ...ctx, email: email.slice(0, 320), error: GENERIC_FAILURE, status: 401 });
     }
     // request.ip: the peer, or the client a TRUSTED_PROXIES peer names in X-Forwarded-For.
-    const result = await checkPassword(app.db.prisma, app.config, ctx.tenantId, email, password, request.ip);
+    const result = await checkPassword(app.db.prisma, app.config, ctx.tenantId, email, password, request.ip, request.id);
     if (!result.ok) {
       // A lockout ends the user's sessions and tokens (while it lasts): refused here before this answer leaves.
       if (result.lockedNow) request.settleInvalidations = true;

@@ -195,6 +195,7 @@ export default async function oauthRoutes(app: FastifyInstance) {
       params,
       client,
       now: new Date(),
+      origin: { requestId: request.id, clientAddress: request.ip },
     });
     return noStore(reply).send(tokens);
   };
@@ -261,6 +262,7 @@ export default async function oauthRoutes(app: FastifyInstance) {
         idTokenHint: str('id_token_hint'),
         state: str('state'),
         sessionSecret: sessionSecretOf(request),
+        origin: { requestId: request.id, clientAddress: request.ip },
       },
     );
     if (!result.ok) return messagePage(reply, 'Sign-out refused', result.message, 400);

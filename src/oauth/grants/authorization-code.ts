@@ -57,6 +57,7 @@ export const authorizationCodeGrant: GrantHandler = {
     }
     return issueFamilyTokens(deps, {
       grantType: GRANT_AUTHORIZATION_CODE,
+      origin: req.origin,
       client: client!,
       subject,
       grantId: grant.id,

@@ -5,11 +5,13 @@ import { hashToken, issueAccessToken, issueIdToken, REFRESH_PREFIX, ROLES_CLAIM,
 import { randomToken } from '../../platform/secrets.js';
 import { userClaims } from '../subject.js';
 import type { TokenResponse } from './types.js';
+import type { AuditOrigin } from '../../audit/origin.js';
 import { recordTokenIssued } from '../../audit/events.js';
 
 export interface FamilyIssue {
   /** authorization_code or refresh_token, for the audit log and metrics. */
   grantType: string;
+  origin?: AuditOrigin;
   client: Application;
   subject: TokenSubject;
   grantId: string;
@@ -76,13 +78,17 @@ export async function issueFamilyTokens(deps: OAuthDeps, f: FamilyIssue): Promis
       f.now,
     );
   }
-  await recordTokenIssued(deps.prisma, {
-    grantType: f.grantType,
-    tenantId: f.subject.tenantId,
-    subject: f.subject,
-    clientId: f.client.clientId,
-    grantId: f.grantId,
-    scope: f.scope,
-  });
+  await recordTokenIssued(
+    deps.prisma,
+    {
+      grantType: f.grantType,
+      tenantId: f.subject.tenantId,
+      subject: f.subject,
+      clientId: f.client.clientId,
+      grantId: f.grantId,
+      scope: f.scope,
+    },
+    f.origin,
+  );
   return out;
 }

@@ -33,7 +33,7 @@ function expectedAudience(assertion: string, issuer: string): string {
  */
 export const jwtBearerGrant: GrantHandler = {
   requiresClient: false,
-  async handle({ deps, standingGrants, params, now }) {
+  async handle({ deps, standingGrants, params, now, origin }) {
     if (!params.assertion) throw invalidRequest('assertion is required');
     const v = await verifyKeyAssertion(deps.prisma, params.assertion, expectedAudience(params.assertion, deps.issuer), now);
     if (!v.ok) throw invalidGrant(v.description);
@@ -55,7 +55,7 @@ export const jwtBearerGrant: GrantHandler = {
       },
       now,
     );
-    await recordTokenIssued(deps.prisma, { grantType: GRANT_JWT_BEARER, tenantId: p.tenantId, subject: p, grantId, scope });
+    await recordTokenIssued(deps.prisma, { grantType: GRANT_JWT_BEARER, tenantId: p.tenantId, subject: p, grantId, scope }, origin);
     return { access_token: access.accessToken, token_type: 'Bearer', expires_in: access.expiresIn, ...(scope ? { scope } : {}) };
   },
 };

@@ -45,6 +45,7 @@ export const refreshTokenGrant: GrantHandler = {
     }
     return issueFamilyTokens(deps, {
       grantType: GRANT_REFRESH_TOKEN,
+      origin: req.origin,
       client: client!,
       subject,
       grantId: g.id,

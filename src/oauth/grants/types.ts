@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Application } from '../../generated/prisma/client.js';
 import type { StandingGrants } from '../standing-grants.js';
 import type { OAuthDeps } from '../tokens.js';
+import type { AuditOrigin } from '../../audit/origin.js';
 
 export interface TokenResponse {
   access_token: string;
@@ -27,6 +28,8 @@ export interface GrantRequest {
   /** The authenticated client; undefined only for grants with requiresClient false. */
   client: Application | undefined;
   now: Date;
+  /** The token request, for the audit log. */
+  origin?: AuditOrigin;
 }
 
 /**
