@@ -1,6 +1,17 @@
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, startTestApp, type TestApp } from './helpers/app.js';
 import { openApiDocument } from './helpers/openapi.js';
+
+interface Operation {
+  operationId?: string;
+  summary?: string;
+  description?: string;
+  responses: Record<string, { description: string; content?: Record<string, unknown> }>;
+}
+type Paths = Record<string, Record<string, Operation>>;
+
+const operations = (paths: Paths) => Object.entries(paths).flatMap(([path, item]) => Object.entries(item).map(([method, op]) => ({ path, method, op })));
 
 describe('OpenAPI document', () => {
   it('openapi/openapi.json matches the running app (run `npm run openapi` after changing routes)', async () => {
@@ -10,11 +21,54 @@ describe('OpenAPI document', () => {
 
   it('documents every /api route with an operationId', async () => {
     const doc = JSON.parse(await openApiDocument());
-    const ops = Object.entries(doc.paths as Record<string, Record<string, { operationId?: string }>>).flatMap(([path, item]) =>
-      Object.entries(item).map(([method, op]) => ({ path, method, id: op.operationId })),
-    );
-    const api = ops.filter((o) => o.path.startsWith('/api/'));
+    const api = operations(doc.paths).filter((o) => o.path.startsWith('/api/'));
     expect(api.length).toBeGreaterThan(5);
-    for (const o of api) expect(o.id, `${o.method} ${o.path}`).toBeTruthy();
+    for (const o of api) expect(o.op.operationId, `${o.method} ${o.path}`).toBeTruthy();
+  });
+
+  it('declares JSON:API errors under their media type, with the error document and a description of their own', async () => {
+    const doc = JSON.parse(await openApiDocument());
+    for (const { path, method, op } of operations(doc.paths)) {
+      if (!path.startsWith('/api/v3/') || path.startsWith('/api/v3/session/validate')) continue;
+      for (const [status, response] of Object.entries(op.responses)) {
+        expect(response.description, `${method} ${path} ${status}`).not.toBe('Default Response');
+        if (Number(status) < 400) continue;
+        expect(response.content, `${method} ${path} ${status}`).toHaveProperty(
+          ['application/vnd.api+json', 'schema', '$ref'],
+          '#/components/schemas/ErrorDocument',
+        );
+      }
+    }
+  });
+});
+
+// The media types the document declares are the ones the server sends.
+describe('OpenAPI document: media types as served', () => {
+  let t: TestApp;
+  let doc: { paths: Paths };
+  beforeAll(async () => {
+    t = await startTestApp();
+    doc = JSON.parse(await openApiDocument());
+  });
+  afterAll(async () => t?.close());
+
+  const cases: [string, 'GET' | 'POST', string, string, boolean][] = [
+    // operation path in the document, method, URL, what the answer is, with the operator's credential
+    ['/api/v3/users', 'GET', '/api/v3/users', 'a JSON:API list', true],
+    ['/api/v3/users', 'GET', '/api/v3/users', 'a JSON:API error (401)', false],
+    ['/api/v3/users/{id}', 'GET', '/api/v3/users/00000000-0000-4000-8000-000000000000', 'a JSON:API error (404)', true],
+    ['/api/v3/health/liveness', 'GET', '/api/v3/health/liveness', 'a JSON string', false],
+    ['/api/v3/certs/ca', 'GET', '/api/v3/certs/ca', 'a PEM certificate', false],
+    ['/api/v3/session/validate-token', 'GET', '/api/v3/session/validate-token', 'a word for the proxy (401)', false],
+    ['/scim/v2/Users', 'GET', '/scim/v2/Users', 'a SCIM list', true],
+    ['/scim/v2/Users', 'GET', '/scim/v2/Users', 'a SCIM error (401)', false],
+    ['/.well-known/openid-configuration', 'GET', '/.well-known/openid-configuration', 'JSON metadata', false],
+  ];
+  it.each(cases)('%s %s: %s', async (path, method, url, _what, withCredential) => {
+    const res = await call(t.app, withCredential ? t.adminPat : undefined, method, url);
+    const declared = doc.paths[path]?.[method.toLowerCase()]?.responses[String(res.statusCode)];
+    expect(declared, `${method} ${path} answered ${res.statusCode}, which the document does not declare`).toBeDefined();
+    const mediaType = String(res.headers['content-type']).split(';')[0]!.trim();
+    expect(Object.keys(declared!.content ?? {})).toContain(mediaType);
   });
 });

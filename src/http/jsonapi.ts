@@ -23,10 +23,41 @@ export const errorDocument = z
   })
   .meta({ id: 'ErrorDocument' });
 
-/** Standard error responses of an operation, for its OpenAPI entry. */
+// What each error status means across the API, for the document's response descriptions;
+// the error's `code` and `detail` name the particular cause.
+const ERROR_DESCRIPTIONS: Record<number, string> = {
+  400: 'The request is malformed: a parameter, header or body field is invalid',
+  401: 'No valid credential',
+  403: 'The caller may not act on this target',
+  404: "No such resource in the caller's tenant (another tenant's resources are not found either)",
+  409: 'Conflicts with the current state: a name or identifier already taken, or a concurrent change',
+  413: 'The body is larger than the limit',
+  415: 'The body is not of a media type this operation takes',
+  422: 'Well-formed, but a rule refuses it (password policy, built-in role, privilege policy on the target...)',
+  429: 'Too many requests; retry after the Retry-After header',
+  502: 'A service this operation depends on (object storage) failed',
+  503: 'Not ready: the database is unavailable or not migrated',
+  504: 'A service this operation depends on did not answer in time',
+};
+
+/**
+ * Standard error responses of an operation, for its OpenAPI entry: a JSON:API error document, the media type
+ * sendError answers with. Error documents are sent already serialized, so these schemas document and never filter.
+ */
 export function errors(...statuses: number[]) {
-  return Object.fromEntries(statuses.map((s) => [s, errorDocument]));
+  return Object.fromEntries(statuses.map((s) => [s, { description: ERROR_DESCRIPTIONS[s] ?? 'Error', content: { [JSON_API]: { schema: errorDocument } } }]));
 }
+
+/** A success response as sendJsonApi sends it, under the JSON:API media type (which also picks this schema's serializer). */
+export function jsonApi<T extends z.ZodTypeAny>(description: string, schema: T) {
+  return { description, content: { [JSON_API]: { schema } } } as const;
+}
+
+/** A text/plain response, such as the validate routes' answers to a proxy, which reads only the status and the headers. */
+export const plainText = (description: string) => ({ description, content: { 'text/plain': { schema: z.string() } } });
+
+/** A response without a body. */
+export const noContent = (description: string) => z.null().describe(description);
 
 export function resourceSchema<T extends z.ZodTypeAny>(type: string, attributes: T) {
   return z.object({ type: z.literal(type), id: z.string(), attributes });
@@ -44,13 +75,16 @@ const links = z.object({
   last: z.string(),
 });
 
+// The description names the answer of routes that give none of their own (through jsonApi).
 export function listSchema<T extends z.ZodTypeAny>(item: T) {
-  return z.object({
-    bodyFilters: z.record(z.string(), z.unknown()),
-    links,
-    data: z.array(item),
-    meta: z.object({ page: z.number(), pageSize: z.number(), total: z.number(), totalPages: z.number() }),
-  });
+  return z
+    .object({
+      bodyFilters: z.record(z.string(), z.unknown()),
+      links,
+      data: z.array(item),
+      meta: z.object({ page: z.number(), pageSize: z.number(), total: z.number(), totalPages: z.number() }),
+    })
+    .describe('One page of the list, with links to the others');
 }
 
 /** Request body `{ data: { type, attributes } }` for create and update. */

@@ -13,7 +13,20 @@ import {
 } from '../../oauth/applications.js';
 import { applicationAttributes as attributesSchema, applicationCreate, applicationUpdate } from '../../oauth/schemas.js';
 import { rotateKeys } from '../../oauth/keys.js';
-import { documentSchema, errors, inputDocument, listDocument, listSchema, pageQuery, resource, resourceSchema, sendJsonApi, skipTake } from '../jsonapi.js';
+import {
+  documentSchema,
+  errors,
+  inputDocument,
+  jsonApi,
+  listDocument,
+  listSchema,
+  noContent,
+  pageQuery,
+  resource,
+  resourceSchema,
+  sendJsonApi,
+  skipTake,
+} from '../jsonapi.js';
 
 const applicationResource = resourceSchema('applications', attributesSchema).meta({ id: 'Application' });
 const idParams = z.object({ id: z.string().max(64) });
@@ -27,7 +40,12 @@ export default async function applicationRoutes(app: FastifyInstance) {
     '/api/v3/applications',
     {
       config: { auth: 'admin' },
-      schema: { tags, operationId: 'ListApplications', querystring: pageQuery, response: { 200: listSchema(applicationResource), ...errors(400, 401, 403) } },
+      schema: {
+        tags,
+        operationId: 'ListApplications',
+        querystring: pageQuery,
+        response: { 200: jsonApi('A page of the applications', listSchema(applicationResource)), ...errors(400, 401, 403) },
+      },
     },
     async (request, reply) => {
       const { skip, take } = skipTake(request.query);
@@ -54,7 +72,10 @@ export default async function applicationRoutes(app: FastifyInstance) {
         operationId: 'CreateApplication',
         description: "Creates an OAuth 2.0 / OpenID Connect client. A confidential client's secret is in the answer, once.",
         body: inputDocument('applications', applicationCreate),
-        response: { 201: documentSchema(applicationResource), ...errors(400, 401, 403, 409, 413, 415, 422) },
+        response: {
+          201: jsonApi("The new application, with a confidential client's secret (shown once)", documentSchema(applicationResource)),
+          ...errors(400, 401, 403, 409, 413, 415, 422),
+        },
       },
     },
     async (request, reply) => {
@@ -68,7 +89,12 @@ export default async function applicationRoutes(app: FastifyInstance) {
     '/api/v3/applications/:id',
     {
       config: { auth: 'admin' },
-      schema: { tags, operationId: 'GetApplication', params: idParams, response: { 200: documentSchema(applicationResource), ...errors(401, 403, 404) } },
+      schema: {
+        tags,
+        operationId: 'GetApplication',
+        params: idParams,
+        response: { 200: jsonApi('The application', documentSchema(applicationResource)), ...errors(401, 403, 404) },
+      },
     },
     async (request, reply) => sendJsonApi(reply, 200, { data: toResource(await findApplication(app.db.prisma, request.tenantId!, request.params.id)) }),
   );
@@ -82,7 +108,7 @@ export default async function applicationRoutes(app: FastifyInstance) {
         operationId: 'UpdateApplication',
         params: idParams,
         body: inputDocument('applications', applicationUpdate),
-        response: { 200: documentSchema(applicationResource), ...errors(400, 401, 403, 404, 409, 422) },
+        response: { 200: jsonApi('The updated application', documentSchema(applicationResource)), ...errors(400, 401, 403, 404, 409, 422) },
       },
     },
     async (request, reply) => {
@@ -95,7 +121,7 @@ export default async function applicationRoutes(app: FastifyInstance) {
     '/api/v3/applications/:id',
     {
       config: { auth: 'admin' },
-      schema: { tags, operationId: 'DeleteApplication', params: idParams, response: { 204: z.null(), ...errors(401, 403, 404, 422) } },
+      schema: { tags, operationId: 'DeleteApplication', params: idParams, response: { 204: noContent('Deleted'), ...errors(401, 403, 404, 422) } },
     },
     async (request, reply) => {
       await deleteApplication(contextOf(request), request.params.id);
@@ -112,7 +138,7 @@ export default async function applicationRoutes(app: FastifyInstance) {
         operationId: 'RotateApplicationSecret',
         description: 'Replaces the client secret of a confidential application; the old one stops working at once. The new secret is in the answer, once.',
         params: idParams,
-        response: { 200: documentSchema(applicationResource), ...errors(401, 403, 404, 422) },
+        response: { 200: jsonApi('The application with its new secret (shown once)', documentSchema(applicationResource)), ...errors(401, 403, 404, 422) },
       },
     },
     async (request, reply) => {
@@ -130,7 +156,7 @@ export default async function applicationRoutes(app: FastifyInstance) {
         operationId: 'RotateSigningKeys',
         description:
           'Token signing key rotation: the published next key starts signing, the current key stays in the JWKS until its tokens expire, and a new next key is published.',
-        response: { 200: z.object({ data: z.object({ active: z.array(z.string()) }) }), ...errors(401, 403) },
+        response: { 200: jsonApi('The key ids now in the JWKS', z.object({ data: z.object({ active: z.array(z.string()) }) })), ...errors(401, 403) },
       },
     },
     async (request, reply) => {

@@ -7,7 +7,7 @@ import { REASONS } from '../../pki/authority.js';
 import { MAX_OCSP_REQUEST_BYTES } from '../../pki/ocsp.js';
 import { certView } from '../../pki/service.js';
 import { contextOf } from '../context.js';
-import { errors, listDocument, pageQuery, resource, sendJsonApi, skipTake } from '../jsonapi.js';
+import { errors, jsonApi, listDocument, plainText, pageQuery, resource, sendJsonApi, skipTake } from '../jsonapi.js';
 import { forwardedCert } from '../plugins/pki.js';
 
 const tags = ['Certificates'];
@@ -76,9 +76,15 @@ const certStatus = z
   })
   .meta({ id: 'CertStatus' });
 const serialParams = z.object({ serialNum: z.string().max(40) });
-const certBinary = z.any().describe('The certificate: DER (application/pkix-cert) or PEM (application/x-pem-file)');
+// Bodies that are bytes, not JSON: documented under their own media types (nothing serializes them).
+const binary = z.any().meta({ type: 'string', format: 'binary' });
+const pem = z.string();
+const certBinary = {
+  description: 'The certificate: DER with `format=der` (the default), PEM with `format=pem`',
+  content: { 'application/pkix-cert': { schema: binary }, 'application/x-pem-file': { schema: pem } },
+};
 const csrBody = z.any().describe('PKCS#10 certification request, PEM or DER (at most 16 KiB)');
-const ocspBinary = z.any().describe('DER OCSPResponse (application/ocsp-response)');
+const ocspBinary = { description: 'A DER OCSPResponse (RFC 6960)', content: { 'application/ocsp-response': { schema: binary } } };
 
 // Header values must be printable ASCII; anything else is percent-encoded.
 
@@ -139,12 +145,15 @@ export default async function certRoutes(app: FastifyInstance) {
         operationId: 'ListCerts',
         querystring: pageQuery,
         response: {
-          200: z.object({
-            bodyFilters: z.record(z.string(), z.unknown()),
-            links: z.record(z.string(), z.string().nullable()),
-            data: z.array(z.object({ type: z.literal('certs'), id: z.string(), attributes: certStatus })),
-            meta: z.object({ page: z.number(), pageSize: z.number(), total: z.number(), totalPages: z.number() }),
-          }),
+          200: jsonApi(
+            'A page of the certificates',
+            z.object({
+              bodyFilters: z.record(z.string(), z.unknown()),
+              links: z.record(z.string(), z.string().nullable()),
+              data: z.array(z.object({ type: z.literal('certs'), id: z.string(), attributes: certStatus })),
+              meta: z.object({ page: z.number(), pageSize: z.number(), total: z.number(), totalPages: z.number() }),
+            }),
+          ),
           ...errors(400, 401, 403),
         },
       },
@@ -169,7 +178,12 @@ export default async function certRoutes(app: FastifyInstance) {
     '/api/v3/certs/ca',
     {
       config: { auth: 'none' },
-      schema: { tags, operationId: 'CaCertificate', security: [], response: { 200: z.string().describe('PEM of the issuing CA') } },
+      schema: {
+        tags,
+        operationId: 'CaCertificate',
+        security: [],
+        response: { 200: { description: 'The issuing CA certificate', content: { 'application/x-pem-file': { schema: pem } } } },
+      },
     },
     async (_request, reply) => reply.type('application/x-pem-file').send(await app.pki.caPem()),
   );
@@ -178,7 +192,12 @@ export default async function certRoutes(app: FastifyInstance) {
     '/api/v3/certs/crl',
     {
       config: { auth: 'none' },
-      schema: { tags, operationId: 'CertificateRevocationList', security: [], response: { 200: z.any().describe('DER CRL (application/pkix-crl)') } },
+      schema: {
+        tags,
+        operationId: 'CertificateRevocationList',
+        security: [],
+        response: { 200: { description: 'The DER certificate revocation list', content: { 'application/pkix-crl': { schema: binary } } } },
+      },
     },
     async (_request, reply) =>
       reply
@@ -191,7 +210,12 @@ export default async function certRoutes(app: FastifyInstance) {
     '/api/v3/certs/:serialNum',
     {
       config: { auth: 'admin' },
-      schema: { tags, operationId: 'GetCert', params: serialParams, response: { 200: certStatus, ...errors(401, 403, 404) } },
+      schema: {
+        tags,
+        operationId: 'GetCert',
+        params: serialParams,
+        response: { 200: jsonApi("The certificate's status", certStatus), ...errors(401, 403, 404) },
+      },
     },
     async (request, reply) => sendJsonApi(reply, 200, certView(await app.pki.get(contextOf(request), request.params.serialNum))),
   );
@@ -205,7 +229,7 @@ export default async function certRoutes(app: FastifyInstance) {
         operationId: 'RevokeCert',
         params: serialParams,
         body: z.object({ reason: z.enum(REASONS) }),
-        response: { 200: certStatus, ...errors(400, 401, 403, 404, 409, 422) },
+        response: { 200: jsonApi("The certificate's status after revocation", certStatus), ...errors(400, 401, 403, 404, 409, 422) },
       },
     },
     async (request, reply) => sendJsonApi(reply, 200, certView(await app.pki.revoke(contextOf(request), request.params.serialNum, request.body.reason))),
@@ -256,7 +280,11 @@ export default async function certRoutes(app: FastifyInstance) {
         operationId: 'ValidateCert',
         description: `Called by a TLS-terminating proxy with the client certificate in the ${app.config.PKI_CLIENT_CERT_HEADER} header (URL-encoded PEM). 200 sets X-Forwarded-Tenant-Id, -User-Id, -User-Username, -User-Roles.`,
         security: [],
-        response: { 200: z.string(), 401: z.string(), 403: z.string() },
+        response: {
+          200: plainText('The certificate is valid; identity in the X-Forwarded-* response headers'),
+          401: plainText('No client certificate from a trusted proxy, or an unknown one'),
+          403: plainText('A known certificate that is expired or revoked, or whose account or tenant is disabled'),
+        },
       },
     },
     async (request, reply) => {

@@ -14,7 +14,7 @@ export default async function healthRoutes(app: FastifyInstance) {
     '/api/v3/health/liveness',
     {
       config: { auth: 'none' },
-      schema: { tags: ['HealthService'], operationId: 'LivenessCheck', security: [], response: { 200: z.literal('OK') } },
+      schema: { tags: ['HealthService'], operationId: 'LivenessCheck', security: [], response: { 200: z.literal('OK').describe('The process answers') } },
     },
     async (_request, reply) => reply.type('application/json').send(OK_JSON),
   );
@@ -28,7 +28,7 @@ export default async function healthRoutes(app: FastifyInstance) {
         operationId: 'ReadinessCheck',
         security: [],
         description: '"OK" only when the database answers and every migration is applied.',
-        response: { 200: z.literal('OK'), ...errors(503) },
+        response: { 200: z.literal('OK').describe('Ready to serve'), ...errors(503) },
       },
     },
     async (request, reply) => {

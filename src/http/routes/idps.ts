@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { contextOf } from '../context.js';
 import { AppError } from '../../platform/errors.js';
 import { addSamlIdp, disableIdps, findIdp, getUserIdps, idpCreated, idpSummary, listIdps, setUserIdps, updateSamlIdp } from '../../idps/service.js';
-import { errors, sendJsonApi } from '../jsonapi.js';
+import { errors, jsonApi, noContent, sendJsonApi } from '../jsonapi.js';
 
 const tags = ['IdentityProviderService'];
 const idParams = z.object({ id: z.string().max(64) });
@@ -50,7 +50,10 @@ export default async function idpRoutes(app: FastifyInstance) {
         tags,
         operationId: 'ListIdps',
         summary: 'Get all external identity providers for a specified tenant',
-        response: { 200: z.object({ data: z.object({ idps: z.array(idpSummarySchema) }) }), ...errors(401, 403, 404) },
+        response: {
+          200: jsonApi("The tenant's identity providers", z.object({ data: z.object({ idps: z.array(idpSummarySchema) }) })),
+          ...errors(401, 403, 404),
+        },
       },
     },
     async (request, reply) => sendJsonApi(reply, 200, { data: { idps: (await listIdps(contextOf(request))).map(idpSummary) } }),
@@ -65,7 +68,7 @@ export default async function idpRoutes(app: FastifyInstance) {
         operationId: 'DisableIdps',
         summary: 'Disable external identity providers of the tenant and detach every associated user',
         body: idsBody,
-        response: { 204: z.null(), ...errors(400, 401, 403, 404, 415) },
+        response: { 204: noContent('Disabled'), ...errors(400, 401, 403, 404, 415) },
       },
     },
     async (request, reply) => {
@@ -86,7 +89,10 @@ export default async function idpRoutes(app: FastifyInstance) {
         description: 'Multipart form: `name`, exactly one of `metadataUrl` or `metadataXmlFile`, and `isDefault`.',
         consumes: ['multipart/form-data'],
         body: addSamlBody,
-        response: { 200: idpCreatedSchema, ...errors(400, 401, 403, 404, 413, 415, 422) },
+        response: {
+          200: { description: 'The new identity provider', content: { 'application/json': { schema: idpCreatedSchema } } },
+          ...errors(400, 401, 403, 404, 413, 415, 422),
+        },
       },
     },
     async (request, reply) => {
@@ -115,7 +121,10 @@ export default async function idpRoutes(app: FastifyInstance) {
         consumes: ['multipart/form-data'],
         params: idParams,
         body: updateSamlBody,
-        response: { 200: idpCreatedSchema, ...errors(400, 401, 403, 404, 415, 422) },
+        response: {
+          200: { description: 'The updated identity provider', content: { 'application/json': { schema: idpCreatedSchema } } },
+          ...errors(400, 401, 403, 404, 415, 422),
+        },
       },
     },
     async (request, reply) => {
@@ -137,7 +146,7 @@ export default async function idpRoutes(app: FastifyInstance) {
         operationId: 'GetUserIdps',
         summary: 'Get the external identity providers associated with a user',
         params: idParams,
-        response: { 200: userIdpsDocument, ...errors(401, 403, 404) },
+        response: { 200: jsonApi("The user's identity providers", userIdpsDocument), ...errors(401, 403, 404) },
       },
     },
     async (request, reply) => sendJsonApi(reply, 200, userIdps(await getUserIdps(contextOf(request), request.params.id))),
@@ -153,7 +162,7 @@ export default async function idpRoutes(app: FastifyInstance) {
         summary: 'Replace the external identity providers of a user (at most one; [] removes)',
         params: idParams,
         body: idsBody,
-        response: { 200: userIdpsDocument, ...errors(400, 401, 403, 404, 415, 422) },
+        response: { 200: jsonApi("The user's identity providers now", userIdpsDocument), ...errors(400, 401, 403, 404, 415, 422) },
       },
     },
     async (request, reply) => sendJsonApi(reply, 200, userIdps(await setUserIdps(contextOf(request), request.params.id, request.body.data.ids))),

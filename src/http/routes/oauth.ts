@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
+import { z } from 'zod';
 import rateLimit from '@fastify/rate-limit';
 import { errorHandler } from '../errors.js';
 import { parseAuthorizeRequest, issueCode, redirectWith, sealAuthRequest } from '../../oauth/authorize.js';
@@ -19,10 +20,46 @@ import { clearSessionCookie, sessionSecretOf } from '../session-cookie.js';
 import { tenantFromHost } from '../tenant-host.js';
 
 const TAG = 'OpenIDConnect';
+
+// The answers of these endpoints, for the document. The schemas accept any value (z.unknown()), so the
+// serializer they select writes exactly what the handler returns, as it did without them.
+const json = (description: string, shape?: Record<string, unknown>) => ({
+  description,
+  content: { 'application/json': { schema: shape ? z.unknown().meta(shape) : z.unknown() } },
+});
+const oauthError = json('An OAuth error (RFC 6749 §5.2); 401 when client authentication failed', {
+  type: 'object',
+  properties: { error: { type: 'string' }, error_description: { type: 'string' } },
+  required: ['error'],
+});
+const bearerError = (description: string) => ({ ...oauthError, description });
+const html = (description: string) => ({ description, content: { 'text/html': { schema: z.string() } } });
+const redirect = (description: string) => z.null().describe(description);
+type Responses = Record<number, unknown>;
+
 /** The OpenAPI entry of an endpoint; the handler reads and checks its own parameters (forms, RFC errors). */
-const doc = (operationId: string, summary: string) => ({ tags: [TAG], operationId, summary, security: [] });
+const doc = (operationId: string, summary: string, response: Responses) => ({ tags: [TAG], operationId, summary, security: [], response });
 /** An identity-service path (seed 001): the same handler as ours, its own OpenAPI entry. */
-const aliasDoc = (operationId: string, of: string) => doc(`${operationId}IdentityService`, `Alias of ${of}, at the path of the identity service`);
+const aliasDoc = (operationId: string, of: string, response: Responses) =>
+  doc(`${operationId}IdentityService`, `Alias of ${of}, at the path of the identity service`, response);
+
+const discoveryResponses = { 200: json('The OpenID Provider metadata') };
+const jwksResponses = { 200: json('The JWK Set: the current and the next signing key, and retired keys whose tokens are still valid') };
+const authorizeResponses = (status: 302 | 303) => ({
+  [status]: redirect("To the client's redirect_uri with a code (or an error the client may see), or to the hosted login page when the user must sign in"),
+  400: html('A request that cannot be sent back to the client (unknown client, redirect_uri not registered): a page for the user'),
+});
+const tokenResponses = { 200: json('The tokens (RFC 6749 §5.1)'), 400: oauthError, 401: oauthError };
+const userinfoResponses = {
+  200: json("The user's claims"),
+  401: bearerError('No access token, or one that is not valid (WWW-Authenticate names the error)'),
+  403: bearerError('The access token lacks the openid scope'),
+};
+const endSessionResponses = (status: 302 | 303) => ({
+  200: html('Signed out, with no post_logout_redirect_uri'),
+  [status]: redirect('Signed out: to the registered post_logout_redirect_uri'),
+  400: html('A request that cannot be honoured (unknown client, unregistered post_logout_redirect_uri): a page for the user'),
+});
 const minute = 60_000;
 
 function bearerOf(request: FastifyRequest, params: Record<string, string>): string | undefined {
@@ -118,16 +155,16 @@ export default async function oauthRoutes(app: FastifyInstance) {
     };
   };
   const [discoveryPath, discoveryAlias] = DISCOVERY_PATHS;
-  app.get(discoveryPath, { schema: doc('Discovery', 'OpenID Provider metadata (OpenID Connect Discovery 1.0)') }, discovery);
-  app.get(discoveryAlias, { schema: aliasDoc('Discovery', `GET ${discoveryPath}`) }, discovery);
+  app.get(discoveryPath, { schema: doc('Discovery', 'OpenID Provider metadata (OpenID Connect Discovery 1.0)', discoveryResponses) }, discovery);
+  app.get(discoveryAlias, { schema: aliasDoc('Discovery', `GET ${discoveryPath}`, discoveryResponses) }, discovery);
 
   const jwks = async (_request: FastifyRequest, reply: FastifyReply) => {
     reply.header('cache-control', 'public, max-age=300');
     return deps.keys.jwks();
   };
   const [jwksPath, jwksAlias] = JWKS_PATHS;
-  app.get(jwksPath, { schema: doc('Keys', 'The public signing keys (JWKS)') }, jwks);
-  app.get(jwksAlias, { schema: aliasDoc('Keys', `GET ${jwksPath}`) }, jwks);
+  app.get(jwksPath, { schema: doc('Keys', 'The public signing keys (JWKS)', jwksResponses) }, jwks);
+  app.get(jwksAlias, { schema: aliasDoc('Keys', `GET ${jwksPath}`, jwksResponses) }, jwks);
 
   // OIDC Core 3.1.2.1: the authorization endpoint takes the same request by GET (query) and
   // POST (form). After a POST every redirect is a 303, so the browser follows it with a GET.
@@ -160,14 +197,20 @@ export default async function oauthRoutes(app: FastifyInstance) {
     return reply.redirect(`/ui/login?r=${encodeURIComponent(sealAuthRequest(app.masterKey, { ...req, prompt: undefined }))}`, status);
   };
   const authorizeConfig = { config: limit(app.config.RATE_LIMIT_AUTHORIZE) };
-  app.get('/oauth/v2/authorize', { ...authorizeConfig, schema: doc('Authorize', 'Authorization request (query), code flow with PKCE') }, (request, reply) =>
-    authorize(request, reply, request.query as Record<string, unknown>),
+  app.get(
+    '/oauth/v2/authorize',
+    { ...authorizeConfig, schema: doc('Authorize', 'Authorization request (query), code flow with PKCE', authorizeResponses(302)) },
+    (request, reply) => authorize(request, reply, request.query as Record<string, unknown>),
   );
-  app.post('/oauth/v2/authorize', { ...authorizeConfig, schema: doc('AuthorizePost', 'Authorization request (form), as GET') }, async (request, reply) => {
-    const params = formBodyOf(request);
-    if (!params) return messagePage(reply, 'Sign-in request refused', 'The request must be a form (application/x-www-form-urlencoded).', 400);
-    return authorize(request, reply, params);
-  });
+  app.post(
+    '/oauth/v2/authorize',
+    { ...authorizeConfig, schema: doc('AuthorizePost', 'Authorization request (form), as GET', authorizeResponses(303)) },
+    async (request, reply) => {
+      const params = formBodyOf(request);
+      if (!params) return messagePage(reply, 'Sign-in request refused', 'The request must be a form (application/x-www-form-urlencoded).', 400);
+      return authorize(request, reply, params);
+    },
+  );
 
   // Every grant revokes only on its error paths (code replay, refresh reuse), so a
   // successful answer has nothing to wait for.
@@ -200,13 +243,17 @@ export default async function oauthRoutes(app: FastifyInstance) {
     return noStore(reply).send(tokens);
   };
   const [tokenPath, tokenAlias] = TOKEN_ENDPOINT_PATHS;
-  app.post(tokenPath, { ...tokenOptions, schema: doc('Token', 'Token endpoint (form): every grant type of discovery') }, token);
-  app.post(tokenAlias, { ...tokenOptions, schema: aliasDoc('Token', `POST ${tokenPath}`) }, token);
+  app.post(tokenPath, { ...tokenOptions, schema: doc('Token', 'Token endpoint (form): every grant type of discovery', tokenResponses) }, token);
+  app.post(tokenAlias, { ...tokenOptions, schema: aliasDoc('Token', `POST ${tokenPath}`, tokenResponses) }, token);
 
   app.post(
     '/oauth/v2/introspect',
     {
-      schema: doc('Introspect', 'Token introspection (RFC 7662), confidential clients'),
+      schema: doc('Introspect', 'Token introspection (RFC 7662), confidential clients', {
+        200: json('The token\'s state and claims; `{ "active": false }` for any token that is not valid'),
+        400: oauthError,
+        401: oauthError,
+      }),
       config: { ...limit(app.config.RATE_LIMIT_TOKEN), cacheNeutral: true },
       preHandler: clientAuthentication(),
     },
@@ -222,7 +269,15 @@ export default async function oauthRoutes(app: FastifyInstance) {
 
   app.post(
     '/oauth/v2/revoke',
-    { schema: doc('Revoke', 'Token revocation (RFC 7009)'), config: limit(app.config.RATE_LIMIT_TOKEN), preHandler: clientAuthentication() },
+    {
+      schema: doc('Revoke', 'Token revocation (RFC 7009)', {
+        200: z.null().describe('Revoked, or the token was not valid anyway (RFC 7009 §2.2)'),
+        400: oauthError,
+        401: oauthError,
+      }),
+      config: limit(app.config.RATE_LIMIT_TOKEN),
+      preHandler: clientAuthentication(),
+    },
     async (request, reply) => {
       const { params, client } = request.oauthForm!;
       if (!client) throw invalidClient('Client authentication is required');
@@ -246,10 +301,14 @@ export default async function oauthRoutes(app: FastifyInstance) {
     return noStore(reply).send(result.claims);
   };
   const [userinfoPath, userinfoAlias] = USERINFO_PATHS;
-  app.get(userinfoPath, { schema: doc('UserInfo', 'Claims of the signed-in user (OIDC Core 5.3)') }, userinfo);
-  app.post(userinfoPath, { schema: doc('UserInfoPost', 'Claims of the signed-in user (OIDC Core 5.3), token in the form or header') }, userinfo);
-  app.get(userinfoAlias, { schema: aliasDoc('UserInfo', `GET ${userinfoPath}`) }, userinfo);
-  app.post(userinfoAlias, { schema: aliasDoc('UserInfoPost', `POST ${userinfoPath}`) }, userinfo);
+  app.get(userinfoPath, { schema: doc('UserInfo', 'Claims of the signed-in user (OIDC Core 5.3)', userinfoResponses) }, userinfo);
+  app.post(
+    userinfoPath,
+    { schema: doc('UserInfoPost', 'Claims of the signed-in user (OIDC Core 5.3), token in the form or header', userinfoResponses) },
+    userinfo,
+  );
+  app.get(userinfoAlias, { schema: aliasDoc('UserInfo', `GET ${userinfoPath}`, userinfoResponses) }, userinfo);
+  app.post(userinfoAlias, { schema: aliasDoc('UserInfoPost', `POST ${userinfoPath}`, userinfoResponses) }, userinfo);
 
   // RP-Initiated Logout 1.0 §2: the same request by GET (query) and POST (form).
   const endSessionOf = async (request: FastifyRequest, reply: FastifyReply, q: Record<string, unknown>) => {
@@ -270,19 +329,23 @@ export default async function oauthRoutes(app: FastifyInstance) {
     if (result.redirect) return reply.redirect(result.redirect, request.method === 'POST' ? 303 : 302);
     return messagePage(reply, 'Signed out', 'You are signed out.');
   };
-  app.get('/oidc/v1/end_session', { schema: doc('EndSession', 'RP-initiated logout (query)') }, (request, reply) =>
+  app.get('/oidc/v1/end_session', { schema: doc('EndSession', 'RP-initiated logout (query)', endSessionResponses(302)) }, (request, reply) =>
     endSessionOf(request, reply, request.query as Record<string, unknown>),
   );
-  app.post('/oidc/v1/end_session', { schema: doc('EndSessionPost', 'RP-initiated logout (form), as GET') }, async (request, reply) => {
-    const params = formBodyOf(request);
-    if (!params) return messagePage(reply, 'Sign-out refused', 'The request must be a form (application/x-www-form-urlencoded).', 400);
-    // A cross-site form POST arrives without the SameSite=Lax session cookie: the session
-    // could not be ended. The same request as a GET navigation carries the cookie.
-    if (!sessionSecretOf(request)) {
-      const query = new URLSearchParams();
-      for (const [k, v] of Object.entries(params)) if (typeof v === 'string') query.set(k, v);
-      return reply.redirect(`/oidc/v1/end_session?${query.toString()}`, 303);
-    }
-    return endSessionOf(request, reply, params);
-  });
+  app.post(
+    '/oidc/v1/end_session',
+    { schema: doc('EndSessionPost', 'RP-initiated logout (form), as GET', endSessionResponses(303)) },
+    async (request, reply) => {
+      const params = formBodyOf(request);
+      if (!params) return messagePage(reply, 'Sign-out refused', 'The request must be a form (application/x-www-form-urlencoded).', 400);
+      // A cross-site form POST arrives without the SameSite=Lax session cookie: the session
+      // could not be ended. The same request as a GET navigation carries the cookie.
+      if (!sessionSecretOf(request)) {
+        const query = new URLSearchParams();
+        for (const [k, v] of Object.entries(params)) if (typeof v === 'string') query.set(k, v);
+        return reply.redirect(`/oidc/v1/end_session?${query.toString()}`, 303);
+      }
+      return endSessionOf(request, reply, params);
+    },
+  );
 }

@@ -6,7 +6,7 @@ import { deleteTenantIdentity, putTenantIdentity, subdomainOf, tenantInfo } from
 import { subdomain } from '../../tenants/schemas.js';
 import { audit } from '../../audit/audit.js';
 import { notFound, unprocessable } from '../../platform/errors.js';
-import { errors, sendJsonApi } from '../jsonapi.js';
+import { errors, jsonApi, noContent, sendJsonApi } from '../jsonapi.js';
 
 const tenantInfoDocument = z.object({
   data: z.object({
@@ -43,7 +43,7 @@ export default async function onboardingRoutes(app: FastifyInstance) {
         operationId: 'GetTenantInfo',
         security: [],
         description: 'Tenant identity resolved from the subdomain of the Host header ({subdomain}.{BASE_DOMAIN}).',
-        response: { 200: tenantInfoDocument, ...errors(404) },
+        response: { 200: jsonApi("The tenant's public identity", tenantInfoDocument), ...errors(404) },
       },
     },
     async (request, reply) => {
@@ -61,7 +61,7 @@ export default async function onboardingRoutes(app: FastifyInstance) {
         tags: ['OnboardingService'],
         operationId: 'AddTenantIdentity',
         body: tenantIdentityBody,
-        response: { 200: tenantInfoDocument, ...errors(400, 401, 403, 404, 409) },
+        response: { 200: jsonApi("The tenant's public identity as stored", tenantInfoDocument), ...errors(400, 401, 403, 404, 409) },
       },
     },
     async (request, reply) => {
@@ -79,7 +79,7 @@ export default async function onboardingRoutes(app: FastifyInstance) {
         tags: ['OnboardingService'],
         operationId: 'DeleteTenantIdentity',
         params: z.object({ subdomain: z.string().max(63) }),
-        response: { 204: z.null(), ...errors(401, 403, 404) },
+        response: { 204: noContent('Deleted'), ...errors(401, 403, 404) },
       },
     },
     async (request, reply) => {
@@ -95,7 +95,7 @@ export default async function onboardingRoutes(app: FastifyInstance) {
       schema: {
         tags: ['TenantService'],
         operationId: 'SmtpEnabled',
-        response: { 200: z.object({ smtpEnabled: z.boolean() }), ...errors(401, 403) },
+        response: { 200: jsonApi('Whether the server sends mail', z.object({ smtpEnabled: z.boolean() })), ...errors(401, 403) },
       },
     },
     async (_request, reply) => sendJsonApi(reply, 200, { smtpEnabled: Boolean(app.config.SMTP_URL) }),
@@ -110,7 +110,10 @@ export default async function onboardingRoutes(app: FastifyInstance) {
         operationId: 'AcceptTerms',
         description: 'Records the time the calling user accepted the terms (X-Forwarded-User-Id must be the caller unless sent by a trusted proxy).',
         response: {
-          200: z.object({ data: z.object({ type: z.literal('users'), id: z.string(), attributes: z.object({ termsAcceptedAt: z.string() }) }) }),
+          200: jsonApi(
+            'When the terms were accepted',
+            z.object({ data: z.object({ type: z.literal('users'), id: z.string(), attributes: z.object({ termsAcceptedAt: z.string() }) }) }),
+          ),
           ...errors(401, 403, 404, 422),
         },
       },

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { contextOf } from '../context.js';
 import { createRole, deleteRole, findRole, listFeatureRoles, listRoles, roleAttributes, updateRole } from '../../roles/service.js';
 import { featureRoleAttributes, listRolesQuery, roleAttributes as attributesSchema, roleCreate, roleUpdate } from '../../roles/schemas.js';
-import { documentSchema, errors, inputDocument, listDocument, listSchema, resource, resourceSchema, sendJsonApi, skipTake } from '../jsonapi.js';
+import { documentSchema, errors, inputDocument, jsonApi, listDocument, listSchema, resource, resourceSchema, sendJsonApi, skipTake } from '../jsonapi.js';
 
 const roleResource = resourceSchema('roles', attributesSchema).meta({ id: 'CustomRole' });
 const featureRoleResource = resourceSchema('featureRoles', featureRoleAttributes).meta({ id: 'FeatureRole' });
@@ -25,7 +25,7 @@ export default async function roleRoutes(app: FastifyInstance) {
         description:
           'Custom roles of the tenant. `NameFilter` is a regular expression (at most 200 characters; patterns with nested quantifiers are refused); `FeatureRolesFilter` is a comma-separated list of feature roles a role must all contain.',
         querystring: listRolesQuery,
-        response: { 200: listSchema(roleResource), ...errors(400, 401, 403) },
+        response: { 200: jsonApi('A page of the matching custom roles', listSchema(roleResource)), ...errors(400, 401, 403) },
       },
     },
     async (request, reply) => {
@@ -45,7 +45,11 @@ export default async function roleRoutes(app: FastifyInstance) {
     '/api/v3/roles/feature-roles',
     {
       config: { auth: 'user' },
-      schema: { tags, operationId: 'ListFeatureRoles', response: { 200: z.object({ data: z.array(featureRoleResource) }), ...errors(401, 403) } },
+      schema: {
+        tags,
+        operationId: 'ListFeatureRoles',
+        response: { 200: jsonApi('The feature-role catalogue', z.object({ data: z.array(featureRoleResource) })), ...errors(401, 403) },
+      },
     },
     async (_request, reply) => {
       const rows = await listFeatureRoles(app.db.prisma);
@@ -61,7 +65,7 @@ export default async function roleRoutes(app: FastifyInstance) {
         tags,
         operationId: 'CreateRole',
         body: inputDocument('roles', roleCreate),
-        response: { 201: documentSchema(roleResource), ...errors(400, 401, 403, 409, 413, 415, 422) },
+        response: { 201: jsonApi('The new custom role', documentSchema(roleResource)), ...errors(400, 401, 403, 409, 413, 415, 422) },
       },
     },
     async (request, reply) => {
@@ -75,7 +79,12 @@ export default async function roleRoutes(app: FastifyInstance) {
     '/api/v3/roles/:id',
     {
       config: { auth: 'admin' },
-      schema: { tags, operationId: 'GetRole', params: idParams, response: { 200: documentSchema(roleResource), ...errors(401, 403, 404) } },
+      schema: {
+        tags,
+        operationId: 'GetRole',
+        params: idParams,
+        response: { 200: jsonApi('The custom role', documentSchema(roleResource)), ...errors(401, 403, 404) },
+      },
     },
     async (request, reply) => sendJsonApi(reply, 200, { data: toResource(await findRole(app.db.prisma, request.tenantId!, request.params.id)) }),
   );
@@ -90,7 +99,7 @@ export default async function roleRoutes(app: FastifyInstance) {
         description: "Renaming keeps the role's assignments to users, groups and service accounts.",
         params: idParams,
         body: inputDocument('roles', roleUpdate),
-        response: { 200: documentSchema(roleResource), ...errors(400, 401, 403, 404, 409, 413, 415, 422) },
+        response: { 200: jsonApi('The updated custom role', documentSchema(roleResource)), ...errors(400, 401, 403, 404, 409, 413, 415, 422) },
       },
     },
     async (request, reply) =>
@@ -106,7 +115,7 @@ export default async function roleRoutes(app: FastifyInstance) {
         operationId: 'DeleteRole',
         description: 'Deletes a custom role and removes it from every user, group and service account.',
         params: idParams,
-        response: { 200: z.literal('Custom role successfully deleted'), ...errors(401, 403, 404, 422) },
+        response: { 200: jsonApi('Deleted (the answer the PCA API gives)', z.literal('Custom role successfully deleted')), ...errors(401, 403, 404, 422) },
       },
     },
     async (request, reply) => {

@@ -3,6 +3,7 @@ import fp from 'fastify-plugin';
 import formbody from '@fastify/formbody';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { errorDocument, errors, JSON_API } from '../jsonapi.js';
 import { consumeSamlResponse, samlBindingCookie, spMetadata, type SamlLogin } from '../../idps/saml-sp.js';
 
 /**
@@ -31,7 +32,19 @@ async function samlRoutes(app: FastifyInstance) {
     '/saml/:idpId/metadata',
     {
       config: { auth: 'none' },
-      schema: { tags, operationId: 'SamlSpMetadata', summary: 'SAML service provider metadata for one IdP', params },
+      schema: {
+        tags,
+        operationId: 'SamlSpMetadata',
+        summary: 'SAML service provider metadata for one IdP',
+        params,
+        response: {
+          200: {
+            description: "This server's SAML 2.0 service provider metadata for the IdP",
+            content: { 'application/samlmetadata+xml': { schema: z.string() } },
+          },
+          ...errors(404),
+        },
+      },
     },
     async (request, reply) => {
       const xml = await spMetadata(app, request.params.idpId);
@@ -51,13 +64,23 @@ async function samlRoutes(app: FastifyInstance) {
         consumes: ['application/x-www-form-urlencoded'],
         params,
         body: z.object({ SAMLResponse: z.string().min(1).max(2_000_000), RelayState: z.string().max(1024).optional() }),
+        response: {
+          303: z.null().describe('Signed in: on to the authorization request that started the sign-in'),
+          200: { description: 'Signed in, with no authorization request to continue: a page for the user', content: { 'text/html': { schema: z.string() } } },
+          403: {
+            description: 'The SAML response was refused (signature, audience, replay, expired metadata), or the account cannot sign in (a page)',
+            content: { [JSON_API]: { schema: errorDocument }, 'text/html': { schema: z.string() } },
+          },
+          ...errors(400, 404),
+        },
       },
     },
     async (request, reply) => {
       // The binding cookie set when this browser was sent to the IdP: no cookie, no login.
       const binding = request.cookies?.[bindingCookie];
       const login = await consumeSamlResponse(app, request.params.idpId, request.body.SAMLResponse, request.body.RelayState, binding);
-      return app.samlLoginCompleted(request, reply, login);
+      // The completion sends its own answer (a redirect, a page or an error); the declared responses only document it.
+      return app.samlLoginCompleted(request, reply, login) as Promise<void>;
     },
   );
 }

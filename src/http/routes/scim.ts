@@ -32,6 +32,26 @@ const listQuery = projectionQuery.extend({
 const idParams = z.object({ id: z.string().max(200) });
 const anyBody = z.unknown();
 
+// The document's view of the answers. `send` writes them already serialized, so these schemas select no serializer's output.
+const scimJson = (description: string, schema: z.ZodType = z.unknown()) => ({ description, content: { [SCIM_JSON]: { schema } } });
+const scimError = z
+  .object({
+    schemas: z.array(z.literal('urn:ietf:params:scim:api:messages:2.0:Error')),
+    status: z.string(),
+    scimType: z.string().optional(),
+    detail: z.string().optional(),
+  })
+  .meta({ id: 'ScimError' });
+const SCIM_ERRORS: Record<number, string> = {
+  400: 'Invalid request: filter, syntax or value (scimType names which)',
+  401: 'No valid bearer credential',
+  403: 'The caller is not a tenant-admin, or may not act on this target',
+  404: "No such resource in the caller's tenant",
+  409: 'A userName or displayName already taken (scimType uniqueness)',
+  412: 'If-Match does not match the current version',
+};
+const scimErrors = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, scimJson(SCIM_ERRORS[s]!, scimError)]));
+
 function send(reply: FastifyReply, status: number, body: unknown) {
   return reply.code(status).type(SCIM_JSON).send(JSON.stringify(body));
 }
@@ -121,21 +141,50 @@ export default async function scimRoutes(app: FastifyInstance) {
 
     r.get(
       `/${kind}`,
-      { schema: { tags, summary: `List or filter ${kind}`, operationId: `Scim${kind}List`, querystring: listQuery } },
+      {
+        schema: {
+          tags,
+          summary: `List or filter ${kind}`,
+          operationId: `Scim${kind}List`,
+          querystring: listQuery,
+          response: { 200: scimJson('A ListResponse'), ...scimErrors(400, 401, 403) },
+        },
+      },
       async (request, reply) => {
         const q = request.query;
         return send(reply, 200, await list(ctxOf(request), q, projection(q.attributes, q.excludedAttributes)));
       },
     );
 
-    r.post(`/${kind}/.search`, { schema: { tags, summary: `Search ${kind}`, operationId: `Scim${kind}Search`, body: anyBody } }, async (request, reply) => {
-      const q = searchBody(request.body);
-      return send(reply, 200, await list(ctxOf(request), q, projection(q.attributes, q.excludedAttributes)));
-    });
+    r.post(
+      `/${kind}/.search`,
+      {
+        schema: {
+          tags,
+          summary: `Search ${kind}`,
+          operationId: `Scim${kind}Search`,
+          body: anyBody,
+          response: { 200: scimJson('A ListResponse'), ...scimErrors(400, 401, 403) },
+        },
+      },
+      async (request, reply) => {
+        const q = searchBody(request.body);
+        return send(reply, 200, await list(ctxOf(request), q, projection(q.attributes, q.excludedAttributes)));
+      },
+    );
 
     r.post(
       `/${kind}`,
-      { schema: { tags, summary: `Create a ${what}`, operationId: `Scim${what}Create`, querystring: projectionQuery, body: anyBody } },
+      {
+        schema: {
+          tags,
+          summary: `Create a ${what}`,
+          operationId: `Scim${what}Create`,
+          querystring: projectionQuery,
+          body: anyBody,
+          response: { 201: scimJson(`The new ${what}; ETag and Location in the headers`), ...scimErrors(400, 401, 403, 409) },
+        },
+      },
       async (request, reply) => {
         const row = isUser ? await createUser(ctxOf(request), request.body) : await createGroup(ctxOf(request), request.body);
         return respond(request, reply, 201, row, projection(request.query.attributes, request.query.excludedAttributes));
@@ -144,7 +193,20 @@ export default async function scimRoutes(app: FastifyInstance) {
 
     r.get(
       `/${kind}/:id`,
-      { schema: { tags, summary: `Get a ${what}`, operationId: `Scim${what}Get`, params: idParams, querystring: projectionQuery } },
+      {
+        schema: {
+          tags,
+          summary: `Get a ${what}`,
+          operationId: `Scim${what}Get`,
+          params: idParams,
+          querystring: projectionQuery,
+          response: {
+            200: scimJson(`The ${what}; its version in the ETag header`),
+            304: z.null().describe('If-None-Match names the current version'),
+            ...scimErrors(401, 403, 404),
+          },
+        },
+      },
       async (request, reply) => {
         const row = isUser ? await getUser(ctxOf(request), request.params.id) : await getGroup(ctxOf(request), request.params.id);
         if (notModified(request, versionOf(row))) return reply.code(304).header('etag', versionOf(row)).send();
@@ -154,7 +216,17 @@ export default async function scimRoutes(app: FastifyInstance) {
 
     r.put(
       `/${kind}/:id`,
-      { schema: { tags, summary: `Replace a ${what}`, operationId: `Scim${what}Replace`, params: idParams, querystring: projectionQuery, body: anyBody } },
+      {
+        schema: {
+          tags,
+          summary: `Replace a ${what}`,
+          operationId: `Scim${what}Replace`,
+          params: idParams,
+          querystring: projectionQuery,
+          body: anyBody,
+          response: { 200: scimJson(`The replaced ${what}`), ...scimErrors(400, 401, 403, 404, 409, 412) },
+        },
+      },
       async (request, reply) => {
         const ctx = ctxOf(request);
         const row = isUser
@@ -166,7 +238,17 @@ export default async function scimRoutes(app: FastifyInstance) {
 
     r.patch(
       `/${kind}/:id`,
-      { schema: { tags, summary: `Modify a ${what}`, operationId: `Scim${what}Patch`, params: idParams, querystring: projectionQuery, body: anyBody } },
+      {
+        schema: {
+          tags,
+          summary: `Modify a ${what}`,
+          operationId: `Scim${what}Patch`,
+          params: idParams,
+          querystring: projectionQuery,
+          body: anyBody,
+          response: { 200: scimJson(`The modified ${what}`), ...scimErrors(400, 401, 403, 404, 409, 412) },
+        },
+      },
       async (request, reply) => {
         const ctx = ctxOf(request);
         const row = isUser
@@ -176,11 +258,23 @@ export default async function scimRoutes(app: FastifyInstance) {
       },
     );
 
-    r.delete(`/${kind}/:id`, { schema: { tags, summary: `Delete a ${what}`, operationId: `Scim${what}Delete`, params: idParams } }, async (request, reply) => {
-      if (isUser) await deleteUser(ctxOf(request), request.params.id, ifMatch(request));
-      else await deleteGroup(ctxOf(request), request.params.id, ifMatch(request));
-      return reply.code(204).send();
-    });
+    r.delete(
+      `/${kind}/:id`,
+      {
+        schema: {
+          tags,
+          summary: `Delete a ${what}`,
+          operationId: `Scim${what}Delete`,
+          params: idParams,
+          response: { 204: z.null().describe('Deleted'), ...scimErrors(401, 403, 404, 412) },
+        },
+      },
+      async (request, reply) => {
+        if (isUser) await deleteUser(ctxOf(request), request.params.id, ifMatch(request));
+        else await deleteGroup(ctxOf(request), request.params.id, ifMatch(request));
+        return reply.code(204).send(null);
+      },
+    );
   }
 
   // Advertised as unsupported in ServiceProviderConfig; RFC 7644 §3.11 and §3.7 ask for 501.
@@ -195,27 +289,45 @@ export default async function scimRoutes(app: FastifyInstance) {
     });
   }
 
-  r.get('/ServiceProviderConfig', { schema: { tags, operationId: 'ScimServiceProviderConfig' } }, async (_request, reply) =>
-    send(reply, 200, serviceProviderConfig(base)),
+  r.get(
+    '/ServiceProviderConfig',
+    { schema: { tags, operationId: 'ScimServiceProviderConfig', response: { 200: scimJson('What this service provider supports'), ...scimErrors(401, 403) } } },
+    async (_request, reply) => send(reply, 200, serviceProviderConfig(base)),
   );
 
-  r.get('/ResourceTypes', { schema: { tags, operationId: 'ScimResourceTypes' } }, async (_request, reply) => {
-    const all = resourceTypes(base);
-    return send(reply, 200, listResponse(all.length, 1, all));
-  });
-  r.get('/ResourceTypes/:id', { schema: { tags, operationId: 'ScimResourceType', params: idParams } }, async (request, reply) => {
-    const hit = resourceTypes(base).find((t) => t.id.toLowerCase() === request.params.id.toLowerCase());
-    if (!hit) throw scimNotFound('ResourceType');
-    return send(reply, 200, hit);
-  });
+  r.get(
+    '/ResourceTypes',
+    { schema: { tags, operationId: 'ScimResourceTypes', response: { 200: scimJson('A ListResponse of the resource types'), ...scimErrors(401, 403) } } },
+    async (_request, reply) => {
+      const all = resourceTypes(base);
+      return send(reply, 200, listResponse(all.length, 1, all));
+    },
+  );
+  r.get(
+    '/ResourceTypes/:id',
+    { schema: { tags, operationId: 'ScimResourceType', params: idParams, response: { 200: scimJson('The resource type'), ...scimErrors(401, 403, 404) } } },
+    async (request, reply) => {
+      const hit = resourceTypes(base).find((t) => t.id.toLowerCase() === request.params.id.toLowerCase());
+      if (!hit) throw scimNotFound('ResourceType');
+      return send(reply, 200, hit);
+    },
+  );
 
-  r.get('/Schemas', { schema: { tags, operationId: 'ScimSchemas' } }, async (_request, reply) => {
-    const all = schemas(base);
-    return send(reply, 200, listResponse(all.length, 1, all));
-  });
-  r.get('/Schemas/:id', { schema: { tags, operationId: 'ScimSchema', params: idParams } }, async (request, reply) => {
-    const hit = schemas(base).find((s) => s.id.toLowerCase() === request.params.id.toLowerCase());
-    if (!hit) throw scimNotFound('Schema');
-    return send(reply, 200, hit);
-  });
+  r.get(
+    '/Schemas',
+    { schema: { tags, operationId: 'ScimSchemas', response: { 200: scimJson('A ListResponse of the schemas'), ...scimErrors(401, 403) } } },
+    async (_request, reply) => {
+      const all = schemas(base);
+      return send(reply, 200, listResponse(all.length, 1, all));
+    },
+  );
+  r.get(
+    '/Schemas/:id',
+    { schema: { tags, operationId: 'ScimSchema', params: idParams, response: { 200: scimJson('The schema'), ...scimErrors(401, 403, 404) } } },
+    async (request, reply) => {
+      const hit = schemas(base).find((s) => s.id.toLowerCase() === request.params.id.toLowerCase());
+      if (!hit) throw scimNotFound('Schema');
+      return send(reply, 200, hit);
+    },
+  );
 }

@@ -22,7 +22,19 @@ import {
   searchServiceAccounts,
   serviceAccountAttributes,
 } from '../../service-accounts/service.js';
-import { documentSchema, errors, listDocument, listSchema, pageQuery, resource, resourceSchema, sendJsonApi, skipTake } from '../jsonapi.js';
+import {
+  documentSchema,
+  errors,
+  jsonApi,
+  listDocument,
+  listSchema,
+  noContent,
+  pageQuery,
+  resource,
+  resourceSchema,
+  sendJsonApi,
+  skipTake,
+} from '../jsonapi.js';
 
 const tags = ['ServiceAccountService'];
 const accountResource = resourceSchema('serviceaccounts', attributesSchema).meta({ id: 'ServiceAccount' });
@@ -78,7 +90,10 @@ export default async function serviceAccountRoutes(app: FastifyInstance) {
           "Creates a service account; with withPAT=true also a PAT (expirationDate required). Roles default to tenant-admin and may not exceed the caller's.",
         querystring: serviceAccountCreateQuery,
         body: serviceAccountCreate,
-        response: { 201: createdAccount, ...errors(400, 401, 403, 409, 413, 415, 422) },
+        response: {
+          201: jsonApi('The new service account, with its PAT (shown once) when asked for', createdAccount),
+          ...errors(400, 401, 403, 409, 413, 415, 422),
+        },
       },
     },
     async (request, reply) => {
@@ -110,7 +125,7 @@ export default async function serviceAccountRoutes(app: FastifyInstance) {
         description: 'Criteria: name and username match case-insensitively by substring; role is an exact role name.',
         querystring: pageQuery,
         body: serviceAccountSearch,
-        response: { 200: listSchema(accountResource), ...errors(400, 401, 403) },
+        response: { 200: jsonApi('A page of the matching service accounts', listSchema(accountResource)), ...errors(400, 401, 403) },
       },
     },
     async (request, reply) => {
@@ -124,7 +139,12 @@ export default async function serviceAccountRoutes(app: FastifyInstance) {
     '/api/v3/serviceaccounts/:machineUserId',
     {
       config: { auth: 'user' },
-      schema: { tags, operationId: 'GetServiceAccount', params: accountParams, response: { 200: documentSchema(accountResource), ...errors(401, 403, 404) } },
+      schema: {
+        tags,
+        operationId: 'GetServiceAccount',
+        params: accountParams,
+        response: { 200: jsonApi('The service account', documentSchema(accountResource)), ...errors(401, 403, 404) },
+      },
     },
     async (request, reply) => sendJsonApi(reply, 200, { data: toResource(await getServiceAccount(contextOf(request), request.params.machineUserId)) }),
   );
@@ -138,7 +158,7 @@ export default async function serviceAccountRoutes(app: FastifyInstance) {
         operationId: 'DeleteServiceAccount',
         description: 'Deletes the account and revokes its keys, PATs, tokens and certificates.',
         params: accountParams,
-        response: { 204: z.null(), ...errors(401, 403, 404) },
+        response: { 204: noContent('Deleted, with its credentials'), ...errors(401, 403, 404) },
       },
     },
     async (request, reply) => {
@@ -157,7 +177,7 @@ export default async function serviceAccountRoutes(app: FastifyInstance) {
         description: 'Creates a key pair; only the public key is kept. The returned key file signs JWT-bearer assertions for /oauth/v2/token.',
         params: accountParams,
         body: keyCreate,
-        response: { 201: createdKey, ...errors(400, 401, 403, 404, 413, 415) },
+        response: { 201: jsonApi('The key file with the private key (shown once)', createdKey), ...errors(400, 401, 403, 404, 413, 415) },
       },
     },
     async (request, reply) => sendJsonApi(reply, 201, await createKey(contextOf(request), request.params.machineUserId, request.body)),
@@ -167,7 +187,7 @@ export default async function serviceAccountRoutes(app: FastifyInstance) {
     '/api/v3/serviceaccounts/:machineUserId/keys/:credentialId',
     {
       config: { auth: 'user' },
-      schema: { tags, operationId: 'DeleteKey', params: credentialParams, response: { 204: z.null(), ...errors(401, 403, 404) } },
+      schema: { tags, operationId: 'DeleteKey', params: credentialParams, response: { 204: noContent('Deleted'), ...errors(401, 403, 404) } },
     },
     async (request, reply) => {
       await deleteKey(contextOf(request), request.params.machineUserId, request.params.credentialId);
@@ -184,7 +204,7 @@ export default async function serviceAccountRoutes(app: FastifyInstance) {
         operationId: 'CreatePat',
         params: accountParams,
         body: credentialCreate,
-        response: { 201: createdPat, ...errors(400, 401, 403, 404, 413, 415) },
+        response: { 201: jsonApi('The PAT (shown once)', createdPat), ...errors(400, 401, 403, 404, 413, 415) },
       },
     },
     async (request, reply) => sendJsonApi(reply, 201, await createPat(contextOf(request), request.params.machineUserId, request.body.expirationDate)),
@@ -194,7 +214,7 @@ export default async function serviceAccountRoutes(app: FastifyInstance) {
     '/api/v3/serviceaccounts/:machineUserId/pats/:credentialId',
     {
       config: { auth: 'user' },
-      schema: { tags, operationId: 'DeletePat', params: credentialParams, response: { 204: z.null(), ...errors(401, 403, 404) } },
+      schema: { tags, operationId: 'DeletePat', params: credentialParams, response: { 204: noContent('Revoked'), ...errors(401, 403, 404) } },
     },
     async (request, reply) => {
       await deletePat(contextOf(request), request.params.machineUserId, request.params.credentialId);
@@ -212,7 +232,7 @@ export default async function serviceAccountRoutes(app: FastifyInstance) {
         description: 'Lists the PATs of the account; never returns token values.',
         params: accountParams,
         querystring: pageQuery,
-        response: { 200: listSchema(patResource), ...errors(400, 401, 403, 404) },
+        response: { 200: jsonApi("A page of the account's PATs", listSchema(patResource)), ...errors(400, 401, 403, 404) },
       },
     },
     async (request, reply) => {

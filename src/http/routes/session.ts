@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { z } from 'zod';
 import type { Principal, Verification } from '../../principals/principal.js';
 import { bearerChallenge } from '../errors.js';
+import { plainText } from '../jsonapi.js';
 import { bearerToken } from '../plugins/auth.js';
 import { SESSION_COOKIE } from '../session-cookie.js';
 
@@ -35,9 +35,9 @@ export function answerValidation(reply: FastifyReply, v: Verification | undefine
 }
 
 const responses = {
-  200: z.string().describe('OK; identity in the X-Forwarded-* response headers'),
-  401: z.string().describe('no credential, or an unknown one'),
-  403: z.string().describe('a known credential that is expired, revoked, locked, or whose tenant is disabled'),
+  200: plainText('OK; identity in the X-Forwarded-* response headers'),
+  401: plainText('No credential, or an unknown one'),
+  403: plainText('A known credential that is expired, revoked, locked, or whose tenant is disabled'),
 };
 
 export default async function sessionRoutes(app: FastifyInstance) {

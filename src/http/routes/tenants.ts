@@ -4,7 +4,20 @@ import { z } from 'zod';
 import { contextOf } from '../context.js';
 import { createTenant, deleteTenant, findTenant, listTenants, tenantAttributes, updateTenant } from '../../tenants/service.js';
 import { tenantAttributes as attributesSchema, tenantCreate, tenantUpdate } from '../../tenants/schemas.js';
-import { documentSchema, errors, inputDocument, listDocument, listSchema, pageQuery, resource, resourceSchema, sendJsonApi, skipTake } from '../jsonapi.js';
+import {
+  documentSchema,
+  errors,
+  inputDocument,
+  jsonApi,
+  listDocument,
+  listSchema,
+  noContent,
+  pageQuery,
+  resource,
+  resourceSchema,
+  sendJsonApi,
+  skipTake,
+} from '../jsonapi.js';
 
 const tenantResource = resourceSchema('tenants', attributesSchema).meta({ id: 'Tenant' });
 const idParams = z.object({ id: z.string().max(64) });
@@ -18,7 +31,12 @@ export default async function tenantRoutes(app: FastifyInstance) {
     '/api/v3/tenants',
     {
       config: { auth: 'sky' },
-      schema: { tags, operationId: 'ListTenants', querystring: pageQuery, response: { 200: listSchema(tenantResource), ...errors(400, 401, 403) } },
+      schema: {
+        tags,
+        operationId: 'ListTenants',
+        querystring: pageQuery,
+        response: { 200: jsonApi('A page of the tenants', listSchema(tenantResource)), ...errors(400, 401, 403) },
+      },
     },
     async (request, reply) => {
       const { skip, take } = skipTake(request.query);
@@ -35,7 +53,7 @@ export default async function tenantRoutes(app: FastifyInstance) {
         tags,
         operationId: 'CreateTenant',
         body: inputDocument('tenants', tenantCreate),
-        response: { 201: documentSchema(tenantResource), ...errors(400, 401, 403, 409, 413, 415) },
+        response: { 201: jsonApi('The new tenant', documentSchema(tenantResource)), ...errors(400, 401, 403, 409, 413, 415) },
       },
     },
     async (request, reply) => {
@@ -49,7 +67,12 @@ export default async function tenantRoutes(app: FastifyInstance) {
     '/api/v3/tenants/:id',
     {
       config: { auth: 'sky' },
-      schema: { tags, operationId: 'GetTenant', params: idParams, response: { 200: documentSchema(tenantResource), ...errors(401, 403, 404) } },
+      schema: {
+        tags,
+        operationId: 'GetTenant',
+        params: idParams,
+        response: { 200: jsonApi('The tenant', documentSchema(tenantResource)), ...errors(401, 403, 404) },
+      },
     },
     async (request, reply) => sendJsonApi(reply, 200, { data: toResource(await findTenant(app.db.prisma, request.params.id)) }),
   );
@@ -63,7 +86,7 @@ export default async function tenantRoutes(app: FastifyInstance) {
         operationId: 'UpdateTenant',
         params: idParams,
         body: inputDocument('tenants', tenantUpdate),
-        response: { 200: documentSchema(tenantResource), ...errors(400, 401, 403, 404, 409, 422) },
+        response: { 200: jsonApi('The updated tenant', documentSchema(tenantResource)), ...errors(400, 401, 403, 404, 409, 422) },
       },
     },
     async (request, reply) => {
@@ -76,7 +99,7 @@ export default async function tenantRoutes(app: FastifyInstance) {
     '/api/v3/tenants/:id',
     {
       config: { auth: 'sky' },
-      schema: { tags, operationId: 'DeleteTenant', params: idParams, response: { 204: z.null(), ...errors(401, 403, 404, 422) } },
+      schema: { tags, operationId: 'DeleteTenant', params: idParams, response: { 204: noContent('Deleted'), ...errors(401, 403, 404, 422) } },
     },
     async (request, reply) => {
       await deleteTenant(contextOf(request), request.params.id);

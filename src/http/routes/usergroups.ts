@@ -18,7 +18,20 @@ import { groupAttributes as attributesSchema, groupCreate, groupSearch, groupUpd
 import { notFound } from '../../platform/errors.js';
 import { userAttributes } from '../../users/service.js';
 import { bulkBody, bulkResult, userAttributes as userAttributesSchema } from '../../users/schemas.js';
-import { documentSchema, errors, inputDocument, listDocument, listSchema, pageQuery, resource, resourceSchema, sendJsonApi, skipTake } from '../jsonapi.js';
+import {
+  documentSchema,
+  errors,
+  inputDocument,
+  jsonApi,
+  listDocument,
+  listSchema,
+  noContent,
+  pageQuery,
+  resource,
+  resourceSchema,
+  sendJsonApi,
+  skipTake,
+} from '../jsonapi.js';
 
 const groupResource = resourceSchema('usergroups', attributesSchema).meta({ id: 'Usergroup' });
 const userResource = resourceSchema('users', userAttributesSchema);
@@ -37,7 +50,7 @@ export default async function usergroupRoutes(app: FastifyInstance) {
         tags,
         operationId: 'CreateUsergroup',
         body: inputDocument('usergroups', groupCreate),
-        response: { 201: documentSchema(groupResource), ...errors(400, 401, 403, 409, 413, 415) },
+        response: { 201: jsonApi('The new group', documentSchema(groupResource)), ...errors(400, 401, 403, 409, 413, 415) },
       },
     },
     async (request, reply) => {
@@ -57,7 +70,7 @@ export default async function usergroupRoutes(app: FastifyInstance) {
         description: 'Criteria: `name` (case-insensitive substring), `userId` (exact: groups the user belongs to).',
         querystring: pageQuery,
         body: groupSearch,
-        response: { 200: listSchema(groupResource), ...errors(400, 401, 403, 413, 415) },
+        response: { 200: jsonApi('A page of the matching groups', listSchema(groupResource)), ...errors(400, 401, 403, 413, 415) },
       },
     },
     async (request, reply) => {
@@ -77,7 +90,7 @@ export default async function usergroupRoutes(app: FastifyInstance) {
         operationId: 'GetUsergroup',
         description: 'Tenant-admins, and members of the group.',
         params: idParams,
-        response: { 200: documentSchema(groupResource), ...errors(401, 403, 404) },
+        response: { 200: jsonApi('The group', documentSchema(groupResource)), ...errors(401, 403, 404) },
       },
     },
     async (request, reply) => {
@@ -98,7 +111,7 @@ export default async function usergroupRoutes(app: FastifyInstance) {
         operationId: 'UpdateUsergroup',
         params: idParams,
         body: inputDocument('usergroups', groupUpdate),
-        response: { 200: documentSchema(groupResource), ...errors(400, 401, 403, 404, 409, 413, 415) },
+        response: { 200: jsonApi('The updated group', documentSchema(groupResource)), ...errors(400, 401, 403, 404, 409, 413, 415) },
       },
     },
     async (request, reply) =>
@@ -109,7 +122,7 @@ export default async function usergroupRoutes(app: FastifyInstance) {
     '/api/v3/usergroups/:id',
     {
       config: { auth: 'admin' },
-      schema: { tags, operationId: 'DeleteUsergroup', params: idParams, response: { 204: z.null(), ...errors(401, 403, 404) } },
+      schema: { tags, operationId: 'DeleteUsergroup', params: idParams, response: { 204: noContent('Deleted'), ...errors(401, 403, 404) } },
     },
     async (request, reply) => {
       await deleteGroup(contextOf(request), request.params.id);
@@ -126,7 +139,7 @@ export default async function usergroupRoutes(app: FastifyInstance) {
         operationId: 'GetUsergroupUsers',
         params: idParams,
         querystring: pageQuery,
-        response: { 200: listSchema(userResource), ...errors(400, 401, 403, 404) },
+        response: { 200: jsonApi("A page of the group's members", listSchema(userResource)), ...errors(400, 401, 403, 404) },
       },
     },
     async (request, reply) => {
@@ -156,7 +169,7 @@ export default async function usergroupRoutes(app: FastifyInstance) {
           'Adds users in bulk. 200 with `errors: []` when all were added; otherwise one error per failed item (`source.pointer` `/data/N`), the others being added.',
         params: idParams,
         body: bulkBody('users'),
-        response: { 200: bulkResult, ...errors(400, 401, 403, 404, 413, 415) },
+        response: { 200: jsonApi('Added, or one error per item that was not', bulkResult), ...errors(400, 401, 403, 404, 413, 415) },
       },
     },
     async (request, reply) => {
@@ -177,7 +190,7 @@ export default async function usergroupRoutes(app: FastifyInstance) {
         tags,
         operationId: 'RemoveUsergroupUser',
         params: z.object({ id: z.string().max(64), userId: z.string().max(64) }),
-        response: { 204: z.null(), ...errors(401, 403, 404) },
+        response: { 204: noContent('Removed'), ...errors(401, 403, 404) },
       },
     },
     async (request, reply) => {

@@ -21,7 +21,20 @@ import {
 import { bulkBody, bulkResult, userAttributes as attributesSchema, userCreate, userRoleAttributes, userSearch, userUpdate } from '../../users/schemas.js';
 import { requireAdminOrSelf } from '../plugins/auth.js';
 import { UserCountCache } from '../../users/count-cache.js';
-import { documentSchema, errors, inputDocument, listDocument, listSchema, pageQuery, resource, resourceSchema, sendJsonApi, skipTake } from '../jsonapi.js';
+import {
+  documentSchema,
+  errors,
+  inputDocument,
+  jsonApi,
+  listDocument,
+  listSchema,
+  noContent,
+  pageQuery,
+  resource,
+  resourceSchema,
+  sendJsonApi,
+  skipTake,
+} from '../jsonapi.js';
 
 const userResource = resourceSchema('users', attributesSchema).meta({ id: 'User' });
 const groupResource = resourceSchema('usergroups', groupAttributesSchema);
@@ -58,7 +71,10 @@ export default async function userRoutes(app: FastifyInstance) {
         description:
           'Without `password` the user is `initial` and invited: the one-time set-password link is mailed when SMTP is configured, otherwise returned once in `meta.setPasswordUrl`.',
         body: inputDocument('users', userCreate),
-        response: { 201: z.object({ data: userResource, meta: createdMeta.optional() }), ...errors(400, 401, 403, 409, 413, 415) },
+        response: {
+          201: jsonApi('The new user; `meta` tells how the invitation went', z.object({ data: userResource, meta: createdMeta.optional() })),
+          ...errors(400, 401, 403, 409, 413, 415),
+        },
       },
     },
     async (request, reply) => {
@@ -76,7 +92,12 @@ export default async function userRoutes(app: FastifyInstance) {
     '/api/v3/users',
     {
       config: { auth: 'admin' },
-      schema: { tags, operationId: 'ListUsers', querystring: pageQuery, response: { 200: listSchema(userResource), ...errors(400, 401, 403) } },
+      schema: {
+        tags,
+        operationId: 'ListUsers',
+        querystring: pageQuery,
+        response: { 200: jsonApi('A page of the users', listSchema(userResource)), ...errors(400, 401, 403) },
+      },
     },
     async (request, reply) => {
       const { skip, take } = skipTake(request.query);
@@ -96,7 +117,7 @@ export default async function userRoutes(app: FastifyInstance) {
           'username, email, firstName, lastName: case-insensitive substring; role (held directly or through a group), usergroupId, state, idpId: exact. Criteria combine with AND.',
         querystring: pageQuery,
         body: userSearch,
-        response: { 200: listSchema(userResource), ...errors(400, 401, 403, 413, 415) },
+        response: { 200: jsonApi('A page of the matching users', listSchema(userResource)), ...errors(400, 401, 403, 413, 415) },
       },
     },
     async (request, reply) => {
@@ -116,7 +137,7 @@ export default async function userRoutes(app: FastifyInstance) {
         operationId: 'GetUser',
         description: 'Tenant-admins, and the user itself.',
         params: idParams,
-        response: { 200: documentSchema(userResource), ...errors(401, 403, 404) },
+        response: { 200: jsonApi('The user', documentSchema(userResource)), ...errors(401, 403, 404) },
       },
     },
     async (request, reply) => {
@@ -135,7 +156,7 @@ export default async function userRoutes(app: FastifyInstance) {
         description: 'Setting `state` to `active` unlocks a locked user. `password` is write-only and must meet the tenant policy.',
         params: idParams,
         body: inputDocument('users', userUpdate),
-        response: { 200: documentSchema(userResource), ...errors(400, 401, 403, 404, 409, 413, 415, 422) },
+        response: { 200: jsonApi('The updated user', documentSchema(userResource)), ...errors(400, 401, 403, 404, 409, 413, 415, 422) },
       },
     },
     async (request, reply) =>
@@ -146,7 +167,7 @@ export default async function userRoutes(app: FastifyInstance) {
     '/api/v3/users/:id',
     {
       config: { auth: 'admin' },
-      schema: { tags, operationId: 'DeleteUser', params: idParams, response: { 204: z.null(), ...errors(401, 403, 404) } },
+      schema: { tags, operationId: 'DeleteUser', params: idParams, response: { 204: noContent('Deleted'), ...errors(401, 403, 404) } },
     },
     async (request, reply) => {
       await deleteUser(contextOf(request), request.params.id);
@@ -164,7 +185,7 @@ export default async function userRoutes(app: FastifyInstance) {
         description: 'Tenant-admins, and the user itself.',
         params: idParams,
         querystring: pageQuery,
-        response: { 200: listSchema(groupResource), ...errors(400, 401, 403, 404) },
+        response: { 200: jsonApi("A page of the user's groups", listSchema(groupResource)), ...errors(400, 401, 403, 404) },
       },
     },
     async (request, reply) => {
@@ -194,7 +215,7 @@ export default async function userRoutes(app: FastifyInstance) {
         description: 'Own and inherited roles: `direct` when assigned to the user, `inheritedFrom` the groups granting it. Tenant-admins, and the user itself.',
         params: idParams,
         querystring: pageQuery,
-        response: { 200: listSchema(userRoleResource), ...errors(400, 401, 403, 404) },
+        response: { 200: jsonApi("A page of the user's roles, own and inherited", listSchema(userRoleResource)), ...errors(400, 401, 403, 404) },
       },
     },
     async (request, reply) => {
@@ -225,7 +246,7 @@ export default async function userRoutes(app: FastifyInstance) {
           'Adds roles by name in bulk. 200 with `errors: []` when all were added; otherwise one error per failed item (`source.pointer` `/data/N`), the others being added.',
         params: idParams,
         body: bulkBody('roles'),
-        response: { 200: bulkResult, ...errors(400, 401, 403, 404, 413, 415) },
+        response: { 200: jsonApi('Added, or one error per item that was not', bulkResult), ...errors(400, 401, 403, 404, 413, 415) },
       },
     },
     async (request, reply) => {
@@ -246,7 +267,7 @@ export default async function userRoutes(app: FastifyInstance) {
         tags,
         operationId: 'RemoveUserRole',
         params: z.object({ id: z.string().max(64), roleName: z.string().max(200) }),
-        response: { 204: z.null(), ...errors(401, 403, 404) },
+        response: { 204: noContent('Removed'), ...errors(401, 403, 404) },
       },
     },
     async (request, reply) => {
