@@ -26,6 +26,17 @@ describe('OpenAPI document', () => {
     for (const o of api) expect(o.op.operationId, `${o.method} ${o.path}`).toBeTruthy();
   });
 
+  it('gives every operation a summary and a description that says who may call it', async () => {
+    const doc = JSON.parse(await openApiDocument());
+    const all = operations(doc.paths);
+    expect(all.length).toBeGreaterThan(100);
+    for (const { path, method, op } of all) {
+      expect(op.summary, `${method} ${path}`).toBeTruthy();
+      expect(op.summary!.length, `${method} ${path}: a summary is short`).toBeLessThanOrEqual(100);
+      expect(op.description, `${method} ${path}`).toBeTruthy();
+    }
+  });
+
   it('declares JSON:API errors under their media type, with the error document and a description of their own', async () => {
     const doc = JSON.parse(await openApiDocument());
     for (const { path, method, op } of operations(doc.paths)) {

@@ -48,6 +48,22 @@ export function errors(...statuses: number[]) {
   return Object.fromEntries(statuses.map((s) => [s, { description: ERROR_DESCRIPTIONS[s] ?? 'Error', content: { [JSON_API]: { schema: errorDocument } } }]));
 }
 
+/**
+ * Who may call an operation, for the first line of its description. The route's `config.auth` enforces the level
+ * (src/http/plugins/auth.ts); the services apply the privilege policy (src/principals/policy.ts, docs/roles.md).
+ */
+export const WHO = {
+  public: 'Public: no credential.',
+  anyone: 'Any authenticated principal.',
+  admin: 'Tenant-admins of the tenant, and skylight-admins (who name the tenant with X-Forwarded-Tenant-Id).',
+  adminOrSelf: (self: string) => `Tenant-admins of the tenant and skylight-admins, and ${self} itself.`,
+  sky: 'Skylight-admins only.',
+  policy: 'The privilege policy applies: the caller must hold every role the target holds and every role it confers (docs/roles.md).',
+};
+
+/** An operation's description: who may call it, then what it does. */
+export const access = (rules: string[], details?: string) => `**Authorization:** ${rules.join(' ')}${details ? `\n\n${details}` : ''}`;
+
 /** A success response as sendJsonApi sends it, under the JSON:API media type (which also picks this schema's serializer). */
 export function jsonApi<T extends z.ZodTypeAny>(description: string, schema: T) {
   return { description, content: { [JSON_API]: { schema } } } as const;

@@ -9,7 +9,7 @@ import { forbidden, unauthorized } from '../../platform/errors.js';
 import { allowList } from '../../platform/net.js';
 import { isSkylightAdmin, SKYLIGHT_ADMIN } from '../../principals/principal.js';
 import { contextOf } from '../context.js';
-import { errors } from '../jsonapi.js';
+import { access, errors, WHO } from '../jsonapi.js';
 
 const tags = ['Export and import (operator)'];
 /** Import documents of whole deployments are far larger than ordinary requests. */
@@ -66,7 +66,11 @@ export default async function adminExportRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'ExportData',
-        summary: "Export tenants, users, service accounts, groups and roles in ZITADEL's export format",
+        summary: 'Export data',
+        description: access(
+          [WHO.sky, 'A bearer credential; these routes are outside /api.'],
+          "Tenants, users, service accounts, groups and roles in ZITADEL's export format.",
+        ),
         body: exportRequest,
         response: {
           200: z.record(z.string(), z.unknown()).describe('The export document, or where it was written'),
@@ -84,7 +88,11 @@ export default async function adminExportRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'ImportData',
-        summary: "Import an export document (ours or ZITADEL's); idempotent, one transaction per org",
+        summary: 'Import data',
+        description: access(
+          [WHO.sky, 'A bearer credential; these routes are outside /api.'],
+          "An export document, ours or ZITADEL's; idempotent, one transaction per organisation.",
+        ),
         body: importRequest,
         response: { 200: importResult.describe('What each organisation became'), ...errors(400, 401, 403, 413, 422, 504) },
       },

@@ -14,6 +14,7 @@ import {
 import { applicationAttributes as attributesSchema, applicationCreate, applicationUpdate } from '../../oauth/schemas.js';
 import { rotateKeys } from '../../oauth/keys.js';
 import {
+  access,
   documentSchema,
   errors,
   inputDocument,
@@ -26,6 +27,7 @@ import {
   resourceSchema,
   sendJsonApi,
   skipTake,
+  WHO,
 } from '../jsonapi.js';
 
 const applicationResource = resourceSchema('applications', attributesSchema).meta({ id: 'Application' });
@@ -43,6 +45,8 @@ export default async function applicationRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'ListApplications',
+        summary: 'List applications',
+        description: access([WHO.admin]),
         querystring: pageQuery,
         response: { 200: jsonApi('A page of the applications', listSchema(applicationResource)), ...errors(400, 401, 403) },
       },
@@ -70,7 +74,8 @@ export default async function applicationRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'CreateApplication',
-        description: "Creates an OAuth 2.0 / OpenID Connect client. A confidential client's secret is in the answer, once.",
+        summary: 'Create an application',
+        description: access([WHO.admin, WHO.policy], "Creates an OAuth 2.0 / OpenID Connect client. A confidential client's secret is in the answer, once."),
         body: inputDocument('applications', applicationCreate),
         response: {
           201: jsonApi("The new application, with a confidential client's secret (shown once)", documentSchema(applicationResource)),
@@ -92,6 +97,8 @@ export default async function applicationRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'GetApplication',
+        summary: 'Get an application',
+        description: access([WHO.admin]),
         params: idParams,
         response: { 200: jsonApi('The application', documentSchema(applicationResource)), ...errors(401, 403, 404) },
       },
@@ -106,6 +113,8 @@ export default async function applicationRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'UpdateApplication',
+        summary: 'Update an application',
+        description: access([WHO.admin, WHO.policy]),
         params: idParams,
         body: inputDocument('applications', applicationUpdate),
         response: { 200: jsonApi('The updated application', documentSchema(applicationResource)), ...errors(400, 401, 403, 404, 409, 422) },
@@ -121,7 +130,14 @@ export default async function applicationRoutes(app: FastifyInstance) {
     '/api/v3/applications/:id',
     {
       config: { auth: 'admin' },
-      schema: { tags, operationId: 'DeleteApplication', params: idParams, response: { 204: noContent('Deleted'), ...errors(401, 403, 404, 422) } },
+      schema: {
+        tags,
+        operationId: 'DeleteApplication',
+        summary: 'Delete an application',
+        description: access([WHO.admin, WHO.policy]),
+        params: idParams,
+        response: { 204: noContent('Deleted'), ...errors(401, 403, 404, 422) },
+      },
     },
     async (request, reply) => {
       await deleteApplication(contextOf(request), request.params.id);
@@ -136,7 +152,11 @@ export default async function applicationRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'RotateApplicationSecret',
-        description: 'Replaces the client secret of a confidential application; the old one stops working at once. The new secret is in the answer, once.',
+        summary: "Rotate an application's secret",
+        description: access(
+          [WHO.admin, WHO.policy],
+          'Replaces the client secret of a confidential application; the old one stops working at once. The new secret is in the answer, once.',
+        ),
         params: idParams,
         response: { 200: jsonApi('The application with its new secret (shown once)', documentSchema(applicationResource)), ...errors(401, 403, 404, 422) },
       },
@@ -154,8 +174,11 @@ export default async function applicationRoutes(app: FastifyInstance) {
       schema: {
         tags: ['Tenants (operator)'],
         operationId: 'RotateSigningKeys',
-        description:
+        summary: 'Rotate the token signing keys',
+        description: access(
+          [WHO.sky],
           'Token signing key rotation: the published next key starts signing, the current key stays in the JWKS until its tokens expire, and a new next key is published.',
+        ),
         response: { 200: jsonApi('The key ids now in the JWKS', z.object({ data: z.object({ active: z.array(z.string()) }) })), ...errors(401, 403) },
       },
     },

@@ -7,7 +7,7 @@ import { REASONS } from '../../pki/authority.js';
 import { MAX_OCSP_REQUEST_BYTES } from '../../pki/ocsp.js';
 import { certView } from '../../pki/service.js';
 import { contextOf } from '../context.js';
-import { errors, jsonApi, listDocument, plainText, pageQuery, resource, sendJsonApi, skipTake } from '../jsonapi.js';
+import { access, errors, jsonApi, listDocument, pageQuery, plainText, resource, sendJsonApi, skipTake, WHO } from '../jsonapi.js';
 import { forwardedCert } from '../plugins/pki.js';
 
 const tags = ['Certificates'];
@@ -108,7 +108,11 @@ export default async function certRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'SignCSR',
-        description: 'Signs a PKCS#10 request (PEM or DER body) and ties the certificate to a service account (created when absent) with assignedRoles.',
+        summary: 'Sign a certificate request',
+        description: access(
+          [WHO.admin, WHO.policy],
+          'Signs a PKCS#10 request (PEM or DER body) and ties the certificate to a service account (created when absent) with assignedRoles.',
+        ),
         querystring: signQuery,
         consumes: CSR_TYPES,
         body: csrBody,
@@ -126,7 +130,11 @@ export default async function certRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'RenewCerts',
-        description: 'The holder of a valid client certificate (forwarded by a trusted proxy) gets a new certificate for the same identity. Body: a new CSR.',
+        summary: 'Renew a client certificate',
+        description: access(
+          ['The holder of a valid client certificate, authenticated by it (forwarded by a trusted proxy); no other credential.'],
+          'A new certificate for the same identity. Body: a new CSR.',
+        ),
         querystring: renewQuery,
         consumes: CSR_TYPES,
         body: csrBody,
@@ -143,6 +151,8 @@ export default async function certRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'ListCerts',
+        summary: 'List certificates',
+        description: access([WHO.admin]),
         querystring: pageQuery,
         response: {
           200: jsonApi(
@@ -181,6 +191,8 @@ export default async function certRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'CaCertificate',
+        summary: 'Get the issuing CA certificate',
+        description: access([WHO.public]),
         security: [],
         response: { 200: { description: 'The issuing CA certificate', content: { 'application/x-pem-file': { schema: pem } } } },
       },
@@ -195,6 +207,8 @@ export default async function certRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'CertificateRevocationList',
+        summary: 'Get the certificate revocation list',
+        description: access([WHO.public]),
         security: [],
         response: { 200: { description: 'The DER certificate revocation list', content: { 'application/pkix-crl': { schema: binary } } } },
       },
@@ -213,6 +227,8 @@ export default async function certRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'GetCert',
+        summary: "Get a certificate's status",
+        description: access([WHO.admin]),
         params: serialParams,
         response: { 200: jsonApi("The certificate's status", certStatus), ...errors(401, 403, 404) },
       },
@@ -227,6 +243,8 @@ export default async function certRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'RevokeCert',
+        summary: 'Revoke a certificate',
+        description: access([WHO.admin, WHO.policy]),
         params: serialParams,
         body: z.object({ reason: z.enum(REASONS) }),
         response: { 200: jsonApi("The certificate's status after revocation", certStatus), ...errors(400, 401, 403, 404, 409, 422) },
@@ -245,7 +263,15 @@ export default async function certRoutes(app: FastifyInstance) {
     '/api/v3/certs/ocsp/:ocspRequest',
     {
       config: { auth: 'none' },
-      schema: { tags, operationId: 'OcspGet', security: [], params: z.object({ ocspRequest: z.string() }), response: { 200: ocspBinary } },
+      schema: {
+        tags,
+        operationId: 'OcspGet',
+        summary: "Ask for a certificate's status (OCSP, GET)",
+        description: access([WHO.public], 'RFC 6960 / RFC 5019: the DER OCSPRequest, base64 in the path.'),
+        security: [],
+        params: z.object({ ocspRequest: z.string() }),
+        response: { 200: ocspBinary },
+      },
     },
     async (request, reply) => {
       const b64 = request.params.ocspRequest;
@@ -262,6 +288,8 @@ export default async function certRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'OcspPost',
+        summary: "Ask for a certificate's status (OCSP, POST)",
+        description: access([WHO.public]),
         security: [],
         consumes: ['application/ocsp-request'],
         body: z.any().describe('DER OCSPRequest'),
@@ -278,7 +306,11 @@ export default async function certRoutes(app: FastifyInstance) {
       schema: {
         tags: ['Session validation'],
         operationId: 'ValidateCert',
-        description: `Called by a TLS-terminating proxy with the client certificate in the ${app.config.PKI_CLIENT_CERT_HEADER} header (URL-encoded PEM). 200 sets X-Forwarded-Tenant-Id, -User-Id, -User-Username, -User-Roles.`,
+        summary: 'Validate a client certificate for a reverse proxy',
+        description: access(
+          ['No credential of its own: the route judges the certificate a trusted proxy forwards.'],
+          `Called by a TLS-terminating proxy with the client certificate in the ${app.config.PKI_CLIENT_CERT_HEADER} header (URL-encoded PEM). 200 sets X-Forwarded-Tenant-Id, -User-Id, -User-Username, -User-Roles.`,
+        ),
         security: [],
         response: {
           200: plainText('The certificate is valid; identity in the X-Forwarded-* response headers'),

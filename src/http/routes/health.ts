@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { migrationsApplied, listMigrations } from '../../platform/migrate.js';
-import { errors } from '../jsonapi.js';
+import { access, errors, WHO } from '../jsonapi.js';
 import { sendError } from '../errors.js';
 
 // The PCA API answers the JSON string "OK"; Fastify sends strings verbatim, so encode it once.
@@ -14,7 +14,14 @@ export default async function healthRoutes(app: FastifyInstance) {
     '/api/v3/health/liveness',
     {
       config: { auth: 'none' },
-      schema: { tags: ['HealthService'], operationId: 'LivenessCheck', security: [], response: { 200: z.literal('OK').describe('The process answers') } },
+      schema: {
+        tags: ['HealthService'],
+        operationId: 'LivenessCheck',
+        summary: 'Check that the process is alive',
+        description: access([WHO.public]),
+        security: [],
+        response: { 200: z.literal('OK').describe('The process answers') },
+      },
     },
     async (_request, reply) => reply.type('application/json').send(OK_JSON),
   );
@@ -26,8 +33,9 @@ export default async function healthRoutes(app: FastifyInstance) {
       schema: {
         tags: ['HealthService'],
         operationId: 'ReadinessCheck',
+        summary: 'Check that the server is ready',
+        description: access([WHO.public], '"OK" only when the database answers and every migration is applied.'),
         security: [],
-        description: '"OK" only when the database answers and every migration is applied.',
         response: { 200: z.literal('OK').describe('Ready to serve'), ...errors(503) },
       },
     },

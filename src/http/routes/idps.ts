@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { contextOf } from '../context.js';
 import { AppError } from '../../platform/errors.js';
 import { addSamlIdp, disableIdps, findIdp, getUserIdps, idpCreated, idpSummary, listIdps, setUserIdps, updateSamlIdp } from '../../idps/service.js';
-import { errors, jsonApi, noContent, sendJsonApi } from '../jsonapi.js';
+import { access, errors, jsonApi, noContent, sendJsonApi, WHO } from '../jsonapi.js';
 
 const tags = ['IdentityProviderService'];
 const idParams = z.object({ id: z.string().max(64) });
@@ -49,7 +49,8 @@ export default async function idpRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'ListIdps',
-        summary: 'Get all external identity providers for a specified tenant',
+        summary: "List the tenant's identity providers",
+        description: access([WHO.admin]),
         response: {
           200: jsonApi("The tenant's identity providers", z.object({ data: z.object({ idps: z.array(idpSummarySchema) }) })),
           ...errors(401, 403, 404),
@@ -66,7 +67,8 @@ export default async function idpRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'DisableIdps',
-        summary: 'Disable external identity providers of the tenant and detach every associated user',
+        summary: 'Disable identity providers',
+        description: access([WHO.admin, WHO.policy], 'Detaches every user of the identity providers.'),
         body: idsBody,
         response: { 204: noContent('Disabled'), ...errors(400, 401, 403, 404, 415) },
       },
@@ -85,8 +87,8 @@ export default async function idpRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'AddSamlIdp',
-        summary: 'Add a SAML external identity provider to the tenant',
-        description: 'Multipart form: `name`, exactly one of `metadataUrl` or `metadataXmlFile`, and `isDefault`.',
+        summary: 'Add a SAML identity provider',
+        description: access([WHO.admin], 'Multipart form: `name`, exactly one of `metadataUrl` or `metadataXmlFile`, and `isDefault`.'),
         consumes: ['multipart/form-data'],
         body: addSamlBody,
         response: {
@@ -117,7 +119,8 @@ export default async function idpRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'UpdateSamlIdp',
-        summary: 'Update the default flag of a SAML identity provider (one default per tenant)',
+        summary: 'Make a SAML identity provider the default, or not',
+        description: access([WHO.admin], 'One identity provider per tenant is the default.'),
         consumes: ['multipart/form-data'],
         params: idParams,
         body: updateSamlBody,
@@ -144,7 +147,8 @@ export default async function idpRoutes(app: FastifyInstance) {
       schema: {
         tags: ['UserService'],
         operationId: 'GetUserIdps',
-        summary: 'Get the external identity providers associated with a user',
+        summary: "List a user's identity providers",
+        description: access([WHO.admin]),
         params: idParams,
         response: { 200: jsonApi("The user's identity providers", userIdpsDocument), ...errors(401, 403, 404) },
       },
@@ -159,7 +163,8 @@ export default async function idpRoutes(app: FastifyInstance) {
       schema: {
         tags: ['UserService'],
         operationId: 'SetUserIdps',
-        summary: 'Replace the external identity providers of a user (at most one; [] removes)',
+        summary: "Set a user's identity provider",
+        description: access([WHO.admin, WHO.policy], 'At most one; `[]` removes it.'),
         params: idParams,
         body: idsBody,
         response: { 200: jsonApi("The user's identity providers now", userIdpsDocument), ...errors(400, 401, 403, 404, 415, 422) },

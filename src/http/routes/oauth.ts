@@ -14,6 +14,7 @@ import { userInfo } from '../../oauth/userinfo.js';
 import { loadSubject } from '../../principals/load.js';
 import { sessionOf } from '../../sessions/browser-session.js';
 import { messagePage } from '../../ui/pages.js';
+import { access, WHO } from '../jsonapi.js';
 import { noStore } from '../no-store.js';
 import { clientAuthentication, formParams } from '../oauth-client-auth.js';
 import { clearSessionCookie, sessionSecretOf } from '../session-cookie.js';
@@ -37,11 +38,24 @@ const html = (description: string) => ({ description, content: { 'text/html': { 
 const redirect = (description: string) => z.null().describe(description);
 type Responses = Record<number, unknown>;
 
-/** The OpenAPI entry of an endpoint; the handler reads and checks its own parameters (forms, RFC errors). */
-const doc = (operationId: string, summary: string, response: Responses) => ({ tags: [TAG], operationId, summary, security: [], response });
+/** The OpenAPI entry of an endpoint, `who` saying who may call it; the handler reads and checks its own parameters (forms, RFC errors). */
+const doc = (operationId: string, summary: string, who: string, response: Responses) => ({
+  tags: [TAG],
+  operationId,
+  summary,
+  description: access([who]),
+  security: [],
+  response,
+});
 /** An identity-service path (seed 001): the same handler as ours, its own OpenAPI entry. */
-const aliasDoc = (operationId: string, of: string, response: Responses) =>
-  doc(`${operationId}IdentityService`, `Alias of ${of}, at the path of the identity service`, response);
+const aliasDoc = (operationId: string, of: string, who: string, response: Responses) =>
+  doc(`${operationId}IdentityService`, `Alias of ${of}, at the path of the identity service`, who, response);
+
+const CLIENT = 'The client, authenticated as registered: client_secret_basic, client_secret_post or private_key_jwt; a public client by its client_id.';
+const USERINFO = 'An access token with the openid scope, as a bearer token (or `access_token` in the form).';
+const AUTHORIZE = "Public: the user's browser, signed in by the tenant's session or sent to the hosted login page.";
+const TOKEN = `${CLIENT} The grant carries the user's or the account's proof (code and PKCE verifier, refresh token, JWT assertion).`;
+const END_SESSION = "Public: ends the browser's session; id_token_hint or client_id names the client whose registered post_logout_redirect_uri may be used.";
 
 const discoveryResponses = { 200: json('The OpenID Provider metadata') };
 const jwksResponses = { 200: json('The JWK Set: the current and the next signing key, and retired keys whose tokens are still valid') };
@@ -155,16 +169,20 @@ export default async function oauthRoutes(app: FastifyInstance) {
     };
   };
   const [discoveryPath, discoveryAlias] = DISCOVERY_PATHS;
-  app.get(discoveryPath, { schema: doc('Discovery', 'OpenID Provider metadata (OpenID Connect Discovery 1.0)', discoveryResponses) }, discovery);
-  app.get(discoveryAlias, { schema: aliasDoc('Discovery', `GET ${discoveryPath}`, discoveryResponses) }, discovery);
+  app.get(
+    discoveryPath,
+    { schema: doc('Discovery', 'Get the OpenID Provider metadata (OpenID Connect Discovery 1.0)', WHO.public, discoveryResponses) },
+    discovery,
+  );
+  app.get(discoveryAlias, { schema: aliasDoc('Discovery', `GET ${discoveryPath}`, WHO.public, discoveryResponses) }, discovery);
 
   const jwks = async (_request: FastifyRequest, reply: FastifyReply) => {
     reply.header('cache-control', 'public, max-age=300');
     return deps.keys.jwks();
   };
   const [jwksPath, jwksAlias] = JWKS_PATHS;
-  app.get(jwksPath, { schema: doc('Keys', 'The public signing keys (JWKS)', jwksResponses) }, jwks);
-  app.get(jwksAlias, { schema: aliasDoc('Keys', `GET ${jwksPath}`, jwksResponses) }, jwks);
+  app.get(jwksPath, { schema: doc('Keys', 'Get the public signing keys (JWKS)', WHO.public, jwksResponses) }, jwks);
+  app.get(jwksAlias, { schema: aliasDoc('Keys', `GET ${jwksPath}`, WHO.public, jwksResponses) }, jwks);
 
   // OIDC Core 3.1.2.1: the authorization endpoint takes the same request by GET (query) and
   // POST (form). After a POST every redirect is a 303, so the browser follows it with a GET.
@@ -199,12 +217,12 @@ export default async function oauthRoutes(app: FastifyInstance) {
   const authorizeConfig = { config: limit(app.config.RATE_LIMIT_AUTHORIZE) };
   app.get(
     '/oauth/v2/authorize',
-    { ...authorizeConfig, schema: doc('Authorize', 'Authorization request (query), code flow with PKCE', authorizeResponses(302)) },
+    { ...authorizeConfig, schema: doc('Authorize', 'Start an authorization (query): code flow with PKCE', AUTHORIZE, authorizeResponses(302)) },
     (request, reply) => authorize(request, reply, request.query as Record<string, unknown>),
   );
   app.post(
     '/oauth/v2/authorize',
-    { ...authorizeConfig, schema: doc('AuthorizePost', 'Authorization request (form), as GET', authorizeResponses(303)) },
+    { ...authorizeConfig, schema: doc('AuthorizePost', 'Start an authorization (form), as GET', AUTHORIZE, authorizeResponses(303)) },
     async (request, reply) => {
       const params = formBodyOf(request);
       if (!params) return messagePage(reply, 'Sign-in request refused', 'The request must be a form (application/x-www-form-urlencoded).', 400);
@@ -243,13 +261,13 @@ export default async function oauthRoutes(app: FastifyInstance) {
     return noStore(reply).send(tokens);
   };
   const [tokenPath, tokenAlias] = TOKEN_ENDPOINT_PATHS;
-  app.post(tokenPath, { ...tokenOptions, schema: doc('Token', 'Token endpoint (form): every grant type of discovery', tokenResponses) }, token);
-  app.post(tokenAlias, { ...tokenOptions, schema: aliasDoc('Token', `POST ${tokenPath}`, tokenResponses) }, token);
+  app.post(tokenPath, { ...tokenOptions, schema: doc('Token', 'Issue tokens (form): every grant type of discovery', TOKEN, tokenResponses) }, token);
+  app.post(tokenAlias, { ...tokenOptions, schema: aliasDoc('Token', `POST ${tokenPath}`, TOKEN, tokenResponses) }, token);
 
   app.post(
     '/oauth/v2/introspect',
     {
-      schema: doc('Introspect', 'Token introspection (RFC 7662), confidential clients', {
+      schema: doc('Introspect', 'Introspect a token (RFC 7662)', 'A confidential client, authenticated as registered.', {
         200: json('The token\'s state and claims; `{ "active": false }` for any token that is not valid'),
         400: oauthError,
         401: oauthError,
@@ -270,7 +288,7 @@ export default async function oauthRoutes(app: FastifyInstance) {
   app.post(
     '/oauth/v2/revoke',
     {
-      schema: doc('Revoke', 'Token revocation (RFC 7009)', {
+      schema: doc('Revoke', 'Revoke a token (RFC 7009)', CLIENT, {
         200: z.null().describe('Revoked, or the token was not valid anyway (RFC 7009 §2.2)'),
         400: oauthError,
         401: oauthError,
@@ -301,14 +319,14 @@ export default async function oauthRoutes(app: FastifyInstance) {
     return noStore(reply).send(result.claims);
   };
   const [userinfoPath, userinfoAlias] = USERINFO_PATHS;
-  app.get(userinfoPath, { schema: doc('UserInfo', 'Claims of the signed-in user (OIDC Core 5.3)', userinfoResponses) }, userinfo);
+  app.get(userinfoPath, { schema: doc('UserInfo', 'Get the claims of the signed-in user (OIDC Core 5.3)', USERINFO, userinfoResponses) }, userinfo);
   app.post(
     userinfoPath,
-    { schema: doc('UserInfoPost', 'Claims of the signed-in user (OIDC Core 5.3), token in the form or header', userinfoResponses) },
+    { schema: doc('UserInfoPost', 'Get the claims of the signed-in user (OIDC Core 5.3), token in the form or header', USERINFO, userinfoResponses) },
     userinfo,
   );
-  app.get(userinfoAlias, { schema: aliasDoc('UserInfo', `GET ${userinfoPath}`, userinfoResponses) }, userinfo);
-  app.post(userinfoAlias, { schema: aliasDoc('UserInfoPost', `POST ${userinfoPath}`, userinfoResponses) }, userinfo);
+  app.get(userinfoAlias, { schema: aliasDoc('UserInfo', `GET ${userinfoPath}`, USERINFO, userinfoResponses) }, userinfo);
+  app.post(userinfoAlias, { schema: aliasDoc('UserInfoPost', `POST ${userinfoPath}`, USERINFO, userinfoResponses) }, userinfo);
 
   // RP-Initiated Logout 1.0 §2: the same request by GET (query) and POST (form).
   const endSessionOf = async (request: FastifyRequest, reply: FastifyReply, q: Record<string, unknown>) => {
@@ -329,12 +347,14 @@ export default async function oauthRoutes(app: FastifyInstance) {
     if (result.redirect) return reply.redirect(result.redirect, request.method === 'POST' ? 303 : 302);
     return messagePage(reply, 'Signed out', 'You are signed out.');
   };
-  app.get('/oidc/v1/end_session', { schema: doc('EndSession', 'RP-initiated logout (query)', endSessionResponses(302)) }, (request, reply) =>
-    endSessionOf(request, reply, request.query as Record<string, unknown>),
+  app.get(
+    '/oidc/v1/end_session',
+    { schema: doc('EndSession', 'Sign out (RP-initiated logout, query)', END_SESSION, endSessionResponses(302)) },
+    (request, reply) => endSessionOf(request, reply, request.query as Record<string, unknown>),
   );
   app.post(
     '/oidc/v1/end_session',
-    { schema: doc('EndSessionPost', 'RP-initiated logout (form), as GET', endSessionResponses(303)) },
+    { schema: doc('EndSessionPost', 'Sign out (RP-initiated logout, form), as GET', END_SESSION, endSessionResponses(303)) },
     async (request, reply) => {
       const params = formBodyOf(request);
       if (!params) return messagePage(reply, 'Sign-out refused', 'The request must be a form (application/x-www-form-urlencoded).', 400);

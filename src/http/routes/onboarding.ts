@@ -6,7 +6,7 @@ import { deleteTenantIdentity, putTenantIdentity, subdomainOf, tenantInfo } from
 import { subdomain } from '../../tenants/schemas.js';
 import { audit } from '../../audit/audit.js';
 import { notFound, unprocessable } from '../../platform/errors.js';
-import { errors, jsonApi, noContent, sendJsonApi } from '../jsonapi.js';
+import { access, errors, jsonApi, noContent, sendJsonApi, WHO } from '../jsonapi.js';
 
 const tenantInfoDocument = z.object({
   data: z.object({
@@ -41,8 +41,9 @@ export default async function onboardingRoutes(app: FastifyInstance) {
       schema: {
         tags: ['OnboardingService'],
         operationId: 'GetTenantInfo',
+        summary: "Get the tenant's public identity",
+        description: access([WHO.public], 'Tenant identity resolved from the subdomain of the Host header ({subdomain}.{BASE_DOMAIN}).'),
         security: [],
-        description: 'Tenant identity resolved from the subdomain of the Host header ({subdomain}.{BASE_DOMAIN}).',
         response: { 200: jsonApi("The tenant's public identity", tenantInfoDocument), ...errors(404) },
       },
     },
@@ -60,6 +61,8 @@ export default async function onboardingRoutes(app: FastifyInstance) {
       schema: {
         tags: ['OnboardingService'],
         operationId: 'AddTenantIdentity',
+        summary: "Publish a tenant's identity under a subdomain",
+        description: access([WHO.sky], 'Creates or replaces what GetTenantInfo answers for `{subdomain}.{BASE_DOMAIN}`: the tenant, its name and branding.'),
         body: tenantIdentityBody,
         response: { 200: jsonApi("The tenant's public identity as stored", tenantInfoDocument), ...errors(400, 401, 403, 404, 409) },
       },
@@ -78,6 +81,8 @@ export default async function onboardingRoutes(app: FastifyInstance) {
       schema: {
         tags: ['OnboardingService'],
         operationId: 'DeleteTenantIdentity',
+        summary: "Remove a tenant's published identity",
+        description: access([WHO.sky]),
         params: z.object({ subdomain: z.string().max(63) }),
         response: { 204: noContent('Deleted'), ...errors(401, 403, 404) },
       },
@@ -95,6 +100,8 @@ export default async function onboardingRoutes(app: FastifyInstance) {
       schema: {
         tags: ['TenantService'],
         operationId: 'SmtpEnabled',
+        summary: 'Tell whether the server sends mail',
+        description: access([WHO.anyone]),
         response: { 200: jsonApi('Whether the server sends mail', z.object({ smtpEnabled: z.boolean() })), ...errors(401, 403) },
       },
     },
@@ -108,7 +115,11 @@ export default async function onboardingRoutes(app: FastifyInstance) {
       schema: {
         tags: ['TenantService'],
         operationId: 'AcceptTerms',
-        description: 'Records the time the calling user accepted the terms (X-Forwarded-User-Id must be the caller unless sent by a trusted proxy).',
+        summary: 'Accept the terms of use',
+        description: access(
+          ['The calling user; a trusted proxy may name the user in X-Forwarded-User-Id.'],
+          'Records the time the calling user accepted the terms (X-Forwarded-User-Id must be the caller unless sent by a trusted proxy).',
+        ),
         response: {
           200: jsonApi(
             'When the terms were accepted',

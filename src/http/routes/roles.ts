@@ -4,7 +4,20 @@ import { z } from 'zod';
 import { contextOf } from '../context.js';
 import { createRole, deleteRole, findRole, listFeatureRoles, listRoles, roleAttributes, updateRole } from '../../roles/service.js';
 import { featureRoleAttributes, listRolesQuery, roleAttributes as attributesSchema, roleCreate, roleUpdate } from '../../roles/schemas.js';
-import { documentSchema, errors, inputDocument, jsonApi, listDocument, listSchema, resource, resourceSchema, sendJsonApi, skipTake } from '../jsonapi.js';
+import {
+  access,
+  documentSchema,
+  errors,
+  inputDocument,
+  jsonApi,
+  listDocument,
+  listSchema,
+  resource,
+  resourceSchema,
+  sendJsonApi,
+  skipTake,
+  WHO,
+} from '../jsonapi.js';
 
 const roleResource = resourceSchema('roles', attributesSchema).meta({ id: 'CustomRole' });
 const featureRoleResource = resourceSchema('featureRoles', featureRoleAttributes).meta({ id: 'FeatureRole' });
@@ -22,8 +35,11 @@ export default async function roleRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'ListRoles',
-        description:
+        summary: 'List custom roles',
+        description: access(
+          [WHO.admin],
           'Custom roles of the tenant. `NameFilter` is a regular expression (at most 200 characters; patterns with nested quantifiers are refused); `FeatureRolesFilter` is a comma-separated list of feature roles a role must all contain.',
+        ),
         querystring: listRolesQuery,
         response: { 200: jsonApi('A page of the matching custom roles', listSchema(roleResource)), ...errors(400, 401, 403) },
       },
@@ -48,6 +64,8 @@ export default async function roleRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'ListFeatureRoles',
+        summary: 'List the feature-role catalogue',
+        description: access([WHO.anyone]),
         response: { 200: jsonApi('The feature-role catalogue', z.object({ data: z.array(featureRoleResource) })), ...errors(401, 403) },
       },
     },
@@ -64,6 +82,8 @@ export default async function roleRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'CreateRole',
+        summary: 'Create a custom role',
+        description: access([WHO.admin, WHO.policy]),
         body: inputDocument('roles', roleCreate),
         response: { 201: jsonApi('The new custom role', documentSchema(roleResource)), ...errors(400, 401, 403, 409, 413, 415, 422) },
       },
@@ -82,6 +102,8 @@ export default async function roleRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'GetRole',
+        summary: 'Get a custom role',
+        description: access([WHO.admin]),
         params: idParams,
         response: { 200: jsonApi('The custom role', documentSchema(roleResource)), ...errors(401, 403, 404) },
       },
@@ -96,7 +118,8 @@ export default async function roleRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'UpdateRole',
-        description: "Renaming keeps the role's assignments to users, groups and service accounts.",
+        summary: 'Update a custom role',
+        description: access([WHO.admin, WHO.policy], "Renaming keeps the role's assignments to users, groups and service accounts."),
         params: idParams,
         body: inputDocument('roles', roleUpdate),
         response: { 200: jsonApi('The updated custom role', documentSchema(roleResource)), ...errors(400, 401, 403, 404, 409, 413, 415, 422) },
@@ -113,7 +136,8 @@ export default async function roleRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'DeleteRole',
-        description: 'Deletes a custom role and removes it from every user, group and service account.',
+        summary: 'Delete a custom role',
+        description: access([WHO.admin, WHO.policy], 'Deletes a custom role and removes it from every user, group and service account.'),
         params: idParams,
         response: { 200: jsonApi('Deleted (the answer the PCA API gives)', z.literal('Custom role successfully deleted')), ...errors(401, 403, 404, 422) },
       },

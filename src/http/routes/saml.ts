@@ -3,7 +3,7 @@ import fp from 'fastify-plugin';
 import formbody from '@fastify/formbody';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { errorDocument, errors, JSON_API } from '../jsonapi.js';
+import { access, errorDocument, errors, JSON_API, WHO } from '../jsonapi.js';
 import { consumeSamlResponse, samlBindingCookie, spMetadata, type SamlLogin } from '../../idps/saml-sp.js';
 
 /**
@@ -35,7 +35,8 @@ async function samlRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'SamlSpMetadata',
-        summary: 'SAML service provider metadata for one IdP',
+        summary: "Get the service provider's SAML metadata for an identity provider",
+        description: access([WHO.public]),
         params,
         response: {
           200: {
@@ -60,7 +61,10 @@ async function samlRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'SamlAcs',
-        summary: 'Assertion consumer service (HTTP-POST binding)',
+        summary: 'Consume a SAML response (HTTP-POST binding)',
+        description: access([
+          'No credential: the signed SAML response, and the binding cookie set when the browser left for the identity provider, sign the user in.',
+        ]),
         consumes: ['application/x-www-form-urlencoded'],
         params,
         body: z.object({ SAMLResponse: z.string().min(1).max(2_000_000), RelayState: z.string().max(1024).optional() }),

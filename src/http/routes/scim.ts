@@ -6,6 +6,7 @@ import { hasZodFastifySchemaValidationErrors, type ZodTypeProvider } from 'fasti
 import { z } from 'zod';
 import { AppError } from '../../platform/errors.js';
 import { contextOf } from '../context.js';
+import { access, WHO } from '../jsonapi.js';
 import { mapError } from '../errors.js';
 import { isAdminOf, TENANT_ADMIN } from '../../principals/principal.js';
 import type { ScimContext } from '../../scim/context.js';
@@ -50,6 +51,10 @@ const SCIM_ERRORS: Record<number, string> = {
   409: 'A userName or displayName already taken (scimType uniqueness)',
   412: 'If-Match does not match the current version',
 };
+// Enforced by this plugin's onRequest hook; writes also go through the privilege policy.
+const SCIM_CALLER = "Tenant-admins, with a bearer credential; the tenant is always the caller's own.";
+const read = access([SCIM_CALLER]);
+const write = access([SCIM_CALLER, WHO.policy]);
 const scimErrors = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, scimJson(SCIM_ERRORS[s]!, scimError)]));
 
 function send(reply: FastifyReply, status: number, body: unknown) {
@@ -146,6 +151,7 @@ export default async function scimRoutes(app: FastifyInstance) {
           tags,
           summary: `List or filter ${kind}`,
           operationId: `Scim${kind}List`,
+          description: read,
           querystring: listQuery,
           response: { 200: scimJson('A ListResponse'), ...scimErrors(400, 401, 403) },
         },
@@ -163,6 +169,7 @@ export default async function scimRoutes(app: FastifyInstance) {
           tags,
           summary: `Search ${kind}`,
           operationId: `Scim${kind}Search`,
+          description: read,
           body: anyBody,
           response: { 200: scimJson('A ListResponse'), ...scimErrors(400, 401, 403) },
         },
@@ -180,6 +187,7 @@ export default async function scimRoutes(app: FastifyInstance) {
           tags,
           summary: `Create a ${what}`,
           operationId: `Scim${what}Create`,
+          description: write,
           querystring: projectionQuery,
           body: anyBody,
           response: { 201: scimJson(`The new ${what}; ETag and Location in the headers`), ...scimErrors(400, 401, 403, 409) },
@@ -198,6 +206,7 @@ export default async function scimRoutes(app: FastifyInstance) {
           tags,
           summary: `Get a ${what}`,
           operationId: `Scim${what}Get`,
+          description: read,
           params: idParams,
           querystring: projectionQuery,
           response: {
@@ -221,6 +230,7 @@ export default async function scimRoutes(app: FastifyInstance) {
           tags,
           summary: `Replace a ${what}`,
           operationId: `Scim${what}Replace`,
+          description: write,
           params: idParams,
           querystring: projectionQuery,
           body: anyBody,
@@ -243,6 +253,7 @@ export default async function scimRoutes(app: FastifyInstance) {
           tags,
           summary: `Modify a ${what}`,
           operationId: `Scim${what}Patch`,
+          description: write,
           params: idParams,
           querystring: projectionQuery,
           body: anyBody,
@@ -265,6 +276,7 @@ export default async function scimRoutes(app: FastifyInstance) {
           tags,
           summary: `Delete a ${what}`,
           operationId: `Scim${what}Delete`,
+          description: write,
           params: idParams,
           response: { 204: z.null().describe('Deleted'), ...scimErrors(401, 403, 404, 412) },
         },
@@ -291,13 +303,29 @@ export default async function scimRoutes(app: FastifyInstance) {
 
   r.get(
     '/ServiceProviderConfig',
-    { schema: { tags, operationId: 'ScimServiceProviderConfig', response: { 200: scimJson('What this service provider supports'), ...scimErrors(401, 403) } } },
+    {
+      schema: {
+        tags,
+        operationId: 'ScimServiceProviderConfig',
+        summary: 'Get the service provider configuration',
+        description: read,
+        response: { 200: scimJson('What this service provider supports'), ...scimErrors(401, 403) },
+      },
+    },
     async (_request, reply) => send(reply, 200, serviceProviderConfig(base)),
   );
 
   r.get(
     '/ResourceTypes',
-    { schema: { tags, operationId: 'ScimResourceTypes', response: { 200: scimJson('A ListResponse of the resource types'), ...scimErrors(401, 403) } } },
+    {
+      schema: {
+        tags,
+        operationId: 'ScimResourceTypes',
+        summary: 'List the resource types',
+        description: read,
+        response: { 200: scimJson('A ListResponse of the resource types'), ...scimErrors(401, 403) },
+      },
+    },
     async (_request, reply) => {
       const all = resourceTypes(base);
       return send(reply, 200, listResponse(all.length, 1, all));
@@ -305,7 +333,16 @@ export default async function scimRoutes(app: FastifyInstance) {
   );
   r.get(
     '/ResourceTypes/:id',
-    { schema: { tags, operationId: 'ScimResourceType', params: idParams, response: { 200: scimJson('The resource type'), ...scimErrors(401, 403, 404) } } },
+    {
+      schema: {
+        tags,
+        operationId: 'ScimResourceType',
+        summary: 'Get a resource type',
+        description: read,
+        params: idParams,
+        response: { 200: scimJson('The resource type'), ...scimErrors(401, 403, 404) },
+      },
+    },
     async (request, reply) => {
       const hit = resourceTypes(base).find((t) => t.id.toLowerCase() === request.params.id.toLowerCase());
       if (!hit) throw scimNotFound('ResourceType');
@@ -315,7 +352,15 @@ export default async function scimRoutes(app: FastifyInstance) {
 
   r.get(
     '/Schemas',
-    { schema: { tags, operationId: 'ScimSchemas', response: { 200: scimJson('A ListResponse of the schemas'), ...scimErrors(401, 403) } } },
+    {
+      schema: {
+        tags,
+        operationId: 'ScimSchemas',
+        summary: 'List the schemas',
+        description: read,
+        response: { 200: scimJson('A ListResponse of the schemas'), ...scimErrors(401, 403) },
+      },
+    },
     async (_request, reply) => {
       const all = schemas(base);
       return send(reply, 200, listResponse(all.length, 1, all));
@@ -323,7 +368,16 @@ export default async function scimRoutes(app: FastifyInstance) {
   );
   r.get(
     '/Schemas/:id',
-    { schema: { tags, operationId: 'ScimSchema', params: idParams, response: { 200: scimJson('The schema'), ...scimErrors(401, 403, 404) } } },
+    {
+      schema: {
+        tags,
+        operationId: 'ScimSchema',
+        summary: 'Get a schema',
+        description: read,
+        params: idParams,
+        response: { 200: scimJson('The schema'), ...scimErrors(401, 403, 404) },
+      },
+    },
     async (request, reply) => {
       const hit = schemas(base).find((s) => s.id.toLowerCase() === request.params.id.toLowerCase());
       if (!hit) throw scimNotFound('Schema');

@@ -23,6 +23,7 @@ import {
   serviceAccountAttributes,
 } from '../../service-accounts/service.js';
 import {
+  access,
   documentSchema,
   errors,
   jsonApi,
@@ -34,6 +35,7 @@ import {
   resourceSchema,
   sendJsonApi,
   skipTake,
+  WHO,
 } from '../jsonapi.js';
 
 const tags = ['ServiceAccountService'];
@@ -86,8 +88,11 @@ export default async function serviceAccountRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'CreateServiceAccount',
-        description:
+        summary: 'Create a service account',
+        description: access(
+          [WHO.admin, WHO.policy],
           "Creates a service account; with withPAT=true also a PAT (expirationDate required). Roles default to tenant-admin and may not exceed the caller's.",
+        ),
         querystring: serviceAccountCreateQuery,
         body: serviceAccountCreate,
         response: {
@@ -122,7 +127,8 @@ export default async function serviceAccountRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'SearchServiceAccounts',
-        description: 'Criteria: name and username match case-insensitively by substring; role is an exact role name.',
+        summary: 'Search service accounts',
+        description: access([WHO.admin], 'Criteria: name and username match case-insensitively by substring; role is an exact role name.'),
         querystring: pageQuery,
         body: serviceAccountSearch,
         response: { 200: jsonApi('A page of the matching service accounts', listSchema(accountResource)), ...errors(400, 401, 403) },
@@ -142,6 +148,8 @@ export default async function serviceAccountRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'GetServiceAccount',
+        summary: 'Get a service account',
+        description: access([WHO.adminOrSelf('the service account (`self` names the caller)')]),
         params: accountParams,
         response: { 200: jsonApi('The service account', documentSchema(accountResource)), ...errors(401, 403, 404) },
       },
@@ -156,7 +164,8 @@ export default async function serviceAccountRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'DeleteServiceAccount',
-        description: 'Deletes the account and revokes its keys, PATs, tokens and certificates.',
+        summary: 'Delete a service account',
+        description: access([WHO.admin, WHO.policy], 'Deletes the account and revokes its keys, PATs, tokens and certificates.'),
         params: accountParams,
         response: { 204: noContent('Deleted, with its credentials'), ...errors(401, 403, 404) },
       },
@@ -174,7 +183,11 @@ export default async function serviceAccountRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'CreateKey',
-        description: 'Creates a key pair; only the public key is kept. The returned key file signs JWT-bearer assertions for /oauth/v2/token.',
+        summary: 'Create a key for a service account',
+        description: access(
+          [WHO.adminOrSelf('the service account (`self` names the caller)'), WHO.policy],
+          'Creates a key pair; only the public key is kept. The returned key file signs JWT-bearer assertions for /oauth/v2/token.',
+        ),
         params: accountParams,
         body: keyCreate,
         response: { 201: jsonApi('The key file with the private key (shown once)', createdKey), ...errors(400, 401, 403, 404, 413, 415) },
@@ -187,7 +200,14 @@ export default async function serviceAccountRoutes(app: FastifyInstance) {
     '/api/v3/serviceaccounts/:machineUserId/keys/:credentialId',
     {
       config: { auth: 'user' },
-      schema: { tags, operationId: 'DeleteKey', params: credentialParams, response: { 204: noContent('Deleted'), ...errors(401, 403, 404) } },
+      schema: {
+        tags,
+        operationId: 'DeleteKey',
+        summary: 'Delete a service account key',
+        description: access([WHO.adminOrSelf('the service account (`self` names the caller)'), WHO.policy]),
+        params: credentialParams,
+        response: { 204: noContent('Deleted'), ...errors(401, 403, 404) },
+      },
     },
     async (request, reply) => {
       await deleteKey(contextOf(request), request.params.machineUserId, request.params.credentialId);
@@ -202,6 +222,8 @@ export default async function serviceAccountRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'CreatePat',
+        summary: 'Create a PAT for a service account',
+        description: access([WHO.adminOrSelf('the service account (`self` names the caller)'), WHO.policy]),
         params: accountParams,
         body: credentialCreate,
         response: { 201: jsonApi('The PAT (shown once)', createdPat), ...errors(400, 401, 403, 404, 413, 415) },
@@ -214,7 +236,14 @@ export default async function serviceAccountRoutes(app: FastifyInstance) {
     '/api/v3/serviceaccounts/:machineUserId/pats/:credentialId',
     {
       config: { auth: 'user' },
-      schema: { tags, operationId: 'DeletePat', params: credentialParams, response: { 204: noContent('Revoked'), ...errors(401, 403, 404) } },
+      schema: {
+        tags,
+        operationId: 'DeletePat',
+        summary: 'Revoke a PAT',
+        description: access([WHO.adminOrSelf('the service account (`self` names the caller)'), WHO.policy]),
+        params: credentialParams,
+        response: { 204: noContent('Revoked'), ...errors(401, 403, 404) },
+      },
     },
     async (request, reply) => {
       await deletePat(contextOf(request), request.params.machineUserId, request.params.credentialId);
@@ -229,7 +258,8 @@ export default async function serviceAccountRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'SearchPats',
-        description: 'Lists the PATs of the account; never returns token values.',
+        summary: "List a service account's PATs",
+        description: access([WHO.adminOrSelf('the service account (`self` names the caller)')], 'Lists the PATs of the account; never returns token values.'),
         params: accountParams,
         querystring: pageQuery,
         response: { 200: jsonApi("A page of the account's PATs", listSchema(patResource)), ...errors(400, 401, 403, 404) },

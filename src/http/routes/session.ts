@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Principal, Verification } from '../../principals/principal.js';
 import { bearerChallenge } from '../errors.js';
-import { plainText } from '../jsonapi.js';
+import { access, plainText } from '../jsonapi.js';
 import { bearerToken } from '../plugins/auth.js';
 import { SESSION_COOKIE } from '../session-cookie.js';
 
@@ -48,8 +48,11 @@ export default async function sessionRoutes(app: FastifyInstance) {
       schema: {
         tags: ['SessionService'],
         operationId: 'ValidateSession',
-        description:
+        summary: 'Validate a session cookie for a reverse proxy',
+        description: access(
+          ['No credential of its own: the route judges the session cookie it is sent.'],
           'Validates the browser session cookie for a reverse proxy; 200 sets X-Forwarded-User-Id, -User-Username, -User-Roles, -Usergroups and -Tenant-Id.',
+        ),
         response: responses,
       },
     },
@@ -70,8 +73,11 @@ export default async function sessionRoutes(app: FastifyInstance) {
       schema: {
         tags: ['SessionService'],
         operationId: 'ValidateToken',
-        description:
+        summary: 'Validate a bearer token for a reverse proxy',
+        description: access(
+          ['No credential of its own: the route judges the bearer token it is sent.'],
           'Validates `Authorization: Bearer` (PAT, JWT or opaque access token) for a reverse proxy; 200 sets X-Forwarded-User-Id, -User-Username, -User-Roles, -Usergroups and -Tenant-Id.',
+        ),
         response: responses,
       },
     },

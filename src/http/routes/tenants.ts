@@ -5,6 +5,7 @@ import { contextOf } from '../context.js';
 import { createTenant, deleteTenant, findTenant, listTenants, tenantAttributes, updateTenant } from '../../tenants/service.js';
 import { tenantAttributes as attributesSchema, tenantCreate, tenantUpdate } from '../../tenants/schemas.js';
 import {
+  access,
   documentSchema,
   errors,
   inputDocument,
@@ -17,6 +18,7 @@ import {
   resourceSchema,
   sendJsonApi,
   skipTake,
+  WHO,
 } from '../jsonapi.js';
 
 const tenantResource = resourceSchema('tenants', attributesSchema).meta({ id: 'Tenant' });
@@ -34,6 +36,8 @@ export default async function tenantRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'ListTenants',
+        summary: 'List tenants',
+        description: access([WHO.sky]),
         querystring: pageQuery,
         response: { 200: jsonApi('A page of the tenants', listSchema(tenantResource)), ...errors(400, 401, 403) },
       },
@@ -52,6 +56,8 @@ export default async function tenantRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'CreateTenant',
+        summary: 'Create a tenant',
+        description: access([WHO.sky]),
         body: inputDocument('tenants', tenantCreate),
         response: { 201: jsonApi('The new tenant', documentSchema(tenantResource)), ...errors(400, 401, 403, 409, 413, 415) },
       },
@@ -70,6 +76,8 @@ export default async function tenantRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'GetTenant',
+        summary: 'Get a tenant',
+        description: access([WHO.sky]),
         params: idParams,
         response: { 200: jsonApi('The tenant', documentSchema(tenantResource)), ...errors(401, 403, 404) },
       },
@@ -84,6 +92,8 @@ export default async function tenantRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'UpdateTenant',
+        summary: 'Update a tenant',
+        description: access([WHO.sky]),
         params: idParams,
         body: inputDocument('tenants', tenantUpdate),
         response: { 200: jsonApi('The updated tenant', documentSchema(tenantResource)), ...errors(400, 401, 403, 404, 409, 422) },
@@ -99,7 +109,14 @@ export default async function tenantRoutes(app: FastifyInstance) {
     '/api/v3/tenants/:id',
     {
       config: { auth: 'sky' },
-      schema: { tags, operationId: 'DeleteTenant', params: idParams, response: { 204: noContent('Deleted'), ...errors(401, 403, 404, 422) } },
+      schema: {
+        tags,
+        operationId: 'DeleteTenant',
+        summary: 'Delete a tenant',
+        description: access([WHO.sky]),
+        params: idParams,
+        response: { 204: noContent('Deleted'), ...errors(401, 403, 404, 422) },
+      },
     },
     async (request, reply) => {
       await deleteTenant(contextOf(request), request.params.id);

@@ -19,6 +19,7 @@ import { notFound } from '../../platform/errors.js';
 import { userAttributes } from '../../users/service.js';
 import { bulkBody, bulkResult, userAttributes as userAttributesSchema } from '../../users/schemas.js';
 import {
+  access,
   documentSchema,
   errors,
   inputDocument,
@@ -31,6 +32,7 @@ import {
   resourceSchema,
   sendJsonApi,
   skipTake,
+  WHO,
 } from '../jsonapi.js';
 
 const groupResource = resourceSchema('usergroups', attributesSchema).meta({ id: 'Usergroup' });
@@ -49,6 +51,8 @@ export default async function usergroupRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'CreateUsergroup',
+        summary: 'Create a user group',
+        description: access([WHO.admin, WHO.policy]),
         body: inputDocument('usergroups', groupCreate),
         response: { 201: jsonApi('The new group', documentSchema(groupResource)), ...errors(400, 401, 403, 409, 413, 415) },
       },
@@ -67,7 +71,8 @@ export default async function usergroupRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'SearchUsergroups',
-        description: 'Criteria: `name` (case-insensitive substring), `userId` (exact: groups the user belongs to).',
+        summary: 'Search user groups',
+        description: access([WHO.admin], 'Criteria: `name` (case-insensitive substring), `userId` (exact: groups the user belongs to).'),
         querystring: pageQuery,
         body: groupSearch,
         response: { 200: jsonApi('A page of the matching groups', listSchema(groupResource)), ...errors(400, 401, 403, 413, 415) },
@@ -88,7 +93,8 @@ export default async function usergroupRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'GetUsergroup',
-        description: 'Tenant-admins, and members of the group.',
+        summary: 'Get a user group',
+        description: access(['Tenant-admins of the tenant and skylight-admins, and members of the group; to anyone else it does not exist (404).']),
         params: idParams,
         response: { 200: jsonApi('The group', documentSchema(groupResource)), ...errors(401, 403, 404) },
       },
@@ -109,6 +115,8 @@ export default async function usergroupRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'UpdateUsergroup',
+        summary: 'Update a user group',
+        description: access([WHO.admin, WHO.policy]),
         params: idParams,
         body: inputDocument('usergroups', groupUpdate),
         response: { 200: jsonApi('The updated group', documentSchema(groupResource)), ...errors(400, 401, 403, 404, 409, 413, 415) },
@@ -122,7 +130,14 @@ export default async function usergroupRoutes(app: FastifyInstance) {
     '/api/v3/usergroups/:id',
     {
       config: { auth: 'admin' },
-      schema: { tags, operationId: 'DeleteUsergroup', params: idParams, response: { 204: noContent('Deleted'), ...errors(401, 403, 404) } },
+      schema: {
+        tags,
+        operationId: 'DeleteUsergroup',
+        summary: 'Delete a user group',
+        description: access([WHO.admin, WHO.policy]),
+        params: idParams,
+        response: { 204: noContent('Deleted'), ...errors(401, 403, 404) },
+      },
     },
     async (request, reply) => {
       await deleteGroup(contextOf(request), request.params.id);
@@ -137,6 +152,8 @@ export default async function usergroupRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'GetUsergroupUsers',
+        summary: 'List the members of a user group',
+        description: access([WHO.admin]),
         params: idParams,
         querystring: pageQuery,
         response: { 200: jsonApi("A page of the group's members", listSchema(userResource)), ...errors(400, 401, 403, 404) },
@@ -165,8 +182,11 @@ export default async function usergroupRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'AddUsergroupUsers',
-        description:
+        summary: 'Add users to a user group',
+        description: access(
+          [WHO.admin, WHO.policy],
           'Adds users in bulk. 200 with `errors: []` when all were added; otherwise one error per failed item (`source.pointer` `/data/N`), the others being added.',
+        ),
         params: idParams,
         body: bulkBody('users'),
         response: { 200: jsonApi('Added, or one error per item that was not', bulkResult), ...errors(400, 401, 403, 404, 413, 415) },
@@ -189,6 +209,8 @@ export default async function usergroupRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'RemoveUsergroupUser',
+        summary: 'Remove a user from a user group',
+        description: access([WHO.admin, WHO.policy]),
         params: z.object({ id: z.string().max(64), userId: z.string().max(64) }),
         response: { 204: noContent('Removed'), ...errors(401, 403, 404) },
       },

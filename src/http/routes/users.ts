@@ -22,6 +22,7 @@ import { bulkBody, bulkResult, userAttributes as attributesSchema, userCreate, u
 import { requireAdminOrSelf } from '../plugins/auth.js';
 import { UserCountCache } from '../../users/count-cache.js';
 import {
+  access,
   documentSchema,
   errors,
   inputDocument,
@@ -34,6 +35,7 @@ import {
   resourceSchema,
   sendJsonApi,
   skipTake,
+  WHO,
 } from '../jsonapi.js';
 
 const userResource = resourceSchema('users', attributesSchema).meta({ id: 'User' });
@@ -68,8 +70,11 @@ export default async function userRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'CreateUser',
-        description:
+        summary: 'Create a user',
+        description: access(
+          [WHO.admin, WHO.policy],
           'Without `password` the user is `initial` and invited: the one-time set-password link is mailed when SMTP is configured, otherwise returned once in `meta.setPasswordUrl`.',
+        ),
         body: inputDocument('users', userCreate),
         response: {
           201: jsonApi('The new user; `meta` tells how the invitation went', z.object({ data: userResource, meta: createdMeta.optional() })),
@@ -95,6 +100,8 @@ export default async function userRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'ListUsers',
+        summary: 'List users',
+        description: access([WHO.admin]),
         querystring: pageQuery,
         response: { 200: jsonApi('A page of the users', listSchema(userResource)), ...errors(400, 401, 403) },
       },
@@ -113,8 +120,11 @@ export default async function userRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'SearchUsers',
-        description:
+        summary: 'Search users',
+        description: access(
+          [WHO.admin],
           'username, email, firstName, lastName: case-insensitive substring; role (held directly or through a group), usergroupId, state, idpId: exact. Criteria combine with AND.',
+        ),
         querystring: pageQuery,
         body: userSearch,
         response: { 200: jsonApi('A page of the matching users', listSchema(userResource)), ...errors(400, 401, 403, 413, 415) },
@@ -135,7 +145,8 @@ export default async function userRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'GetUser',
-        description: 'Tenant-admins, and the user itself.',
+        summary: 'Get a user',
+        description: access([WHO.adminOrSelf('the user')]),
         params: idParams,
         response: { 200: jsonApi('The user', documentSchema(userResource)), ...errors(401, 403, 404) },
       },
@@ -153,7 +164,11 @@ export default async function userRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'UpdateUser',
-        description: 'Setting `state` to `active` unlocks a locked user. `password` is write-only and must meet the tenant policy.',
+        summary: 'Update a user',
+        description: access(
+          [WHO.admin, WHO.policy],
+          'Setting `state` to `active` unlocks a locked user. `password` is write-only and must meet the tenant policy.',
+        ),
         params: idParams,
         body: inputDocument('users', userUpdate),
         response: { 200: jsonApi('The updated user', documentSchema(userResource)), ...errors(400, 401, 403, 404, 409, 413, 415, 422) },
@@ -167,7 +182,14 @@ export default async function userRoutes(app: FastifyInstance) {
     '/api/v3/users/:id',
     {
       config: { auth: 'admin' },
-      schema: { tags, operationId: 'DeleteUser', params: idParams, response: { 204: noContent('Deleted'), ...errors(401, 403, 404) } },
+      schema: {
+        tags,
+        operationId: 'DeleteUser',
+        summary: 'Delete a user',
+        description: access([WHO.admin, WHO.policy]),
+        params: idParams,
+        response: { 204: noContent('Deleted'), ...errors(401, 403, 404) },
+      },
     },
     async (request, reply) => {
       await deleteUser(contextOf(request), request.params.id);
@@ -182,7 +204,8 @@ export default async function userRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'GetUserUsergroups',
-        description: 'Tenant-admins, and the user itself.',
+        summary: "List a user's groups",
+        description: access([WHO.adminOrSelf('the user')]),
         params: idParams,
         querystring: pageQuery,
         response: { 200: jsonApi("A page of the user's groups", listSchema(groupResource)), ...errors(400, 401, 403, 404) },
@@ -212,7 +235,11 @@ export default async function userRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'GetUserRoles',
-        description: 'Own and inherited roles: `direct` when assigned to the user, `inheritedFrom` the groups granting it. Tenant-admins, and the user itself.',
+        summary: "List a user's roles",
+        description: access(
+          [WHO.adminOrSelf('the user')],
+          'Own and inherited roles: `direct` when assigned to the user, `inheritedFrom` the groups granting it.',
+        ),
         params: idParams,
         querystring: pageQuery,
         response: { 200: jsonApi("A page of the user's roles, own and inherited", listSchema(userRoleResource)), ...errors(400, 401, 403, 404) },
@@ -242,8 +269,11 @@ export default async function userRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'AddUserRoles',
-        description:
+        summary: 'Assign roles to a user',
+        description: access(
+          [WHO.admin, WHO.policy],
           'Adds roles by name in bulk. 200 with `errors: []` when all were added; otherwise one error per failed item (`source.pointer` `/data/N`), the others being added.',
+        ),
         params: idParams,
         body: bulkBody('roles'),
         response: { 200: jsonApi('Added, or one error per item that was not', bulkResult), ...errors(400, 401, 403, 404, 413, 415) },
@@ -266,6 +296,8 @@ export default async function userRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'RemoveUserRole',
+        summary: 'Remove a role from a user',
+        description: access([WHO.admin, WHO.policy]),
         params: z.object({ id: z.string().max(64), roleName: z.string().max(200) }),
         response: { 204: noContent('Removed'), ...errors(401, 403, 404) },
       },
