@@ -75,7 +75,14 @@ const certStatus = z
     userId: z.string().describe('The service account tied to the certificate'),
   })
   .meta({ id: 'CertStatus' });
-const serialParams = z.object({ serialNum: z.string().max(40) });
+// The patterns document the values each path parameter can take (the handlers judge them: any other serial
+// names no certificate, 404), and so tell /certs/{serialNum}/revoke from /certs/ocsp/{ocspRequest} apart.
+const serialParams = z.object({
+  serialNum: z.string().max(40).meta({ pattern: '^[1-9][0-9]{0,18}$', description: 'The serial number: a positive int64, in decimal' }),
+});
+const ocspParams = z.object({
+  ocspRequest: z.string().meta({ pattern: '^[A-Za-z0-9+/=_-]+$', description: 'The DER OCSPRequest in base64 (RFC 6960 appendix A.1)' }),
+});
 // Bodies that are bytes, not JSON: documented under their own media types (nothing serializes them).
 const binary = z.any().meta({ type: 'string', format: 'binary' });
 const pem = z.string();
@@ -269,7 +276,7 @@ export default async function certRoutes(app: FastifyInstance) {
         summary: "Ask for a certificate's status (OCSP, GET)",
         description: access([WHO.public], 'RFC 6960 / RFC 5019: the DER OCSPRequest, base64 in the path.'),
         security: [],
-        params: z.object({ ocspRequest: z.string() }),
+        params: ocspParams,
         response: { 200: ocspBinary },
       },
     },
