@@ -300,7 +300,7 @@ export default async function certRoutes(app: FastifyInstance) {
         security: [],
         consumes: ['application/ocsp-request'],
         body: z.any().describe('DER OCSPRequest'),
-        response: { 200: ocspBinary },
+        response: { 200: ocspBinary, ...errors(413, 415) },
       },
     },
     async (request, reply) => sendOcsp(reply, await app.pki.ocsp(bodyBuffer(request.body)), false),
