@@ -51,6 +51,37 @@ describe('OpenAPI document', () => {
       }
     }
   });
+
+  it('declares the JSON:API media type for the success of every /api/v3 operation that answers a JSON:API document', async () => {
+    // These answer something else, which the document declares: the health checks' JSON string, certificates,
+    // CRL and OCSP, the validate routes' text for a proxy, and the SAML IdP routes' plain JSON.
+    const other = new Set([
+      'LivenessCheck',
+      'ReadinessCheck',
+      'SignCSR',
+      'RenewCerts',
+      'CaCertificate',
+      'CertificateRevocationList',
+      'OcspGet',
+      'OcspPost',
+      'ValidateCert',
+      'ValidateSession',
+      'ValidateToken',
+      'AddSamlIdp',
+      'UpdateSamlIdp',
+      // Until the audit routes declare theirs through jsonApi().
+      'ListAuditEvents',
+      'SearchAuditEvents',
+    ]);
+    const doc = JSON.parse(await openApiDocument());
+    for (const { path, method, op } of operations(doc.paths)) {
+      if (!path.startsWith('/api/v3/') || other.has(op.operationId!)) continue;
+      for (const [status, response] of Object.entries(op.responses)) {
+        if (Number(status) >= 300 || !response.content) continue;
+        expect(Object.keys(response.content), `${method} ${path} ${status}`).toEqual(['application/vnd.api+json']);
+      }
+    }
+  });
 });
 
 // The media types the document declares are the ones the server sends.
