@@ -33,7 +33,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   409: 'Conflicts with the current state: a name or identifier already taken, or a concurrent change',
   413: 'The body is larger than the limit',
   415: 'The body is not of a media type this operation takes',
-  422: 'Well-formed, but a rule refuses it (password policy, built-in role, privilege policy on the target...)',
+  422: 'Well-formed, but a rule refuses it: the password policy, a built-in or managed resource, settings that contradict each other',
   429: 'Too many requests; retry after the Retry-After header',
   502: 'A service this operation depends on (object storage) failed',
   503: 'Not ready: the database is unavailable or not migrated',
