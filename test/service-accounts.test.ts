@@ -75,7 +75,8 @@ describe('CreateServiceAccount', () => {
     });
 
     const events = await t.db.prisma.auditEvent.findMany({ where: { tenantId: tenantA, targetId: { in: [body.machineUserId, rows[0]!.id] } } });
-    expect(events.map((e) => e.action).sort()).toEqual(['serviceaccount.created', 'serviceaccount.pat.created']);
+    // The PAT was used once above: its first use is an audit event too (issue 17).
+    expect(events.map((e) => e.action).sort()).toEqual(['serviceaccount.created', 'serviceaccount.pat.created', 'serviceaccount.pat.first_used']);
   });
 
   it('creates without a PAT, with roles from the query and the body (custom roles by name)', async () => {
