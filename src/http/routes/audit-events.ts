@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { auditEventAttributes, listAuditEvents } from '../../audit/query.js';
 import { auditEventAttributes as attributesSchema, auditFilter, auditSearch, type AuditFilter } from '../../audit/schemas.js';
-import { errors, listDocument, listSchema, pageQuery, resource, resourceSchema, sendJsonApi, skipTake, type PageQuery } from '../jsonapi.js';
+import { errors, jsonApi, listDocument, listSchema, pageQuery, resource, resourceSchema, sendJsonApi, skipTake, type PageQuery } from '../jsonapi.js';
 
 const eventResource = resourceSchema('audit-events', attributesSchema).meta({ id: 'AuditEvent' });
 const tags = ['AuditService'];
@@ -29,7 +29,7 @@ export default async function auditEventRoutes(app: FastifyInstance) {
         summary: 'List audit events',
         description: `${WHO} Filters are query parameters and combine with AND; \`from\` is inclusive, \`to\` exclusive.`,
         querystring: pageQuery.extend(auditFilter.shape),
-        response: { 200: listSchema(eventResource), ...errors(400, 401, 403, 404) },
+        response: { 200: jsonApi('A page of the matching audit events', listSchema(eventResource)), ...errors(400, 401, 403, 404) },
       },
     },
     async (request, reply) => {
@@ -50,7 +50,7 @@ export default async function auditEventRoutes(app: FastifyInstance) {
         description: `${WHO} The criteria of the list, in the body; they combine with AND.`,
         querystring: pageQuery,
         body: auditSearch,
-        response: { 200: listSchema(eventResource), ...errors(400, 401, 403, 404, 413, 415) },
+        response: { 200: jsonApi('A page of the matching audit events', listSchema(eventResource)), ...errors(400, 401, 403, 404, 413, 415) },
       },
     },
     async (request, reply) => {
