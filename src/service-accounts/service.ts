@@ -2,7 +2,7 @@ import type { ServiceAccount } from '../generated/prisma/client.js';
 import { audit } from '../audit/audit.js';
 import type { ServiceContext } from '../principals/context.js';
 import { generatePat, hashPat } from '../principals/pat.js';
-import { isBuiltinRole, SKYLIGHT_ADMIN, TENANT_ADMIN } from '../principals/principal.js';
+import { SKYLIGHT_ADMIN, TENANT_ADMIN } from '../principals/principal.js';
 import type { Prisma } from '../platform/db.js';
 import { AppError, badRequest, conflict, notFound, type ErrorItem } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
@@ -10,7 +10,7 @@ import { assertMayActOnRoles, assertMayConfer, type Actor } from '../principals/
 import { identityClashes } from '../users/identity.js';
 import { requireAdminOrSelf, resolveAccountId } from './access.js';
 import type { ServiceAccountCreate, ServiceAccountSearch } from './schemas.js';
-import { foldCase } from '../platform/case-fold.js';
+import { resolveRoleName } from '../roles/assign.js';
 
 type Tx = Parameters<Parameters<Prisma['$transaction']>[0]>[0];
 type AccountRow = ServiceAccount & { roles: { roleName: string }[] };
@@ -59,16 +59,8 @@ async function resolveRoles(
   const out = new Set<string>();
   const operator = await tx.tenant.findUnique({ where: { id: ctx.tenantId }, select: { isOperator: true } });
   for (const [i, name] of names.entries()) {
-    let stored: string;
-    if (isBuiltinRole(name)) stored = name;
-    else {
-      const custom = await tx.customRole.findUnique({
-        where: { tenantId_nameLower: { tenantId: ctx.tenantId, nameLower: await foldCase(tx, name) } },
-        select: { name: true },
-      });
-      if (!custom) throw refuseRole(`Unknown role "${name}"`, source(i));
-      stored = custom.name;
-    }
+    const stored = await resolveRoleName(tx, ctx.tenantId, name);
+    if (!stored) throw refuseRole(`Unknown role "${name}"`, source(i));
     assertMayConfer(ctx.principal, ctx.tenantId, [stored]);
     if (stored === SKYLIGHT_ADMIN && !operator?.isOperator) throw refuseRole(`"${SKYLIGHT_ADMIN}" exists only in the operator tenant`, source(i));
     out.add(stored);
