@@ -59,9 +59,17 @@ describe.runIf(process.env.TEST_DATABASE_URL)('multiple instances on one Postgre
     const { pat, patId } = await seedServiceAccountPat(t(), tenantId, ['tenant-user']);
     const b = others[0]!.app;
     expect(await validate(b, pat)).toBe(200);
+    let lost = false;
+    const unsubscribe = b.invalidation.subscribe({ invalidate() {}, setListening: (listening) => void (lost ||= !listening) });
     // Cut every LISTEN connection of this database: notifications sent now are lost.
     const dbName = new URL(a.db.url).pathname.slice(1);
     await a.db.pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'LISTEN%'`, [dbName]);
+    // The backend dies a moment after the signal, and the instance learns of it from the
+    // closed socket (or, on a silent partition, from its heartbeat within ~4 s).
+    const noticeBy = Date.now() + 6000;
+    while (!lost && Date.now() < noticeBy) await new Promise((r) => setTimeout(r, 5));
+    unsubscribe();
+    expect(lost).toBe(true);
     await a.db.prisma.personalAccessToken.delete({ where: { id: patId } });
     expect(await validate(b, pat)).toBe(401);
     // The listener comes back by itself and the cache is used again.
