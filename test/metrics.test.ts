@@ -217,6 +217,7 @@ describe('operator metrics', () => {
     'iam_invalidation_listening',
     'iam_invalidation_lag_seconds',
     'iam_ocsp_responses_total',
+    'iam_db_query_duration_seconds',
   ];
   const scrape = async () => (await metrics(t.app, { remoteAddress: '127.0.0.1' })).body;
   /** The value of one series (`name{labels}`), 0 when absent. */
@@ -273,5 +274,7 @@ describe('operator metrics', () => {
     expect(grew('iam_cache_misses_total{cache="credentials"}')).toBeGreaterThanOrEqual(1);
     expect(grew('iam_cache_hits_total{cache="credentials"}')).toBeGreaterThanOrEqual(2);
     expect(grew('iam_ocsp_responses_total{status="malformed"}')).toBe(1);
+    // The logins and the cache miss read the database; the cache hits did not.
+    expect(grew('iam_db_query_duration_seconds_count{outcome="ok"}')).toBeGreaterThanOrEqual(4);
   });
 });

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { lockDataDir } from './data-dir-lock.js';
+import { dbQueryDuration } from './metrics.js';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '../generated/prisma/client.js';
 
@@ -200,6 +201,7 @@ function dispatch(buf: Buffer, listeners: Map<string, Set<(p: string) => void>>)
 function fromPool(pool: pg.Pool, kind: Database['kind'], url: string, after: () => Promise<void>): Omit<Database, 'listen'> {
   // A dropped idle connection must not crash the process; the pool reconnects on demand.
   pool.on('error', () => {});
+  pool.on('connect', timeQueries);
   // Prisma's default maxWait (2 s) would fail a write transaction while a plain read
   // still waits for a connection: under a burst, writes were refused first. Wait as long
   // as the pool does for a connection (connectionTimeoutMillis).
@@ -217,5 +219,24 @@ function fromPool(pool: pg.Pool, kind: Database['kind'], url: string, after: () 
       await pool.end().catch(() => {});
       await after();
     },
+  };
+}
+
+/*
+ * pg has no per-statement hook, so each pooled connection's query() is timed as it is
+ * called: Prisma's adapter and raw pool.query both end up there. Only the promise form is
+ * timed (callback and cursor forms are not used on pooled connections here).
+ */
+function timeQueries(client: pg.PoolClient) {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as { query: unknown }).query = (...args: unknown[]) => {
+    const done = dbQueryDuration.startTimer();
+    const result = query(...args);
+    if (result instanceof Promise)
+      result.then(
+        () => done({ outcome: 'ok' }),
+        () => done({ outcome: 'error' }),
+      );
+    return result;
   };
 }

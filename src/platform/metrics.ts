@@ -48,7 +48,15 @@ export const invalidationLag = new Histogram({
   buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2],
   registers: [],
 });
-operator.push(listeningGauge, invalidationLag);
+/** Every statement a pooled connection runs (Prisma's and raw), from submission to its result. */
+export const dbQueryDuration = new Histogram<'outcome'>({
+  name: 'iam_db_query_duration_seconds',
+  help: 'Database statement latency as this instance sees it (queueing on the connection included), by outcome',
+  labelNames: ['outcome'] as const,
+  buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+  registers: [],
+});
+operator.push(listeningGauge, invalidationLag, dbQueryDuration);
 export const setInvalidationListening = (on: boolean) => listeningGauge.set(on ? 1 : 0);
 
 export function createMetrics(pool: pg.Pool): Metrics {
