@@ -39,6 +39,7 @@ import samlLogin from './plugins/saml-login.js';
 import setPasswordRoutes from './routes/set-password.js';
 import auditPlugin from './plugins/audit.js';
 import auditEventRoutes from './routes/audit-events.js';
+import { connectRateLimitStore } from './rate-limit.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -233,6 +234,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
 
   await app.register(cookie);
+  await connectRateLimitStore(app);
   // Credentials and the services routes share: the principal plugin first, then the
   // credential kinds that plug into it, then the seams between features.
   await app.register(auditPlugin);

@@ -138,6 +138,11 @@ export const configSchema = z.object({
     .string()
     .regex(/^\.?[a-z0-9.-]+$/i, 'must be a domain')
     .optional(),
+  /**
+   * A Redis server the rate limits count in, so they hold for the deployment rather than per
+   * instance (behind a load balancer). Unset: each instance counts in memory.
+   */
+  REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional(),
   RATE_LIMIT_AUTHORIZE: z.coerce.number().int().min(1).default(300),
   RATE_LIMIT_TOKEN: z.coerce.number().int().min(1).default(1200),
   RATE_LIMIT_LOGIN: z.coerce.number().int().min(1).default(30),

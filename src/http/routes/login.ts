@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
-import rateLimit from '@fastify/rate-limit';
 import { openAuthRequest } from '../../oauth/authorize.js';
 import { checkPassword, loginTargetOf, openPendingLogin, recordTermsAccepted } from '../../oauth/login.js';
 import { csrfValid } from '../../ui/csrf.js';
@@ -9,6 +8,7 @@ import { STYLESHEET } from '../../ui/layout.js';
 import { continuePage, emailPage, messagePage, passwordPage, type LoginPageContext } from '../../ui/pages.js';
 import { finishLogin } from '../login-flow.js';
 import { tenantFromHost } from '../tenant-host.js';
+import { registerRateLimits } from '../rate-limit.js';
 
 const hide = { hide: true };
 // One message for every failure: it must not tell whether the account exists, is locked or has no password.
@@ -34,7 +34,7 @@ async function resolve(request: FastifyRequest, r: string | undefined): Promise<
 
 export default async function loginRoutes(app: FastifyInstance) {
   await app.register(formbody, { bodyLimit: 65536 });
-  await app.register(rateLimit, { global: false });
+  await registerRateLimits(app);
   const loginLimit = { rateLimit: { max: app.config.RATE_LIMIT_LOGIN, timeWindow: 60_000 } };
 
   // Temporary lockouts end by themselves: a login attempt lifts an expired one at once, and

@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import { z } from 'zod';
-import rateLimit from '@fastify/rate-limit';
 import { errorHandler } from '../errors.js';
 import { parseAuthorizeRequest, issueCode, redirectWith, sealAuthRequest } from '../../oauth/authorize.js';
 import { endSession } from '../../oauth/end-session.js';
@@ -19,6 +18,7 @@ import { noStore } from '../no-store.js';
 import { clientAuthentication, formParams } from '../oauth-client-auth.js';
 import { clearSessionCookie, sessionSecretOf } from '../session-cookie.js';
 import { tenantFromHost } from '../tenant-host.js';
+import { registerRateLimits } from '../rate-limit.js';
 
 const TAG = 'OpenIDConnect';
 
@@ -90,7 +90,7 @@ function formBodyOf(request: FastifyRequest): Record<string, unknown> | undefine
 
 export default async function oauthRoutes(app: FastifyInstance) {
   await app.register(formbody, { bodyLimit: 65536 });
-  await app.register(rateLimit, { global: false });
+  await registerRateLimits(app);
   const { prisma } = app.db;
   const deps = app.oauth;
   const iss = app.config.PUBLIC_URL;

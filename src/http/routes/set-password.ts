@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
-import rateLimit from '@fastify/rate-limit';
 import { argon2Params } from '../../platform/passwords.js';
 import { consumeSetPasswordToken } from '../../users/invitations.js';
 import { csrfToken, csrfValid } from '../../ui/csrf.js';
 import { errorBox, hidden, html, sendPage } from '../../ui/layout.js';
 import { messagePage } from '../../ui/pages.js';
+import { registerRateLimits } from '../rate-limit.js';
 
 const hide = { hide: true };
 
@@ -48,7 +48,7 @@ export const setPasswordUrl = (publicUrl: string, token: string) => `${publicUrl
 
 export default async function setPasswordRoutes(app: FastifyInstance) {
   await app.register(formbody, { bodyLimit: 65536 });
-  await app.register(rateLimit, { global: false });
+  await registerRateLimits(app);
   const limit = { rateLimit: { max: app.config.RATE_LIMIT_LOGIN, timeWindow: 60_000 } };
 
   app.get('/ui/set-password', { schema: hide, config: limit }, async (request, reply) => {
