@@ -55,7 +55,9 @@ export async function startBenchServer(env: Record<string, string> = {}): Promis
   const port = await freePort();
   const pat = env.BOOTSTRAP_ADMIN_PAT ?? generatePat();
   const masterKey = env.MASTER_KEY ?? randomBytes(32).toString('hex');
-  const proc: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  // BENCH_COMPILED=1: what `npm start` runs (dist/, built beforehand), instead of the sources through tsx.
+  const entry = process.env.BENCH_COMPILED === '1' ? ['dist/src/server.js'] : ['--import', 'tsx', 'src/server.ts'];
+  const proc: ChildProcess = spawn(process.execPath, entry, {
     env: {
       ...process.env,
       PORT: String(port),

@@ -47,6 +47,11 @@ export const configSchema = z.object({
   DB_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
   /** Longest wait for one query's answer: bounds a request when the database stops answering (a partition raises no error). */
   DB_QUERY_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
+  /**
+   * Embedded database only: PostgreSQL's shared_buffers, in MB. Its page cache lives inside the
+   * process (WASM memory, never given back); the files it reads stay in the OS page cache anyway.
+   */
+  EMBEDDED_SHARED_BUFFERS_MB: z.coerce.number().int().min(1).max(4096).default(16),
   PUBLIC_URL: httpUrl.optional(),
   BASE_DOMAIN: z
     .string()

@@ -33,6 +33,8 @@ export interface DatabaseOptions {
   poolMax?: number;
   /** Client-side bound on one query (a silent partition raises no error); default 10 s. */
   queryTimeoutMs?: number;
+  /** Embedded only: PostgreSQL's shared_buffers in MB (its default, 128, is most of an idle process). */
+  sharedBuffersMb?: number;
   /**
    * Embedded only: maps the socket server's address to the one the pool connects to.
    * Tests interpose a fault-injecting TCP proxy here to cut the database away.
@@ -47,7 +49,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     const listenUrl = opts.directUrl ?? url;
     return { ...db, listen: (channel, onMessage, onState) => listenOnServer(listenUrl, channel, onMessage, onState) };
   }
-  return openEmbedded(opts.dataDir, opts.through, opts.queryTimeoutMs);
+  return openEmbedded(opts);
 }
 
 // A dedicated connection (LISTEN cannot share a pooled one), re-established with backoff.
@@ -114,7 +116,7 @@ function poolConfig(connectionString: string, max: number, queryTimeoutMs = 10_0
   return { connectionString, max, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, idleTimeoutMillis: 30000, query_timeout: queryTimeoutMs, keepAlive: true };
 }
 
-async function openEmbedded(dataDir?: string, through?: DatabaseOptions['through'], queryTimeoutMs?: number): Promise<Database> {
+async function openEmbedded({ dataDir, through, queryTimeoutMs, sharedBuffersMb = 16 }: DatabaseOptions): Promise<Database> {
   // Loaded lazily: deployments on a PostgreSQL server never pay for the WASM build.
   const { PGlite } = await import('@electric-sql/pglite');
   const { pg_trgm } = await import('@electric-sql/pglite/contrib/pg_trgm');
@@ -128,7 +130,11 @@ async function openEmbedded(dataDir?: string, through?: DatabaseOptions['through
   }
   let lite: Awaited<ReturnType<typeof PGlite.create>>;
   try {
-    lite = await PGlite.create({ dataDir: dir, extensions: { pg_trgm } });
+    lite = await PGlite.create({
+      dataDir: dir,
+      extensions: { pg_trgm },
+      startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${sharedBuffersMb}MB`],
+    });
   } catch (e) {
     unlock();
     throw e;

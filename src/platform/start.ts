@@ -11,6 +11,7 @@ export async function openMigratedDatabase(config: Config): Promise<{ db: Databa
     dataDir: config.DATA_DIR,
     poolMax: config.DB_POOL_MAX,
     queryTimeoutMs: config.DB_QUERY_TIMEOUT_MS,
+    sharedBuffersMb: config.EMBEDDED_SHARED_BUFFERS_MB,
   });
   // Migrations hold a session-level advisory lock, which a transaction pooler cannot keep.
   const direct = config.DATABASE_URL && config.DATABASE_DIRECT_URL ? new pg.Pool({ connectionString: config.DATABASE_DIRECT_URL, max: 1 }) : undefined;
