@@ -7,7 +7,6 @@ import http from 'node:http';
 import https from 'node:https';
 import type { BlockList } from 'node:net';
 import path from 'node:path';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { AppError, badRequest, conflict, unprocessable } from '../platform/errors.js';
 import { AddressRefused, assertHostAllowed, guardedLookup } from '../platform/net.js';
 
@@ -144,7 +143,11 @@ export async function checkS3Endpoint(loc: S3Location, allow: BlockList, pointer
   return url;
 }
 
-function s3Client(url: URL, loc: S3Location, allow: BlockList) {
+// The AWS SDK is the largest dependency and only exports and imports through S3 use it.
+const s3 = () => import('@aws-sdk/client-s3');
+
+async function s3Client(url: URL, loc: S3Location, allow: BlockList) {
+  const { S3Client } = await s3();
   const lookup = guardedLookup(allow);
   return new S3Client({
     endpoint: `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}`,
@@ -173,7 +176,8 @@ export function s3Failure(what: string, err: unknown, pointer: string, status: n
 }
 
 export async function writeS3(url: URL, loc: S3Location, allow: BlockList, body: string, signal?: AbortSignal) {
-  const client = s3Client(url, loc, allow);
+  const { PutObjectCommand } = await s3();
+  const client = await s3Client(url, loc, allow);
   try {
     await client.send(new PutObjectCommand({ Bucket: loc.bucket, Key: loc.path.replace(/^\/+/, ''), Body: body, ContentType: 'application/json' }), {
       abortSignal: signal,
@@ -184,7 +188,8 @@ export async function writeS3(url: URL, loc: S3Location, allow: BlockList, body:
 }
 
 export async function readS3(url: URL, loc: S3Location, allow: BlockList, signal?: AbortSignal): Promise<string> {
-  const client = s3Client(url, loc, allow);
+  const { GetObjectCommand } = await s3();
+  const client = await s3Client(url, loc, allow);
   try {
     const res = await client.send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.path.replace(/^\/+/, '') }), { abortSignal: signal });
     return (await res.Body?.transformToString('utf8')) ?? '';

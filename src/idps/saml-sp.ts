@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { SAML, ValidateInResponseTo, type CacheProvider, type Profile } from '@node-saml/node-saml';
+import type { CacheProvider, Profile } from '@node-saml/node-saml';
 import type { IdentityProvider } from '../generated/prisma/client.js';
 import { audit } from '../audit/audit.js';
 import type { Config } from '../platform/config.js';
@@ -69,7 +69,9 @@ export function samlBindingCookie(config: Pick<Config, 'PUBLIC_URL' | 'SESSION_C
 const NOT_THIS_BROWSER =
   'This browser did not start this sign-in (its SAML binding cookie is missing or belongs to another sign-in). Start the sign-in again from the application, in this browser.';
 
-function samlFor(deps: SamlDeps, idp: IdentityProvider, cacheProvider: CacheProvider, signedResponse: boolean) {
+// node-saml (and its XML stack) loads on the first SAML request: most processes never federate.
+async function samlFor(deps: SamlDeps, idp: IdentityProvider, cacheProvider: CacheProvider, signedResponse: boolean) {
+  const { SAML, ValidateInResponseTo } = await import('@node-saml/node-saml');
   return new SAML({
     issuer: spEntityId(deps.config, idp.id),
     callbackUrl: acsUrl(deps.config, idp.id),
@@ -130,7 +132,7 @@ async function enabledIdp(prisma: Prisma, idpId: string) {
 export async function spMetadata(deps: SamlDeps, idpId: string): Promise<string> {
   const idp = await enabledIdp(deps.db.prisma, idpId);
   if (!idp) throw notFound('Identity provider');
-  return samlFor(deps, idp, requestStore(deps, idp), true).generateServiceProviderMetadata(null, idp.spCertificate);
+  return (await samlFor(deps, idp, requestStore(deps, idp), true)).generateServiceProviderMetadata(null, idp.spCertificate);
 }
 
 export interface SamlRedirect {
@@ -152,7 +154,7 @@ export async function startSamlLogin(deps: SamlDeps, idp: IdentityProvider, rela
   if (Buffer.byteLength(relayState) > MAX_RELAY_STATE) throw badRequest(`The relay state exceeds ${MAX_RELAY_STATE} bytes`);
   const binding = browserBinding && BINDING_FORMAT.test(browserBinding) ? browserBinding : randomToken(43);
   const store = requestStore(deps, idp, { relayState, bindingHash: sha256Hex(binding) });
-  const url = await samlFor(deps, idp, store, true).getAuthorizeUrlAsync(relayState, undefined, {});
+  const url = await (await samlFor(deps, idp, store, true)).getAuthorizeUrlAsync(relayState, undefined, {});
   return { url, binding };
 }
 
@@ -257,7 +259,7 @@ export async function consumeSamlResponse(
 
   let profile: Profile | null;
   try {
-    ({ profile } = await samlFor(deps, idp, requestStore(deps, idp), signedResponse).validatePostResponseAsync({ SAMLResponse: samlResponse }));
+    ({ profile } = await (await samlFor(deps, idp, requestStore(deps, idp), signedResponse)).validatePostResponseAsync({ SAMLResponse: samlResponse }));
   } catch (err) {
     throw samlRefused((err as Error).message);
   }

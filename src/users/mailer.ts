@@ -1,5 +1,3 @@
-import nodemailer from 'nodemailer';
-
 export interface Invitation {
   to: string;
   username: string;
@@ -11,6 +9,7 @@ export interface Invitation {
 /** Sends the set-password invitation through SMTP_URL. */
 export async function sendInvitation(smtpUrl: string, from: string, inv: Invitation): Promise<void> {
   // Bounded waits: a create request must not hang on a silent mail server.
+  const { default: nodemailer } = await import('nodemailer'); // loaded when a mail is first sent
   const transport = nodemailer.createTransport({ url: smtpUrl, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 20_000 });
   try {
     await transport.sendMail({
