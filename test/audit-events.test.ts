@@ -172,3 +172,30 @@ describe('paging', () => {
     expect(new Set(ids)).toEqual(new Set(created));
   });
 });
+
+describe('a range too wide to count', () => {
+  it('stops counting at the cap, says the total is a lower bound, and still pages past it', async () => {
+    const { AUDIT_COUNT_CAP } = await import('../src/audit/query.js');
+    const many = await createTenant(t, 'Many', 'many');
+    const admin = await seedServiceAccountPat(t, many, ['tenant-admin']);
+    const anchor = new Date(Math.floor(Date.now() / 1000) * 1000);
+    await t.db.pool.query(
+      `INSERT INTO "AuditEvent" ("id", "tenantId", "actorKind", "action", "targetType", "createdAt")
+       SELECT gen_random_uuid(), $1, 'system', 'bulk.test', 'none', $3::timestamptz - make_interval(secs => n) FROM generate_series(1, $2::int) n`,
+      [many, AUDIT_COUNT_CAP + 250, anchor.toISOString()],
+    );
+    const first = await list(admin.pat, '?action=bulk.test&pageSize=500');
+    expect(first.statusCode, first.body).toBe(200);
+    expect(first.json().meta).toMatchObject({ total: AUDIT_COUNT_CAP, totalIsLowerBound: true });
+    expect(first.json().links.next).toContain('page=2');
+    // Past the counted pages: the remaining 250 events, and no next page after them.
+    const past = await list(admin.pat, `?action=bulk.test&pageSize=500&page=${AUDIT_COUNT_CAP / 500 + 1}`);
+    expect(past.statusCode, past.body).toBe(200);
+    expect(past.json().data).toHaveLength(250);
+    expect(past.json().links.next).toBeNull();
+    // A narrow filter is counted exactly, without the flag.
+    const narrow = await list(admin.pat, `?action=bulk.test&to=${new Date(anchor.getTime() - (AUDIT_COUNT_CAP + 200) * 1000).toISOString()}`);
+    expect(narrow.json().meta.total).toBe(50);
+    expect(narrow.json().meta).not.toHaveProperty('totalIsLowerBound');
+  });
+});

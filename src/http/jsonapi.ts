@@ -98,7 +98,16 @@ export function listSchema<T extends z.ZodTypeAny>(item: T) {
       bodyFilters: z.record(z.string(), z.unknown()),
       links,
       data: z.array(item),
-      meta: z.object({ page: z.number(), pageSize: z.number(), total: z.number(), totalPages: z.number() }),
+      meta: z.object({
+        page: z.number(),
+        pageSize: z.number(),
+        total: z.number(),
+        totalPages: z.number(),
+        totalIsLowerBound: z
+          .boolean()
+          .optional()
+          .describe('Present (true) when the list stopped counting: there are at least `total` matches, and `next` is set while pages are full'),
+      }),
     })
     .describe('One page of the list, with links to the others');
 }
@@ -114,7 +123,15 @@ export function resource<A>(type: string, id: string, attributes: A) {
   return { type, id, attributes };
 }
 
-export function listDocument<T>(request: FastifyRequest, page: PageQuery, total: number, data: T[], bodyFilters: Record<string, unknown> = {}) {
+/** `lowerBound`: the total is a capped count (there may be more), so `next` follows a full page. */
+export function listDocument<T>(
+  request: FastifyRequest,
+  page: PageQuery,
+  total: number,
+  data: T[],
+  bodyFilters: Record<string, unknown> = {},
+  { lowerBound = false } = {},
+) {
   const totalPages = Math.max(1, Math.ceil(total / page.pageSize));
   const url = new URL(request.url, 'http://x');
   const at = (n: number) => {
@@ -128,11 +145,11 @@ export function listDocument<T>(request: FastifyRequest, page: PageQuery, total:
       self: at(page.page),
       first: at(1),
       prev: page.page > 1 ? at(Math.min(page.page - 1, totalPages)) : null,
-      next: page.page < totalPages ? at(page.page + 1) : null,
+      next: page.page < totalPages || (lowerBound && data.length === page.pageSize) ? at(page.page + 1) : null,
       last: at(totalPages),
     },
     data,
-    meta: { page: page.page, pageSize: page.pageSize, total, totalPages },
+    meta: { page: page.page, pageSize: page.pageSize, total, totalPages, ...(lowerBound ? { totalIsLowerBound: true } : {}) },
   };
 }
 

@@ -15,8 +15,8 @@ export default async function auditEventRoutes(app: FastifyInstance) {
   async function page(request: FastifyRequest, query: PageQuery, filter: AuditFilter) {
     const { skip, take } = skipTake(query);
     const ctx = { prisma: app.db.prisma, principal: request.principal!, tenantId: request.tenantId! };
-    const { total, rows } = await listAuditEvents(ctx, filter, skip, take);
-    return { total, data: rows.map((e) => resource('audit-events', e.id, auditEventAttributes(e))) };
+    const { total, exact, rows } = await listAuditEvents(ctx, filter, skip, take);
+    return { total, lowerBound: !exact, data: rows.map((e) => resource('audit-events', e.id, auditEventAttributes(e))) };
   }
 
   r.get(
@@ -34,8 +34,8 @@ export default async function auditEventRoutes(app: FastifyInstance) {
     },
     async (request, reply) => {
       const { page: n, pageSize, ...filter } = request.query;
-      const { total, data } = await page(request, { page: n, pageSize }, filter);
-      return sendJsonApi(reply, 200, listDocument(request, request.query, total, data));
+      const { total, lowerBound, data } = await page(request, { page: n, pageSize }, filter);
+      return sendJsonApi(reply, 200, listDocument(request, request.query, total, data, {}, { lowerBound }));
     },
   );
 
@@ -55,8 +55,8 @@ export default async function auditEventRoutes(app: FastifyInstance) {
     },
     async (request, reply) => {
       const criteria = request.body.data;
-      const { total, data } = await page(request, request.query, criteria);
-      return sendJsonApi(reply, 200, listDocument(request, request.query, total, data, criteria));
+      const { total, lowerBound, data } = await page(request, request.query, criteria);
+      return sendJsonApi(reply, 200, listDocument(request, request.query, total, data, criteria, { lowerBound }));
     },
   );
 }
