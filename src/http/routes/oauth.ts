@@ -3,9 +3,9 @@ import formbody from '@fastify/formbody';
 import { z } from 'zod';
 import rateLimit from '@fastify/rate-limit';
 import { errorHandler } from '../errors.js';
-import { parseAuthorizeRequest, issueCode, redirectWith, sealAuthRequest } from '../../oauth/authorize.js';
+import { parseAuthorizeRequest, issueCode, pushAuthorizationRequest, redirectWith, sealAuthRequest } from '../../oauth/authorize.js';
 import { endSession } from '../../oauth/end-session.js';
-import { DISCOVERY_PATHS, JWKS_PATHS, TOKEN_ENDPOINT_PATHS, USERINFO_PATHS } from '../../oauth/endpoints.js';
+import { DISCOVERY_PATHS, JWKS_PATHS, PAR_PATHS, TOKEN_ENDPOINT_PATHS, USERINFO_PATHS } from '../../oauth/endpoints.js';
 import { OAuthError, invalidClient, invalidRequest, unauthorizedClient, unsupportedGrantType } from '../../oauth/errors.js';
 import { introspect } from '../../oauth/introspection.js';
 import { revokeToken } from '../../oauth/revocation.js';
@@ -55,6 +55,7 @@ const CLIENT = 'The client, authenticated as registered: client_secret_basic, cl
 const USERINFO = 'An access token with the openid scope, as a bearer token (or `access_token` in the form).';
 const AUTHORIZE = "Public: the user's browser, signed in by the tenant's session or sent to the hosted login page.";
 const TOKEN = `${CLIENT} The grant carries the user's or the account's proof (code and PKCE verifier, refresh token, JWT assertion).`;
+const PAR = `${CLIENT} The parameters are those of the authorization endpoint.`;
 const END_SESSION = "Public: ends the browser's session; id_token_hint or client_id names the client whose registered post_logout_redirect_uri may be used.";
 
 const discoveryResponses = { 200: json('The OpenID Provider metadata') };
@@ -63,6 +64,15 @@ const authorizeResponses = (status: 302 | 303) => ({
   [status]: redirect("To the client's redirect_uri with a code (or an error the client may see), or to the hosted login page when the user must sign in"),
   400: html('A request that cannot be sent back to the client (unknown client, redirect_uri not registered): a page for the user'),
 });
+const parResponses = {
+  201: json('The request_uri to send to the authorization endpoint with the client_id, and its lifetime in seconds (RFC 9126 §2.2)', {
+    type: 'object',
+    properties: { request_uri: { type: 'string' }, expires_in: { type: 'integer' } },
+    required: ['request_uri', 'expires_in'],
+  }),
+  400: oauthError,
+  401: oauthError,
+};
 const tokenResponses = { 200: json('The tokens (RFC 6749 §5.1)'), 400: oauthError, 401: oauthError };
 const userinfoResponses = {
   200: json("The user's claims"),
@@ -110,6 +120,9 @@ export default async function oauthRoutes(app: FastifyInstance) {
     return {
       issuer: iss,
       authorization_endpoint: `${iss}/oauth/v2/authorize`,
+      pushed_authorization_request_endpoint: `${iss}${PAR_PATHS[0]}`,
+      // Server-wide it is optional; an application may require it (requirePushedAuthorizationRequests).
+      require_pushed_authorization_requests: false,
       token_endpoint: `${iss}${TOKEN_ENDPOINT_PATHS[0]}`,
       introspection_endpoint: `${iss}/oauth/v2/introspect`,
       revocation_endpoint: `${iss}/oauth/v2/revoke`,
@@ -229,6 +242,19 @@ export default async function oauthRoutes(app: FastifyInstance) {
       return authorize(request, reply, params);
     },
   );
+
+  // RFC 9126: the client pushes the parameters of its authorization request, authenticated as at
+  // the token endpoint, and gets a short-lived, single-use request_uri for the browser.
+  const par = async (request: FastifyRequest, reply: FastifyReply) => {
+    const { params, client } = request.oauthForm!;
+    if (!client) throw invalidClient('Client authentication is required');
+    const host = await tenantFromHost(request);
+    return noStore(reply.code(201)).send(await pushAuthorizationRequest(deps, client, params, host?.id));
+  };
+  const parOptions = { config: limit(app.config.RATE_LIMIT_AUTHORIZE), preHandler: clientAuthentication() };
+  const [parPath, parAlias] = PAR_PATHS;
+  app.post(parPath, { ...parOptions, schema: doc('PushAuthorizationRequest', 'Push an authorization request (RFC 9126)', PAR, parResponses) }, par);
+  app.post(parAlias, { ...parOptions, schema: aliasDoc('PushAuthorizationRequest', `POST ${parPath}`, PAR, parResponses) }, par);
 
   // Every grant revokes only on its error paths (code replay, refresh reuse), so a
   // successful answer has nothing to wait for.
