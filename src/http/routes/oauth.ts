@@ -4,6 +4,7 @@ import { z } from 'zod';
 import rateLimit from '@fastify/rate-limit';
 import { errorHandler } from '../errors.js';
 import { parseAuthorizeRequest, issueCode, pushAuthorizationRequest, redirectWith, sealAuthRequest } from '../../oauth/authorize.js';
+import { DPOP_ALGS } from '../../oauth/dpop.js';
 import { endSession } from '../../oauth/end-session.js';
 import { DISCOVERY_PATHS, JWKS_PATHS, PAR_PATHS, TOKEN_ENDPOINT_PATHS, USERINFO_PATHS } from '../../oauth/endpoints.js';
 import { OAuthError, invalidClient, invalidRequest, unauthorizedClient, unsupportedGrantType } from '../../oauth/errors.js';
@@ -144,6 +145,7 @@ export default async function oauthRoutes(app: FastifyInstance) {
         'urn:zitadel:iam:org:project:id:zitadel:aud',
         'urn:zitadel:iam:user:metadata',
       ],
+      dpop_signing_alg_values_supported: [...DPOP_ALGS],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
       token_endpoint_auth_signing_alg_values_supported: ['RS256', 'ES256'],
       introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
@@ -272,6 +274,16 @@ export default async function oauthRoutes(app: FastifyInstance) {
     if (!handler) throw unsupportedGrantType(`grant_type ${grantType} is not supported`);
     if (handler.requiresClient && !client) throw invalidClient('Client authentication is required');
     if (client && !client.grantTypes.includes(grantType)) throw unauthorizedClient(`The client may not use ${grantType}`);
+    // RFC 9449 §5: a DPoP proof binds the tokens to its key; a bad one is refused, never ignored.
+    let dpopJkt: string | undefined;
+    if (request.headers.dpop !== undefined) {
+      const proof = await deps.dpop.verify(request.headers.dpop, { method: 'POST', url: `${iss}${request.routeOptions.url}` });
+      if (!proof.ok) {
+        if (proof.nonce) reply.header('dpop-nonce', proof.nonce);
+        throw new OAuthError(proof.error, proof.description);
+      }
+      dpopJkt = proof.jkt;
+    }
     const tokens = await handler.handle({
       deps,
       pool: app.db.pool,
@@ -283,6 +295,7 @@ export default async function oauthRoutes(app: FastifyInstance) {
       client,
       now: new Date(),
       origin: { requestId: request.id, clientAddress: request.ip },
+      dpopJkt,
     });
     return noStore(reply).send(tokens);
   };
@@ -333,14 +346,30 @@ export default async function oauthRoutes(app: FastifyInstance) {
 
   const userinfo = async (request: FastifyRequest, reply: FastifyReply) => {
     const params = request.method === 'POST' && request.body && typeof request.body === 'object' ? formParams(request.body) : {};
-    const token = bearerOf(request, params);
+    const dpop = /^DPoP\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
+    const token = dpop ? dpop[1] : bearerOf(request, params);
     if (!token) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'invalid_token', error_description: 'An access token is required' });
     const result = await userInfo(deps, token);
     if (!result.ok) {
       return reply
         .code(result.status)
-        .header('www-authenticate', `Bearer error="${result.error}", error_description="${result.description}"`)
+        .header('www-authenticate', `${dpop ? 'DPoP' : 'Bearer'} error="${result.error}", error_description="${result.description}"`)
         .send({ error: result.error, error_description: result.description });
+    }
+    // RFC 9449 §7: a bound token only with the DPoP scheme and a proof of its key; an unbound one only as Bearer.
+    if (result.jkt || dpop) {
+      const refuse = (error: string, description: string, nonce?: string) => {
+        if (nonce) reply.header('dpop-nonce', nonce);
+        return reply
+          .code(401)
+          .header('www-authenticate', `DPoP algs="${DPOP_ALGS.join(' ')}", error="${error}", error_description="${description}"`)
+          .send({ error, error_description: description });
+      };
+      if (!result.jkt) return refuse('invalid_token', 'The access token is not DPoP-bound: send it as a bearer token');
+      if (!dpop) return refuse('invalid_token', 'The access token is DPoP-bound: send it with the DPoP scheme and a proof');
+      const proof = await deps.dpop.verify(request.headers.dpop, { method: request.method, url: `${iss}${request.routeOptions.url}`, accessToken: token });
+      if (!proof.ok) return refuse(proof.error, proof.description, proof.nonce);
+      if (proof.jkt !== result.jkt) return refuse('invalid_dpop_proof', 'The proof is not signed by the key the access token is bound to');
     }
     return noStore(reply).send(result.claims);
   };
