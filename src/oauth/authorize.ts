@@ -122,7 +122,10 @@ async function validateAuthorizeRequest(
     if (!requestUri || requestUri.includes('\u0000')) return { kind: 'page', message: 'invalid_request: request_uri must be given once.' };
     const others = Object.keys(query).filter((k) => k !== 'client_id' && k !== 'request_uri');
     if (others.length)
-      return { kind: 'page', message: `invalid_request: with request_uri, the request is the pushed one; ${others.join(', ')} cannot be added.` };
+      return {
+        kind: 'page',
+        message: `invalid_request: with request_uri, the request is the pushed one; ${others.slice(0, 5).join(', ').slice(0, 200)} cannot be added.`,
+      };
     const taken = await takePushedRequest(prisma, app, requestUri, now);
     if (!taken.ok) return { kind: 'page', message: `invalid_request_uri: ${taken.description}.` };
     return validateAuthorizeRequest(deps, taken.params, hostTenantId, true, now);
