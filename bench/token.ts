@@ -1,9 +1,10 @@
 // Token endpoint throughput, client_credentials with RS256 JWT access tokens: this server
-// against node-oidc-provider configured with an equivalent client, in one run on this machine.
+// against node-oidc-provider configured with an equivalent client, in one run on this machine;
+// then the same with DPoP-bound tokens (RFC 9449), each request carrying a fresh ES256 proof.
 //   npx tsx bench/token.ts            (DURATION=10 CONNECTIONS=20; uses TEST_DATABASE_URL or
 //                                      postgresql://postgres@127.0.0.1:5432/postgres when reachable,
 //                                      else the embedded database)
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import Provider from 'oidc-provider';
@@ -29,14 +30,36 @@ async function serverReachable(url: string) {
   }
 }
 
-async function run(name: string, url: string, authorization: string) {
+const b64 = (v: object) => Buffer.from(JSON.stringify(v)).toString('base64url');
+
+/**
+ * DPoP proofs for `url`, made before the round (with node:crypto, synchronously) so that the
+ * client's signing does not load the process both servers share while they are measured.
+ */
+function dpopProofs(url: string, count: number, key: KeyObject): string[] {
+  const jwk = createPublicKey(key).export({ format: 'jwk' });
+  const header = b64({ typ: 'dpop+jwt', alg: 'ES256', jwk });
+  const iat = Math.floor(Date.now() / 1000);
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const input = `${header}.${b64({ jti: randomUUID(), htm: 'POST', htu: url, iat })}`;
+    out.push(`${input}.${sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`);
+  }
+  return out;
+}
+
+async function run(name: string, url: string, authorization: string, dpop?: KeyObject) {
+  // Enough proofs for the fastest server seen here, with room to spare; a proof is used once.
+  const proofs = dpop ? dpopProofs(url, DURATION * 3000 + 1, dpop) : [];
+  let next = 0;
   const probe = await fetch(url, {
     method: 'POST',
-    headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' },
+    headers: { authorization, 'content-type': 'application/x-www-form-urlencoded', ...(dpop ? { dpop: proofs[next++]! } : {}) },
     body: 'grant_type=client_credentials',
   });
-  const body = (await probe.json()) as { access_token?: string };
+  const body = (await probe.json()) as { access_token?: string; token_type?: string };
   if (probe.status !== 200 || !body.access_token?.includes('.')) throw new Error(`${name}: probe failed ${probe.status} ${JSON.stringify(body)}`);
+  if (dpop && body.token_type !== 'DPoP') throw new Error(`${name}: the token is not DPoP-bound (${body.token_type})`);
   const result = await autocannon({
     url,
     method: 'POST',
@@ -44,11 +67,12 @@ async function run(name: string, url: string, authorization: string) {
     duration: DURATION,
     headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' },
     body: 'grant_type=client_credentials',
+    ...(dpop ? { requests: [{ setupRequest: (req) => ({ ...req, headers: { ...req.headers, dpop: proofs[next++ % proofs.length]! } }) }] } : {}),
   });
   const ok = result['2xx'];
   const rps = ok / DURATION;
   console.log(
-    `${name.padEnd(14)} ${rps.toFixed(0).padStart(6)} tokens/s  p50 ${result.latency.p50} ms  p99 ${result.latency.p99} ms  non-2xx ${result.non2xx} errors ${result.errors}`,
+    `${name.padEnd(19)} ${rps.toFixed(0).padStart(6)} tokens/s  p50 ${result.latency.p50} ms  p99 ${result.latency.p99} ms  non-2xx ${result.non2xx} errors ${result.errors}`,
   );
   return rps;
 }
@@ -115,6 +139,7 @@ async function theirs(): Promise<{ url: string; auth: string; close(): Promise<v
     jwks: { keys: [{ ...jwk, kid: 'bench', alg: 'RS256', use: 'sig' } as never] },
     features: {
       clientCredentials: { enabled: true },
+      dPoP: { enabled: true },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => 'urn:bench:api',
@@ -136,17 +161,23 @@ async function theirs(): Promise<{ url: string; auth: string; close(): Promise<v
 
 const a = await ours();
 const b = await theirs();
-console.log(`client_credentials, RS256 JWT access tokens, ${CONNECTIONS} connections, ${DURATION} s per round`);
-// ABBA order, so that a change of load on a shared machine weighs on both alike.
-const ourRps: number[] = [];
-const theirRps: number[] = [];
-ourRps.push(await run('this server', a.url, a.auth));
-theirRps.push(await run('oidc-provider', b.url, b.auth));
-theirRps.push(await run('oidc-provider', b.url, b.auth));
-ourRps.push(await run('this server', a.url, a.auth));
 const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
-console.log(`mean: this server ${mean(ourRps).toFixed(0)} tokens/s, oidc-provider ${mean(theirRps).toFixed(0)} tokens/s`);
-console.log(`ratio (this server / oidc-provider): ${(mean(ourRps) / mean(theirRps)).toFixed(2)}x`);
+const dpopKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+const ratios: string[] = [];
+for (const dpop of [undefined, dpopKey]) {
+  const label = dpop ? ' +DPoP' : '';
+  console.log(`client_credentials, RS256 JWT access tokens${dpop ? ', DPoP-bound (ES256 proofs)' : ''}, ${CONNECTIONS} connections, ${DURATION} s per round`);
+  // ABBA order, so that a change of load on a shared machine weighs on both alike.
+  const ourRps: number[] = [];
+  const theirRps: number[] = [];
+  ourRps.push(await run(`this server${label}`, a.url, a.auth, dpop));
+  theirRps.push(await run(`oidc-provider${label}`, b.url, b.auth, dpop));
+  theirRps.push(await run(`oidc-provider${label}`, b.url, b.auth, dpop));
+  ourRps.push(await run(`this server${label}`, a.url, a.auth, dpop));
+  console.log(`mean: this server ${mean(ourRps).toFixed(0)} tokens/s, oidc-provider ${mean(theirRps).toFixed(0)} tokens/s`);
+  ratios.push(`${dpop ? 'DPoP' : 'plain'} ${(mean(ourRps) / mean(theirRps)).toFixed(2)}x`);
+}
+console.log(`ratio (this server / oidc-provider): ${ratios.join(', ')}`);
 await a.close();
 await b.close();
 process.exit(0);

@@ -1,8 +1,12 @@
 // nginx auth_request in front of an echo upstream, asking our server (listening for
 // real) about every request, with the configuration documented in docs/proxy/.
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { accessTokenHash } from '../src/oauth/dpop.js';
+import { issueAccessToken } from '../src/oauth/tokens.js';
 import { createTenant, seedServiceAccountPat, startTestApp, type TestApp } from './helpers/app.js';
 import { echoUpstream, NGINX, startNginx, type Nginx } from './helpers/nginx.js';
 
@@ -15,7 +19,8 @@ const get = (headers: Record<string, string> = {}) => fetch(`http://127.0.0.1:${
 
 describe.skipIf(!NGINX)('nginx auth_request with validate-token', () => {
   beforeAll(async () => {
-    t = await startTestApp();
+    // nginx connects from loopback: its forwarded method and URI are believed (DPoP).
+    t = await startTestApp({ TRUSTED_PROXIES: '127.0.0.1/32' });
     await t.app.listen({ port: 0, host: '127.0.0.1' });
     const iamPort = (t.app.server.address() as { port: number }).port;
     upstream = await echoUpstream();
@@ -76,5 +81,38 @@ describe.skipIf(!NGINX)('nginx auth_request with validate-token', () => {
     let status = 200;
     while (status === 200 && Date.now() < until) status = (await get({ authorization: `Bearer ${pat}` })).status;
     expect(status).toBe(401);
+  });
+
+  it('forwards a DPoP proof with the method and URI it names, refusing one for another request', async () => {
+    const { serviceAccountId } = await seedServiceAccountPat(t, tenantId, ['tenant-user'], { username: 'dpop-probe' });
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const jwk = await exportJWK(publicKey);
+    const { accessToken } = await issueAccessToken(t.app.oauth, {
+      subject: { kind: 'serviceaccount', tenantId, subjectId: serviceAccountId, username: 'dpop-probe', roles: ['tenant-user'], groups: [] },
+      scope: '',
+      format: 'jwt',
+      lifetime: 300,
+      jkt: await calculateJwkThumbprint(jwk),
+    });
+    const proof = (htm: string, htu: string) =>
+      new SignJWT({ jti: randomUUID(), iat: Math.floor(Date.now() / 1000), htm, htu, ath: accessTokenHash(accessToken) })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+        .sign(privateKey);
+    const url = `http://127.0.0.1:${nginx.port}/app/data`;
+    const ok = await get({ authorization: `DPoP ${accessToken}`, dpop: await proof('GET', `${url}?any=query`) });
+    expect(ok.status).toBe(200);
+    expect((await ok.json())['x-forwarded-user-id']).toBe(serviceAccountId);
+    const elsewhere = await get({ authorization: `DPoP ${accessToken}`, dpop: await proof('GET', `http://127.0.0.1:${nginx.port}/app/other`) });
+    expect(elsewhere.status).toBe(401);
+    expect(elsewhere.headers.get('www-authenticate')).toContain('error="invalid_dpop_proof"');
+    const stale = await get({
+      authorization: `DPoP ${accessToken}`,
+      dpop: await new SignJWT({ jti: randomUUID(), iat: Math.floor(Date.now() / 1000) - 600, htm: 'GET', htu: url, ath: accessTokenHash(accessToken) })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+        .sign(privateKey),
+    });
+    expect(stale.status).toBe(401);
+    expect(stale.headers.get('dpop-nonce')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect((await get({ authorization: `Bearer ${accessToken}` })).status).toBe(401);
   });
 });

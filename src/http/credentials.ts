@@ -12,11 +12,14 @@ import { forwardedCert } from './plugins/pki.js';
  */
 export type Authenticator = (app: FastifyInstance, request: FastifyRequest) => Promise<Verification | undefined>;
 
-/** The bearer token of the Authorization header: undefined without the header, '' when it is not a bearer token. */
+/**
+ * The token of the Authorization header, with the Bearer or the DPoP scheme (RFC 9449 §7.1; which
+ * one a token needs is checked once it is verified): undefined without the header, '' for another scheme.
+ */
 export function bearerToken(request: FastifyRequest): string | undefined {
   const h = request.headers.authorization;
   if (!h) return undefined;
-  const m = /^Bearer[ ]+(\S+)\s*$/i.exec(h);
+  const m = /^(?:Bearer|DPoP)[ ]+(\S+)\s*$/i.exec(h);
   return m ? m[1] : '';
 }
 

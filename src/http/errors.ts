@@ -2,6 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import { AppError, type ErrorItem } from '../platform/errors.js';
 import { dbErrorFacts } from '../platform/db-errors.js';
+import { DPOP_ALGS } from '../oauth/dpop.js';
 
 const JSON_API = 'application/vnd.api+json';
 
@@ -122,15 +123,27 @@ export function mapError(err: FastifyError, request: FastifyRequest): MappedErro
 
 /**
  * The challenge of a 401 from a resource that takes bearer tokens (RFC 6750 §3): the realm,
- * and `invalid_token` when the request carried a bearer token that was refused.
+ * and `invalid_token` when the request carried a bearer token that was refused; the DPoP
+ * challenge (RFC 9449 §7.1) when it presented a token with the DPoP scheme or a bound one.
  */
 export function bearerChallenge(request: FastifyRequest): string {
-  return /^Bearer[ ]+\S/i.test(request.headers.authorization ?? '') ? 'Bearer realm="api", error="invalid_token"' : 'Bearer realm="api"';
+  if (request.dpopRefusal) return request.dpopRefusal.challenge;
+  const authorization = request.headers.authorization ?? '';
+  if (/^DPoP[ ]+\S/i.test(authorization)) return `DPoP algs="${DPOP_ALGS.join(' ')}", error="invalid_token"`;
+  return /^Bearer[ ]+\S/i.test(authorization) ? 'Bearer realm="api", error="invalid_token"' : 'Bearer realm="api"';
+}
+
+/** A 401's challenge, with the nonce a DPoP client is to put in its next proof (RFC 9449 §8). */
+export function setChallenge(reply: FastifyReply) {
+  reply.header('www-authenticate', bearerChallenge(reply.request));
+  const nonce = reply.request.dpopRefusal?.nonce;
+  if (nonce) reply.header('dpop-nonce', nonce);
+  return reply;
 }
 
 export function errorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   if (err instanceof AppError) {
-    if (err.status === 401 && !reply.hasHeader('www-authenticate')) reply.header('www-authenticate', bearerChallenge(request));
+    if (err.status === 401 && !reply.hasHeader('www-authenticate')) setChallenge(reply);
     return sendError(reply, err.status, err.toItems());
   }
 

@@ -42,6 +42,7 @@ export function applicationAttributes(a: Application, clientSecret?: string) {
     refreshTokenLifetime: a.refreshTokenLifetime,
     serviceAccountId: a.serviceAccountId,
     jwks: (a.jwks as { keys: Record<string, unknown>[] } | null) ?? null,
+    requirePushedAuthorizationRequests: a.requirePushedAuthorizationRequests,
     isManaged: a.isManaged,
     secretRotatedAt: a.secretRotatedAt?.toISOString() ?? null,
     createdAt: a.createdAt.toISOString(),

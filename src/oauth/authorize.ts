@@ -2,8 +2,10 @@ import type { Application } from '../generated/prisma/client.js';
 import type { Prisma } from '../platform/db.js';
 import { randomToken } from '../platform/secrets.js';
 import { seal, unseal } from '../platform/sealed.js';
+import { invalidRequest, OAuthError } from './errors.js';
 import { verifyIdTokenHint } from './id-token-hint.js';
 import { isValidChallenge } from './pkce.js';
+import { PUSHED_REQUEST_LIFETIME_SECONDS, storePushedRequest, takePushedRequest } from './pushed-requests.js';
 import { GRANT_AUTHORIZATION_CODE } from './schemas.js';
 import { grantableScopes } from './scopes.js';
 import { hashToken, type OAuthDeps } from './tokens.js';
@@ -45,7 +47,10 @@ export function openAuthRequest(key: Buffer, sealed: string | undefined, now = D
 
 export type AuthorizeOutcome =
   /** Client or redirect URI not trusted: show an error, never redirect (RFC 6749 4.1.2.1). */
-  { kind: 'page'; message: string } | { kind: 'redirect'; url: string } | { kind: 'ok'; app: Application; req: AuthRequest };
+  | { kind: 'page'; message: string }
+  /** An error the client may see, at its redirect URI (`url`); error and description for the PAR endpoint, which answers them as JSON. */
+  | { kind: 'redirect'; url: string; error: string; description: string }
+  | { kind: 'ok'; app: Application; req: AuthRequest };
 
 export function redirectWith(redirectUri: string, params: Record<string, string | undefined>): string {
   const u = new URL(redirectUri);
@@ -59,19 +64,73 @@ function one(q: Record<string, unknown>, name: string): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
-/** Validates an authorization request, GET or POST (OpenID Connect Core 3.1.2.1, code flow only). */
+/**
+ * Validates an authorization request, GET or POST (OpenID Connect Core 3.1.2.1, code flow
+ * only), or one the client pushed before (RFC 9126 §4: `client_id` and `request_uri` alone),
+ * whose stored parameters are then validated again as they are now.
+ */
 export async function parseAuthorizeRequest(
   deps: OAuthDeps,
   query: Record<string, unknown>,
   hostTenantId: string | undefined,
   now = Date.now(),
 ): Promise<AuthorizeOutcome> {
+  return validateAuthorizeRequest(deps, query, hostTenantId, false, now);
+}
+
+/**
+ * Validates the parameters of a pushed authorization request exactly as the authorization
+ * endpoint would, then stores them (RFC 9126 §2). The client is the authenticated one; the
+ * parameters may not name another, nor carry a request_uri themselves.
+ */
+export async function pushAuthorizationRequest(
+  deps: OAuthDeps,
+  client: Application,
+  params: Record<string, string>,
+  hostTenantId: string | undefined,
+  now = Date.now(),
+): Promise<{ request_uri: string; expires_in: number }> {
+  if (params.request_uri !== undefined) throw invalidRequest('request_uri cannot be pushed');
+  if (params.client_id !== undefined && params.client_id !== client.clientId) throw invalidRequest('client_id does not match the authenticated client');
+  const pushed: Record<string, string> = { client_id: client.clientId };
+  for (const [k, v] of Object.entries(params)) if (!CLIENT_AUTH_PARAMS.has(k)) pushed[k] = v;
+  const outcome = await validateAuthorizeRequest(deps, pushed, hostTenantId, true, now);
+  if (outcome.kind === 'page') throw invalidRequest(outcome.message);
+  if (outcome.kind === 'redirect') throw new OAuthError(outcome.error, outcome.description);
+  const requestUri = await storePushedRequest(deps.prisma, client, pushed, now);
+  return { request_uri: requestUri, expires_in: PUSHED_REQUEST_LIFETIME_SECONDS };
+}
+
+// Client authentication travels with the push; it is not part of the authorization request.
+const CLIENT_AUTH_PARAMS = new Set(['client_secret', 'client_assertion', 'client_assertion_type']);
+
+async function validateAuthorizeRequest(
+  deps: OAuthDeps,
+  query: Record<string, unknown>,
+  hostTenantId: string | undefined,
+  pushed: boolean,
+  now: number,
+): Promise<AuthorizeOutcome> {
   const { prisma, issuer } = deps;
   const clientId = one(query, 'client_id');
-  const redirectUri = one(query, 'redirect_uri');
   if (!clientId || clientId.length > 200 || clientId.includes('\u0000')) return { kind: 'page', message: 'The application is not known.' };
   const app = await prisma.application.findUnique({ where: { clientId }, include: { tenant: { select: { state: true } } } });
   if (!app || app.tenant.state !== 'active') return { kind: 'page', message: 'The application is not known.' };
+  if (!pushed && query.request_uri !== undefined) {
+    // Until the stored request is read there is no trusted redirect URI: every refusal is a page.
+    const requestUri = one(query, 'request_uri');
+    if (!requestUri || requestUri.includes('\u0000')) return { kind: 'page', message: 'invalid_request: request_uri must be given once.' };
+    const others = Object.keys(query).filter((k) => k !== 'client_id' && k !== 'request_uri');
+    if (others.length)
+      return {
+        kind: 'page',
+        message: `invalid_request: with request_uri, the request is the pushed one; ${others.slice(0, 5).join(', ').slice(0, 200)} cannot be added.`,
+      };
+    const taken = await takePushedRequest(prisma, app, requestUri, now);
+    if (!taken.ok) return { kind: 'page', message: `invalid_request_uri: ${taken.description}.` };
+    return validateAuthorizeRequest(deps, taken.params, hostTenantId, true, now);
+  }
+  const redirectUri = one(query, 'redirect_uri');
   if (!redirectUri || !app.redirectUris.includes(redirectUri)) {
     return { kind: 'page', message: 'The redirect URI is not registered for this application.' };
   }
@@ -81,6 +140,8 @@ export async function parseAuthorizeRequest(
   const fail = (error: string, description: string): AuthorizeOutcome => ({
     kind: 'redirect',
     url: redirectWith(redirectUri, { error, error_description: description, state: state?.includes('\u0000') ? undefined : state, iss: issuer }),
+    error,
+    description,
   });
   for (const name of [
     'response_type',
@@ -96,7 +157,10 @@ export async function parseAuthorizeRequest(
   ]) {
     if (one(query, name) === '\u0000dup') return fail('invalid_request', `${name} is repeated`);
   }
-  if (query.request !== undefined || query.request_uri !== undefined) return fail('request_not_supported', 'Request objects are not supported');
+  if (query.request !== undefined) return fail('request_not_supported', 'Request objects are not supported');
+  if (app.requirePushedAuthorizationRequests && !pushed) {
+    return fail('invalid_request', 'This application must push its authorization requests (RFC 9126)');
+  }
   const responseType = one(query, 'response_type');
   if (responseType !== 'code') return fail('unsupported_response_type', 'Only response_type=code is supported');
   if (!app.grantTypes.includes(GRANT_AUTHORIZATION_CODE)) return fail('unauthorized_client', 'The application may not use the authorization code flow');

@@ -6,6 +6,7 @@
 export const DISCOVERY_PATHS = ['/.well-known/openid-configuration', '/oidc/.well-known/openid-configuration'] as const;
 export const JWKS_PATHS = ['/oauth/v2/keys', '/oidc/oauth2/jwks'] as const;
 export const TOKEN_ENDPOINT_PATHS = ['/oauth/v2/token', '/oidc/oauth2/token'] as const;
+export const PAR_PATHS = ['/oauth/v2/par', '/oidc/oauth2/par'] as const;
 export const USERINFO_PATHS = ['/oidc/v1/userinfo', '/oidc/userinfo'] as const;
 
 /** The absolute URLs of the token endpoint, each a valid audience of a JWT-bearer assertion (RFC 7523 §3). */

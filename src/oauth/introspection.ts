@@ -19,9 +19,12 @@ export async function introspect(deps: OAuthDeps, client: Application, token: st
     const v = await loadSubject(prisma, check.claims.tenant_id, check.claims.sub, 'jwt', check.claims.jti);
     if (!v.ok) return INACTIVE;
     const c = check.claims;
+    const jkt = typeof c.cnf?.jkt === 'string' ? c.cnf.jkt : undefined;
     return {
       active: true,
-      token_type: 'Bearer',
+      // RFC 9449 §6.2: a bound token is told as such, with its key.
+      token_type: jkt ? 'DPoP' : 'Bearer',
+      ...(jkt ? { cnf: { jkt } } : {}),
       scope: c.scope,
       client_id: c.client_id,
       username: v.principal.username,
@@ -50,7 +53,8 @@ export async function introspect(deps: OAuthDeps, client: Application, token: st
     : null;
   return {
     active: true,
-    token_type: kind === 'access' ? 'Bearer' : 'refresh_token',
+    token_type: kind === 'refresh' ? 'refresh_token' : check.token.dpopJkt ? 'DPoP' : 'Bearer',
+    ...(check.token.dpopJkt ? { cnf: { jkt: check.token.dpopJkt } } : {}),
     scope: check.token.scope,
     client_id: owner?.clientId,
     username: v.principal.username,

@@ -4,19 +4,31 @@ import type { Prisma } from '../platform/db.js';
 // (and is refused as "expired" or "used", with revocation, rather than as unknown).
 const GRACE_MS = 86400_000;
 
-/** Deletes expired codes, tokens, sessions, revocation records and client-assertion jtis. Safe to run on several instances at once. */
+/** Deletes expired codes, tokens, sessions, revocation records, client-assertion and DPoP-proof jtis and pushed requests. Safe to run on several instances at once. */
 export async function purgeExpired(prisma: Prisma, now = new Date()) {
   const old = new Date(now.getTime() - GRACE_MS);
-  const [codes, tokens, revoked, sessions, assertions] = await Promise.all([
+  const [codes, tokens, revoked, sessions, assertions, pushed, proofs] = await Promise.all([
     prisma.authorizationCode.deleteMany({ where: { expiresAt: { lt: old } } }),
     prisma.oAuthToken.deleteMany({ where: { expiresAt: { lt: old } } }),
     prisma.revokedJwt.deleteMany({ where: { expiresAt: { lt: now } } }),
     prisma.browserSession.deleteMany({ where: { OR: [{ expiresAt: { lt: old } }, { endedAt: { lt: old } }] } }),
     // An expired client assertion is refused anyway: its jti need not be remembered.
     prisma.usedClientAssertion.deleteMany({ where: { expiresAt: { lt: now } } }),
+    prisma.pushedAuthorizationRequest.deleteMany({ where: { expiresAt: { lt: now } } }),
+    // A proof past its window is refused for its iat or nonce: its jti need not be remembered.
+    prisma.usedDpopProof.deleteMany({ where: { expiresAt: { lt: now } } }),
   ]);
   // A family with no token left and no way to mint one (no refresh token) is done. A standing
   // grant is not a family: its JWTs are stored nowhere, and it lasts as long as its client or key.
   const grants = await prisma.oAuthGrant.deleteMany({ where: { standing: false, createdAt: { lt: old }, tokens: { none: {} } } });
-  return { codes: codes.count, tokens: tokens.count, revoked: revoked.count, sessions: sessions.count, assertions: assertions.count, grants: grants.count };
+  return {
+    codes: codes.count,
+    tokens: tokens.count,
+    revoked: revoked.count,
+    sessions: sessions.count,
+    assertions: assertions.count,
+    pushed: pushed.count,
+    proofs: proofs.count,
+    grants: grants.count,
+  };
 }

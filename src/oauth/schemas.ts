@@ -61,6 +61,8 @@ export const applicationAttributes = z.object({
   serviceAccountId: z.string().nullable(),
   /** The public keys of a private_key_jwt client. */
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).nullable(),
+  /** Authorization requests only through the PAR endpoint (RFC 9126 §6). */
+  requirePushedAuthorizationRequests: z.boolean(),
   isManaged: z.boolean(),
   secretRotatedAt: z.string().nullable(),
   createdAt: z.string(),
@@ -96,6 +98,7 @@ export const applicationCreate = z.strictObject({
   refreshTokenLifetime: fields.refreshTokenLifetime.default(2592000),
   serviceAccountId: fields.serviceAccountId.optional(),
   jwks: clientJwks.optional(),
+  requirePushedAuthorizationRequests: z.boolean().default(false),
 });
 export type ApplicationCreate = z.output<typeof applicationCreate>;
 
@@ -112,5 +115,6 @@ export const applicationUpdate = z.strictObject({
   refreshTokenLifetime: fields.refreshTokenLifetime.optional(),
   serviceAccountId: fields.serviceAccountId.optional(),
   jwks: clientJwks.nullable().optional(),
+  requirePushedAuthorizationRequests: z.boolean().optional(),
 });
 export type ApplicationUpdate = z.output<typeof applicationUpdate>;

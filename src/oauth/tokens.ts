@@ -38,6 +38,8 @@ export interface IssueAccessTokenInput {
   /** The token family; opaque tokens without one get a family of their own. */
   grantId?: string;
   sessionId?: string;
+  /** The thumbprint of the DPoP key the token is bound to (RFC 9449 §6): only its holder may use it. */
+  jkt?: string;
 }
 
 export interface IssuedAccessToken {
@@ -81,6 +83,7 @@ export async function issueAccessToken(deps: OAuthDeps, input: IssueAccessTokenI
         tokenHash: hashToken(token),
         scope: input.scope,
         expiresAt: new Date(now.getTime() + input.lifetime * 1000),
+        dpopJkt: input.jkt ?? null,
       },
       select: { id: true },
     });
@@ -105,6 +108,7 @@ export async function issueAccessToken(deps: OAuthDeps, input: IssueAccessTokenI
     ...scopedGroups,
     ...(input.grantId ? { gid: input.grantId } : {}),
     ...(input.sessionId ? { sid: input.sessionId } : {}),
+    ...(input.jkt ? { cnf: { jkt: input.jkt } } : {}),
   })
     .setProtectedHeader({ alg: input.alg ?? 'RS256', kid, typ: 'at+jwt' })
     .setIssuer(deps.issuer)
@@ -186,6 +190,7 @@ export interface AccessTokenClaims extends JWTPayload {
   scope?: string;
   gid?: string;
   sid?: string;
+  cnf?: { jkt?: unknown };
 }
 
 export type JwtCheck = { ok: true; claims: AccessTokenClaims } | { ok: false; reason: Refusal };
@@ -235,7 +240,7 @@ export async function verifyAccessTokenJwt(deps: OAuthDeps, token: string, now =
 
 export interface OpaqueCheck {
   ok: true;
-  token: { id: string; tenantId: string; grantId: string; scope: string; expiresAt: Date; kind: string };
+  token: { id: string; tenantId: string; grantId: string; scope: string; expiresAt: Date; kind: string; dpopJkt: string | null };
   grant: { id: string; tenantId: string; userId: string | null; serviceAccountId: string | null; applicationId: string | null; sessionId: string | null };
 }
 

@@ -19,6 +19,8 @@ export interface Principal {
   expiresAt?: Date;
   /** The OAuth grant a token was issued under: revoking the grant revokes the token. */
   grantId?: string;
+  /** The DPoP key a token is bound to (cnf.jkt, RFC 9449): each use must come with a proof of it. */
+  jkt?: string;
 }
 
 export const SKYLIGHT_ADMIN = 'skylight-admin';

@@ -16,6 +16,7 @@ export async function verifyJwtAccessToken(deps: OAuthDeps, token: string): Prom
   if (v.ok) {
     v.principal.expiresAt = new Date(check.claims.exp * 1000);
     v.principal.grantId = check.claims.gid;
+    if (typeof check.claims.cnf?.jkt === 'string') v.principal.jkt = check.claims.cnf.jkt;
   }
   return v;
 }
@@ -31,6 +32,7 @@ export async function verifyOpaqueAccessToken(prisma: Prisma, token: string): Pr
   if (v.ok) {
     v.principal.expiresAt = check.token.expiresAt;
     v.principal.grantId = check.grant.id;
+    if (check.token.dpopJkt) v.principal.jkt = check.token.dpopJkt;
   }
   return v;
 }

@@ -10,6 +10,7 @@ import { addressIn } from '../../platform/net.js';
 import { startInvalidation, type Invalidation, type InvalidationSubscriber } from '../../platform/invalidation.js';
 import { CredentialCache } from '../../sessions/credential-cache.js';
 import { subscribeHotCaches } from '../../oauth/hot-cache.js';
+import { checkSender } from '../sender-constraint.js';
 
 /**
  * Who may call a route, as in the auth column of pca-api.md:
@@ -114,7 +115,9 @@ export default fp(async function auth(app: FastifyInstance) {
   });
 
   app.decorate('authenticate', async (request: FastifyRequest, token = bearerToken(request)) => {
-    return token ? app.cachedVerification('b', token, () => verify(request)) : verify(request);
+    if (!token) return verify(request);
+    const v = await app.cachedVerification('b', token, () => verify(request));
+    return v && checkSender(app, request, token, v);
   });
 
   app.decorate('routeTable', []);

@@ -8,6 +8,7 @@ import { verifySession } from '../../sessions/credentials.js';
 import { sessionSecretOf } from '../session-cookie.js';
 import { setHotCacheTtl } from '../../oauth/hot-cache.js';
 import { purgeExpired } from '../../oauth/purge.js';
+import { DpopVerifier } from '../../oauth/dpop.js';
 import { StandingGrants } from '../../oauth/standing-grants.js';
 import type { Verification } from '../../principals/principal.js';
 
@@ -18,6 +19,8 @@ declare module 'fastify' {
       grants: Map<string, GrantHandler>;
       /** The grant each client_credentials client and each service-account key issues its tokens under. */
       standingGrants: StandingGrants;
+      /** Checks DPoP proofs at the token endpoint and for bound tokens at the resource routes. */
+      dpop: DpopVerifier;
     };
     /** Consulted after the email step of the hosted login, in order; see LoginRedirectHook. */
     loginRedirectHooks: LoginRedirectHook[];
@@ -33,7 +36,14 @@ export default fp(async function oauth(app: FastifyInstance) {
   setHotCacheTtl(app.config.CLIENT_CACHE_SECONDS);
   const standingGrants = new StandingGrants(app.db.pool);
   app.subscribeInvalidations(standingGrants);
-  app.decorate('oauth', { prisma, keys, issuer: app.config.PUBLIC_URL, grants: defaultGrants(), standingGrants });
+  app.decorate('oauth', {
+    prisma,
+    keys,
+    issuer: app.config.PUBLIC_URL,
+    grants: defaultGrants(),
+    standingGrants,
+    dpop: new DpopVerifier(app.db.pool, app.masterKey),
+  });
   app.decorate('loginRedirectHooks', [] as LoginRedirectHook[]);
 
   app.decorate('authenticateSession', (request: FastifyRequest): Promise<Verification | undefined> =>

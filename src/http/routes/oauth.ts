@@ -2,9 +2,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import { z } from 'zod';
 import { errorHandler } from '../errors.js';
-import { parseAuthorizeRequest, issueCode, redirectWith, sealAuthRequest } from '../../oauth/authorize.js';
+import { parseAuthorizeRequest, issueCode, pushAuthorizationRequest, redirectWith, sealAuthRequest } from '../../oauth/authorize.js';
+import { DPOP_ALGS } from '../../oauth/dpop.js';
 import { endSession } from '../../oauth/end-session.js';
-import { DISCOVERY_PATHS, JWKS_PATHS, TOKEN_ENDPOINT_PATHS, USERINFO_PATHS } from '../../oauth/endpoints.js';
+import { DISCOVERY_PATHS, JWKS_PATHS, PAR_PATHS, TOKEN_ENDPOINT_PATHS, USERINFO_PATHS } from '../../oauth/endpoints.js';
 import { OAuthError, invalidClient, invalidRequest, unauthorizedClient, unsupportedGrantType } from '../../oauth/errors.js';
 import { introspect } from '../../oauth/introspection.js';
 import { revokeToken } from '../../oauth/revocation.js';
@@ -55,6 +56,7 @@ const CLIENT = 'The client, authenticated as registered: client_secret_basic, cl
 const USERINFO = 'An access token with the openid scope, as a bearer token (or `access_token` in the form).';
 const AUTHORIZE = "Public: the user's browser, signed in by the tenant's session or sent to the hosted login page.";
 const TOKEN = `${CLIENT} The grant carries the user's or the account's proof (code and PKCE verifier, refresh token, JWT assertion).`;
+const PAR = `${CLIENT} The parameters are those of the authorization endpoint.`;
 const END_SESSION = "Public: ends the browser's session; id_token_hint or client_id names the client whose registered post_logout_redirect_uri may be used.";
 
 const discoveryResponses = { 200: json('The OpenID Provider metadata') };
@@ -63,6 +65,15 @@ const authorizeResponses = (status: 302 | 303) => ({
   [status]: redirect("To the client's redirect_uri with a code (or an error the client may see), or to the hosted login page when the user must sign in"),
   400: html('A request that cannot be sent back to the client (unknown client, redirect_uri not registered): a page for the user'),
 });
+const parResponses = {
+  201: json('The request_uri to send to the authorization endpoint with the client_id, and its lifetime in seconds (RFC 9126 §2.2)', {
+    type: 'object',
+    properties: { request_uri: { type: 'string' }, expires_in: { type: 'integer' } },
+    required: ['request_uri', 'expires_in'],
+  }),
+  400: oauthError,
+  401: oauthError,
+};
 const tokenResponses = { 200: json('The tokens (RFC 6749 §5.1)'), 400: oauthError, 401: oauthError };
 const userinfoResponses = {
   200: json("The user's claims"),
@@ -110,6 +121,9 @@ export default async function oauthRoutes(app: FastifyInstance) {
     return {
       issuer: iss,
       authorization_endpoint: `${iss}/oauth/v2/authorize`,
+      pushed_authorization_request_endpoint: `${iss}${PAR_PATHS[0]}`,
+      // Server-wide it is optional; an application may require it (requirePushedAuthorizationRequests).
+      require_pushed_authorization_requests: false,
       token_endpoint: `${iss}${TOKEN_ENDPOINT_PATHS[0]}`,
       introspection_endpoint: `${iss}/oauth/v2/introspect`,
       revocation_endpoint: `${iss}/oauth/v2/revoke`,
@@ -131,6 +145,7 @@ export default async function oauthRoutes(app: FastifyInstance) {
         'urn:zitadel:iam:org:project:id:zitadel:aud',
         'urn:zitadel:iam:user:metadata',
       ],
+      dpop_signing_alg_values_supported: [...DPOP_ALGS],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
       token_endpoint_auth_signing_alg_values_supported: ['RS256', 'ES256'],
       introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
@@ -230,6 +245,19 @@ export default async function oauthRoutes(app: FastifyInstance) {
     },
   );
 
+  // RFC 9126: the client pushes the parameters of its authorization request, authenticated as at
+  // the token endpoint, and gets a short-lived, single-use request_uri for the browser.
+  const par = async (request: FastifyRequest, reply: FastifyReply) => {
+    const { params, client } = request.oauthForm!;
+    if (!client) throw invalidClient('Client authentication is required');
+    const host = await tenantFromHost(request);
+    return noStore(reply.code(201)).send(await pushAuthorizationRequest(deps, client, params, host?.id));
+  };
+  const parOptions = { config: limit(app.config.RATE_LIMIT_AUTHORIZE), preHandler: clientAuthentication() };
+  const [parPath, parAlias] = PAR_PATHS;
+  app.post(parPath, { ...parOptions, schema: doc('PushAuthorizationRequest', 'Push an authorization request (RFC 9126)', PAR, parResponses) }, par);
+  app.post(parAlias, { ...parOptions, schema: aliasDoc('PushAuthorizationRequest', `POST ${parPath}`, PAR, parResponses) }, par);
+
   // Every grant revokes only on its error paths (code replay, refresh reuse), so a
   // successful answer has nothing to wait for.
   const requireGrantType = (params: Record<string, string>) => {
@@ -246,6 +274,16 @@ export default async function oauthRoutes(app: FastifyInstance) {
     if (!handler) throw unsupportedGrantType(`grant_type ${grantType} is not supported`);
     if (handler.requiresClient && !client) throw invalidClient('Client authentication is required');
     if (client && !client.grantTypes.includes(grantType)) throw unauthorizedClient(`The client may not use ${grantType}`);
+    // RFC 9449 §5: a DPoP proof binds the tokens to its key; a bad one is refused, never ignored.
+    let dpopJkt: string | undefined;
+    if (request.headers.dpop !== undefined) {
+      const proof = await deps.dpop.verify(request.headers.dpop, { method: 'POST', url: `${iss}${request.routeOptions.url}` });
+      if (!proof.ok) {
+        if (proof.nonce) reply.header('dpop-nonce', proof.nonce);
+        throw new OAuthError(proof.error, proof.description);
+      }
+      dpopJkt = proof.jkt;
+    }
     const tokens = await handler.handle({
       deps,
       pool: app.db.pool,
@@ -257,6 +295,7 @@ export default async function oauthRoutes(app: FastifyInstance) {
       client,
       now: new Date(),
       origin: { requestId: request.id, clientAddress: request.ip },
+      dpopJkt,
     });
     return noStore(reply).send(tokens);
   };
@@ -307,14 +346,30 @@ export default async function oauthRoutes(app: FastifyInstance) {
 
   const userinfo = async (request: FastifyRequest, reply: FastifyReply) => {
     const params = request.method === 'POST' && request.body && typeof request.body === 'object' ? formParams(request.body) : {};
-    const token = bearerOf(request, params);
+    const dpop = /^DPoP\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
+    const token = dpop ? dpop[1] : bearerOf(request, params);
     if (!token) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'invalid_token', error_description: 'An access token is required' });
     const result = await userInfo(deps, token);
     if (!result.ok) {
       return reply
         .code(result.status)
-        .header('www-authenticate', `Bearer error="${result.error}", error_description="${result.description}"`)
+        .header('www-authenticate', `${dpop ? 'DPoP' : 'Bearer'} error="${result.error}", error_description="${result.description}"`)
         .send({ error: result.error, error_description: result.description });
+    }
+    // RFC 9449 §7: a bound token only with the DPoP scheme and a proof of its key; an unbound one only as Bearer.
+    if (result.jkt || dpop) {
+      const refuse = (error: string, description: string, nonce?: string) => {
+        if (nonce) reply.header('dpop-nonce', nonce);
+        return reply
+          .code(401)
+          .header('www-authenticate', `DPoP algs="${DPOP_ALGS.join(' ')}", error="${error}", error_description="${description}"`)
+          .send({ error, error_description: description });
+      };
+      if (!result.jkt) return refuse('invalid_token', 'The access token is not DPoP-bound: send it as a bearer token');
+      if (!dpop) return refuse('invalid_token', 'The access token is DPoP-bound: send it with the DPoP scheme and a proof');
+      const proof = await deps.dpop.verify(request.headers.dpop, { method: request.method, url: `${iss}${request.routeOptions.url}`, accessToken: token });
+      if (!proof.ok) return refuse(proof.error, proof.description, proof.nonce);
+      if (proof.jkt !== result.jkt) return refuse('invalid_dpop_proof', 'The proof is not signed by the key the access token is bound to');
     }
     return noStore(reply).send(result.claims);
   };

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Principal, Verification } from '../../principals/principal.js';
-import { bearerChallenge } from '../errors.js';
+import { setChallenge } from '../errors.js';
 import { access, plainText } from '../jsonapi.js';
 import { bearerToken } from '../plugins/auth.js';
 import { SESSION_COOKIE } from '../session-cookie.js';
@@ -21,10 +21,10 @@ export function setIdentityHeaders(reply: FastifyReply, p: Principal, withGroups
 /** 200 with identity headers, 401 for a missing or unknown credential, 403 for a known but unusable one. */
 export function answerValidation(reply: FastifyReply, v: Verification | undefined, withGroups = true) {
   reply.header('cache-control', 'no-store');
-  if (!v) return reply.code(401).header('www-authenticate', bearerChallenge(reply.request)).type('text/plain').send('Unauthorized: no credential');
+  if (!v) return setChallenge(reply.code(401)).type('text/plain').send('Unauthorized: no credential');
   if (!v.ok) {
     return v.reason === 'unknown'
-      ? reply.code(401).header('www-authenticate', bearerChallenge(reply.request)).type('text/plain').send('Unauthorized')
+      ? setChallenge(reply.code(401)).type('text/plain').send('Unauthorized')
       : reply
           .code(403)
           .type('text/plain')
@@ -69,14 +69,14 @@ export default async function sessionRoutes(app: FastifyInstance) {
   app.get(
     '/api/v3/session/validate-token',
     {
-      config: { auth: 'none' },
+      config: { auth: 'none', proxiedRequest: true },
       schema: {
         tags: ['SessionService'],
         operationId: 'ValidateToken',
         summary: 'Validate a bearer token for a reverse proxy',
         description: access(
           ['No credential of its own: the route judges the bearer token it is sent.'],
-          'Validates `Authorization: Bearer` (PAT, JWT or opaque access token) for a reverse proxy; 200 sets X-Forwarded-User-Id, -User-Username, -User-Roles, -Usergroups and -Tenant-Id.',
+          'Validates `Authorization: Bearer` (PAT, JWT or opaque access token), or `Authorization: DPoP` with a `DPoP` proof for a DPoP-bound token (of the request a trusted proxy forwards), for a reverse proxy; 200 sets X-Forwarded-User-Id, -User-Username, -User-Roles, -Usergroups and -Tenant-Id.',
         ),
         response: responses,
       },

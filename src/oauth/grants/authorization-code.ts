@@ -68,6 +68,7 @@ export const authorizationCodeGrant: GrantHandler = {
       sessionId: code.sessionId,
       withRefresh: client!.grantTypes.includes(GRANT_REFRESH_TOKEN) && hasScope(code.scope, 'offline_access'),
       now,
+      dpopJkt: req.dpopJkt,
     });
   },
 };

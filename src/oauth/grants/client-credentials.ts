@@ -10,7 +10,7 @@ import { GRANT_CLIENT_CREDENTIALS } from '../schemas.js';
 /** RFC 6749 4.4: a confidential client gets a token for the service account it is bound to. */
 export const clientCredentialsGrant: GrantHandler = {
   requiresClient: true,
-  async handle({ deps, pool, standingGrants, params, client, now, origin }) {
+  async handle({ deps, pool, standingGrants, params, client, now, origin, dpopJkt }) {
     const app = client!;
     if (app.clientType !== 'confidential') throw unauthorizedClient('client_credentials needs a confidential client');
     if (!app.serviceAccountId) throw unauthorizedClient('The client is not bound to a service account');
@@ -54,6 +54,7 @@ export const clientCredentialsGrant: GrantHandler = {
         lifetime: app.accessTokenLifetime,
         alg: app.signingAlg as SigningAlg,
         grantId,
+        jkt: dpopJkt,
       },
       now,
     );
@@ -62,6 +63,6 @@ export const clientCredentialsGrant: GrantHandler = {
       { grantType: GRANT_CLIENT_CREDENTIALS, tenantId: app.tenantId, subject, clientId: app.clientId, grantId, scope },
       origin,
     );
-    return { access_token: access.accessToken, token_type: 'Bearer', expires_in: access.expiresIn, ...(scope ? { scope } : {}) };
+    return { access_token: access.accessToken, token_type: dpopJkt ? 'DPoP' : 'Bearer', expires_in: access.expiresIn, ...(scope ? { scope } : {}) };
   },
 };

@@ -22,6 +22,8 @@ export interface FamilyIssue {
   sessionId?: string | null;
   withRefresh: boolean;
   now: Date;
+  /** The DPoP key of the request: binds the access token, and a public client's refresh token (RFC 9449 §5). */
+  dpopJkt?: string;
 }
 
 /** Access token, refresh token (rotation: a new one each time) and ID token of one grant family. */
@@ -39,10 +41,11 @@ export async function issueFamilyTokens(deps: OAuthDeps, f: FamilyIssue): Promis
       alg,
       grantId: f.grantId,
       sessionId: f.sessionId ?? undefined,
+      jkt: f.dpopJkt,
     },
     f.now,
   );
-  const out: TokenResponse = { access_token: access.accessToken, token_type: 'Bearer', expires_in: access.expiresIn, scope: f.scope };
+  const out: TokenResponse = { access_token: access.accessToken, token_type: f.dpopJkt ? 'DPoP' : 'Bearer', expires_in: access.expiresIn, scope: f.scope };
   if (f.withRefresh) {
     const refresh = REFRESH_PREFIX + randomToken(43);
     await deps.prisma.oAuthToken.create({
@@ -53,6 +56,8 @@ export async function issueFamilyTokens(deps: OAuthDeps, f: FamilyIssue): Promis
         tokenHash: hashToken(refresh),
         scope: f.scope,
         expiresAt: new Date(f.now.getTime() + f.client.refreshTokenLifetime * 1000),
+        // A confidential client's refresh token is bound to its authentication already.
+        dpopJkt: f.client.clientType === 'public' ? (f.dpopJkt ?? null) : null,
       },
     });
     out.refresh_token = refresh;

@@ -33,7 +33,7 @@ function expectedAudience(assertion: string, issuer: string): string {
  */
 export const jwtBearerGrant: GrantHandler = {
   requiresClient: false,
-  async handle({ deps, standingGrants, params, now, origin }) {
+  async handle({ deps, standingGrants, params, now, origin, dpopJkt }) {
     if (!params.assertion) throw invalidRequest('assertion is required');
     const v = await verifyKeyAssertion(deps.prisma, params.assertion, expectedAudience(params.assertion, deps.issuer), now);
     if (!v.ok) throw invalidGrant(v.description);
@@ -52,10 +52,11 @@ export const jwtBearerGrant: GrantHandler = {
         format: v.accessTokenType === 'Jwt' ? 'jwt' : 'opaque',
         lifetime: LIFETIME_SECONDS,
         grantId,
+        jkt: dpopJkt,
       },
       now,
     );
     await recordTokenIssued(deps.prisma, { grantType: GRANT_JWT_BEARER, tenantId: p.tenantId, subject: p, grantId, scope }, origin);
-    return { access_token: access.accessToken, token_type: 'Bearer', expires_in: access.expiresIn, ...(scope ? { scope } : {}) };
+    return { access_token: access.accessToken, token_type: dpopJkt ? 'DPoP' : 'Bearer', expires_in: access.expiresIn, ...(scope ? { scope } : {}) };
   },
 };

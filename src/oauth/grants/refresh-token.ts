@@ -24,6 +24,7 @@ export const refreshTokenGrant: GrantHandler = {
     }
     if (row.revokedAt || row.grant.revokedAt) throw invalidGrant('The refresh token was revoked');
     if (row.expiresAt <= now) throw invalidGrant('The refresh token has expired');
+    if (row.dpopJkt && row.dpopJkt !== req.dpopJkt) throw invalidGrant('The refresh token is bound to a DPoP key: send a proof signed with it');
 
     let scope = row.scope;
     if (params.scope) {
@@ -55,6 +56,7 @@ export const refreshTokenGrant: GrantHandler = {
       sessionId: g.sessionId,
       withRefresh: true,
       now,
+      dpopJkt: req.dpopJkt,
     });
   },
 };

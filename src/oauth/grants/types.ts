@@ -6,7 +6,8 @@ import type { AuditOrigin } from '../../audit/origin.js';
 
 export interface TokenResponse {
   access_token: string;
-  token_type: 'Bearer';
+  /** DPoP when the access token is bound to the key of the request's DPoP proof (RFC 9449 §5). */
+  token_type: 'Bearer' | 'DPoP';
   expires_in: number;
   scope?: string;
   refresh_token?: string;
@@ -28,6 +29,8 @@ export interface GrantRequest {
   /** The authenticated client; undefined only for grants with requiresClient false. */
   client: Application | undefined;
   now: Date;
+  /** The thumbprint of the key of the request's valid DPoP proof: the tokens are bound to it. */
+  dpopJkt?: string;
   /** The token request, for the audit log. */
   origin?: AuditOrigin;
 }
