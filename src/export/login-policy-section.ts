@@ -3,7 +3,15 @@
 // idps, isDefault) are left out of an export and ignored on import.
 import type { Prisma as P } from '../generated/prisma/client.js';
 import { AppError } from '../platform/errors.js';
-import { loginPolicyOf, loginPolicySchema, writeLoginPolicy, type LoginPolicy, type LoginPolicyInput } from '../tenants/login-policy.js';
+import {
+  DEFAULT_LOGIN_POLICY,
+  loginPolicyOf,
+  loginPolicySchema,
+  policyFrom,
+  writeLoginPolicy,
+  type LoginPolicy,
+  type LoginPolicyInput,
+} from '../tenants/login-policy.js';
 
 type Tx = Pick<P.TransactionClient, 'loginPolicy'>;
 
@@ -34,12 +42,16 @@ export async function writeLoginPolicySection(
 ) {
   if (!input) return;
   const existing = await w.tx.loginPolicy.findUnique({ where: { tenantId: w.tenantId } });
-  const before = JSON.stringify(await loginPolicyOf(w.tx, w.tenantId));
+  // The policy in force is compared, not the rows: importing the defaults writes nothing, so
+  // an export of a tenant that never set a policy imports back to the same database.
+  if (JSON.stringify({ ...DEFAULT_LOGIN_POLICY, ...input }) === JSON.stringify(policyFrom(existing?.policy))) {
+    w.n.unchanged += 1;
+    return;
+  }
   try {
-    const after = JSON.stringify(await writeLoginPolicy(w.tx, w.tenantId, input));
-    if (!existing) w.n.created += 1;
-    else if (after !== before) w.n.updated += 1;
-    else w.n.unchanged += 1;
+    await writeLoginPolicy(w.tx, w.tenantId, input);
+    if (existing) w.n.updated += 1;
+    else w.n.created += 1;
   } catch (err) {
     if (!(err instanceof AppError)) throw err;
     w.errors.push({ type: 'loginPolicy', message: `${err.message}; the login policy is left as it was` });
