@@ -106,6 +106,9 @@ const ACTS: Record<string, Probe[]> = {
   'DELETE /api/v3/users/:id/roles/:roleName': [
     { name: "strips the user's role", req: (x) => ({ method: 'DELETE', url: `/api/v3/users/${x.userId}/roles/${x.role}` }) },
   ],
+  'DELETE /api/v3/users/:id/second-factors': [
+    { name: "removes the user's second factors", req: (x) => ({ method: 'DELETE', url: `/api/v3/users/${x.userId}/second-factors` }) },
+  ],
   'PUT /api/v3/users/:id/idps': [
     { name: 'links the user to another IdP', req: (x) => ({ method: 'PUT', url: `/api/v3/users/${x.userId}/idps`, body: { data: { ids: [x.freeIdpId] } } }) },
     { name: 'detaches the user from its IdP', req: (x) => ({ method: 'PUT', url: `/api/v3/users/${x.userId}/idps`, body: { data: { ids: [] } } }) },
@@ -317,6 +320,8 @@ const NOT_ACTING: Record<string, string> = {
   'PUT /api/v3/onboarding/tenant-identity': OPERATOR,
   'DELETE /api/v3/onboarding/tenant-identity/:subdomain': OPERATOR,
   'GET /api/v3/tenants/smtp': READ,
+  'GET /api/v3/tenants/login-policy': READ,
+  'PUT /api/v3/tenants/login-policy': "a tenant-wide setting: it changes how every user signs in, not any principal's power",
   'POST /api/v3/users/accept-terms': 'the caller accepts for itself',
   'GET /api/v3/session/validate-token': READ,
   'GET /api/v3/session/validate': READ,

@@ -46,6 +46,14 @@ const ROUTES: Line[] = [
   },
   { method: 'DELETE', url: '/api/v3/onboarding/tenant-identity/:subdomain', auth: 'sky', path: (f) => `/api/v3/onboarding/tenant-identity/${f.subdomainA}` },
   { method: 'GET', url: '/api/v3/tenants/smtp', auth: 'user', tenantWide: true },
+  { method: 'GET', url: '/api/v3/tenants/login-policy', auth: 'admin', tenantWide: true },
+  {
+    method: 'PUT',
+    url: '/api/v3/tenants/login-policy',
+    auth: 'admin',
+    tenantWide: true,
+    body: () => ({ data: { type: 'loginPolicy', attributes: { forceMfa: true } } }),
+  },
   { method: 'POST', url: '/api/v3/users/accept-terms', auth: 'user', tenantWide: true },
   { method: 'GET', url: '/api/v3/session/validate-token', auth: 'none' },
   { method: 'GET', url: '/api/v3/tenants', auth: 'sky' },
@@ -132,6 +140,7 @@ const ROUTES: Line[] = [
     body: () => ({ data: [{ type: 'roles', id: 'tenant-admin' }] }),
   },
   { method: 'DELETE', url: '/api/v3/users/:id/roles/:roleName', auth: 'admin', path: (f) => `/api/v3/users/${f.userIdA}/roles/tenant-user` },
+  { method: 'DELETE', url: '/api/v3/users/:id/second-factors', auth: 'admin', path: (f) => `/api/v3/users/${f.userIdA}/second-factors` },
   // UsergroupService (issue 3)
   {
     method: 'POST',

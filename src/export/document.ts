@@ -38,6 +38,7 @@ export interface OrgExport {
   org: { name: string };
   labelPolicy?: Record<string, unknown>;
   lockoutPolicy?: { maxPasswordAttempts: number };
+  loginPolicy?: Record<string, unknown>;
   passwordComplexityPolicy?: { minLength: number; hasUppercase: boolean; hasLowercase: boolean; hasNumber: boolean; hasSymbol: boolean };
   projects: { projectId: string; project: { name: string; projectRoleAssertion?: boolean } }[];
   projectRoles: { projectId: string; roleKey: string; displayName: string; group?: string }[];

@@ -2,6 +2,7 @@
 // repeatable-read transaction so an org is a consistent snapshot.
 import type { Prisma } from '../platform/db.js';
 import { TENANT_ADMIN } from '../principals/principal.js';
+import { exportLoginPolicy } from './login-policy-section.js';
 import { ACCESS_TOKEN_TYPES, b64, LABEL_KEYS, META_PREFIX, ORG_OWNER, type HumanUser, type MachineUser, type OrgExport } from './document.js';
 
 export interface ExportSelection {
@@ -11,7 +12,7 @@ export interface ExportSelection {
 
 export interface ExportOptions {
   withPasswords?: boolean;
-  /** Accepted for compatibility: we keep no OTP secrets, so there is nothing more to export. */
+  /** Accepted for compatibility: TOTP secrets stay sealed under this server's master key and are not exported. */
   withOtp?: boolean;
   baseDomain: string;
 }
@@ -99,6 +100,7 @@ export async function exportOrg(prisma: Prisma, tenantId: string, opts: ExportOp
         org: { name: t.name },
         ...(Object.keys(labelPolicy).length ? { labelPolicy } : {}),
         lockoutPolicy: { maxPasswordAttempts: t.lockoutMaxAttempts },
+        loginPolicy: await exportLoginPolicy(tx, t.id),
         passwordComplexityPolicy: {
           minLength: t.pwMinLength,
           hasUppercase: t.pwRequireUpper,

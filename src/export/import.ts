@@ -21,6 +21,7 @@ import { createAnalyticsUiApplication, syncAnalyticsUiSubdomain, type DefaultApp
 import { groupNameTaken } from '../groups/service.js';
 import { caseFolder, foldCase } from '../platform/case-fold.js';
 import { serviceAccountCreate } from '../service-accounts/schemas.js';
+import { planLoginPolicy, writeLoginPolicySection } from './login-policy-section.js';
 
 export interface ImportOptions {
   argon: Argon2Params;
@@ -335,7 +336,7 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
     roles: g.roles,
   }));
 
-  return { header, tenant, roles, users, machines, grants, groups };
+  return { header, tenant, roles, users, machines, grants, groups, loginPolicy: planLoginPolicy(raw.loginPolicy, errors) };
 }
 
 type Plan = ReturnType<typeof planOrg>;
@@ -362,6 +363,7 @@ type RoleResolution = { name: string } | { problem: string };
 async function writeOrg(tx: Tx, plan: Plan, errors: ItemError[], n: Counter, applications?: DefaultApplicationConfig) {
   const w: Step = { tx, tenantId: plan.tenant.id, errors, n };
   const { operator } = await writeTenant(w, plan, applications);
+  await writeLoginPolicySection(w, plan.loginPolicy);
   await writeRoles(w, plan);
   const holderOf = await writePrincipals(w, plan);
   const resolveRole = await roleResolver(w, operator, [...plan.groups.flatMap((g) => g.roles), ...plan.grants.map((g) => g.role)]);

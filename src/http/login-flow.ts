@@ -1,6 +1,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { completeLogin, type CompleteLoginInput, type LoginOutcome } from '../oauth/login.js';
 import { messagePage, termsPage } from '../ui/pages.js';
+import { enrolPage, recoveryCodesPage, secondFactorPage } from '../ui/second-factor-pages.js';
+import { issueCode, openAuthRequest } from '../oauth/authorize.js';
+import { openWaitingFactor, recordStepUp, sealPassedFactor, withSecondFactor, type PendingFactor } from '../oauth/second-factor.js';
+import { beginTotpEnrolment, type MfaDeps } from '../users/totp.js';
+import { sessionOf } from '../sessions/browser-session.js';
+import { sessionSecretOf } from './session-cookie.js';
 import { noStore } from './no-store.js';
 import { setSessionCookie } from './session-cookie.js';
 
@@ -17,12 +23,14 @@ export type LoginRedirectHook = (args: {
   authRequest?: string;
 }) => Promise<string | undefined>;
 
-/** Answers what the end of a login decided: the terms page, the session cookie and the way back to the client. */
-export function sendLoginOutcome(request: FastifyRequest, reply: FastifyReply, outcome: LoginOutcome) {
+/** Answers what the end of a login decided: the second factor, the terms page, the session cookie and the way back to the client. */
+export async function sendLoginOutcome(request: FastifyRequest, reply: FastifyReply, outcome: LoginOutcome) {
   const { config } = request.server;
   switch (outcome.kind) {
     case 'refused':
-      return messagePage(reply, 'Sign-in failed', 'This account cannot sign in.', 403);
+      return messagePage(reply, 'Sign-in failed', outcome.message ?? 'This account cannot sign in.', 403);
+    case 'second-factor':
+      return askSecondFactor(request, reply, outcome);
     case 'terms':
       return termsPage(request, reply, {
         tenantName: outcome.tenantName,
@@ -45,4 +53,69 @@ export async function finishLogin(request: FastifyRequest, reply: FastifyReply, 
   const origin = { requestId: request.id, clientAddress: request.ip };
   const outcome = await completeLogin({ prisma: app.db.prisma, masterKey: app.masterKey, issuer: app.oauth.issuer, config: app.config, origin }, input);
   return sendLoginOutcome(request, reply, outcome);
+}
+
+/** What the second-factor checks of a request need: the login throttle's settings, and the request for the audit log. */
+export function mfaDeps(request: FastifyRequest): MfaDeps {
+  const app = request.server;
+  return {
+    prisma: app.db.prisma,
+    masterKey: app.masterKey,
+    throttle: { maxFailuresPerAddress: app.config.LOGIN_MAX_FAILURES, lockoutSeconds: app.config.LOGIN_LOCKOUT_SECONDS },
+    origin: { requestId: request.id, clientAddress: request.ip },
+  };
+}
+
+/** The second-factor step: the code page, or TOTP enrolment when the user has none and one is required. */
+export async function askSecondFactor(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  c: { need: 'verify' | 'enrol'; tenantName: string; pending: string; formTargets: string[]; stepUp?: boolean; error?: string; status?: number },
+) {
+  if (c.need === 'verify') return secondFactorPage(request, reply, c);
+  const pending = openWaitingFactor(request.server.masterKey, c.pending);
+  const enrolment = pending && (await beginTotpEnrolment(mfaDeps(request), pending.tenantId, pending.userId));
+  if (!enrolment) return secondFactorPage(request, reply, c);
+  return enrolPage(request, reply, {
+    ...c,
+    intro: `${c.tenantName} requires a second factor when you sign in.`,
+    action: '/ui/login/totp',
+    fields: { pending: c.pending },
+    enrolment,
+  });
+}
+
+/** After a login-time enrolment: the recovery codes, then Continue resumes the login. */
+export function showCodesThenContinue(request: FastifyRequest, reply: FastifyReply, codes: string[], passed: PendingFactor, formTargets: string[]) {
+  const next = {
+    action: '/ui/login/continue',
+    method: 'post' as const,
+    fields: { passed: sealPassedFactor(request.server.masterKey, passed) },
+    label: 'Continue',
+  };
+  return recoveryCodesPage(request, reply, { codes, next, formTargets });
+}
+
+/**
+ * A second factor passed: a new login goes on to its end (terms, session, code); a step-up
+ * marks the browser's session and issues the code it was missing.
+ */
+export async function continueAfterSecondFactor(request: FastifyRequest, reply: FastifyReply, p: PendingFactor) {
+  const app = request.server;
+  const amr = withSecondFactor(p.amr);
+  if (!p.sessionId) return finishLogin(request, reply, { tenantId: p.tenantId, userId: p.userId, amr, authRequest: p.authRequest });
+  // A step-up applies to the session of the browser that started it, and to no other.
+  const current = await sessionOf(app.db.prisma, sessionSecretOf(request), app.config);
+  const session = current?.ok && current.session.id === p.sessionId ? await recordStepUp(app.db.prisma, p.tenantId, p.sessionId) : undefined;
+  const authReq = openAuthRequest(app.masterKey, p.authRequest);
+  if (!session || !authReq || authReq.tenantId !== p.tenantId) {
+    return messagePage(reply, 'Cannot sign in', 'This sign-in has expired. Go back to the application and sign in again.', 400);
+  }
+  const url = await issueCode(app.db.prisma, app.oauth.issuer, authReq, {
+    userId: session.userId,
+    sessionId: session.id,
+    authTime: session.authTime,
+    amr: session.amr,
+  });
+  return noStore(reply.code(303)).redirect(url, 303);
 }

@@ -28,6 +28,8 @@ export interface AuthRequest {
   maxAge?: number;
   loginHint?: string;
   prompt?: string;
+  /** Requested authentication context classes (./acr.ts), space-separated. */
+  acrValues?: string;
   /** The subject of the id_token_hint: the user the client believes is signed in. */
   hintedSubject?: string;
   exp: number;
@@ -154,6 +156,7 @@ async function validateAuthorizeRequest(
     'max_age',
     'login_hint',
     'id_token_hint',
+    'acr_values',
   ]) {
     if (one(query, name) === '\u0000dup') return fail('invalid_request', `${name} is repeated`);
   }
@@ -187,6 +190,8 @@ async function validateAuthorizeRequest(
   }
   const nonce = one(query, 'nonce');
   if ((state?.length ?? 0) > 1024 || (nonce?.length ?? 0) > 1024) return fail('invalid_request', 'state or nonce is too long');
+  const acrValues = one(query, 'acr_values');
+  if ((acrValues?.length ?? 0) > 1024) return fail('invalid_request', 'acr_values is too long');
   const scopes = grantableScopes(one(query, 'scope'));
   const loginHint = one(query, 'login_hint');
   const idTokenHint = one(query, 'id_token_hint');
@@ -209,6 +214,7 @@ async function validateAuthorizeRequest(
       maxAge,
       loginHint: loginHint && loginHint.length <= 320 ? loginHint : undefined,
       prompt,
+      acrValues,
       hintedSubject: hint?.sub,
       exp: Math.floor(now / 1000) + REQUEST_LIFETIME_SECONDS,
     },

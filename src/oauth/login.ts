@@ -8,6 +8,8 @@ import { issueCode, openAuthRequest } from './authorize.js';
 import { recordLogin, recordLoginFailure } from '../audit/events.js';
 import type { AuditOrigin } from '../audit/origin.js';
 import { foldCase } from '../platform/case-fold.js';
+import { loginPolicyOf, type LoginPolicy } from '../tenants/login-policy.js';
+import { sealWaitingFactor, secondFactorFollows, secondFactorNeed } from './second-factor.js';
 
 export interface CompleteLoginInput {
   tenantId: string;
@@ -34,8 +36,10 @@ export interface LoginDeps {
 
 /** What the end of a login decided; the login pages turn it into an answer. */
 export type LoginOutcome =
-  /** The account or its tenant cannot sign in. */
-  | { kind: 'refused' }
+  /** The account or its tenant cannot sign in (`message`: why, when the user may be told). */
+  | { kind: 'refused'; message?: string }
+  /** A second factor first: `pending` resumes the login once it passed (openWaitingFactor). */
+  | { kind: 'second-factor'; need: 'verify' | 'enrol'; tenantName: string; pending: string; formTargets: string[] }
   /** The tenant requires terms acceptance first: `pending` resumes the login (openPendingLogin). */
   | { kind: 'terms'; tenantName: string; pending: string; formTargets: string[]; termsText: string }
   /** Signed in, with no authorization request to resume. */
@@ -64,6 +68,24 @@ export async function completeLogin(deps: LoginDeps, input: CompleteLoginInput):
   }
   const authReq = openAuthRequest(deps.masterKey, input.authRequest);
   const formTargets = authReq ? [new URL(authReq.redirectUri).origin] : [];
+
+  const policy = await loginPolicyOf(prisma, user.tenantId);
+  const external = input.amr.includes('ext');
+  if (external ? !policy.allowExternalIdp : !policy.allowUsernamePassword) {
+    await recordLoginFailure(prisma, { tenantId: input.tenantId, account: user, method: input.amr[0] ?? 'unknown', reason: 'refused' }, deps.origin);
+    return { kind: 'refused', message: 'This way of signing in is turned off for this organisation.' };
+  }
+  if (!input.amr.includes('mfa')) {
+    const need = await secondFactorNeed(prisma, policy, { tenantId: user.tenantId, userId: user.id, amr: input.amr }, authReq?.acrValues);
+    if (need === 'unavailable') {
+      await recordLoginFailure(prisma, { tenantId: input.tenantId, account: user, method: input.amr[0] ?? 'unknown', reason: 'refused' }, deps.origin);
+      return { kind: 'refused', message: 'A second factor is required, but this organisation allows none that can be used here.' };
+    }
+    if (need !== 'none') {
+      const pending = sealWaitingFactor(deps.masterKey, { tenantId: user.tenantId, userId: user.id, amr: input.amr, authRequest: input.authRequest });
+      return { kind: 'second-factor', need, tenantName: user.tenant.name, pending, formTargets };
+    }
+  }
 
   if (user.tenant.termsRequired && !user.termsAcceptedAt) {
     const pending = seal(deps.masterKey, JSON.stringify({ ...input, exp: Math.floor(Date.now() / 1000) + PENDING_SECONDS }), PENDING_AAD);
@@ -136,13 +158,10 @@ export async function checkPassword(
   password: string,
   clientIp?: string,
   requestId?: string,
+  policy?: LoginPolicy,
 ): Promise<PasswordCheck> {
   const origin = requestId ? { requestId, clientAddress: clientIp } : undefined;
-  const key = await foldCase(prisma, login.trim());
-  const user = await prisma.user.findFirst({
-    where: { tenantId, OR: [{ emailLower: key }, { usernameLower: key }] },
-    include: { tenant: { select: { state: true } } },
-  });
+  const user = await findLoginName(prisma, tenantId, login, policy);
   if (!user?.passwordHash) {
     dummyHash ??= hashPassword('not-a-real-password', argon2Params(config));
     await verifyPassword(await dummyHash, password);
@@ -167,6 +186,19 @@ export async function checkPassword(
     await recordLoginFailure(prisma, { tenantId, account: user, method: 'pwd', reason: 'bad_credentials', lockedNow }, origin);
     return { ok: false, lockedNow };
   }
-  await recordSuccessfulLogin(prisma, tenantId, user.id, { address: throttle.address });
+  // With a second factor to come, the attempt stays counted until that passes too: a known
+  // password must not reset the throttle that bounds guessing the second factor.
+  if (!policy || !(await secondFactorFollows(prisma, policy, tenantId, user.id))) {
+    await recordSuccessfulLogin(prisma, tenantId, user.id, { address: throttle.address });
+  }
   return { ok: true, userId: user.id };
+}
+
+/** The user a login name names: the username, or the email unless the policy disables login with email. */
+export async function findLoginName(prisma: Prisma, tenantId: string, login: string, policy?: Pick<LoginPolicy, 'disableLoginWithEmail'>) {
+  const key = await foldCase(prisma, login.trim());
+  return prisma.user.findFirst({
+    where: { tenantId, OR: [...(policy?.disableLoginWithEmail ? [] : [{ emailLower: key }]), { usernameLower: key }] },
+    include: { tenant: { select: { state: true } } },
+  });
 }

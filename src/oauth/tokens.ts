@@ -1,3 +1,4 @@
+import { acrOf } from './acr.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import type { Prisma } from '../platform/db.js';
@@ -159,7 +160,7 @@ export interface IdTokenInput {
   alg: SigningAlg;
 }
 
-/** An ID token per OpenID Connect Core 2: nonce, at_hash, auth_time, amr, sid, azp. */
+/** An ID token per OpenID Connect Core 2: nonce, at_hash, auth_time, amr, acr, sid, azp. */
 export async function issueIdToken(deps: OAuthDeps, input: IdTokenInput, now = new Date()): Promise<string> {
   const iat = Math.floor(now.getTime() / 1000);
   const { kid, key } = await deps.keys.signingKey(input.alg);
@@ -168,7 +169,7 @@ export async function issueIdToken(deps: OAuthDeps, input: IdTokenInput, now = n
     azp: input.clientId,
     ...(input.nonce ? { nonce: input.nonce } : {}),
     ...(input.authTime ? { auth_time: Math.floor(input.authTime.getTime() / 1000) } : {}),
-    ...(input.amr?.length ? { amr: input.amr } : {}),
+    ...(input.amr?.length ? { amr: input.amr, acr: acrOf(input.amr) } : {}),
     ...(input.sid ? { sid: input.sid } : {}),
     ...(input.accessToken ? { at_hash: atHash(input.accessToken) } : {}),
   })

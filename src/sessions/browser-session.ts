@@ -19,6 +19,7 @@ export interface SessionRow {
   amr: string[];
   authTime: Date;
   expiresAt: Date;
+  secondFactorAt: Date | null;
 }
 
 /** A session just created, with the secret its holder presents (the database keeps only its hash). */
@@ -42,6 +43,7 @@ export async function startSession(
       tokenHash: sha256Hex(secret),
       amr: input.amr,
       authTime: now,
+      secondFactorAt: input.amr.includes('otp') ? now : null,
       lastSeenAt: now,
       expiresAt: new Date(now.getTime() + s.SESSION_ABSOLUTE_SECONDS * 1000),
     },

@@ -90,4 +90,7 @@ button.secondary{background:#e7ebf3;color:#1d2330}
 .error{background:#fdecec;color:#8a1c1c;border-radius:6px;padding:10px 12px}
 .muted{color:#5d6678;font-size:.9rem}
 .terms{max-height:220px;overflow:auto;border:1px solid #e1e5ee;border-radius:6px;padding:10px;font-size:.9rem}
+img.qr{display:block;margin:12px auto}
+code.secret{word-break:break-all}
+.codes{columns:2;font-family:ui-monospace,monospace;font-size:1.05rem;padding-left:1.2em}
 `;

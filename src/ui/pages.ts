@@ -11,7 +11,15 @@ export interface LoginPageContext {
   formTargets?: string[];
 }
 
-export function emailPage(request: FastifyRequest, reply: FastifyReply, c: LoginPageContext & { email?: string; error?: string; status?: number }) {
+/** The login name the tenant's policy accepts: the username alone when it disables login with email. */
+export type LoginNameKind = 'email' | 'username';
+
+export function emailPage(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  c: LoginPageContext & { email?: string; error?: string; status?: number; loginName?: LoginNameKind },
+) {
+  const byUsername = c.loginName === 'username';
   return sendPage(
     reply,
     { title: `Sign in to ${c.tenantName}`, formTargets: c.formTargets, status: c.status },
@@ -21,8 +29,8 @@ ${errorBox(c.error)}
 <form method="post" action="/ui/login">
 ${hidden('csrf', csrfToken(request, reply))}
 ${hidden('r', c.r)}
-<label for="email">Email</label>
-<input id="email" name="email" type="email" autocomplete="username" required autofocus value="${c.email ?? ''}">
+<label for="email">${byUsername ? 'Username' : 'Email'}</label>
+<input id="email" name="email" type="${byUsername ? 'text' : 'email'}" autocomplete="username" required autofocus value="${c.email ?? ''}">
 <button type="submit">Continue</button>
 </form>`,
   );

@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import { openAuthRequest } from '../../oauth/authorize.js';
-import { checkPassword, loginTargetOf, openPendingLogin, recordTermsAccepted } from '../../oauth/login.js';
+import { checkPassword, findLoginName, loginTargetOf, openPendingLogin, recordTermsAccepted } from '../../oauth/login.js';
+import { loginPolicyOf } from '../../tenants/login-policy.js';
 import { csrfValid } from '../../ui/csrf.js';
 import { releaseExpiredLocks } from '../../users/lockout.js';
 import { STYLESHEET } from '../../ui/layout.js';
@@ -60,7 +61,8 @@ export default async function loginRoutes(app: FastifyInstance) {
     const ctx = await resolve(request, typeof q.r === 'string' ? q.r : undefined);
     if (typeof ctx === 'string') return messagePage(reply, 'Cannot sign in', ctx, 400);
     const hint = ctx.r ? openAuthRequest(app.masterKey, ctx.r)?.loginHint : undefined;
-    return emailPage(request, reply, { ...ctx, email: hint });
+    const policy = await loginPolicyOf(app.db.prisma, ctx.tenantId);
+    return emailPage(request, reply, { ...ctx, email: hint, loginName: policy.disableLoginWithEmail ? 'username' : 'email' });
   });
 
   // Email first: a hook may send the user to their identity provider instead of the password step.
@@ -69,10 +71,23 @@ export default async function loginRoutes(app: FastifyInstance) {
     const ctx = await resolve(request, field(request.body, 'r'));
     if (typeof ctx === 'string') return messagePage(reply, 'Cannot sign in', ctx, 400);
     const email = (field(request.body, 'email') ?? '').trim();
-    if (!email || email.length > 320) return emailPage(request, reply, { ...ctx, error: 'Enter your email address.', status: 400 });
-    for (const hook of app.loginRedirectHooks) {
-      const target = await hook({ request, tenantId: ctx.tenantId, email, authRequest: ctx.r });
-      if (target) return target.startsWith('/') && !target.startsWith('//') ? reply.redirect(target, 303) : continuePage(reply, target);
+    const policy = await loginPolicyOf(app.db.prisma, ctx.tenantId);
+    const page = { ...ctx, loginName: policy.disableLoginWithEmail ? ('username' as const) : ('email' as const) };
+    if (!email || email.length > 320) {
+      return emailPage(request, reply, { ...page, error: `Enter your ${policy.disableLoginWithEmail ? 'username' : 'email address'}.`, status: 400 });
+    }
+    if (policy.allowExternalIdp) {
+      for (const hook of app.loginRedirectHooks) {
+        const target = await hook({ request, tenantId: ctx.tenantId, email, authRequest: ctx.r });
+        if (target) return target.startsWith('/') && !target.startsWith('//') ? reply.redirect(target, 303) : continuePage(reply, target);
+      }
+    }
+    if (!policy.allowUsernamePassword) {
+      return emailPage(request, reply, { ...page, email, error: 'Password sign-in is turned off for this organisation.', status: 403 });
+    }
+    // The tenant chose to say so: an unknown name is reported instead of going on to the password.
+    if (!policy.ignoreUnknownUsernames && !(await findLoginName(app.db.prisma, ctx.tenantId, email, policy))) {
+      return emailPage(request, reply, { ...page, email, error: 'No account has this login name.', status: 404 });
     }
     return passwordPage(request, reply, { ...ctx, email });
   });
@@ -86,8 +101,10 @@ export default async function loginRoutes(app: FastifyInstance) {
     if (!email || email.length > 320 || !password || password.length > 1024) {
       return passwordPage(request, reply, { ...ctx, email: email.slice(0, 320), error: GENERIC_FAILURE, status: 401 });
     }
+    const policy = await loginPolicyOf(app.db.prisma, ctx.tenantId);
+    if (!policy.allowUsernamePassword) return messagePage(reply, 'Cannot sign in', 'Password sign-in is turned off for this organisation.', 403);
     // request.ip: the peer, or the client a TRUSTED_PROXIES peer names in X-Forwarded-For.
-    const result = await checkPassword(app.db.prisma, app.config, ctx.tenantId, email, password, request.ip, request.id);
+    const result = await checkPassword(app.db.prisma, app.config, ctx.tenantId, email, password, request.ip, request.id, policy);
     if (!result.ok) {
       // A lockout ends the user's sessions and tokens (while it lasts): refused here before this answer leaves.
       if (result.lockedNow) request.settleInvalidations = true;

@@ -12,6 +12,9 @@ import { revokeToken } from '../../oauth/revocation.js';
 import { ROLES_CLAIM } from '../../oauth/tokens.js';
 import { userInfo } from '../../oauth/userinfo.js';
 import { loadSubject } from '../../principals/load.js';
+import { ACR_VALUES_SUPPORTED } from '../../oauth/acr.js';
+import { judgeSession, type SessionVerdict } from '../../oauth/second-factor.js';
+import { loginPolicyOf } from '../../tenants/login-policy.js';
 import { sessionOf } from '../../sessions/browser-session.js';
 import { messagePage } from '../../ui/pages.js';
 import { access, WHO } from '../jsonapi.js';
@@ -154,6 +157,7 @@ export default async function oauthRoutes(app: FastifyInstance) {
       revocation_endpoint_auth_signing_alg_values_supported: ['RS256', 'ES256'],
       code_challenge_methods_supported: ['S256'],
       prompt_values_supported: ['none', 'login'],
+      acr_values_supported: ACR_VALUES_SUPPORTED,
       claims_supported: [
         'sub',
         'iss',
@@ -163,6 +167,7 @@ export default async function oauthRoutes(app: FastifyInstance) {
         'auth_time',
         'nonce',
         'amr',
+        'acr',
         'sid',
         'at_hash',
         'azp',
@@ -211,23 +216,26 @@ export default async function oauthRoutes(app: FastifyInstance) {
     const prompts = req.prompt?.split(' ') ?? [];
 
     const s = await sessionOf(prisma, sessionSecretOf(request), app.config);
+    let verdict: SessionVerdict = 'login';
     if (s?.ok && s.session.tenantId === req.tenantId) {
-      const tooOld = req.maxAge !== undefined && s.session.authTime.getTime() + req.maxAge * 1000 < Date.now();
       const subject = await loadSubject(prisma, s.session.tenantId, s.session.userId, 'session', s.session.id);
       // OIDC Core 3.1.2.1: the client expects the hinted user; another user's session is no answer.
       const otherUser = req.hintedSubject !== undefined && req.hintedSubject !== s.session.userId;
-      if (subject.ok && !tooOld && !otherUser && !prompts.includes('login')) {
+      if (subject.ok && !otherUser && !prompts.includes('login')) {
+        // max_age, the login policy's check lifetimes and acr_values: re-login, or a second factor first.
+        verdict = await judgeSession(prisma, await loginPolicyOf(prisma, req.tenantId), s.session, req);
+      }
+      if (verdict === 'ok') {
         const url = await issueCode(prisma, iss, req, { userId: s.session.userId, sessionId: s.session.id, authTime: s.session.authTime, amr: s.session.amr });
         return noStore(reply).redirect(url, status);
       }
     }
     if (prompts.includes('none')) {
-      return reply.redirect(
-        redirectWith(req.redirectUri, { error: 'login_required', error_description: 'The user must sign in', state: req.state, iss }),
-        status,
-      );
+      const error = verdict === 'step-up' ? 'interaction_required' : 'login_required';
+      return reply.redirect(redirectWith(req.redirectUri, { error, error_description: 'The user must sign in', state: req.state, iss }), status);
     }
-    return reply.redirect(`/ui/login?r=${encodeURIComponent(sealAuthRequest(app.masterKey, { ...req, prompt: undefined }))}`, status);
+    const r = encodeURIComponent(sealAuthRequest(app.masterKey, { ...req, prompt: undefined }));
+    return reply.redirect(verdict === 'step-up' ? `/ui/login/step-up?r=${r}` : `/ui/login?r=${r}`, status);
   };
   const authorizeConfig = { config: limit(app.config.RATE_LIMIT_AUTHORIZE) };
   app.get(

@@ -1,0 +1,76 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { loginPolicyInput, loginPolicyOf, loginPolicySchema, setLoginPolicy } from '../../tenants/login-policy.js';
+import { resetSecondFactors } from '../../users/totp.js';
+import { contextOf } from '../context.js';
+import { access, documentSchema, errors, inputDocument, jsonApi, noContent, resource, resourceSchema, sendJsonApi, WHO } from '../jsonapi.js';
+
+const TYPE = 'loginPolicy';
+const policyResource = resourceSchema(TYPE, loginPolicySchema).meta({ id: 'LoginPolicy' });
+const tags = ['TenantService'];
+const DETAILS =
+  "The tenant named by X-Forwarded-Tenant-Id (else the caller's). Field names, values and durations are ZITADEL's loginPolicy (docs/login.md says where each takes effect).";
+
+export default async function loginPolicyRoutes(app: FastifyInstance) {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+
+  r.get(
+    '/api/v3/tenants/login-policy',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'GetLoginPolicy',
+        summary: "Get the tenant's login policy",
+        description: access([WHO.admin], DETAILS),
+        response: { 200: jsonApi('The login policy, defaults filled in', documentSchema(policyResource)), ...errors(401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      const ctx = contextOf(request);
+      return sendJsonApi(reply, 200, { data: resource(TYPE, ctx.tenantId, await loginPolicyOf(ctx.prisma, ctx.tenantId)) });
+    },
+  );
+
+  r.put(
+    '/api/v3/tenants/login-policy',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'SetLoginPolicy',
+        summary: "Replace the tenant's login policy",
+        description: access([WHO.admin], `${DETAILS} Fields left out take their defaults.`),
+        body: inputDocument(TYPE, loginPolicyInput),
+        response: { 200: jsonApi('The login policy now in force', documentSchema(policyResource)), ...errors(400, 401, 403, 404, 413, 415, 422) },
+      },
+    },
+    async (request, reply) => {
+      const ctx = contextOf(request);
+      return sendJsonApi(reply, 200, { data: resource(TYPE, ctx.tenantId, await setLoginPolicy(ctx, request.body.data.attributes)) });
+    },
+  );
+
+  r.delete(
+    '/api/v3/users/:id/second-factors',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags: ['UserService'],
+        operationId: 'ResetUserSecondFactors',
+        summary: "Remove a user's second factors",
+        description: access(
+          [WHO.admin, WHO.policy],
+          "Removes the user's TOTP and recovery codes; the user enrols again (at the next login when the login policy forces MFA).",
+        ),
+        params: z.object({ id: z.string().max(64) }),
+        response: { 204: noContent('Removed (also when the user had none)'), ...errors(401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      await resetSecondFactors(contextOf(request), request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+}

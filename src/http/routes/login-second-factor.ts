@@ -1,0 +1,98 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import formbody from '@fastify/formbody';
+import rateLimit from '@fastify/rate-limit';
+import { openAuthRequest } from '../../oauth/authorize.js';
+import { openPassedFactor, openWaitingFactor, sealWaitingFactor, secondFactorNeed, type PendingFactor } from '../../oauth/second-factor.js';
+import { sessionOf } from '../../sessions/browser-session.js';
+import { loginPolicyOf } from '../../tenants/login-policy.js';
+import { confirmTotpEnrolment, verifySecondFactor } from '../../users/totp.js';
+import { csrfValid } from '../../ui/csrf.js';
+import { messagePage } from '../../ui/pages.js';
+import { askSecondFactor, continueAfterSecondFactor, mfaDeps, showCodesThenContinue } from '../login-flow.js';
+import { sessionSecretOf } from '../session-cookie.js';
+
+// The second-factor step of the hosted login, and the step-up of a live session that an
+// authorization request finds too weak (acr_values, secondFactorCheckLifetime).
+
+const hide = { hide: true };
+const WRONG_CODE = 'That code is not valid. Enter the current code from your authenticator app, or an unused recovery code.';
+const EXPIRED = 'This sign-in has expired. Go back to the application and sign in again.';
+
+const field = (body: unknown, name: string): string | undefined => {
+  const v = (body as Record<string, unknown> | undefined)?.[name];
+  return typeof v === 'string' ? v : undefined;
+};
+
+export default async function loginSecondFactorRoutes(app: FastifyInstance) {
+  await app.register(formbody, { bodyLimit: 65536 });
+  await app.register(rateLimit, { global: false });
+  const loginLimit = { rateLimit: { max: app.config.RATE_LIMIT_LOGIN, timeWindow: 60_000 } };
+  const { prisma } = app.db;
+
+  const refuseForm = (reply: FastifyReply) =>
+    messagePage(reply, 'Form expired', 'The form expired or was not sent by this site. Go back, reload the page and try again.', 403);
+
+  /** The page context of a pending second factor: the tenant's name and the client the forms may return to. */
+  async function contextOf(p: PendingFactor) {
+    const tenant = await prisma.tenant.findUnique({ where: { id: p.tenantId }, select: { name: true } });
+    const req = openAuthRequest(app.masterKey, p.authRequest);
+    return { tenantName: tenant?.name ?? '', formTargets: req ? [new URL(req.redirectUri).origin] : [], stepUp: Boolean(p.sessionId) };
+  }
+
+  const codeOf = (request: FastifyRequest) => (field(request.body, 'code') ?? '').trim();
+
+  app.get('/ui/login/step-up', { schema: hide }, async (request, reply) => {
+    const r = (request.query as Record<string, unknown>).r;
+    const req = typeof r === 'string' ? openAuthRequest(app.masterKey, r) : undefined;
+    if (!req || typeof r !== 'string') return messagePage(reply, 'Cannot sign in', EXPIRED, 400);
+    const s = await sessionOf(prisma, sessionSecretOf(request), app.config);
+    const relogin = `/ui/login?r=${encodeURIComponent(r)}`;
+    if (!s?.ok || s.session.tenantId !== req.tenantId) return reply.redirect(relogin, 302);
+    const policy = await loginPolicyOf(prisma, req.tenantId);
+    const need = await secondFactorNeed(prisma, policy, s.session, req.acrValues);
+    if (need === 'none') return reply.redirect(relogin, 302);
+    if (need === 'unavailable')
+      return messagePage(reply, 'Cannot sign in', 'A second factor is required, but this organisation allows none that can be used here.', 403);
+    const p: PendingFactor = { tenantId: s.session.tenantId, userId: s.session.userId, amr: s.session.amr, authRequest: r, sessionId: s.session.id };
+    return askSecondFactor(request, reply, { need, pending: sealWaitingFactor(app.masterKey, p), ...(await contextOf(p)) });
+  });
+
+  app.post('/ui/login/second-factor', { schema: hide, config: loginLimit }, async (request, reply) => {
+    if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
+    const sealed = field(request.body, 'pending');
+    const p = openWaitingFactor(app.masterKey, sealed);
+    if (!p || !sealed) return messagePage(reply, 'Cannot sign in', EXPIRED, 400);
+    const check = await verifySecondFactor(
+      mfaDeps(request),
+      { tenantId: p.tenantId, userId: p.userId, code: codeOf(request), clientIp: request.ip },
+      p.sessionId ? 'step-up' : 'login',
+    );
+    if (!check.ok) {
+      if (check.lockedNow) request.settleInvalidations = true;
+      return askSecondFactor(request, reply, { need: 'verify', pending: sealed, ...(await contextOf(p)), error: WRONG_CODE, status: 401 });
+    }
+    return continueAfterSecondFactor(request, reply, p);
+  });
+
+  // Enrolment required at login (forceMfa, or acr_values asking for two factors).
+  app.post('/ui/login/totp', { schema: hide, config: loginLimit }, async (request, reply) => {
+    if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
+    const sealed = field(request.body, 'pending');
+    const p = openWaitingFactor(app.masterKey, sealed);
+    if (!p || !sealed) return messagePage(reply, 'Cannot sign in', EXPIRED, 400);
+    const ctx = await contextOf(p);
+    const check = await confirmTotpEnrolment(mfaDeps(request), { tenantId: p.tenantId, userId: p.userId, code: codeOf(request), clientIp: request.ip });
+    if (!check.ok) {
+      if (check.lockedNow) request.settleInvalidations = true;
+      return askSecondFactor(request, reply, { need: 'enrol', pending: sealed, ...ctx, error: WRONG_CODE, status: 401 });
+    }
+    return showCodesThenContinue(request, reply, check.recoveryCodes ?? [], p, ctx.formTargets);
+  });
+
+  app.post('/ui/login/continue', { schema: hide, config: loginLimit }, async (request, reply) => {
+    if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
+    const p = openPassedFactor(app.masterKey, field(request.body, 'passed'));
+    if (!p) return messagePage(reply, 'Cannot sign in', EXPIRED, 400);
+    return continueAfterSecondFactor(request, reply, p);
+  });
+}

@@ -1,0 +1,112 @@
+import type { Prisma } from '../platform/db.js';
+import { seal, unseal } from '../platform/sealed.js';
+import type { SessionRow } from '../sessions/browser-session.js';
+import { SECOND_FACTOR_OTP, seconds, type LoginPolicy } from '../tenants/login-policy.js';
+import { totpState } from '../users/totp.js';
+import { acrRequiresMfa } from './acr.js';
+
+/*
+ * When a login or a live session needs a second factor, by the tenant's login policy, the
+ * user's enrolment and the client's acr_values. A second factor is asked when the user has
+ * TOTP (and the policy allows it), when the policy forces MFA (for password logins only,
+ * with forceMfaLocalOnly), or when the client asks for ACR_MFA.
+ */
+
+export type SecondFactorNeed =
+  /** Nothing more to ask. */
+  | 'none'
+  /** A TOTP or recovery code. */
+  | 'verify'
+  /** The user has no second factor and must enrol TOTP now. */
+  | 'enrol'
+  /** A second factor is required but the policy allows none this server offers. */
+  | 'unavailable';
+
+export async function secondFactorNeed(
+  prisma: Prisma,
+  policy: LoginPolicy,
+  who: { tenantId: string; userId: string; amr: readonly string[] },
+  acrValues?: string,
+): Promise<SecondFactorNeed> {
+  const otpAllowed = policy.secondFactors.includes(SECOND_FACTOR_OTP);
+  const enrolled = otpAllowed && (await totpState(prisma, who.tenantId, who.userId)) === 'confirmed';
+  const forced = policy.forceMfa && !(policy.forceMfaLocalOnly && who.amr.includes('ext'));
+  if (!enrolled && !forced && !acrRequiresMfa(acrValues)) return 'none';
+  if (enrolled) return 'verify';
+  return otpAllowed ? 'enrol' : 'unavailable';
+}
+
+/** Whether a successful password check is only the first of two factors (its success is then recorded after the second). */
+export async function secondFactorFollows(prisma: Prisma, policy: LoginPolicy, tenantId: string, userId: string): Promise<boolean> {
+  return (await secondFactorNeed(prisma, policy, { tenantId, userId, amr: ['pwd'] })) !== 'none';
+}
+
+export type SessionVerdict = 'ok' | 'login' | 'step-up';
+
+/**
+ * Whether a live session may answer an authorization request as it is: `login` when its
+ * first factor is older than the policy's check lifetime (or max_age) or no longer allowed,
+ * `step-up` when it lacks a second factor that is now needed or whose check is too old.
+ */
+export async function judgeSession(
+  prisma: Prisma,
+  policy: LoginPolicy,
+  session: Pick<SessionRow, 'tenantId' | 'userId' | 'amr' | 'authTime' | 'secondFactorAt'>,
+  req: { maxAge?: number; acrValues?: string },
+  now = Date.now(),
+): Promise<SessionVerdict> {
+  const external = session.amr.includes('ext');
+  if (external ? !policy.allowExternalIdp : !policy.allowUsernamePassword) return 'login';
+  const firstFactorLifetime = seconds(external ? policy.externalLoginCheckLifetime : policy.passwordCheckLifetime);
+  const age = (now - session.authTime.getTime()) / 1000;
+  if (age > firstFactorLifetime || (req.maxAge !== undefined && age > req.maxAge)) return 'login';
+  const need = await secondFactorNeed(prisma, policy, { tenantId: session.tenantId, userId: session.userId, amr: session.amr }, req.acrValues);
+  if (need === 'none') return 'ok';
+  const checked = session.secondFactorAt;
+  if (checked && (now - checked.getTime()) / 1000 <= seconds(policy.secondFactorCheckLifetime) && session.amr.includes('mfa')) return 'ok';
+  return 'step-up';
+}
+
+/** A login (or a session's step-up) waiting for its second factor: what to resume once it passes. */
+export interface PendingFactor {
+  tenantId: string;
+  userId: string;
+  amr: string[];
+  authRequest?: string;
+  /** Step-up of this live session rather than a new login. */
+  sessionId?: string;
+}
+
+const PENDING_SECONDS = 10 * 60;
+// Sealed apart: a login waiting for its code must not pass for one whose code was checked.
+const WAITING_AAD = 'second-factor-waiting';
+const PASSED_AAD = 'second-factor-passed';
+
+function sealWith(key: Buffer, p: PendingFactor, aad: string) {
+  return seal(key, JSON.stringify({ ...p, exp: Math.floor(Date.now() / 1000) + PENDING_SECONDS }), aad);
+}
+
+function openWith(key: Buffer, sealed: unknown, aad: string): PendingFactor | undefined {
+  if (typeof sealed !== 'string' || sealed.length > 16384) return undefined;
+  const plain = unseal(key, sealed, aad);
+  if (!plain) return undefined;
+  const p = JSON.parse(plain.toString('utf8')) as PendingFactor & { exp: number };
+  if (p.exp * 1000 <= Date.now()) return undefined;
+  return { tenantId: p.tenantId, userId: p.userId, amr: p.amr, authRequest: p.authRequest, sessionId: p.sessionId };
+}
+
+export const sealWaitingFactor = (key: Buffer, p: PendingFactor) => sealWith(key, p, WAITING_AAD);
+export const openWaitingFactor = (key: Buffer, sealed: unknown) => openWith(key, sealed, WAITING_AAD);
+/** After a login-time enrolment the recovery codes are shown first; the page's Continue carries this. */
+export const sealPassedFactor = (key: Buffer, p: PendingFactor) => sealWith(key, p, PASSED_AAD);
+export const openPassedFactor = (key: Buffer, sealed: unknown) => openWith(key, sealed, PASSED_AAD);
+
+/** The methods of an authentication once its second factor passed. */
+export const withSecondFactor = (amr: string[]) => [...new Set([...amr, 'otp', 'mfa'])];
+
+/** A live session passed a second factor (step-up): its methods and check time. Undefined when it ended meanwhile. */
+export async function recordStepUp(prisma: Prisma, tenantId: string, sessionId: string, now = new Date()): Promise<SessionRow | undefined> {
+  const row = await prisma.browserSession.findUnique({ where: { tenantId_id: { tenantId, id: sessionId } } });
+  if (!row || row.endedAt || row.expiresAt <= now) return undefined;
+  return prisma.browserSession.update({ where: { id: row.id }, data: { amr: withSecondFactor(row.amr), secondFactorAt: now } });
+}

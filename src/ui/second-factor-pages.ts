@@ -1,0 +1,88 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { csrfToken } from './csrf.js';
+import { errorBox, hidden, html, raw, sendPage, type Raw } from './layout.js';
+
+// The hosted pages of the second factor: the code step of a login, TOTP enrolment (at login
+// or from the account page) and the recovery codes, shown once.
+
+interface Common {
+  formTargets?: string[];
+  error?: string;
+  status?: number;
+}
+
+const CODE_INPUT = raw('<input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" maxlength="64" required autofocus>');
+
+/** The second-factor step of a login or a step-up: a TOTP code, or a recovery code. */
+export function secondFactorPage(request: FastifyRequest, reply: FastifyReply, c: Common & { tenantName: string; pending: string; stepUp?: boolean }) {
+  return sendPage(
+    reply,
+    { title: 'Two-factor authentication', formTargets: c.formTargets, status: c.status },
+    html`
+<h1>Two-factor authentication</h1>
+${errorBox(c.error)}
+<p>${c.stepUp ? `This application asks you to confirm it is you. ` : ''}Enter the 6-digit code from your authenticator app for ${c.tenantName}, or one of your recovery codes.</p>
+<form method="post" action="/ui/login/second-factor">
+${hidden('csrf', csrfToken(request, reply))}
+${hidden('pending', c.pending)}
+<label for="code">Code</label>
+${CODE_INPUT}
+<button type="submit">Verify</button>
+</form>`,
+  );
+}
+
+export interface EnrolmentView {
+  secret: string;
+  uri: string;
+  qrCode: string;
+}
+
+/** TOTP enrolment: the QR code, the secret for typing, and the confirming code. */
+export function enrolPage(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  c: Common & { intro: string; action: string; fields: Record<string, string>; enrolment: EnrolmentView },
+) {
+  const fields: Raw[] = Object.entries(c.fields).map(([k, v]) => hidden(k, v));
+  return sendPage(
+    reply,
+    { title: 'Set up two-factor authentication', formTargets: c.formTargets, status: c.status },
+    html`
+<h1>Set up two-factor authentication</h1>
+${errorBox(c.error)}
+<p>${c.intro}</p>
+<p>Scan this code with an authenticator app (such as FreeOTP, Aegis or Google Authenticator), then enter the 6-digit code it shows.</p>
+<img class="qr" src="${c.enrolment.qrCode}" alt="QR code of the authenticator setup link" width="220" height="220">
+<p class="muted">Cannot scan? Enter this key: <code class="secret" id="totp-secret">${c.enrolment.secret}</code></p>
+<form method="post" action="${c.action}">
+${hidden('csrf', csrfToken(request, reply))}
+${fields}
+<label for="code">Code from the app</label>
+${CODE_INPUT}
+<button type="submit">Turn on</button>
+</form>`,
+  );
+}
+
+/** The recovery codes, once; `next` is the form that continues (the login, or back to the account page). */
+export function recoveryCodesPage(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  c: Common & { codes: string[]; next: { action: string; method: 'get' | 'post'; fields: Record<string, string>; label: string } },
+) {
+  const fields: Raw[] = Object.entries(c.next.fields).map(([k, v]) => hidden(k, v));
+  return sendPage(
+    reply,
+    { title: 'Recovery codes', formTargets: c.formTargets },
+    html`
+<h1>Recovery codes</h1>
+<p>Keep these codes somewhere safe. Each one signs you in once if you lose your authenticator. They are shown only now.</p>
+<ul class="codes" id="recovery-codes">${c.codes.map((code) => html`<li>${code}</li>`)}</ul>
+<form method="${c.next.method}" action="${c.next.action}">
+${c.next.method === 'post' ? hidden('csrf', csrfToken(request, reply)) : ''}
+${fields}
+<button type="submit">${c.next.label}</button>
+</form>`,
+  );
+}

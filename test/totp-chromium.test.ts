@@ -1,0 +1,152 @@
+// Chromium (playwright-core) through TOTP: enrolment on /ui/account/totp, a password + TOTP
+// login with codes computed from the enrolment secret, and a step-up asked by acr_values;
+// openid-client redeems the codes and reads amr/acr from the ID tokens.
+import { existsSync, mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import * as client from 'openid-client';
+import { call, createTenant, seedServiceAccountPat, type TestApp } from './helpers/app.js';
+import { freePort, seedUser, startListeningApp } from './helpers/oauth.js';
+import { totpCode } from './helpers/mfa.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const present = existsSync(CHROMIUM);
+if (!present) console.warn(`SKIPPED: ${CHROMIUM} is absent (apt-get install -y chromium)`);
+const PASSWORD = 'Correct-Horse-42';
+const MFA = 'urn:pca:acr:mfa';
+
+let t: TestApp & { issuer: string };
+let browser: Browser;
+let callback: Server;
+let redirectUri: string;
+let clientId: string;
+
+beforeAll(async () => {
+  if (!present) return;
+  t = await startListeningApp();
+  const tenantId = await createTenant(t, 'Totp Tenant', 'totp');
+  await seedUser(t, tenantId, { email: 'tina@totp.test', password: PASSWORD });
+  await seedUser(t, tenantId, { email: 'sam@totp.test', password: PASSWORD });
+  const cbPort = await freePort();
+  callback = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('callback reached'));
+  await new Promise<void>((resolve) => callback.listen(cbPort, '127.0.0.1', resolve));
+  redirectUri = `http://127.0.0.1:${cbPort}/callback`;
+  const admin = (await seedServiceAccountPat(t, tenantId, ['tenant-admin'])).pat;
+  const res = await call(t.app, admin, 'POST', '/api/v3/applications', {
+    data: { attributes: { name: 'Totp SPA', clientType: 'public', redirectUris: [redirectUri] } },
+  });
+  clientId = res.json().data.attributes.clientId;
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+}, 90_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await new Promise((resolve) => (callback ? callback.close(resolve) : resolve(undefined)));
+  await t?.close();
+});
+
+async function screenshotOnFailure(page: Page, name: string, run: () => Promise<void>) {
+  try {
+    await run();
+  } catch (err) {
+    mkdirSync('test-artifacts', { recursive: true });
+    await page.screenshot({ path: `test-artifacts/${name}.png`, fullPage: true }).catch(() => {});
+    throw err;
+  }
+}
+
+async function authorization(extra: Record<string, string> = {}) {
+  const config = await client.discovery(new URL(t.issuer), clientId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri,
+    scope: 'openid profile',
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    ...extra,
+  });
+  const redeem = async (page: Page) => {
+    await page.waitForURL((u) => u.toString().startsWith(redirectUri), { timeout: 15_000 });
+    const tokens = await client.authorizationCodeGrant(config, new URL(page.url()), { pkceCodeVerifier: verifier, expectedState: state });
+    return tokens.claims()!;
+  };
+  return { url: url.toString(), redeem };
+}
+
+const submit = (page: Page) => Promise.all([page.waitForNavigation(), page.click('button[type=submit]:not(.secondary)')]);
+
+async function passwordStep(page: Page, url: string, email: string) {
+  await page.goto(url);
+  await page.fill('input[name=email]', email);
+  await submit(page);
+  await page.fill('input[name=password]', PASSWORD);
+  await submit(page);
+}
+
+let secret = '';
+let context: BrowserContext;
+
+describe.skipIf(!present)('TOTP in Chromium', () => {
+  it('enrols on /ui/account/totp after a password login, reading the secret off the page', async () => {
+    context = await browser.newContext();
+    const page = await context.newPage();
+    await screenshotOnFailure(page, 'chromium-totp-enrol', async () => {
+      const a = await authorization();
+      await passwordStep(page, a.url, 'tina@totp.test');
+      expect((await a.redeem(page)).amr).toEqual(['pwd']);
+      await page.goto(`${t.issuer}/ui/account/totp`);
+      expect(await page.textContent('#totp-status')).toContain('off');
+      await submit(page);
+      expect(await page.locator('img.qr').evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0)).toBe(true);
+      secret = (await page.textContent('#totp-secret'))!.trim();
+      expect(secret).toMatch(/^[A-Z2-7]{32}$/);
+      await page.fill('input[name=code]', totpCode(secret));
+      await submit(page);
+      expect(await page.locator('#recovery-codes li').count()).toBe(10);
+      await submit(page);
+      expect(await page.textContent('#totp-status')).toContain('Two-factor authentication is on');
+    });
+  }, 60_000);
+
+  it('signs in with the password and a TOTP code; the ID token has amr otp and acr mfa', async () => {
+    const fresh = await browser.newContext();
+    const page = await fresh.newPage();
+    await screenshotOnFailure(page, 'chromium-totp-login', async () => {
+      const a = await authorization();
+      await passwordStep(page, a.url, 'tina@totp.test');
+      expect(await page.textContent('h1')).toBe('Two-factor authentication');
+      await page.fill('input[name=code]', totpCode(secret, 1));
+      await page.click('button[type=submit]');
+      const claims = await a.redeem(page);
+      expect(claims.amr).toEqual(expect.arrayContaining(['pwd', 'otp', 'mfa']));
+      expect(claims.acr).toBe(MFA);
+    });
+    await fresh.close();
+    await context.close();
+  }, 60_000);
+
+  it('steps a password-only session up when the client asks for acr_values mfa', async () => {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    await screenshotOnFailure(page, 'chromium-step-up', async () => {
+      const first = await authorization();
+      await passwordStep(page, first.url, 'sam@totp.test');
+      expect((await first.redeem(page)).acr).toBe('urn:pca:acr:pwd');
+      const stepUp = await authorization({ acr_values: MFA });
+      await page.goto(stepUp.url);
+      expect(page.url()).toContain('/ui/login/step-up');
+      const samSecret = (await page.textContent('#totp-secret'))!.trim();
+      await page.fill('input[name=code]', totpCode(samSecret));
+      await submit(page);
+      expect(await page.locator('#recovery-codes li').count()).toBe(10);
+      await page.click('button[type=submit]');
+      const claims = await stepUp.redeem(page);
+      expect(claims.acr).toBe(MFA);
+      expect(claims.amr).toEqual(['pwd', 'otp', 'mfa']);
+    });
+    await ctx.close();
+  }, 60_000);
+});
