@@ -276,6 +276,74 @@ const introspection = {
   tenant_id: TENANT_ID,
 };
 
+// An export asked for in the response, abbreviated to one tenant with one user of each kind.
+const exportDocument = {
+  orgs: [
+    {
+      orgId: TENANT_ID,
+      org: { name: 'Acme Networks' },
+      labelPolicy: { primaryColor: '#0b5fff' },
+      lockoutPolicy: { maxPasswordAttempts: 10 },
+      passwordComplexityPolicy: { minLength: 12, hasUppercase: true, hasLowercase: true, hasNumber: true, hasSymbol: false },
+      projects: [{ projectId: TENANT_ID, project: { name: 'Acme Networks', projectRoleAssertion: true } }],
+      projectRoles: [{ projectId: TENANT_ID, roleKey: 'NOC viewer', displayName: 'NOC viewer', group: 'Read-only access to dashboards and alerts' }],
+      humanUsers: [
+        {
+          userId: USER_ID,
+          user: {
+            userName: 'jdoe',
+            profile: { firstName: 'Jane', lastName: 'Doe', displayName: 'Jane Doe' },
+            email: { email: 'jane.doe@acme.example.com', isEmailVerified: true },
+          },
+        },
+      ],
+      machineUsers: [
+        {
+          userId: SA_ID,
+          user: {
+            userName: 'ServiceAccount1@pca',
+            name: 'ServiceAccount1',
+            description: 'description for pca tenant',
+            accessTokenType: 'ACCESS_TOKEN_TYPE_BEARER',
+          },
+        },
+      ],
+      userGrants: [
+        { userId: SA_ID, projectId: TENANT_ID, roleKeys: ['tenant-admin'] },
+        { userId: USER_ID, projectId: TENANT_ID, roleKeys: ['tenant-admin'] },
+      ],
+      orgMembers: [
+        { userId: SA_ID, roles: ['ORG_OWNER'] },
+        { userId: USER_ID, roles: ['ORG_OWNER'] },
+      ],
+      userMetadata: [{ id: USER_ID, key: 'pca:state', value: 'YWN0aXZl' }],
+      domains: [
+        { orgId: TENANT_ID, domainName: 'acme.iam.example.com', isVerified: true, isPrimary: true, validationType: 'DOMAIN_VALIDATION_TYPE_UNSPECIFIED' },
+      ],
+      pca: {
+        state: 'active',
+        isOperator: false,
+        termsRequired: true,
+        branding: { primaryColor: '#0b5fff' },
+        identity: { subdomain: 'acme', name: 'Acme Networks', attributes: {} },
+        customRoles: [
+          { roleId: ROLE_ID, name: 'NOC viewer', description: 'Read-only access to dashboards and alerts', featureRoles: ['alerts-view', 'dashboards-view'] },
+        ],
+        groups: [
+          {
+            groupId: GROUP_ID,
+            name: 'NOC operators',
+            description: 'Network operations centre, day shift',
+            externalId: null,
+            members: [USER_ID],
+            roles: ['NOC viewer'],
+          },
+        ],
+      },
+    },
+  ],
+};
+
 const s3 = {
   path: 'exports/acme.json',
   endpoint: 'https://s3.example.com',
@@ -556,10 +624,8 @@ export const OPERATION_EXAMPLES: Record<string, OperationExamples> = {
   'GET /scim/v2/Schemas': { response: scimList(scimSchemas(SCIM_BASE)) },
   'GET /scim/v2/Schemas/{id}': { response: scimSchemas(SCIM_BASE)[0] },
 
-  'POST /admin/v1/export': {
-    request: { orgIds: [TENANT_ID], withPasswords: true, s3Output: s3, timeout: '30m' },
-    response: { s3Output: { bucket: s3.bucket, path: s3.path } },
-  },
+  // Written to S3 or a local file the answer is {}; asked for in the response, it is the document (ZITADEL's format).
+  'POST /admin/v1/export': { request: { orgIds: [TENANT_ID], withPasswords: false, responseOutput: true, timeout: '5m' }, response: exportDocument },
   'POST /admin/v1/import': {
     request: { dataOrgsS3: s3, timeout: '30m' },
     response: { orgs: [{ orgId: TENANT_ID, name: 'Acme Networks', status: 'imported', created: 42, updated: 3, unchanged: 118, errors: [] }] },
