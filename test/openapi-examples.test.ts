@@ -212,4 +212,28 @@ describe('OpenAPI examples against the running server', () => {
     expect(missing.statusCode).toBe(404);
     expect(missing.json()).toEqual(example('/api/v3/users/{id}', 'get', '404')['application/vnd.api+json']!.example);
   });
+
+  it('the 403 and 409 examples have the code and shape the server answers with', async () => {
+    const sa = await call(t.app, t.adminPat, 'POST', '/api/v3/serviceaccounts?withPAT=true', {
+      name: 'no roles',
+      username: 'no-roles',
+      expirationDate: '2030-01-01T00:00:00Z',
+    });
+    expect(sa.statusCode, sa.body).toBe(201);
+    const denied = await call(t.app, sa.json().pat, 'GET', '/api/v3/tenants');
+    expect(denied.statusCode, denied.body).toBe(403);
+    const deniedExample = example('/api/v3/tenants', 'get', '403')['application/vnd.api+json']!.example as { errors: { code: string }[] };
+    expect(shapeDiff(denied.json(), deniedExample)).toEqual([]);
+    expect(denied.json().errors[0].code).toBe(deniedExample.errors[0]!.code);
+
+    const again = await call(t.app, t.adminPat, 'POST', '/api/v3/tenants', { data: { type: 'tenants', attributes: { name: 'Twice', subdomain: 'twice' } } });
+    expect(again.statusCode, again.body).toBe(201);
+    const clash = await call(t.app, t.adminPat, 'POST', '/api/v3/tenants', {
+      data: { type: 'tenants', attributes: { name: 'Twice again', subdomain: 'twice' } },
+    });
+    expect(clash.statusCode, clash.body).toBe(409);
+    const clashExample = example('/api/v3/tenants', 'post', '409')['application/vnd.api+json']!.example as { errors: { code: string }[] };
+    expect(shapeDiff(clash.json(), clashExample)).toEqual([]);
+    expect(clash.json().errors[0].code).toBe(clashExample.errors[0]!.code);
+  });
 });

@@ -694,11 +694,25 @@ const NOT_FOUND: Record<string, string> = {
   'audit-events': 'Tenant',
 };
 
+// What a 409 says, by collection: the value already taken and the field that holds it.
+const CONFLICT: Record<string, { detail: string; source?: { pointer: string } }> = {
+  users: { detail: 'The username "rsmith" is already taken', source: { pointer: '/data/attributes/username' } },
+  usergroups: { detail: 'A user group named "NOC operators" already exists', source: { pointer: '/data/attributes/name' } },
+  roles: { detail: 'A role named "NOC viewer" already exists', source: { pointer: '/data/attributes/name' } },
+  serviceaccounts: { detail: 'Username "ServiceAccount1@pca" is already in use', source: { pointer: '/username' } },
+  tenants: { detail: 'Subdomain "acme" is already in use', source: { pointer: '/data/attributes/subdomain' } },
+  onboarding: { detail: 'Subdomain "acme" belongs to another tenant', source: { pointer: '/data/attributes/subdomain' } },
+  applications: { detail: 'An application named "Acme portal" already exists', source: { pointer: '/data/attributes/name' } },
+  certs: { detail: 'The certificate is already revoked' },
+};
+
 function errorExample(path: string, status: string, mediaType: string): unknown {
   if (mediaType === 'application/vnd.api+json') {
     const e = JSON_API_ERRORS[status];
-    const what = status === '404' && NOT_FOUND[path.replace(/^\/(api\/v3\/)?/, '').split('/')[0]!];
-    return e && { errors: [{ status, ...e, ...(what ? { detail: `${what} not found` } : {}) }] };
+    const collection = path.replace(/^\/(api\/v3\/)?/, '').split('/')[0]!;
+    const what = status === '404' ? NOT_FOUND[collection] : undefined;
+    const specific = status === '409' ? CONFLICT[collection] : what ? { detail: `${what} not found` } : undefined;
+    return e && { errors: [{ status, ...e, ...specific }] };
   }
   if (mediaType === 'application/scim+json') {
     const e = SCIM_ERRORS[status];
