@@ -14,6 +14,7 @@ import { createMetrics, type Metrics } from '../platform/metrics.js';
 import { addressIn } from '../platform/net.js';
 import { errorHandler, sendError } from './errors.js';
 import { metricsRoute } from './metrics.js';
+import { withExamples } from './openapi-examples.js';
 import { badRequest } from '../platform/errors.js';
 import auth from './plugins/auth.js';
 import healthRoutes from './routes/health.js';
@@ -223,7 +224,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       security: [{ bearer: [] }, { oauth2: [] }],
     },
     transform: jsonSchemaTransform,
-    transformObject: (documentObject) => withoutUnusedSchemas(jsonSchemaTransformObject(documentObject)),
+    transformObject: (documentObject) => withExamples(withoutUnusedSchemas(jsonSchemaTransformObject(documentObject))),
   });
   await app.register(swaggerUi, {
     routePrefix: '/docs',
