@@ -3,6 +3,7 @@
 // samples (seed 000: ids, names, dates) where it has them; every secret, token and key below is an obvious fake.
 // test/openapi-examples.test.ts validates each example against the schema it is placed under.
 import { resourceTypes, schemas as scimSchemas, serviceProviderConfig } from '../scim/discovery.js';
+import { DEFAULT_LOGIN_POLICY } from '../tenants/login-policy.js';
 
 const TENANT_ID = 'abcd12a1-1234-12ab-123a-1abcd123a1a1';
 const USER_ID = '0193a5f2-6c1d-7e3a-8b4f-2d6e9a1c3b57';
@@ -143,6 +144,7 @@ const application = {
     refreshTokenLifetime: 2592000,
     serviceAccountId: null,
     jwks: null,
+    requirePushedAuthorizationRequests: false,
     isManaged: false,
     secretRotatedAt: CREATED,
     createdAt: CREATED,
@@ -249,6 +251,19 @@ const discovery = {
   code_challenge_methods_supported: ['S256'],
 };
 // A machine's client_credentials grant, its client authenticated by client_secret_post.
+const pushedRequest = {
+  response_type: 'code',
+  client_id: 'acme-portal',
+  redirect_uri: 'https://portal.acme.example.com/callback',
+  scope: 'openid profile email',
+  state: 'EXAMPLE-state-3f9a',
+  code_challenge: 'EXAMPLEcodeChallengeS256notReal000000000000',
+  code_challenge_method: 'S256',
+};
+const pushedResponse = { request_uri: 'urn:ietf:params:oauth:request_uri:EXAMPLE-not-real-0000000000', expires_in: 60 };
+
+const loginPolicy = { type: 'loginPolicy', id: TENANT_ID, attributes: DEFAULT_LOGIN_POLICY };
+
 const tokenRequest = { grant_type: 'client_credentials', client_id: 'acme-robot', client_secret: FAKE_SECRET };
 const tokenResponse = { access_token: FAKE_JWT, token_type: 'Bearer', expires_in: 3600 };
 const userinfo = {
@@ -590,6 +605,8 @@ export const OPERATION_EXAMPLES: Record<string, OperationExamples> = {
   'GET /oidc/oauth2/jwks': { response: jwks },
   'POST /oauth/v2/token': { form: tokenRequest, response: tokenResponse },
   'POST /oidc/oauth2/token': { form: tokenRequest, response: tokenResponse },
+  'POST /oauth/v2/par': { form: pushedRequest, response: pushedResponse },
+  'POST /oidc/oauth2/par': { form: pushedRequest, response: pushedResponse },
   'POST /oauth/v2/introspect': { form: { token: FAKE_JWT, token_type_hint: 'access_token' }, response: introspection },
   'POST /oauth/v2/revoke': { form: { token: 'EXAMPLE-refresh-token-not-real', token_type_hint: 'refresh_token' } },
   'GET /oidc/v1/userinfo': { response: userinfo },
@@ -631,6 +648,11 @@ export const OPERATION_EXAMPLES: Record<string, OperationExamples> = {
     response: { orgs: [{ orgId: TENANT_ID, name: 'Acme Networks', status: 'imported', created: 42, updated: 3, unchanged: 118, errors: [] }] },
   },
 
+  'GET /api/v3/tenants/login-policy': { response: { data: loginPolicy } },
+  'PUT /api/v3/tenants/login-policy': {
+    request: { data: { type: 'loginPolicy', attributes: { forceMfa: true, secondFactors: ['SECOND_FACTOR_TYPE_OTP'], hidePasswordReset: false } } },
+    response: { data: { ...loginPolicy, attributes: { ...loginPolicy.attributes, forceMfa: true } } },
+  },
   'GET /api/v3/audit-events': { response: list('/api/v3/audit-events', [auditEvent]) },
   'POST /api/v3/audit-events/search': {
     request: { data: { action: 'user.*', outcome: 'success', from: '2026-12-01T00:00:00Z', to: '2026-12-02T00:00:00Z' } },
