@@ -179,12 +179,16 @@ describe('forgot password', () => {
   });
 
   it('mails an account at most RESETS_PER_HOUR links an hour, and refuses bad input without changing anything', async () => {
-    await seedUser(t, tenant, { email: 'max@acme.test', password: PASSWORD });
+    const id = await seedUser(t, tenant, { email: 'max@acme.test', password: PASSWORD });
     const before = mails.length;
     for (let i = 0; i < RESETS_PER_HOUR + 2; i++) {
       const res = await new Client(t.app, `198.51.100.${40 + i}`).submit('/ui/login/forgot', '/ui/login/forgot', { login: 'max@acme.test' });
       expect(res.statusCode).toBe(200);
     }
+    // The requests are handled after their answers: wait until each one is recorded.
+    const recorded = () => t.db.prisma.auditEvent.count({ where: { targetId: id, action: 'user.password_reset_requested' } });
+    for (let i = 0; i < 100 && (await recorded()) < RESETS_PER_HOUR + 2; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await t.db.prisma.auditEvent.count({ where: { targetId: id, action: 'user.password_reset_requested', outcome: 'failure' } })).toBe(2);
     await mailTo('max@acme.test', before);
     await new Promise((r) => setTimeout(r, 500));
     expect(mails.slice(before).filter((m) => m.to.includes('max@acme.test'))).toHaveLength(RESETS_PER_HOUR);

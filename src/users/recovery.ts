@@ -81,10 +81,11 @@ export const resendInvitation = (ctx: ServiceContext, id: string, s: LinkSetting
 export const sendResetLink = (ctx: ServiceContext, id: string, s: LinkSettings) => issue(ctx, id, s, 'reset');
 
 /**
- * "Forgot password" of the login page, for a login name (username or email). The answer
- * is the same whatever happened, so it returns nothing: when the name belongs to a user
- * whose password can be reset and under the hourly limit, a reset link is issued and
- * `mail` (which the caller runs after answering, so that timing does not tell) sends it.
+ * "Forgot password" of the login page, for a login name (username or email). The page
+ * answers the same whatever happens here, and before it: the caller runs this after
+ * answering, so that neither the answer nor its timing tells whether the account exists.
+ * When the name belongs to a user whose password can be reset and under the hourly limit,
+ * a reset link is issued and mailed; the result says how (undefined: nothing was sent).
  */
 export async function requestPasswordReset(
   prisma: Prisma,
@@ -93,31 +94,30 @@ export async function requestPasswordReset(
   login: string,
   origin?: AuditOrigin,
   now = new Date(),
-): Promise<{ mail?: () => Promise<LinkDelivery> }> {
+): Promise<LinkDelivery | undefined> {
   const key = await foldCase(prisma, login.trim());
   const user = await prisma.user.findFirst({
     where: { tenantId, OR: [{ emailLower: key }, { usernameLower: key }] },
     include: { tenant: { select: { name: true, state: true } } },
   });
-  if (!user || user.tenant.state !== 'active' || !resettable(user) || !s.smtpUrl) return {};
+  if (!user || user.tenant.state !== 'active' || !resettable(user) || !s.smtpUrl) return undefined;
   const actor = { kind: 'user', id: user.id, name: user.username };
   const since = new Date(now.getTime() - 3600_000);
-  const recent = await prisma.setPasswordToken.count({ where: { tenantId, userId: user.id, purpose: 'reset', createdAt: { gt: since } } });
-  if (recent >= RESETS_PER_HOUR) {
-    await audit(
-      prisma,
-      actor,
-      { tenantId, action: 'user.password_reset_requested', targetType: 'user', targetId: user.id, outcome: 'failure', details: { reason: 'throttled' } },
-      origin,
-    );
-    return {};
-  }
   const token = await prisma.$transaction(async (tx) => {
+    // Requests for one user are counted one at a time, so that a burst cannot pass the limit.
+    await tx.$queryRaw`SELECT 1 FROM "User" WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${user.id}::uuid FOR UPDATE`;
+    const recent = await tx.setPasswordToken.count({ where: { tenantId, userId: user.id, purpose: 'reset', createdAt: { gt: since } } });
+    if (recent >= RESETS_PER_HOUR) {
+      const details = { reason: 'throttled' };
+      await audit(tx, actor, { tenantId, action: 'user.password_reset_requested', targetType: 'user', targetId: user.id, outcome: 'failure', details }, origin);
+      return undefined;
+    }
     const t = await replaceSetPasswordToken(tx, tenantId, user.id, s.resetTtlMs, 'reset', now);
     await audit(tx, actor, { tenantId, action: 'user.password_reset_requested', targetType: 'user', targetId: user.id }, origin);
     return t;
   });
-  return { mail: () => deliver(s, 'reset', { to: user.email, username: user.username, tenantName: user.tenant.name, ...token }) };
+  if (!token) return undefined;
+  return deliver(s, 'reset', { to: user.email, username: user.username, tenantName: user.tenant.name, ...token });
 }
 
 /**

@@ -135,18 +135,16 @@ export default async function loginRoutes(app: FastifyInstance) {
     if (!ctx.passwordReset) return messagePage(reply, 'Cannot reset a password', 'Ask your administrator to reset your password.', 404);
     const login = (field(request.body, 'login') ?? '').trim();
     if (!login || login.length > 320) return forgotPage(request, reply, { ...ctx, error: 'Enter your email address or username.', status: 400 });
-    const origin = { requestId: request.id, clientAddress: request.ip };
-    const { mail } = await requestPasswordReset(app.db.prisma, links, ctx.tenantId, login, origin);
     if (!links.smtpUrl) request.log.warn('password reset requested but SMTP_URL is not set: no link can be mailed');
-    if (mail) {
-      setImmediate(() => {
-        mail()
-          .then((d) => {
-            if (d.delivery === 'mail_failed') request.log.warn({ err: { message: d.error } }, 'password reset mail failed');
-          })
-          .catch((err: Error) => request.log.warn({ err: { message: err.message } }, 'password reset mail failed'));
-      });
-    }
+    const origin = { requestId: request.id, clientAddress: request.ip };
+    const { tenantId } = ctx;
+    setImmediate(() => {
+      requestPasswordReset(app.db.prisma, links, tenantId, login, origin)
+        .then((d) => {
+          if (d?.delivery === 'mail_failed') request.log.warn({ err: { message: d.error } }, 'password reset mail failed');
+        })
+        .catch((err: Error) => request.log.warn({ err: { message: err.message } }, 'password reset request failed'));
+    });
     return resetRequestedPage(reply, ctx);
   });
 
