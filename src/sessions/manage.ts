@@ -19,10 +19,11 @@ export interface SessionSummary {
 
 type Db = Pick<Prisma, 'browserSession'>;
 
-/** The user's live sessions (not ended, not past their absolute timeout), most recently used first. */
-export async function liveSessions(db: Db, tenantId: string, userId: string, now = new Date()): Promise<SessionSummary[]> {
+/** The user's live sessions (not ended, past neither timeout), most recently used first. */
+export async function liveSessions(db: Db, tenantId: string, userId: string, idleSeconds: number, now = new Date()): Promise<SessionSummary[]> {
+  const idleSince = new Date(now.getTime() - idleSeconds * 1000);
   return db.browserSession.findMany({
-    where: { tenantId, userId, endedAt: null, expiresAt: { gt: now } },
+    where: { tenantId, userId, endedAt: null, expiresAt: { gt: now }, lastSeenAt: { gt: idleSince } },
     orderBy: [{ lastSeenAt: 'desc' }, { id: 'desc' }],
     select: { id: true, createdAt: true, lastSeenAt: true, expiresAt: true, amr: true, userAgent: true, clientAddress: true },
   });

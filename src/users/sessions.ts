@@ -8,9 +8,9 @@ import { findUser } from './service.js';
 
 // An administrator's view of a user's browser sessions, and their end.
 
-export async function listUserSessions(prisma: Prisma, tenantId: string, id: string) {
+export async function listUserSessions(prisma: Prisma, tenantId: string, id: string, idleSeconds: number) {
   const user = await findUser(prisma, tenantId, id);
-  return liveSessions(prisma, tenantId, user.id);
+  return liveSessions(prisma, tenantId, user.id, idleSeconds);
 }
 
 /**

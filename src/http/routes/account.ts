@@ -43,7 +43,7 @@ export default async function accountRoutes(app: FastifyInstance) {
       firstName: user.firstName,
       lastName: user.lastName,
       currentSessionId: p.credentialId,
-      sessions: await liveSessions(app.db.prisma, p.tenantId, p.subjectId),
+      sessions: await liveSessions(app.db.prisma, p.tenantId, p.subjectId, app.config.SESSION_IDLE_SECONDS),
       policy: policyOf(user.tenant),
       ...extra,
     });

@@ -36,7 +36,7 @@ export default async function userSessionRoutes(app: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      const all = await listUserSessions(app.db.prisma, request.tenantId!, request.params.id);
+      const all = await listUserSessions(app.db.prisma, request.tenantId!, request.params.id, app.config.SESSION_IDLE_SECONDS);
       const { skip, take } = skipTake(request.query);
       const data = all.slice(skip, skip + take).map((s) =>
         resource('sessions', s.id, {
