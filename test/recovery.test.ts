@@ -407,3 +407,23 @@ describe('login names', () => {
     expect(await new Client(t.app).signIn('lee@acme.test', PASSWORD)).toBe(200);
   });
 });
+
+describe('branding', () => {
+  it("the login pages link the tenant's branding stylesheet, which carries its stored colours", async () => {
+    await t.db.prisma.tenant.update({ where: { id: tenant }, data: { branding: { primaryColor: '#7a1f5c', backgroundColor: '#eeeeff' } } });
+    const page = await new Client(t.app).get('/ui/login');
+    expect(page.body).toContain(`<link rel="stylesheet" href="/ui/assets/brand/${tenant}.css">`);
+    const css = await t.app.inject({ method: 'GET', url: `/ui/assets/brand/${tenant}.css` });
+    expect(css.statusCode).toBe(200);
+    expect(css.headers['content-type']).toContain('text/css');
+    expect(css.body).toContain('background:#7a1f5c');
+    expect(css.body).toContain('body{background:#eeeeff}');
+    // Unknown or malformed names get an empty stylesheet, never an error page.
+    for (const url of ['/ui/assets/brand/nope.css', `/ui/assets/brand/${otherTenant}.css`, '/ui/assets/brand/..%2F..%2Fetc.css']) {
+      const res = await t.app.inject({ method: 'GET', url });
+      expect(res.statusCode, url).toBe(200);
+      expect(res.body, url).toBe('');
+    }
+    await t.db.prisma.tenant.update({ where: { id: tenant }, data: { branding: {} } });
+  });
+});
