@@ -64,6 +64,9 @@ describe('bootstrap credentials', () => {
     expect(password).toBeTruthy();
     const file = path.resolve(dataDir, 'bootstrap-credentials.txt');
     expect(stderr).toContain(`Also written to    : ${file} (mode 0600)`);
+    // Both names the login form takes (username or email), and where that form is reached.
+    expect(stderr).toContain(' Admin sign-in      : admin  (or admin@localhost; the login form takes either)');
+    expect(stderr).toContain(`Sign in at         : http://localhost:${port}/docs`);
 
     const saved = readFileSync(file, 'utf8');
     expect(saved).toContain(pat);

@@ -109,6 +109,41 @@ const ACTS: Record<string, Probe[]> = {
   'DELETE /api/v3/users/:id/second-factors': [
     { name: "removes the user's second factors", req: (x) => ({ method: 'DELETE', url: `/api/v3/users/${x.userId}/second-factors` }) },
   ],
+  'POST /api/v3/users/:id/invitation': [
+    { name: 'sends the user a link to choose its password', req: (x) => ({ method: 'POST', url: `/api/v3/users/${x.userId}/invitation` }) },
+  ],
+  'POST /api/v3/users/:id/password-reset': [
+    {
+      name: 'sends the user a password-reset link',
+      req: async (x) => {
+        // A reset is for a user with a password.
+        await t.db.prisma.user.update({ where: { id: x.userId }, data: { passwordHash: 'x' } });
+        return { method: 'POST', url: `/api/v3/users/${x.userId}/password-reset` };
+      },
+    },
+  ],
+  'DELETE /api/v3/users/:id/sessions': [
+    { name: 'signs the user out everywhere', req: (x) => ({ method: 'DELETE', url: `/api/v3/users/${x.userId}/sessions` }) },
+  ],
+  'DELETE /api/v3/users/:id/sessions/:sessionId': [
+    {
+      name: "ends one of the user's sessions",
+      req: async (x) => {
+        const s = await t.db.prisma.browserSession.create({
+          data: {
+            tenantId: x.tenantId,
+            userId: x.userId,
+            tokenHash: unique('session'),
+            amr: ['pwd'],
+            authTime: new Date(),
+            lastSeenAt: new Date(),
+            expiresAt: new Date(Date.now() + 3600_000),
+          },
+        });
+        return { method: 'DELETE', url: `/api/v3/users/${x.userId}/sessions/${s.id}` };
+      },
+    },
+  ],
   'PUT /api/v3/users/:id/idps': [
     { name: 'links the user to another IdP', req: (x) => ({ method: 'PUT', url: `/api/v3/users/${x.userId}/idps`, body: { data: { ids: [x.freeIdpId] } } }) },
     { name: 'detaches the user from its IdP', req: (x) => ({ method: 'PUT', url: `/api/v3/users/${x.userId}/idps`, body: { data: { ids: [] } } }) },
@@ -343,6 +378,7 @@ const NOT_ACTING: Record<string, string> = {
   'GET /api/v3/users/:id': READ,
   'GET /api/v3/users/:id/usergroups': READ,
   'GET /api/v3/users/:id/roles': READ,
+  'GET /api/v3/users/:id/sessions': READ,
   'POST /api/v3/usergroups/search': READ,
   'GET /api/v3/usergroups/:id': READ,
   'GET /api/v3/usergroups/:id/users': READ,

@@ -141,6 +141,17 @@ const ROUTES: Line[] = [
   },
   { method: 'DELETE', url: '/api/v3/users/:id/roles/:roleName', auth: 'admin', path: (f) => `/api/v3/users/${f.userIdA}/roles/tenant-user` },
   { method: 'DELETE', url: '/api/v3/users/:id/second-factors', auth: 'admin', path: (f) => `/api/v3/users/${f.userIdA}/second-factors` },
+  // Recovery and sessions (issue 16)
+  { method: 'POST', url: '/api/v3/users/:id/invitation', auth: 'admin', path: (f) => `/api/v3/users/${f.userIdA}/invitation` },
+  { method: 'POST', url: '/api/v3/users/:id/password-reset', auth: 'admin', path: (f) => `/api/v3/users/${f.userIdA}/password-reset` },
+  { method: 'GET', url: '/api/v3/users/:id/sessions', auth: 'admin', path: (f) => `/api/v3/users/${f.userIdA}/sessions` },
+  { method: 'DELETE', url: '/api/v3/users/:id/sessions', auth: 'admin', path: (f) => `/api/v3/users/${f.userIdA}/sessions` },
+  {
+    method: 'DELETE',
+    url: '/api/v3/users/:id/sessions/:sessionId',
+    auth: 'admin',
+    path: (f) => `/api/v3/users/${f.userIdA}/sessions/0190a5b0-0000-7000-8000-000000000000`,
+  },
   // UsergroupService (issue 3)
   {
     method: 'POST',

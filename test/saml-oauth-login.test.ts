@@ -99,6 +99,13 @@ async function startFederatedLogin(browser: Browser, email: string) {
 const sessionCookieOf = (res: Response) => res.headers.getSetCookie().find((c) => c.startsWith('iam_session='));
 
 describe('SAML login through the hosted page and the OAuth code flow', () => {
+  it('sends a user typed by its username to its IdP as well', async () => {
+    await federatedUser('by-name@acme.test');
+    // startFederatedLogin asserts that the email step answered with the way to the IdP.
+    const { requestId } = await startFederatedLogin(new Browser(t.issuer), 'By-Name');
+    expect(requestId).toBeTruthy();
+  });
+
   it('signs an IdP-associated user in and ends with tokens for the application', async () => {
     const userId = await federatedUser('fed@acme.test');
     const browser = new Browser(t.issuer);

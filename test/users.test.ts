@@ -82,9 +82,9 @@ describe('create and read users', () => {
 
     const params = argon2Params(t.config);
     expect(await consumeSetPasswordToken(t.db.prisma, token, 'short', params)).toMatchObject({ ok: false, reason: 'policy' });
-    expect(await consumeSetPasswordToken(t.db.prisma, 'x'.repeat(43), GOOD_PASSWORD, params)).toEqual({ ok: false, reason: 'invalid' });
-    expect(await consumeSetPasswordToken(t.db.prisma, token, GOOD_PASSWORD, params)).toEqual({ ok: true, userId: data.id, tenantId: tenant });
-    expect(await consumeSetPasswordToken(t.db.prisma, token, GOOD_PASSWORD, params)).toEqual({ ok: false, reason: 'used' });
+    expect(await consumeSetPasswordToken(t.db.prisma, 'x'.repeat(43), GOOD_PASSWORD, params)).toMatchObject({ ok: false, reason: 'invalid' });
+    expect(await consumeSetPasswordToken(t.db.prisma, token, GOOD_PASSWORD, params)).toMatchObject({ ok: true, userId: data.id, tenantId: tenant });
+    expect(await consumeSetPasswordToken(t.db.prisma, token, GOOD_PASSWORD, params)).toMatchObject({ ok: false, reason: 'used' });
     const row = await t.db.prisma.user.findUniqueOrThrow({ where: { id: data.id } });
     expect(row.state).toBe('active');
     expect(row.passwordHash).toMatch(/^\$argon2id\$/);
@@ -95,7 +95,7 @@ describe('create and read users', () => {
     const res = await call(t.app, admin, 'POST', '/api/v3/users', userDoc({ username: 'late', email: 'late@example.test' }));
     const token = new URL(res.json().meta.setPasswordUrl).searchParams.get('token')!;
     const later = new Date(Date.now() + (t.config.SET_PASSWORD_TOKEN_TTL_HOURS + 1) * 3600_000);
-    expect(await consumeSetPasswordToken(t.db.prisma, token, GOOD_PASSWORD, argon2Params(t.config), later)).toEqual({ ok: false, reason: 'expired' });
+    expect(await consumeSetPasswordToken(t.db.prisma, token, GOOD_PASSWORD, argon2Params(t.config), later)).toMatchObject({ ok: false, reason: 'expired' });
   });
 
   it('spends a set-password token once under concurrent use, and refuses it for a deactivated user', async () => {
@@ -109,7 +109,7 @@ describe('create and read users', () => {
     const b = (await call(t.app, admin, 'POST', '/api/v3/users', userDoc({ username: 'gone', email: 'gone@example.test' }))).json();
     await call(t.app, admin, 'PATCH', `/api/v3/users/${b.data.id}`, userDoc({ state: 'inactive' }));
     const tokenB = new URL(b.meta.setPasswordUrl).searchParams.get('token')!;
-    expect(await consumeSetPasswordToken(t.db.prisma, tokenB, GOOD_PASSWORD, params)).toEqual({ ok: false, reason: 'user_disabled' });
+    expect(await consumeSetPasswordToken(t.db.prisma, tokenB, GOOD_PASSWORD, params)).toMatchObject({ ok: false, reason: 'user_disabled' });
   });
 
   it('assigns roles on create and refuses unknown or ungrantable ones', async () => {
@@ -454,7 +454,7 @@ describe('update and delete users', () => {
     expect(set.json().data.attributes.state).toBe('active');
     expect(set.body).not.toContain(GOOD_PASSWORD);
     const token = new URL(meta.setPasswordUrl).searchParams.get('token')!;
-    expect(await consumeSetPasswordToken(t.db.prisma, token, GOOD_PASSWORD, argon2Params(t.config))).toEqual({ ok: false, reason: 'used' });
+    expect(await consumeSetPasswordToken(t.db.prisma, token, GOOD_PASSWORD, argon2Params(t.config))).toMatchObject({ ok: false, reason: 'used' });
   });
 
   it('deletes a user with its memberships and role assignments', async () => {

@@ -14,6 +14,10 @@ import { createUserIn } from '../users/service.js';
 export interface BootstrapResult {
   tenantId: string;
   username: string;
+  /** The admin's email; the login page takes it or the username. */
+  email: string;
+  /** Where the operator signs in: Swagger UI's "Authorize" runs the hosted login. */
+  docsUrl: string;
   /** Present only when generated here: it is shown once and never again. */
   password?: string;
   pat?: string;
@@ -75,6 +79,8 @@ export async function bootstrap(db: Database, config: Config): Promise<Bootstrap
   return {
     tenantId,
     username,
+    email,
+    docsUrl: `${config.PUBLIC_URL}/docs`,
     password: config.BOOTSTRAP_ADMIN_PASSWORD ? undefined : password,
     pat: config.BOOTSTRAP_ADMIN_PAT ? undefined : pat,
     patExpiresAt,
@@ -90,13 +96,15 @@ export function bootstrapBanner(r: BootstrapResult, file?: string): string {
     file ? ' These credentials are shown ONCE. Store them now, then delete the file below.' : ' These credentials are shown ONCE. Store them now.',
     '',
     ` Operator tenant id : ${r.tenantId}`,
-    ` Admin username     : ${r.username}`,
+    ` Admin sign-in      : ${r.username}  (or ${r.email}; the login form takes either)`,
     ` Admin password     : ${r.password ?? '(from BOOTSTRAP_ADMIN_PASSWORD)'}`,
     ` Operator PAT       : ${r.pat ?? '(from BOOTSTRAP_ADMIN_PAT)'}`,
     ` PAT expires        : ${r.patExpiresAt.toISOString()}`,
     ...(file ? [` Also written to    : ${file} (mode 0600)`] : []),
     '',
-    ' Try: curl -H "Authorization: Bearer <PAT>" <PUBLIC_URL>/api/v3/tenants',
+    ` Sign in at         : ${r.docsUrl} ("Authorize" opens the hosted login)`,
+    '',
+    ` Try: curl -H "Authorization: Bearer <PAT>" ${r.docsUrl.slice(0, -'/docs'.length)}/api/v3/tenants`,
     line,
   ].join('\n');
 }

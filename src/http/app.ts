@@ -41,6 +41,9 @@ import pki from './plugins/pki.js';
 import certRoutes from './routes/certs.js';
 import samlLogin from './plugins/saml-login.js';
 import setPasswordRoutes from './routes/set-password.js';
+import accountRoutes from './routes/account.js';
+import userSessionRoutes from './routes/user-sessions.js';
+import userRecoveryRoutes from './routes/user-recovery.js';
 import auditPlugin from './plugins/audit.js';
 import auditEventRoutes from './routes/audit-events.js';
 import { connectRateLimitStore } from './rate-limit.js';
@@ -252,6 +255,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(tenantRoutes);
   await app.register(sessionRoutes);
   await app.register(userRoutes);
+  await app.register(userSessionRoutes);
+  await app.register(userRecoveryRoutes);
   await app.register(usergroupRoutes);
   await app.register(roleRoutes);
   await app.register(serviceAccountRoutes);
@@ -265,6 +270,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(loginPolicyRoutes);
   await app.register(accountTotpRoutes);
   await app.register(setPasswordRoutes);
+  await app.register(accountRoutes);
   await app.register(scimRoutes, { prefix: '/scim/v2' });
   await app.register(adminExportRoutes);
   await app.register(auditEventRoutes);

@@ -23,8 +23,16 @@ export type LoginRedirectHook = (args: {
   authRequest?: string;
 }) => Promise<string | undefined>;
 
-/** Answers what the end of a login decided: the second factor, the terms page, the session cookie and the way back to the client. */
-export async function sendLoginOutcome(request: FastifyRequest, reply: FastifyReply, outcome: LoginOutcome) {
+/**
+ * Where a plain sign-in (no authorization request) may go back to: a page of the hosted
+ * UI that sent the browser to the login, never an arbitrary URL (an open redirect).
+ */
+export function returnPath(value: unknown): string | undefined {
+  return typeof value === 'string' && /^\/ui\/account(\/[a-z-]*)?$/.test(value) ? value : undefined;
+}
+
+/** Answers what the end of a login decided: the second factor, the terms page, the session cookie and the way back to the client (or to `next`). */
+export async function sendLoginOutcome(request: FastifyRequest, reply: FastifyReply, outcome: LoginOutcome, next?: string) {
   const { config } = request.server;
   switch (outcome.kind) {
     case 'refused':
@@ -40,6 +48,7 @@ export async function sendLoginOutcome(request: FastifyRequest, reply: FastifyRe
       });
     case 'signed-in':
       setSessionCookie(reply, config, outcome.session.secret);
+      if (next) return noStore(reply.code(303)).redirect(next, 303);
       return messagePage(reply, 'Signed in', `You are signed in to ${outcome.tenantName}. You can close this page.`);
     case 'redirect':
       setSessionCookie(reply, config, outcome.session.secret);
@@ -48,11 +57,15 @@ export async function sendLoginOutcome(request: FastifyRequest, reply: FastifyRe
 }
 
 /** The end of every successful login (password, terms, SAML), answered. */
-export async function finishLogin(request: FastifyRequest, reply: FastifyReply, input: CompleteLoginInput) {
+export async function finishLogin(request: FastifyRequest, reply: FastifyReply, input: CompleteLoginInput, next?: string) {
   const app = request.server;
   const origin = { requestId: request.id, clientAddress: request.ip };
-  const outcome = await completeLogin({ prisma: app.db.prisma, masterKey: app.masterKey, issuer: app.oauth.issuer, config: app.config, origin }, input);
-  return sendLoginOutcome(request, reply, outcome);
+  const userAgent = request.headers['user-agent'];
+  const outcome = await completeLogin(
+    { prisma: app.db.prisma, masterKey: app.masterKey, issuer: app.oauth.issuer, config: app.config, origin, userAgent },
+    input,
+  );
+  return sendLoginOutcome(request, reply, outcome, next);
 }
 
 /** What the second-factor checks of a request need: the login throttle's settings, and the request for the audit log. */

@@ -172,8 +172,10 @@ export async function findSamlRedirect(
   browserBinding?: string,
 ): Promise<SamlRedirect | undefined> {
   if (!isUuid(tenantId)) return undefined;
-  const user = await deps.db.prisma.user.findUnique({
-    where: { tenantId_emailLower: { tenantId, emailLower: await foldCase(deps.db.prisma, email.trim()) } },
+  // The login name typed: an email or a username, as the password step takes it.
+  const key = await foldCase(deps.db.prisma, email.trim());
+  const user = await deps.db.prisma.user.findFirst({
+    where: { tenantId, OR: [{ emailLower: key }, { usernameLower: key }] },
     select: { idpId: true, state: true },
   });
   if (!user?.idpId || user.state === 'inactive' || user.state === 'locked') return undefined;

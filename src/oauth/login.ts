@@ -32,6 +32,8 @@ export interface LoginDeps {
   config: SessionSettings;
   /** The request being answered, for the audit log. */
   origin?: AuditOrigin;
+  /** The browser's User-Agent, kept with its session for the session lists. */
+  userAgent?: string;
 }
 
 /** What the end of a login decided; the login pages turn it into an answer. */
@@ -93,7 +95,13 @@ export async function completeLogin(deps: LoginDeps, input: CompleteLoginInput):
     return { kind: 'terms', tenantName: user.tenant.name, pending, formTargets, termsText: branding.termsText ?? DEFAULT_TERMS };
   }
 
-  const created = await startSession(prisma, deps.config, { tenantId: user.tenantId, userId: user.id, amr: input.amr });
+  const created = await startSession(prisma, deps.config, {
+    tenantId: user.tenantId,
+    userId: user.id,
+    amr: input.amr,
+    userAgent: deps.userAgent,
+    clientAddress: deps.origin?.clientAddress,
+  });
   const { session } = created;
   await recordLogin(prisma, { tenantId: user.tenantId, account: user, amr: input.amr, sessionId: session.id }, deps.origin);
   if (!authReq || authReq.tenantId !== user.tenantId) return { kind: 'signed-in', tenantName: user.tenant.name, session: created };

@@ -76,6 +76,7 @@ export const configSchema = z.object({
   SMTP_URL: z.url({ protocol: /^smtps?$/, error: 'must be an smtp:// or smtps:// URL' }).optional(),
   SMTP_FROM: z.string().min(3).max(320).optional(),
   SET_PASSWORD_TOKEN_TTL_HOURS: z.coerce.number().int().min(1).max(720).default(72),
+  PASSWORD_RESET_TTL_MINUTES: z.coerce.number().int().min(5).max(1440).default(30),
   DATA_DIR: z.string().min(1).default('./data'),
   BODY_LIMIT: z.coerce
     .number()

@@ -32,7 +32,7 @@ export interface NewSession {
 export async function startSession(
   prisma: Prisma,
   s: SessionSettings,
-  input: { tenantId: string; userId: string; amr: string[] },
+  input: { tenantId: string; userId: string; amr: string[]; userAgent?: string; clientAddress?: string },
   now = new Date(),
 ): Promise<NewSession> {
   const secret = randomToken(43);
@@ -46,6 +46,9 @@ export async function startSession(
       secondFactorAt: input.amr.includes('otp') ? now : null,
       lastSeenAt: now,
       expiresAt: new Date(now.getTime() + s.SESSION_ABSOLUTE_SECONDS * 1000),
+      // Shown in session lists only; bounded so that a client cannot store much.
+      userAgent: input.userAgent?.slice(0, 256) || null,
+      clientAddress: input.clientAddress?.slice(0, 64) || null,
     },
   });
   return { session: row, secret };

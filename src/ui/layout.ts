@@ -31,6 +31,8 @@ export interface PageOptions {
   /** Navigate to this URL at once (meta refresh). */
   refreshTo?: string;
   status?: number;
+  /** The tenant whose branding stylesheet the page links (see brandStylesheet). */
+  brandTenantId?: string;
 }
 
 export function csp(formTargets: string[] = []) {
@@ -56,6 +58,7 @@ export function sendPage(reply: FastifyReply, opts: PageOptions, body: Raw) {
 ${opts.refreshTo ? html`<meta http-equiv="refresh" content="0;url=${opts.refreshTo}">` : ''}
 <title>${opts.title}</title>
 <link rel="stylesheet" href="/ui/assets/style.css">
+${opts.brandTenantId ? html`<link rel="stylesheet" href="/ui/assets/brand/${opts.brandTenantId}.css">` : ''}
 </head>
 <body>
 <main class="card">
@@ -76,20 +79,45 @@ ${body}
 export const hidden = (name: string, value: string | undefined) =>
   value === undefined ? raw('') : html`<input type="hidden" name="${name}" value="${value}">`;
 
-export const errorBox = (message: string | undefined) => (message ? html`<p class="error" role="alert">${message}</p>` : raw(''));
+/** The id of a page's error message, which the inputs it concerns name in aria-describedby. */
+export const ERROR_ID = 'form-error';
 
+export const errorBox = (message: string | undefined) => (message ? html`<p class="error" id="${ERROR_ID}" role="alert">${message}</p>` : raw(''));
+
+/** aria attributes tying an input to the page's error (when there is one) and to other descriptions. */
+export function describedBy(error: string | undefined, ...ids: string[]) {
+  const all = [...(error ? [ERROR_ID] : []), ...ids];
+  return raw((all.length ? ` aria-describedby="${all.join(' ')}"` : '') + (error ? ' aria-invalid="true"' : ''));
+}
+
+// Colours meet WCAG 2.1 AA on their backgrounds: text at least 4.5:1, input borders and
+// focus outlines (non-text contrast, 1.4.11) at least 3:1. test/recovery-chromium.test.ts measures them.
 export const STYLESHEET = `
 *{box-sizing:border-box}
 body{margin:0;min-height:100vh;display:flex;align-items:center;justify-content:center;background:#f3f5f8;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330}
-.card{width:100%;max-width:380px;background:#fff;border-radius:10px;box-shadow:0 2px 12px rgba(0,0,0,.08);padding:32px}
+.card{width:100%;max-width:420px;background:#fff;border-radius:10px;box-shadow:0 2px 12px rgba(0,0,0,.08);padding:32px}
+.card.wide{max-width:720px}
 h1{font-size:1.4rem;margin:0 0 20px}
+h2{font-size:1.1rem;margin:28px 0 8px}
 label{display:block;font-weight:600;margin:14px 0 6px}
-input[type=email],input[type=password],input[type=text]{width:100%;padding:10px 12px;border:1px solid #c7ceda;border-radius:6px;font-size:1rem}
-button{margin-top:20px;width:100%;padding:11px;border:0;border-radius:6px;background:#2256d6;color:#fff;font-size:1rem;font-weight:600;cursor:pointer}
-button.secondary{background:#e7ebf3;color:#1d2330}
+input[type=email],input[type=password],input[type=text]{width:100%;padding:10px 12px;border:1px solid #6b7487;border-radius:6px;font-size:1rem;color:#1d2330;background:#fff}
+input[aria-invalid=true]{border-color:#b42318}
+button{margin-top:20px;width:100%;padding:11px;border:1px solid #2256d6;border-radius:6px;background:#2256d6;color:#fff;font-size:1rem;font-weight:600;cursor:pointer}
+button.secondary{background:#fff;color:#1d2330;border-color:#6b7487}
+button.inline{width:auto;margin:0;padding:4px 10px;font-size:.9rem}
+:focus-visible{outline:3px solid #1a4fd0;outline-offset:2px}
+a{color:#1a4fd0}
 .error{background:#fdecec;color:#8a1c1c;border-radius:6px;padding:10px 12px}
+.notice{background:#eaf6ec;color:#1e5b2a;border-radius:6px;padding:10px 12px}
 .muted{color:#5d6678;font-size:.9rem}
-.terms{max-height:220px;overflow:auto;border:1px solid #e1e5ee;border-radius:6px;padding:10px;font-size:.9rem}
+.rules{color:#4a5262;font-size:.9rem;margin:6px 0 0;padding-left:20px}
+.links{margin-top:16px;font-size:.95rem}
+.terms{max-height:220px;overflow:auto;border:1px solid #6b7487;border-radius:6px;padding:10px;font-size:.9rem}
+table{width:100%;border-collapse:collapse;font-size:.9rem}
+th,td{text-align:left;padding:6px 4px;border-bottom:1px solid #d5dae3;vertical-align:top}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}
+dt{font-weight:600}
+dd{margin:0}
 img.qr{display:block;margin:12px auto}
 code.secret{word-break:break-all}
 .codes{columns:2;font-family:ui-monospace,monospace;font-size:1.05rem;padding-left:1.2em}

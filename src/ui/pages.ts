@@ -1,14 +1,30 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { csrfToken } from './csrf.js';
-import { errorBox, hidden, html, sendPage } from './layout.js';
+import { describedBy, errorBox, hidden, html, raw, sendPage } from './layout.js';
 
 // The hosted login's pages. `r` is the sealed authorization request, carried from page to page.
 
 export interface LoginPageContext {
   tenantName: string;
+  /** The tenant whose branding the page shows. */
+  tenantId?: string;
   r?: string;
   /** Origins the forms' POSTs may redirect to (the client's redirect URI). */
   formTargets?: string[];
+  /** A hosted page to return to after a plain sign-in (the account page). */
+  next?: string;
+  /** Whether the "Forgot password?" link shows (the tenant's login policy may hide it). */
+  passwordReset?: boolean;
+}
+
+/** The "Forgot password?" link, carrying the authorization request and the name typed so far. */
+function forgotLink(c: LoginPageContext, login?: string) {
+  if (!c.passwordReset) return raw('');
+  const q = new URLSearchParams();
+  if (c.r) q.set('r', c.r);
+  if (login) q.set('login', login);
+  const qs = q.toString();
+  return html`<p class="links"><a href="/ui/login/forgot${qs ? '?' + qs : ''}">Forgot password?</a></p>`;
 }
 
 /** The login name the tenant's policy accepts: the username alone when it disables login with email. */
@@ -22,24 +38,26 @@ export function emailPage(
   const byUsername = c.loginName === 'username';
   return sendPage(
     reply,
-    { title: `Sign in to ${c.tenantName}`, formTargets: c.formTargets, status: c.status },
+    { title: `Sign in to ${c.tenantName}`, formTargets: c.formTargets, status: c.status, brandTenantId: c.tenantId },
     html`
 <h1>Sign in to ${c.tenantName}</h1>
 ${errorBox(c.error)}
 <form method="post" action="/ui/login">
 ${hidden('csrf', csrfToken(request, reply))}
 ${hidden('r', c.r)}
-<label for="email">${byUsername ? 'Username' : 'Email'}</label>
-<input id="email" name="email" type="${byUsername ? 'text' : 'email'}" autocomplete="username" required autofocus value="${c.email ?? ''}">
+${hidden('next', c.next)}
+<label for="email">${byUsername ? 'Username' : 'Email or username'}</label>
+<input id="email" name="email" type="text" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus value="${c.email ?? ''}"${describedBy(c.error)}>
 <button type="submit">Continue</button>
-</form>`,
+</form>
+${forgotLink(c)}`,
   );
 }
 
 export function passwordPage(request: FastifyRequest, reply: FastifyReply, c: LoginPageContext & { email: string; error?: string; status?: number }) {
   return sendPage(
     reply,
-    { title: `Sign in to ${c.tenantName}`, formTargets: c.formTargets, status: c.status },
+    { title: `Sign in to ${c.tenantName}`, formTargets: c.formTargets, status: c.status, brandTenantId: c.tenantId },
     html`
 <h1>Sign in to ${c.tenantName}</h1>
 ${errorBox(c.error)}
@@ -47,14 +65,17 @@ ${errorBox(c.error)}
 <form method="post" action="/ui/login/password">
 ${hidden('csrf', csrfToken(request, reply))}
 ${hidden('r', c.r)}
+${hidden('next', c.next)}
 ${hidden('email', c.email)}
-<input type="email" name="username" autocomplete="username" value="${c.email}" hidden>
+<input type="text" name="username" autocomplete="username" value="${c.email}" hidden>
 <label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required autofocus>
+<input id="password" name="password" type="password" autocomplete="current-password" required autofocus${describedBy(c.error)}>
 <button type="submit">Sign in</button>
 </form>
+${forgotLink(c, c.email)}
 <form method="get" action="/ui/login">
 ${hidden('r', c.r)}
+${hidden('next', c.next)}
 <button type="submit" class="secondary">Use another account</button>
 </form>`,
   );

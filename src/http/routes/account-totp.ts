@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
-import rateLimit from '@fastify/rate-limit';
 import { checkPassword } from '../../oauth/login.js';
 import { loadSubject } from '../../principals/load.js';
 import { sessionOf } from '../../sessions/browser-session.js';
@@ -19,6 +18,7 @@ import { messagePage } from '../../ui/pages.js';
 import { enrolPage, recoveryCodesPage } from '../../ui/second-factor-pages.js';
 import { mfaDeps } from '../login-flow.js';
 import { sessionSecretOf } from '../session-cookie.js';
+import { registerRateLimits } from '../rate-limit.js';
 
 // The signed-in user's own TOTP, with the browser session: set up, remove, new recovery
 // codes. Removing or renewing needs the current password or a current code, so that a
@@ -32,7 +32,7 @@ const field = (body: unknown, name: string): string => {
 
 export default async function accountTotpRoutes(app: FastifyInstance) {
   await app.register(formbody, { bodyLimit: 65536 });
-  await app.register(rateLimit, { global: false });
+  await registerRateLimits(app);
   const limit = { rateLimit: { max: app.config.RATE_LIMIT_LOGIN, timeWindow: 60_000 } };
   const { prisma } = app.db;
 

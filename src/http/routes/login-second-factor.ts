@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
-import rateLimit from '@fastify/rate-limit';
 import { openAuthRequest } from '../../oauth/authorize.js';
 import { openPassedFactor, openWaitingFactor, sealWaitingFactor, secondFactorNeed, type PendingFactor } from '../../oauth/second-factor.js';
 import { sessionOf } from '../../sessions/browser-session.js';
@@ -10,6 +9,7 @@ import { csrfValid } from '../../ui/csrf.js';
 import { messagePage } from '../../ui/pages.js';
 import { askSecondFactor, continueAfterSecondFactor, mfaDeps, showCodesThenContinue } from '../login-flow.js';
 import { sessionSecretOf } from '../session-cookie.js';
+import { registerRateLimits } from '../rate-limit.js';
 
 // The second-factor step of the hosted login, and the step-up of a live session that an
 // authorization request finds too weak (acr_values, secondFactorCheckLifetime).
@@ -25,7 +25,7 @@ const field = (body: unknown, name: string): string | undefined => {
 
 export default async function loginSecondFactorRoutes(app: FastifyInstance) {
   await app.register(formbody, { bodyLimit: 65536 });
-  await app.register(rateLimit, { global: false });
+  await registerRateLimits(app);
   const loginLimit = { rateLimit: { max: app.config.RATE_LIMIT_LOGIN, timeWindow: 60_000 } };
   const { prisma } = app.db;
 

@@ -7,13 +7,18 @@ import { csrfValid } from '../../ui/csrf.js';
 import { releaseExpiredLocks } from '../../users/lockout.js';
 import { STYLESHEET } from '../../ui/layout.js';
 import { continuePage, emailPage, messagePage, passwordPage, type LoginPageContext } from '../../ui/pages.js';
-import { finishLogin } from '../login-flow.js';
+import { forgotPage, resetRequestedPage } from '../../ui/recovery-pages.js';
+import { brandStylesheet } from '../../ui/branding.js';
+import { isUuid } from '../../platform/ids.js';
+import { requestPasswordReset, showPasswordReset } from '../../users/recovery.js';
+import { finishLogin, returnPath } from '../login-flow.js';
+import { recoveryLinks } from '../recovery-links.js';
 import { tenantFromHost } from '../tenant-host.js';
 import { registerRateLimits } from '../rate-limit.js';
 
 const hide = { hide: true };
 // One message for every failure: it must not tell whether the account exists, is locked or has no password.
-const GENERIC_FAILURE = 'The email or password is incorrect, or this account cannot sign in.';
+const GENERIC_FAILURE = 'The email, username or password is incorrect, or this account cannot sign in.';
 
 type Form = Record<string, unknown>;
 const field = (body: unknown, name: string): string | undefined => {
@@ -26,8 +31,14 @@ interface Resolved extends LoginPageContext {
 }
 
 /** The tenant and authorization request a login page acts for: the sealed request, else the Host subdomain. */
-async function resolve(request: FastifyRequest, r: string | undefined): Promise<Resolved | string> {
-  if (r) return loginTargetOf(request.server.db.prisma, request.server.masterKey, r);
+async function resolve(request: FastifyRequest, r: string | undefined, next?: unknown): Promise<Resolved | string> {
+  const target = r ? await loginTargetOf(request.server.db.prisma, request.server.masterKey, r) : await hostTarget(request);
+  if (typeof target === 'string') return target;
+  const back = r ? undefined : returnPath(next);
+  return { ...target, passwordReset: await showPasswordReset(request.server.db.prisma, target.tenantId), ...(back ? { next: back } : {}) };
+}
+
+async function hostTarget(request: FastifyRequest) {
   const host = await tenantFromHost(request);
   if (!host) return 'Open the application you want to use and sign in from there.';
   return { tenantId: host.id, tenantName: host.name };
@@ -56,9 +67,17 @@ export default async function loginRoutes(app: FastifyInstance) {
     reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STYLESHEET),
   );
 
+  // The tenant's branding, as a stylesheet (the pages' CSP allows no inline style).
+  app.get('/ui/assets/brand/:file', { schema: hide }, async (request, reply) => {
+    const id = /^(.+)\.css$/.exec((request.params as { file: string }).file)?.[1];
+    const tenant = id && isUuid(id) ? await app.db.prisma.tenant.findUnique({ where: { id }, select: { branding: true, state: true } }) : null;
+    const css = tenant?.state === 'active' ? brandStylesheet(tenant.branding as Record<string, unknown>) : '';
+    return reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=300').send(css);
+  });
+
   app.get('/ui/login', { schema: hide }, async (request, reply) => {
     const q = request.query as Record<string, unknown>;
-    const ctx = await resolve(request, typeof q.r === 'string' ? q.r : undefined);
+    const ctx = await resolve(request, typeof q.r === 'string' ? q.r : undefined, q.next);
     if (typeof ctx === 'string') return messagePage(reply, 'Cannot sign in', ctx, 400);
     const hint = ctx.r ? openAuthRequest(app.masterKey, ctx.r)?.loginHint : undefined;
     const policy = await loginPolicyOf(app.db.prisma, ctx.tenantId);
@@ -68,13 +87,17 @@ export default async function loginRoutes(app: FastifyInstance) {
   // Email first: a hook may send the user to their identity provider instead of the password step.
   app.post('/ui/login', { schema: hide, config: loginLimit }, async (request, reply) => {
     if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
-    const ctx = await resolve(request, field(request.body, 'r'));
+    const ctx = await resolve(request, field(request.body, 'r'), field(request.body, 'next'));
     if (typeof ctx === 'string') return messagePage(reply, 'Cannot sign in', ctx, 400);
     const email = (field(request.body, 'email') ?? '').trim();
     const policy = await loginPolicyOf(app.db.prisma, ctx.tenantId);
     const page = { ...ctx, loginName: policy.disableLoginWithEmail ? ('username' as const) : ('email' as const) };
     if (!email || email.length > 320) {
-      return emailPage(request, reply, { ...page, error: `Enter your ${policy.disableLoginWithEmail ? 'username' : 'email address'}.`, status: 400 });
+      return emailPage(request, reply, {
+        ...page,
+        error: `Enter your ${policy.disableLoginWithEmail ? 'username' : 'email address or username'}.`,
+        status: 400,
+      });
     }
     if (policy.allowExternalIdp) {
       for (const hook of app.loginRedirectHooks) {
@@ -94,7 +117,7 @@ export default async function loginRoutes(app: FastifyInstance) {
 
   app.post('/ui/login/password', { schema: hide, config: loginLimit }, async (request, reply) => {
     if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
-    const ctx = await resolve(request, field(request.body, 'r'));
+    const ctx = await resolve(request, field(request.body, 'r'), field(request.body, 'next'));
     if (typeof ctx === 'string') return messagePage(reply, 'Cannot sign in', ctx, 400);
     const email = (field(request.body, 'email') ?? '').trim();
     const password = field(request.body, 'password') ?? '';
@@ -110,7 +133,40 @@ export default async function loginRoutes(app: FastifyInstance) {
       if (result.lockedNow) request.settleInvalidations = true;
       return passwordPage(request, reply, { ...ctx, email, error: GENERIC_FAILURE, status: 401 });
     }
-    return finishLogin(request, reply, { tenantId: ctx.tenantId, userId: result.userId, amr: ['pwd'], authRequest: ctx.r });
+    return finishLogin(request, reply, { tenantId: ctx.tenantId, userId: result.userId, amr: ['pwd'], authRequest: ctx.r }, ctx.next);
+  });
+
+  // "Forgot password?": one answer whatever the name, and the mail leaves after it, so that
+  // neither the page nor its timing tells whether the account exists.
+  const links = recoveryLinks(app.config);
+  const forgotLimit = { rateLimit: { max: Math.max(1, Math.ceil(app.config.RATE_LIMIT_LOGIN / 3)), timeWindow: 60_000 } };
+  app.get('/ui/login/forgot', { schema: hide }, async (request, reply) => {
+    const q = request.query as Record<string, unknown>;
+    const ctx = await resolve(request, typeof q.r === 'string' ? q.r : undefined);
+    if (typeof ctx === 'string') return messagePage(reply, 'Cannot reset a password', ctx, 400);
+    if (!ctx.passwordReset) return messagePage(reply, 'Cannot reset a password', 'Ask your administrator to reset your password.', 404);
+    const login = typeof q.login === 'string' && q.login.length <= 320 ? q.login : undefined;
+    return forgotPage(request, reply, { ...ctx, login });
+  });
+
+  app.post('/ui/login/forgot', { schema: hide, config: forgotLimit }, async (request, reply) => {
+    if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
+    const ctx = await resolve(request, field(request.body, 'r'));
+    if (typeof ctx === 'string') return messagePage(reply, 'Cannot reset a password', ctx, 400);
+    if (!ctx.passwordReset) return messagePage(reply, 'Cannot reset a password', 'Ask your administrator to reset your password.', 404);
+    const login = (field(request.body, 'login') ?? '').trim();
+    if (!login || login.length > 320) return forgotPage(request, reply, { ...ctx, error: 'Enter your email address or username.', status: 400 });
+    if (!links.smtpUrl) request.log.warn('password reset requested but SMTP_URL is not set: no link can be mailed');
+    const origin = { requestId: request.id, clientAddress: request.ip };
+    const { tenantId } = ctx;
+    setImmediate(() => {
+      requestPasswordReset(app.db.prisma, links, tenantId, login, origin)
+        .then((d) => {
+          if (d?.delivery === 'mail_failed') request.log.warn({ err: { message: d.error } }, 'password reset mail failed');
+        })
+        .catch((err: Error) => request.log.warn({ err: { message: err.message } }, 'password reset request failed'));
+    });
+    return resetRequestedPage(reply, ctx);
   });
 
   app.post('/ui/login/terms', { schema: hide, config: loginLimit }, async (request, reply) => {
