@@ -519,7 +519,7 @@ describe('ZITADEL export import', () => {
     const tenantId = toUuid(ZITADEL_ORG_ID, 'org');
     expect(org).toMatchObject({ orgId: tenantId, name: 'Zitadel Org', status: 'imported' });
     expect(org.errors.map((e: any) => e.type).sort()).toEqual(['apiApp', 'humanUser', 'humanUser', 'oidcApp', 'userGrant']);
-    expect(org.errors.find((e: any) => e.id === '227046218153476099').message).toMatch(/not argon2/);
+    expect(org.errors.find((e: any) => e.id === '227046218153476099').message).toMatch(/neither argon2 nor PBKDF2/);
     expect(org.errors.find((e: any) => e.type === 'userGrant').id).toBe('227046218153541635/nonexistent');
     expect(bad).toMatchObject({ status: 'failed', created: 0 });
 

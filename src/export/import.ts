@@ -9,7 +9,7 @@ import { audit } from '../audit/audit.js';
 import type { Prisma } from '../platform/db.js';
 import { badRequest } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
-import { hashPassword, verifyPassword, type Argon2Params } from '../platform/passwords.js';
+import { hashPassword, isVerifiableHash, verifyPassword, type Argon2Params } from '../platform/passwords.js';
 import { assertMayConfer } from '../principals/policy.js';
 import { isBuiltinRole, SKYLIGHT_ADMIN, TENANT_ADMIN, type Principal } from '../principals/principal.js';
 import { subdomain as subdomainSchema } from '../tenants/schemas.js';
@@ -248,9 +248,16 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
     const idpId = links.get(toUuid(userId, scope))?.idpId ?? m.get('idpId');
     let passwordHash: string | undefined;
     if (user.hashedPassword) {
-      // Only hashes our login can verify; others (bcrypt, ...) would lock the user out silently.
-      if (/^\$argon2(id|i|d)\$/.test(user.hashedPassword.value)) passwordHash = user.hashedPassword.value;
-      else errors.push({ type: 'humanUser', id: userId, message: 'password hash is not argon2; imported without a password' });
+      // Only hashes our login can verify (kept as they are, replaced by argon2id at the first
+      // login); others would lock the user out silently.
+      if (isVerifiableHash(user.hashedPassword.value)) passwordHash = user.hashedPassword.value;
+      else
+        errors.push({
+          type: 'humanUser',
+          id: userId,
+          field: 'user.hashedPassword.value',
+          message: 'the password hash is neither argon2 nor PBKDF2 (bcrypt is not verified yet); imported without a password',
+        });
     }
     // A plain (initial) password obeys the tenant's policy, as through every other entry point.
     if (!passwordHash && user.password !== undefined) {
@@ -325,6 +332,15 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
     roles: g.roles,
   }));
 
+  for (const section of ['oidcIdps', 'jwtIdps']) {
+    for (const item of list(section) as { idpId?: unknown }[]) {
+      errors.push({
+        type: section,
+        id: typeof item?.idpId === 'string' ? item.idpId : undefined,
+        message: 'OIDC and JWT identity providers have no counterpart here (SAML only); not imported',
+      });
+    }
+  }
   const applications = planApplications(raw, scope, errors);
   const idps = planIdps(raw, errors);
   const credentials = planCredentials(raw, scope, errors);
