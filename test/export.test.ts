@@ -702,5 +702,21 @@ describe('CLI', () => {
     expect(await importCommand(['--in', bad], env, { stdout: sink().stream, stderr: se.stream })).toBe(2);
     expect(se.text).toContain('not a valid export document');
     expect(await importCommand(['--in', path.join(dir, 'missing.json')], env, { stdout: sink().stream, stderr: se.stream })).toBe(2);
-  }, 60_000);
+    // A document of another shape is not an empty export.
+    const foreign = path.join(dir, 'foreign.json');
+    writeFileSync(foreign, '{"foo": 1, "nested": {"orgs": []}}');
+    expect(await importCommand(['--in', foreign], env, { stdout: sink().stream, stderr: se.stream })).toBe(2);
+    expect(se.text).toContain('no top-level "orgs" array');
+    expect(await importCommand(['--in', input, '--on-conflict', 'sometimes'], env, { stdout: sink().stream, stderr: se.stream })).toBe(2);
+    // A dry run of a changed document reports the change and leaves the file's data as it was.
+    const changed = structuredClone(doc);
+    changed.orgs[0].org.name = 'Renamed in a dry run';
+    writeFileSync(input, JSON.stringify(changed));
+    const dry = sink();
+    expect(await importCommand(['--in', input, '--dry-run'], env, { stdout: dry.stream, stderr: se.stream })).toBe(0);
+    expect(JSON.parse(dry.text)).toMatchObject({ dryRun: true, orgs: [{ status: 'imported', updated: 1 }, { status: 'unchanged' }] });
+    const after = path.join(dir, 'after.json');
+    expect(await exportCommand(['--out', after, '--with-passwords'], env, { stdout: sink().stream, stderr: se.stream })).toBe(0);
+    expect(JSON.parse(readFileSync(after, 'utf8'))).toEqual(doc);
+  }, 180_000);
 });
