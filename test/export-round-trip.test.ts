@@ -223,6 +223,19 @@ describe('round trip into a fresh server', () => {
     expect(await snapshot(dst.db)).toEqual(before);
   });
 
+  it('checks the redirect URIs of managed applications too', async () => {
+    const doc = structuredClone(first);
+    const ui = doc.orgs[0].pca.applications.find((a: any) => a.name === 'AnalyticsUI');
+    ui.redirectUris = ['javascript:alert(1)'];
+    const before = await snapshot(dst.db);
+    const res = await importInto(dst, { orgs: doc.orgs, dryRun: true });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().orgs[0].errors).toEqual([
+      { type: 'application', id: ui.appId, field: 'redirectUris.0', message: expect.stringContaining('absolute http(s) URI') },
+    ]);
+    expect(await snapshot(dst.db)).toEqual(before);
+  });
+
   it('refuses a document of unknown shape with 400', async () => {
     const before = await snapshot(dst.db);
     for (const body of [{ foo: 1 }, { dataOrgs: { foo: 1 } }, { orgs: 'x' }]) {

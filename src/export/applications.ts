@@ -121,7 +121,18 @@ export async function exportApplications(tx: Tx, tenantId: string) {
 const s = applicationCreate.shape;
 // Managed clients (AnalyticsUI, SwaggerUI) carry the redirects the server derived from its
 // own configuration, which may be plain http in development: they are checked for form only.
-const anyUri = z.array(z.string().max(2048)).max(50);
+const configuredUri = z
+  .string()
+  .max(2048)
+  .refine((v) => {
+    try {
+      const u = new URL(v);
+      return (u.protocol === 'https:' || u.protocol === 'http:') && !v.includes('#');
+    } catch {
+      return false;
+    }
+  }, 'must be an absolute http(s) URI without a fragment');
+const anyUri = z.array(configuredUri).max(50);
 const pcaApplication = z.object({
   appId: z.uuid(),
   name: s.name,
