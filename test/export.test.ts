@@ -671,7 +671,7 @@ describe('CLI', () => {
     const out = path.join(dir, 'out.json');
     const doc = await exportAll({ orgIds: [tenantA, tenantB], withPasswords: true });
     writeFileSync(input, JSON.stringify(doc));
-    const sink = () => {
+    const sink = (isTTY = false) => {
       let text = '';
       return {
         stream: Object.assign(
@@ -681,7 +681,7 @@ describe('CLI', () => {
               cb();
             },
           }),
-          { isTTY: false },
+          { isTTY },
         ),
         get text() {
           return text;
@@ -690,10 +690,15 @@ describe('CLI', () => {
     };
     const so = sink();
     const se = sink();
-    expect(await importCommand(['--in', input], env, { stdout: so.stream, stderr: se.stream })).toBe(0);
+    // On a terminal the progress counts rows, not only orgs.
+    const tty = sink(true);
+    expect(await importCommand(['--in', input], env, { stdout: so.stream, stderr: tty.stream })).toBe(0);
+    expect(tty.text).toMatch(/2 org\(s\) \| [1-9]\d* users and service accounts/);
     const report = JSON.parse(so.text);
     expect(report.orgs.map((o: any) => o.status)).toEqual(['imported', 'imported']);
-    expect(await exportCommand(['--out', out, '--with-passwords'], env, { stdout: sink().stream, stderr: se.stream })).toBe(0);
+    const ttyOut = sink(true);
+    expect(await exportCommand(['--out', out, '--with-passwords'], env, { stdout: sink().stream, stderr: ttyOut.stream })).toBe(0);
+    expect(ttyOut.text).toMatch(/2\/2 orgs \| [1-9]\d* users and service accounts/);
     expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual(doc);
     expect(statSync(out).mode & 0o777).toBe(0o600);
     expect(await exportCommand([], env, { stdout: sink().stream, stderr: se.stream })).toBe(2);

@@ -32,7 +32,11 @@ const defaultIo = (): CliIo => ({ stdout: process.stdout, stderr: process.stderr
 function progress(io: CliIo, label: string) {
   if (!io.stderr.isTTY) return undefined;
   return new SingleBar(
-    { format: `${label} [{bar}] {value}/{total} orgs`, stream: io.stderr as NodeJS.WritableStream, hideCursor: true },
+    {
+      format: `${label} [{bar}] {value}/{total} orgs | {rows} users and service accounts | {rate}/s | ETA {eta_formatted}`,
+      stream: io.stderr as NodeJS.WritableStream,
+      hideCursor: true,
+    },
     Presets.shades_classic,
   );
 }
@@ -64,15 +68,18 @@ export async function exportCommand(argv: string[], env: NodeJS.ProcessEnv = pro
   const out = toStdout ? io.stdout : createWriteStream(values.out, { mode: 0o600 });
   const bar = progress(io, 'export');
   let count = 0;
+  let rows = 0;
+  const started = Date.now();
   try {
     await write(out, '{"orgs":[');
     await buildExport(
       { prisma: db.prisma, actor: 'system', dataDir: config.DATA_DIR, baseDomain: config.BASE_DOMAIN, argon: argon2Params(config) },
       { orgIds: values.org, excludedOrgIds: values['exclude-org'], withPasswords: values['with-passwords'], withKeys: values['with-keys'] },
       async (org, done, total) => {
-        if (done === 1) bar?.start(total, 0);
+        if (done === 1) bar?.start(total, 0, { rows: 0, rate: 0 });
         await write(out, (count++ ? ',' : '') + JSON.stringify(org));
-        bar?.update(done);
+        rows += org.humanUsers.length + org.machineUsers.length;
+        bar?.update(done, { rows, rate: Math.round(rows / Math.max(0.001, (Date.now() - started) / 1000)) });
       },
     );
     await write(out, ']}\n');
@@ -141,31 +148,43 @@ export async function importCommand(argv: string[], env: NodeJS.ProcessEnv = pro
   const input = fromStdin ? process.stdin : createReadStream(values.in);
   let read = 0;
   input.on('data', (c: Buffer | string) => (read += c.length));
-  // Progress is in bytes of the file: the number of orgs is known only at its end.
+  // The bar runs over the bytes of the file (the number of orgs and rows is known only at
+  // its end); the rows counter moves batch by batch inside a large org.
   const bar =
     size && io.stderr.isTTY
       ? new SingleBar(
-          { format: 'import [{bar}] {percentage}% | {orgs} org(s)', stream: io.stderr as NodeJS.WritableStream, hideCursor: true },
+          {
+            format: 'import [{bar}] {percentage}% | {orgs} org(s) | {rows} users and service accounts | {rate}/s | ETA {eta_formatted}',
+            stream: io.stderr as NodeJS.WritableStream,
+            hideCursor: true,
+          },
           Presets.shades_classic,
         )
       : undefined;
-  bar?.start(size, 0, { orgs: 0 });
+  const orgs: OrgResult[] = [];
+  const started = Date.now();
+  let rows = 0;
+  const payload = () => ({ orgs: orgs.length, rows, rate: Math.round(rows / Math.max(0.001, (Date.now() - started) / 1000)) });
   const opts = {
     argon: argon2Params(config),
     baseDomain: config.BASE_DOMAIN,
     applications: config,
     actor: 'system' as const,
     masterKey: loadMasterKey(config.MASTER_KEY, config.DATA_DIR).key,
+    onRows: (n: number) => {
+      rows += n;
+      bar?.update(read, payload());
+    },
     dryRun: values['dry-run'],
     onConflict,
     // The report on stdout carries a safe description; the operator's terminal gets the full error.
     onFailure: (err: unknown, orgId: string) => io.stderr.write(`org ${orgId} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`),
   };
-  const orgs: OrgResult[] = [];
+  bar?.start(size, 0, payload());
   try {
     for await (const raw of streamOrgs(input)) {
       orgs.push(await importOrg(db.prisma, raw, orgs.length, opts));
-      bar?.update(read, { orgs: orgs.length });
+      bar?.update(read, payload());
     }
   } catch (err) {
     bar?.stop();
@@ -173,7 +192,7 @@ export async function importCommand(argv: string[], env: NodeJS.ProcessEnv = pro
     await db.close();
     return 2;
   }
-  bar?.update(size, { orgs: orgs.length });
+  bar?.update(size, payload());
   bar?.stop();
   await db.close();
   io.stdout.write(JSON.stringify({ ...(values['dry-run'] ? { dryRun: true } : {}), orgs }, null, 2) + '\n');

@@ -36,6 +36,8 @@ export interface ImportOptions {
   requestId?: string;
   /** Called after each org, for progress reporting. */
   onOrg?: (done: number, total: number) => void;
+  /** Called as users and service accounts are created, batch by batch, inside an org. */
+  onRows?: (rows: number) => void;
   /** Gets the full error of an org that failed (the report carries only a safe description). */
   onFailure?: (err: unknown, orgId: string) => void;
   /** Opens the sealed keys of the document (see idps.ts); without it, IdPs cannot be created. */
@@ -503,7 +505,11 @@ async function writePrincipals(w: Step, plan: Pick<Plan, 'users' | 'machines'>):
     if (!cur) newUsers.push({ id: u.id, tenantId, ...u.data });
     else await upsertRow(w, { type: 'humanUser', id: u.rawId }, cur, u.data, nothing, () => tx.user.update({ where: { id: u.id }, data: u.data }));
   }
-  for (let i = 0; i < newUsers.length; i += BATCH) n.created += (await tx.user.createMany({ data: newUsers.slice(i, i + BATCH) })).count;
+  for (let i = 0; i < newUsers.length; i += BATCH) {
+    const { count } = await tx.user.createMany({ data: newUsers.slice(i, i + BATCH) });
+    n.created += count;
+    w.onRows?.(count);
+  }
 
   const machineIds = new Set<string>();
   const newSas: (MachinePlan['data'] & { id: string; tenantId: string })[] = [];
@@ -524,7 +530,11 @@ async function writePrincipals(w: Step, plan: Pick<Plan, 'users' | 'machines'>):
     if (!cur) newSas.push({ id: s.id, tenantId, ...s.data });
     else await upsertRow(w, { type: 'machineUser', id: s.rawId }, cur, s.data, nothing, () => tx.serviceAccount.update({ where: { id: s.id }, data: s.data }));
   }
-  for (let i = 0; i < newSas.length; i += BATCH) n.created += (await tx.serviceAccount.createMany({ data: newSas.slice(i, i + BATCH) })).count;
+  for (let i = 0; i < newSas.length; i += BATCH) {
+    const { count } = await tx.serviceAccount.createMany({ data: newSas.slice(i, i + BATCH) });
+    n.created += count;
+    w.onRows?.(count);
+  }
 
   return (id) => (userIds.has(id) || userById.has(id) ? 'user' : machineIds.has(id) || saById.has(id) ? 'serviceAccount' : undefined);
 }
@@ -639,7 +649,7 @@ export async function importOrg(prisma: Prisma, raw: unknown, index: number, opt
     }
     await prisma.$transaction(
       async (tx) => {
-        const w: Step = { tx, tenantId: plan.tenant.id, errors, n, onConflict: opts.onConflict ?? 'overwrite', masterKey: opts.masterKey };
+        const w: Step = { tx, tenantId: plan.tenant.id, errors, n, onConflict: opts.onConflict ?? 'overwrite', masterKey: opts.masterKey, onRows: opts.onRows };
         await writeOrg(w, plan, opts.applications);
         if (opts.dryRun) throw new DryRun();
         if (n.created + n.updated > 0) {

@@ -38,6 +38,8 @@ export interface Step {
   onConflict: ConflictPolicy;
   /** The master key of this deployment: sealed keys of the document are usable only if it opens them. */
   masterKey?: Buffer;
+  /** Told how many users and service accounts were just written, for progress on a terminal. */
+  onRows?: (rows: number) => void;
 }
 
 /** JSON with sorted keys: jsonb does not keep key order, so compare this way. */
