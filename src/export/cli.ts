@@ -1,6 +1,6 @@
 // CLI commands `export` and `import` (wired into src/cli.ts by its owner):
-//   npm run cli -- export --out file.json [--org ID]... [--exclude-org ID]... [--with-passwords]
-//   npm run cli -- import --in file.json
+//   npm run cli -- export --out file.json [--org ID]... [--exclude-org ID]... [--with-passwords] [--with-keys]
+//   npm run cli -- import --in file.json [--dry-run] [--on-conflict fail|skip|overwrite]
 // Both stream the document org by org (export writes each org as it is read from the
 // database; import imports each org as soon as it is parsed) with a progress bar on a terminal.
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
@@ -17,6 +17,10 @@ import { loadConfig } from '../platform/config.js';
 import { openMigratedDatabase } from '../platform/start.js';
 import { buildExport } from './service.js';
 import { importOrg, type OrgResult } from './import.js';
+import { loadMasterKey } from '../platform/secrets.js';
+import type { ConflictPolicy } from './write-step.js';
+
+const isConflictPolicy = (v: string): v is ConflictPolicy => v === 'fail' || v === 'skip' || v === 'overwrite';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream;
@@ -28,7 +32,11 @@ const defaultIo = (): CliIo => ({ stdout: process.stdout, stderr: process.stderr
 function progress(io: CliIo, label: string) {
   if (!io.stderr.isTTY) return undefined;
   return new SingleBar(
-    { format: `${label} [{bar}] {value}/{total} orgs`, stream: io.stderr as NodeJS.WritableStream, hideCursor: true },
+    {
+      format: `${label} [{bar}] {value}/{total} orgs | {rows} users and service accounts | {rate}/s | ETA {eta_formatted}`,
+      stream: io.stderr as NodeJS.WritableStream,
+      hideCursor: true,
+    },
     Presets.shades_classic,
   );
 }
@@ -46,11 +54,12 @@ export async function exportCommand(argv: string[], env: NodeJS.ProcessEnv = pro
       org: { type: 'string', multiple: true },
       'exclude-org': { type: 'string', multiple: true },
       'with-passwords': { type: 'boolean', default: false },
+      'with-keys': { type: 'boolean', default: false },
     },
     strict: true,
   });
   if (!values.out) {
-    io.stderr.write('usage: export --out FILE.json [--org ID]... [--exclude-org ID]... [--with-passwords]\n');
+    io.stderr.write('usage: export --out FILE.json [--org ID]... [--exclude-org ID]... [--with-passwords] [--with-keys]\n');
     return 2;
   }
   const config = loadConfig(env);
@@ -59,15 +68,18 @@ export async function exportCommand(argv: string[], env: NodeJS.ProcessEnv = pro
   const out = toStdout ? io.stdout : createWriteStream(values.out, { mode: 0o600 });
   const bar = progress(io, 'export');
   let count = 0;
+  let rows = 0;
+  const started = Date.now();
   try {
     await write(out, '{"orgs":[');
     await buildExport(
       { prisma: db.prisma, actor: 'system', dataDir: config.DATA_DIR, baseDomain: config.BASE_DOMAIN, argon: argon2Params(config) },
-      { orgIds: values.org, excludedOrgIds: values['exclude-org'], withPasswords: values['with-passwords'] },
+      { orgIds: values.org, excludedOrgIds: values['exclude-org'], withPasswords: values['with-passwords'], withKeys: values['with-keys'] },
       async (org, done, total) => {
-        if (done === 1) bar?.start(total, 0);
+        if (done === 1) bar?.start(total, 0, { rows: 0, rate: 0 });
         await write(out, (count++ ? ',' : '') + JSON.stringify(org));
-        bar?.update(done);
+        rows += org.humanUsers.length + org.machineUsers.length;
+        bar?.update(done, { rows, rate: Math.round(rows / Math.max(0.001, (Date.now() - started) / 1000)) });
       },
     );
     await write(out, ']}\n');
@@ -84,12 +96,25 @@ export async function exportCommand(argv: string[], env: NodeJS.ProcessEnv = pro
   }
 }
 
-/** Yields the elements of the document's top-level "orgs" array one at a time, without loading the file. */
+/**
+ * Yields the elements of the document's top-level "orgs" array one at a time, without
+ * loading the file. A document without that array is not an export: `{"foo":1}` must
+ * not pass for an empty one.
+ */
 async function* streamOrgs(input: NodeJS.ReadableStream): AsyncGenerator<unknown> {
+  let depth = 0;
+  let sawOrgs = false;
+  const watch = (token: { name: string; value?: unknown }) => {
+    if (token.name === 'startObject' || token.name === 'startArray') depth++;
+    else if (token.name === 'endObject' || token.name === 'endArray') depth--;
+    else if (depth === 1 && token.name === 'keyValue' && token.value === 'orgs') sawOrgs = true;
+    return token;
+  };
   // stream-chain's typings cannot express a parser pipeline of differing stream types.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const pipeline = chain([input, parser(), pick({ filter: 'orgs' }), streamArray()] as any[]);
+  const pipeline = chain([input, parser(), watch, pick({ filter: 'orgs' }), streamArray()] as any[]);
   for await (const item of pipeline as AsyncIterable<{ key: number; value: unknown }>) yield item.value;
+  if (!sawOrgs) throw new Error('the document has no top-level "orgs" array');
 }
 
 /**
@@ -98,9 +123,14 @@ async function* streamOrgs(input: NodeJS.ReadableStream): AsyncGenerator<unknown
  * when an org failed, 2 on unusable input.
  */
 export async function importCommand(argv: string[], env: NodeJS.ProcessEnv = process.env, io: CliIo = defaultIo()): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { in: { type: 'string', short: 'i' } }, strict: true });
-  if (!values.in) {
-    io.stderr.write('usage: import --in FILE.json\n');
+  const { values } = parseArgs({
+    args: argv,
+    options: { in: { type: 'string', short: 'i' }, 'dry-run': { type: 'boolean', default: false }, 'on-conflict': { type: 'string' } },
+    strict: true,
+  });
+  const onConflict = values['on-conflict'] ?? 'overwrite';
+  if (!values.in || !isConflictPolicy(onConflict)) {
+    io.stderr.write('usage: import --in FILE.json [--dry-run] [--on-conflict fail|skip|overwrite]\n');
     return 2;
   }
   const fromStdin = values.in === '-';
@@ -118,28 +148,43 @@ export async function importCommand(argv: string[], env: NodeJS.ProcessEnv = pro
   const input = fromStdin ? process.stdin : createReadStream(values.in);
   let read = 0;
   input.on('data', (c: Buffer | string) => (read += c.length));
-  // Progress is in bytes of the file: the number of orgs is known only at its end.
+  // The bar runs over the bytes of the file (the number of orgs and rows is known only at
+  // its end); the rows counter moves batch by batch inside a large org.
   const bar =
     size && io.stderr.isTTY
       ? new SingleBar(
-          { format: 'import [{bar}] {percentage}% | {orgs} org(s)', stream: io.stderr as NodeJS.WritableStream, hideCursor: true },
+          {
+            format: 'import [{bar}] {percentage}% | {orgs} org(s) | {rows} users and service accounts | {rate}/s | ETA {eta_formatted}',
+            stream: io.stderr as NodeJS.WritableStream,
+            hideCursor: true,
+          },
           Presets.shades_classic,
         )
       : undefined;
-  bar?.start(size, 0, { orgs: 0 });
+  const orgs: OrgResult[] = [];
+  const started = Date.now();
+  let rows = 0;
+  const payload = () => ({ orgs: orgs.length, rows, rate: Math.round(rows / Math.max(0.001, (Date.now() - started) / 1000)) });
   const opts = {
     argon: argon2Params(config),
     baseDomain: config.BASE_DOMAIN,
     applications: config,
     actor: 'system' as const,
+    masterKey: loadMasterKey(config.MASTER_KEY, config.DATA_DIR).key,
+    onRows: (n: number) => {
+      rows += n;
+      bar?.update(read, payload());
+    },
+    dryRun: values['dry-run'],
+    onConflict,
     // The report on stdout carries a safe description; the operator's terminal gets the full error.
     onFailure: (err: unknown, orgId: string) => io.stderr.write(`org ${orgId} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`),
   };
-  const orgs: OrgResult[] = [];
+  bar?.start(size, 0, payload());
   try {
     for await (const raw of streamOrgs(input)) {
       orgs.push(await importOrg(db.prisma, raw, orgs.length, opts));
-      bar?.update(read, { orgs: orgs.length });
+      bar?.update(read, payload());
     }
   } catch (err) {
     bar?.stop();
@@ -147,9 +192,9 @@ export async function importCommand(argv: string[], env: NodeJS.ProcessEnv = pro
     await db.close();
     return 2;
   }
-  bar?.update(size, { orgs: orgs.length });
+  bar?.update(size, payload());
   bar?.stop();
   await db.close();
-  io.stdout.write(JSON.stringify({ orgs }, null, 2) + '\n');
+  io.stdout.write(JSON.stringify({ ...(values['dry-run'] ? { dryRun: true } : {}), orgs }, null, 2) + '\n');
   return orgs.some((o) => o.status === 'failed') ? 1 : 0;
 }

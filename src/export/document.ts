@@ -2,8 +2,9 @@
 // POST /export) wherever our model maps onto it, with one `pca` object per org for
 // what ZITADEL has no field for (groups, custom-role features, tenant state), and
 // user attributes ZITADEL lacks carried as user metadata under the `pca:` prefix.
-import { createHash } from 'node:crypto';
-import { isUuid } from '../platform/ids.js';
+import type { PcaApplication } from './applications.js';
+import type { MachineKey, PcaCertificate, PcaPat } from './credentials.js';
+import type { PcaSamlIdp, UserLink } from './idps.js';
 
 export interface HumanUser {
   userId: string;
@@ -31,19 +32,30 @@ export interface PcaOrgExtension {
   identity: { subdomain: string; name: string; attributes: unknown } | null;
   customRoles: { roleId: string; name: string; description: string; featureRoles: string[] }[];
   groups: { groupId: string; name: string; description: string; externalId: string | null; members: string[]; roles: string[] }[];
+  /** Every column of each application (ZITADEL's oidcApps/apiApps carry only part of them). */
+  applications: PcaApplication[];
+  samlIdps: PcaSamlIdp[];
+  pats: PcaPat[];
+  certificates: PcaCertificate[];
 }
 
 export interface OrgExport {
   orgId: string;
   org: { name: string };
   labelPolicy?: Record<string, unknown>;
+  privacyPolicy?: Record<string, string>;
   lockoutPolicy?: { maxPasswordAttempts: number };
   loginPolicy?: Record<string, unknown>;
   passwordComplexityPolicy?: { minLength: number; hasUppercase: boolean; hasLowercase: boolean; hasNumber: boolean; hasSymbol: boolean };
   projects: { projectId: string; project: { name: string; projectRoleAssertion?: boolean } }[];
   projectRoles: { projectId: string; roleKey: string; displayName: string; group?: string }[];
+  oidcApps: { appId: string; app: Record<string, unknown> }[];
+  apiApps: { appId: string; app: Record<string, unknown> }[];
+  appKeys: Record<string, unknown>[];
   humanUsers: HumanUser[];
   machineUsers: MachineUser[];
+  machineKeys: MachineKey[];
+  userLinks: UserLink[];
   userGrants: { userId: string; projectId: string; roleKeys: string[] }[];
   orgMembers: { userId: string; roles: string[] }[];
   userMetadata: { id: string; key: string; value: string }[];
@@ -67,6 +79,9 @@ export const LABEL_KEYS = [
   'fontColorDark',
 ];
 
+/** ZITADEL privacy-policy links that our tenant branding keeps under the same names. */
+export const PRIVACY_KEYS = ['tosLink', 'privacyLink', 'helpLink', 'supportEmail', 'docsLink', 'customLink', 'customLinkText'];
+
 export const META_PREFIX = 'pca:';
 
 export const ACCESS_TOKEN_TYPES: Record<string, string> = { Bearer: 'ACCESS_TOKEN_TYPE_BEARER', Jwt: 'ACCESS_TOKEN_TYPE_JWT' };
@@ -74,15 +89,7 @@ export const ACCESS_TOKEN_TYPES: Record<string, string> = { Bearer: 'ACCESS_TOKE
 /** ZITADEL's org-level manager role that corresponds to our tenant-admin. */
 export const ORG_OWNER = 'ORG_OWNER';
 
-/**
- * Our ids are UUIDs; ZITADEL's are numeric strings. A foreign id becomes a UUID derived
- * from it, so importing the same file twice finds the rows of the first import.
- */
-export function toUuid(id: string, scope: string): string {
-  if (isUuid(id)) return id.toLowerCase();
-  const h = createHash('sha256').update(`${scope}\u0000${id}`).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
-}
+export { toUuid } from './foreign-ids.js';
 
 export const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 export const unb64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');

@@ -3,7 +3,10 @@
 import type { Prisma } from '../platform/db.js';
 import { TENANT_ADMIN } from '../principals/principal.js';
 import { exportLoginPolicy } from './login-policy-section.js';
-import { ACCESS_TOKEN_TYPES, b64, LABEL_KEYS, META_PREFIX, ORG_OWNER, type HumanUser, type MachineUser, type OrgExport } from './document.js';
+import { ACCESS_TOKEN_TYPES, b64, LABEL_KEYS, META_PREFIX, ORG_OWNER, PRIVACY_KEYS, type HumanUser, type MachineUser, type OrgExport } from './document.js';
+import { exportApplications } from './applications.js';
+import { exportCredentials } from './credentials.js';
+import { exportIdps } from './idps.js';
 
 export interface ExportSelection {
   orgIds?: string[];
@@ -14,6 +17,8 @@ export interface ExportOptions {
   withPasswords?: boolean;
   /** Accepted for compatibility: TOTP secrets stay sealed under this server's master key and are not exported. */
   withOtp?: boolean;
+  /** SP private keys of SAML IdPs, still sealed under this deployment's master key. */
+  withKeys?: boolean;
   baseDomain: string;
 }
 
@@ -48,6 +53,9 @@ export async function exportOrg(prisma: Prisma, tenantId: string, opts: ExportOp
         tx.roleAssignment.findMany({ where, orderBy: [{ roleName: 'asc' }, { id: 'asc' }] }),
         tx.groupMembership.findMany({ where, orderBy: [{ groupId: 'asc' }, { userId: 'asc' }] }),
       ]);
+      const apps = await exportApplications(tx, tenantId);
+      const idps = await exportIdps(tx, tenantId, !!opts.withKeys);
+      const credentials = await exportCredentials(tx, tenantId);
       const projectId = t.id;
       const branding = t.branding as Record<string, string>;
 
@@ -94,11 +102,15 @@ export async function exportOrg(prisma: Prisma, tenantId: string, opts: ExportOp
       for (const m of memberships) members.set(m.groupId, [...(members.get(m.groupId) ?? []), m.userId]);
 
       const labelPolicy = Object.fromEntries(LABEL_KEYS.filter((k) => typeof branding[k] === 'string').map((k) => [k, branding[k]]));
+      const privacyPolicy: Record<string, string> = Object.fromEntries(
+        PRIVACY_KEYS.filter((k) => typeof branding[k] === 'string').map((k) => [k, branding[k]!]),
+      );
 
       return {
         orgId: t.id,
         org: { name: t.name },
         ...(Object.keys(labelPolicy).length ? { labelPolicy } : {}),
+        ...(Object.keys(privacyPolicy).length ? { privacyPolicy } : {}),
         lockoutPolicy: { maxPasswordAttempts: t.lockoutMaxAttempts },
         loginPolicy: await exportLoginPolicy(tx, t.id),
         passwordComplexityPolicy: {
@@ -111,8 +123,13 @@ export async function exportOrg(prisma: Prisma, tenantId: string, opts: ExportOp
         // Our roles are tenant-wide: one project per org stands for the tenant itself.
         projects: [{ projectId, project: { name: t.name, projectRoleAssertion: true } }],
         projectRoles: roles.map((r) => ({ projectId, roleKey: r.name, displayName: r.name, ...(r.description ? { group: r.description.slice(0, 200) } : {}) })),
+        oidcApps: apps.oidcApps,
+        apiApps: apps.apiApps,
+        appKeys: apps.appKeys,
         humanUsers,
         machineUsers,
+        machineKeys: credentials.machineKeys,
+        userLinks: idps.userLinks,
         userGrants: holders.map((userId) => ({ userId, projectId, roleKeys: grants.get(userId)!.sort() })),
         orgMembers: holders.filter((h) => grants.get(h)!.includes(TENANT_ADMIN)).map((userId) => ({ userId, roles: [ORG_OWNER] })),
         userMetadata: metadata.sort(byKey((m) => `${m.id}\u0000${m.key}`)),
@@ -142,6 +159,10 @@ export async function exportOrg(prisma: Prisma, tenantId: string, opts: ExportOp
             members: members.get(g.id) ?? [],
             roles: (groupRoles.get(g.id) ?? []).sort(),
           })),
+          applications: apps.applications,
+          samlIdps: idps.samlIdps,
+          pats: credentials.pats,
+          certificates: credentials.certificates,
         },
       };
     },

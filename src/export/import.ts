@@ -1,20 +1,25 @@
 // Imports an export document (ours, or ZITADEL's instance export). Each org is
 // written in one transaction; an item that cannot be imported (a taken username,
 // a role that does not exist...) is skipped and reported, and the rest of its org
-// still lands. Rows are matched by id, so a second import of the same file changes
-// nothing: unchanged rows are not even rewritten.
+// still lands, unless the conflict policy is `fail`. Rows are matched by id, so a
+// second import of the same file changes nothing: unchanged rows are not even
+// rewritten. A dry run does all of it and rolls the transaction back.
 import { z } from 'zod';
 import { audit } from '../audit/audit.js';
 import type { Prisma } from '../platform/db.js';
 import { badRequest } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
-import { hashPassword, type Argon2Params } from '../platform/passwords.js';
+import { hashPassword, isVerifiableHash, verifyPassword, type Argon2Params } from '../platform/passwords.js';
 import { assertMayConfer } from '../principals/policy.js';
 import { isBuiltinRole, SKYLIGHT_ADMIN, TENANT_ADMIN, type Principal } from '../principals/principal.js';
 import { subdomain as subdomainSchema } from '../tenants/schemas.js';
 import { describeClash, IdentityIndex, lockTenantIdentities, userIdentityProblems } from '../users/identity.js';
 import { passwordViolations, policyOf } from '../users/password-policy.js';
-import { LABEL_KEYS, META_PREFIX, ORG_OWNER, toUuid, unb64 } from './document.js';
+import { LABEL_KEYS, META_PREFIX, ORG_OWNER, PRIVACY_KEYS, toUuid, unb64 } from './document.js';
+import { planApplications, writeApplications } from './applications.js';
+import { planCredentials, writeCredentials } from './credentials.js';
+import { planIdps, planUserLinks, writeIdps } from './idps.js';
+import { clash, Counter, upsertRow, type ConflictPolicy, type ItemError, type Step } from './write-step.js';
 import { describeImportFailure, ImportRefusal } from './failures.js';
 import { resolveRoleNameIn } from '../roles/assign.js';
 import { createAnalyticsUiApplication, syncAnalyticsUiSubdomain, type DefaultApplicationConfig } from '../oauth/applications.js';
@@ -32,20 +37,24 @@ export interface ImportOptions {
   requestId?: string;
   /** Called after each org, for progress reporting. */
   onOrg?: (done: number, total: number) => void;
+  /** Called as users and service accounts are created, batch by batch, inside an org. */
+  onRows?: (rows: number) => void;
   /** Gets the full error of an org that failed (the report carries only a safe description). */
   onFailure?: (err: unknown, orgId: string) => void;
+  /** Opens the sealed keys of the document (see idps.ts); without it, IdPs cannot be created. */
+  masterKey?: Buffer;
+  onConflict?: ConflictPolicy;
+  /** Reports what would change and writes nothing. */
+  dryRun?: boolean;
 }
 
-export interface ItemError {
-  type: string;
-  id?: string;
-  message: string;
-}
+export type { ItemError };
 
 export interface OrgResult {
   orgId: string;
   name?: string;
-  status: 'imported' | 'failed';
+  /** `unchanged`: the database already held the org as the document has it. */
+  status: 'imported' | 'unchanged' | 'failed';
   created: number;
   updated: number;
   unchanged: number;
@@ -53,10 +62,9 @@ export interface OrgResult {
 }
 
 export interface ImportResult {
+  dryRun?: true;
   orgs: OrgResult[];
 }
-
-type Tx = Parameters<Parameters<Prisma['$transaction']>[0]>[0];
 
 const str = (max: number) => z.string().max(max);
 const orgHeader = z.object({ orgId: z.string().min(1).max(200), org: z.object({ name: z.string().trim().min(1).max(200) }) });
@@ -113,26 +121,6 @@ const pcaSchema = z.object({
 const USER_STATES = new Set(['initial', 'active', 'inactive', 'locked']);
 const clamp = (n: unknown, lo: number, hi: number, dflt: number) =>
   typeof n === 'number' && Number.isFinite(n) ? Math.min(hi, Math.max(lo, Math.round(n))) : dflt;
-
-/** JSON with sorted keys: jsonb does not keep key order, so compare this way. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v && typeof v === 'object') {
-    return `{${Object.keys(v)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v ?? null);
-}
-
-function differs(current: Record<string, unknown>, next: Record<string, unknown>): boolean {
-  return Object.entries(next).some(([k, v]) => {
-    const c = current[k];
-    if (c instanceof Date || v instanceof Date) return (c as Date | null)?.getTime?.() !== (v as Date | null)?.getTime?.();
-    return canonical(c) !== canonical(v);
-  });
-}
 
 function parseDate(v: string | undefined): Date | null {
   if (!v) return null;
@@ -191,9 +179,12 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
 
   const pw = (raw.passwordComplexityPolicy ?? {}) as Record<string, unknown>;
   const lockout = (raw.lockoutPolicy ?? {}) as Record<string, unknown>;
-  const label = (raw.labelPolicy ?? {}) as Record<string, unknown>;
+  const label = { ...((raw.labelPolicy ?? {}) as Record<string, unknown>), ...((raw.privacyPolicy ?? {}) as Record<string, unknown>) };
   const branding =
-    pca?.branding ?? Object.fromEntries(LABEL_KEYS.filter((k) => typeof label[k] === 'string' && label[k]).map((k) => [k, String(label[k]).slice(0, 2048)]));
+    pca?.branding ??
+    Object.fromEntries(
+      [...LABEL_KEYS, ...PRIVACY_KEYS].filter((k) => typeof label[k] === 'string' && label[k]).map((k) => [k, String(label[k]).slice(0, 2048)]),
+    );
 
   let identity = pca ? pca.identity : null;
   if (!pca) {
@@ -242,6 +233,7 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
       ];
 
   const policy = policyOf(tenant.data);
+  const links = planUserLinks(raw, scope, errors);
   const users: UserPlan[] = [];
   for (const item of list('humanUsers')) {
     const r = humanSchema.safeParse(item);
@@ -256,12 +248,19 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
     const { userId, user } = r.data;
     const m = metadata.get(userId) ?? new Map<string, string>();
     const state = m.get('state');
-    const idpId = m.get('idpId');
+    const idpId = links.get(toUuid(userId, scope))?.idpId ?? m.get('idpId');
     let passwordHash: string | undefined;
     if (user.hashedPassword) {
-      // Only hashes our login can verify; others (bcrypt, ...) would lock the user out silently.
-      if (/^\$argon2(id|i|d)\$/.test(user.hashedPassword.value)) passwordHash = user.hashedPassword.value;
-      else errors.push({ type: 'humanUser', id: userId, message: 'password hash is not argon2; imported without a password' });
+      // Only hashes our login can verify (kept as they are, replaced by argon2id at the first
+      // login); others would lock the user out silently.
+      if (isVerifiableHash(user.hashedPassword.value)) passwordHash = user.hashedPassword.value;
+      else
+        errors.push({
+          type: 'humanUser',
+          id: userId,
+          field: 'user.hashedPassword.value',
+          message: 'the password hash is neither argon2 nor PBKDF2 (bcrypt is not verified yet); imported without a password',
+        });
     }
     // A plain (initial) password obeys the tenant's policy, as through every other entry point.
     if (!passwordHash && user.password !== undefined) {
@@ -336,36 +335,51 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
     roles: g.roles,
   }));
 
-  return { header, tenant, roles, users, machines, grants, groups, loginPolicy: planLoginPolicy(raw.loginPolicy, errors) };
+  for (const section of ['oidcIdps', 'jwtIdps']) {
+    for (const item of list(section) as { idpId?: unknown }[]) {
+      errors.push({
+        type: section,
+        id: typeof item?.idpId === 'string' ? item.idpId : undefined,
+        message: 'OIDC and JWT identity providers have no counterpart here (SAML only); not imported',
+      });
+    }
+  }
+  const applications = planApplications(raw, scope, errors);
+  const idps = planIdps(raw, errors);
+  const credentials = planCredentials(raw, scope, errors);
+  return { header, tenant, roles, users, machines, grants, groups, applications, idps, credentials, loginPolicy: planLoginPolicy(raw.loginPolicy, errors) };
 }
 
 type Plan = ReturnType<typeof planOrg>;
 
 const BATCH = 1000;
 
-class Counter {
-  created = 0;
-  updated = 0;
-  unchanged = 0;
-}
-
-/** What every step of an org's write works with. */
-interface Step {
-  tx: Tx;
-  tenantId: string;
-  errors: ItemError[];
-  n: Counter;
-}
+/** Rows that are created in batches elsewhere. */
+const nothing = async () => undefined;
 
 type RoleResolution = { name: string } | { problem: string };
 
 /** Writes an org: each step applies the rules the API applies to the same rows. */
-async function writeOrg(tx: Tx, plan: Plan, errors: ItemError[], n: Counter, applications?: DefaultApplicationConfig) {
-  const w: Step = { tx, tenantId: plan.tenant.id, errors, n };
-  const { operator } = await writeTenant(w, plan, applications);
+async function writeOrg(w: Step, plan: Plan, applications?: DefaultApplicationConfig) {
+  // A document that carries the org's applications brings its AnalyticsUI with it.
+  const { operator } = await writeTenant(w, plan, plan.applications ? undefined : applications);
   await writeLoginPolicySection(w, plan.loginPolicy);
   await writeRoles(w, plan);
+  const idps = await writeIdps(w, plan.idps);
+  for (const u of plan.users) {
+    if (u.data.idpId && !idps.has(u.data.idpId)) {
+      w.errors.push({
+        type: 'userLink',
+        id: u.rawId,
+        field: 'idpId',
+        message: `identity provider ${u.data.idpId} is neither in the document nor in the org; the user is imported without the link`,
+      });
+      u.data.idpId = null;
+    }
+  }
   const holderOf = await writePrincipals(w, plan);
+  if (plan.applications) await writeApplications(w, plan.applications, holderOf);
+  await writeCredentials(w, plan.credentials, holderOf);
   const resolveRole = await roleResolver(w, operator, [...plan.groups.flatMap((g) => g.roles), ...plan.grants.map((g) => g.role)]);
   await writeGroups(w, plan, resolveRole);
   await writeGrants(w, plan, resolveRole, holderOf);
@@ -373,7 +387,7 @@ async function writeOrg(tx: Tx, plan: Plan, errors: ItemError[], n: Counter, app
 
 /** The tenant, its subdomain and its AnalyticsUI application. */
 async function writeTenant(w: Step, plan: Pick<Plan, 'tenant'>, applications?: DefaultApplicationConfig): Promise<{ operator: boolean }> {
-  const { tx, tenantId, errors, n } = w;
+  const { tx, tenantId, errors } = w;
   const { tenant } = plan;
   const data = { ...tenant.data };
   if (data.isOperator && (await tx.tenant.findFirst({ where: { isOperator: true, NOT: { id: tenantId } }, select: { id: true } }))) {
@@ -381,26 +395,30 @@ async function writeTenant(w: Step, plan: Pick<Plan, 'tenant'>, applications?: D
     errors.push({ type: 'org', id: tenantId, message: 'this deployment already has an operator tenant; imported as an ordinary tenant' });
   }
   const existing = await tx.tenant.findUnique({ where: { id: tenantId }, include: { identity: true } });
-  if (!existing) {
-    await tx.tenant.create({ data: { id: tenantId, ...data } });
-    n.created++;
-  } else if (differs(existing, existing.isOperator ? { ...data, isOperator: true } : data)) {
-    await tx.tenant.update({ where: { id: tenantId }, data: existing.isOperator ? { ...data, isOperator: true } : data });
-    n.updated++;
-  } else n.unchanged++;
+  const next = existing?.isOperator ? { ...data, isOperator: true } : data;
+  await upsertRow(
+    w,
+    { type: 'org', id: tenantId },
+    existing,
+    next,
+    () => tx.tenant.create({ data: { id: tenantId, ...data } }),
+    () => tx.tenant.update({ where: { id: tenantId }, data: next }),
+  );
 
   if (tenant.identity) {
     const idn = tenant.identity;
     const owner = await tx.tenantIdentity.findUnique({ where: { subdomain: idn.subdomain } });
     const want = { subdomain: idn.subdomain, name: idn.name, attributes: (idn.attributes ?? {}) as object };
-    if (owner && owner.tenantId !== tenantId) errors.push({ type: 'domain', id: idn.subdomain, message: 'subdomain belongs to another tenant' });
-    else if (!existing?.identity) {
-      await tx.tenantIdentity.create({ data: { tenantId, ...want } });
-      n.created++;
-    } else if (differs(existing.identity, want)) {
-      await tx.tenantIdentity.update({ where: { tenantId }, data: want });
-      n.updated++;
-    } else n.unchanged++;
+    if (owner && owner.tenantId !== tenantId) clash(w, { type: 'domain', id: idn.subdomain, message: 'subdomain belongs to another tenant' });
+    else
+      await upsertRow(
+        w,
+        { type: 'domain', id: idn.subdomain },
+        existing?.identity,
+        want,
+        () => tx.tenantIdentity.create({ data: { tenantId, ...want } }),
+        () => tx.tenantIdentity.update({ where: { tenantId }, data: want }),
+      );
   }
   if (applications) {
     // The tenant's AnalyticsUI application follows its subdomain, as when the API writes it.
@@ -415,32 +433,33 @@ async function writeTenant(w: Step, plan: Pick<Plan, 'tenant'>, applications?: D
 
 /** Custom roles: names unique per tenant, case-insensitively. */
 async function writeRoles(w: Step, plan: Pick<Plan, 'roles'>) {
-  const { tx, tenantId, errors, n } = w;
+  const { tx, tenantId } = w;
   for (const r of plan.roles) {
     const row = { name: r.name, description: r.description, featureRoles: r.featureRoles };
-    const clash = await tx.customRole.findFirst({ where: { tenantId, nameLower: await foldCase(tx, r.name), NOT: { id: r.id } }, select: { id: true } });
-    if (clash) {
-      errors.push({ type: 'role', id: r.id, message: `role name "${r.name}" is taken by another role` });
+    const taken = await tx.customRole.findFirst({ where: { tenantId, nameLower: await foldCase(tx, r.name), NOT: { id: r.id } }, select: { id: true } });
+    if (taken) {
+      clash(w, { type: 'role', id: r.id, field: 'name', message: `role name "${r.name}" is taken by another role` });
       continue;
     }
     const cur = await tx.customRole.findUnique({ where: { id: r.id } });
     if (cur && cur.tenantId !== tenantId) {
-      errors.push({ type: 'role', id: r.id, message: 'the id belongs to another tenant' });
+      clash(w, { type: 'role', id: r.id, message: 'the id belongs to another tenant' });
       continue;
     }
-    if (!cur) {
-      await tx.customRole.create({ data: { id: r.id, tenantId, ...row } });
-      n.created++;
-    } else if (differs(cur, row)) {
-      await tx.customRole.update({ where: { id: r.id }, data: row });
-      n.updated++;
-    } else n.unchanged++;
+    await upsertRow(
+      w,
+      { type: 'role', id: r.id },
+      cur,
+      row,
+      () => tx.customRole.create({ data: { id: r.id, tenantId, ...row } }),
+      () => tx.customRole.update({ where: { id: r.id }, data: row }),
+    );
   }
 }
 
 /** Users, then service accounts; returns what holds an id of the org. */
 async function writePrincipals(w: Step, plan: Pick<Plan, 'users' | 'machines'>): Promise<(id: string) => 'user' | 'serviceAccount' | undefined> {
-  const { tx, tenantId, errors, n } = w;
+  const { tx, tenantId, n } = w;
   // Users and service accounts share a tenant's username space. Clashes are checked in
   // memory against the tenant's rows, loaded once, and new rows are inserted in batches.
   await lockTenantIdentities(tx, tenantId);
@@ -479,19 +498,20 @@ async function writePrincipals(w: Step, plan: Pick<Plan, 'users' | 'machines'>):
     else if (foreignUsers.has(u.id)) problem = 'the id belongs to another tenant';
     else if (clashes.length) problem = clashes.map(describeClash).join('; ');
     if (problem) {
-      errors.push({ type: 'humanUser', id: u.rawId, message: problem });
+      clash(w, { type: 'humanUser', id: u.rawId, message: problem });
       continue;
     }
     const cur = userById.get(u.id);
     identities.claim(self, u.data, cur);
     userIds.add(u.id);
     if (!cur) newUsers.push({ id: u.id, tenantId, ...u.data });
-    else if (differs(cur, u.data)) {
-      await tx.user.update({ where: { id: u.id }, data: u.data });
-      n.updated++;
-    } else n.unchanged++;
+    else await upsertRow(w, { type: 'humanUser', id: u.rawId }, cur, u.data, nothing, () => tx.user.update({ where: { id: u.id }, data: u.data }));
   }
-  for (let i = 0; i < newUsers.length; i += BATCH) n.created += (await tx.user.createMany({ data: newUsers.slice(i, i + BATCH) })).count;
+  for (let i = 0; i < newUsers.length; i += BATCH) {
+    const { count } = await tx.user.createMany({ data: newUsers.slice(i, i + BATCH) });
+    n.created += count;
+    w.onRows?.(count);
+  }
 
   const machineIds = new Set<string>();
   const newSas: (MachinePlan['data'] & { id: string; tenantId: string })[] = [];
@@ -503,19 +523,20 @@ async function writePrincipals(w: Step, plan: Pick<Plan, 'users' | 'machines'>):
     else if (foreignSas.has(s.id)) problem = 'the id belongs to another tenant';
     else if (clashes.length) problem = clashes.map(describeClash).join('; ');
     if (problem) {
-      errors.push({ type: 'machineUser', id: s.rawId, message: problem });
+      clash(w, { type: 'machineUser', id: s.rawId, message: problem });
       continue;
     }
     const cur = saById.get(s.id);
     identities.claim(self, { username: s.data.username }, cur && { username: cur.username });
     machineIds.add(s.id);
     if (!cur) newSas.push({ id: s.id, tenantId, ...s.data });
-    else if (differs(cur, s.data)) {
-      await tx.serviceAccount.update({ where: { id: s.id }, data: s.data });
-      n.updated++;
-    } else n.unchanged++;
+    else await upsertRow(w, { type: 'machineUser', id: s.rawId }, cur, s.data, nothing, () => tx.serviceAccount.update({ where: { id: s.id }, data: s.data }));
   }
-  for (let i = 0; i < newSas.length; i += BATCH) n.created += (await tx.serviceAccount.createMany({ data: newSas.slice(i, i + BATCH) })).count;
+  for (let i = 0; i < newSas.length; i += BATCH) {
+    const { count } = await tx.serviceAccount.createMany({ data: newSas.slice(i, i + BATCH) });
+    n.created += count;
+    w.onRows?.(count);
+  }
 
   return (id) => (userIds.has(id) || userById.has(id) ? 'user' : machineIds.has(id) || saById.has(id) ? 'serviceAccount' : undefined);
 }
@@ -540,19 +561,20 @@ async function roleResolver(w: Step, operatorTenant: boolean, names: string[]): 
 async function writeGroups(w: Step, plan: Pick<Plan, 'groups'>, resolveRole: (name: string) => RoleResolution) {
   const { tx, tenantId, errors, n } = w;
   for (const g of plan.groups) {
-    const clash = await groupNameTaken(tx, tenantId, g.data.name, g.id);
+    const taken = await groupNameTaken(tx, tenantId, g.data.name, g.id);
     const cur = await tx.userGroup.findUnique({ where: { id: g.id } });
-    if (clash || (cur && cur.tenantId !== tenantId)) {
-      errors.push({ type: 'group', id: g.id, message: clash ? `group name "${g.data.name}" is taken` : 'the id belongs to another tenant' });
+    if (taken || (cur && cur.tenantId !== tenantId)) {
+      clash(w, { type: 'group', id: g.id, message: taken ? `group name "${g.data.name}" is taken` : 'the id belongs to another tenant' });
       continue;
     }
-    if (!cur) {
-      await tx.userGroup.create({ data: { id: g.id, tenantId, ...g.data } });
-      n.created++;
-    } else if (differs(cur, g.data)) {
-      await tx.userGroup.update({ where: { id: g.id }, data: g.data });
-      n.updated++;
-    } else n.unchanged++;
+    await upsertRow(
+      w,
+      { type: 'group', id: g.id },
+      cur,
+      g.data,
+      () => tx.userGroup.create({ data: { id: g.id, tenantId, ...g.data } }),
+      () => tx.userGroup.update({ where: { id: g.id }, data: g.data }),
+    );
     const present = new Set((await tx.user.findMany({ where: { tenantId, id: { in: g.members } }, select: { id: true } })).map((u) => u.id));
     for (const m of g.members) if (!present.has(m)) errors.push({ type: 'groupMember', id: `${g.id}/${m}`, message: 'no such user in the org' });
     const members = g.members.filter((m) => present.has(m));
@@ -599,11 +621,19 @@ async function writeGrants(
   if (assignments.length) n.created += (await tx.roleAssignment.createMany({ data: assignments, skipDuplicates: true })).count;
 }
 
+/** Thrown at the end of a dry run's transaction so that it rolls back. */
+class DryRun extends Error {}
+
+function done(result: OrgResult, n: Counter) {
+  Object.assign(result, { status: n.created + n.updated > 0 ? 'imported' : 'unchanged', created: n.created, updated: n.updated, unchanged: n.unchanged });
+}
+
 /** Imports one org in its own transaction; `index` names it in reports when it has no id. */
 export async function importOrg(prisma: Prisma, raw: unknown, index: number, opts: ImportOptions): Promise<OrgResult> {
   const errors: ItemError[] = [];
   const rawId = (raw as { orgId?: unknown })?.orgId;
   const result: OrgResult = { orgId: typeof rawId === 'string' ? rawId : `#${index}`, status: 'failed', created: 0, updated: 0, unchanged: 0, errors };
+  const n = new Counter();
   try {
     if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ImportRefusal('not an object');
     const plan = planOrg(raw as Record<string, unknown>, opts.baseDomain, errors);
@@ -611,12 +641,19 @@ export async function importOrg(prisma: Prisma, raw: unknown, index: number, opt
     result.name = plan.header.org.name;
     // An import writes every principal of the org and confers every role it names.
     assertMayConfer(opts.actor, plan.tenant.id, [...plan.grants.map((g) => g.role), ...plan.groups.flatMap((g) => g.roles)]);
-    // Plain passwords (ZITADEL's initial passwords) are hashed before the transaction: argon2 is slow.
-    for (const u of plan.users) if (u.password) u.data.passwordHash = await hashPassword(u.password, opts.argon);
-    const n = new Counter();
+    // Plain passwords (ZITADEL's initial passwords) are hashed before the transaction: argon2 is
+    // slow. A user whose stored hash already matches keeps it, so a second import changes nothing.
+    for (const u of plan.users) {
+      if (!u.password) continue;
+      const cur = await prisma.user.findUnique({ where: { id: u.id }, select: { tenantId: true, passwordHash: true } });
+      const same = cur?.tenantId === plan.tenant.id && cur.passwordHash && (await verifyPassword(cur.passwordHash, u.password));
+      u.data.passwordHash = same ? cur.passwordHash! : await hashPassword(u.password, opts.argon);
+    }
     await prisma.$transaction(
       async (tx) => {
-        await writeOrg(tx, plan, errors, n, opts.applications);
+        const w: Step = { tx, tenantId: plan.tenant.id, errors, n, onConflict: opts.onConflict ?? 'overwrite', masterKey: opts.masterKey, onRows: opts.onRows };
+        await writeOrg(w, plan, opts.applications);
+        if (opts.dryRun) throw new DryRun();
         if (n.created + n.updated > 0) {
           await audit(
             tx,
@@ -635,8 +672,12 @@ export async function importOrg(prisma: Prisma, raw: unknown, index: number, opt
       // A large org is one long transaction by design: all of it lands or none of it.
       { timeout: 30 * 60_000, maxWait: 60_000 },
     );
-    Object.assign(result, { status: 'imported', created: n.created, updated: n.updated, unchanged: n.unchanged });
+    done(result, n);
   } catch (err) {
+    if (err instanceof DryRun) {
+      done(result, n);
+      return result;
+    }
     // The org's transaction rolled back: nothing of it was written. The report says why
     // in safe words; the database's own message (with our source paths) goes to the log.
     const failure = describeImportFailure(err, opts.requestId);
@@ -655,5 +696,5 @@ export async function importDocument(prisma: Prisma, doc: unknown, opts: ImportO
     results.push(await importOrg(prisma, raw, i, opts));
     opts.onOrg?.(i + 1, orgs.length);
   }
-  return { orgs: results };
+  return { ...(opts.dryRun ? { dryRun: true as const } : {}), orgs: results };
 }

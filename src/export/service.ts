@@ -34,6 +34,7 @@ export const exportRequest = z.object({
   excludedOrgIds: orgIdList.optional(),
   withPasswords: z.boolean().optional(),
   withOtp: z.boolean().optional(),
+  withKeys: z.boolean().optional().describe("SAML SP private keys, sealed under this deployment's master key: usable only by a server with the same key"),
   responseOutput: z.boolean().optional(),
   localOutput: z.object({ path: z.string().min(1).max(1024) }).optional(),
   s3Output: s3Location.optional(),
@@ -49,6 +50,11 @@ export const importRequest = z.object({
   dataOrgsS3: s3Location.optional(),
   // Our own export document may also be posted as it is.
   orgs: z.array(z.unknown()).optional(),
+  dryRun: z.boolean().optional().describe('Report what would change; write nothing'),
+  onConflict: z
+    .enum(['fail', 'skip', 'overwrite'])
+    .optional()
+    .describe('Existing rows with other values, and names taken by other rows: fail the org, skip the item, or (default) overwrite rows of the same id'),
 });
 export type ImportRequest = z.infer<typeof importRequest>;
 
@@ -61,6 +67,8 @@ export interface RunContext {
   /** The settings of the AnalyticsUI application every tenant gets (see ImportOptions). */
   applications?: DefaultApplicationConfig;
   argon: Argon2Params;
+  /** Opens and makes the sealed SP keys of SAML IdPs. */
+  masterKey?: Buffer;
   /** Private or loopback addresses an S3 endpoint may reach (EXPORT_S3_ALLOW_CIDRS); none when absent. */
   s3Allow?: BlockList;
   /** Where the full errors go whose reports carry only a safe description. */
@@ -89,7 +97,7 @@ async function withTimeout<T>(ms: number | undefined, run: (signal: AbortSignal)
 /** Builds the document org by org; `each` lets the CLI stream orgs to a file as they come. */
 export async function buildExport(
   ctx: RunContext,
-  req: Pick<ExportRequest, 'orgIds' | 'excludedOrgIds' | 'withPasswords' | 'withOtp'>,
+  req: Pick<ExportRequest, 'orgIds' | 'excludedOrgIds' | 'withPasswords' | 'withOtp' | 'withKeys'>,
   each?: (org: OrgExport, done: number, total: number) => void | Promise<void>,
   signal?: AbortSignal,
 ): Promise<ExportDocument> {
@@ -97,7 +105,7 @@ export async function buildExport(
   const orgs: OrgExport[] = [];
   for (const [i, id] of ids.entries()) {
     if (signal?.aborted) throw timedOut();
-    const org = await exportOrg(ctx.prisma, id, { withPasswords: req.withPasswords, withOtp: req.withOtp, baseDomain: ctx.baseDomain });
+    const org = await exportOrg(ctx.prisma, id, { withPasswords: req.withPasswords, withOtp: req.withOtp, withKeys: req.withKeys, baseDomain: ctx.baseDomain });
     if (each) await each(org, i + 1, ids.length);
     else orgs.push(org);
   }
@@ -132,7 +140,14 @@ export async function runExport(ctx: RunContext, req: ExportRequest): Promise<Ex
         tenantId: null,
         action: 'instance.exported',
         targetType: 'instance',
-        details: { orgs: doc.orgs.length, withPasswords: !!req.withPasswords, response: toResponse, local: !!file, s3: !!req.s3Output },
+        details: {
+          orgs: doc.orgs.length,
+          withPasswords: !!req.withPasswords,
+          withKeys: !!req.withKeys,
+          response: toResponse,
+          local: !!file,
+          s3: !!req.s3Output,
+        },
       },
       ctx.requestId,
     );
@@ -174,6 +189,9 @@ export async function runImport(ctx: RunContext, req: ImportRequest, onOrg?: (do
       applications: ctx.applications,
       actor: ctx.actor,
       requestId: ctx.requestId,
+      masterKey: ctx.masterKey,
+      dryRun: req.dryRun,
+      onConflict: req.onConflict,
       onOrg,
       onFailure: (err, orgId) => ctx.log?.error({ err, orgId }, 'import: an org failed and was rolled back'),
     });

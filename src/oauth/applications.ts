@@ -63,8 +63,8 @@ interface Shape {
   jwks: unknown;
 }
 
-/** The rules that tie the fields of an application together. */
-async function checkShape(tx: Tx, tenantId: string, s: Shape) {
+/** The rules that tie the fields of an application together (also applied by the import). */
+export async function checkShape(tx: Tx, tenantId: string, s: Shape) {
   if (s.clientType === 'public') {
     if (s.tokenEndpointAuthMethod !== 'none')
       throw unprocessable('A public client authenticates with PKCE only: tokenEndpointAuthMethod must be "none"', '/data/attributes/tokenEndpointAuthMethod');

@@ -1,6 +1,6 @@
 import type { Config } from '../platform/config.js';
 import type { Prisma } from '../platform/db.js';
-import { argon2Params, hashPassword, verifyPassword } from '../platform/passwords.js';
+import { argon2Params, hashPassword, needsRehash, verifyPassword } from '../platform/passwords.js';
 import { seal, unseal } from '../platform/sealed.js';
 import { startSession, type NewSession, type SessionSettings } from '../sessions/browser-session.js';
 import { claimLoginAttempt, clientAddressKey, failedLogin, recordSuccessfulLogin } from '../users/lockout.js';
@@ -198,6 +198,11 @@ export async function checkPassword(
   // password must not reset the throttle that bounds guessing the second factor.
   if (!policy || !(await secondFactorFollows(prisma, policy, tenantId, user.id))) {
     await recordSuccessfulLogin(prisma, tenantId, user.id, { address: throttle.address });
+  }
+  // A hash imported from another system (PBKDF2, argon2i) becomes ours at its first use.
+  if (needsRehash(user.passwordHash)) {
+    const rehashed = await hashPassword(password, argon2Params(config));
+    await prisma.user.updateMany({ where: { tenantId, id: user.id, passwordHash: user.passwordHash }, data: { passwordHash: rehashed } });
   }
   return { ok: true, userId: user.id };
 }

@@ -26,10 +26,10 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(env: Record<string, string> = {}, opts: { masterKey?: Buffer } = {}): Promise<TestApp> {
   const config = loadConfig({ ...TEST_ENV, ...env });
   const db = await freshDatabase();
-  const app = await buildApp({ config, db, masterKey: randomBytes(32), logger: testLogger() });
+  const app = await buildApp({ config, db, masterKey: opts.masterKey ?? randomBytes(32), logger: testLogger() });
   captureErrorBodies(app, config.DATA_DIR);
   await app.ready();
   const boot = await bootstrap(db, config);

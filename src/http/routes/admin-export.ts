@@ -15,13 +15,14 @@ const tags = ['Export and import (operator)'];
 /** Import documents of whole deployments are far larger than ordinary requests. */
 const IMPORT_BODY_LIMIT = 256 * 1024 * 1024;
 
-const itemError = z.object({ type: z.string(), id: z.string().optional(), message: z.string() });
+const itemError = z.object({ type: z.string(), id: z.string().optional(), field: z.string().optional(), message: z.string() });
 const importResult = z.object({
+  dryRun: z.literal(true).optional(),
   orgs: z.array(
     z.object({
       orgId: z.string(),
       name: z.string().optional(),
-      status: z.enum(['imported', 'failed']),
+      status: z.enum(['imported', 'unchanged', 'failed']),
       created: z.number(),
       updated: z.number(),
       unchanged: z.number(),
@@ -55,6 +56,7 @@ export default async function adminExportRoutes(app: FastifyInstance) {
       baseDomain: app.config.BASE_DOMAIN,
       applications: app.config,
       argon,
+      masterKey: app.masterKey,
       s3Allow,
       log: request.log,
     };
@@ -91,12 +93,21 @@ export default async function adminExportRoutes(app: FastifyInstance) {
         summary: 'Import data',
         description: access(
           [WHO.sky, 'A bearer credential; these routes are outside /api.'],
-          "An export document, ours or ZITADEL's; idempotent, one transaction per organisation.",
+          "An export document, ours or ZITADEL's; idempotent, one transaction per organisation. 207 when an organisation failed.",
         ),
         body: importRequest,
-        response: { 200: importResult.describe('What each organisation became'), ...errors(400, 401, 403, 413, 422, 504) },
+        response: {
+          200: importResult.describe('Every organisation imported (or already as the document has it)'),
+          207: importResult.describe('At least one organisation failed and was rolled back; the others are as reported'),
+          ...errors(400, 401, 403, 413, 422, 504),
+        },
       },
     },
-    async (request) => runImport(runContextOf(request), request.body),
+    async (request, reply) => {
+      const result = await runImport(runContextOf(request), request.body);
+      // A failed org is never reported as a plain success.
+      if (result.orgs.some((o) => o.status === 'failed')) reply.code(207);
+      return result;
+    },
   );
 }

@@ -1,0 +1,270 @@
+// The lossless round trip: a tenant populated through the API (SAML IdP with a linked
+// user, applications, a service account with key, PAT and client certificates, custom
+// roles, policies) is exported, imported into a second server on a fresh database,
+// and exported again: the two documents are equal. Then the import's safe semantics:
+// idempotency, dry run, conflict policies, atomicity and unknown shapes.
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toUuid } from '../src/export/document.js';
+import { call, createTenant, seedServiceAccountPat, snapshot, startTestApp, type TestApp } from './helpers/app.js';
+import { signCsr } from './helpers/certs.js';
+import { nodeCsr } from './helpers/csr.js';
+import { createTestIdp } from './helpers/saml-idp.js';
+
+const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
+const SA = '/api/v3/serviceaccounts';
+// Both servers share a master key, as a restore onto the same deployment does: the SP key
+// sealed under it (withKeys) opens on the target.
+const masterKey = randomBytes(32);
+
+let src: TestApp;
+let dst: TestApp;
+let tenantId: string;
+let admin: string;
+let linkedUserId: string;
+let idpId: string;
+let robotPat: string;
+
+const json = (t: TestApp, url: string, body: unknown, token = t.adminPat) =>
+  t.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+const exportOf = async (t: TestApp, extra: Record<string, unknown> = {}) => {
+  const res = await json(t, '/admin/v1/export', { orgIds: [tenantId], withPasswords: true, withKeys: true, ...extra });
+  expect(res.statusCode, res.body).toBe(200);
+  return res.json();
+};
+const importInto = (t: TestApp, body: Record<string, unknown>) => json(t, '/admin/v1/import', body);
+
+async function multipart(fields: Record<string, string | { file: string; name: string }>) {
+  const fd = new FormData();
+  for (const [k, v] of Object.entries(fields)) {
+    if (typeof v === 'string') fd.append(k, v);
+    else fd.append(k, new Blob([v.file], { type: 'application/xml' }), v.name);
+  }
+  const req = new Request('http://x/', { method: 'POST', body: fd });
+  return { payload: Buffer.from(await req.arrayBuffer()), headers: { 'content-type': req.headers.get('content-type')! } };
+}
+
+function ok(res: { statusCode: number; body: string }, status = 201) {
+  expect(res.statusCode, res.body).toBe(status);
+  return JSON.parse(res.body || '{}');
+}
+
+beforeAll(async () => {
+  [src, dst] = await Promise.all([startTestApp({}, { masterKey }), startTestApp({}, { masterKey })]);
+  const t = src;
+  tenantId = await createTenant(t, 'Round Trip', 'round');
+  ok(
+    await call(t.app, t.adminPat, 'PATCH', `/api/v3/tenants/${tenantId}`, {
+      data: {
+        attributes: {
+          branding: { primaryColor: '#123456', tosLink: 'https://round.test/tos', termsText: 'Be nice' },
+          termsRequired: true,
+          passwordPolicy: { minLength: 14, requireSymbol: true },
+          lockoutPolicy: { maxAttempts: 4 },
+        },
+      },
+    }),
+    200,
+  );
+  admin = (await seedServiceAccountPat(t, tenantId, ['tenant-admin'], { username: 'round-admin' })).pat;
+
+  const idp = await createTestIdp('https://idp-round.test/metadata');
+  const body = await multipart({ name: 'Corp IdP', isDefault: 'true', metadataXmlFile: { file: idp.metadata, name: 'idp.xml' } });
+  const created = await t.app.inject({
+    method: 'POST',
+    url: '/api/v3/idps/saml',
+    payload: body.payload,
+    headers: { ...body.headers, authorization: `Bearer ${admin}` },
+  });
+  idpId = ok(created, 200).id;
+
+  const scim = (b: unknown) =>
+    t.app.inject({
+      method: 'POST',
+      url: '/scim/v2/Users',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/scim+json' },
+      payload: JSON.stringify(b),
+    });
+  const alice = ok(
+    await scim({ schemas: [USER], userName: 'alice@round.test', name: { givenName: 'Alice', familyName: 'R' }, password: 'Round-trip-Pass-1!' }),
+  );
+  linkedUserId = ok(await scim({ schemas: [USER], userName: 'sam@round.test', name: { givenName: 'Sam', familyName: 'L' }, externalId: 'ext-9' })).id;
+  ok(await call(t.app, admin, 'PUT', `/api/v3/users/${linkedUserId}/idps`, { data: { ids: [idpId] } }), 200);
+
+  ok(
+    await call(t.app, admin, 'POST', '/api/v3/roles', {
+      data: { type: 'roles', attributes: { name: 'auditor', description: 'Reads', featureRoles: ['dashboards-view'] } },
+    }),
+  );
+  ok(await call(t.app, admin, 'POST', `/api/v3/users/${alice.id}/roles`, { data: [{ type: 'roles', id: 'auditor' }] }), 200);
+
+  const robot = ok(
+    await json(t, `${SA}?withPAT=true`, { name: 'Robot', username: 'robot', accessTokenType: 'Jwt', expirationDate: '2099-01-01T00:00:00Z' }, admin),
+  );
+  robotPat = robot.pat;
+  ok(await json(t, `${SA}/${robot.machineUserId}/keys`, { expirationDate: '2099-01-01T00:00:00Z', keyType: 'EC' }, admin));
+  ok(
+    await call(t.app, admin, 'POST', '/api/v3/applications', {
+      data: { attributes: { name: 'Machine', clientType: 'confidential', grantTypes: ['client_credentials'], serviceAccountId: robot.machineUserId } },
+    }),
+  );
+  ok(
+    await call(t.app, admin, 'POST', '/api/v3/applications', {
+      data: { attributes: { name: 'SPA', clientType: 'public', redirectUris: ['https://spa.round.test/cb'] } },
+    }),
+  );
+
+  // Two client certificates of the robot, one of them revoked.
+  for (const cn of ['dev-1', 'dev-2']) {
+    const res = await signCsr(t, robotPat, 'format=pem', nodeCsr(cn), 'application/pkcs10');
+    expect(res.statusCode, res.body).toBe(200);
+  }
+  const serials = (await t.db.prisma.clientCertificate.findMany({ where: { tenantId } })).map((c) => c.serial.toString());
+  expect(serials).toHaveLength(2);
+  ok(await call(t.app, admin, 'POST', `/api/v3/certs/${serials[0]}/revoke`, { reason: 'KeyCompromise' }, { 'content-type': 'application/json' }), 200);
+}, 120_000);
+afterAll(async () => {
+  await src?.close();
+  await dst?.close();
+});
+
+describe('round trip into a fresh server', () => {
+  let first: any;
+
+  it('exports every entity, imports it unchanged elsewhere, and exports the same document again', async () => {
+    first = await exportOf(src);
+    const [org] = first.orgs;
+    // What the document must carry for the round trip to prove anything.
+    expect(org.pca.samlIdps).toHaveLength(1);
+    expect(org.pca.samlIdps[0].spPrivateKeySealed).toBeTruthy();
+    expect(org.userLinks).toEqual([expect.objectContaining({ userId: linkedUserId, idpId, idpName: 'Corp IdP' })]);
+    expect(org.pca.applications.map((a: any) => a.name).sort()).toEqual(['AnalyticsUI', 'Machine', 'SPA']);
+    expect(org.pca.applications.find((a: any) => a.name === 'Machine').clientSecretHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(org.apiApps.map((a: any) => a.app.name)).toEqual(['Machine']);
+    expect(org.oidcApps.map((a: any) => a.app.name).sort()).toEqual(['AnalyticsUI', 'SPA']);
+    expect(org.machineKeys).toHaveLength(1);
+    expect(org.pca.pats.length).toBeGreaterThanOrEqual(2);
+    expect(org.pca.certificates.map((c: any) => c.status).sort()).toEqual(['good', 'revoked']);
+    expect(org.privacyPolicy).toEqual({ tosLink: 'https://round.test/tos' });
+    expect(org.pca.customRoles.map((r: any) => r.name)).toEqual(['auditor']);
+
+    const res = await importInto(dst, { orgs: first.orgs });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().orgs).toEqual([expect.objectContaining({ orgId: tenantId, status: 'imported', errors: [] })]);
+
+    const second = await exportOf(dst);
+    // Nothing is excluded: the document names no timestamp of the import itself.
+    expect(second).toEqual(first);
+
+    // The credentials work on the target: the PAT hash is the PAT.
+    const self = await call(dst.app, robotPat, 'GET', `${SA}/self`);
+    expect(self.statusCode, self.body).toBe(200);
+    expect((await dst.db.prisma.user.findUniqueOrThrow({ where: { id: linkedUserId } })).idpId).toBe(idpId);
+  }, 120_000);
+
+  it('a second import reports unchanged and changes nothing', async () => {
+    const before = await snapshot(dst.db);
+    const res = await importInto(dst, { orgs: first.orgs });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().orgs).toEqual([expect.objectContaining({ status: 'unchanged', created: 0, updated: 0, errors: [] })]);
+    expect(await snapshot(dst.db)).toEqual(before);
+  });
+
+  it('dryRun reports what would change and writes nothing', async () => {
+    const doc = structuredClone(first);
+    doc.orgs[0].org.name = 'Renamed';
+    doc.orgs[0].pca.applications.find((a: any) => a.name === 'SPA').redirectUris = ['https://spa2.round.test/cb'];
+    const before = await snapshot(dst.db);
+    const res = await importInto(dst, { orgs: doc.orgs, dryRun: true });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toEqual({ dryRun: true, orgs: [expect.objectContaining({ status: 'imported', created: 0, updated: 2, errors: [] })] });
+    expect(await snapshot(dst.db)).toEqual(before);
+  });
+
+  it('onConflict: skip leaves existing rows, fail rolls the org back, overwrite takes the document', async () => {
+    const doc = structuredClone(first);
+    doc.orgs[0].org.name = 'Renamed';
+    const before = await snapshot(dst.db);
+
+    const skip = await importInto(dst, { orgs: doc.orgs, onConflict: 'skip' });
+    expect(skip.statusCode, skip.body).toBe(200);
+    expect(skip.json().orgs[0]).toMatchObject({
+      status: 'unchanged',
+      errors: [{ type: 'org', id: tenantId, message: expect.stringContaining('left as it is') }],
+    });
+    expect(await snapshot(dst.db)).toEqual(before);
+
+    const fail = await importInto(dst, { orgs: doc.orgs, onConflict: 'fail' });
+    expect(fail.statusCode, fail.body).toBe(207);
+    expect(fail.json().orgs[0]).toMatchObject({ status: 'failed', errors: [{ type: 'org', message: expect.stringContaining('onConflict: fail') }] });
+    expect(await snapshot(dst.db)).toEqual(before);
+
+    const overwrite = await importInto(dst, { orgs: doc.orgs, onConflict: 'overwrite' });
+    expect(overwrite.statusCode, overwrite.body).toBe(200);
+    expect(overwrite.json().orgs[0]).toMatchObject({ status: 'imported', updated: 1 });
+    expect((await dst.db.prisma.tenant.findUniqueOrThrow({ where: { id: tenantId } })).name).toBe('Renamed');
+  });
+
+  it('is atomic per org: a failure late in the org leaves none of it behind', async () => {
+    const doc = structuredClone(first);
+    const org = doc.orgs[0];
+    org.orgId = toUuid('atomic-org', 'test');
+    org.org.name = 'Atomic';
+    org.pca.identity = null;
+    // Its users get new ids and are written first; its service accounts keep ids that belong
+    // to the first tenant, which the fail policy turns into a failure of the whole org.
+    const reid = (x: any, key: string) => (x[key] = toUuid(String(x[key]), 'atomic'));
+    for (const u of org.humanUsers) reid(u, 'userId');
+    const before = await snapshot(dst.db);
+    const res = await importInto(dst, { orgs: [org], onConflict: 'fail' });
+    expect(res.statusCode, res.body).toBe(207);
+    expect(res.json().orgs[0]).toMatchObject({ status: 'failed', created: 0 });
+    expect(res.body).not.toMatch(/prisma|\.ts\b|node_modules/i);
+    expect(await snapshot(dst.db)).toEqual(before);
+  });
+
+  it('checks the redirect URIs of managed applications too', async () => {
+    const doc = structuredClone(first);
+    const ui = doc.orgs[0].pca.applications.find((a: any) => a.name === 'AnalyticsUI');
+    ui.redirectUris = ['javascript:alert(1)'];
+    const before = await snapshot(dst.db);
+    const res = await importInto(dst, { orgs: doc.orgs, dryRun: true });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().orgs[0].errors).toEqual([
+      { type: 'application', id: ui.appId, field: 'redirectUris.0', message: expect.stringContaining('absolute http(s) URI') },
+    ]);
+    expect(await snapshot(dst.db)).toEqual(before);
+  });
+
+  it('refuses a document of unknown shape with 400', async () => {
+    const before = await snapshot(dst.db);
+    for (const body of [{ foo: 1 }, { dataOrgs: { foo: 1 } }, { orgs: 'x' }]) {
+      const res = await importInto(dst, body);
+      expect(res.statusCode, res.body).toBe(400);
+    }
+    expect(await snapshot(dst.db)).toEqual(before);
+  });
+});
+
+describe('a user linked to a SAML IdP', () => {
+  it('round-trips into a server with another master key: the link holds, the IdP gets a new SP key', async () => {
+    const other = await startTestApp();
+    try {
+      const doc = await exportOf(src);
+      const res = await importInto(other, { orgs: doc.orgs });
+      expect(res.statusCode, res.body).toBe(200);
+      const [org] = res.json().orgs;
+      expect(org.status).toBe('imported');
+      expect(org.errors).toEqual([{ type: 'samlIdp', id: idpId, field: 'spPrivateKeySealed', message: expect.stringContaining('new SP key pair') }]);
+      const user = await other.db.prisma.user.findUniqueOrThrow({ where: { id: linkedUserId } });
+      expect(user.idpId).toBe(idpId);
+      const again = (await exportOf(other)).orgs[0];
+      expect(again.userLinks).toEqual(doc.orgs[0].userLinks);
+      expect(again.pca.samlIdps[0].spCertificate).not.toBe(doc.orgs[0].pca.samlIdps[0].spCertificate);
+      // The new SP key is one this server opens: its SP metadata is served.
+      expect((await other.app.inject({ method: 'GET', url: `/saml/${idpId}/metadata` })).statusCode).toBe(200);
+    } finally {
+      await other.close();
+    }
+  }, 120_000);
+});

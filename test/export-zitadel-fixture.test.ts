@@ -1,0 +1,103 @@
+// A ZITADEL export written to seed 004's schema (test/fixtures/zitadel-export.json):
+// it imports, reports what has no counterpart, and its users sign in through the hosted
+// login with the hashes ZITADEL exported, which become argon2id at their first login.
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as client from 'openid-client';
+import { toUuid } from '../src/export/document.js';
+import { snapshot, type TestApp } from './helpers/app.js';
+import { Browser, loginThrough, startListeningApp } from './helpers/oauth.js';
+
+const fixture = JSON.parse(readFileSync(new URL('./fixtures/zitadel-export.json', import.meta.url), 'utf8'));
+const ORG = fixture.orgs[0].orgId as string;
+const tenantId = toUuid(ORG, 'org');
+const REDIRECT = 'https://portal.zitadel-demo.test/cb';
+
+let t: TestApp & { issuer: string };
+
+const importFixture = () =>
+  t.app.inject({
+    method: 'POST',
+    url: '/admin/v1/import',
+    headers: { authorization: `Bearer ${t.adminPat}`, 'content-type': 'application/json' },
+    payload: JSON.stringify({ dataOrgs: fixture }),
+  });
+
+async function signIn(login: string, password: string) {
+  const app = await t.db.prisma.application.findFirstOrThrow({ where: { tenantId, name: 'Portal SPA' } });
+  const config = await client.discovery(new URL(t.issuer), app.clientId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: REDIRECT,
+    scope: 'openid profile email',
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+  });
+  const res = await loginThrough(new Browser(t.issuer), url.toString(), login, password);
+  if (res.status !== 303) return { ok: false as const, status: res.status };
+  const location = new URL(res.headers.get('location')!);
+  expect(location.origin + location.pathname).toBe(REDIRECT);
+  const tokens = await client.authorizationCodeGrant(config, location, { pkceCodeVerifier: verifier, expectedState: state });
+  return { ok: true as const, claims: tokens.claims()! };
+}
+
+beforeAll(async () => {
+  t = await startListeningApp();
+}, 60_000);
+afterAll(async () => t?.close());
+
+describe('ZITADEL fixture export', () => {
+  it('imports what maps and names, per item and field, what does not', async () => {
+    const res = await importFixture();
+    expect(res.statusCode, res.body).toBe(200);
+    const [org] = res.json().orgs;
+    expect(org).toMatchObject({ orgId: tenantId, name: 'Zitadel Demo', status: 'imported' });
+    expect(org.errors).toEqual([
+      expect.objectContaining({ type: 'humanUser', id: '259471012345678905', field: 'user.hashedPassword.value', message: expect.stringContaining('bcrypt') }),
+      { type: 'oidcIdps', id: '259471012345678909', message: expect.stringContaining('SAML only') },
+      { type: 'userLink', id: '259471012345678905', field: 'idpId', message: expect.stringContaining('imported without the link') },
+    ]);
+    const p = t.db.prisma;
+    const tenant = await p.tenant.findUniqueOrThrow({ where: { id: tenantId }, include: { identity: true } });
+    expect(tenant).toMatchObject({ pwMinLength: 10, pwRequireSymbol: false, lockoutMaxAttempts: 5 });
+    expect(tenant.identity?.subdomain).toBe('zitadel-demo');
+    expect(tenant.branding).toMatchObject({ primaryColor: '#5469d4', tosLink: 'https://zitadel-demo.test/tos', supportEmail: 'help@zitadel-demo.test' });
+    const bot = await p.serviceAccount.findFirstOrThrow({ where: { tenantId }, include: { keys: true, roles: true } });
+    expect(bot.keys).toEqual([expect.objectContaining({ keyType: 'EC', algorithm: 'ES256' })]);
+    expect(bot.roles.map((r) => r.roleName)).toEqual(['analyst']);
+    const app = await p.application.findFirstOrThrow({ where: { tenantId, name: 'Portal SPA' } });
+    expect(app).toMatchObject({ clientType: 'public', tokenEndpointAuthMethod: 'none', redirectUris: [REDIRECT], accessTokenType: 'jwt' });
+    // A document that brings its own applications gets no extra AnalyticsUI.
+    expect(await p.application.count({ where: { tenantId } })).toBe(1);
+
+    // Importing it again changes nothing.
+    const before = await snapshot(t.db);
+    const again = await importFixture();
+    expect(again.statusCode, again.body).toBe(200);
+    expect(again.json().orgs[0]).toMatchObject({ status: 'unchanged', created: 0, updated: 0 });
+    expect(await snapshot(t.db)).toEqual(before);
+  });
+
+  it('a PBKDF2-hashed user signs in through the hosted login, and the hash becomes argon2id', async () => {
+    const pia = await t.db.prisma.user.findFirstOrThrow({ where: { tenantId, usernameLower: 'pia@zitadel-demo.test' } });
+    expect(pia.passwordHash).toMatch(/^\$pbkdf2-sha256\$/);
+    expect((await signIn('pia@zitadel-demo.test', 'wrong-Passw0rd')).ok).toBe(false);
+    expect((await t.db.prisma.user.findUniqueOrThrow({ where: { id: pia.id } })).passwordHash).toBe(pia.passwordHash);
+
+    const ok = await signIn('pia@zitadel-demo.test', 'Zitadel-Passw0rd!');
+    expect(ok.ok).toBe(true);
+    if (ok.ok) expect(ok.claims.sub).toBe(pia.id);
+    const after = (await t.db.prisma.user.findUniqueOrThrow({ where: { id: pia.id } })).passwordHash!;
+    expect(after).toMatch(/^\$argon2id\$/);
+    // The new hash still takes the same password.
+    expect((await signIn('pia@zitadel-demo.test', 'Zitadel-Passw0rd!')).ok).toBe(true);
+  }, 60_000);
+
+  it('a user with a ZITADEL initial password signs in; the bcrypt user has no password', async () => {
+    expect((await signIn('ivy@zitadel-demo.test', 'Initial-Passw0rd')).ok).toBe(true);
+    const bert = await t.db.prisma.user.findFirstOrThrow({ where: { tenantId, usernameLower: 'bert' } });
+    expect(bert.passwordHash).toBeNull();
+  }, 60_000);
+});
