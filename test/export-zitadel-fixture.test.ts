@@ -55,7 +55,6 @@ describe('ZITADEL fixture export', () => {
     const [org] = res.json().orgs;
     expect(org).toMatchObject({ orgId: tenantId, name: 'Zitadel Demo', status: 'imported' });
     expect(org.errors).toEqual([
-      expect.objectContaining({ type: 'humanUser', id: '259471012345678905', field: 'user.hashedPassword.value', message: expect.stringContaining('bcrypt') }),
       { type: 'oidcIdps', id: '259471012345678909', message: expect.stringContaining('SAML only') },
       { type: 'userLink', id: '259471012345678905', field: 'idpId', message: expect.stringContaining('imported without the link') },
     ]);
@@ -95,9 +94,18 @@ describe('ZITADEL fixture export', () => {
     expect((await signIn('pia@zitadel-demo.test', 'Zitadel-Passw0rd!')).ok).toBe(true);
   }, 60_000);
 
-  it('a user with a ZITADEL initial password signs in; the bcrypt user has no password', async () => {
+  it('a user with a ZITADEL initial password signs in', async () => {
     expect((await signIn('ivy@zitadel-demo.test', 'Initial-Passw0rd')).ok).toBe(true);
+  }, 60_000);
+
+  it("a bcrypt-hashed user (ZITADEL's default) signs in by username, and the hash becomes argon2id", async () => {
     const bert = await t.db.prisma.user.findFirstOrThrow({ where: { tenantId, usernameLower: 'bert' } });
-    expect(bert.passwordHash).toBeNull();
+    expect(bert.passwordHash).toMatch(/^\$2a\$10\$/);
+    expect((await signIn('bert', 'wrong-Passw0rd')).ok).toBe(false);
+    const ok = await signIn('bert', 'Bcrypt-Passw0rd!');
+    expect(ok.ok).toBe(true);
+    if (ok.ok) expect(ok.claims.sub).toBe(bert.id);
+    expect((await t.db.prisma.user.findUniqueOrThrow({ where: { id: bert.id } })).passwordHash).toMatch(/^\$argon2id\$/);
+    expect((await signIn('bert@zitadel-demo.test', 'Bcrypt-Passw0rd!')).ok).toBe(true);
   }, 60_000);
 });

@@ -259,7 +259,7 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
           type: 'humanUser',
           id: userId,
           field: 'user.hashedPassword.value',
-          message: 'the password hash is neither argon2 nor PBKDF2 (bcrypt is not verified yet); imported without a password',
+          message: 'the password hash is not argon2, PBKDF2 or bcrypt (cost 4 to 16); imported without a password',
         });
     }
     // A plain (initial) password obeys the tenant's policy, as through every other entry point.

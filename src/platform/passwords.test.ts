@@ -37,10 +37,21 @@ describe('password hashes in Modular Crypt Format', () => {
     expect(needsRehash(id)).toBe(false);
   });
 
-  it('does not take bcrypt or malformed hashes', async () => {
-    const bcrypt = '$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy';
-    expect(isVerifiableHash(bcrypt)).toBe(false);
-    expect(await verifyPassword(bcrypt, 'x')).toBe(false);
+  it('verifies bcrypt ($2a$, $2b$, $2y$) against the OpenBSD test vectors; it needs a rehash', async () => {
+    for (const prefix of ['$2a$', '$2b$', '$2y$']) {
+      const hashed = `${prefix}05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW`;
+      expect(isVerifiableHash(hashed)).toBe(true);
+      expect(await verifyPassword(hashed, 'U*U')).toBe(true);
+      expect(await verifyPassword(hashed, 'U*U*')).toBe(false);
+      expect(needsRehash(hashed)).toBe(true);
+    }
+    expect(await verifyPassword('$2a$05$CCCCCCCCCCCCCCCCCCCCC.VGOzA784oUp/Z0DY336zx7pLYAy0lwK', 'U*U*')).toBe(true);
+  });
+
+  it('does not take a bcrypt cost above 16, or malformed hashes', async () => {
+    const costly = '$2a$17$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW';
+    expect(isVerifiableHash(costly)).toBe(false);
+    expect(await verifyPassword(costly, 'U*U')).toBe(false);
     for (const bad of ['$pbkdf2-sha256$0$abc$' + 'A'.repeat(43), '$pbkdf2-sha256$10$abc$short', 'plain']) expect(await verifyPassword(bad, 'x')).toBe(false);
   });
 });

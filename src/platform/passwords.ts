@@ -30,12 +30,15 @@ const PBKDF2_DIGEST: Record<string, { name: string; length: number }> = {
 const ab64 = (s: string) => Buffer.from(s.replace(/\./g, '+'), 'base64');
 const pbkdf2Async = promisify(pbkdf2);
 
+// bcrypt as Go's x/crypto (ZITADEL's default), OpenBSD and PHP write it. The cost is bounded:
+// an imported hash of cost 31 would make each login attempt take days of CPU.
+const BCRYPT = /^\$2[aby]\$(0[4-9]|1[0-6])\$[./A-Za-z0-9]{53}$/;
+
 /**
  * Formats a password hash may arrive in from another system (an import) that login can
- * verify: argon2 (id, i, d) and PBKDF2 (SHA-1, SHA-256, SHA-512). bcrypt would need a
- * library this project does not ship yet.
+ * verify: argon2 (id, i, d), PBKDF2 (SHA-1, SHA-256, SHA-512) and bcrypt (cost 4 to 16).
  */
-export const isVerifiableHash = (hashed: string) => ARGON2.test(hashed) || PBKDF2.test(hashed);
+export const isVerifiableHash = (hashed: string) => ARGON2.test(hashed) || PBKDF2.test(hashed) || BCRYPT.test(hashed);
 
 /** Whether a verified password's hash should be replaced by our own argon2id hash. */
 export const needsRehash = (hashed: string) => !hashed.startsWith('$argon2id$');
@@ -54,6 +57,11 @@ async function verifyPbkdf2(hashed: string, password: string): Promise<boolean> 
 export async function verifyPassword(hashed: string, password: string): Promise<boolean> {
   try {
     if (PBKDF2.test(hashed)) return await verifyPbkdf2(hashed, password);
+    if (BCRYPT.test(hashed)) {
+      // Loaded at the first imported bcrypt hash: most deployments never see one.
+      const { default: bcrypt } = await import('bcryptjs');
+      return await bcrypt.compare(password, hashed);
+    }
     return await verify(hashed, password);
   } catch {
     return false;
