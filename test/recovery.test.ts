@@ -427,3 +427,25 @@ describe('branding', () => {
     await t.db.prisma.tenant.update({ where: { id: tenant }, data: { branding: {} } });
   });
 });
+
+describe('the login policy', () => {
+  it('hidePasswordReset takes the link off the login pages and closes the forgot-password page', async () => {
+    const policy = (hidePasswordReset: boolean) =>
+      call(t.app, admin, 'PUT', '/api/v3/tenants/login-policy', { data: { type: 'loginPolicy', attributes: { hidePasswordReset } } });
+    expect((await policy(true)).statusCode).toBe(200);
+    try {
+      const c = new Client(t.app, '198.51.100.90');
+      const page = await c.get('/ui/login');
+      expect(page.statusCode).toBe(200);
+      expect(page.body).not.toContain('/ui/login/forgot');
+      expect((await c.get('/ui/login/forgot')).statusCode).toBe(404);
+      const before = mails.length;
+      expect((await c.post('/ui/login/forgot', { csrf: formField(page.body, 'csrf') ?? '', login: 'lee@acme.test' })).statusCode).toBe(404);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(mails.length).toBe(before);
+    } finally {
+      expect((await policy(false)).statusCode).toBe(200);
+    }
+    expect((await new Client(t.app, '198.51.100.91').get('/ui/login')).body).toContain('href="/ui/login/forgot"');
+  });
+});
