@@ -1,38 +1,21 @@
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
-import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { argon2Params } from '../src/platform/passwords.js';
 import { consumeSetPasswordToken } from '../src/users/invitations.js';
 import { call, createTenant, seedServiceAccountPat, startTestApp, type TestApp } from './helpers/app.js';
+import { startMailCatcher, type MailCatcher } from './helpers/mail.js';
 
 // A real SMTP peer on a random port collects what nodemailer sends.
-const mails: { from: string; to: string[]; raw: string }[] = [];
-let smtp: SMTPServer;
+let smtp: MailCatcher;
+const mails = () => smtp.mails;
 let t: TestApp;
 
 beforeAll(async () => {
-  smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS', 'AUTH'],
-    logger: false,
-    onData(stream, session, done) {
-      let raw = '';
-      stream.on('data', (c: Buffer) => (raw += c.toString('utf8')));
-      stream.on('end', () => {
-        mails.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), raw });
-        done();
-      });
-    },
-  });
-  smtp.listen(0, '127.0.0.1');
-  await once(smtp.server, 'listening');
-  const port = (smtp.server.address() as AddressInfo).port;
-  t = await startTestApp({ SMTP_URL: `smtp://127.0.0.1:${port}`, SMTP_FROM: 'iam@iam.test' });
+  smtp = await startMailCatcher();
+  t = await startTestApp({ SMTP_URL: smtp.url, SMTP_FROM: 'iam@iam.test' });
 });
 afterAll(async () => {
   await t?.close();
-  await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  await smtp?.close();
 });
 
 describe('invitations by mail', () => {
@@ -45,10 +28,10 @@ describe('invitations by mail', () => {
     expect(body.meta).toEqual({ invitation: 'mailed' });
     expect(res.body).not.toContain('set-password');
 
-    expect(mails).toHaveLength(1);
-    expect(mails[0]!.from).toBe('iam@iam.test');
-    expect(mails[0]!.to.map((a) => a.toLowerCase())).toEqual(['mia@example.test']);
-    const text = mails[0]!.raw.replace(/=\r?\n/g, '').replace(/=3D/g, '=');
+    expect(mails()).toHaveLength(1);
+    expect(mails()[0]!.from).toBe('iam@iam.test');
+    expect(mails()[0]!.to.map((a) => a.toLowerCase())).toEqual(['mia@example.test']);
+    const text = mails()[0]!.text;
     expect(text).toContain('Mailing Co');
     const m = /http:\/\/auth\.iam\.test\/ui\/set-password\?token=([A-Za-z0-9_-]+)/.exec(text);
     expect(m).not.toBeNull();

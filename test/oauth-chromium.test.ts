@@ -1,15 +1,12 @@
 // A real browser (Debian's Chromium through playwright-core) through the authorize URL and the hosted login.
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { chromiumPresent, launchChromium } from './helpers/chromium.js';
 import * as client from 'openid-client';
 import { call, createTenant, seedServiceAccountPat, type TestApp } from './helpers/app.js';
 import { freePort, seedUser, startListeningApp } from './helpers/oauth.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const present = existsSync(CHROMIUM);
-if (!present) console.warn(`SKIPPED: ${CHROMIUM} is absent (apt-get install -y chromium)`);
 
 let t: TestApp & { issuer: string };
 let browser: Browser;
@@ -18,7 +15,7 @@ let redirectUri: string;
 let clientId: string;
 
 beforeAll(async () => {
-  if (!present) return;
+  if (!chromiumPresent) return;
   t = await startListeningApp();
   const tenantId = await createTenant(t, 'Browser Tenant', 'browser');
   await seedUser(t, tenantId, { email: 'chris@browser.test', password: 'Correct-Horse-42', roles: ['tenant-admin'] });
@@ -31,7 +28,7 @@ beforeAll(async () => {
     data: { attributes: { name: 'Browser SPA', clientType: 'public', redirectUris: [redirectUri] } },
   });
   clientId = res.json().data.attributes.clientId;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  browser = await launchChromium();
 }, 90_000);
 
 afterAll(async () => {
@@ -50,7 +47,7 @@ async function screenshotOnFailure(page: Page, name: string, run: () => Promise<
   }
 }
 
-describe.skipIf(!present)('hosted login in Chromium', () => {
+describe.skipIf(!chromiumPresent)('hosted login in Chromium', () => {
   it('opens the authorize URL, signs in and lands on the redirect URI with a code the client can redeem', async () => {
     const config = await client.discovery(new URL(t.issuer), clientId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
     const verifier = client.randomPKCECodeVerifier();

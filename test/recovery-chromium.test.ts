@@ -1,66 +1,43 @@
 // Recovery and the account page in a real browser (Debian's Chromium through playwright-core),
 // with the reset link read from a real mail (smtp-server in process).
-import { existsSync, mkdirSync } from 'node:fs';
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { SMTPServer } from 'smtp-server';
+import { mkdirSync } from 'node:fs';
+import { type Browser, type Page } from 'playwright-core';
+import { chromiumPresent, launchChromium } from './helpers/chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenant, startTestApp, type TestApp } from './helpers/app.js';
+import { startMailCatcher, type MailCatcher } from './helpers/mail.js';
 import { freePort, seedUser } from './helpers/oauth.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const present = existsSync(CHROMIUM);
-if (!present) console.warn(`SKIPPED: ${CHROMIUM} is absent (apt-get install -y chromium)`);
 
 const PASSWORD = 'Correct-Horse-42';
 const NEW_PASSWORD = 'Battery-Staple-77';
 const NEWER_PASSWORD = 'Purple-Monkey-58';
 
-const mails: string[] = [];
-let smtp: SMTPServer;
+let smtp: MailCatcher;
 let t: TestApp;
 let browser: Browser;
 let base: string;
 
 beforeAll(async () => {
-  if (!present) return;
-  smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS', 'AUTH'],
-    logger: false,
-    onData(stream, _session, done) {
-      let raw = '';
-      stream.on('data', (c: Buffer) => (raw += c.toString('utf8')));
-      stream.on('end', () => {
-        mails.push(raw.replace(/=\r?\n/g, '').replace(/=3D/g, '='));
-        done();
-      });
-    },
-  });
-  smtp.listen(0, '127.0.0.1');
-  await once(smtp.server, 'listening');
+  if (!chromiumPresent) return;
+  smtp = await startMailCatcher();
   // The tenant's own host, {subdomain}.{BASE_DOMAIN}: *.localhost reaches this machine.
   const port = await freePort();
   base = `http://acme.localhost:${port}`;
   t = await startTestApp({
     BASE_DOMAIN: 'localhost',
     PUBLIC_URL: base,
-    SMTP_URL: `smtp://127.0.0.1:${(smtp.server.address() as AddressInfo).port}`,
+    SMTP_URL: smtp.url,
   });
   await t.app.listen({ port, host: '127.0.0.1' });
   const tenant = await createTenant(t, 'Acme', 'acme');
   await seedUser(t, tenant, { email: 'carla@acme.test', username: 'carla', password: PASSWORD });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--host-resolver-rules=MAP *.localhost 127.0.0.1'],
-  });
+  browser = await launchChromium(['--host-resolver-rules=MAP *.localhost 127.0.0.1']);
 }, 90_000);
 
 afterAll(async () => {
   await browser?.close();
   await t?.close();
-  if (smtp) await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  await smtp?.close();
 });
 
 async function screenshotOnFailure(page: Page, name: string, run: () => Promise<void>) {
@@ -75,7 +52,7 @@ async function screenshotOnFailure(page: Page, name: string, run: () => Promise<
 
 async function nextMail(after: number): Promise<string> {
   for (let i = 0; i < 200; i++) {
-    if (mails.length > after) return mails[after]!;
+    if (smtp.mails.length > after) return smtp.mails[after]!.text;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error('no mail arrived');
@@ -104,7 +81,7 @@ function contrastOf(page: Page, selector: string, what: 'color' | 'borderTopColo
   );
 }
 
-describe.skipIf(!present)('recovery in Chromium', () => {
+describe.skipIf(!chromiumPresent)('recovery in Chromium', () => {
   it('forgot password through the real mail, then signs in with the new password; a used link shows no form', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
@@ -125,7 +102,7 @@ describe.skipIf(!present)('recovery in Chromium', () => {
       await Promise.all([page.waitForNavigation(), page.click('text=Forgot password?')]);
       expect(await page.inputValue('#login')).toBe('carla');
       expect(await contrastOf(page, '#forgot-help', 'color')).toBeGreaterThanOrEqual(4.5);
-      const before = mails.length;
+      const before = smtp.mails.length;
       await Promise.all([page.waitForNavigation(), page.click('button:has-text("Send reset link")')]);
       expect(await page.textContent('[role=status]')).toContain('If an account with this email or username exists');
 

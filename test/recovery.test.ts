@@ -1,24 +1,18 @@
 // Password recovery, the admin's invitation/reset/session routes and the account page,
 // through real HTTP forms and a real SMTP peer (smtp-server, in process).
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RESETS_PER_HOUR } from '../src/users/recovery.js';
 import { call, createTenant, seedServiceAccountPat, snapshot, startTestApp, type TestApp } from './helpers/app.js';
+import { startMailCatcher, type Mail, type MailCatcher } from './helpers/mail.js';
 import { formField, seedUser } from './helpers/oauth.js';
 
 const PASSWORD = 'Correct-Horse-42';
 const NEW_PASSWORD = 'Battery-Staple-77';
 const HOST = 'acme.iam.test';
 
-interface Mail {
-  to: string[];
-  text: string;
-}
-const mails: Mail[] = [];
-let smtp: SMTPServer;
+let smtp: MailCatcher;
+let mails: Mail[];
 let t: TestApp;
 let tenant: string;
 let otherTenant: string;
@@ -27,23 +21,9 @@ let otherAdmin: string;
 let plainUser: string;
 
 beforeAll(async () => {
-  smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS', 'AUTH'],
-    logger: false,
-    onData(stream, session, done) {
-      let raw = '';
-      stream.on('data', (c: Buffer) => (raw += c.toString('utf8')));
-      stream.on('end', () => {
-        // Quoted-printable soft breaks and "=" undone, enough to read the link back.
-        mails.push({ to: session.envelope.rcptTo.map((r) => r.address.toLowerCase()), text: raw.replace(/=\r?\n/g, '').replace(/=3D/g, '=') });
-        done();
-      });
-    },
-  });
-  smtp.listen(0, '127.0.0.1');
-  await once(smtp.server, 'listening');
-  t = await startTestApp({ SMTP_URL: `smtp://127.0.0.1:${(smtp.server.address() as AddressInfo).port}`, SMTP_FROM: 'iam@iam.test' });
+  smtp = await startMailCatcher();
+  mails = smtp.mails;
+  t = await startTestApp({ SMTP_URL: smtp.url, SMTP_FROM: 'iam@iam.test' });
   tenant = await createTenant(t, 'Acme', 'acme');
   otherTenant = await createTenant(t, 'Other');
   admin = (await seedServiceAccountPat(t, tenant, ['tenant-admin'])).pat;
@@ -52,7 +32,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   await t?.close();
-  await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  await smtp?.close();
 });
 
 /** A browser over app.inject: cookies kept per name, forms posted with their CSRF field. */

@@ -1,22 +1,18 @@
 // Swagger UI at /docs in a real browser (Debian's Chromium through playwright-core): it carries the product's
 // name, not Fastify's logo, and its Content-Security-Policy refuses nothing the page needs.
-import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
+import { chromiumPresent, launchChromium } from './helpers/chromium.js';
 import type { TestApp } from './helpers/app.js';
 import { startListeningApp } from './helpers/oauth.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const present = existsSync(CHROMIUM);
-if (!present) console.warn(`SKIPPED: ${CHROMIUM} is absent (apt-get install -y chromium)`);
 
 let t: TestApp & { issuer: string };
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!present) return;
+  if (!chromiumPresent) return;
   t = await startListeningApp();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  browser = await launchChromium();
 }, 90_000);
 
 afterAll(async () => {
@@ -24,7 +20,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-describe.skipIf(!present)('Swagger UI in Chromium', () => {
+describe.skipIf(!chromiumPresent)('Swagger UI in Chromium', () => {
   it("shows the product's name and the operations, with no console error and no CSP violation", async () => {
     const page = await browser.newPage();
     const problems: string[] = [];

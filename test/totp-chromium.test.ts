@@ -1,18 +1,16 @@
 // Chromium (playwright-core) through TOTP: enrolment on /ui/account/totp, a password + TOTP
 // login with codes computed from the enrolment secret, and a step-up asked by acr_values;
 // openid-client redeems the codes and reads amr/acr from the ID tokens.
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromiumPresent, launchChromium } from './helpers/chromium.js';
 import * as client from 'openid-client';
 import { call, createTenant, seedServiceAccountPat, type TestApp } from './helpers/app.js';
 import { freePort, seedUser, startListeningApp } from './helpers/oauth.js';
 import { totpCode } from './helpers/mfa.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const present = existsSync(CHROMIUM);
-if (!present) console.warn(`SKIPPED: ${CHROMIUM} is absent (apt-get install -y chromium)`);
 const PASSWORD = 'Correct-Horse-42';
 const MFA = 'urn:pca:acr:mfa';
 
@@ -23,7 +21,7 @@ let redirectUri: string;
 let clientId: string;
 
 beforeAll(async () => {
-  if (!present) return;
+  if (!chromiumPresent) return;
   t = await startListeningApp();
   const tenantId = await createTenant(t, 'Totp Tenant', 'totp');
   await seedUser(t, tenantId, { email: 'tina@totp.test', password: PASSWORD });
@@ -37,7 +35,7 @@ beforeAll(async () => {
     data: { attributes: { name: 'Totp SPA', clientType: 'public', redirectUris: [redirectUri] } },
   });
   clientId = res.json().data.attributes.clientId;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  browser = await launchChromium();
 }, 90_000);
 
 afterAll(async () => {
@@ -89,7 +87,7 @@ async function passwordStep(page: Page, url: string, email: string) {
 let secret = '';
 let context: BrowserContext;
 
-describe.skipIf(!present)('TOTP in Chromium', () => {
+describe.skipIf(!chromiumPresent)('TOTP in Chromium', () => {
   it('enrols on /ui/account/totp after a password login, reading the secret off the page', async () => {
     context = await browser.newContext();
     const page = await context.newPage();
