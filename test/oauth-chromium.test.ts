@@ -1,16 +1,14 @@
 // A real browser (Debian's Chromium through playwright-core) through the authorize URL and the hosted login.
-import { mkdirSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Browser, type Page } from 'playwright-core';
-import { chromiumPresent, launchChromium } from './helpers/chromium.js';
+import type { Browser } from 'playwright-core';
+import { chromiumPresent, launchChromium, screenshotOnFailure, startCallback } from './helpers/chromium.js';
 import * as client from 'openid-client';
 import { call, createTenant, seedServiceAccountPat, type TestApp } from './helpers/app.js';
-import { freePort, seedUser, startListeningApp } from './helpers/oauth.js';
+import { seedUser, startListeningApp } from './helpers/oauth.js';
 
 let t: TestApp & { issuer: string };
 let browser: Browser;
-let callback: Server;
+let callback: Awaited<ReturnType<typeof startCallback>>;
 let redirectUri: string;
 let clientId: string;
 
@@ -19,10 +17,8 @@ beforeAll(async () => {
   t = await startListeningApp();
   const tenantId = await createTenant(t, 'Browser Tenant', 'browser');
   await seedUser(t, tenantId, { email: 'chris@browser.test', password: 'Correct-Horse-42', roles: ['tenant-admin'] });
-  const cbPort = await freePort();
-  callback = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('callback reached'));
-  await new Promise<void>((resolve) => callback.listen(cbPort, '127.0.0.1', resolve));
-  redirectUri = `http://127.0.0.1:${cbPort}/callback`;
+  callback = await startCallback();
+  redirectUri = callback.redirectUri;
   const admin = (await seedServiceAccountPat(t, tenantId, ['tenant-admin'])).pat;
   const res = await call(t.app, admin, 'POST', '/api/v3/applications', {
     data: { attributes: { name: 'Browser SPA', clientType: 'public', redirectUris: [redirectUri] } },
@@ -33,19 +29,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await new Promise((resolve) => (callback ? callback.close(resolve) : resolve(undefined)));
+  await callback?.close();
   await t?.close();
 });
-
-async function screenshotOnFailure(page: Page, name: string, run: () => Promise<void>) {
-  try {
-    await run();
-  } catch (err) {
-    mkdirSync('test-artifacts', { recursive: true });
-    await page.screenshot({ path: `test-artifacts/${name}.png`, fullPage: true }).catch(() => {});
-    throw err;
-  }
-}
 
 describe.skipIf(!chromiumPresent)('hosted login in Chromium', () => {
   it('opens the authorize URL, signs in and lands on the redirect URI with a code the client can redeem', async () => {

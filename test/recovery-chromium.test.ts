@@ -1,8 +1,7 @@
 // Recovery and the account page in a real browser (Debian's Chromium through playwright-core),
 // with the reset link read from a real mail (smtp-server in process).
-import { mkdirSync } from 'node:fs';
 import { type Browser, type Page } from 'playwright-core';
-import { chromiumPresent, launchChromium } from './helpers/chromium.js';
+import { chromiumPresent, launchChromium, screenshotOnFailure } from './helpers/chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenant, startTestApp, type TestApp } from './helpers/app.js';
 import { startMailCatcher, type MailCatcher } from './helpers/mail.js';
@@ -39,16 +38,6 @@ afterAll(async () => {
   await t?.close();
   await smtp?.close();
 });
-
-async function screenshotOnFailure(page: Page, name: string, run: () => Promise<void>) {
-  try {
-    await run();
-  } catch (err) {
-    mkdirSync('test-artifacts', { recursive: true });
-    await page.screenshot({ path: `test-artifacts/${name}.png`, fullPage: true }).catch(() => {});
-    throw err;
-  }
-}
 
 async function nextMail(after: number): Promise<string> {
   for (let i = 0; i < 200; i++) {

@@ -1,14 +1,12 @@
 // Chromium (playwright-core) through TOTP: enrolment on /ui/account/totp, a password + TOTP
 // login with codes computed from the enrolment secret, and a step-up asked by acr_values;
 // openid-client redeems the codes and reads amr/acr from the ID tokens.
-import { mkdirSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { chromiumPresent, launchChromium } from './helpers/chromium.js';
+import { chromiumPresent, launchChromium, screenshotOnFailure, startCallback } from './helpers/chromium.js';
 import * as client from 'openid-client';
 import { call, createTenant, seedServiceAccountPat, type TestApp } from './helpers/app.js';
-import { freePort, seedUser, startListeningApp } from './helpers/oauth.js';
+import { seedUser, startListeningApp } from './helpers/oauth.js';
 import { totpCode } from './helpers/mfa.js';
 
 const PASSWORD = 'Correct-Horse-42';
@@ -16,7 +14,7 @@ const MFA = 'urn:pca:acr:mfa';
 
 let t: TestApp & { issuer: string };
 let browser: Browser;
-let callback: Server;
+let callback: Awaited<ReturnType<typeof startCallback>>;
 let redirectUri: string;
 let clientId: string;
 
@@ -26,10 +24,8 @@ beforeAll(async () => {
   const tenantId = await createTenant(t, 'Totp Tenant', 'totp');
   await seedUser(t, tenantId, { email: 'tina@totp.test', password: PASSWORD });
   await seedUser(t, tenantId, { email: 'sam@totp.test', password: PASSWORD });
-  const cbPort = await freePort();
-  callback = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('callback reached'));
-  await new Promise<void>((resolve) => callback.listen(cbPort, '127.0.0.1', resolve));
-  redirectUri = `http://127.0.0.1:${cbPort}/callback`;
+  callback = await startCallback();
+  redirectUri = callback.redirectUri;
   const admin = (await seedServiceAccountPat(t, tenantId, ['tenant-admin'])).pat;
   const res = await call(t.app, admin, 'POST', '/api/v3/applications', {
     data: { attributes: { name: 'Totp SPA', clientType: 'public', redirectUris: [redirectUri] } },
@@ -40,19 +36,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await new Promise((resolve) => (callback ? callback.close(resolve) : resolve(undefined)));
+  await callback?.close();
   await t?.close();
 });
-
-async function screenshotOnFailure(page: Page, name: string, run: () => Promise<void>) {
-  try {
-    await run();
-  } catch (err) {
-    mkdirSync('test-artifacts', { recursive: true });
-    await page.screenshot({ path: `test-artifacts/${name}.png`, fullPage: true }).catch(() => {});
-    throw err;
-  }
-}
 
 async function authorization(extra: Record<string, string> = {}) {
   const config = await client.discovery(new URL(t.issuer), clientId, undefined, client.None(), { execute: [client.allowInsecureRequests] });

@@ -1,5 +1,7 @@
-import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { freePort } from './net.js';
 
 /** Debian's Chromium, driven through playwright-core; the files that need it skip without it. */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -8,4 +10,23 @@ if (!chromiumPresent) console.warn(`SKIPPED: ${CHROMIUM} is absent (apt-get inst
 
 export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', ...extraArgs] });
+}
+
+/** Runs a browser step; on failure, keeps a screenshot of the page in test-artifacts/ for the CI log's reader. */
+export async function screenshotOnFailure(page: Page, name: string, run: () => Promise<void>) {
+  try {
+    await run();
+  } catch (err) {
+    mkdirSync('test-artifacts', { recursive: true });
+    await page.screenshot({ path: `test-artifacts/${name}.png`, fullPage: true }).catch(() => {});
+    throw err;
+  }
+}
+
+/** A client's redirect URI that answers "callback reached": where a browser lands after the login. */
+export async function startCallback(): Promise<{ redirectUri: string; close(): Promise<void> }> {
+  const port = await freePort();
+  const server: Server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('callback reached'));
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return { redirectUri: `http://127.0.0.1:${port}/callback`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
