@@ -120,24 +120,30 @@ export default async function accountTotpRoutes(app: FastifyInstance) {
     });
   });
 
-  app.post('/ui/account/totp/recovery-codes', { schema: hide, config: limit }, async (request, reply) => {
-    if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
+  /**
+   * Renewing the codes and removing TOTP both need: a form of this site, a session, TOTP on,
+   * and the password or a code proven again. The user, or undefined once the refusal is sent.
+   */
+  async function reproven(request: FastifyRequest, reply: FastifyReply) {
+    if (!csrfValid(request, field(request.body, 'csrf'))) return void (await refuseForm(reply));
     const u = await signedIn(request, reply);
-    if (!u) return reply;
+    if (!u) return undefined;
     if ((await totpState(prisma, u.tenantId, u.userId)) !== 'confirmed')
-      return show(request, reply, u, { error: 'Two-factor authentication is off.', status: 409 });
-    if (!(await proven(request, u))) return show(request, reply, u, { error: 'The password or code is not valid.', status: 401 });
+      return void (await show(request, reply, u, { error: 'Two-factor authentication is off.', status: 409 }));
+    if (!(await proven(request, u))) return void (await show(request, reply, u, { error: 'The password or code is not valid.', status: 401 }));
+    return u;
+  }
+
+  app.post('/ui/account/totp/recovery-codes', { schema: hide, config: limit }, async (request, reply) => {
+    const u = await reproven(request, reply);
+    if (!u) return reply;
     const codes = await regenerateRecoveryCodes(mfaDeps(request), u.tenantId, u.userId);
     return recoveryCodesPage(request, reply, { codes, next: { action: '/ui/account/totp', method: 'get', fields: {}, label: 'Done' } });
   });
 
   app.post('/ui/account/totp/remove', { schema: hide, config: limit }, async (request, reply) => {
-    if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
-    const u = await signedIn(request, reply);
+    const u = await reproven(request, reply);
     if (!u) return reply;
-    if ((await totpState(prisma, u.tenantId, u.userId)) !== 'confirmed')
-      return show(request, reply, u, { error: 'Two-factor authentication is off.', status: 409 });
-    if (!(await proven(request, u))) return show(request, reply, u, { error: 'The password or code is not valid.', status: 401 });
     await removeOwnTotp(mfaDeps(request), u.tenantId, u.userId);
     return show(request, reply, u, { notice: 'The authenticator app was removed. Two-factor authentication is off.' });
   });
