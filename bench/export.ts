@@ -1,6 +1,7 @@
 // Export/import throughput: time to export a tenant of BENCH_USERS users (with a group
 // holding all of them), import it into an empty database, and re-import it (no-op).
 // Usage: npx tsx bench/export.ts   (TEST_DATABASE_URL=postgresql://... for a real server)
+// Prints each phase's time, users/s and the process's peak RSS so far.
 import { buildExport } from '../src/export/service.js';
 import { importDocument } from '../src/export/import.js';
 import { freshDatabase } from '../test/helpers/db.js';
@@ -30,7 +31,11 @@ const time = async <T>(label: string, f: () => Promise<T>) => {
   const t0 = performance.now();
   const r = await f();
   const ms = performance.now() - t0;
-  console.log(`${label.padEnd(40)} ${(ms / 1000).toFixed(2).padStart(7)} s  ${((USERS / ms) * 1000).toFixed(0).padStart(7)} users/s`);
+  // Peak RSS so far (it only grows): with the embedded database it includes the database's memory too.
+  const peak = process.resourceUsage().maxRSS / 1024;
+  console.log(
+    `${label.padEnd(40)} ${(ms / 1000).toFixed(2).padStart(7)} s  ${((USERS / ms) * 1000).toFixed(0).padStart(7)} users/s  peak RSS ${peak.toFixed(0).padStart(5)} MiB`,
+  );
   return r;
 };
 
