@@ -36,6 +36,7 @@ const ALIASES: Record<string, string> = {
   tenantidentity: 'tenantidentity',
   roles: 'customrole',
   saml: 'identityprovider',
+  sessions: 'browsersession',
 };
 
 const norm = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
@@ -104,6 +105,20 @@ beforeAll(async () => {
       if (path) await call(t.app, tokens.adminA, 'POST', path, bodyFor(r));
     }
   }
+  // Browser sessions come from logins, not from a create route: one for the user the routes name.
+  const user = await t.db.prisma.user.findFirstOrThrow({ where: { tenantId: tenantA }, orderBy: { createdAt: 'desc' } });
+  const now = new Date();
+  await t.db.prisma.browserSession.create({
+    data: {
+      tenantId: tenantA,
+      userId: user.id,
+      tokenHash: randomUUID(),
+      amr: ['pwd'],
+      authTime: now,
+      lastSeenAt: now,
+      expiresAt: new Date(now.getTime() + 3600_000),
+    },
+  });
 });
 afterAll(() => t?.close());
 

@@ -648,6 +648,24 @@ export const OPERATION_EXAMPLES: Record<string, OperationExamples> = {
     response: { orgs: [{ orgId: TENANT_ID, name: 'Acme Networks', status: 'imported', created: 42, updated: 3, unchanged: 118, errors: [] }] },
   },
 
+  'POST /api/v3/users/{id}/invitation': { response: { meta: { delivery: 'mailed' } } },
+  'POST /api/v3/users/{id}/password-reset': { response: { meta: { delivery: 'mailed' } } },
+  'GET /api/v3/users/{id}/sessions': {
+    response: list(`/api/v3/users/${USER_ID}/sessions`, [
+      {
+        type: 'sessions',
+        id: '0193a5f4-1a2b-7c3d-8e4f-5a6b7c8d9e0f',
+        attributes: {
+          createdAt: CREATED,
+          lastSeenAt: '2026-11-30T11:42:00.000Z',
+          expiresAt: '2026-11-30T21:15:27.412Z',
+          amr: ['pwd', 'otp', 'mfa'],
+          userAgent: 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36',
+          clientAddress: '198.51.100.23',
+        },
+      },
+    ]),
+  },
   'GET /api/v3/tenants/login-policy': { response: { data: loginPolicy } },
   'PUT /api/v3/tenants/login-policy': {
     request: { data: { type: 'loginPolicy', attributes: { forceMfa: true, secondFactors: ['SECOND_FACTOR_TYPE_OTP'], hidePasswordReset: false } } },
