@@ -1,7 +1,8 @@
 // One rule, every entry point: REST, SCIM, import (HTTP) and the CLI (a spawned process on
 // its own embedded database) refuse the same bad input, and write nothing of it.
 // The rules: the tenant's password policy, one username per tenant across users and
-// service accounts compared case-insensitively, and the subdomain syntax and ownership.
+// service accounts compared case-insensitively, the service-account username syntax, and the
+// subdomain syntax and ownership.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,8 @@ import path from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../src/platform/db.js';
+import { expectJsonApiError, signCsr } from './helpers/certs.js';
+import { nodeCsr } from './helpers/csr.js';
 import { call, createTenant, seedServiceAccountPat, startTestApp, TEST_ENV, type TestApp } from './helpers/app.js';
 
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
@@ -188,6 +191,24 @@ describe('a username taken in another case', () => {
     ]);
     expect(await t.db.prisma.user.count({ where: { tenantId: tenant, email: { in: ['other-alice@entry.test', 'robot@entry.test'] } } })).toBe(0);
     expect(await t.db.prisma.serviceAccount.count({ where: { tenantId: tenant, name: 'clash' } })).toBe(0);
+  });
+});
+
+describe('a service-account username with whitespace', () => {
+  it('REST, import and SignCSR refuse it with the same rule, and create no account', async () => {
+    const rest = await call(t.app, admin, 'POST', '/api/v3/serviceaccounts', { name: 'spaced', username: 'two words' });
+    expect(rest.statusCode, rest.body).toBe(400);
+    expect(rest.body).toContain('must not contain whitespace');
+
+    const imported = await importDoc(org({ machineUsers: [{ userId: '3101', user: { userName: 'two words', name: 'spaced' } }] }));
+    expect(imported.statusCode, imported.body).toBe(200);
+    expect(imported.json().orgs[0].errors).toEqual([{ type: 'machineUser', id: '3101', message: 'user.userName: must not contain whitespace' }]);
+
+    const signed = await signCsr(t, admin, `requestedUsername=${encodeURIComponent('two words')}`, nodeCsr('two words'), 'application/pkcs10');
+    const error = expectJsonApiError(signed, 400, 'bad_request');
+    expect(error.detail).toBe('requestedUsername must not contain whitespace');
+
+    expect(await t.db.prisma.serviceAccount.count({ where: { tenantId: tenant, usernameLower: 'two words' } })).toBe(0);
   });
 });
 

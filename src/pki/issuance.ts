@@ -13,6 +13,7 @@ import { parseCsr, type ParsedCsr } from './csr.js';
 import { OID, pem } from './der.js';
 import { TX_OPTIONS } from './tx.js';
 import { assertCertUsernameFree } from './username.js';
+import { serviceAccountCreate } from '../service-accounts/schemas.js';
 import {
   aki,
   authorityInfoAccess,
@@ -273,5 +274,8 @@ function uuidv7(): string {
 function checkUsername(username: string) {
   // ub-common-name (RFC 5280): 64 characters.
   if (username.length < 1 || username.length > 64) throw badRequest('requestedUsername must be 1 to 64 characters', undefined);
+  // The account it names or creates is a service account: the same username rule as through the API.
+  const rule = serviceAccountCreate.shape.username.safeParse(username);
+  if (!rule.success) throw badRequest(`requestedUsername ${rule.error.issues[0]!.message}`, undefined);
   if (/[\u0000-\u001f\u007f,+=<>#;"\\]/.test(username)) throw badRequest('requestedUsername contains characters not allowed in a certificate subject');
 }
