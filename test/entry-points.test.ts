@@ -41,6 +41,13 @@ const importDoc = (doc: unknown) =>
     headers: { authorization: `Bearer ${t.adminPat}`, 'content-type': 'application/json' },
     payload: JSON.stringify(doc),
   });
+const exportTenant = () =>
+  t.app.inject({
+    method: 'POST',
+    url: '/admin/v1/export',
+    headers: { authorization: `Bearer ${t.adminPat}`, 'content-type': 'application/json' },
+    payload: JSON.stringify({ responseOutput: true, orgIds: [tenant] }),
+  });
 const userDoc = (attributes: Record<string, unknown>) => ({ data: { type: 'users', attributes } });
 /** The tenant as a ZITADEL org, with the same password policy. */
 const org = (extra: Record<string, unknown>) => ({ orgs: [{ orgId: tenant, org: { name: 'Entry' }, passwordComplexityPolicy: ZITADEL_POLICY, ...extra }] });
@@ -209,6 +216,43 @@ describe('a service-account username with whitespace', () => {
     expect(error.detail).toBe('requestedUsername must not contain whitespace');
 
     expect(await t.db.prisma.serviceAccount.count({ where: { tenantId: tenant, usernameLower: 'two words' } })).toBe(0);
+  });
+});
+
+describe('a custom role', () => {
+  const ROLE_A = '0190c1d2-0000-7000-8000-00000000a001';
+  const ROLE_B = '0190c1d2-0000-7000-8000-00000000a002';
+  const ROLE_C = '0190c1d2-0000-7000-8000-00000000a003';
+  const roleDoc = (name: string, featureRoles: string[] = []) => ({ data: { type: 'roles', attributes: { name, featureRoles } } });
+
+  it('REST and import refuse a built-in name, a bad name and an unknown feature role alike, and write none', async () => {
+    const builtin = await call(t.app, admin, 'POST', '/api/v3/roles', roleDoc('Tenant-Admin'));
+    expect(builtin.statusCode, builtin.body).toBe(422);
+    const bad = await call(t.app, admin, 'POST', '/api/v3/roles', roleDoc('-dash first'));
+    expect(bad.statusCode, bad.body).toBe(400);
+    const unknown = await call(t.app, admin, 'POST', '/api/v3/roles', roleDoc('Readers', ['no-such-feature']));
+    expect(unknown.statusCode, unknown.body).toBe(400);
+
+    const [pca] = (await exportTenant()).json().orgs.map((o: { pca: unknown }) => o.pca);
+    const res = await importDoc(
+      org({
+        pca: {
+          ...(pca as object),
+          customRoles: [
+            { roleId: ROLE_A, name: 'Tenant-Admin', description: '', featureRoles: [] },
+            { roleId: ROLE_B, name: '-dash first', description: '', featureRoles: [] },
+            { roleId: ROLE_C, name: 'Readers', description: '', featureRoles: ['no-such-feature'] },
+          ],
+        },
+      }),
+    );
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().orgs[0].errors).toEqual([
+      { type: 'role', id: ROLE_A, message: '"Tenant-Admin" is a built-in role name' },
+      { type: 'role', id: ROLE_B, message: expect.stringContaining('starting with a letter or digit') },
+      { type: 'role', id: ROLE_C, message: '"no-such-feature" is not in the feature-role catalogue' },
+    ]);
+    expect(await t.db.prisma.customRole.count({ where: { tenantId: tenant } })).toBe(0);
   });
 });
 

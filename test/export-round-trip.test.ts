@@ -236,6 +236,22 @@ describe('round trip into a fresh server', () => {
     expect(await snapshot(dst.db)).toEqual(before);
   });
 
+  it('holds a SAML IdP to its metadata, as the API reads it: a column that says otherwise is refused', async () => {
+    const doc = structuredClone(first);
+    const idp = doc.orgs[0].pca.samlIdps[0];
+    idp.entityId = 'https://attacker.example/idp';
+    const before = await snapshot(dst.db);
+    const res = await importInto(dst, { orgs: doc.orgs, dryRun: true });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().orgs[0].errors).toContainEqual({
+      type: 'samlIdp',
+      id: idp.idpId,
+      field: 'entityId',
+      message: 'entityId differs from the one its metadataXml states',
+    });
+    expect(await snapshot(dst.db)).toEqual(before);
+  });
+
   it('refuses a document of unknown shape with 400', async () => {
     const before = await snapshot(dst.db);
     for (const body of [{ foo: 1 }, { dataOrgs: { foo: 1 } }, { orgs: 'x' }]) {

@@ -66,7 +66,7 @@ beforeAll(async () => {
     await scim(adminA, '/Groups', { schemas: [GROUP], displayName: 'Engineers', externalId: 'grp-1', members: [{ value: alice.id }, { value: bob.id }] })
   ).json();
   const role = await p.customRole.create({
-    data: { tenantId: tenantA, name: 'auditor', description: 'Reads audit logs', featureRoles: ['audit:read', 'users:read'] },
+    data: { tenantId: tenantA, name: 'auditor', description: 'Reads audit logs', featureRoles: ['audit-view', 'data-export'] },
   });
   await p.roleAssignment.createMany({
     data: [

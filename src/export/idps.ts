@@ -6,7 +6,9 @@
 // new SP certificate.
 import { z } from 'zod';
 import { spKeyAad } from '../idps/service.js';
+import { parseIdpMetadata, type IdpMetadata } from '../idps/metadata.js';
 import { generateSpKeyPair, seal, unseal } from '../idps/sp-keys.js';
+import { AppError } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
 import { toUuid } from './foreign-ids.js';
 import { clash, upsertRow, type ItemError, type Step, type Tx } from './write-step.js';
@@ -125,6 +127,11 @@ export function planIdps(raw: Record<string, unknown>, errors: ItemError[]): Idp
       });
       continue;
     }
+    const mismatch = metadataMismatch(r.data);
+    if (mismatch) {
+      errors.push({ type: 'samlIdp', id: rawId, field: mismatch.field, message: mismatch.message });
+      continue;
+    }
     const { idpId, spCertificate, spPrivateKeySealed, validUntil, disabledAt, ...data } = r.data;
     out.push({
       id: idpId.toLowerCase(),
@@ -135,6 +142,35 @@ export function planIdps(raw: Record<string, unknown>, errors: ItemError[]): Idp
     });
   }
   return out;
+}
+
+/**
+ * The API reads an IdP's entity id, endpoints and certificates from its metadata; an
+ * imported IdP is held to the same metadata, so its columns cannot say something else.
+ * Expired metadata still imports (a backup restores what was), as the stored IdP would.
+ */
+function metadataMismatch(idp: z.infer<typeof samlIdp>): { field: string; message: string } | undefined {
+  let md: IdpMetadata;
+  try {
+    md = parseIdpMetadata(idp.metadataXml, new Date(0));
+  } catch (err) {
+    return { field: 'metadataXml', message: err instanceof AppError ? err.message : 'is not SAML metadata' };
+  }
+  const derived = {
+    entityId: md.entityId,
+    ssoRedirectUrl: md.ssoRedirectUrl,
+    ssoPostUrl: md.ssoPostUrl ?? null,
+    signingCerts: md.signingCerts,
+    nameIdFormats: md.nameIdFormats,
+    validUntil: md.validUntil?.toISOString() ?? null,
+  };
+  for (const [field, value] of Object.entries(derived)) {
+    const stated = idp[field as keyof typeof derived];
+    const same =
+      field === 'validUntil' ? (stated ? new Date(stated as string).toISOString() : null) === value : JSON.stringify(stated) === JSON.stringify(value);
+    if (!same) return { field, message: `${field} differs from the one its metadataXml states` };
+  }
+  return undefined;
 }
 
 /** User id (ours) → IdP id (ours), from `userLinks`. */

@@ -22,6 +22,7 @@ import { planIdps, planUserLinks, writeIdps } from './idps.js';
 import { clash, Counter, upsertRow, type ConflictPolicy, type ItemError, type Step } from './write-step.js';
 import { describeImportFailure, ImportRefusal } from './failures.js';
 import { resolveRoleNameIn } from '../roles/assign.js';
+import { roleNameProblem, unknownFeatureRoles } from '../roles/service.js';
 import { createAnalyticsUiApplication, syncAnalyticsUiSubdomain, type DefaultApplicationConfig } from '../oauth/applications.js';
 import { groupNameTaken } from '../groups/service.js';
 import { caseFolder, foldCase } from '../platform/case-fold.js';
@@ -434,7 +435,14 @@ async function writeTenant(w: Step, plan: Pick<Plan, 'tenant'>, applications?: D
 /** Custom roles: names unique per tenant, case-insensitively. */
 async function writeRoles(w: Step, plan: Pick<Plan, 'roles'>) {
   const { tx, tenantId } = w;
+  const unknown = await unknownFeatureRoles(tx, [...new Set(plan.roles.flatMap((r) => r.featureRoles))]);
   for (const r of plan.roles) {
+    // The API's rules for a custom role: its name's syntax, no built-in name, catalogued feature roles.
+    const problem = roleNameProblem(r.name) ?? r.featureRoles.filter((f) => unknown.has(f)).map((f) => `"${f}" is not in the feature-role catalogue`)[0];
+    if (problem) {
+      w.errors.push({ type: 'role', id: r.id, message: problem });
+      continue;
+    }
     const row = { name: r.name, description: r.description, featureRoles: r.featureRoles };
     const taken = await tx.customRole.findFirst({ where: { tenantId, nameLower: await foldCase(tx, r.name), NOT: { id: r.id } }, select: { id: true } });
     if (taken) {

@@ -7,7 +7,7 @@ import type { Prisma } from '../platform/db.js';
 import { conflict, notFound, unprocessable, validationFailed } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
 import { compileNameFilter } from './name-filter.js';
-import type { RoleCreate, RoleUpdate } from './schemas.js';
+import { roleName, type RoleCreate, type RoleUpdate } from './schemas.js';
 import { foldCase } from '../platform/case-fold.js';
 
 export function roleAttributes(r: CustomRole) {
@@ -22,10 +22,24 @@ export function roleAttributes(r: CustomRole) {
 
 export const listFeatureRoles = (prisma: Prisma) => prisma.featureRole.findMany({ orderBy: [{ category: 'asc' }, { name: 'asc' }] });
 
-async function assertFeatureRolesExist(db: Pick<Prisma, 'featureRole'>, names: string[]) {
+/** The names that are not in the feature-role catalogue: a custom role may hold only those it lists. */
+export async function unknownFeatureRoles(db: Pick<Prisma, 'featureRole'>, names: string[]): Promise<Set<string>> {
   const known = new Set((await db.featureRole.findMany({ where: { name: { in: names } }, select: { name: true } })).map((f) => f.name));
+  return new Set(names.filter((n) => !known.has(n)));
+}
+
+/** What is wrong with a custom role's name, whoever writes it (the API's schema, then this; import); undefined when valid. */
+export function roleNameProblem(name: string): string | undefined {
+  const syntax = roleName.safeParse(name);
+  if (!syntax.success) return syntax.error.issues[0]!.message;
+  if (isBuiltinRole(name.toLowerCase())) return `"${name}" is a built-in role name`;
+  return undefined;
+}
+
+async function assertFeatureRolesExist(db: Pick<Prisma, 'featureRole'>, names: string[]) {
+  const unknown = await unknownFeatureRoles(db, names);
   const items = names.flatMap((n, i) =>
-    known.has(n)
+    !unknown.has(n)
       ? []
       : [
           {
@@ -41,7 +55,8 @@ async function assertFeatureRolesExist(db: Pick<Prisma, 'featureRole'>, names: s
 }
 
 function assertNotBuiltinName(name: string) {
-  if (isBuiltinRole(name.toLowerCase())) throw unprocessable(`"${name}" is a built-in role name`, '/data/attributes/name');
+  const problem = roleNameProblem(name);
+  if (problem) throw unprocessable(problem, '/data/attributes/name');
 }
 
 async function assertNameFree(db: Pick<Prisma, 'customRole' | '$queryRaw'>, tenantId: string, name: string, exceptId?: string) {
