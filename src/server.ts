@@ -4,6 +4,7 @@ import { bootstrap } from './bootstrap/bootstrap.js';
 import { announceBootstrap } from './bootstrap/credentials-file.js';
 import { ConfigError, loadConfig, type Config } from './platform/config.js';
 import { loadMasterKey } from './platform/secrets.js';
+import { chooseWasmTiers } from './platform/wasm.js';
 import { openMigratedDatabase } from './platform/start.js';
 import { isWellFormedPat } from './principals/pat.js';
 
@@ -27,6 +28,7 @@ function configOrExit(): Config {
 
 async function main() {
   const config = configOrExit();
+  chooseWasmTiers(config.WASM_OPTIMIZE);
   const { key: masterKey, generated } = loadMasterKey(config.MASTER_KEY, config.DATA_DIR);
   const { db, applied } = await openMigratedDatabase(config);
   const app = await buildApp({ config, db, masterKey });

@@ -52,6 +52,7 @@ export const configSchema = z.object({
    * process (WASM memory, never given back); the files it reads stay in the OS page cache anyway.
    */
   EMBEDDED_SHARED_BUFFERS_MB: z.coerce.number().int().min(1).max(4096).default(16),
+  WASM_OPTIMIZE: bool.default(false),
   PUBLIC_URL: httpUrl.optional(),
   BASE_DOMAIN: z
     .string()
