@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto';
-import { DOMParser } from '@xmldom/xmldom';
-import xpath from 'xpath';
+import { createRequire } from 'node:module';
+import type * as Xmldom from '@xmldom/xmldom';
+import type Xpath from 'xpath';
 import { unprocessable } from '../platform/errors.js';
 
 export const BINDING_REDIRECT = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect';
@@ -19,7 +20,11 @@ export interface IdpMetadata {
   nameIdFormats: string[];
 }
 
-const select = xpath.useNamespaces({ md: MD, ds: DS });
+// The XML libraries load with the first SAML IdP or login, not at start (3 MB resident).
+const load = createRequire(import.meta.url);
+let selector: Xpath.XPathSelect | undefined;
+const select = (expression: string, node: Node): Xpath.SelectReturnType =>
+  (selector ??= (load('xpath') as typeof Xpath).useNamespaces({ md: MD, ds: DS }))(expression, node);
 
 /**
  * Parses XML that came from outside. A DTD is refused outright: SAML never needs one,
@@ -29,6 +34,7 @@ export function parseUntrustedXml(xml: string, what: string): Document {
   if (/<!DOCTYPE|<!ENTITY/i.test(xml)) throw unprocessable(`${what} must not contain a DTD (DOCTYPE or ENTITY declarations)`);
   const problems: string[] = [];
   const onError = (msg: string) => problems.push(msg.split('\n')[0]!);
+  const { DOMParser } = load('@xmldom/xmldom') as typeof Xmldom;
   const doc = new DOMParser({ locator: {}, errorHandler: { warning: () => {}, error: onError, fatalError: onError } }).parseFromString(xml, 'text/xml');
   if (problems.length || !doc?.documentElement) throw unprocessable(`${what} is not well-formed XML${problems[0] ? `: ${problems[0]}` : ''}`);
   return doc as unknown as Document;

@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createPrivateKey, generateKeyPair, randomBytes, sign } from 'node:crypto';
 import { promisify } from 'node:util';
-import forge from 'node-forge';
+import type Forge from 'node-forge';
 
 /** AES-256-GCM under the master key; the output is base64(iv | tag | ciphertext). */
 export function seal(masterKey: Buffer, plaintext: string, aad: string): string {
@@ -27,6 +27,8 @@ export async function generateSpKeyPair(commonName: string, years = 10): Promise
   // Off the event loop: RSA key generation takes tens of milliseconds.
   const { privateKey, publicKey } = await promisify(generateKeyPair)('rsa', { modulusLength: 2048 });
   const privateKeyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  // Loaded here, not at start: most servers never add an IdP (see pki/der.ts).
+  const forge = ((await import('node-forge')) as { default: typeof Forge }).default;
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }) as string);
   cert.serialNumber = '01' + randomBytes(15).toString('hex');
@@ -43,8 +45,8 @@ export async function generateSpKeyPair(commonName: string, years = 10): Promise
   const oid = forge.pki.oids.sha256WithRSAEncryption!;
   cert.signatureOid = oid;
   cert.siginfo.algorithmOid = oid;
-  (cert as unknown as { md: forge.md.MessageDigest }).md = forge.md.sha256.create();
-  const tbs = forge.asn1.toDer((forge.pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 }).getTBSCertificate(cert)).getBytes();
+  (cert as unknown as { md: Forge.md.MessageDigest }).md = forge.md.sha256.create();
+  const tbs = forge.asn1.toDer((forge.pki as unknown as { getTBSCertificate(c: Forge.pki.Certificate): Forge.asn1.Asn1 }).getTBSCertificate(cert)).getBytes();
   cert.signature = sign('sha256', Buffer.from(tbs, 'binary'), createPrivateKey(privateKeyPem)).toString('binary');
   return { privateKeyPem, certificatePem: forge.pki.certificateToPem(cert) };
 }

@@ -1,12 +1,35 @@
 // ASN.1 building and parsing on node-forge's asn1 module. forge works on binary
 // strings; these helpers convert at the edges so the rest of pki/ sees Buffers.
-import forge from 'node-forge';
+import { createRequire } from 'node:module';
+import type Forge from 'node-forge';
 
-const { asn1 } = forge;
-export type Asn1 = forge.asn1.Asn1;
-const U = asn1.Class.UNIVERSAL;
-const CTX = asn1.Class.CONTEXT_SPECIFIC;
-const T = asn1.Type;
+// forge is 1 MB of JavaScript, 10 MB resident, that only certificate work needs: it loads on
+// first use, so a server that issues no certificate never holds it.
+const load = createRequire(import.meta.url);
+let loaded: typeof Forge | undefined;
+const forge = () => (loaded ??= load('node-forge') as typeof Forge);
+const asn1 = () => forge().asn1;
+export type Asn1 = Forge.asn1.Asn1;
+// ASN.1's classes and universal tags (X.680), the numbers forge's asn1.Class and asn1.Type hold.
+const U = 0x00;
+const CTX = 0x80;
+const T = {
+  BOOLEAN: 1,
+  INTEGER: 2,
+  BITSTRING: 3,
+  OCTETSTRING: 4,
+  NULL: 5,
+  OID: 6,
+  ENUMERATED: 10,
+  UTF8: 12,
+  SEQUENCE: 16,
+  SET: 17,
+  PRINTABLESTRING: 19,
+  IA5STRING: 22,
+  UTCTIME: 23,
+  GENERALIZEDTIME: 24,
+  BMPSTRING: 30,
+} as const;
 
 export const OID = {
   rsaEncryption: '1.2.840.113549.1.1.1',
@@ -46,27 +69,27 @@ export const OID = {
 export const toBin = (b: Uint8Array) => Buffer.from(b).toString('latin1');
 export const fromBin = (s: string) => Buffer.from(s, 'latin1');
 
-export const seq = (items: Asn1[]) => asn1.create(U, T.SEQUENCE, true, items);
-export const set = (items: Asn1[]) => asn1.create(U, T.SET, true, items);
-export const oid = (o: string) => asn1.create(U, T.OID, false, asn1.oidToDer(o).getBytes());
-export const nul = () => asn1.create(U, T.NULL, false, '');
-export const bool = (v: boolean) => asn1.create(U, T.BOOLEAN, false, v ? '\xff' : '\x00');
-export const octets = (b: Uint8Array) => asn1.create(U, T.OCTETSTRING, false, toBin(b));
-export const utf8 = (s: string) => asn1.create(U, T.UTF8, false, forge.util.encodeUtf8(s));
+export const seq = (items: Asn1[]) => asn1().create(U, T.SEQUENCE, true, items);
+export const set = (items: Asn1[]) => asn1().create(U, T.SET, true, items);
+export const oid = (o: string) => asn1().create(U, T.OID, false, asn1().oidToDer(o).getBytes());
+export const nul = () => asn1().create(U, T.NULL, false, '');
+export const bool = (v: boolean) => asn1().create(U, T.BOOLEAN, false, v ? '\xff' : '\x00');
+export const octets = (b: Uint8Array) => asn1().create(U, T.OCTETSTRING, false, toBin(b));
+export const utf8 = (s: string) => asn1().create(U, T.UTF8, false, forge().util.encodeUtf8(s));
 /** BIT STRING whose content is whole bytes (signatures, keys). */
-export const bits = (b: Uint8Array) => asn1.create(U, T.BITSTRING, false, '\x00' + toBin(b));
+export const bits = (b: Uint8Array) => asn1().create(U, T.BITSTRING, false, '\x00' + toBin(b));
 /** BIT STRING of named bits (key usage): `unused` trailing bits of the last byte are zero. */
-export const namedBits = (bytes: number[], unused: number) => asn1.create(U, T.BITSTRING, false, String.fromCharCode(unused, ...bytes));
-export const enumerated = (n: number) => asn1.create(U, T.ENUMERATED, false, String.fromCharCode(n));
-export const generalizedTime = (d: Date) => asn1.create(U, T.GENERALIZEDTIME, false, asn1.dateToGeneralizedTime(noMillis(d)));
+export const namedBits = (bytes: number[], unused: number) => asn1().create(U, T.BITSTRING, false, String.fromCharCode(unused, ...bytes));
+export const enumerated = (n: number) => asn1().create(U, T.ENUMERATED, false, String.fromCharCode(n));
+export const generalizedTime = (d: Date) => asn1().create(U, T.GENERALIZEDTIME, false, asn1().dateToGeneralizedTime(noMillis(d)));
 /** RFC 5280: UTCTime through 2049, GeneralizedTime from 2050. */
-export const time = (d: Date) => (d.getUTCFullYear() < 2050 ? asn1.create(U, T.UTCTIME, false, asn1.dateToUtcTime(noMillis(d))) : generalizedTime(d));
+export const time = (d: Date) => (d.getUTCFullYear() < 2050 ? asn1().create(U, T.UTCTIME, false, asn1().dateToUtcTime(noMillis(d))) : generalizedTime(d));
 /** [n] EXPLICIT wrapping of one element. */
-export const explicit = (n: number, inner: Asn1) => asn1.create(CTX, n, true, [inner]);
+export const explicit = (n: number, inner: Asn1) => asn1().create(CTX, n, true, [inner]);
 /** [n] IMPLICIT primitive with raw content. */
-export const implicitPrim = (n: number, content: string) => asn1.create(CTX, n, false, content);
+export const implicitPrim = (n: number, content: string) => asn1().create(CTX, n, false, content);
 /** Already-encoded DER spliced in as-is. */
-export const raw = (der: Uint8Array) => asn1.fromDer(toBin(der), { strict: true, parseAllBytes: true, decodeBitStrings: false } as never);
+export const raw = (der: Uint8Array) => asn1().fromDer(toBin(der), { strict: true, parseAllBytes: true, decodeBitStrings: false } as never);
 
 const noMillis = (d: Date) => new Date(Math.floor(d.getTime() / 1000) * 1000);
 
@@ -75,7 +98,7 @@ export function integer(n: bigint): Asn1 {
   let hex = n.toString(16);
   if (hex.length % 2) hex = '0' + hex;
   if (parseInt(hex.slice(0, 2), 16) & 0x80) hex = '00' + hex;
-  return asn1.create(U, T.INTEGER, false, toBin(Buffer.from(hex, 'hex')));
+  return asn1().create(U, T.INTEGER, false, toBin(Buffer.from(hex, 'hex')));
 }
 
 export function integerValue(node: Asn1): bigint {
@@ -85,14 +108,14 @@ export function integerValue(node: Asn1): bigint {
   return b[0]! & 0x80 ? v - (1n << BigInt(b.length * 8)) : v;
 }
 
-export const toDer = (node: Asn1) => fromBin(asn1.toDer(node).getBytes());
+export const toDer = (node: Asn1) => fromBin(asn1().toDer(node).getBytes());
 
 /** Strict DER parse; throws on trailing bytes or BER-only encodings. */
 export function parse(der: Uint8Array): Asn1 {
   const buf = Buffer.from(der);
   // forge's `strict` does not make its parser DER-only: the distinguished forms are checked first.
   if (assertDer(buf, 0, buf.length) !== buf.length) throw new Error('trailing bytes');
-  return asn1.fromDer(toBin(der), { strict: true, parseAllBytes: true, decodeBitStrings: false } as never);
+  return asn1().fromDer(toBin(der), { strict: true, parseAllBytes: true, decodeBitStrings: false } as never);
 }
 
 const CONSTRUCTED = 0x20;
@@ -133,7 +156,7 @@ function assertDer(buf: Buffer, pos: number, limit: number): number {
   return end;
 }
 
-export const oidOf = (node: Asn1) => asn1.derToOid(node.value as string);
+export const oidOf = (node: Asn1) => asn1().derToOid(node.value as string);
 export const isSeq = (n: Asn1 | undefined): n is Asn1 => !!n && n.tagClass === U && n.type === T.SEQUENCE && Array.isArray(n.value);
 export const isSet = (n: Asn1 | undefined): n is Asn1 => !!n && n.tagClass === U && n.type === T.SET && Array.isArray(n.value);
 export const isUniversal = (n: Asn1 | undefined, type: number): n is Asn1 => !!n && n.tagClass === U && n.type === type;

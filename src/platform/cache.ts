@@ -37,7 +37,10 @@ interface Entry<V> {
  * everything) was invalidated meanwhile.
  */
 export class Cache<V> implements InvalidationSubscriber {
-  private readonly lru: LRUCache<string, Entry<V>>;
+  // lru-cache allocates arrays for `max` entries up front (a megabyte per 50,000): a cache
+  // that is never used (no client certificates, say) never allocates them.
+  private store: LRUCache<string, Entry<V>> | undefined;
+  private readonly makeStore: () => LRUCache<string, Entry<V>>;
   private readonly byTag = new Map<string, Set<string>>();
   private readonly max: number;
   private readonly needsChannel: boolean;
@@ -60,27 +63,28 @@ export class Cache<V> implements InvalidationSubscriber {
     this.hits = cacheHitsTotal.labels(name);
     this.misses = cacheMissesTotal.labels(name);
     const dropped = Object.fromEntries(Object.entries(DROPPED).map(([k, reason]) => [k, cacheEvictionsTotal.labels(name, reason)]));
-    this.lru = new LRUCache<string, Entry<V>>({
-      max: Math.max(1, opts.max),
-      ttl: opts.ttlMs,
-      ttlAutopurge: false,
-      dispose: (entry, key, reason) => {
-        // A value replaced under its own key keeps its (new) tags in the index.
-        if (reason === 'set') return;
-        dropped[reason]?.inc();
-        this.unindex(key, entry.tags);
-      },
-    });
+    this.makeStore = () =>
+      new LRUCache<string, Entry<V>>({
+        max: Math.max(1, opts.max),
+        ttl: opts.ttlMs,
+        ttlAutopurge: false,
+        dispose: (entry, key, reason) => {
+          // A value replaced under its own key keeps its (new) tags in the index.
+          if (reason === 'set') return;
+          dropped[reason]?.inc();
+          this.unindex(key, entry.tags);
+        },
+      });
   }
 
   get(key: string): V | undefined {
-    const entry = this.enabled ? this.lru.get(key) : undefined;
+    const entry = this.enabled ? this.store?.get(key) : undefined;
     (entry ? this.hits : this.misses).inc();
     return entry?.value;
   }
 
   has(key: string): boolean {
-    return this.enabled && this.lru.has(key);
+    return this.enabled && this.store !== undefined && this.store.has(key);
   }
 
   /**
@@ -92,9 +96,10 @@ export class Cache<V> implements InvalidationSubscriber {
     if (!this.enabled) return false;
     if (ttlMs !== undefined && ttlMs <= 0) return false;
     if (this.invalidatedSince(since, tags)) return false;
-    const previous = this.lru.peek(key, { allowStale: true });
+    const lru = (this.store ??= this.makeStore());
+    const previous = lru.peek(key, { allowStale: true });
     if (previous) this.unindex(key, previous.tags);
-    this.lru.set(key, { value, tags }, ttlMs === undefined ? undefined : { ttl: ttlMs });
+    lru.set(key, { value, tags }, ttlMs === undefined ? undefined : { ttl: ttlMs });
     for (const tag of tags) {
       let keys = this.byTag.get(tag);
       if (!keys) this.byTag.set(tag, (keys = new Set()));
@@ -114,7 +119,7 @@ export class Cache<V> implements InvalidationSubscriber {
   }
 
   delete(key: string) {
-    this.lru.delete(key);
+    this.store?.delete(key);
   }
 
   invalidate(tags: Iterable<string>) {
@@ -123,14 +128,14 @@ export class Cache<V> implements InvalidationSubscriber {
     for (const tag of list) {
       const keys = this.byTag.get(tag);
       if (!keys) continue;
-      for (const key of [...keys]) this.lru.delete(key);
+      for (const key of [...keys]) this.store?.delete(key);
     }
   }
 
   /** Forgets everything (and refuses values loaded before). */
   clear() {
     this.record('all');
-    this.lru.clear();
+    this.store?.clear();
     this.byTag.clear();
   }
 
@@ -140,7 +145,7 @@ export class Cache<V> implements InvalidationSubscriber {
   }
 
   get size() {
-    return this.lru.size;
+    return this.store?.size ?? 0;
   }
 
   private unindex(key: string, tags: readonly string[]) {

@@ -1,5 +1,4 @@
 import * as OTPAuth from 'otpauth';
-import QRCode from 'qrcode';
 import { audit, type AuditActor } from '../audit/audit.js';
 import type { AuditOrigin } from '../audit/origin.js';
 import type { Prisma } from '../platform/db.js';
@@ -68,7 +67,7 @@ export async function beginTotpEnrolment(deps: MfaDeps, tenantId: string, userId
     await deps.prisma.userTotp.upsert({ where: key, create: { tenantId, userId, secret: sealed }, update: { secret: sealed, lastUsedStep: null } });
   }
   const uri = totpOf(secret, user.tenant.name, user.email || user.username).toString();
-  return { secret: secret.base32, uri, qrCode: await QRCode.toDataURL(uri, { errorCorrectionLevel: 'M', margin: 2, width: 220 }) };
+  return { secret: secret.base32, uri, qrCode: await (await import('qrcode')).default.toDataURL(uri, { errorCorrectionLevel: 'M', margin: 2, width: 220 }) };
 }
 
 function secretOf(masterKey: Buffer, sealed: string): OTPAuth.Secret | undefined {
