@@ -41,6 +41,15 @@ export interface IssueAccessTokenInput {
   sessionId?: string;
   /** The thumbprint of the DPoP key the token is bound to (RFC 9449 §6): only its holder may use it. */
   jkt?: string;
+  /** Who acts for the subject (RFC 8693 §4.1, token exchange); a JWT carries it, so only a JWT may have it. */
+  act?: ActorClaim;
+}
+
+/** RFC 8693 §4.1: the acting party, and the earlier ones of a chain of delegations nested under `act`. */
+export interface ActorClaim {
+  sub: string;
+  client_id?: string;
+  act?: ActorClaim;
 }
 
 export interface IssuedAccessToken {
@@ -72,6 +81,7 @@ export async function issueAccessToken(deps: OAuthDeps, input: IssueAccessTokenI
   const { subject } = input;
   const iat = Math.floor(now.getTime() / 1000);
   if (input.format === 'opaque') {
+    if (input.act) throw new Error('An opaque access token cannot carry an act claim');
     const grantId =
       input.grantId ??
       (await createGrant(deps.prisma, { subject, applicationId: input.applicationId ?? null, scope: input.scope, sessionId: input.sessionId })).id;
@@ -110,6 +120,7 @@ export async function issueAccessToken(deps: OAuthDeps, input: IssueAccessTokenI
     ...(input.grantId ? { gid: input.grantId } : {}),
     ...(input.sessionId ? { sid: input.sessionId } : {}),
     ...(input.jkt ? { cnf: { jkt: input.jkt } } : {}),
+    ...(input.act ? { act: input.act } : {}),
   })
     .setProtectedHeader({ alg: input.alg ?? 'RS256', kid, typ: 'at+jwt' })
     .setIssuer(deps.issuer)
@@ -192,6 +203,7 @@ export interface AccessTokenClaims extends JWTPayload {
   gid?: string;
   sid?: string;
   cnf?: { jkt?: unknown };
+  act?: unknown;
 }
 
 export type JwtCheck = { ok: true; claims: AccessTokenClaims } | { ok: false; reason: Refusal };
