@@ -81,7 +81,10 @@ async function refused(config: client.Configuration, params: Record<string, stri
   expect(await exchangeCount()).toBe(audits);
   const after = await snapshot(t.db);
   // A DPoP proof's jti is recorded when the proof is checked, before the grant refuses.
-  if (dpop) delete before.UsedDpopProof, delete after.UsedDpopProof;
+  if (dpop) {
+    delete before.UsedDpopProof;
+    delete after.UsedDpopProof;
+  }
   expect(after).toEqual(before);
   return { status: e.status, error: e.error, description: e.error_description };
 }
@@ -114,7 +117,12 @@ beforeAll(async () => {
     accessTokenLifetime: 86400,
   });
   service = { clientId: svc.clientId, secret: svc.clientSecret, serviceAccountId: serviceAccount.serviceAccountId };
-  const w = await createApp({ name: 'Worker', clientType: 'confidential', grantTypes: ['client_credentials'], serviceAccountId: serviceAccount.serviceAccountId });
+  const w = await createApp({
+    name: 'Worker',
+    clientType: 'confidential',
+    grantTypes: ['client_credentials'],
+    serviceAccountId: serviceAccount.serviceAccountId,
+  });
   worker = { clientId: w.clientId, secret: w.clientSecret };
   aliceId = await seedUser(t, tenantA, { email: 'alice@alpha.test', password: PASSWORD, roles: ['tenant-user'] });
   daveId = await seedUser(t, tenantA, { email: 'dave@alpha.test', password: PASSWORD, roles: ['tenant-user'] });
@@ -122,9 +130,7 @@ beforeAll(async () => {
   const g = await call(t.app, adminA, 'POST', '/api/v3/usergroups', { data: { type: 'usergroups', attributes: { name: 'Readers' } } });
   expect(g.statusCode).toBe(201);
   groupA = { id: g.json().data.id, name: 'Readers' };
-  expect((await call(t.app, adminA, 'POST', `/api/v3/usergroups/${groupA.id}/users`, { data: [{ type: 'users', id: aliceId }] })).statusCode).toBeLessThan(
-    300,
-  );
+  expect((await call(t.app, adminA, 'POST', `/api/v3/usergroups/${groupA.id}/users`, { data: [{ type: 'users', id: aliceId }] })).statusCode).toBeLessThan(300);
   spaA = await spaOf(tenantA);
   spaB = await spaOf(tenantB);
 }, 90_000);
@@ -259,7 +265,11 @@ describe('token exchange (RFC 8693)', () => {
       const { gid } = decodeJwt(alice.tokens.access_token) as { gid: string };
       const past = new Date(Date.now() - 3600_000);
       const subj = { kind: 'user' as const, tenantId: tenantA, subjectId: aliceId, username: 'alice', roles: ['tenant-user'], groups: [] };
-      const expired = await issueAccessToken(t.app.oauth, { subject: subj, clientId: spaA.clientId, scope: 'openid', format: 'jwt', lifetime: 60, grantId: gid }, past);
+      const expired = await issueAccessToken(
+        t.app.oauth,
+        { subject: subj, clientId: spaA.clientId, scope: 'openid', format: 'jwt', lifetime: 60, grantId: gid },
+        past,
+      );
       expect(await refused(svc, { subject_token: expired.accessToken, subject_token_type: AT })).toMatchObject({ status: 400, error: 'invalid_grant' });
     });
 
@@ -314,4 +324,3 @@ describe('token exchange (RFC 8693)', () => {
     });
   });
 });
-

@@ -462,7 +462,12 @@ describe('advertised grant types (RFC 8414 §2)', () => {
     expect(created.statusCode).toBe(201);
     const { clientId, clientSecret } = created.json().data.attributes as { clientId: string; clientSecret: string };
     const metadata = (await (await fetch(`${t.issuer}/.well-known/openid-configuration`)).json()) as client.ServerMetadata;
-    const service = new client.Configuration({ ...metadata, token_endpoint: `${t.issuer}/oidc/oauth2/token` }, clientId, undefined, client.ClientSecretBasic(clientSecret));
+    const service = new client.Configuration(
+      { ...metadata, token_endpoint: `${t.issuer}/oidc/oauth2/token` },
+      clientId,
+      undefined,
+      client.ClientSecretBasic(clientSecret),
+    );
     client.allowInsecureRequests(service);
     const { tokens } = await signIn('bob@alpha.test');
     const actor = await client.clientCredentialsGrant(service);

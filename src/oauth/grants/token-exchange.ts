@@ -2,15 +2,7 @@ import type { Application } from '../../generated/prisma/client.js';
 import { recordTokenExchanged } from '../../audit/events.js';
 import { invalidGrant, invalidRequest, invalidScope, OAuthError, unauthorizedClient } from '../errors.js';
 import { currentSubject } from '../subject.js';
-import {
-  issueAccessToken,
-  looksLikeJwt,
-  OPAQUE_ACCESS_PREFIX,
-  verifyAccessTokenJwt,
-  verifyOpaqueToken,
-  type ActorClaim,
-  type OAuthDeps,
-} from '../tokens.js';
+import { issueAccessToken, looksLikeJwt, OPAQUE_ACCESS_PREFIX, verifyAccessTokenJwt, verifyOpaqueToken, type ActorClaim, type OAuthDeps } from '../tokens.js';
 import type { SigningAlg } from '../keys.js';
 import type { GrantHandler } from './types.js';
 
