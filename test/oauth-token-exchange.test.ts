@@ -24,6 +24,7 @@ let groupA: { id: string; name: string };
 interface Spa {
   clientId: string;
   redirect: string;
+  secret?: string;
 }
 let spaA: Spa;
 let spaB: Spa;
@@ -35,7 +36,7 @@ const rp = (clientId: string, secret?: string) =>
 
 /** A user's tokens through the hosted login and the authorization code flow with PKCE. */
 async function signIn(spa: Spa, email: string, scope: string, dpop?: client.DPoPHandle) {
-  const config = await rp(spa.clientId);
+  const config = await rp(spa.clientId, spa.secret);
   const verifier = client.randomPKCECodeVerifier();
   const url = client.buildAuthorizationUrl(config, {
     redirect_uri: spa.redirect,
@@ -217,6 +218,30 @@ describe('token exchange (RFC 8693)', () => {
     await client.tokenRevocation(alice.config, alice.tokens.refresh_token!);
     expect((await api(issued.access_token, `/api/v3/users/${aliceId}`)).status).toBe(401);
     expect((await api(issued.access_token, '/api/v3/session/validate-token')).status).toBeGreaterThanOrEqual(401);
+  });
+
+  it("takes a user's opaque access token (as access_token, not as jwt), and issues a JWT", async () => {
+    const portal = await createApp({
+      name: 'Opaque portal',
+      clientType: 'confidential',
+      grantTypes: ['authorization_code'],
+      redirectUris: ['https://portal.alpha.test/cb'],
+      accessTokenType: 'opaque',
+    });
+    const alice = await signIn(
+      { clientId: portal.clientId, secret: portal.clientSecret, redirect: 'https://portal.alpha.test/cb' },
+      'alice@alpha.test',
+      'openid email',
+    );
+    expect(alice.tokens.access_token).toMatch(/^pcaat_/);
+    const svc = await rp(service.clientId, service.secret);
+    expect(await refused(svc, { subject_token: alice.tokens.access_token, subject_token_type: JWT })).toMatchObject({ error: 'invalid_grant' });
+    const issued = await exchange(svc, { subject_token: alice.tokens.access_token, subject_token_type: AT, scope: 'email' });
+    expect(decodeJwt(issued.access_token)).toMatchObject({ sub: aliceId, client_id: service.clientId, scope: 'email' });
+    expect((await api(issued.access_token, `/api/v3/users/${aliceId}`)).status).toBe(200);
+    expect(await refused(svc, { subject_token: alice.tokens.access_token, subject_token_type: AT, scope: 'profile' })).toMatchObject({
+      error: 'invalid_scope',
+    });
   });
 
   it('binds to the DPoP key of a bound subject token, and refuses it without a proof of that key', async () => {
