@@ -1,7 +1,7 @@
 // Token endpoint throughput, client_credentials with RS256 JWT access tokens: this server
 // against node-oidc-provider configured with an equivalent client, in one run on this machine;
 // then the same with DPoP-bound tokens (RFC 9449), each request carrying a fresh ES256 proof.
-//   npx tsx bench/token.ts            (DURATION=10 CONNECTIONS=20; uses TEST_DATABASE_URL or
+//   npx tsx bench/token.ts            (DURATION=10 CONNECTIONS=20 WARMUP=2; uses TEST_DATABASE_URL or
 //                                      postgresql://postgres@127.0.0.1:5432/postgres when reachable,
 //                                      else the embedded database)
 import { createPublicKey, generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto';
@@ -17,6 +17,7 @@ import { hashClientSecret } from '../src/oauth/applications.js';
 
 const DURATION = Number(process.env.DURATION ?? 10);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 20);
+const WARMUP = Number(process.env.WARMUP ?? 2);
 const SECRET = 'b'.repeat(48);
 
 async function serverReachable(url: string) {
@@ -48,9 +49,9 @@ function dpopProofs(url: string, count: number, key: KeyObject): string[] {
   return out;
 }
 
-async function run(name: string, url: string, authorization: string, dpop?: KeyObject) {
+async function run(name: string, url: string, authorization: string, dpop?: KeyObject, duration = DURATION) {
   // Enough proofs for the fastest server seen here, with room to spare; a proof is used once.
-  const proofs = dpop ? dpopProofs(url, DURATION * 3000 + 1, dpop) : [];
+  const proofs = dpop ? dpopProofs(url, duration * 3000 + 1, dpop) : [];
   let next = 0;
   const probe = await fetch(url, {
     method: 'POST',
@@ -64,13 +65,13 @@ async function run(name: string, url: string, authorization: string, dpop?: KeyO
     url,
     method: 'POST',
     connections: CONNECTIONS,
-    duration: DURATION,
+    duration,
     headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' },
     body: 'grant_type=client_credentials',
     ...(dpop ? { requests: [{ setupRequest: (req) => ({ ...req, headers: { ...req.headers, dpop: proofs[next++ % proofs.length]! } }) }] } : {}),
   });
   const ok = result['2xx'];
-  const rps = ok / DURATION;
+  const rps = ok / duration;
   console.log(
     `${name.padEnd(19)} ${rps.toFixed(0).padStart(6)} tokens/s  p50 ${result.latency.p50} ms  p99 ${result.latency.p99} ms  non-2xx ${result.non2xx} errors ${result.errors}`,
   );
@@ -167,6 +168,11 @@ const ratios: string[] = [];
 for (const dpop of [undefined, dpopKey]) {
   const label = dpop ? ' +DPoP' : '';
   console.log(`client_credentials, RS256 JWT access tokens${dpop ? ', DPoP-bound (ES256 proofs)' : ''}, ${CONNECTIONS} connections, ${DURATION} s per round`);
+  // A short unmeasured round each first: the first requests of a process pay for JIT
+  // compilation and for filling caches (client, account, standing grant), which a server
+  // in service has long done; measured cold, the first round of either would be off.
+  await run(`(warm-up) ours${label}`, a.url, a.auth, dpop, WARMUP);
+  await run(`(warm-up) theirs${label}`, b.url, b.auth, dpop, WARMUP);
   // ABBA order, so that a change of load on a shared machine weighs on both alike.
   const ourRps: number[] = [];
   const theirRps: number[] = [];

@@ -427,6 +427,67 @@ describe('the identity-service paths of seed 001', () => {
   });
 });
 
+describe('advertised grant types (RFC 8414 §2)', () => {
+  it('each one is taken by the token endpoint, and nothing else is', async () => {
+    const advertised = (await rp(spa.clientId)).serverMetadata().grant_types_supported!;
+    expect(advertised).toEqual(
+      expect.arrayContaining(['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange']),
+    );
+    for (const grant_type of [...advertised, 'password', 'urn:ietf:params:oauth:grant-type:device_code']) {
+      const res = await fetch(`${t.issuer}/oauth/v2/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type, client_id: spa.clientId }),
+      });
+      expect(res.status).toBeGreaterThanOrEqual(400);
+      const { error } = await res.json();
+      if (advertised.includes(grant_type)) expect(error, grant_type).not.toBe('unsupported_grant_type');
+      else expect(error, grant_type).toBe('unsupported_grant_type');
+    }
+  });
+
+  it('token exchange (RFC 8693) at the token endpoint of the identity service, with openid-client', async () => {
+    const { pat: admin, serviceAccountId } = await seedServiceAccountPat(t, tenantA, ['tenant-admin']);
+    const created = await call(t.app, admin, 'POST', '/api/v3/applications', {
+      data: {
+        type: 'applications',
+        attributes: {
+          name: 'Exchanging service',
+          clientType: 'confidential',
+          grantTypes: ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'],
+          serviceAccountId,
+        },
+      },
+    });
+    expect(created.statusCode).toBe(201);
+    const { clientId, clientSecret } = created.json().data.attributes as { clientId: string; clientSecret: string };
+    const metadata = (await (await fetch(`${t.issuer}/.well-known/openid-configuration`)).json()) as client.ServerMetadata;
+    const service = new client.Configuration(
+      { ...metadata, token_endpoint: `${t.issuer}/oidc/oauth2/token` },
+      clientId,
+      undefined,
+      client.ClientSecretBasic(clientSecret),
+    );
+    client.allowInsecureRequests(service);
+    const { tokens } = await signIn('bob@alpha.test');
+    const actor = await client.clientCredentialsGrant(service);
+    const issued = await client.genericGrantRequest(service, 'urn:ietf:params:oauth:grant-type:token-exchange', {
+      subject_token: tokens.access_token,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      actor_token: actor.access_token,
+      actor_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      scope: 'openid',
+    });
+    expect(issued.issued_token_type).toBe('urn:ietf:params:oauth:token-type:access_token');
+    expect(decodeJwt(issued.access_token)).toMatchObject({ sub: tokens.claims()!.sub, client_id: clientId, scope: 'openid', act: { sub: serviceAccountId } });
+    // Narrowed to openid: userinfo answers for Bob, without the email the original scope allowed.
+    const info = await client.fetchUserInfo(service, issued.access_token, tokens.claims()!.sub);
+    expect(info).toMatchObject({ sub: tokens.claims()!.sub, tenant_id: tenantA });
+    expect(info.email).toBeUndefined();
+    expect((await client.fetchUserInfo(service, tokens.access_token, tokens.claims()!.sub)).email).toBe('bob@alpha.test');
+  });
+});
+
 describe('groups in userinfo and, with the groups scope, in the tokens', () => {
   it('tells group ids and names, and discovery advertises the scope and claims', async () => {
     const { pat: admin } = await seedServiceAccountPat(t, tenantA, ['tenant-admin']);

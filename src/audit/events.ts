@@ -109,6 +109,38 @@ export async function recordTokenIssued(
   );
 }
 
+/**
+ * A token exchange (RFC 8693): who the token is for (the subject), which client asked, and
+ * who acts (the actor chain of the token's act claim, if any). Each one is recorded.
+ */
+export async function recordTokenExchanged(
+  db: Db,
+  t: {
+    tenantId: string;
+    subject: { kind: string; subjectId: string; username: string };
+    clientId: string;
+    actor?: { sub: string; client_id?: string; act?: unknown };
+    grantId: string;
+    scope: string;
+    tokenId: string;
+  },
+  origin?: AuditOrigin,
+) {
+  tokensIssuedTotal.inc({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange' });
+  await audit(
+    db,
+    { kind: t.subject.kind, id: t.subject.subjectId, name: t.subject.username },
+    {
+      tenantId: t.tenantId,
+      action: 'token.exchanged',
+      targetType: 'grant',
+      targetId: t.grantId,
+      details: { clientId: t.clientId, scope: t.scope, tokenId: t.tokenId, ...(t.actor ? { actor: t.actor } : {}) },
+    },
+    origin,
+  );
+}
+
 /** How often a PAT's lastUsedAt is brought up to date: its precision, and at most one write per PAT per hour. */
 const USE_PRECISION_MS = 3600_000;
 

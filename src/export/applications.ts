@@ -8,13 +8,21 @@ import { AppError } from '../platform/errors.js';
 import { foldCase } from '../platform/case-fold.js';
 import { forgetClient } from '../oauth/hot-cache.js';
 import { checkShape } from '../oauth/applications.js';
-import { applicationCreate, AUTH_METHODS, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN } from '../oauth/schemas.js';
+import {
+  applicationCreate,
+  AUTH_METHODS,
+  GRANT_AUTHORIZATION_CODE,
+  GRANT_CLIENT_CREDENTIALS,
+  GRANT_REFRESH_TOKEN,
+  GRANT_TOKEN_EXCHANGE,
+} from '../oauth/schemas.js';
 import { clash, upsertRow, type ItemError, type Step, type Tx } from './write-step.js';
 import { toUuid } from './foreign-ids.js';
 
 const GRANTS: Record<string, string> = {
   [GRANT_AUTHORIZATION_CODE]: 'OIDC_GRANT_TYPE_AUTHORIZATION_CODE',
   [GRANT_REFRESH_TOKEN]: 'OIDC_GRANT_TYPE_REFRESH_TOKEN',
+  [GRANT_TOKEN_EXCHANGE]: 'OIDC_GRANT_TYPE_TOKEN_EXCHANGE',
 };
 const OIDC_AUTH: Record<string, string> = {
   none: 'OIDC_AUTH_METHOD_TYPE_NONE',

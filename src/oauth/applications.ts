@@ -12,6 +12,7 @@ import {
   GRANT_AUTHORIZATION_CODE,
   GRANT_CLIENT_CREDENTIALS,
   GRANT_REFRESH_TOKEN,
+  GRANT_TOKEN_EXCHANGE,
   type ApplicationCreate,
   type ApplicationUpdate,
 } from './schemas.js';
@@ -69,6 +70,8 @@ export async function checkShape(tx: Tx, tenantId: string, s: Shape) {
     if (s.tokenEndpointAuthMethod !== 'none')
       throw unprocessable('A public client authenticates with PKCE only: tokenEndpointAuthMethod must be "none"', '/data/attributes/tokenEndpointAuthMethod');
     if (s.grantTypes.includes(GRANT_CLIENT_CREDENTIALS)) throw unprocessable('A public client cannot use client_credentials', '/data/attributes/grantTypes');
+    // RFC 8693 §2.1: the exchange is for a client that can prove who it is.
+    if (s.grantTypes.includes(GRANT_TOKEN_EXCHANGE)) throw unprocessable('A public client cannot use token exchange', '/data/attributes/grantTypes');
   } else if (s.tokenEndpointAuthMethod === 'none') {
     throw unprocessable(
       'A confidential client authenticates with client_secret_basic, client_secret_post or private_key_jwt',

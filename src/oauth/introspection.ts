@@ -25,6 +25,8 @@ export async function introspect(deps: OAuthDeps, client: Application, token: st
       // RFC 9449 §6.2: a bound token is told as such, with its key.
       token_type: jkt ? 'DPoP' : 'Bearer',
       ...(jkt ? { cnf: { jkt } } : {}),
+      // RFC 8693 §4.1: an exchanged token tells who acts for its subject.
+      ...(c.act ? { act: c.act } : {}),
       scope: c.scope,
       client_id: c.client_id,
       username: v.principal.username,

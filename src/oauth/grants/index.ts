@@ -1,8 +1,9 @@
-import { GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_JWT_BEARER, GRANT_REFRESH_TOKEN } from '../schemas.js';
+import { GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_JWT_BEARER, GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE } from '../schemas.js';
 import { jwtBearerGrant } from './jwt-bearer.js';
 import { authorizationCodeGrant } from './authorization-code.js';
 import { clientCredentialsGrant } from './client-credentials.js';
 import { refreshTokenGrant } from './refresh-token.js';
+import { tokenExchangeGrant } from './token-exchange.js';
 import type { GrantHandler } from './types.js';
 
 export type { GrantHandler } from './types.js';
@@ -14,5 +15,6 @@ export function defaultGrants(): Map<string, GrantHandler> {
     [GRANT_REFRESH_TOKEN, refreshTokenGrant],
     [GRANT_CLIENT_CREDENTIALS, clientCredentialsGrant],
     [GRANT_JWT_BEARER, jwtBearerGrant],
+    [GRANT_TOKEN_EXCHANGE, tokenExchangeGrant],
   ]);
 }
