@@ -4,7 +4,8 @@ export const GRANT_AUTHORIZATION_CODE = 'authorization_code';
 export const GRANT_REFRESH_TOKEN = 'refresh_token';
 export const GRANT_CLIENT_CREDENTIALS = 'client_credentials';
 export const GRANT_JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
-export const GRANT_TYPES = [GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS, GRANT_JWT_BEARER] as const;
+export const GRANT_DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
+export const GRANT_TYPES = [GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS, GRANT_JWT_BEARER, GRANT_DEVICE_CODE] as const;
 
 const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\]|[a-z0-9-]+\.localhost)$/i;
 
@@ -75,7 +76,7 @@ const fields = {
   name: z.string().trim().min(1).max(200),
   redirectUris: uriList,
   postLogoutRedirectUris: uriList,
-  grantTypes: z.array(z.enum(GRANT_TYPES)).min(1).max(4),
+  grantTypes: z.array(z.enum(GRANT_TYPES)).min(1).max(GRANT_TYPES.length),
   accessTokenType: z.enum(['jwt', 'opaque']),
   signingAlg: z.enum(['RS256', 'ES256']),
   accessTokenLifetime: z.number().int().min(60).max(86400),
