@@ -4,7 +4,7 @@ import { randomToken } from '../platform/secrets.js';
 import { seal, unseal } from '../platform/sealed.js';
 import { invalidRequest, OAuthError } from './errors.js';
 import { verifyIdTokenHint } from './id-token-hint.js';
-import { deviceReturnPath } from './device.js';
+import { deviceReturnPath } from './user-code.js';
 import { isValidChallenge } from './pkce.js';
 import { PUSHED_REQUEST_LIFETIME_SECONDS, storePushedRequest, takePushedRequest } from './pushed-requests.js';
 import { GRANT_AUTHORIZATION_CODE } from './schemas.js';

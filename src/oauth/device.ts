@@ -1,4 +1,3 @@
-import { randomInt } from 'node:crypto';
 import type { Application } from '../generated/prisma/client.js';
 import { audit } from '../audit/audit.js';
 import type { AuthRequest } from './authorize.js';
@@ -9,6 +8,7 @@ import { OAuthError, invalidRequest, unauthorizedClient } from './errors.js';
 import { GRANT_DEVICE_CODE } from './schemas.js';
 import { grantableScopes } from './scopes.js';
 import { hashToken } from './tokens.js';
+import { formatUserCode, generateUserCode, verificationUri, verificationUriComplete } from './user-code.js';
 
 /*
  * OAuth 2.0 Device Authorization Grant (RFC 8628). The device asks for a device code and a
@@ -17,11 +17,6 @@ import { hashToken } from './tokens.js';
  * state is in the database, so every instance answers every step.
  */
 
-/** RFC 8628 §6.1: consonants only (no vowels, so no words), no letters easily confused. */
-export const USER_CODE_ALPHABET = 'BCDFGHJKLMNPQRSTVWXZ';
-const USER_CODE_LENGTH = 8;
-/** The page where the user enters the code, relative to the issuer. */
-export const DEVICE_PAGE = '/ui/device';
 /** RFC 8628 §3.5: each slow_down adds this to the interval the device must keep. */
 export const SLOW_DOWN_SECONDS = 5;
 
@@ -31,25 +26,6 @@ export interface DeviceSettings {
   /** The least time between polls (DEVICE_CODE_INTERVAL_SECONDS). */
   intervalSeconds: number;
 }
-
-export function generateUserCode(): string {
-  let code = '';
-  for (let i = 0; i < USER_CODE_LENGTH; i++) code += USER_CODE_ALPHABET[randomInt(USER_CODE_ALPHABET.length)];
-  return code;
-}
-
-/** A code as a person typed it: case, dashes and spaces do not matter. Undefined when it cannot be one of ours. */
-export function normalizeUserCode(input: unknown): string | undefined {
-  if (typeof input !== 'string' || input.length > 32) return undefined;
-  const code = input.toUpperCase().replace(/[\s-]/g, '');
-  return code.length === USER_CODE_LENGTH && [...code].every((c) => USER_CODE_ALPHABET.includes(c)) ? code : undefined;
-}
-
-/** XXXX-XXXX, as shown to the user. */
-export const formatUserCode = (code: string) => `${code.slice(0, 4)}-${code.slice(4)}`;
-
-/** Where a login for a device authorization returns to (a path of this server). */
-export const deviceReturnPath = (code: string) => `${DEVICE_PAGE}?user_code=${formatUserCode(code)}`;
 
 // How long the hosted login may take for a device authorization; the request's own expiry still applies.
 const LOGIN_SECONDS = 15 * 60;
@@ -69,9 +45,6 @@ export function deviceLoginRequest(issuer: string, d: PendingDevice, now = Date.
     exp: Math.floor(now / 1000) + LOGIN_SECONDS,
   };
 }
-
-export const verificationUri = (issuer: string) => `${issuer}${DEVICE_PAGE}`;
-export const verificationUriComplete = (issuer: string, code: string) => `${issuer}${DEVICE_PAGE}?user_code=${formatUserCode(code)}`;
 
 export interface DeviceAuthorizationResponse {
   device_code: string;

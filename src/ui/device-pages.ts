@@ -16,11 +16,7 @@ const SCOPE_WORDS: Record<string, string> = {
   'urn:zitadel:iam:user:metadata': 'Your user metadata',
 };
 
-export function deviceCodePage(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  c: { code?: string; error?: string; status?: number; tenantId?: string },
-) {
+export function deviceCodePage(request: FastifyRequest, reply: FastifyReply, c: { code?: string; error?: string; status?: number; tenantId?: string }) {
   return sendPage(
     reply,
     { title: 'Connect a device', status: c.status, brandTenantId: c.tenantId },

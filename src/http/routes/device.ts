@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import { sealAuthRequest } from '../../oauth/authorize.js';
-import { decideDevice, deviceLoginRequest, findPendingDevice, formatUserCode, normalizeUserCode, type PendingDevice } from '../../oauth/device.js';
+import { decideDevice, deviceLoginRequest, findPendingDevice, type PendingDevice } from '../../oauth/device.js';
+import { formatUserCode, normalizeUserCode } from '../../oauth/user-code.js';
 import { judgeSession, type SessionVerdict } from '../../oauth/second-factor.js';
 import { loadSubject } from '../../principals/load.js';
 import { sessionOf } from '../../sessions/browser-session.js';
