@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as client from 'openid-client';
 import { call, createTenant, seedServiceAccountPat, type TestApp } from './helpers/app.js';
 import { Browser, formField, seedUser, startListeningApp } from './helpers/oauth.js';
+import { enrolFromAccount, totpCode } from './helpers/mfa.js';
 import { purgeExpired } from '../src/oauth/purge.js';
 import { hashToken } from '../src/oauth/tokens.js';
 
@@ -35,16 +36,21 @@ async function post(path: string, form: Record<string, string>, headers: Record<
 }
 const poll = (clientId: string, deviceCode: string) => post('/oauth/v2/token', { grant_type: GRANT, client_id: clientId, device_code: deviceCode });
 
-/** Opens verification_uri_complete, signs in through the hosted login and lands on the confirmation page. */
-async function signInAt(browser: Browser, url: string): Promise<Response> {
+/** Opens verification_uri_complete and signs in through the hosted login: the password's answer. */
+async function passwordAt(browser: Browser, url: string, email = EMAIL): Promise<Response> {
   const start = await browser.get(url);
-  if (start.status !== 303) return start;
+  expect(start.status).toBe(303);
   const login = start.headers.get('location')!;
   expect(login).toMatch(/^\/ui\/login\?r=/);
   const emailPage = await (await browser.get(login)).text();
   const r = formField(emailPage, 'r')!;
-  const step1 = await browser.post('/ui/login', { csrf: formField(emailPage, 'csrf')!, r, email: EMAIL });
-  const done = await browser.post('/ui/login/password', { csrf: formField(await step1.text(), 'csrf')!, r, email: EMAIL, password: PASSWORD });
+  const step1 = await browser.post('/ui/login', { csrf: formField(emailPage, 'csrf')!, r, email });
+  return browser.post('/ui/login/password', { csrf: formField(await step1.text(), 'csrf')!, r, email, password: PASSWORD });
+}
+
+/** Opens verification_uri_complete, signs in through the hosted login and lands on the confirmation page. */
+async function signInAt(browser: Browser, url: string): Promise<Response> {
+  const done = await passwordAt(browser, url);
   expect(done.status).toBe(303);
   return browser.get(done.headers.get('location')!);
 }
@@ -158,6 +164,37 @@ describe('device authorization (RFC 8628)', () => {
     const tokens = await client.pollDeviceAuthorizationGrant(config, res, undefined, { signal: AbortSignal.timeout(30_000) });
     expect(tokens.id_token).toBeUndefined();
     expect(tokens.refresh_token).toBeUndefined();
+  });
+
+  it('asks a user with a second factor for it before the confirmation, as the login policy does for authorize', async () => {
+    const email = 'mfa@device.test';
+    const mfaUser = await seedUser(t, tenantId, { email, password: PASSWORD });
+    const setup = new Browser(t.issuer);
+    const first = await client.initiateDeviceAuthorization(await rp(tv), {});
+    expect((await passwordAt(setup, first.verification_uri_complete!, email)).status).toBe(303);
+    const { secret } = await enrolFromAccount(setup);
+
+    const res = await client.initiateDeviceAuthorization(await rp(tv), { scope: 'openid' });
+    const browser = new Browser(t.issuer);
+    const afterPassword = await passwordAt(browser, res.verification_uri_complete!, email);
+    expect(afterPassword.status).toBe(200);
+    const factorPage = await afterPassword.text();
+    expect(factorPage).toContain('action="/ui/login/second-factor"');
+    // No session yet: the code page sends the browser back to the login.
+    expect((await browser.get(res.verification_uri_complete!)).status).toBe(303);
+    const passed = await browser.post('/ui/login/second-factor', {
+      csrf: formField(factorPage, 'csrf')!,
+      pending: formField(factorPage, 'pending')!,
+      code: totpCode(secret, 1),
+    });
+    expect(passed.status).toBe(303);
+    expect(passed.headers.get('location')).toBe(`/ui/device?user_code=${res.user_code}`);
+    const confirmPage = await (await browser.get(passed.headers.get('location')!)).text();
+    expect(confirmPage).toContain('mfa');
+    await decide(browser, confirmPage, 'approve');
+    const tokens = await client.pollDeviceAuthorizationGrant(await rp(tv), res, undefined, { signal: AbortSignal.timeout(30_000) });
+    expect(tokens.claims()!.sub).toBe(mfaUser);
+    expect(tokens.claims()!.amr).toEqual(expect.arrayContaining(['pwd', 'otp', 'mfa']));
   });
 
   it('answers access_denied when the user denies', async () => {
