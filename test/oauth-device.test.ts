@@ -6,6 +6,8 @@ import { Browser, formField, seedUser, startListeningApp } from './helpers/oauth
 import { enrolFromAccount, totpCode } from './helpers/mfa.js';
 import { purgeExpired } from '../src/oauth/purge.js';
 import { hashToken } from '../src/oauth/tokens.js';
+import { decideDevice, findPendingDevice, type PendingDevice } from '../src/oauth/device.js';
+import { startInstances, type Instances } from './helpers/instances.js';
 
 const GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 const PASSWORD = 'Correct-Horse-42';
@@ -333,5 +335,47 @@ describe('device authorization expiry', () => {
     const page = await new Browser(short.issuer).get(res.verification_uri_complete!);
     expect(page.status).toBe(400);
     expect(await page.text()).toContain('That code has expired');
+  });
+});
+
+// Polls, decisions and issuance spread over instances behind a load balancer act as on one.
+describe.runIf(process.env.TEST_DATABASE_URL)('device authorization across instances', () => {
+  let s: Instances;
+  let cli: string;
+  const form = (o: Record<string, string>) => ({ 'content-type': 'application/x-www-form-urlencoded', payload: new URLSearchParams(o).toString() });
+  const send = (i: number, url: string, o: Record<string, string>) => {
+    const { payload, ...headers } = form(o);
+    return s.apps[i]!.inject({ method: 'POST', url, headers, payload });
+  };
+  beforeAll(async () => {
+    s = await startInstances(process.env.TEST_DATABASE_URL!, 2, { DEVICE_CODE_INTERVAL_SECONDS: '2' });
+    const created = await call(s.apps[0]!, s.pat, 'POST', '/api/v3/applications', {
+      data: { type: 'applications', attributes: { name: 'CLI', clientType: 'public', grantTypes: [GRANT] } },
+    });
+    cli = created.json().data.attributes.clientId;
+  }, 60_000);
+  afterAll(() => s?.close());
+
+  it('counts polls on every instance, and issues once whichever instance is asked', async () => {
+    const started = await send(0, '/oauth/v2/device_authorization', { client_id: cli, scope: 'openid' });
+    expect(started.statusCode).toBe(200);
+    const { device_code, user_code } = started.json() as { device_code: string; user_code: string };
+    const pollOn = (i: number) => send(i, '/oauth/v2/token', { grant_type: GRANT, client_id: cli, device_code });
+    expect((await pollOn(1)).json().error).toBe('authorization_pending');
+    expect((await pollOn(0)).json().error).toBe('slow_down');
+
+    const userId = await seedUser({ db: s.dbs[0]! } as TestApp, s.tenantId, { email: 'sam@instances.test', password: PASSWORD });
+    const found = await findPendingDevice(s.dbs[1]!.prisma, user_code.replace('-', ''));
+    expect(found.ok).toBe(true);
+    const device = (found as { device: PendingDevice }).device;
+    const user = { id: userId, username: 'sam', authTime: new Date(), amr: ['pwd'] };
+    expect(await decideDevice(s.dbs[1]!.prisma, { device, approve: true, user })).toBe(true);
+    // A second decision, on the other instance, changes nothing.
+    expect(await decideDevice(s.dbs[0]!.prisma, { device, approve: false, user })).toBe(false);
+
+    const tokens = await pollOn(1);
+    expect(tokens.statusCode).toBe(200);
+    expect(tokens.json().id_token).toBeTruthy();
+    expect((await pollOn(0)).json().error).toBe('invalid_grant');
   });
 });
