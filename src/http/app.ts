@@ -42,6 +42,7 @@ import certRoutes from './routes/certs.js';
 import samlLogin from './plugins/saml-login.js';
 import setPasswordRoutes from './routes/set-password.js';
 import accountRoutes from './routes/account.js';
+import deviceRoutes from './routes/device.js';
 import userSessionRoutes from './routes/user-sessions.js';
 import userRecoveryRoutes from './routes/user-recovery.js';
 import auditPlugin from './plugins/audit.js';
@@ -271,6 +272,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(accountTotpRoutes);
   await app.register(setPasswordRoutes);
   await app.register(accountRoutes);
+  await app.register(deviceRoutes);
   await app.register(scimRoutes, { prefix: '/scim/v2' });
   await app.register(adminExportRoutes);
   await app.register(auditEventRoutes);

@@ -236,6 +236,7 @@ const jwks = {
 const discovery = {
   issuer: PUBLIC_URL,
   authorization_endpoint: `${PUBLIC_URL}/oauth/v2/authorize`,
+  device_authorization_endpoint: `${PUBLIC_URL}/oauth/v2/device_authorization`,
   token_endpoint: `${PUBLIC_URL}/oauth/v2/token`,
   introspection_endpoint: `${PUBLIC_URL}/oauth/v2/introspect`,
   revocation_endpoint: `${PUBLIC_URL}/oauth/v2/revoke`,
@@ -249,6 +250,7 @@ const discovery = {
     'client_credentials',
     'urn:ietf:params:oauth:grant-type:jwt-bearer',
     'urn:ietf:params:oauth:grant-type:token-exchange',
+    'urn:ietf:params:oauth:grant-type:device_code',
   ],
   subject_types_supported: ['public'],
   id_token_signing_alg_values_supported: ['RS256', 'ES256'],
@@ -267,6 +269,16 @@ const pushedRequest = {
   code_challenge_method: 'S256',
 };
 const pushedResponse = { request_uri: 'urn:ietf:params:oauth:request_uri:EXAMPLE-not-real-0000000000', expires_in: 60 };
+
+const deviceRequest = { client_id: 'acme-cli', scope: 'openid offline_access' };
+const deviceResponse = {
+  device_code: 'EXAMPLE-device-code-not-real-000000000000000',
+  user_code: 'WDJB-MJHT',
+  verification_uri: `${PUBLIC_URL}/ui/device`,
+  verification_uri_complete: `${PUBLIC_URL}/ui/device?user_code=WDJB-MJHT`,
+  expires_in: 600,
+  interval: 5,
+};
 
 const loginPolicy = { type: 'loginPolicy', id: TENANT_ID, attributes: DEFAULT_LOGIN_POLICY };
 
@@ -613,6 +625,8 @@ export const OPERATION_EXAMPLES: Record<string, OperationExamples> = {
   'POST /oidc/oauth2/token': { form: tokenRequest, response: tokenResponse },
   'POST /oauth/v2/par': { form: pushedRequest, response: pushedResponse },
   'POST /oidc/oauth2/par': { form: pushedRequest, response: pushedResponse },
+  'POST /oauth/v2/device_authorization': { form: deviceRequest, response: deviceResponse },
+  'POST /oidc/oauth2/device_authorization': { form: deviceRequest, response: deviceResponse },
   'POST /oauth/v2/introspect': { form: { token: FAKE_JWT, token_type_hint: 'access_token' }, response: introspection },
   'POST /oauth/v2/revoke': { form: { token: 'EXAMPLE-refresh-token-not-real', token_type_hint: 'refresh_token' } },
   'GET /oidc/v1/userinfo': { response: userinfo },

@@ -11,6 +11,7 @@ import {
   AUTH_METHODS,
   GRANT_AUTHORIZATION_CODE,
   GRANT_CLIENT_CREDENTIALS,
+  GRANT_DEVICE_CODE,
   GRANT_REFRESH_TOKEN,
   GRANT_TOKEN_EXCHANGE,
   type ApplicationCreate,
@@ -84,8 +85,8 @@ export async function checkShape(tx: Tx, tenantId: string, s: Shape) {
   if (s.grantTypes.includes(GRANT_AUTHORIZATION_CODE) && s.redirectUris.length === 0) {
     throw unprocessable('authorization_code needs at least one redirect URI', '/data/attributes/redirectUris');
   }
-  if (s.grantTypes.includes(GRANT_REFRESH_TOKEN) && !s.grantTypes.includes(GRANT_AUTHORIZATION_CODE)) {
-    throw unprocessable('refresh_token is only issued with authorization_code', '/data/attributes/grantTypes');
+  if (s.grantTypes.includes(GRANT_REFRESH_TOKEN) && !s.grantTypes.includes(GRANT_AUTHORIZATION_CODE) && !s.grantTypes.includes(GRANT_DEVICE_CODE)) {
+    throw unprocessable('refresh_token is only issued with authorization_code or device_code', '/data/attributes/grantTypes');
   }
   if (s.grantTypes.includes(GRANT_CLIENT_CREDENTIALS) && !s.serviceAccountId) {
     throw unprocessable('client_credentials needs the service account its tokens are issued for', '/data/attributes/serviceAccountId');

@@ -4,6 +4,7 @@ import { randomToken } from '../platform/secrets.js';
 import { seal, unseal } from '../platform/sealed.js';
 import { invalidRequest, OAuthError } from './errors.js';
 import { verifyIdTokenHint } from './id-token-hint.js';
+import { deviceReturnPath } from './user-code.js';
 import { isValidChallenge } from './pkce.js';
 import { PUSHED_REQUEST_LIFETIME_SECONDS, storePushedRequest, takePushedRequest } from './pushed-requests.js';
 import { GRANT_AUTHORIZATION_CODE } from './schemas.js';
@@ -32,6 +33,11 @@ export interface AuthRequest {
   acrValues?: string;
   /** The subject of the id_token_hint: the user the client believes is signed in. */
   hintedSubject?: string;
+  /**
+   * The user code of a device authorization (RFC 8628) that signs in through the same pages:
+   * the login ends back at its confirmation page instead of with a code (see ./device.ts).
+   */
+  device?: string;
   exp: number;
 }
 
@@ -221,7 +227,11 @@ async function validateAuthorizeRequest(
   };
 }
 
-/** Issues a single-use code for a signed-in user and returns the redirect to the client. */
+/**
+ * Issues a single-use code for a signed-in user and returns the redirect to the client. A
+ * device authorization's login returns to its confirmation page instead, where the user
+ * still has to approve: no code is issued for it.
+ */
 export async function issueCode(
   prisma: Prisma,
   issuer: string,
@@ -229,6 +239,7 @@ export async function issueCode(
   login: { userId: string; sessionId: string; authTime: Date; amr: string[] },
   now = new Date(),
 ): Promise<string> {
+  if (req.device) return deviceReturnPath(req.device);
   const code = randomToken(43);
   await prisma.authorizationCode.create({
     data: {

@@ -7,6 +7,7 @@ export const DISCOVERY_PATHS = ['/.well-known/openid-configuration', '/oidc/.wel
 export const JWKS_PATHS = ['/oauth/v2/keys', '/oidc/oauth2/jwks'] as const;
 export const TOKEN_ENDPOINT_PATHS = ['/oauth/v2/token', '/oidc/oauth2/token'] as const;
 export const PAR_PATHS = ['/oauth/v2/par', '/oidc/oauth2/par'] as const;
+export const DEVICE_AUTHORIZATION_PATHS = ['/oauth/v2/device_authorization', '/oidc/oauth2/device_authorization'] as const;
 export const USERINFO_PATHS = ['/oidc/v1/userinfo', '/oidc/userinfo'] as const;
 
 /** The absolute URLs of the token endpoint, each a valid audience of a JWT-bearer assertion (RFC 7523 §3). */

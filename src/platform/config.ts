@@ -153,6 +153,11 @@ export const configSchema = z.object({
   RATE_LIMIT_AUTHORIZE: z.coerce.number().int().min(1).default(300),
   RATE_LIMIT_TOKEN: z.coerce.number().int().min(1).default(1200),
   RATE_LIMIT_LOGIN: z.coerce.number().int().min(1).default(30),
+  // Device authorization (RFC 8628): how long a device code lives, the least time between polls,
+  // and how many user-code checks (right or wrong) a client address may make per minute.
+  DEVICE_CODE_LIFETIME_SECONDS: z.coerce.number().int().min(1).max(3600).default(600),
+  DEVICE_CODE_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(60).default(5),
+  RATE_LIMIT_DEVICE_CODE: z.coerce.number().int().min(1).default(10),
   // Login throttling (src/users/lockout.ts): failed passwords per account and client address
   // before that address is refused, and how long a lock (that one, or the account's) lasts.
   LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).max(1000).default(5),

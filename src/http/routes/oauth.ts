@@ -5,7 +5,8 @@ import { errorHandler } from '../errors.js';
 import { parseAuthorizeRequest, issueCode, pushAuthorizationRequest, redirectWith, sealAuthRequest } from '../../oauth/authorize.js';
 import { DPOP_ALGS } from '../../oauth/dpop.js';
 import { endSession } from '../../oauth/end-session.js';
-import { DISCOVERY_PATHS, JWKS_PATHS, PAR_PATHS, TOKEN_ENDPOINT_PATHS, USERINFO_PATHS } from '../../oauth/endpoints.js';
+import { DEVICE_AUTHORIZATION_PATHS, DISCOVERY_PATHS, JWKS_PATHS, PAR_PATHS, TOKEN_ENDPOINT_PATHS, USERINFO_PATHS } from '../../oauth/endpoints.js';
+import { startDeviceAuthorization } from '../../oauth/device.js';
 import { OAuthError, invalidClient, invalidRequest, unauthorizedClient, unsupportedGrantType } from '../../oauth/errors.js';
 import { introspect } from '../../oauth/introspection.js';
 import { revokeToken } from '../../oauth/revocation.js';
@@ -60,6 +61,7 @@ const USERINFO = 'An access token with the openid scope, as a bearer token (or `
 const AUTHORIZE = "Public: the user's browser, signed in by the tenant's session or sent to the hosted login page.";
 const TOKEN = `${CLIENT} The grant carries the user's or the account's proof (code and PKCE verifier, refresh token, JWT assertion).`;
 const PAR = `${CLIENT} The parameters are those of the authorization endpoint.`;
+const DEVICE = `${CLIENT} The client must be allowed the grant type urn:ietf:params:oauth:grant-type:device_code.`;
 const END_SESSION = "Public: ends the browser's session; id_token_hint or client_id names the client whose registered post_logout_redirect_uri may be used.";
 
 const discoveryResponses = { 200: json('The OpenID Provider metadata') };
@@ -73,6 +75,22 @@ const parResponses = {
     type: 'object',
     properties: { request_uri: { type: 'string' }, expires_in: { type: 'integer' } },
     required: ['request_uri', 'expires_in'],
+  }),
+  400: oauthError,
+  401: oauthError,
+};
+const deviceResponses = {
+  200: json('The device code to poll the token endpoint with, the user code and where the user enters it (RFC 8628 §3.2)', {
+    type: 'object',
+    properties: {
+      device_code: { type: 'string' },
+      user_code: { type: 'string', example: 'WDJB-MJHT' },
+      verification_uri: { type: 'string' },
+      verification_uri_complete: { type: 'string' },
+      expires_in: { type: 'integer' },
+      interval: { type: 'integer' },
+    },
+    required: ['device_code', 'user_code', 'verification_uri', 'verification_uri_complete', 'expires_in', 'interval'],
   }),
   400: oauthError,
   401: oauthError,
@@ -125,6 +143,7 @@ export default async function oauthRoutes(app: FastifyInstance) {
       issuer: iss,
       authorization_endpoint: `${iss}/oauth/v2/authorize`,
       pushed_authorization_request_endpoint: `${iss}${PAR_PATHS[0]}`,
+      device_authorization_endpoint: `${iss}${DEVICE_AUTHORIZATION_PATHS[0]}`,
       // Server-wide it is optional; an application may require it (requirePushedAuthorizationRequests).
       require_pushed_authorization_requests: false,
       token_endpoint: `${iss}${TOKEN_ENDPOINT_PATHS[0]}`,
@@ -265,6 +284,24 @@ export default async function oauthRoutes(app: FastifyInstance) {
   const [parPath, parAlias] = PAR_PATHS;
   app.post(parPath, { ...parOptions, schema: doc('PushAuthorizationRequest', 'Push an authorization request (RFC 9126)', PAR, parResponses) }, par);
   app.post(parAlias, { ...parOptions, schema: aliasDoc('PushAuthorizationRequest', `POST ${parPath}`, PAR, parResponses) }, par);
+
+  // RFC 8628 §3.1: a device (a CLI, a TV) asks for a user code to show; it then polls the token endpoint.
+  const deviceSettings = { lifetimeSeconds: app.config.DEVICE_CODE_LIFETIME_SECONDS, intervalSeconds: app.config.DEVICE_CODE_INTERVAL_SECONDS };
+  const deviceAuthorization = async (request: FastifyRequest, reply: FastifyReply) => {
+    const { params, client } = request.oauthForm!;
+    if (!client) throw invalidClient('Client authentication is required');
+    const host = await tenantFromHost(request);
+    if (host && host.id !== client.tenantId) throw invalidRequest('The application does not belong to this organisation');
+    return noStore(reply).send(await startDeviceAuthorization(deps, client, params, deviceSettings));
+  };
+  const deviceOptions = { config: limit(app.config.RATE_LIMIT_AUTHORIZE), preHandler: clientAuthentication() };
+  const [devicePath, deviceAlias] = DEVICE_AUTHORIZATION_PATHS;
+  app.post(
+    devicePath,
+    { ...deviceOptions, schema: doc('DeviceAuthorization', 'Start a device authorization (RFC 8628)', DEVICE, deviceResponses) },
+    deviceAuthorization,
+  );
+  app.post(deviceAlias, { ...deviceOptions, schema: aliasDoc('DeviceAuthorization', `POST ${devicePath}`, DEVICE, deviceResponses) }, deviceAuthorization);
 
   // Every grant revokes only on its error paths (code replay, refresh reuse), so a
   // successful answer has nothing to wait for.
