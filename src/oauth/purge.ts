@@ -4,10 +4,10 @@ import type { Prisma } from '../platform/db.js';
 // (and is refused as "expired" or "used", with revocation, rather than as unknown).
 const GRACE_MS = 86400_000;
 
-/** Deletes expired codes, tokens, sessions, revocation records, client-assertion and DPoP-proof jtis and pushed requests. Safe to run on several instances at once. */
+/** Deletes expired codes, tokens, sessions, revocation records, client-assertion and DPoP-proof jtis, pushed requests and WebAuthn challenges. Safe to run on several instances at once. */
 export async function purgeExpired(prisma: Prisma, now = new Date()) {
   const old = new Date(now.getTime() - GRACE_MS);
-  const [codes, tokens, revoked, sessions, assertions, pushed, proofs] = await Promise.all([
+  const [codes, tokens, revoked, sessions, assertions, pushed, proofs, challenges] = await Promise.all([
     prisma.authorizationCode.deleteMany({ where: { expiresAt: { lt: old } } }),
     prisma.oAuthToken.deleteMany({ where: { expiresAt: { lt: old } } }),
     prisma.revokedJwt.deleteMany({ where: { expiresAt: { lt: now } } }),
@@ -17,6 +17,8 @@ export async function purgeExpired(prisma: Prisma, now = new Date()) {
     prisma.pushedAuthorizationRequest.deleteMany({ where: { expiresAt: { lt: now } } }),
     // A proof past its window is refused for its iat or nonce: its jti need not be remembered.
     prisma.usedDpopProof.deleteMany({ where: { expiresAt: { lt: now } } }),
+    // A WebAuthn challenge past its few minutes is refused anyway.
+    prisma.webAuthnChallenge.deleteMany({ where: { expiresAt: { lt: now } } }),
   ]);
   // A family with no token left and no way to mint one (no refresh token) is done. A standing
   // grant is not a family: its JWTs are stored nowhere, and it lasts as long as its client or key.
@@ -29,6 +31,7 @@ export async function purgeExpired(prisma: Prisma, now = new Date()) {
     assertions: assertions.count,
     pushed: pushed.count,
     proofs: proofs.count,
+    challenges: challenges.count,
     grants: grants.count,
   };
 }
