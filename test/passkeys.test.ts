@@ -218,6 +218,31 @@ describe('a passkey as the second factor', () => {
     expect(failures.length).toBeGreaterThanOrEqual(5);
   });
 
+  it('steps a password-only session up with the passkey; the validate headers follow at once', async () => {
+    await setPolicy({ ...POLICY, secondFactors: ['SECOND_FACTOR_TYPE_OTP'] });
+    const browser = new Browser(t.issuer);
+    try {
+      const f = await flow();
+      expect((await f.redeem(await loginThrough(browser, f.url, user.email, PASSWORD))).amr).toEqual(['pwd']);
+    } finally {
+      await setPolicy(POLICY);
+    }
+    const validate = () => t.app.inject({ method: 'GET', url: '/api/v3/session/validate', headers: { cookie: browser.cookieHeader() } });
+    expect((await validate()).headers['x-forwarded-user-amr']).toBe('pwd');
+    expect((await validate()).headers['x-forwarded-user-acr']).toBe('urn:pca:acr:pwd');
+    // Now U2F counts: the next authorization request finds the session lacking its second factor.
+    const f = await flow();
+    const start = await browser.get(f.url);
+    expect(start.headers.get('location')).toContain('/ui/login/step-up');
+    const page = await (await browser.get(start.headers.get('location')!)).text();
+    const c = ceremonyOnPage(page, 'passkey-form')!;
+    const claims = await f.redeem(await submitPasskey(browser, page, c.handle, authenticator.assert(c.options)));
+    expect(claims.amr).toEqual(['pwd', 'hwk', 'mfa']);
+    const after = await validate();
+    expect(after.headers['x-forwarded-user-amr']).toBe('pwd,hwk,mfa');
+    expect(after.headers['x-forwarded-user-acr']).toBe(MFA);
+  });
+
   it("refuses another user's passkey", async () => {
     const other = await newUser();
     const otherKey = new SoftAuthenticator(t.issuer);
