@@ -23,7 +23,7 @@ let clientId: string;
 async function screenshot(page: Page, name: string) {
   const dir = process.env.UPDATE_SCREENSHOTS === '1' ? 'docs/img' : 'test-artifacts';
   mkdirSync(dir, { recursive: true });
-  await page.screenshot({ path: `${dir}/${name}.png` });
+  await page.screenshot({ path: `${dir}/${name}.png`, fullPage: true });
 }
 
 beforeAll(async () => {

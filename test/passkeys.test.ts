@@ -96,9 +96,15 @@ async function atSecondFactor(email: string) {
 }
 
 const submitPasskey = (browser: Browser, page: string, handle: string, response: unknown) =>
-  browser.post('/ui/login/second-factor/passkey', { csrf: formField(page, 'csrf')!, pending: formField(page, 'pending')!, handle, response: JSON.stringify(response) });
+  browser.post('/ui/login/second-factor/passkey', {
+    csrf: formField(page, 'csrf')!,
+    pending: formField(page, 'pending')!,
+    handle,
+    response: JSON.stringify(response),
+  });
 
-const events = (action: string, targetId: string) => t.db.prisma.auditEvent.findMany({ where: { action, targetId }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
+const events = (action: string, targetId: string) =>
+  t.db.prisma.auditEvent.findMany({ where: { action, targetId }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
 
 describe('adding a passkey', () => {
   it('registers on /ui/account/passkeys: public key stored, named, audited; the page loads the script under a CSP allowing only this site', async () => {

@@ -42,7 +42,7 @@ export function emailPage(
   // Passwordless: the authenticator offers its discoverable passkeys, so no name is typed.
   const passkey = c.passkey
     ? html`<p class="or">or</p>
-${passkeyForm(csrf, { action: '/ui/login/passkey', kind: 'authenticate', ceremony: c.passkey, fields: { r: c.r, next: c.next }, label: 'Sign in with a passkey', id: 'passkey-login' })}`
+${passkeyForm(csrf, { action: '/ui/login/passkey', kind: 'authenticate', ceremony: c.passkey, fields: { r: c.r, next: c.next }, label: 'Sign in with a passkey', id: 'passkey-login', secondary: true })}`
     : raw('');
   return sendPage(
     reply,

@@ -8,7 +8,17 @@ import { errorBox, hidden, html, raw, sendPage, type Raw } from './layout.js';
 /** A form whose submit runs a WebAuthn ceremony, then posts its answer with `fields`. */
 export function passkeyForm(
   csrf: string,
-  c: { action: string; kind: 'register' | 'authenticate'; ceremony: Ceremony<unknown>; fields?: Record<string, string | undefined>; label: string; extra?: Raw; id?: string },
+  c: {
+    action: string;
+    kind: 'register' | 'authenticate';
+    ceremony: Ceremony<unknown>;
+    fields?: Record<string, string | undefined>;
+    label: string;
+    extra?: Raw;
+    id?: string;
+    /** The page's other way in is the main one: this button is drawn as the alternative. */
+    secondary?: boolean;
+  },
 ) {
   const fields: Raw[] = Object.entries(c.fields ?? {}).map(([k, v]) => hidden(k, v));
   return html`<form method="post" action="${c.action}" data-passkey="${c.kind}" data-options="${JSON.stringify(c.ceremony.options)}"${c.id ? raw(` id="${c.id}"`) : ''}>
@@ -17,7 +27,7 @@ ${hidden('handle', c.ceremony.handle)}
 ${fields}
 <input type="hidden" name="response" value="">
 ${c.extra ?? ''}
-<button type="submit">${c.label}</button>
+<button type="submit"${c.secondary ? raw(' class="secondary"') : ''}>${c.label}</button>
 <p class="muted passkey-status" role="status"></p>
 </form>`;
 }

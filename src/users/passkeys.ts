@@ -307,7 +307,12 @@ export async function renamePasskey(deps: Pick<MfaDeps, 'prisma' | 'origin'>, te
   return deps.prisma.$transaction(async (tx) => {
     const { count } = await tx.passkey.updateMany({ where: { tenantId, userId, id }, data: { name } });
     if (count === 1) {
-      await audit(tx, { kind: 'user', id: userId }, { tenantId, action: 'mfa.passkey.renamed', targetType: 'user', targetId: userId, details: { passkeyId: id } }, deps.origin);
+      await audit(
+        tx,
+        { kind: 'user', id: userId },
+        { tenantId, action: 'mfa.passkey.renamed', targetType: 'user', targetId: userId, details: { passkeyId: id } },
+        deps.origin,
+      );
     }
     return count === 1;
   });

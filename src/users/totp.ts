@@ -211,7 +211,13 @@ export async function resetSecondFactors(ctx: ServiceContext, userId: string) {
     await audit(
       tx,
       ctx.principal,
-      { tenantId: ctx.tenantId, action: 'mfa.reset', targetType: 'user', targetId: user.id, details: { totpRemoved: removed, passkeysRemoved: passkeys.count } },
+      {
+        tenantId: ctx.tenantId,
+        action: 'mfa.reset',
+        targetType: 'user',
+        targetId: user.id,
+        details: { totpRemoved: removed, passkeysRemoved: passkeys.count },
+      },
       ctx.requestId,
     );
   });

@@ -136,6 +136,11 @@ export function ceremonyOnPage(html: string, formId: string): { options: any; ha
   const form = new RegExp(`<form[^>]*data-options="([^"]*)"[^>]*id="${formId}">[\\s\\S]*?name="handle" value="([^"]*)"`).exec(html);
   if (!form) return undefined;
   const unescape = (s: string) =>
-    s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+    s
+      .replace(/&quot;/g, '"')
+      .replace(/&#39;/g, "'")
+      .replace(/&lt;/g, '<')
+      .replace(/&gt;/g, '>')
+      .replace(/&amp;/g, '&');
   return { options: JSON.parse(unescape(form[1]!)), handle: form[2]! };
 }

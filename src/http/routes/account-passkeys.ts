@@ -4,7 +4,14 @@ import { checkPassword } from '../../oauth/login.js';
 import { loadSubject } from '../../principals/load.js';
 import { sessionOf } from '../../sessions/browser-session.js';
 import { loginPolicyOf } from '../../tenants/login-policy.js';
-import { beginPasskeyRegistration, finishPasskeyRegistration, listPasskeys, removePasskey, renamePasskey, type RegistrationResult } from '../../users/passkeys.js';
+import {
+  beginPasskeyRegistration,
+  finishPasskeyRegistration,
+  listPasskeys,
+  removePasskey,
+  renamePasskey,
+  type RegistrationResult,
+} from '../../users/passkeys.js';
 import { csrfValid } from '../../ui/csrf.js';
 import { messagePage } from '../../ui/pages.js';
 import { accountPasskeysPage } from '../../ui/passkey-pages.js';
