@@ -192,6 +192,11 @@ describe('a passkey as the second factor', () => {
     expect(validate.headers['x-forwarded-user-amr']).toBe('pwd,hwk,mfa');
     expect(validate.headers['x-forwarded-user-acr']).toBe(MFA);
     expect(Number(validate.headers['x-forwarded-user-auth-time'])).toBe(claims.auth_time);
+    // A bearer token carries no such claim about a sign-in: no such headers.
+    const token = await t.app.inject({ method: 'GET', url: '/api/v3/session/validate-token', headers: { authorization: `Bearer ${admin}` } });
+    expect(token.statusCode).toBe(200);
+    expect(token.headers['x-forwarded-user-amr']).toBeUndefined();
+    expect(token.headers['x-forwarded-user-acr']).toBeUndefined();
   });
 
   it('refuses a wrong challenge, a wrong origin, a wrong RP ID, a replay and a counter that does not grow', async () => {
