@@ -36,6 +36,7 @@ import loginRoutes from './routes/login.js';
 import loginSecondFactorRoutes from './routes/login-second-factor.js';
 import loginPolicyRoutes from './routes/login-policy.js';
 import accountTotpRoutes from './routes/account-totp.js';
+import accountPasskeyRoutes from './routes/account-passkeys.js';
 import applicationRoutes from './routes/applications.js';
 import pki from './plugins/pki.js';
 import certRoutes from './routes/certs.js';
@@ -270,6 +271,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(loginSecondFactorRoutes);
   await app.register(loginPolicyRoutes);
   await app.register(accountTotpRoutes);
+  await app.register(accountPasskeyRoutes);
   await app.register(setPasswordRoutes);
   await app.register(accountRoutes);
   await app.register(deviceRoutes);

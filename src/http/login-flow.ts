@@ -3,8 +3,19 @@ import { completeLogin, type CompleteLoginInput, type LoginOutcome } from '../oa
 import { messagePage, termsPage } from '../ui/pages.js';
 import { enrolPage, recoveryCodesPage, secondFactorPage } from '../ui/second-factor-pages.js';
 import { issueCode, openAuthRequest } from '../oauth/authorize.js';
-import { openWaitingFactor, recordStepUp, sealPassedFactor, withSecondFactor, type PendingFactor } from '../oauth/second-factor.js';
+import {
+  openWaitingFactor,
+  recordStepUp,
+  sealPassedFactor,
+  secondFactorsOf,
+  withSecondFactor,
+  type PendingFactor,
+  type SecondFactorMethod,
+} from '../oauth/second-factor.js';
+import { loginPolicyOf } from '../tenants/login-policy.js';
+import { beginPasskeyAuthentication } from '../users/passkeys.js';
 import { beginTotpEnrolment, type MfaDeps } from '../users/totp.js';
+import { relyingPartyFor } from './passkey-rp.js';
 import { sessionOf } from '../sessions/browser-session.js';
 import { sessionSecretOf } from './session-cookie.js';
 import { noStore } from './no-store.js';
@@ -79,14 +90,25 @@ export function mfaDeps(request: FastifyRequest): MfaDeps {
   };
 }
 
-/** The second-factor step: the code page, or TOTP enrolment when the user has none and one is required. */
+/**
+ * The second-factor step: the page that asks for a passkey and/or a code (whichever the
+ * user has and the policy allows), or TOTP enrolment when the user has none and one is required.
+ */
 export async function askSecondFactor(
   request: FastifyRequest,
   reply: FastifyReply,
   c: { need: 'verify' | 'enrol'; tenantName: string; pending: string; formTargets: string[]; stepUp?: boolean; error?: string; status?: number },
 ) {
-  if (c.need === 'verify') return secondFactorPage(request, reply, c);
   const pending = openWaitingFactor(request.server.masterKey, c.pending);
+  if (c.need === 'verify') {
+    const { prisma } = request.server.db;
+    const has = pending && (await secondFactorsOf(prisma, await loginPolicyOf(prisma, pending.tenantId), pending.tenantId, pending.userId));
+    const passkey =
+      pending && has?.passkey
+        ? await beginPasskeyAuthentication({ prisma }, await relyingPartyFor(request, pending.tenantId), pending.tenantId, pending.userId)
+        : undefined;
+    return secondFactorPage(request, reply, { ...c, otp: !has || has.otp || !has.passkey, passkey });
+  }
   const enrolment = pending && (await beginTotpEnrolment(mfaDeps(request), pending.tenantId, pending.userId));
   if (!enrolment) return secondFactorPage(request, reply, c);
   return enrolPage(request, reply, {
@@ -113,13 +135,13 @@ export function showCodesThenContinue(request: FastifyRequest, reply: FastifyRep
  * A second factor passed: a new login goes on to its end (terms, session, code); a step-up
  * marks the browser's session and issues the code it was missing.
  */
-export async function continueAfterSecondFactor(request: FastifyRequest, reply: FastifyReply, p: PendingFactor) {
+export async function continueAfterSecondFactor(request: FastifyRequest, reply: FastifyReply, p: PendingFactor, method: SecondFactorMethod = 'otp') {
   const app = request.server;
-  const amr = withSecondFactor(p.amr);
+  const amr = withSecondFactor(p.amr, method);
   if (!p.sessionId) return finishLogin(request, reply, { tenantId: p.tenantId, userId: p.userId, amr, authRequest: p.authRequest });
   // A step-up applies to the session of the browser that started it, and to no other.
   const current = await sessionOf(app.db.prisma, sessionSecretOf(request), app.config);
-  const session = current?.ok && current.session.id === p.sessionId ? await recordStepUp(app.db.prisma, p.tenantId, p.sessionId) : undefined;
+  const session = current?.ok && current.session.id === p.sessionId ? await recordStepUp(app.db.prisma, p.tenantId, p.sessionId, method) : undefined;
   const authReq = openAuthRequest(app.masterKey, p.authRequest);
   if (!session || !authReq || authReq.tenantId !== p.tenantId) {
     return messagePage(reply, 'Cannot sign in', 'This sign-in has expired. Go back to the application and sign in again.', 400);

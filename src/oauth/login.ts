@@ -8,13 +8,13 @@ import { issueCode, openAuthRequest } from './authorize.js';
 import { recordLogin, recordLoginFailure } from '../audit/events.js';
 import type { AuditOrigin } from '../audit/origin.js';
 import { foldCase } from '../platform/case-fold.js';
-import { loginPolicyOf, type LoginPolicy } from '../tenants/login-policy.js';
-import { sealWaitingFactor, secondFactorFollows, secondFactorNeed } from './second-factor.js';
+import { loginPolicyOf, passwordlessAllowed, type LoginPolicy } from '../tenants/login-policy.js';
+import { isPasswordless, sealWaitingFactor, secondFactorFollows, secondFactorNeed } from './second-factor.js';
 
 export interface CompleteLoginInput {
   tenantId: string;
   userId: string;
-  /** Authentication methods (RFC 8176): "pwd", "ext" for a federated login... */
+  /** Authentication methods (RFC 8176): "pwd", "ext" for a federated login, "hwk"/"swk" + "user" + "mfa" for a passkey alone... */
   amr: string[];
   /** The sealed authorization request (`r` of the login pages, or the SAML RelayState). */
   authRequest?: string;
@@ -73,7 +73,8 @@ export async function completeLogin(deps: LoginDeps, input: CompleteLoginInput):
 
   const policy = await loginPolicyOf(prisma, user.tenantId);
   const external = input.amr.includes('ext');
-  if (external ? !policy.allowExternalIdp : !policy.allowUsernamePassword) {
+  const allowed = isPasswordless(input.amr) ? passwordlessAllowed(policy) : external ? policy.allowExternalIdp : policy.allowUsernamePassword;
+  if (!allowed) {
     await recordLoginFailure(prisma, { tenantId: input.tenantId, account: user, method: input.amr[0] ?? 'unknown', reason: 'refused' }, deps.origin);
     return { kind: 'refused', message: 'This way of signing in is turned off for this organisation.' };
   }

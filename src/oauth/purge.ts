@@ -4,10 +4,10 @@ import type { Prisma } from '../platform/db.js';
 // (and is refused as "expired" or "used", with revocation, rather than as unknown).
 const GRACE_MS = 86400_000;
 
-/** Deletes expired codes, tokens, sessions, revocation records, client-assertion and DPoP-proof jtis, pushed requests and device authorization requests. Safe to run on several instances at once. */
+/** Deletes expired codes, tokens, sessions, revocation records, client-assertion and DPoP-proof jtis, pushed requests, device authorization requests and WebAuthn challenges. Safe to run on several instances at once. */
 export async function purgeExpired(prisma: Prisma, now = new Date()) {
   const old = new Date(now.getTime() - GRACE_MS);
-  const [codes, tokens, revoked, sessions, assertions, pushed, proofs, devices] = await Promise.all([
+  const [codes, tokens, revoked, sessions, assertions, pushed, proofs, devices, challenges] = await Promise.all([
     prisma.authorizationCode.deleteMany({ where: { expiresAt: { lt: old } } }),
     prisma.oAuthToken.deleteMany({ where: { expiresAt: { lt: old } } }),
     prisma.revokedJwt.deleteMany({ where: { expiresAt: { lt: now } } }),
@@ -19,6 +19,8 @@ export async function purgeExpired(prisma: Prisma, now = new Date()) {
     prisma.usedDpopProof.deleteMany({ where: { expiresAt: { lt: now } } }),
     // Kept a day too, so that a device polling late still hears expired_token rather than invalid_grant.
     prisma.deviceAuthorization.deleteMany({ where: { expiresAt: { lt: old } } }),
+    // A WebAuthn challenge past its few minutes is refused anyway.
+    prisma.webAuthnChallenge.deleteMany({ where: { expiresAt: { lt: now } } }),
   ]);
   // A family with no token left and no way to mint one (no refresh token) is done. A standing
   // grant is not a family: its JWTs are stored nowhere, and it lasts as long as its client or key.
@@ -32,6 +34,7 @@ export async function purgeExpired(prisma: Prisma, now = new Date()) {
     pushed: pushed.count,
     proofs: proofs.count,
     devices: devices.count,
+    challenges: challenges.count,
     grants: grants.count,
   };
 }

@@ -1,21 +1,22 @@
 import type { Prisma } from '../platform/db.js';
 import { seal, unseal } from '../platform/sealed.js';
 import type { SessionRow } from '../sessions/browser-session.js';
-import { SECOND_FACTOR_OTP, seconds, type LoginPolicy } from '../tenants/login-policy.js';
+import { passkeysAsSecondFactor, passwordlessAllowed, SECOND_FACTOR_OTP, seconds, type LoginPolicy } from '../tenants/login-policy.js';
+import { hasPasskey } from '../users/passkeys.js';
 import { totpState } from '../users/totp.js';
 import { acrRequiresMfa } from './acr.js';
 
 /*
  * When a login or a live session needs a second factor, by the tenant's login policy, the
  * user's enrolment and the client's acr_values. A second factor is asked when the user has
- * TOTP (and the policy allows it), when the policy forces MFA (for password logins only,
- * with forceMfaLocalOnly), or when the client asks for ACR_MFA.
+ * TOTP or a passkey (and the policy allows it), when the policy forces MFA (for password
+ * logins only, with forceMfaLocalOnly), or when the client asks for ACR_MFA.
  */
 
 export type SecondFactorNeed =
   /** Nothing more to ask. */
   | 'none'
-  /** A TOTP or recovery code. */
+  /** A TOTP or recovery code, or a passkey (secondFactorsOf tells which). */
   | 'verify'
   /** The user has no second factor and must enrol TOTP now. */
   | 'enrol'
@@ -29,12 +30,23 @@ export async function secondFactorNeed(
   acrValues?: string,
 ): Promise<SecondFactorNeed> {
   const otpAllowed = policy.secondFactors.includes(SECOND_FACTOR_OTP);
-  const enrolled = otpAllowed && (await totpState(prisma, who.tenantId, who.userId)) === 'confirmed';
+  const { otp, passkey } = await secondFactorsOf(prisma, policy, who.tenantId, who.userId);
+  const enrolled = otp || passkey;
   const forced = policy.forceMfa && !(policy.forceMfaLocalOnly && who.amr.includes('ext'));
   if (!enrolled && !forced && !acrRequiresMfa(acrValues)) return 'none';
   if (enrolled) return 'verify';
   return otpAllowed ? 'enrol' : 'unavailable';
 }
+
+/** The second factors a user has that the policy allows. */
+export async function secondFactorsOf(prisma: Prisma, policy: LoginPolicy, tenantId: string, userId: string): Promise<{ otp: boolean; passkey: boolean }> {
+  const otp = policy.secondFactors.includes(SECOND_FACTOR_OTP) && (await totpState(prisma, tenantId, userId)) === 'confirmed';
+  const passkey = passkeysAsSecondFactor(policy) && (await hasPasskey(prisma, tenantId, userId));
+  return { otp, passkey };
+}
+
+/** A passwordless (passkey) authentication: a key method without a password or an identity provider. */
+export const isPasswordless = (amr: readonly string[]) => !amr.includes('pwd') && !amr.includes('ext') && (amr.includes('hwk') || amr.includes('swk'));
 
 /** Whether a successful password check is only the first of two factors (its success is then recorded after the second). */
 export async function secondFactorFollows(prisma: Prisma, policy: LoginPolicy, tenantId: string, userId: string): Promise<boolean> {
@@ -56,10 +68,13 @@ export async function judgeSession(
   now = Date.now(),
 ): Promise<SessionVerdict> {
   const external = session.amr.includes('ext');
+  const age = (now - session.authTime.getTime()) / 1000;
+  if (req.maxAge !== undefined && age > req.maxAge) return 'login';
+  // A passwordless login was both factors at once: its one check lifetime covers both.
+  if (isPasswordless(session.amr)) return passwordlessAllowed(policy) && age <= seconds(policy.multiFactorCheckLifetime) ? 'ok' : 'login';
   if (external ? !policy.allowExternalIdp : !policy.allowUsernamePassword) return 'login';
   const firstFactorLifetime = seconds(external ? policy.externalLoginCheckLifetime : policy.passwordCheckLifetime);
-  const age = (now - session.authTime.getTime()) / 1000;
-  if (age > firstFactorLifetime || (req.maxAge !== undefined && age > req.maxAge)) return 'login';
+  if (age > firstFactorLifetime) return 'login';
   const need = await secondFactorNeed(prisma, policy, { tenantId: session.tenantId, userId: session.userId, amr: session.amr }, req.acrValues);
   if (need === 'none') return 'ok';
   const checked = session.secondFactorAt;
@@ -101,12 +116,21 @@ export const openWaitingFactor = (key: Buffer, sealed: unknown) => openWith(key,
 export const sealPassedFactor = (key: Buffer, p: PendingFactor) => sealWith(key, p, PASSED_AAD);
 export const openPassedFactor = (key: Buffer, sealed: unknown) => openWith(key, sealed, PASSED_AAD);
 
+/** How a second factor passed (RFC 8176): a code (`otp`), or a passkey held in hardware (`hwk`) or synced (`swk`). */
+export type SecondFactorMethod = 'otp' | 'hwk' | 'swk';
+
 /** The methods of an authentication once its second factor passed. */
-export const withSecondFactor = (amr: string[]) => [...new Set([...amr, 'otp', 'mfa'])];
+export const withSecondFactor = (amr: string[], method: SecondFactorMethod = 'otp') => [...new Set([...amr, method, 'mfa'])];
 
 /** A live session passed a second factor (step-up): its methods and check time. Undefined when it ended meanwhile. */
-export async function recordStepUp(prisma: Prisma, tenantId: string, sessionId: string, now = new Date()): Promise<SessionRow | undefined> {
+export async function recordStepUp(
+  prisma: Prisma,
+  tenantId: string,
+  sessionId: string,
+  method: SecondFactorMethod = 'otp',
+  now = new Date(),
+): Promise<SessionRow | undefined> {
   const row = await prisma.browserSession.findUnique({ where: { tenantId_id: { tenantId, id: sessionId } } });
   if (!row || row.endedAt || row.expiresAt <= now) return undefined;
-  return prisma.browserSession.update({ where: { id: row.id }, data: { amr: withSecondFactor(row.amr), secondFactorAt: now } });
+  return prisma.browserSession.update({ where: { id: row.id }, data: { amr: withSecondFactor(row.amr, method), secondFactorAt: now } });
 }

@@ -21,6 +21,8 @@ export interface Principal {
   grantId?: string;
   /** The DPoP key a token is bound to (cnf.jkt, RFC 9449): each use must come with a proof of it. */
   jkt?: string;
+  /** How a browser session's user signed in: methods (RFC 8176 amr) and when the first factor was checked. */
+  authentication?: { amr: string[]; authTime: Date };
 }
 
 export const SKYLIGHT_ADMIN = 'skylight-admin';

@@ -43,7 +43,7 @@ export async function startSession(
       tokenHash: sha256Hex(secret),
       amr: input.amr,
       authTime: now,
-      secondFactorAt: input.amr.includes('otp') ? now : null,
+      secondFactorAt: input.amr.includes('mfa') ? now : null,
       lastSeenAt: now,
       expiresAt: new Date(now.getTime() + s.SESSION_ABSOLUTE_SECONDS * 1000),
       // Shown in session lists only; bounded so that a client cannot store much.

@@ -46,7 +46,10 @@ export async function verifySession(prisma: Prisma, secret: string | undefined, 
   const v = await loadSubject(prisma, session.tenantId, session.userId, 'session', session.id);
   // Valid until the absolute timeout, or the idle timeout counted from the last recorded
   // use (at most a minute old), whichever comes first: a cached answer never outlives it.
-  if (v.ok) v.principal.expiresAt = new Date(Math.min(session.expiresAt.getTime(), Date.now() + (s.SESSION_IDLE_SECONDS - 60) * 1000));
+  if (v.ok) {
+    v.principal.expiresAt = new Date(Math.min(session.expiresAt.getTime(), Date.now() + (s.SESSION_IDLE_SECONDS - 60) * 1000));
+    v.principal.authentication = { amr: session.amr, authTime: session.authTime };
+  }
   return v;
 }
 

@@ -13,6 +13,11 @@ import type { ServiceContext } from '../principals/context.js';
  */
 
 export const SECOND_FACTOR_OTP = 'SECOND_FACTOR_TYPE_OTP';
+export const SECOND_FACTOR_U2F = 'SECOND_FACTOR_TYPE_U2F';
+export const MULTI_FACTOR_U2F_WITH_VERIFICATION = 'MULTI_FACTOR_TYPE_U2F_WITH_VERIFICATION';
+export const PASSWORDLESS_ALLOWED = 'PASSWORDLESS_TYPE_ALLOWED';
+// The second factors this server offers; forceMfa needs one of them.
+const OFFERED_SECOND_FACTORS: readonly string[] = [SECOND_FACTOR_OTP, SECOND_FACTOR_U2F];
 const SECOND_FACTORS = ['SECOND_FACTOR_TYPE_OTP', 'SECOND_FACTOR_TYPE_U2F', 'SECOND_FACTOR_TYPE_OTP_EMAIL', 'SECOND_FACTOR_TYPE_OTP_SMS'] as const;
 const MULTI_FACTORS = ['MULTI_FACTOR_TYPE_U2F_WITH_VERIFICATION'] as const;
 const PASSWORDLESS_TYPES = ['PASSWORDLESS_TYPE_NOT_ALLOWED', 'PASSWORDLESS_TYPE_ALLOWED'] as const;
@@ -27,9 +32,13 @@ export const loginPolicySchema = z.strictObject({
   allowUsernamePassword: z.boolean().describe('Users may sign in with a password'),
   allowRegister: z.boolean().describe('Stored for ZITADEL compatibility; this server has no self-registration'),
   allowExternalIdp: z.boolean().describe('Users may sign in through an identity provider (SAML)'),
-  forceMfa: z.boolean().describe('Every login needs a second factor; a user without one enrols TOTP at login'),
+  forceMfa: z
+    .boolean()
+    .describe('Every login needs a second factor (TOTP or a passkey); a user without one enrols TOTP at login (when SECOND_FACTOR_TYPE_OTP is allowed)'),
   forceMfaLocalOnly: z.boolean().describe('With forceMfa: only password logins need the second factor, identity-provider logins do not'),
-  passwordlessType: z.enum(PASSWORDLESS_TYPES).describe('Stored; passwordless login (passkeys) is not offered yet'),
+  passwordlessType: z
+    .enum(PASSWORDLESS_TYPES)
+    .describe('PASSWORDLESS_TYPE_ALLOWED (with MULTI_FACTOR_TYPE_U2F_WITH_VERIFICATION in multiFactors): the login page offers "Sign in with a passkey"'),
   hidePasswordReset: z.boolean().describe('The login page offers no "forgot password" link'),
   ignoreUnknownUsernames: z.boolean().describe('An unknown login name goes on to the password step instead of being reported as unknown'),
   allowDomainDiscovery: z.boolean().describe('Stored for the email-domain routing to identity providers'),
@@ -39,17 +48,17 @@ export const loginPolicySchema = z.strictObject({
     .array(z.enum(SECOND_FACTORS))
     .max(SECOND_FACTORS.length)
     .refine((a) => new Set(a).size === a.length, 'must not repeat a value')
-    .describe('Second factors users may use; this server offers SECOND_FACTOR_TYPE_OTP (TOTP)'),
+    .describe('Second factors users may use; this server offers SECOND_FACTOR_TYPE_OTP (TOTP) and SECOND_FACTOR_TYPE_U2F (passkeys, security keys)'),
   multiFactors: z
     .array(z.enum(MULTI_FACTORS))
     .max(MULTI_FACTORS.length)
     .refine((a) => new Set(a).size === a.length, 'must not repeat a value')
-    .describe('Stored; passwordless multi-factors are not offered yet'),
+    .describe('MULTI_FACTOR_TYPE_U2F_WITH_VERIFICATION: a passkey with user verification signs in without a password (with passwordlessType allowed)'),
   passwordCheckLifetime: duration.describe('A browser session older than this signs in with the password again'),
   externalLoginCheckLifetime: duration.describe('A session from an identity-provider login older than this signs in there again'),
   mfaInitSkipLifetime: duration.describe('Stored; "0s": users without a second factor are not prompted to add one (unless forceMfa)'),
   secondFactorCheckLifetime: duration.describe("A session's second-factor check older than this is asked again"),
-  multiFactorCheckLifetime: duration.describe('Stored, for passwordless multi-factors'),
+  multiFactorCheckLifetime: duration.describe('A session from a passwordless (passkey) login older than this signs in again'),
 });
 export type LoginPolicy = z.output<typeof loginPolicySchema>;
 
@@ -89,10 +98,20 @@ function assertCoherent(p: LoginPolicy) {
       '/data/attributes/allowUsernamePassword',
     );
   }
-  if (p.forceMfa && !p.secondFactors.includes(SECOND_FACTOR_OTP)) {
-    throw unprocessable(`forceMfa needs a second factor this server offers: secondFactors must include ${SECOND_FACTOR_OTP}`, '/data/attributes/secondFactors');
+  if (p.forceMfa && !p.secondFactors.some((f) => OFFERED_SECOND_FACTORS.includes(f))) {
+    throw unprocessable(
+      `forceMfa needs a second factor this server offers: secondFactors must include ${SECOND_FACTOR_OTP} or ${SECOND_FACTOR_U2F}`,
+      '/data/attributes/secondFactors',
+    );
   }
 }
+
+/** Passkeys may serve as the second factor. */
+export const passkeysAsSecondFactor = (p: Pick<LoginPolicy, 'secondFactors'>) => p.secondFactors.includes(SECOND_FACTOR_U2F);
+
+/** A passkey with user verification may sign in on its own, without the password. */
+export const passwordlessAllowed = (p: Pick<LoginPolicy, 'passwordlessType' | 'multiFactors'>) =>
+  p.passwordlessType === PASSWORDLESS_ALLOWED && p.multiFactors.includes(MULTI_FACTOR_U2F_WITH_VERIFICATION);
 
 /** The stored policy, defaults filled in; a row that no longer parses counts as the defaults plus what still does. */
 export function policyFrom(stored: unknown): LoginPolicy {

@@ -63,6 +63,7 @@ ${v.notice ? html`<p class="notice" role="status">${v.notice}</p>` : raw('')}
 
 <h2>Sign-in methods</h2>
 <p><a href="/ui/account/totp">Authenticator app (one-time codes)</a></p>
+<p><a href="/ui/account/passkeys">Passkeys</a></p>
 
 <h2 id="password-heading">Change password</h2>
 ${passwordRules(v.policy)}

@@ -1,6 +1,7 @@
 import type { FastifyReply } from 'fastify';
 
-// Server-rendered pages of the hosted login: no script at all, one stylesheet, a strict CSP.
+// Server-rendered pages of the hosted login: one stylesheet, a strict CSP, and no script
+// except this site's passkey script on the pages that offer passkeys (WebAuthn has no form).
 
 export function escapeHtml(value: unknown): string {
   return String(value ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -33,12 +34,18 @@ export interface PageOptions {
   status?: number;
   /** The tenant whose branding stylesheet the page links (see brandStylesheet). */
   brandTenantId?: string;
+  /** The page has passkey forms: it loads PASSKEY_SCRIPT_PATH, and its CSP allows this site's scripts. */
+  passkeys?: boolean;
 }
 
-export function csp(formTargets: string[] = []) {
+/** Where the passkey script is served (src/ui/passkey-script.ts), from this site's own origin. */
+export const PASSKEY_SCRIPT_PATH = '/ui/assets/passkey.js';
+
+export function csp(formTargets: string[] = [], scripts = false) {
   const targets = [...new Set(formTargets)].map((o) => o.replace(/[;,\s]/g, ''));
   return [
     "default-src 'none'",
+    ...(scripts ? ["script-src 'self'"] : []),
     "style-src 'self'",
     "img-src 'self' data:",
     `form-action 'self'${targets.length ? ' ' + targets.join(' ') : ''}`,
@@ -59,6 +66,7 @@ ${opts.refreshTo ? html`<meta http-equiv="refresh" content="0;url=${opts.refresh
 <title>${opts.title}</title>
 <link rel="stylesheet" href="/ui/assets/style.css">
 ${opts.brandTenantId ? html`<link rel="stylesheet" href="/ui/assets/brand/${opts.brandTenantId}.css">` : ''}
+${opts.passkeys ? html`<script src="${PASSKEY_SCRIPT_PATH}" defer></script>` : ''}
 </head>
 <body>
 <main class="card">
@@ -68,7 +76,7 @@ ${body}
 </html>`;
   return reply
     .code(opts.status ?? 200)
-    .header('content-security-policy', csp(opts.formTargets))
+    .header('content-security-policy', csp(opts.formTargets, opts.passkeys))
     .header('cache-control', 'no-store')
     .header('x-frame-options', 'DENY')
     .type('text/html; charset=utf-8')
@@ -120,5 +128,7 @@ dt{font-weight:600}
 dd{margin:0}
 img.qr{display:block;margin:12px auto}
 code.secret{word-break:break-all}
+.or{text-align:center;color:#5d6678;margin:20px 0 0}
+input.name{margin-top:4px}
 .codes{columns:2;font-family:ui-monospace,monospace;font-size:1.05rem;padding-left:1.2em}
 `;

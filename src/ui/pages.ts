@@ -1,6 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Ceremony } from '../users/passkeys.js';
 import { csrfToken } from './csrf.js';
 import { describedBy, errorBox, hidden, html, raw, sendPage } from './layout.js';
+import { passkeyForm } from './passkey-pages.js';
 
 // The hosted login's pages. `r` is the sealed authorization request, carried from page to page.
 
@@ -33,23 +35,30 @@ export type LoginNameKind = 'email' | 'username';
 export function emailPage(
   request: FastifyRequest,
   reply: FastifyReply,
-  c: LoginPageContext & { email?: string; error?: string; status?: number; loginName?: LoginNameKind },
+  c: LoginPageContext & { email?: string; error?: string; status?: number; loginName?: LoginNameKind; passkey?: Ceremony<unknown> },
 ) {
   const byUsername = c.loginName === 'username';
+  const csrf = csrfToken(request, reply);
+  // Passwordless: the authenticator offers its discoverable passkeys, so no name is typed.
+  const passkey = c.passkey
+    ? html`<p class="or">or</p>
+${passkeyForm(csrf, { action: '/ui/login/passkey', kind: 'authenticate', ceremony: c.passkey, fields: { r: c.r, next: c.next }, label: 'Sign in with a passkey', id: 'passkey-login', secondary: true })}`
+    : raw('');
   return sendPage(
     reply,
-    { title: `Sign in to ${c.tenantName}`, formTargets: c.formTargets, status: c.status, brandTenantId: c.tenantId },
+    { title: `Sign in to ${c.tenantName}`, formTargets: c.formTargets, status: c.status, brandTenantId: c.tenantId, passkeys: Boolean(c.passkey) },
     html`
 <h1>Sign in to ${c.tenantName}</h1>
 ${errorBox(c.error)}
 <form method="post" action="/ui/login">
-${hidden('csrf', csrfToken(request, reply))}
+${hidden('csrf', csrf)}
 ${hidden('r', c.r)}
 ${hidden('next', c.next)}
 <label for="email">${byUsername ? 'Username' : 'Email or username'}</label>
 <input id="email" name="email" type="text" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus value="${c.email ?? ''}"${describedBy(c.error)}>
 <button type="submit">Continue</button>
 </form>
+${passkey}
 ${forgotLink(c)}`,
   );
 }

@@ -1,6 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Ceremony } from '../users/passkeys.js';
 import { csrfToken } from './csrf.js';
 import { errorBox, hidden, html, raw, sendPage, type Raw } from './layout.js';
+import { passkeyForm } from './passkey-pages.js';
 
 // The hosted pages of the second factor: the code step of a login, TOTP enrolment (at login
 // or from the account page) and the recovery codes, shown once.
@@ -13,22 +15,41 @@ interface Common {
 
 const CODE_INPUT = raw('<input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" maxlength="64" required autofocus>');
 
-/** The second-factor step of a login or a step-up: a TOTP code, or a recovery code. */
-export function secondFactorPage(request: FastifyRequest, reply: FastifyReply, c: Common & { tenantName: string; pending: string; stepUp?: boolean }) {
-  return sendPage(
-    reply,
-    { title: 'Two-factor authentication', formTargets: c.formTargets, status: c.status },
-    html`
-<h1>Two-factor authentication</h1>
-${errorBox(c.error)}
-<p>${c.stepUp ? `This application asks you to confirm it is you. ` : ''}Enter the 6-digit code from your authenticator app for ${c.tenantName}, or one of your recovery codes.</p>
+/**
+ * The second-factor step of a login or a step-up: a passkey (when the user has one the
+ * policy allows), a TOTP code, or a recovery code.
+ */
+export function secondFactorPage(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  c: Common & { tenantName: string; pending: string; stepUp?: boolean; otp?: boolean; passkey?: Ceremony<unknown> },
+) {
+  const csrf = csrfToken(request, reply);
+  const otp = c.otp ?? true;
+  const passkey = c.passkey
+    ? html`<p>Use your passkey for ${c.tenantName}.</p>
+${passkeyForm(csrf, { action: '/ui/login/second-factor/passkey', kind: 'authenticate', ceremony: c.passkey, fields: { pending: c.pending }, label: 'Use a passkey', id: 'passkey-form' })}`
+    : raw('');
+  const code = otp
+    ? html`${c.passkey ? html`<p class="or">or</p>` : ''}
+<p>Enter the 6-digit code from your authenticator app for ${c.tenantName}, or one of your recovery codes.</p>
 <form method="post" action="/ui/login/second-factor">
-${hidden('csrf', csrfToken(request, reply))}
+${hidden('csrf', csrf)}
 ${hidden('pending', c.pending)}
 <label for="code">Code</label>
 ${CODE_INPUT}
 <button type="submit">Verify</button>
-</form>`,
+</form>`
+    : raw('');
+  return sendPage(
+    reply,
+    { title: 'Two-factor authentication', formTargets: c.formTargets, status: c.status, passkeys: Boolean(c.passkey) },
+    html`
+<h1>Two-factor authentication</h1>
+${errorBox(c.error)}
+${c.stepUp ? html`<p>This application asks you to confirm it is you.</p>` : ''}
+${passkey}
+${code}`,
   );
 }
 

@@ -200,16 +200,23 @@ export async function removeOwnTotp(deps: MfaDeps, tenantId: string, userId: str
   });
 }
 
-/** ResetUserSecondFactors: an admin removes a user's TOTP and recovery codes (the user enrols again). */
+/** ResetUserSecondFactors: an admin removes a user's TOTP, recovery codes and passkeys (the user enrols again). */
 export async function resetSecondFactors(ctx: ServiceContext, userId: string) {
   const user = await findUser(ctx.prisma, ctx.tenantId, userId);
   await assertMayActOn(ctx.prisma, ctx.principal, ctx.tenantId, { kind: 'user', id: user.id });
   await ctx.prisma.$transaction(async (tx) => {
     const removed = await removeFactors(tx, ctx.tenantId, user.id);
+    const passkeys = await tx.passkey.deleteMany({ where: { tenantId: ctx.tenantId, userId: user.id } });
     await audit(
       tx,
       ctx.principal,
-      { tenantId: ctx.tenantId, action: 'mfa.reset', targetType: 'user', targetId: user.id, details: { totpRemoved: removed } },
+      {
+        tenantId: ctx.tenantId,
+        action: 'mfa.reset',
+        targetType: 'user',
+        targetId: user.id,
+        details: { totpRemoved: removed, passkeysRemoved: passkeys.count },
+      },
       ctx.requestId,
     );
   });

@@ -4,10 +4,12 @@ import { openAuthRequest } from '../../oauth/authorize.js';
 import { openPassedFactor, openWaitingFactor, sealWaitingFactor, secondFactorNeed, type PendingFactor } from '../../oauth/second-factor.js';
 import { sessionOf } from '../../sessions/browser-session.js';
 import { loginPolicyOf } from '../../tenants/login-policy.js';
+import { finishPasskeyAuthentication } from '../../users/passkeys.js';
 import { confirmTotpEnrolment, verifySecondFactor } from '../../users/totp.js';
 import { csrfValid } from '../../ui/csrf.js';
 import { messagePage } from '../../ui/pages.js';
 import { askSecondFactor, continueAfterSecondFactor, mfaDeps, showCodesThenContinue } from '../login-flow.js';
+import { relyingPartyFor } from '../passkey-rp.js';
 import { sessionSecretOf } from '../session-cookie.js';
 import { registerRateLimits } from '../rate-limit.js';
 
@@ -17,6 +19,7 @@ import { registerRateLimits } from '../rate-limit.js';
 const hide = { hide: true };
 const WRONG_CODE = 'That code is not valid. Enter the current code from your authenticator app, or an unused recovery code.';
 const EXPIRED = 'This sign-in has expired. Go back to the application and sign in again.';
+const PASSKEY_FAILED = 'That passkey could not confirm your sign-in. Try again, or use another way.';
 
 const field = (body: unknown, name: string): string | undefined => {
   const v = (body as Record<string, unknown> | undefined)?.[name];
@@ -72,6 +75,26 @@ export default async function loginSecondFactorRoutes(app: FastifyInstance) {
       return askSecondFactor(request, reply, { need: 'verify', pending: sealed, ...(await contextOf(p)), error: WRONG_CODE, status: 401 });
     }
     return continueAfterSecondFactor(request, reply, p);
+  });
+
+  app.post('/ui/login/second-factor/passkey', { schema: hide, config: loginLimit }, async (request, reply) => {
+    if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
+    const sealed = field(request.body, 'pending');
+    const p = openWaitingFactor(app.masterKey, sealed);
+    if (!p || !sealed) return messagePage(reply, 'Cannot sign in', EXPIRED, 400);
+    const check = await finishPasskeyAuthentication(mfaDeps(request), await relyingPartyFor(request, p.tenantId), {
+      tenantId: p.tenantId,
+      userId: p.userId,
+      handle: field(request.body, 'handle') ?? '',
+      response: field(request.body, 'response') ?? '',
+      clientIp: request.ip,
+      purpose: p.sessionId ? 'step-up' : 'login',
+    });
+    if (!check.ok) {
+      if (check.lockedNow) request.settleInvalidations = true;
+      return askSecondFactor(request, reply, { need: 'verify', pending: sealed, ...(await contextOf(p)), error: PASSKEY_FAILED, status: 401 });
+    }
+    return continueAfterSecondFactor(request, reply, p, check.method);
   });
 
   // Enrolment required at login (forceMfa, or acr_values asking for two factors).

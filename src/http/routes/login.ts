@@ -2,7 +2,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import { openAuthRequest } from '../../oauth/authorize.js';
 import { checkPassword, findLoginName, loginTargetOf, openPendingLogin, recordTermsAccepted } from '../../oauth/login.js';
-import { loginPolicyOf } from '../../tenants/login-policy.js';
+import { loginPolicyOf, passwordlessAllowed, type LoginPolicy } from '../../tenants/login-policy.js';
+import { beginPasskeyAuthentication, finishPasskeyAuthentication } from '../../users/passkeys.js';
+import { PASSKEY_SCRIPT } from '../../ui/passkey-script.js';
 import { csrfValid } from '../../ui/csrf.js';
 import { releaseExpiredLocks } from '../../users/lockout.js';
 import { STYLESHEET } from '../../ui/layout.js';
@@ -11,7 +13,8 @@ import { forgotPage, resetRequestedPage } from '../../ui/recovery-pages.js';
 import { brandStylesheet } from '../../ui/branding.js';
 import { isUuid } from '../../platform/ids.js';
 import { requestPasswordReset, showPasswordReset } from '../../users/recovery.js';
-import { finishLogin, returnPath } from '../login-flow.js';
+import { finishLogin, mfaDeps, returnPath } from '../login-flow.js';
+import { relyingPartyFor } from '../passkey-rp.js';
 import { recoveryLinks } from '../recovery-links.js';
 import { tenantFromHost } from '../tenant-host.js';
 import { registerRateLimits } from '../rate-limit.js';
@@ -63,6 +66,15 @@ export default async function loginRoutes(app: FastifyInstance) {
   const refuseForm = (reply: FastifyReply) =>
     messagePage(reply, 'Form expired', 'The form expired or was not sent by this site. Go back, reload the page and try again.', 403);
 
+  // The passkey pages' script: from this origin, so that their CSP needs only script-src 'self'.
+  app.get('/ui/assets/passkey.js', { schema: hide }, async (_request, reply) =>
+    reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=3600').send(PASSKEY_SCRIPT),
+  );
+
+  /** The passwordless ceremony the email page offers, when the tenant's policy allows it. */
+  const passwordless = async (request: FastifyRequest, tenantId: string, policy: LoginPolicy) =>
+    passwordlessAllowed(policy) ? beginPasskeyAuthentication({ prisma: app.db.prisma }, await relyingPartyFor(request, tenantId), tenantId, null) : undefined;
+
   app.get('/ui/assets/style.css', { schema: hide }, async (_request, reply) =>
     reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STYLESHEET),
   );
@@ -81,7 +93,40 @@ export default async function loginRoutes(app: FastifyInstance) {
     if (typeof ctx === 'string') return messagePage(reply, 'Cannot sign in', ctx, 400);
     const hint = ctx.r ? openAuthRequest(app.masterKey, ctx.r)?.loginHint : undefined;
     const policy = await loginPolicyOf(app.db.prisma, ctx.tenantId);
-    return emailPage(request, reply, { ...ctx, email: hint, loginName: policy.disableLoginWithEmail ? 'username' : 'email' });
+    return emailPage(request, reply, {
+      ...ctx,
+      email: hint,
+      loginName: policy.disableLoginWithEmail ? 'username' : 'email',
+      passkey: await passwordless(request, ctx.tenantId, policy),
+    });
+  });
+
+  // Passwordless: a discoverable passkey with user verification names the user and is both factors.
+  app.post('/ui/login/passkey', { schema: hide, config: loginLimit }, async (request, reply) => {
+    if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
+    const ctx = await resolve(request, field(request.body, 'r'), field(request.body, 'next'));
+    if (typeof ctx === 'string') return messagePage(reply, 'Cannot sign in', ctx, 400);
+    const policy = await loginPolicyOf(app.db.prisma, ctx.tenantId);
+    if (!passwordlessAllowed(policy)) return messagePage(reply, 'Cannot sign in', 'Passkey sign-in is turned off for this organisation.', 403);
+    const check = await finishPasskeyAuthentication(mfaDeps(request), await relyingPartyFor(request, ctx.tenantId), {
+      tenantId: ctx.tenantId,
+      userId: null,
+      handle: field(request.body, 'handle') ?? '',
+      response: field(request.body, 'response') ?? '',
+      clientIp: request.ip,
+      purpose: 'passwordless',
+    });
+    if (!check.ok) {
+      if (check.lockedNow) request.settleInvalidations = true;
+      return emailPage(request, reply, {
+        ...ctx,
+        loginName: policy.disableLoginWithEmail ? 'username' : 'email',
+        passkey: await passwordless(request, ctx.tenantId, policy),
+        error: 'That passkey could not sign you in. Try again, or sign in with your name and password.',
+        status: 401,
+      });
+    }
+    return finishLogin(request, reply, { tenantId: ctx.tenantId, userId: check.userId, amr: [check.method, 'user', 'mfa'], authRequest: ctx.r }, ctx.next);
   });
 
   // Email first: a hook may send the user to their identity provider instead of the password step.

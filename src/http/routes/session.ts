@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { acrOf } from '../../oauth/acr.js';
 import type { Principal, Verification } from '../../principals/principal.js';
 import { setChallenge } from '../errors.js';
 import { access, plainText } from '../jsonapi.js';
@@ -16,6 +17,12 @@ export function setIdentityHeaders(reply: FastifyReply, p: Principal, withGroups
   reply.header('x-forwarded-user-roles', headerValue(p.roles.join(',')));
   if (withGroups) reply.header('x-forwarded-usergroups', p.groups.join(','));
   reply.header('x-forwarded-tenant-id', p.tenantId);
+  // A browser session also says how its user signed in, for upstreams that want two factors.
+  if (p.authentication) {
+    reply.header('x-forwarded-user-amr', p.authentication.amr.join(','));
+    reply.header('x-forwarded-user-acr', acrOf(p.authentication.amr));
+    reply.header('x-forwarded-user-auth-time', String(Math.floor(p.authentication.authTime.getTime() / 1000)));
+  }
 }
 
 /** 200 with identity headers, 401 for a missing or unknown credential, 403 for a known but unusable one. */
@@ -51,7 +58,7 @@ export default async function sessionRoutes(app: FastifyInstance) {
         summary: 'Validate a session cookie for a reverse proxy',
         description: access(
           ['No credential of its own: the route judges the session cookie it is sent.'],
-          'Validates the browser session cookie for a reverse proxy; 200 sets X-Forwarded-User-Id, -User-Username, -User-Roles, -Usergroups and -Tenant-Id.',
+          'Validates the browser session cookie for a reverse proxy; 200 sets X-Forwarded-User-Id, -User-Username, -User-Roles, -Usergroups and -Tenant-Id, and how the user signed in: X-Forwarded-User-Amr (comma-separated RFC 8176 methods), -User-Acr and -User-Auth-Time (seconds since the epoch).',
         ),
         response: responses,
       },
