@@ -32,7 +32,7 @@ export async function openRequestObject(
   } catch {
     return refuse('The request object is not a JWT');
   }
-  if (alg === 'none') return refuse('Unsigned request objects (alg "none") are not accepted');
+  if (alg === 'none') return refuse('Unsigned request objects (alg none) are not accepted');
   if (typeof alg !== 'string' || !(REQUEST_OBJECT_ALGS as readonly string[]).includes(alg)) {
     return refuse(`The request object must be signed with one of ${REQUEST_OBJECT_ALGS.join(', ')}`);
   }
