@@ -65,11 +65,11 @@ export const applicationAttributes = z.object({
   /** The public keys of a private_key_jwt client, and of its request objects. */
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).nullable(),
   /** Or where the server fetches them (https; never with jwks). */
-  jwksUri: z.string().nullable(),
+  jwksUri: z.string().nullable().describe('Where the server fetches the JWK Set of the client (https, through the SSRF guard); never with jwks'),
   /** Authorization requests only through the PAR endpoint (RFC 9126 §6). */
   requirePushedAuthorizationRequests: z.boolean(),
   /** Authorization requests only as signed request objects (RFC 9101). */
-  requireSignedRequestObject: z.boolean(),
+  requireSignedRequestObject: z.boolean().describe('Authorization requests only as signed request objects (RFC 9101), by value or through PAR'),
   isManaged: z.boolean(),
   secretRotatedAt: z.string().nullable(),
   createdAt: z.string(),
@@ -105,9 +105,9 @@ export const applicationCreate = z.strictObject({
   refreshTokenLifetime: fields.refreshTokenLifetime.default(2592000),
   serviceAccountId: fields.serviceAccountId.optional(),
   jwks: clientJwks.optional(),
-  jwksUri: jwksUri.optional(),
+  jwksUri: jwksUri.optional().describe('Where the server fetches the JWK Set of the client (https, through the SSRF guard); never with jwks'),
   requirePushedAuthorizationRequests: z.boolean().default(false),
-  requireSignedRequestObject: z.boolean().default(false),
+  requireSignedRequestObject: z.boolean().default(false).describe('Authorization requests only as signed request objects (RFC 9101); needs jwks or jwksUri'),
 });
 export type ApplicationCreate = z.output<typeof applicationCreate>;
 
