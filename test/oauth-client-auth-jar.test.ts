@@ -29,7 +29,9 @@ async function rp(clientId: string, auth: client.ClientAuth) {
 }
 
 const create = (attributes: Record<string, unknown>) =>
-  call(t.app, admin, 'POST', '/api/v3/applications', { data: { type: 'applications', attributes: { name: `App ${randomUUID().slice(0, 8)}`, ...attributes } } });
+  call(t.app, admin, 'POST', '/api/v3/applications', {
+    data: { type: 'applications', attributes: { name: `App ${randomUUID().slice(0, 8)}`, ...attributes } },
+  });
 
 async function keyPair(alg: string, kid: string) {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
@@ -191,7 +193,9 @@ describe('private_key_jwt with a jwks_uri', () => {
 
     // A key the set does not hold, under a known kid, stays refused.
     const stranger = await keyPair('ES256', 'k1');
-    await expect(client.clientCredentialsGrant(await rp(clientId, client.PrivateKeyJwt({ key: stranger.privateKey as CryptoKey, kid: 'k1' })))).rejects.toMatchObject({
+    await expect(
+      client.clientCredentialsGrant(await rp(clientId, client.PrivateKeyJwt({ key: stranger.privateKey as CryptoKey, kid: 'k1' }))),
+    ).rejects.toMatchObject({
       error: 'invalid_client',
     });
   });
@@ -401,9 +405,11 @@ describe('dpop_jkt at PAR (RFC 9449 §10)', () => {
       error: 'invalid_dpop_proof',
     });
     const other = client.getDPoPHandle(config, await client.randomDPoPKeyPair('ES256'));
-    await expect(client.authorizationCodeGrant(config, bound.location, { pkceCodeVerifier: bound.verifier }, undefined, { DPoP: other })).rejects.toMatchObject({
-      error: 'invalid_dpop_proof',
-    });
+    await expect(client.authorizationCodeGrant(config, bound.location, { pkceCodeVerifier: bound.verifier }, undefined, { DPoP: other })).rejects.toMatchObject(
+      {
+        error: 'invalid_dpop_proof',
+      },
+    );
     const tokens = await client.authorizationCodeGrant(config, bound.location, { pkceCodeVerifier: bound.verifier }, undefined, { DPoP: dpop });
     expect(tokens.token_type).toBe('dpop');
 
@@ -415,9 +421,9 @@ describe('dpop_jkt at PAR (RFC 9449 §10)', () => {
       error: 'invalid_dpop_proof',
     });
     const withKeys = client.getDPoPHandle(config, keys);
-    expect((await client.authorizationCodeGrant(config, byParam.location, { pkceCodeVerifier: byParam.verifier }, undefined, { DPoP: withKeys })).token_type).toBe(
-      'dpop',
-    );
+    expect(
+      (await client.authorizationCodeGrant(config, byParam.location, { pkceCodeVerifier: byParam.verifier }, undefined, { DPoP: withKeys })).token_type,
+    ).toBe('dpop');
     await expect(
       client.buildAuthorizationUrlWithPAR(config, { redirect_uri: REDIRECT, scope: 'openid', dpop_jkt: 'A'.repeat(43) }, { DPoP: withKeys }),
     ).rejects.toMatchObject({ error: 'invalid_dpop_proof' });

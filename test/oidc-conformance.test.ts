@@ -569,7 +569,13 @@ describe('every advertised client authentication method and signing algorithm (R
       const res = await call(t.app, admin, 'POST', '/api/v3/applications', {
         data: {
           type: 'applications',
-          attributes: { name: `Every ${randomUUID().slice(0, 8)}`, clientType: 'confidential', grantTypes: ['client_credentials'], serviceAccountId, ...attributes },
+          attributes: {
+            name: `Every ${randomUUID().slice(0, 8)}`,
+            clientType: 'confidential',
+            grantTypes: ['client_credentials'],
+            serviceAccountId,
+            ...attributes,
+          },
         },
       });
       expect(res.statusCode).toBe(201);

@@ -248,7 +248,12 @@ export async function updateApplication(ctx: ServiceContext, env: ApplicationEnv
         ctx.requestId,
       );
       if (secret) {
-        await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'application.secret.rotated', targetType: 'application', targetId: id }, ctx.requestId);
+        await audit(
+          tx,
+          ctx.principal,
+          { tenantId: ctx.tenantId, action: 'application.secret.rotated', targetType: 'application', targetId: id },
+          ctx.requestId,
+        );
       }
       return { app, secret };
     })

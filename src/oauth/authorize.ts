@@ -114,7 +114,8 @@ export async function pushAuthorizationRequest(
   }
   if (opts.dpopJkt) {
     // RFC 9449 §10: the DPoP proof of the push names the key; a dpop_jkt given too must agree.
-    if (pushed.dpop_jkt !== undefined && pushed.dpop_jkt !== opts.dpopJkt) throw new OAuthError('invalid_dpop_proof', 'dpop_jkt does not match the key of the DPoP proof');
+    if (pushed.dpop_jkt !== undefined && pushed.dpop_jkt !== opts.dpopJkt)
+      throw new OAuthError('invalid_dpop_proof', 'dpop_jkt does not match the key of the DPoP proof');
     pushed.dpop_jkt = opts.dpopJkt;
   }
   const outcome = await validateAuthorizeRequest(deps, pushed, hostTenantId, true, now);

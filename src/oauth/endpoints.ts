@@ -18,5 +18,4 @@ export const REVOCATION_PATH = '/oauth/v2/revoke';
  * Every endpoint URL a client assertion may name as its audience besides the issuer (RFC 7523
  * §3: the token endpoint; OIDC Core §9 and RFC 9126 §2: the endpoint it is sent to).
  */
-export const clientAuthAudiences = (issuer: string) =>
-  [...TOKEN_ENDPOINT_PATHS, ...PAR_PATHS, INTROSPECTION_PATH, REVOCATION_PATH].map((p) => `${issuer}${p}`);
+export const clientAuthAudiences = (issuer: string) => [...TOKEN_ENDPOINT_PATHS, ...PAR_PATHS, INTROSPECTION_PATH, REVOCATION_PATH].map((p) => `${issuer}${p}`);

@@ -51,7 +51,8 @@ export async function openRequestObject(
   } catch (err) {
     if (err instanceof JwksUnavailable) return refuse(`The client's keys cannot be fetched: ${err.message}`);
     if (err instanceof errors.JWTExpired) return refuse('The request object has expired');
-    if (err instanceof errors.JWTClaimValidationFailed) return refuse(`The request object is not valid: ${err.claim} ${err.reason === 'check_failed' ? 'does not match' : err.reason}`);
+    if (err instanceof errors.JWTClaimValidationFailed)
+      return refuse(`The request object is not valid: ${err.claim} ${err.reason === 'check_failed' ? 'does not match' : err.reason}`);
     return refuse('The request object is not signed by a key of the client');
   }
   if (payload.client_id !== app.clientId) return refuse('The client_id of the request object does not match the request');

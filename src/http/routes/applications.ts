@@ -119,7 +119,13 @@ export default async function applicationRoutes(app: FastifyInstance) {
         description: access([WHO.admin, WHO.policy]),
         params: idParams,
         body: inputDocument('applications', applicationUpdate),
-        response: { 200: jsonApi('The updated application (with a new secret, shown once, when it became a client_secret_jwt client)', documentSchema(applicationResource)), ...errors(400, 401, 403, 404, 409, 422) },
+        response: {
+          200: jsonApi(
+            'The updated application (with a new secret, shown once, when it became a client_secret_jwt client)',
+            documentSchema(applicationResource),
+          ),
+          ...errors(400, 401, 403, 404, 409, 422),
+        },
       },
     },
     async (request, reply) => {

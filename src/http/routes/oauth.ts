@@ -58,7 +58,8 @@ const doc = (operationId: string, summary: string, who: string, response: Respon
 const aliasDoc = (operationId: string, of: string, who: string, response: Responses) =>
   doc(`${operationId}IdentityService`, `Alias of ${of}, at the path of the identity service`, who, response);
 
-const CLIENT = 'The client, authenticated as registered: client_secret_basic, client_secret_post, client_secret_jwt or private_key_jwt; a public client by its client_id.';
+const CLIENT =
+  'The client, authenticated as registered: client_secret_basic, client_secret_post, client_secret_jwt or private_key_jwt; a public client by its client_id.';
 const USERINFO = 'An access token with the openid scope, as a bearer token (or `access_token` in the form).';
 const AUTHORIZE = "Public: the user's browser, signed in by the tenant's session or sent to the hosted login page.";
 const TOKEN = `${CLIENT} The grant carries the user's or the account's proof (code and PKCE verifier, refresh token, JWT assertion).`;
