@@ -48,11 +48,6 @@ export class ClientKeys {
     this.cache = new Cache<Fetched>({ max: 10_000, ttlMs: Math.max(1, opts.cacheSeconds) * 1000, needsChannel: false, name: 'client_jwks' });
   }
 
-  /** Fetches and checks a jwks_uri now (registration), without caching it. */
-  async probe(jwksUri: string): Promise<JSONWebKeySet> {
-    return (await this.fetch(jwksUri)).jwks;
-  }
-
   async verify(client: KeyedClient, jwt: string, options: JWTVerifyOptions): Promise<JWTVerifyResult> {
     const algorithms = options.algorithms ?? [...CLIENT_KEY_ALGS];
     if (client.jwks) return jwtVerify(jwt, createLocalJWKSet(client.jwks as JSONWebKeySet), { ...options, algorithms });
