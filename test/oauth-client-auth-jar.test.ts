@@ -367,6 +367,14 @@ describe('signed request objects (RFC 9101)', () => {
     const mismatch = await new Browser(t.issuer).get(`/oauth/v2/authorize?client_id=${jar.clientId}&request=${await requestObject({ client_id: 'x' })}`);
     expect(mismatch.status).toBe(400);
 
+    // A request the object describes but the endpoint refuses does not spend its jti.
+    const refusedJti = randomUUID();
+    const refused = await new Browser(t.issuer).get(
+      `/oauth/v2/authorize?client_id=${jar.clientId}&request=${await requestObject({ jti: refusedJti, response_type: 'token' })}`,
+    );
+    expect(new URL(refused.headers.get('location')!).searchParams.get('error')).toBe('unsupported_response_type');
+    expect(await t.db.prisma.usedClientAssertion.count({ where: { jti: `request:${refusedJti}` } })).toBe(0);
+
     // A jti is used once.
     const once = await requestObject({ jti });
     const first = await new Browser(t.issuer).get(`/oauth/v2/authorize?client_id=${jar.clientId}&request=${once}`);

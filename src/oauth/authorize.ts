@@ -103,11 +103,13 @@ export async function pushAuthorizationRequest(
   if (params.request_uri !== undefined) throw invalidRequest('request_uri cannot be pushed');
   if (params.client_id !== undefined && params.client_id !== client.clientId) throw invalidRequest('client_id does not match the authenticated client');
   let pushed: Record<string, string> = { client_id: client.clientId };
+  let spend = async () => true;
   if (params.request !== undefined) {
     // RFC 9101 §6.3 (and RFC 9126 §3): the object's parameters alone make the request.
     const opened = await openRequestObject(deps, client, params.request, now);
     if (!opened.ok) throw new OAuthError('invalid_request_object', opened.description);
     pushed = { ...opened.params, client_id: client.clientId };
+    spend = opened.spend;
   } else {
     if (client.requireSignedRequestObject) throw invalidRequest('This application must send its authorization requests as signed request objects (RFC 9101)');
     for (const [k, v] of Object.entries(params)) if (!CLIENT_AUTH_PARAMS.has(k)) pushed[k] = v;
@@ -121,6 +123,7 @@ export async function pushAuthorizationRequest(
   const outcome = await validateAuthorizeRequest(deps, pushed, hostTenantId, true, now);
   if (outcome.kind === 'page') throw outcome.error ? new OAuthError(outcome.error, outcome.message) : invalidRequest(outcome.message);
   if (outcome.kind === 'redirect') throw new OAuthError(outcome.error, outcome.description);
+  if (!(await spend())) throw new OAuthError('invalid_request_object', 'The request object was already used (jti)');
   const requestUri = await storePushedRequest(deps.prisma, client, pushed, now);
   return { request_uri: requestUri, expires_in: PUSHED_REQUEST_LIFETIME_SECONDS };
 }
@@ -162,7 +165,11 @@ async function validateAuthorizeRequest(
     if (query.request_uri !== undefined) return { kind: 'page', message: 'invalid_request: request and request_uri cannot be combined.' };
     const opened = await openRequestObject(deps, app, jwt, now);
     if (!opened.ok) return { kind: 'page', message: `invalid_request_object: ${opened.description}.`, error: 'invalid_request_object' };
-    return validateAuthorizeRequest(deps, { ...opened.params, client_id: clientId }, hostTenantId, false, now, true);
+    const outcome = await validateAuthorizeRequest(deps, { ...opened.params, client_id: clientId }, hostTenantId, false, now, true);
+    if (outcome.kind === 'ok' && !(await opened.spend())) {
+      return { kind: 'page', message: 'invalid_request_object: The request object was already used (jti).', error: 'invalid_request_object' };
+    }
+    return outcome;
   }
   const redirectUri = one(query, 'redirect_uri');
   if (!redirectUri || !app.redirectUris.includes(redirectUri)) {

@@ -10,7 +10,9 @@ const CLOCK_SKEW_SECONDS = 60;
 // Claims of the JWT itself, not parameters of the authorization request.
 const JWT_CLAIMS = new Set(['iss', 'aud', 'exp', 'nbf', 'iat', 'jti', 'sub']);
 
-export type RequestObjectResult = { ok: true; params: Record<string, string> } | { ok: false; description: string };
+export type RequestObjectResult =
+  /** spend() records the object's jti once the request is accepted: false when it was already used. */
+  { ok: true; params: Record<string, string>; spend: () => Promise<boolean> } | { ok: false; description: string };
 
 /**
  * The parameters of a signed request object (RFC 9101): signed by one of the client's keys,
@@ -65,14 +67,16 @@ export async function openRequestObject(
     else return refuse(`${k.slice(0, 50)} in the request object must be a string`);
   }
   const { jti, exp } = payload as { jti?: unknown; exp: number };
-  if (jti !== undefined) {
-    if (typeof jti !== 'string' || !jti || jti.length > 200) return refuse('The jti of the request object must be 1 to 200 characters');
-    // Same one-time store as client assertions, in a namespace of its own.
+  if (jti !== undefined && (typeof jti !== 'string' || !jti || jti.length > 200)) return refuse('The jti of the request object must be 1 to 200 characters');
+  // Recorded only once the whole request is found valid, so that a refused one changes nothing;
+  // the same one-time store as client assertions, in a namespace of its own.
+  const spend = async () => {
+    if (jti === undefined) return true;
     const inserted = await deps.prisma.$executeRaw`
       INSERT INTO "UsedClientAssertion" ("tenantId", "applicationId", jti, "expiresAt")
-      VALUES (${app.tenantId}::uuid, ${app.id}::uuid, ${`request:${jti}`}, ${new Date((exp + CLOCK_SKEW_SECONDS) * 1000)})
+      VALUES (${app.tenantId}::uuid, ${app.id}::uuid, ${`request:${jti as string}`}, ${new Date((exp + CLOCK_SKEW_SECONDS) * 1000)})
       ON CONFLICT DO NOTHING`;
-    if (inserted === 0) return refuse('The request object was already used (jti)');
-  }
-  return { ok: true, params };
+    return inserted > 0;
+  };
+  return { ok: true, params, spend };
 }
