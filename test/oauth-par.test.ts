@@ -147,7 +147,7 @@ describe('pushed authorization requests (RFC 9126)', () => {
       [{ ...good, code_challenge_method: 'plain' }, auth, 400, 'invalid_request'],
       [{ ...good, response_type: 'token' }, auth, 400, 'unsupported_response_type'],
       [{ ...good, request_uri: 'urn:ietf:params:oauth:request_uri:x' }, auth, 400, 'invalid_request'],
-      [{ ...good, request: 'e30.e30.' }, auth, 400, 'request_not_supported'],
+      [{ ...good, request: 'e30.e30.' }, auth, 400, 'invalid_request_object'],
       [{ ...good, client_id: spa.clientId }, auth, 400, 'invalid_request'],
       [{ ...good, max_age: '-1' }, auth, 400, 'invalid_request'],
     ];

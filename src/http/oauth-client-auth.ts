@@ -32,7 +32,7 @@ function requireForm(request: FastifyRequest) {
  * The one client-authentication step of the token, introspection and revocation endpoints
  * (src/oauth/client-auth.ts decides): reads the form, runs the endpoint's own parameter
  * check first when it has one, then authenticates the client (Basic or post, RFC 6749
- * 2.3.1; private_key_jwt, RFC 7523 §2.2). The handler reads `request.oauthForm`. Whether a client is required, and of
+ * 2.3.1; client_secret_jwt and private_key_jwt, RFC 7523 §2.2). The handler reads `request.oauthForm`. Whether a client is required, and of
  * which type, is the endpoint's rule.
  */
 export function clientAuthentication(precheck?: (params: Record<string, string>) => void): preHandlerAsyncHookHandler {
@@ -40,7 +40,8 @@ export function clientAuthentication(precheck?: (params: Record<string, string>)
     requireForm(request);
     const params = formParams(request.body);
     precheck?.(params);
-    const client = await authenticateClient(request.server.db, clientCredentialsOf(request.headers.authorization, params), request.server.oauth.issuer);
+    const { oauth } = request.server;
+    const client = await authenticateClient(request.server.db, clientCredentialsOf(request.headers.authorization, params), oauth.issuer, oauth);
     request.oauthForm = { params, client };
   };
 }

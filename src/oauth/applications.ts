@@ -6,6 +6,9 @@ import type { Prisma } from '../platform/db.js';
 import { conflict, notFound, unprocessable } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
 import { randomToken, sha256Hex } from '../platform/secrets.js';
+import { seal, unseal } from '../platform/sealed.js';
+import { AddressRefused, assertHostAllowed } from '../platform/net.js';
+import type { BlockList } from 'node:net';
 import { forgetClient } from './hot-cache.js';
 import {
   AUTH_METHODS,
@@ -28,6 +31,50 @@ export const newClientId = () => randomToken(24);
 export const newClientSecret = () => randomToken(48);
 export const hashClientSecret = sha256Hex;
 
+/** What the application commands need beyond the context: the master key and the jwks_uri guard. */
+export interface ApplicationEnv {
+  masterKey: Buffer;
+  /** Addresses a jwks_uri may point to although they are private (CLIENT_JWKS_ALLOW_CIDRS). */
+  jwksAllow: BlockList;
+}
+
+// The sealed secret is bound to its application: copied to another row it does not open.
+const secretAad = (applicationId: string) => `client-secret:${applicationId}`;
+
+/**
+ * The secret of a client_secret_jwt client, which the server needs itself to check the HMAC
+ * of its assertions: every other client's secret is kept as a hash only.
+ */
+export function unsealClientSecret(masterKey: Buffer, app: Pick<Application, 'id' | 'clientSecretSealed'>): string | undefined {
+  if (!app.clientSecretSealed) return undefined;
+  return unseal(masterKey, app.clientSecretSealed, secretAad(app.id))?.toString('utf8');
+}
+
+const sealedSecret = (env: ApplicationEnv, applicationId: string, method: string, secret: string | undefined) =>
+  method === 'client_secret_jwt' && secret ? seal(env.masterKey, secret, secretAad(applicationId)) : null;
+
+/**
+ * A jwks_uri must be https (plain http only to an address of CLIENT_JWKS_ALLOW_CIDRS) and must
+ * not reach the server's own network: checked when it is registered, and again at every fetch.
+ */
+async function checkJwksUri(env: ApplicationEnv, uri: string) {
+  const pointer = '/data/attributes/jwksUri';
+  const url = URL.parse(uri);
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.username || url.password) {
+    throw unprocessable('jwksUri must be an https URL without credentials', pointer);
+  }
+  try {
+    await assertHostAllowed(url.hostname, env.jwksAllow);
+  } catch (err) {
+    if (err instanceof AddressRefused) throw unprocessable(`jwksUri is refused: ${err.message}`, pointer);
+    // A name that does not resolve now may later; every fetch is checked again.
+  }
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (url.protocol === 'http:' && !env.jwksAllow.check(host, host.includes(':') ? 'ipv6' : 'ipv4')) {
+    throw unprocessable('jwksUri must be an https URL', pointer);
+  }
+}
+
 export function applicationAttributes(a: Application, clientSecret?: string) {
   return {
     name: a.name,
@@ -44,7 +91,9 @@ export function applicationAttributes(a: Application, clientSecret?: string) {
     refreshTokenLifetime: a.refreshTokenLifetime,
     serviceAccountId: a.serviceAccountId,
     jwks: (a.jwks as { keys: Record<string, unknown>[] } | null) ?? null,
+    jwksUri: a.jwksUri,
     requirePushedAuthorizationRequests: a.requirePushedAuthorizationRequests,
+    requireSignedRequestObject: a.requireSignedRequestObject,
     isManaged: a.isManaged,
     secretRotatedAt: a.secretRotatedAt?.toISOString() ?? null,
     createdAt: a.createdAt.toISOString(),
@@ -63,6 +112,8 @@ interface Shape {
   grantTypes: string[];
   serviceAccountId: string | null;
   jwks: unknown;
+  jwksUri?: string | null;
+  requireSignedRequestObject?: boolean;
 }
 
 /** The rules that tie the fields of an application together (also applied by the import). */
@@ -75,12 +126,16 @@ export async function checkShape(tx: Tx, tenantId: string, s: Shape) {
     if (s.grantTypes.includes(GRANT_TOKEN_EXCHANGE)) throw unprocessable('A public client cannot use token exchange', '/data/attributes/grantTypes');
   } else if (s.tokenEndpointAuthMethod === 'none') {
     throw unprocessable(
-      'A confidential client authenticates with client_secret_basic, client_secret_post or private_key_jwt',
+      'A confidential client authenticates with client_secret_basic, client_secret_post, client_secret_jwt or private_key_jwt',
       '/data/attributes/tokenEndpointAuthMethod',
     );
   }
-  if (s.tokenEndpointAuthMethod === 'private_key_jwt' && !s.jwks) {
-    throw unprocessable('private_key_jwt needs the public keys the client signs with (jwks)', '/data/attributes/jwks');
+  if (s.jwks && s.jwksUri) throw unprocessable('Register the keys either by value (jwks) or by reference (jwksUri), not both', '/data/attributes/jwksUri');
+  if (s.tokenEndpointAuthMethod === 'private_key_jwt' && !s.jwks && !s.jwksUri) {
+    throw unprocessable('private_key_jwt needs the public keys the client signs with (jwks or jwksUri)', '/data/attributes/jwks');
+  }
+  if (s.requireSignedRequestObject && !s.jwks && !s.jwksUri) {
+    throw unprocessable('Signed request objects need the public keys the client signs with (jwks or jwksUri)', '/data/attributes/requireSignedRequestObject');
   }
   if (s.grantTypes.includes(GRANT_AUTHORIZATION_CODE) && s.redirectUris.length === 0) {
     throw unprocessable('authorization_code needs at least one redirect URI', '/data/attributes/redirectUris');
@@ -124,15 +179,22 @@ export async function listApplications(prisma: Prisma, tenantId: string, skip: n
   return { total, rows };
 }
 
-export async function createApplication(ctx: ServiceContext, input: ApplicationCreate) {
+export async function createApplication(ctx: ServiceContext, env: ApplicationEnv, input: ApplicationCreate) {
   const method = input.tokenEndpointAuthMethod ?? (input.clientType === 'public' ? 'none' : 'client_secret_basic');
   const secret = input.clientType === 'confidential' ? newClientSecret() : undefined;
+  if (input.jwksUri) await checkJwksUri(env, input.jwksUri);
   return ctx.prisma.$transaction(async (tx) => {
-    const shape = { ...input, tokenEndpointAuthMethod: method, serviceAccountId: input.serviceAccountId ?? null, jwks: jwksColumn(input.jwks) };
+    const shape = {
+      ...input,
+      tokenEndpointAuthMethod: method,
+      serviceAccountId: input.serviceAccountId ?? null,
+      jwks: jwksColumn(input.jwks),
+      jwksUri: input.jwksUri ?? null,
+    };
     await checkShape(tx, ctx.tenantId, { ...shape, jwks: input.jwks });
     await assertMayActOnBinding(tx, ctx, shape.serviceAccountId);
     await assertNameFree(tx, ctx.tenantId, input.name);
-    const app = await tx.application.create({
+    const created = await tx.application.create({
       data: {
         ...shape,
         tenantId: ctx.tenantId,
@@ -140,33 +202,48 @@ export async function createApplication(ctx: ServiceContext, input: ApplicationC
         clientSecretHash: secret ? hashClientSecret(secret) : null,
       },
     });
+    // The sealed secret names the row's id, known only now.
+    const sealed = sealedSecret(env, created.id, method, secret);
+    const app = sealed ? await tx.application.update({ where: { id: created.id }, data: { clientSecretSealed: sealed } }) : created;
     await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'application.created', targetType: 'application', targetId: app.id }, ctx.requestId);
     return { app, secret };
   });
 }
 
-export async function updateApplication(ctx: ServiceContext, id: string, input: ApplicationUpdate) {
+export async function updateApplication(ctx: ServiceContext, env: ApplicationEnv, id: string, input: ApplicationUpdate) {
   const current = await findApplication(ctx.prisma, ctx.tenantId, id);
   await assertMayActOnBinding(ctx.prisma, ctx, current.serviceAccountId);
   if (current.isManaged && input.name !== undefined && input.name !== current.name) {
     throw unprocessable('The name of a managed application cannot change', '/data/attributes/name');
   }
+  if (input.jwksUri) await checkJwksUri(env, input.jwksUri);
+  const method = input.tokenEndpointAuthMethod ?? current.tokenEndpointAuthMethod;
+  // Only the hash of the current secret is known: becoming a client_secret_jwt client issues a
+  // new secret (shown once, as at creation); leaving it forgets the sealed one.
+  const secret = method === 'client_secret_jwt' && !current.clientSecretSealed ? newClientSecret() : undefined;
   return ctx.prisma
     .$transaction(async (tx) => {
       const merged = {
         clientType: current.clientType,
-        tokenEndpointAuthMethod: input.tokenEndpointAuthMethod ?? current.tokenEndpointAuthMethod,
+        tokenEndpointAuthMethod: method,
         redirectUris: input.redirectUris ?? current.redirectUris,
         grantTypes: input.grantTypes ?? current.grantTypes,
         serviceAccountId: input.serviceAccountId === undefined ? current.serviceAccountId : input.serviceAccountId,
         jwks: input.jwks === undefined ? current.jwks : input.jwks,
+        jwksUri: input.jwksUri === undefined ? current.jwksUri : input.jwksUri,
+        requireSignedRequestObject: input.requireSignedRequestObject ?? current.requireSignedRequestObject,
       };
       await checkShape(tx, ctx.tenantId, merged);
       if (merged.serviceAccountId !== current.serviceAccountId) await assertMayActOnBinding(tx, ctx, merged.serviceAccountId);
       if (input.name) await assertNameFree(tx, ctx.tenantId, input.name, id);
+      const secretFields = secret
+        ? { clientSecretHash: hashClientSecret(secret), clientSecretSealed: sealedSecret(env, id, method, secret), secretRotatedAt: new Date() }
+        : method !== 'client_secret_jwt' && current.clientSecretSealed
+          ? { clientSecretSealed: null }
+          : {};
       const app = await tx.application.update({
         where: { tenantId_id: { tenantId: ctx.tenantId, id } },
-        data: { ...input, jwks: input.jwks === undefined ? undefined : jwksColumn(input.jwks) },
+        data: { ...input, ...secretFields, jwks: input.jwks === undefined ? undefined : jwksColumn(input.jwks) },
       });
       await audit(
         tx,
@@ -174,7 +251,15 @@ export async function updateApplication(ctx: ServiceContext, id: string, input: 
         { tenantId: ctx.tenantId, action: 'application.updated', targetType: 'application', targetId: id, details: { fields: Object.keys(input) } },
         ctx.requestId,
       );
-      return app;
+      if (secret) {
+        await audit(
+          tx,
+          ctx.principal,
+          { tenantId: ctx.tenantId, action: 'application.secret.rotated', targetType: 'application', targetId: id },
+          ctx.requestId,
+        );
+      }
+      return { app, secret };
     })
     .finally(() => forgetClient(current.clientId));
 }
@@ -197,7 +282,7 @@ export async function deleteApplication(ctx: ServiceContext, id: string) {
     .finally(() => forgetClient(current.clientId));
 }
 
-export async function rotateApplicationSecret(ctx: ServiceContext, id: string) {
+export async function rotateApplicationSecret(ctx: ServiceContext, env: ApplicationEnv, id: string) {
   const current = await findApplication(ctx.prisma, ctx.tenantId, id);
   if (current.clientType !== 'confidential') throw unprocessable('A public client has no secret');
   await assertMayActOnBinding(ctx.prisma, ctx, current.serviceAccountId);
@@ -206,7 +291,11 @@ export async function rotateApplicationSecret(ctx: ServiceContext, id: string) {
     .$transaction(async (tx) => {
       const app = await tx.application.update({
         where: { tenantId_id: { tenantId: ctx.tenantId, id } },
-        data: { clientSecretHash: hashClientSecret(secret), secretRotatedAt: new Date() },
+        data: {
+          clientSecretHash: hashClientSecret(secret),
+          clientSecretSealed: sealedSecret(env, id, current.tokenEndpointAuthMethod, secret),
+          secretRotatedAt: new Date(),
+        },
       });
       await audit(tx, ctx.principal, { tenantId: ctx.tenantId, action: 'application.secret.rotated', targetType: 'application', targetId: id }, ctx.requestId);
       return { app, secret };

@@ -10,6 +10,11 @@ import { PUSHED_REQUEST_LIFETIME_SECONDS, storePushedRequest, takePushedRequest 
 import { GRANT_AUTHORIZATION_CODE } from './schemas.js';
 import { grantableScopes } from './scopes.js';
 import { hashToken, type OAuthDeps } from './tokens.js';
+import type { ClientKeys } from './client-keys.js';
+import { openRequestObject } from './request-object.js';
+
+/** The authorization endpoint's dependencies: the token ones, and the clients' keys for request objects. */
+export type AuthorizeDeps = OAuthDeps & { clientKeys: ClientKeys };
 
 export const CODE_LIFETIME_SECONDS = 60;
 // How long the hosted login may take between /authorize and the submitted password.
@@ -38,6 +43,8 @@ export interface AuthRequest {
    * the login ends back at its confirmation page instead of with a code (see ./device.ts).
    */
   device?: string;
+  /** RFC 9449 §10: the thumbprint of the DPoP key the code's redemption must prove. */
+  dpopJkt?: string;
   exp: number;
 }
 
@@ -54,8 +61,8 @@ export function openAuthRequest(key: Buffer, sealed: string | undefined, now = D
 }
 
 export type AuthorizeOutcome =
-  /** Client or redirect URI not trusted: show an error, never redirect (RFC 6749 4.1.2.1). */
-  | { kind: 'page'; message: string }
+  /** Client or redirect URI not trusted: show an error, never redirect (RFC 6749 4.1.2.1); error for the PAR endpoint. */
+  | { kind: 'page'; message: string; error?: string }
   /** An error the client may see, at its redirect URI (`url`); error and description for the PAR endpoint, which answers them as JSON. */
   | { kind: 'redirect'; url: string; error: string; description: string }
   | { kind: 'ok'; app: Application; req: AuthRequest };
@@ -78,7 +85,7 @@ function one(q: Record<string, unknown>, name: string): string | undefined {
  * whose stored parameters are then validated again as they are now.
  */
 export async function parseAuthorizeRequest(
-  deps: OAuthDeps,
+  deps: AuthorizeDeps,
   query: Record<string, unknown>,
   hostTenantId: string | undefined,
   now = Date.now(),
@@ -92,19 +99,37 @@ export async function parseAuthorizeRequest(
  * parameters may not name another, nor carry a request_uri themselves.
  */
 export async function pushAuthorizationRequest(
-  deps: OAuthDeps,
+  deps: AuthorizeDeps,
   client: Application,
   params: Record<string, string>,
   hostTenantId: string | undefined,
+  opts: { dpopJkt?: string } = {},
   now = Date.now(),
 ): Promise<{ request_uri: string; expires_in: number }> {
   if (params.request_uri !== undefined) throw invalidRequest('request_uri cannot be pushed');
   if (params.client_id !== undefined && params.client_id !== client.clientId) throw invalidRequest('client_id does not match the authenticated client');
-  const pushed: Record<string, string> = { client_id: client.clientId };
-  for (const [k, v] of Object.entries(params)) if (!CLIENT_AUTH_PARAMS.has(k)) pushed[k] = v;
+  let pushed: Record<string, string> = { client_id: client.clientId };
+  let spend = async () => true;
+  if (params.request !== undefined) {
+    // RFC 9101 §6.3 (and RFC 9126 §3): the object's parameters alone make the request.
+    const opened = await openRequestObject(deps, client, params.request, now);
+    if (!opened.ok) throw new OAuthError('invalid_request_object', opened.description);
+    pushed = { ...opened.params, client_id: client.clientId };
+    spend = opened.spend;
+  } else {
+    if (client.requireSignedRequestObject) throw invalidRequest('This application must send its authorization requests as signed request objects (RFC 9101)');
+    for (const [k, v] of Object.entries(params)) if (!CLIENT_AUTH_PARAMS.has(k)) pushed[k] = v;
+  }
+  if (opts.dpopJkt) {
+    // RFC 9449 §10: the DPoP proof of the push names the key; a dpop_jkt given too must agree.
+    if (pushed.dpop_jkt !== undefined && pushed.dpop_jkt !== opts.dpopJkt)
+      throw new OAuthError('invalid_dpop_proof', 'dpop_jkt does not match the key of the DPoP proof');
+    pushed.dpop_jkt = opts.dpopJkt;
+  }
   const outcome = await validateAuthorizeRequest(deps, pushed, hostTenantId, true, now);
-  if (outcome.kind === 'page') throw invalidRequest(outcome.message);
+  if (outcome.kind === 'page') throw outcome.error ? new OAuthError(outcome.error, outcome.message) : invalidRequest(outcome.message);
   if (outcome.kind === 'redirect') throw new OAuthError(outcome.error, outcome.description);
+  if (!(await spend())) throw new OAuthError('invalid_request_object', 'The request object was already used (jti)');
   const requestUri = await storePushedRequest(deps.prisma, client, pushed, now);
   return { request_uri: requestUri, expires_in: PUSHED_REQUEST_LIFETIME_SECONDS };
 }
@@ -113,11 +138,12 @@ export async function pushAuthorizationRequest(
 const CLIENT_AUTH_PARAMS = new Set(['client_secret', 'client_assertion', 'client_assertion_type']);
 
 async function validateAuthorizeRequest(
-  deps: OAuthDeps,
+  deps: AuthorizeDeps,
   query: Record<string, unknown>,
   hostTenantId: string | undefined,
   pushed: boolean,
   now: number,
+  signed = false,
 ): Promise<AuthorizeOutcome> {
   const { prisma, issuer } = deps;
   const clientId = one(query, 'client_id');
@@ -137,6 +163,19 @@ async function validateAuthorizeRequest(
     const taken = await takePushedRequest(prisma, app, requestUri, now);
     if (!taken.ok) return { kind: 'page', message: `invalid_request_uri: ${taken.description}.` };
     return validateAuthorizeRequest(deps, taken.params, hostTenantId, true, now);
+  }
+  if (!pushed && query.request !== undefined) {
+    // RFC 9101 §5: a request object by value. Until it is verified there is no trusted redirect URI.
+    const jwt = one(query, 'request');
+    if (!jwt || jwt.includes('\u0000')) return { kind: 'page', message: 'invalid_request: request must be given once.' };
+    if (query.request_uri !== undefined) return { kind: 'page', message: 'invalid_request: request and request_uri cannot be combined.' };
+    const opened = await openRequestObject(deps, app, jwt, now);
+    if (!opened.ok) return { kind: 'page', message: `invalid_request_object: ${opened.description}.`, error: 'invalid_request_object' };
+    const outcome = await validateAuthorizeRequest(deps, { ...opened.params, client_id: clientId }, hostTenantId, false, now, true);
+    if (outcome.kind === 'ok' && !(await opened.spend())) {
+      return { kind: 'page', message: 'invalid_request_object: The request object was already used (jti).', error: 'invalid_request_object' };
+    }
+    return outcome;
   }
   const redirectUri = one(query, 'redirect_uri');
   if (!redirectUri || !app.redirectUris.includes(redirectUri)) {
@@ -163,10 +202,13 @@ async function validateAuthorizeRequest(
     'login_hint',
     'id_token_hint',
     'acr_values',
+    'dpop_jkt',
   ]) {
     if (one(query, name) === '\u0000dup') return fail('invalid_request', `${name} is repeated`);
   }
-  if (query.request !== undefined) return fail('request_not_supported', 'Request objects are not supported');
+  if (app.requireSignedRequestObject && !pushed && !signed) {
+    return fail('invalid_request', 'This application must send its authorization requests as signed request objects (RFC 9101)');
+  }
   if (app.requirePushedAuthorizationRequests && !pushed) {
     return fail('invalid_request', 'This application must push its authorization requests (RFC 9126)');
   }
@@ -200,6 +242,9 @@ async function validateAuthorizeRequest(
   if ((acrValues?.length ?? 0) > 1024) return fail('invalid_request', 'acr_values is too long');
   const scopes = grantableScopes(one(query, 'scope'));
   const loginHint = one(query, 'login_hint');
+  const dpopJkt = one(query, 'dpop_jkt');
+  // A JWK SHA-256 thumbprint (RFC 7638), base64url: 43 characters.
+  if (dpopJkt !== undefined && !/^[A-Za-z0-9_-]{43}$/.test(dpopJkt)) return fail('invalid_request', 'dpop_jkt must be a JWK SHA-256 thumbprint');
   const idTokenHint = one(query, 'id_token_hint');
   const hint = idTokenHint ? await verifyIdTokenHint(deps, idTokenHint) : undefined;
   if (idTokenHint && !hint) return fail('invalid_request', 'id_token_hint is not an ID token of this server');
@@ -222,6 +267,7 @@ async function validateAuthorizeRequest(
       prompt,
       acrValues,
       hintedSubject: hint?.sub,
+      dpopJkt,
       exp: Math.floor(now / 1000) + REQUEST_LIFETIME_SECONDS,
     },
   };
@@ -251,6 +297,7 @@ export async function issueCode(
       redirectUri: req.redirectUri,
       codeChallenge: req.codeChallenge ?? null,
       codeChallengeMethod: req.codeChallengeMethod ?? null,
+      dpopJkt: req.dpopJkt ?? null,
       scope: req.scope,
       nonce: req.nonce ?? null,
       authTime: login.authTime,

@@ -1,19 +1,29 @@
-import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet } from 'jose';
+import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTVerifyResult } from 'jose';
 import type { Application } from '../generated/prisma/client.js';
 import type { Database } from '../platform/db.js';
 import { constantTimeEqual } from '../platform/secrets.js';
-import { hashClientSecret } from './applications.js';
+import { hashClientSecret, unsealClientSecret } from './applications.js';
+import { CLIENT_KEY_ALGS, JwksUnavailable, type ClientKeys } from './client-keys.js';
 import { invalidClient, invalidRequest } from './errors.js';
-import { tokenEndpointUrls } from './endpoints.js';
+import { clientAuthAudiences } from './endpoints.js';
 import { cachesOf } from './hot-cache.js';
 
 export interface ClientCredentials {
   clientId?: string;
   clientSecret?: string;
-  /** The client assertion of private_key_jwt (RFC 7523 §2.2). */
+  /** The client assertion of private_key_jwt or client_secret_jwt (RFC 7523 §2.2), told apart by its alg. */
   assertion?: string;
-  method: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
+  method: 'client_secret_basic' | 'client_secret_post' | 'client_secret_jwt' | 'private_key_jwt' | 'none';
 }
+
+/** What client authentication needs besides the database: the master key (sealed secrets) and the client keys. */
+export interface ClientAuthDeps {
+  masterKey: Buffer;
+  clientKeys: ClientKeys;
+}
+
+/** MACs of client_secret_jwt (OIDC Core §9), keyed by the client secret. */
+export const CLIENT_SECRET_JWT_ALGS = ['HS256', 'HS384', 'HS512'] as const;
 
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 /** Longest lifetime (exp - now) of a client assertion: it is made for one request. */
@@ -43,26 +53,33 @@ export function clientCredentialsOf(authorization: string | undefined, body: Rec
     if (body.client_secret !== undefined) throw invalidRequest('Use one client authentication method, not two');
     if (body.client_assertion_type !== ASSERTION_TYPE) throw invalidClient(`client_assertion_type must be ${ASSERTION_TYPE}`);
     if (!body.client_assertion || body.client_assertion.length > 16384) throw invalidClient('client_assertion is required');
-    let iss: unknown;
+    let iss: unknown, alg: unknown;
     try {
       iss = decodeJwt(body.client_assertion).iss;
+      alg = decodeProtectedHeader(body.client_assertion).alg;
     } catch {
       throw invalidClient('client_assertion is not a JWT');
     }
     if (typeof iss !== 'string' || (body.client_id !== undefined && body.client_id !== iss)) throw invalidClient('The assertion is not issued by the client');
-    return { clientId: iss, assertion: body.client_assertion, method: 'private_key_jwt' };
+    const method = typeof alg === 'string' && alg.startsWith('HS') ? 'client_secret_jwt' : 'private_key_jwt';
+    return { clientId: iss, assertion: body.client_assertion, method };
   }
   if (body.client_secret !== undefined) return { clientId: body.client_id, clientSecret: body.client_secret, method: 'client_secret_post' };
   return { clientId: body.client_id, method: 'none' };
 }
 
 /**
- * Authenticates the client: a confidential client with its secret (basic or post, either
- * accepted) or, when it is registered for private_key_jwt, with an assertion signed by one of
- * its keys and nothing else; a public client by its id alone (it proves itself with PKCE).
- * Returns undefined when the request names no client at all.
+ * Authenticates the client as it is registered, by that method alone: a secret (basic or
+ * post, either accepted), an assertion MACed with its secret (client_secret_jwt) or signed by
+ * one of its keys (private_key_jwt); a public client by its id alone (it proves itself with
+ * PKCE). Returns undefined when the request names no client at all.
  */
-export async function authenticateClient(db: Pick<Database, 'pool'>, creds: ClientCredentials, issuer: string): Promise<Application | undefined> {
+export async function authenticateClient(
+  db: Pick<Database, 'pool'>,
+  creds: ClientCredentials,
+  issuer: string,
+  deps: ClientAuthDeps,
+): Promise<Application | undefined> {
   if (!creds.clientId) {
     if (creds.method === 'none') return undefined;
     throw invalidClient();
@@ -71,9 +88,10 @@ export async function authenticateClient(db: Pick<Database, 'pool'>, creds: Clie
   const app = await findClient(db, creds.clientId);
   if (!app) throw invalidClient();
   if (app.tenantState !== 'active') throw invalidClient("The client's tenant is disabled");
-  if (app.tokenEndpointAuthMethod === 'private_key_jwt' || creds.method === 'private_key_jwt') {
-    if (app.tokenEndpointAuthMethod !== 'private_key_jwt' || !creds.assertion) throw invalidClient();
-    await verifyClientAssertion(db, app, creds.assertion, issuer);
+  const registered = app.tokenEndpointAuthMethod;
+  if (registered === 'private_key_jwt' || registered === 'client_secret_jwt' || creds.assertion) {
+    if (creds.method !== registered || !creds.assertion) throw invalidClient();
+    await verifyClientAssertion(db, app, creds.assertion, issuer, deps);
   } else if (app.clientType === 'confidential') {
     if (creds.method === 'none' || !creds.clientSecret || !app.clientSecretHash) throw invalidClient();
     if (!constantTimeEqual(hashClientSecret(creds.clientSecret), app.clientSecretHash)) throw invalidClient();
@@ -84,27 +102,34 @@ export async function authenticateClient(db: Pick<Database, 'pool'>, creds: Clie
 }
 
 /**
- * RFC 7523 §3 for a client assertion: signed by a key of the client's JWKS, iss and sub the
- * client id, this server as audience (the issuer or a token endpoint URL), short-lived, and
- * its jti used once: the jti is recorded until the assertion expires, in the database, so a
- * replay is refused on every instance.
+ * RFC 7523 §3 for a client assertion: signed by a key of the client's JWK Set (registered, or
+ * fetched from its jwks_uri) or MACed with its secret, iss and sub the client id, this server
+ * as audience (the issuer or an endpoint URL), short-lived, and its jti used once: the jti is
+ * recorded until the assertion expires, in the database, so a replay is refused on every instance.
  */
-async function verifyClientAssertion(db: Pick<Database, 'pool'>, app: Application, assertion: string, issuer: string) {
-  if (!app.jwks) throw invalidClient();
-  let exp: number, jti: unknown;
+async function verifyClientAssertion(db: Pick<Database, 'pool'>, app: Application, assertion: string, issuer: string, deps: ClientAuthDeps) {
+  const options = {
+    issuer: app.clientId,
+    subject: app.clientId,
+    audience: [issuer, ...clientAuthAudiences(issuer)],
+    clockTolerance: CLOCK_SKEW_SECONDS,
+    requiredClaims: ['exp', 'jti'],
+  };
+  let verified: JWTVerifyResult;
   try {
-    const { payload } = await jwtVerify(assertion, createLocalJWKSet(app.jwks as unknown as JSONWebKeySet), {
-      algorithms: ['RS256', 'ES256'],
-      issuer: app.clientId,
-      subject: app.clientId,
-      audience: [issuer, ...tokenEndpointUrls(issuer)],
-      clockTolerance: CLOCK_SKEW_SECONDS,
-      requiredClaims: ['exp', 'jti'],
-    });
-    ({ exp, jti } = payload as { exp: number; jti: unknown });
-  } catch {
+    if (app.tokenEndpointAuthMethod === 'client_secret_jwt') {
+      const secret = unsealClientSecret(deps.masterKey, app);
+      if (!secret) throw invalidClient('The client has no secret for client_secret_jwt: rotate it');
+      verified = await jwtVerify(assertion, new TextEncoder().encode(secret), { ...options, algorithms: [...CLIENT_SECRET_JWT_ALGS] });
+    } else {
+      verified = await deps.clientKeys.verify(app, assertion, { ...options, algorithms: [...CLIENT_KEY_ALGS] });
+    }
+  } catch (err) {
+    if (err instanceof JwksUnavailable) throw invalidClient(`The client's keys cannot be fetched: ${err.message}`);
+    if (err instanceof Error && err.name === 'OAuthError') throw err;
     throw invalidClient('The client assertion is not valid');
   }
+  const { exp, jti } = verified.payload as { exp: number; jti: unknown };
   if (exp - Date.now() / 1000 > MAX_ASSERTION_SECONDS) throw invalidClient(`The client assertion lives longer than ${MAX_ASSERTION_SECONDS} s`);
   if (typeof jti !== 'string' || !jti || jti.length > 255) throw invalidClient('The client assertion needs a jti of 1 to 255 characters');
   const { rowCount } = await db.pool.query(

@@ -12,3 +12,11 @@ export const USERINFO_PATHS = ['/oidc/v1/userinfo', '/oidc/userinfo'] as const;
 
 /** The absolute URLs of the token endpoint, each a valid audience of a JWT-bearer assertion (RFC 7523 §3). */
 export const tokenEndpointUrls = (issuer: string) => TOKEN_ENDPOINT_PATHS.map((p) => `${issuer}${p}`);
+export const INTROSPECTION_PATH = '/oauth/v2/introspect';
+export const REVOCATION_PATH = '/oauth/v2/revoke';
+
+/**
+ * Every endpoint URL a client assertion may name as its audience besides the issuer (RFC 7523
+ * §3: the token endpoint; OIDC Core §9 and RFC 9126 §2: the endpoint it is sent to).
+ */
+export const clientAuthAudiences = (issuer: string) => [...TOKEN_ENDPOINT_PATHS, ...PAR_PATHS, INTROSPECTION_PATH, REVOCATION_PATH].map((p) => `${issuer}${p}`);

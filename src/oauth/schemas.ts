@@ -32,17 +32,20 @@ export const redirectUri = z
 
 const uriList = z.array(redirectUri).max(50);
 
-export const AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
+export const AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt'] as const;
 
-/** A public signing key of a client (RFC 7517): RSA or EC, never private material. */
+/** A public signing key of a client (RFC 7517): RSA, EC or Ed25519 (OKP), never private material. */
 const publicJwk = z
   .looseObject({
-    kty: z.enum(['RSA', 'EC']),
+    kty: z.enum(['RSA', 'EC', 'OKP']),
     kid: z.string().max(200).optional(),
-    alg: z.enum(['RS256', 'ES256']).optional(),
+    alg: z.enum(['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519']).optional(),
     use: z.literal('sig').optional(),
   })
   .refine((k) => !('d' in k) && !('p' in k) && !('q' in k), 'must be a public key (no "d", "p" or "q")');
+
+/** Where a client publishes its JWK Set (fetched through the SSRF guard; see checkJwksUri). */
+const jwksUri = z.url({ protocol: /^https?$/ }).max(2048);
 
 /** The keys a private_key_jwt client signs its assertions with (a JWK Set). */
 const clientJwks = z.strictObject({ keys: z.array(publicJwk).min(1).max(10) });
@@ -61,10 +64,14 @@ export const applicationAttributes = z.object({
   idTokenLifetime: z.number(),
   refreshTokenLifetime: z.number(),
   serviceAccountId: z.string().nullable(),
-  /** The public keys of a private_key_jwt client. */
+  /** The public keys of a private_key_jwt client, and of its request objects. */
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).nullable(),
+  /** Or where the server fetches them (https; never with jwks). */
+  jwksUri: z.string().nullable().describe('Where the server fetches the JWK Set of the client (https, through the SSRF guard); never with jwks'),
   /** Authorization requests only through the PAR endpoint (RFC 9126 §6). */
   requirePushedAuthorizationRequests: z.boolean(),
+  /** Authorization requests only as signed request objects (RFC 9101). */
+  requireSignedRequestObject: z.boolean().describe('Authorization requests only as signed request objects (RFC 9101), by value or through PAR'),
   isManaged: z.boolean(),
   secretRotatedAt: z.string().nullable(),
   createdAt: z.string(),
@@ -100,7 +107,9 @@ export const applicationCreate = z.strictObject({
   refreshTokenLifetime: fields.refreshTokenLifetime.default(2592000),
   serviceAccountId: fields.serviceAccountId.optional(),
   jwks: clientJwks.optional(),
+  jwksUri: jwksUri.optional().describe('Where the server fetches the JWK Set of the client (https, through the SSRF guard); never with jwks'),
   requirePushedAuthorizationRequests: z.boolean().default(false),
+  requireSignedRequestObject: z.boolean().default(false).describe('Authorization requests only as signed request objects (RFC 9101); needs jwks or jwksUri'),
 });
 export type ApplicationCreate = z.output<typeof applicationCreate>;
 
@@ -117,6 +126,8 @@ export const applicationUpdate = z.strictObject({
   refreshTokenLifetime: fields.refreshTokenLifetime.optional(),
   serviceAccountId: fields.serviceAccountId.optional(),
   jwks: clientJwks.nullable().optional(),
+  jwksUri: jwksUri.nullable().optional(),
   requirePushedAuthorizationRequests: z.boolean().optional(),
+  requireSignedRequestObject: z.boolean().optional(),
 });
 export type ApplicationUpdate = z.output<typeof applicationUpdate>;

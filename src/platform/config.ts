@@ -119,6 +119,19 @@ export const configSchema = z.object({
   SAML_REQUEST_TTL_MS: z.coerce.number().int().min(10000).max(86400000).default(600000),
   // Export/import S3 endpoints: private/loopback targets are refused unless listed here (SSRF guard).
   EXPORT_S3_ALLOW_CIDRS: cidrList.default([]),
+  // Clients' jwks_uri (private_key_jwt, request objects): https only; private/loopback targets are
+  // refused unless listed here (then plain http to them is allowed too).
+  CLIENT_JWKS_ALLOW_CIDRS: cidrList.default([]),
+  CLIENT_JWKS_TIMEOUT_MS: z.coerce.number().int().min(100).max(30000).default(3000),
+  CLIENT_JWKS_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 * 1024)
+    .default(65536),
+  CLIENT_JWKS_CACHE_SECONDS: z.coerce.number().int().min(1).max(86400).default(300),
+  /** Shortest time between two fetches of one jwks_uri caused by an unknown kid. */
+  CLIENT_JWKS_REFETCH_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
   // --- OAuth / hosted login (issue 4) ---
   ANALYTICS_UI_REDIRECT_URIS: z
     .string()

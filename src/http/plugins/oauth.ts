@@ -9,6 +9,8 @@ import { sessionSecretOf } from '../session-cookie.js';
 import { setHotCacheTtl } from '../../oauth/hot-cache.js';
 import { purgeExpired } from '../../oauth/purge.js';
 import { DpopVerifier } from '../../oauth/dpop.js';
+import { ClientKeys } from '../../oauth/client-keys.js';
+import { allowList } from '../../platform/net.js';
 import { StandingGrants } from '../../oauth/standing-grants.js';
 import type { Verification } from '../../principals/principal.js';
 
@@ -21,6 +23,10 @@ declare module 'fastify' {
       standingGrants: StandingGrants;
       /** Checks DPoP proofs at the token endpoint and for bound tokens at the resource routes. */
       dpop: DpopVerifier;
+      /** Clients' public keys (registered, or fetched from their jwks_uri): assertions and request objects. */
+      clientKeys: ClientKeys;
+      /** Opens the sealed secrets of client_secret_jwt clients. */
+      masterKey: Buffer;
     };
     /** Consulted after the email step of the hosted login, in order; see LoginRedirectHook. */
     loginRedirectHooks: LoginRedirectHook[];
@@ -43,6 +49,14 @@ export default fp(async function oauth(app: FastifyInstance) {
     grants: defaultGrants(),
     standingGrants,
     dpop: new DpopVerifier(app.db.pool, app.masterKey),
+    clientKeys: new ClientKeys({
+      allow: allowList(app.config.CLIENT_JWKS_ALLOW_CIDRS),
+      timeoutMs: app.config.CLIENT_JWKS_TIMEOUT_MS,
+      maxBytes: app.config.CLIENT_JWKS_MAX_BYTES,
+      cacheSeconds: app.config.CLIENT_JWKS_CACHE_SECONDS,
+      refetchSeconds: app.config.CLIENT_JWKS_REFETCH_SECONDS,
+    }),
+    masterKey: app.masterKey,
   });
   app.decorate('loginRedirectHooks', [] as LoginRedirectHook[]);
 

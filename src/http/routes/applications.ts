@@ -13,6 +13,7 @@ import {
 } from '../../oauth/applications.js';
 import { applicationAttributes as attributesSchema, applicationCreate, applicationUpdate } from '../../oauth/schemas.js';
 import { rotateKeys } from '../../oauth/keys.js';
+import { allowList } from '../../platform/net.js';
 import {
   access,
   documentSchema,
@@ -36,6 +37,7 @@ const tags = ['Applications'];
 
 export default async function applicationRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<ZodTypeProvider>();
+  const env = { masterKey: app.masterKey, jwksAllow: allowList(app.config.CLIENT_JWKS_ALLOW_CIDRS) };
   const toResource = (a: Parameters<typeof applicationAttributes>[0], secret?: string) => resource('applications', a.id, applicationAttributes(a, secret));
 
   r.get(
@@ -84,7 +86,7 @@ export default async function applicationRoutes(app: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      const { app: created, secret } = await createApplication(contextOf(request), request.body.data.attributes);
+      const { app: created, secret } = await createApplication(contextOf(request), env, request.body.data.attributes);
       reply.header('location', `/api/v3/applications/${created.id}`);
       return sendJsonApi(reply, 201, { data: toResource(created, secret) });
     },
@@ -117,12 +119,18 @@ export default async function applicationRoutes(app: FastifyInstance) {
         description: access([WHO.admin, WHO.policy]),
         params: idParams,
         body: inputDocument('applications', applicationUpdate),
-        response: { 200: jsonApi('The updated application', documentSchema(applicationResource)), ...errors(400, 401, 403, 404, 409, 422) },
+        response: {
+          200: jsonApi(
+            'The updated application (with a new secret, shown once, when it became a client_secret_jwt client)',
+            documentSchema(applicationResource),
+          ),
+          ...errors(400, 401, 403, 404, 409, 422),
+        },
       },
     },
     async (request, reply) => {
-      const updated = await updateApplication(contextOf(request), request.params.id, request.body.data.attributes);
-      return sendJsonApi(reply, 200, { data: toResource(updated) });
+      const { app: updated, secret } = await updateApplication(contextOf(request), env, request.params.id, request.body.data.attributes);
+      return sendJsonApi(reply, 200, { data: toResource(updated, secret) });
     },
   );
 
@@ -162,7 +170,7 @@ export default async function applicationRoutes(app: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      const { app: rotated, secret } = await rotateApplicationSecret(contextOf(request), request.params.id);
+      const { app: rotated, secret } = await rotateApplicationSecret(contextOf(request), env, request.params.id);
       return sendJsonApi(reply, 200, { data: toResource(rotated, secret) });
     },
   );

@@ -4,6 +4,9 @@ import { z } from 'zod';
 import { errorHandler } from '../errors.js';
 import { parseAuthorizeRequest, issueCode, pushAuthorizationRequest, redirectWith, sealAuthRequest } from '../../oauth/authorize.js';
 import { DPOP_ALGS } from '../../oauth/dpop.js';
+import { CLIENT_KEY_ALGS } from '../../oauth/client-keys.js';
+import { CLIENT_SECRET_JWT_ALGS } from '../../oauth/client-auth.js';
+import { REQUEST_OBJECT_ALGS } from '../../oauth/request-object.js';
 import { endSession } from '../../oauth/end-session.js';
 import { DEVICE_AUTHORIZATION_PATHS, DISCOVERY_PATHS, JWKS_PATHS, PAR_PATHS, TOKEN_ENDPOINT_PATHS, USERINFO_PATHS } from '../../oauth/endpoints.js';
 import { startDeviceAuthorization } from '../../oauth/device.js';
@@ -56,11 +59,12 @@ const doc = (operationId: string, summary: string, who: string, response: Respon
 const aliasDoc = (operationId: string, of: string, who: string, response: Responses) =>
   doc(`${operationId}IdentityService`, `Alias of ${of}, at the path of the identity service`, who, response);
 
-const CLIENT = 'The client, authenticated as registered: client_secret_basic, client_secret_post or private_key_jwt; a public client by its client_id.';
+const CLIENT =
+  'The client, authenticated as registered: client_secret_basic, client_secret_post, client_secret_jwt or private_key_jwt; a public client by its client_id.';
 const USERINFO = 'An access token with the openid scope, as a bearer token (or `access_token` in the form).';
 const AUTHORIZE = "Public: the user's browser, signed in by the tenant's session or sent to the hosted login page.";
 const TOKEN = `${CLIENT} The grant carries the user's or the account's proof (code and PKCE verifier, refresh token, JWT assertion).`;
-const PAR = `${CLIENT} The parameters are those of the authorization endpoint.`;
+const PAR = `${CLIENT} The parameters are those of the authorization endpoint, or a signed request object (request, RFC 9101); a DPoP proof (or dpop_jkt) binds the code to its key (RFC 9449 §10).`;
 const DEVICE = `${CLIENT} The client must be allowed the grant type urn:ietf:params:oauth:grant-type:device_code.`;
 const END_SESSION = "Public: ends the browser's session; id_token_hint or client_id names the client whose registered post_logout_redirect_uri may be used.";
 
@@ -107,6 +111,9 @@ const endSessionResponses = (status: 302 | 303) => ({
   400: html('A request that cannot be honoured (unknown client, unregistered post_logout_redirect_uri): a page for the user'),
 });
 const minute = 60_000;
+/** Client authentication of every endpoint that has it (RFC 8414 §2), and the algorithms of its assertions. */
+const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt'];
+const CLIENT_AUTH_ALGS = [...CLIENT_KEY_ALGS, ...CLIENT_SECRET_JWT_ALGS];
 
 function bearerOf(request: FastifyRequest, params: Record<string, string>): string | undefined {
   const h = request.headers.authorization;
@@ -168,12 +175,12 @@ export default async function oauthRoutes(app: FastifyInstance) {
         'urn:zitadel:iam:user:metadata',
       ],
       dpop_signing_alg_values_supported: [...DPOP_ALGS],
-      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
-      token_endpoint_auth_signing_alg_values_supported: ['RS256', 'ES256'],
-      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
-      introspection_endpoint_auth_signing_alg_values_supported: ['RS256', 'ES256'],
-      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
-      revocation_endpoint_auth_signing_alg_values_supported: ['RS256', 'ES256'],
+      token_endpoint_auth_methods_supported: [...CLIENT_AUTH_METHODS, 'none'],
+      token_endpoint_auth_signing_alg_values_supported: CLIENT_AUTH_ALGS,
+      introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+      introspection_endpoint_auth_signing_alg_values_supported: CLIENT_AUTH_ALGS,
+      revocation_endpoint_auth_methods_supported: [...CLIENT_AUTH_METHODS, 'none'],
+      revocation_endpoint_auth_signing_alg_values_supported: CLIENT_AUTH_ALGS,
       code_challenge_methods_supported: ['S256'],
       prompt_values_supported: ['none', 'login'],
       acr_values_supported: ACR_VALUES_SUPPORTED,
@@ -202,7 +209,10 @@ export default async function oauthRoutes(app: FastifyInstance) {
         ROLES_CLAIM,
       ],
       authorization_response_iss_parameter_supported: true,
-      request_parameter_supported: false,
+      // RFC 9101: request objects by value, at the authorization endpoint and at PAR; by
+      // reference only as the request_uri of a pushed request.
+      request_parameter_supported: true,
+      request_object_signing_alg_values_supported: [...REQUEST_OBJECT_ALGS],
       request_uri_parameter_supported: false,
       claims_parameter_supported: false,
     };
@@ -278,7 +288,17 @@ export default async function oauthRoutes(app: FastifyInstance) {
     const { params, client } = request.oauthForm!;
     if (!client) throw invalidClient('Client authentication is required');
     const host = await tenantFromHost(request);
-    return noStore(reply.code(201)).send(await pushAuthorizationRequest(deps, client, params, host?.id));
+    // RFC 9449 §10: a DPoP proof with the push binds the code to its key.
+    let dpopJkt: string | undefined;
+    if (request.headers.dpop !== undefined) {
+      const proof = await deps.dpop.verify(request.headers.dpop, { method: 'POST', url: `${iss}${request.routeOptions.url}` });
+      if (!proof.ok) {
+        if (proof.nonce) reply.header('dpop-nonce', proof.nonce);
+        throw new OAuthError(proof.error, proof.description);
+      }
+      dpopJkt = proof.jkt;
+    }
+    return noStore(reply.code(201)).send(await pushAuthorizationRequest(deps, client, params, host?.id, { dpopJkt }));
   };
   const parOptions = { config: limit(app.config.RATE_LIMIT_AUTHORIZE), preHandler: clientAuthentication() };
   const [parPath, parAlias] = PAR_PATHS;

@@ -1,6 +1,6 @@
 import { hashToken, createGrant } from '../tokens.js';
 import { revokeWhileRefusing } from './revoke.js';
-import { invalidGrant, invalidRequest } from '../errors.js';
+import { invalidGrant, invalidRequest, OAuthError } from '../errors.js';
 import { verifierMatches } from '../pkce.js';
 import { hasScope } from '../scopes.js';
 import { currentSubject } from '../subject.js';
@@ -34,6 +34,10 @@ export const authorizationCodeGrant: GrantHandler = {
       }
     } else if (params.code_verifier) {
       throw invalidGrant('code_verifier given but the authorization request had no code_challenge');
+    }
+    // RFC 9449 §10: a code whose request named a DPoP key is redeemed only with a proof of that key.
+    if (code.dpopJkt && code.dpopJkt !== req.dpopJkt) {
+      throw new OAuthError('invalid_dpop_proof', 'The authorization request bound the code to a DPoP key: send a proof signed with it');
     }
     const subject = await currentSubject(prisma, code.tenantId, code.userId, code.id);
     if (typeof subject === 'string') throw invalidGrant('The user can no longer sign in');
