@@ -6,7 +6,14 @@ export const GRANT_CLIENT_CREDENTIALS = 'client_credentials';
 export const GRANT_JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const GRANT_DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
-export const GRANT_TYPES = [GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS, GRANT_JWT_BEARER, GRANT_DEVICE_CODE, GRANT_TOKEN_EXCHANGE] as const;
+export const GRANT_TYPES = [
+  GRANT_AUTHORIZATION_CODE,
+  GRANT_REFRESH_TOKEN,
+  GRANT_CLIENT_CREDENTIALS,
+  GRANT_JWT_BEARER,
+  GRANT_DEVICE_CODE,
+  GRANT_TOKEN_EXCHANGE,
+] as const;
 
 const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\]|[a-z0-9-]+\.localhost)$/i;
 

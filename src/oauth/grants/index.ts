@@ -1,4 +1,11 @@
-import { GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE, GRANT_JWT_BEARER, GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE } from '../schemas.js';
+import {
+  GRANT_AUTHORIZATION_CODE,
+  GRANT_CLIENT_CREDENTIALS,
+  GRANT_DEVICE_CODE,
+  GRANT_JWT_BEARER,
+  GRANT_REFRESH_TOKEN,
+  GRANT_TOKEN_EXCHANGE,
+} from '../schemas.js';
 import { deviceCodeGrant } from './device-code.js';
 import { jwtBearerGrant } from './jwt-bearer.js';
 import { authorizationCodeGrant } from './authorization-code.js';
