@@ -122,8 +122,8 @@ describe('IdP management', () => {
     expect(res.json().isDefault).toBe(false);
     const row = await t.db.prisma.identityProvider.findUniqueOrThrow({ where: { id: idA2 } });
     expect(row.spPrivateKeyEnc).not.toContain('PRIVATE KEY');
-    expect(unseal(t.app.masterKey, row.spPrivateKeyEnc, `saml-sp-key:${tenantA}:${idA2}`)).toContain('BEGIN PRIVATE KEY');
-    expect(() => unseal(t.app.masterKey, row.spPrivateKeyEnc, `saml-sp-key:${tenantB}:${idA2}`)).toThrow();
+    expect(unseal(t.app.masterKey, row.spPrivateKeyEnc!, `saml-sp-key:${tenantA}:${idA2}`)).toContain('BEGIN PRIVATE KEY');
+    expect(() => unseal(t.app.masterKey, row.spPrivateKeyEnc!, `saml-sp-key:${tenantB}:${idA2}`)).toThrow();
   });
 
   it('follows a redirect from the metadata URL', async () => {

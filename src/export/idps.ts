@@ -48,22 +48,22 @@ export async function exportIdps(tx: Tx, tenantId: string, withKeys: boolean) {
     select: { id: true, idpId: true, username: true },
   });
   const names = new Map(idps.map((i) => [i.id, i.name]));
-  const samlIdps: PcaSamlIdp[] = idps.map((i) => ({
+  const samlIdps: PcaSamlIdp[] = idps.filter((i) => i.type === 'saml').map((i) => ({
     idpId: i.id,
     name: i.name,
     state: i.state,
     isDefault: i.isDefault,
-    entityId: i.entityId,
+    entityId: i.entityId!,
     metadataUrl: i.metadataUrl,
-    metadataXml: i.metadataXml,
-    ssoRedirectUrl: i.ssoRedirectUrl,
+    metadataXml: i.metadataXml!,
+    ssoRedirectUrl: i.ssoRedirectUrl!,
     ssoPostUrl: i.ssoPostUrl,
     signingCerts: i.signingCerts,
     nameIdFormats: i.nameIdFormats,
     validUntil: i.validUntil?.toISOString() ?? null,
     disabledAt: i.disabledAt?.toISOString() ?? null,
-    spCertificate: i.spCertificate,
-    ...(withKeys ? { spPrivateKeySealed: i.spPrivateKeyEnc } : {}),
+    spCertificate: i.spCertificate!,
+    ...(withKeys ? { spPrivateKeySealed: i.spPrivateKeyEnc! } : {}),
   }));
   const userLinks: UserLink[] = linked.map((u) => ({
     userId: u.id,
