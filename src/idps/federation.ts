@@ -7,6 +7,8 @@ import { audit } from '../audit/audit.js';
 import { foldCase } from '../platform/case-fold.js';
 import type { Prisma } from '../platform/db.js';
 import { isUuid } from '../platform/ids.js';
+import { rolesHeldBy } from '../principals/policy.js';
+import { SKYLIGHT_ADMIN } from '../principals/principal.js';
 import { createUserIn } from '../users/service.js';
 
 type Tx = P.TransactionClient;
@@ -109,6 +111,8 @@ export async function federatedUser(tx: Tx, idp: IdentityProvider, a: Asserted, 
     if (!a.emailVerified) return refuse('The identity provider did not verify this email address (email_verified), so it cannot be linked to a user');
     const b = blocked(user.state);
     if (b) return refuse(b);
+    // An IdP never takes over the operator's accounts: those are linked by hand or not at all.
+    if ((await rolesHeldBy(tx, tenantId, { kind: 'user', id: user.id })).includes(SKYLIGHT_ADMIN)) return refuse(NOT_ASSOCIATED);
     await tx.user.update({
       where: where(user.id),
       data: { idpId: idp.id, idpSubject: a.subject ?? null, state: user.state === 'initial' ? 'active' : undefined },
