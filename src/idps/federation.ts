@@ -49,7 +49,9 @@ export async function idpForLogin(
   return claiming && usable(claiming) ? claiming : undefined;
 }
 
-const usable = (idp: IdentityProvider) => idp.state === 'active' && !(idp.validUntil && idp.validUntil <= new Date());
+// An imported OIDC IdP without a client secret cannot sign anyone in until an admin sets one.
+const usable = (idp: IdentityProvider) =>
+  idp.state === 'active' && !(idp.validUntil && idp.validUntil <= new Date()) && (idp.type !== 'oidc' || Boolean(idp.clientSecretEnc));
 
 /** What an IdP asserted about the person signing in, after its answer was verified. */
 export interface Asserted {

@@ -154,6 +154,7 @@ const cache = new Map<string, { version: number; at: number; c: client.Configura
 async function configurationOf(deps: OidcDeps, idp: IdentityProvider): Promise<client.Configuration> {
   const hit = cache.get(idp.id);
   if (hit && hit.version === idp.updatedAt.getTime() && Date.now() - hit.at < CACHE_MS) return hit.c;
+  if (!idp.clientSecretEnc || !idp.issuer || !idp.clientId) throw oidcRefused('The identity provider has no client secret yet; an admin sets it');
   const secret = unseal(deps.masterKey, idp.clientSecretEnc!, clientSecretAad(idp.tenantId, idp.id));
   let c: client.Configuration;
   try {
