@@ -172,7 +172,9 @@ describe('round trip into a fresh server', () => {
     );
     expect(org.oidcIdps).toEqual([expect.objectContaining({ idpId: oidcIdpId, issuer: oidcIdp.issuer, clientId: 'round', autoRegister: true })]);
     expect(JSON.stringify(org)).not.toContain('round-secret');
-    expect(org.pca.oidcIdps).toEqual([expect.objectContaining({ idpId: oidcIdpId, domains: ['oidc.round.test'], jitRoles: ['tenant-user'], autoLinkByEmail: true })]);
+    expect(org.pca.oidcIdps).toEqual([
+      expect.objectContaining({ idpId: oidcIdpId, domains: ['oidc.round.test'], jitRoles: ['tenant-user'], autoLinkByEmail: true }),
+    ]);
     expect(org.pca.oidcIdps[0].clientSecretSealed).toBeTruthy();
     expect(org.pca.applications.map((a: any) => a.name).sort()).toEqual(['AnalyticsUI', 'Machine', 'SPA']);
     expect(org.pca.applications.find((a: any) => a.name === 'Machine').clientSecretHash).toMatch(/^[0-9a-f]{64}$/);

@@ -20,8 +20,7 @@ const redirectUri = 'https://acme.iam.test/login';
 const OTHER_CLIENT_REDIRECT = 'http://127.0.0.1:9/other-callback';
 
 const tenantHeaders = () => ({ ...bearer(adminPat), 'content-type': 'application/json' });
-const postOidc = (body: unknown) =>
-  fetch(`${t.issuer}/api/v3/idps/oidc`, { method: 'POST', headers: tenantHeaders(), body: JSON.stringify(body) });
+const postOidc = (body: unknown) => fetch(`${t.issuer}/api/v3/idps/oidc`, { method: 'POST', headers: tenantHeaders(), body: JSON.stringify(body) });
 
 beforeAll(async () => {
   // Ports are known only once both listen: the app first, then the IdP with our callback URL.
@@ -32,10 +31,7 @@ beforeAll(async () => {
   // The callback path is fixed by the IdP id, unknown before the IdP is added: register a
   // pattern-free list after adding (oidc-provider reads clients at start), so start it with a
   // placeholder first and restart below.
-  idp = await startOidcIdp(
-    [{ client_id: 'probe', client_secret: 'probe-secret-0123456789', redirect_uris: ['http://127.0.0.1:9/cb'] }],
-    {},
-  );
+  idp = await startOidcIdp([{ client_id: 'probe', client_secret: 'probe-secret-0123456789', redirect_uris: ['http://127.0.0.1:9/cb'] }], {});
   const added = await postOidc({ name: 'Acme OIDC', issuer: idp.issuer, clientId: 'iam', clientSecret: 'iam-secret-0123456789', domains: ['corp.test'] });
   expect(added.status, await added.clone().text()).toBe(200);
   idpId = (await added.json()).id;
@@ -58,13 +54,9 @@ beforeAll(async () => {
     },
     Number(port),
   );
-  const policy = await call(
-    t.app,
-    adminPat,
-    'PUT',
-    '/api/v3/tenants/login-policy',
-    { data: { type: 'loginPolicy', attributes: { allowDomainDiscovery: true } } },
-  );
+  const policy = await call(t.app, adminPat, 'PUT', '/api/v3/tenants/login-policy', {
+    data: { type: 'loginPolicy', attributes: { allowDomainDiscovery: true } },
+  });
   expect(policy.statusCode, policy.body).toBe(200);
 });
 afterAll(async () => {
@@ -225,8 +217,16 @@ describe('login through the OIDC IdP', () => {
     const otherTokens = await (
       await fetch(`${idp.issuer}/token`, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('other:other-secret-0123456789').toString('base64')}` },
-        body: new URLSearchParams({ grant_type: 'authorization_code', code: otherBack.searchParams.get('code')!, redirect_uri: OTHER_CLIENT_REDIRECT, code_verifier: verifier }).toString(),
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from('other:other-secret-0123456789').toString('base64')}`,
+        },
+        body: new URLSearchParams({
+          grant_type: 'authorization_code',
+          code: otherBack.searchParams.get('code')!,
+          redirect_uri: OTHER_CLIENT_REDIRECT,
+          code_verifier: verifier,
+        }).toString(),
       })
     ).json();
     expect(decodeJwt(otherTokens.id_token).aud).toBe('other');

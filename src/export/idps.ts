@@ -82,27 +82,29 @@ export async function exportIdps(tx: Tx, tenantId: string, withKeys: boolean) {
     select: { id: true, idpId: true, username: true, idpSubject: true },
   });
   const names = new Map(idps.map((i) => [i.id, i.name]));
-  const samlIdps: PcaSamlIdp[] = idps.filter((i) => i.type === 'saml').map((i) => ({
-    idpId: i.id,
-    name: i.name,
-    state: i.state,
-    isDefault: i.isDefault,
-    entityId: i.entityId!,
-    metadataUrl: i.metadataUrl,
-    metadataXml: i.metadataXml!,
-    ssoRedirectUrl: i.ssoRedirectUrl!,
-    ssoPostUrl: i.ssoPostUrl,
-    signingCerts: i.signingCerts,
-    nameIdFormats: i.nameIdFormats,
-    validUntil: i.validUntil?.toISOString() ?? null,
-    disabledAt: i.disabledAt?.toISOString() ?? null,
-    spCertificate: i.spCertificate!,
-    ...(withKeys ? { spPrivateKeySealed: i.spPrivateKeyEnc! } : {}),
-    domains: i.domains,
-    jitProvisioning: i.jitProvisioning,
-    jitRoles: i.jitRoles,
-    autoLinkByEmail: i.autoLinkByEmail,
-  }));
+  const samlIdps: PcaSamlIdp[] = idps
+    .filter((i) => i.type === 'saml')
+    .map((i) => ({
+      idpId: i.id,
+      name: i.name,
+      state: i.state,
+      isDefault: i.isDefault,
+      entityId: i.entityId!,
+      metadataUrl: i.metadataUrl,
+      metadataXml: i.metadataXml!,
+      ssoRedirectUrl: i.ssoRedirectUrl!,
+      ssoPostUrl: i.ssoPostUrl,
+      signingCerts: i.signingCerts,
+      nameIdFormats: i.nameIdFormats,
+      validUntil: i.validUntil?.toISOString() ?? null,
+      disabledAt: i.disabledAt?.toISOString() ?? null,
+      spCertificate: i.spCertificate!,
+      ...(withKeys ? { spPrivateKeySealed: i.spPrivateKeyEnc! } : {}),
+      domains: i.domains,
+      jitProvisioning: i.jitProvisioning,
+      jitRoles: i.jitRoles,
+      autoLinkByEmail: i.autoLinkByEmail,
+    }));
   const oidc = idps.filter((i) => i.type === 'oidc');
   const oidcIdps: ZitadelOidcIdp[] = oidc.map((i) => ({
     idpId: i.id,
@@ -325,7 +327,12 @@ export function planOidcIdps(raw: Record<string, unknown>, scope: string, errors
   for (const item of Array.isArray(pcaList) ? pcaList : []) {
     const r = pcaOidcIdp.safeParse(item);
     if (r.success) extra.set(r.data.idpId, r.data);
-    else errors.push({ type: 'pca.oidcIdp', id: String((item as { idpId?: unknown })?.idpId ?? ''), message: r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
+    else
+      errors.push({
+        type: 'pca.oidcIdp',
+        id: String((item as { idpId?: unknown })?.idpId ?? ''),
+        message: r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+      });
   }
   const out: OidcIdpPlan[] = [];
   for (const item of Array.isArray(raw.oidcIdps) ? raw.oidcIdps : []) {
@@ -379,9 +386,17 @@ export async function writeOidcIdps(w: Step, plans: OidcIdpPlan[]): Promise<void
       }
     }
     if (data.state === 'active' && data.domains.length) {
-      const taken = await tx.identityProvider.findFirst({ where: { tenantId, state: 'active', NOT: { id: p.id }, domains: { hasSome: data.domains } }, select: { domains: true } });
+      const taken = await tx.identityProvider.findFirst({
+        where: { tenantId, state: 'active', NOT: { id: p.id }, domains: { hasSome: data.domains } },
+        select: { domains: true },
+      });
       if (taken) {
-        clash(w, { type, id: p.rawId, field: 'domains', message: 'another active identity provider of the org claims one of these domains; imported without domains' });
+        clash(w, {
+          type,
+          id: p.rawId,
+          field: 'domains',
+          message: 'another active identity provider of the org claims one of these domains; imported without domains',
+        });
         data.domains = [];
       }
     }
@@ -389,14 +404,20 @@ export async function writeOidcIdps(w: Step, plans: OidcIdpPlan[]): Promise<void
     const secret = opens(w.masterKey, p.sealed, aad)
       ? { clientSecretEnc: p.sealed! }
       : p.plainSecret && w.masterKey
-        ? { clientSecretEnc: cur?.clientSecretEnc && unseal(w.masterKey, cur.clientSecretEnc, aad) === p.plainSecret ? cur.clientSecretEnc : seal(w.masterKey, p.plainSecret, aad) }
+        ? {
+            clientSecretEnc:
+              cur?.clientSecretEnc && unseal(w.masterKey, cur.clientSecretEnc, aad) === p.plainSecret
+                ? cur.clientSecretEnc
+                : seal(w.masterKey, p.plainSecret, aad),
+          }
         : {};
     if (!('clientSecretEnc' in secret) && !cur?.clientSecretEnc) {
       w.errors.push({
         type,
         id: p.rawId,
         field: 'clientSecret',
-        message: 'no client secret this server can open (export withKeys from a server with the same master key); set one with PATCH /api/v3/idps/oidc/{id} before users sign in through it',
+        message:
+          'no client secret this server can open (export withKeys from a server with the same master key); set one with PATCH /api/v3/idps/oidc/{id} before users sign in through it',
       });
     }
     await upsertRow(

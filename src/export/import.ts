@@ -348,7 +348,20 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
   const applications = planApplications(raw, scope, errors);
   const idps = planIdps(raw, errors);
   const credentials = planCredentials(raw, scope, errors);
-  return { header, tenant, roles, users, machines, grants, groups, applications, idps, oidcIdps, credentials, loginPolicy: planLoginPolicy(raw.loginPolicy, errors) };
+  return {
+    header,
+    tenant,
+    roles,
+    users,
+    machines,
+    grants,
+    groups,
+    applications,
+    idps,
+    oidcIdps,
+    credentials,
+    loginPolicy: planLoginPolicy(raw.loginPolicy, errors),
+  };
 }
 
 type Plan = ReturnType<typeof planOrg>;

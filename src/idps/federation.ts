@@ -132,7 +132,8 @@ export async function federatedUser(tx: Tx, idp: IdentityProvider, a: Asserted, 
   if (!idp.jitProvisioning) return refuse(NOT_ASSOCIATED);
   if (idp.type === 'oidc' && !a.emailVerified) return refuse('The identity provider did not verify this email address (email_verified), so no user is created');
   // An IdP that claims domains creates users of those domains only.
-  if (idp.domains.length && !idp.domains.includes(emailDomain(email)!)) return refuse(`Users of ${emailDomain(email)} are not created through this identity provider`);
+  if (idp.domains.length && !idp.domains.includes(emailDomain(email)!))
+    return refuse(`Users of ${emailDomain(email)} are not created through this identity provider`);
   const { user: created } = await createUserIn(
     tx,
     { principal: 'system', tenantId, requestId },

@@ -209,7 +209,13 @@ async function updateIdpRow(
     await audit(
       tx,
       ctx.principal,
-      { tenantId: ctx.tenantId, action: 'idp.updated', targetType: 'idp', targetId: id, details: { ...details, ...routing, ...(isDefault === undefined ? {} : { isDefault }) } },
+      {
+        tenantId: ctx.tenantId,
+        action: 'idp.updated',
+        targetType: 'idp',
+        targetId: id,
+        details: { ...details, ...routing, ...(isDefault === undefined ? {} : { isDefault }) },
+      },
       ctx.requestId,
     );
     return idp;
@@ -268,7 +274,13 @@ export async function addOidcIdp(ctx: ServiceContext, config: Config, masterKey:
     await audit(
       tx,
       ctx.principal,
-      { tenantId: ctx.tenantId, action: 'idp.created', targetType: 'idp', targetId: id, details: { type: 'oidc', name: input.name, issuer, clientId: input.clientId, ...routing } },
+      {
+        tenantId: ctx.tenantId,
+        action: 'idp.created',
+        targetType: 'idp',
+        targetId: id,
+        details: { type: 'oidc', name: input.name, issuer, clientId: input.clientId, ...routing },
+      },
       ctx.requestId,
     );
     return idp;

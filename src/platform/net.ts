@@ -113,10 +113,7 @@ export interface GuardedFetchOptions {
  * in time and size. Refusals surface as AddressRefused.
  */
 export function guardedFetch(opts: GuardedFetchOptions) {
-  return async (
-    rawUrl: string,
-    init: { method?: string; headers?: Record<string, string>; body?: unknown; signal?: AbortSignal },
-  ): Promise<Response> => {
+  return async (rawUrl: string, init: { method?: string; headers?: Record<string, string>; body?: unknown; signal?: AbortSignal }): Promise<Response> => {
     const url = new URL(rawUrl);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new AddressRefused(`${url.protocol} URLs are not fetched`);
     if (url.username || url.password) throw new AddressRefused('URLs with credentials are not fetched');

@@ -98,7 +98,11 @@ const addOidcBody = z.strictObject({
   issuer: z.string().trim().min(1).max(2048).describe('The issuer URL, or its discovery URL (/.well-known/openid-configuration)'),
   clientId: z.string().min(1).max(200),
   clientSecret: z.string().min(1).max(1024),
-  scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,100}$/, 'must be a scope token')).max(20).optional().describe('Default: openid email profile'),
+  scopes: z
+    .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,100}$/, 'must be a scope token'))
+    .max(20)
+    .optional()
+    .describe('Default: openid email profile'),
   isDefault: z.boolean().optional(),
   ...oidcRouting,
 });

@@ -35,7 +35,10 @@ export default async function oidcIdpRoutes(app: FastifyInstance) {
           .catchall(z.string().max(4096)),
         response: {
           303: z.null().describe('Signed in: on to the authorization request that started the sign-in'),
-          200: { description: 'Signed in, with no authorization request to continue, or a second-factor or terms step: a page', content: { 'text/html': { schema: z.string() } } },
+          200: {
+            description: 'Signed in, with no authorization request to continue, or a second-factor or terms step: a page',
+            content: { 'text/html': { schema: z.string() } },
+          },
           ...errors(400, 403, 404),
         },
       },
@@ -45,7 +48,12 @@ export default async function oidcIdpRoutes(app: FastifyInstance) {
       const login = await finishOidcLogin(app, request.params.idpId, current, request.cookies?.[stateCookie.name]);
       // One sign-in per state: the cookie goes with its use.
       reply.clearCookie(stateCookie.name, { path: '/', ...(app.config.SESSION_COOKIE_DOMAIN ? { domain: app.config.SESSION_COOKIE_DOMAIN } : {}) });
-      return finishLogin(request, reply, { tenantId: login.tenantId, userId: login.userId, amr: ['ext'], authRequest: login.authRequest }, returnPath(login.next));
+      return finishLogin(
+        request,
+        reply,
+        { tenantId: login.tenantId, userId: login.userId, amr: ['ext'], authRequest: login.authRequest },
+        returnPath(login.next),
+      );
     },
   );
 }
