@@ -312,7 +312,7 @@ describe('SAML: domain-routed sign-in and just-in-time users', () => {
       body: fd,
     });
     expect(res.status, await res.clone().text()).toBe(200);
-    return res.json();
+    return t.db.prisma.identityProvider.findUniqueOrThrow({ where: { id: idpId } });
   };
   const setDiscovery = async (allowDomainDiscovery: boolean) => {
     const res = await call(

@@ -153,7 +153,7 @@ const application = {
 };
 
 const noRouting = { domains: [], jitProvisioning: false, jitRoles: [], autoLinkByEmail: false };
-const samlIdp = { id: IDP_ID, isDefault: false, name: 'ExampleSamlIDP', type: 'IDENTITY_PROVIDER_TYPE_SAML', ...noRouting };
+const samlIdp = { id: IDP_ID, isDefault: false, name: 'ExampleSamlIDP', type: 'IDENTITY_PROVIDER_TYPE_SAML' };
 const identityProvider = {
   id: IDP_ID,
   name: 'ExampleSamlIDP',
@@ -575,7 +575,7 @@ export const OPERATION_EXAMPLES: Record<string, OperationExamples> = {
   },
   'PATCH /api/v3/idps/saml/{id}': {
     request: { isDefault: 'true', domains: 'acme.example.com', jitProvisioning: 'true', jitRoles: 'tenant-user' },
-    response: { ...samlIdp, isDefault: true, domains: ['acme.example.com'], jitProvisioning: true, jitRoles: ['tenant-user'] },
+    response: { ...samlIdp, isDefault: true },
   },
   'POST /api/v3/idps/oidc': {
     request: {

@@ -38,11 +38,13 @@ export function idpSummary(idp: IdentityProvider) {
   };
 }
 
-export const idpCreated = (idp: IdentityProvider) => ({ id: idp.id, isDefault: idp.isDefault, name: idp.name, type: typeName(idp), ...routingOf(idp) });
+// The PCA guide's answer to adding or changing a SAML IdP: these four fields (the list shows the routing settings).
+export const idpCreated = (idp: IdentityProvider) => ({ id: idp.id, isDefault: idp.isDefault, name: idp.name, type: typeName(idp) });
 
 /** An OIDC IdP as the admin API answers it: never the client secret. */
 export const oidcIdpView = (config: Pick<Config, 'PUBLIC_URL'>, idp: IdentityProvider) => ({
   ...idpCreated(idp),
+  ...routingOf(idp),
   state: STATE_NAMES[idp.state] ?? idp.state,
   issuer: idp.issuer ?? '',
   clientId: idp.clientId ?? '',

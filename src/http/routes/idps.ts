@@ -40,7 +40,7 @@ const idpSummarySchema = z
     ...routingShape,
   })
   .meta({ id: 'IdentityProvider' });
-const idpCreatedSchema = z.object({ id: z.string(), isDefault: z.boolean(), name: z.string(), type: z.string(), ...routingShape }).meta({ id: 'SamlIdp' });
+const idpCreatedSchema = z.object({ id: z.string(), isDefault: z.boolean(), name: z.string(), type: z.string() }).meta({ id: 'SamlIdp' });
 const oidcIdpSchema = z
   .object({
     id: z.string(),
