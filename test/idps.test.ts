@@ -111,7 +111,18 @@ describe('IdP management', () => {
     const list = await call(t.app, adminA, 'GET', '/api/v3/idps');
     expect(list.statusCode).toBe(200);
     expect(list.json().data.idps).toEqual([
-      { id: idA, name: 'Corp IdP', type: 'IDENTITY_PROVIDER_TYPE_SAML', isDefault: true, state: 'IDP_STATE_ACTIVE', entityId: 'https://idp-a.test/metadata' },
+      {
+        id: idA,
+        name: 'Corp IdP',
+        type: 'IDENTITY_PROVIDER_TYPE_SAML',
+        isDefault: true,
+        state: 'IDP_STATE_ACTIVE',
+        entityId: 'https://idp-a.test/metadata',
+        domains: [],
+        jitProvisioning: false,
+        jitRoles: [],
+        autoLinkByEmail: false,
+      },
     ]);
   });
 
