@@ -36,6 +36,7 @@ const ALIASES: Record<string, string> = {
   tenantidentity: 'tenantidentity',
   roles: 'customrole',
   saml: 'identityprovider',
+  oidc: 'identityprovider',
   sessions: 'browsersession',
 };
 

@@ -371,7 +371,10 @@ const NOT_ACTING: Record<string, string> = {
   'GET /api/v3/serviceaccounts/:machineUserId/pats': READ,
   'GET /api/v3/idps': READ,
   'POST /api/v3/idps/saml': 'a new IdP has no users; linking one is PUT /users/:id/idps',
-  'PATCH /api/v3/idps/saml/:id': 'changes only which IdP is the default, not who logs in through it',
+  'PATCH /api/v3/idps/saml/:id':
+    'the default flag changes nobody; routing changes (domains, just-in-time roles the caller must be able to grant, auto-linking) ask the policy for every linked user (updateIdpRow)',
+  'POST /api/v3/idps/oidc': 'a new IdP has no users; its just-in-time roles must be ones the caller could grant (assertMayConfer)',
+  'PATCH /api/v3/idps/oidc/:id': 'asks the policy for every user linked to the IdP before changing its issuer, client or routing (updateIdpRow)',
   'GET /api/v3/users/:id/idps': READ,
   'GET /api/v3/users': READ,
   'POST /api/v3/users/search': READ,

@@ -10,6 +10,7 @@ import { call, createTenant, seedServiceAccountPat, snapshot, startTestApp, type
 import { signCsr } from './helpers/certs.js';
 import { nodeCsr } from './helpers/csr.js';
 import { createTestIdp } from './helpers/saml-idp.js';
+import { startOidcIdp, type TestOidcIdp } from './helpers/oidc-idp.js';
 
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const SA = '/api/v3/serviceaccounts';
@@ -24,6 +25,8 @@ let admin: string;
 let linkedUserId: string;
 let idpId: string;
 let robotPat: string;
+let oidcIdp: TestOidcIdp;
+let oidcIdpId: string;
 
 const json = (t: TestApp, url: string, body: unknown, token = t.adminPat) =>
   t.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
@@ -50,7 +53,8 @@ function ok(res: { statusCode: number; body: string }, status = 201) {
 }
 
 beforeAll(async () => {
-  [src, dst] = await Promise.all([startTestApp({}, { masterKey }), startTestApp({}, { masterKey })]);
+  [src, dst] = await Promise.all([startTestApp({ OIDC_IDP_ALLOW_CIDRS: '127.0.0.1/32' }, { masterKey }), startTestApp({}, { masterKey })]);
+  oidcIdp = await startOidcIdp([{ client_id: 'round', client_secret: 'round-secret-0123456789', redirect_uris: ['http://127.0.0.1:9/cb'] }], {});
   const t = src;
   tenantId = await createTenant(t, 'Round Trip', 'round');
   ok(
@@ -90,6 +94,28 @@ beforeAll(async () => {
   );
   linkedUserId = ok(await scim({ schemas: [USER], userName: 'sam@round.test', name: { givenName: 'Sam', familyName: 'L' }, externalId: 'ext-9' })).id;
   ok(await call(t.app, admin, 'PUT', `/api/v3/users/${linkedUserId}/idps`, { data: { ids: [idpId] } }), 200);
+  // An OIDC IdP with routing and just-in-time settings, and a user linked to it whose subject is known.
+  oidcIdpId = ok(
+    await t.app.inject({
+      method: 'POST',
+      url: '/api/v3/idps/oidc',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      payload: JSON.stringify({
+        name: 'Corp OIDC',
+        issuer: oidcIdp.issuer,
+        clientId: 'round',
+        clientSecret: 'round-secret-0123456789',
+        domains: ['oidc.round.test'],
+        jitProvisioning: true,
+        jitRoles: ['tenant-user'],
+        autoLinkByEmail: true,
+      }),
+    }),
+    200,
+  ).id;
+  const oidcUser = ok(await scim({ schemas: [USER], userName: 'olga@oidc.round.test', name: { givenName: 'Olga', familyName: 'O' } })).id;
+  ok(await call(t.app, admin, 'PUT', `/api/v3/users/${oidcUser}/idps`, { data: { ids: [oidcIdpId] } }), 200);
+  await t.db.prisma.user.update({ where: { id: oidcUser }, data: { idpSubject: 'olga-subject' } });
 
   ok(
     await call(t.app, admin, 'POST', '/api/v3/roles', {
@@ -124,6 +150,7 @@ beforeAll(async () => {
   ok(await call(t.app, admin, 'POST', `/api/v3/certs/${serials[0]}/revoke`, { reason: 'KeyCompromise' }, { 'content-type': 'application/json' }), 200);
 }, 120_000);
 afterAll(async () => {
+  await oidcIdp?.close();
   await src?.close();
   await dst?.close();
 });
@@ -137,7 +164,18 @@ describe('round trip into a fresh server', () => {
     // What the document must carry for the round trip to prove anything.
     expect(org.pca.samlIdps).toHaveLength(1);
     expect(org.pca.samlIdps[0].spPrivateKeySealed).toBeTruthy();
-    expect(org.userLinks).toEqual([expect.objectContaining({ userId: linkedUserId, idpId, idpName: 'Corp IdP' })]);
+    expect(org.userLinks).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ userId: linkedUserId, idpId, idpName: 'Corp IdP' }),
+        expect.objectContaining({ idpId: oidcIdpId, idpName: 'Corp OIDC', providedUserId: 'olga-subject', idpType: 'IDP_TYPE_OIDC' }),
+      ]),
+    );
+    expect(org.oidcIdps).toEqual([expect.objectContaining({ idpId: oidcIdpId, issuer: oidcIdp.issuer, clientId: 'round', autoRegister: true })]);
+    expect(JSON.stringify(org)).not.toContain('round-secret');
+    expect(org.pca.oidcIdps).toEqual([
+      expect.objectContaining({ idpId: oidcIdpId, domains: ['oidc.round.test'], jitRoles: ['tenant-user'], autoLinkByEmail: true }),
+    ]);
+    expect(org.pca.oidcIdps[0].clientSecretSealed).toBeTruthy();
     expect(org.pca.applications.map((a: any) => a.name).sort()).toEqual(['AnalyticsUI', 'Machine', 'SPA']);
     expect(org.pca.applications.find((a: any) => a.name === 'Machine').clientSecretHash).toMatch(/^[0-9a-f]{64}$/);
     expect(org.apiApps.map((a: any) => a.app.name)).toEqual(['Machine']);
@@ -271,7 +309,12 @@ describe('a user linked to a SAML IdP', () => {
       expect(res.statusCode, res.body).toBe(200);
       const [org] = res.json().orgs;
       expect(org.status).toBe('imported');
-      expect(org.errors).toEqual([{ type: 'samlIdp', id: idpId, field: 'spPrivateKeySealed', message: expect.stringContaining('new SP key pair') }]);
+      expect(org.errors).toEqual([
+        { type: 'oidcIdp', id: oidcIdpId, field: 'clientSecret', message: expect.stringContaining('no client secret this server can open') },
+        { type: 'samlIdp', id: idpId, field: 'spPrivateKeySealed', message: expect.stringContaining('new SP key pair') },
+      ]);
+      // The OIDC IdP came without its secret: nobody is sent there until an admin sets one.
+      expect((await other.db.prisma.identityProvider.findUniqueOrThrow({ where: { id: oidcIdpId } })).clientSecretEnc).toBeNull();
       const user = await other.db.prisma.user.findUniqueOrThrow({ where: { id: linkedUserId } });
       expect(user.idpId).toBe(idpId);
       const again = (await exportOf(other)).orgs[0];

@@ -111,7 +111,18 @@ describe('IdP management', () => {
     const list = await call(t.app, adminA, 'GET', '/api/v3/idps');
     expect(list.statusCode).toBe(200);
     expect(list.json().data.idps).toEqual([
-      { id: idA, name: 'Corp IdP', type: 'IDENTITY_PROVIDER_TYPE_SAML', isDefault: true, state: 'IDP_STATE_ACTIVE', entityId: 'https://idp-a.test/metadata' },
+      {
+        id: idA,
+        name: 'Corp IdP',
+        type: 'IDENTITY_PROVIDER_TYPE_SAML',
+        isDefault: true,
+        state: 'IDP_STATE_ACTIVE',
+        entityId: 'https://idp-a.test/metadata',
+        domains: [],
+        jitProvisioning: false,
+        jitRoles: [],
+        autoLinkByEmail: false,
+      },
     ]);
   });
 
@@ -122,8 +133,8 @@ describe('IdP management', () => {
     expect(res.json().isDefault).toBe(false);
     const row = await t.db.prisma.identityProvider.findUniqueOrThrow({ where: { id: idA2 } });
     expect(row.spPrivateKeyEnc).not.toContain('PRIVATE KEY');
-    expect(unseal(t.app.masterKey, row.spPrivateKeyEnc, `saml-sp-key:${tenantA}:${idA2}`)).toContain('BEGIN PRIVATE KEY');
-    expect(() => unseal(t.app.masterKey, row.spPrivateKeyEnc, `saml-sp-key:${tenantB}:${idA2}`)).toThrow();
+    expect(unseal(t.app.masterKey, row.spPrivateKeyEnc!, `saml-sp-key:${tenantA}:${idA2}`)).toContain('BEGIN PRIVATE KEY');
+    expect(() => unseal(t.app.masterKey, row.spPrivateKeyEnc!, `saml-sp-key:${tenantB}:${idA2}`)).toThrow();
   });
 
   it('follows a redirect from the metadata URL', async () => {

@@ -54,7 +54,7 @@ describe('OpenAPI document', () => {
 
   it('declares the JSON:API media type for the success of every /api/v3 operation that answers a JSON:API document', async () => {
     // These answer something else, which the document declares: the health checks' JSON string, certificates,
-    // CRL and OCSP, the validate routes' text for a proxy, and the SAML IdP routes' plain JSON.
+    // CRL and OCSP, the validate routes' text for a proxy, and the SAML and OIDC IdP routes' plain JSON (as the PCA guide's SAML answers).
     const other = new Set([
       'LivenessCheck',
       'ReadinessCheck',
@@ -69,6 +69,8 @@ describe('OpenAPI document', () => {
       'ValidateToken',
       'AddSamlIdp',
       'UpdateSamlIdp',
+      'AddOidcIdp',
+      'UpdateOidcIdp',
     ]);
     const doc = JSON.parse(await openApiDocument());
     for (const { path, method, op } of operations(doc.paths)) {

@@ -109,6 +109,8 @@ const ROUTES: Line[] = [
   { method: 'DELETE', url: '/api/v3/idps', auth: 'admin', body: () => ({ data: { ids: [] } }), tenantWide: true },
   { method: 'POST', url: '/api/v3/idps/saml', auth: 'admin', tenantWide: true },
   { method: 'PATCH', url: '/api/v3/idps/saml/:id', auth: 'admin', path: () => '/api/v3/idps/saml/00000000-0000-4000-8000-000000000000' },
+  { method: 'POST', url: '/api/v3/idps/oidc', auth: 'admin', tenantWide: true },
+  { method: 'PATCH', url: '/api/v3/idps/oidc/:id', auth: 'admin', path: () => '/api/v3/idps/oidc/00000000-0000-4000-8000-000000000000', body: () => ({}) },
   { method: 'GET', url: '/api/v3/users/:id/idps', auth: 'admin', path: (f) => `/api/v3/users/${f.userIdA}/idps` },
   { method: 'PUT', url: '/api/v3/users/:id/idps', auth: 'admin', path: (f) => `/api/v3/users/${f.userIdA}/idps`, body: () => ({ data: { ids: [] } }) },
   // UserService (issue 3)

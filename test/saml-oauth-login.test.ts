@@ -3,7 +3,7 @@
 // token is accepted by the proxy validation route. Then the invitation link's page.
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, call, createTenant } from './helpers/app.js';
+import { bearer, call, createTenant, seedServiceAccountPat } from './helpers/app.js';
 import { Browser, formField, seedUser, startListeningApp } from './helpers/oauth.js';
 import { createTestIdp, type TestIdp } from './helpers/saml-idp.js';
 import { SAML_BINDING_COOKIE, samlBindingCookie } from '../src/idps/saml-sp.js';
@@ -299,5 +299,95 @@ describe('set-password page of an invitation', () => {
     expect(user.state).toBe('active');
     expect(user.passwordHash).toMatch(/^\$argon2id\$/);
     expect((await submit('Another-Horse-42-Battery')).status).toBe(400);
+  });
+});
+
+describe('SAML: domain-routed sign-in and just-in-time users', () => {
+  const patchIdp = async (fields: Record<string, string>) => {
+    const fd = new FormData();
+    for (const [k, v] of Object.entries(fields)) fd.append(k, v);
+    const res = await fetch(`${t.issuer}/api/v3/idps/saml/${idpId}`, {
+      method: 'PATCH',
+      headers: { ...bearer(t.adminPat), 'x-forwarded-tenant-id': tenantId },
+      body: fd,
+    });
+    expect(res.status, await res.clone().text()).toBe(200);
+    return t.db.prisma.identityProvider.findUniqueOrThrow({ where: { id: idpId } });
+  };
+  const setDiscovery = async (allowDomainDiscovery: boolean) => {
+    const res = await call(
+      t.app,
+      t.adminPat,
+      'PUT',
+      '/api/v3/tenants/login-policy',
+      { data: { type: 'loginPolicy', attributes: { allowDomainDiscovery } } },
+      { 'x-forwarded-tenant-id': tenantId },
+    );
+    expect(res.statusCode, res.body).toBe(200);
+  };
+
+  it('sends an unknown user of a claimed domain to the IdP only when the policy allows domain discovery', async () => {
+    expect((await patchIdp({ domains: 'saml-corp.test' })).domains).toEqual(['saml-corp.test']);
+    await setDiscovery(false);
+    const browser = new Browser(t.issuer);
+    const authorize = `/oauth/v2/authorize?${new URLSearchParams({ client_id: clientId, redirect_uri: redirectUri, response_type: 'code', scope: 'openid', code_challenge: pkce().challenge, code_challenge_method: 'S256' })}`;
+    const html = await (await browser.get((await browser.get(authorize)).headers.get('location')!)).text();
+    const step = await browser.post('/ui/login', { csrf: formField(html, 'csrf')!, r: formField(html, 'r')!, email: 'nobody@saml-corp.test' });
+    const stepHtml = await step.text();
+    expect(stepHtml).toContain('name="password"');
+    expect(stepHtml).not.toContain('https://idp.test/sso?');
+    await setDiscovery(true);
+    // Routed now, but without just-in-time provisioning the unknown user is refused as before.
+    const b2 = new Browser(t.issuer);
+    const { spMetadata, requestId, relayState } = await startFederatedLogin(b2, 'nobody@saml-corp.test');
+    const acs = await postAcs(await idp.respond(spMetadata, requestId, 'nobody@saml-corp.test'), relayState, b2);
+    expect(acs.status).toBe(403);
+    expect((await acs.json()).errors[0].detail).toMatch(/No user of this tenant/);
+    expect(await t.db.prisma.user.count({ where: { tenantId, email: 'nobody@saml-corp.test' } })).toBe(0);
+  });
+
+  it('creates the user just in time with the default roles, linked to the IdP, and signs it in', async () => {
+    const set = await patchIdp({ jitProvisioning: 'true', jitRoles: 'tenant-contributor' });
+    expect(set).toMatchObject({ jitProvisioning: true, jitRoles: ['tenant-contributor'] });
+    const browser = new Browser(t.issuer);
+    const { verifier, spMetadata, requestId, relayState } = await startFederatedLogin(browser, 'newcomer@saml-corp.test');
+    const acs = await postAcs(await idp.respond(spMetadata, requestId, 'newcomer@saml-corp.test'), relayState, browser);
+    expect(acs.status, await acs.clone().text()).toBe(303);
+    const user = await t.db.prisma.user.findFirstOrThrow({ where: { tenantId, email: 'newcomer@saml-corp.test' }, include: { roles: true } });
+    expect(user).toMatchObject({ idpId, state: 'active', passwordHash: null });
+    expect(user.roles.map((r) => r.roleName)).toEqual(['tenant-contributor']);
+    const code = new URL(acs.headers.get('location')!).searchParams.get('code')!;
+    const tokenRes = await fetch(`${t.issuer}/oauth/v2/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'authorization_code', client_id: clientId, code, redirect_uri: redirectUri, code_verifier: verifier }).toString(),
+    });
+    expect(tokenRes.status).toBe(200);
+    expect(JSON.parse(Buffer.from((await tokenRes.json()).id_token.split('.')[1], 'base64url').toString()).sub).toBe(user.id);
+  });
+
+  it('auto-links an existing unlinked user only when the IdP is trusted for email (autoLinkByEmail)', async () => {
+    const existing = await seedUser(t, tenantId, { email: 'existing@saml-corp.test', password: 'Correct-Horse-9' });
+    const tryLogin = async () => {
+      const browser = new Browser(t.issuer);
+      const { spMetadata, requestId, relayState } = await startFederatedLogin(browser, 'existing@saml-corp.test');
+      return postAcs(await idp.respond(spMetadata, requestId, 'existing@saml-corp.test'), relayState, browser);
+    };
+    const refused = await tryLogin();
+    expect(refused.status).toBe(403);
+    expect((await t.db.prisma.user.findUniqueOrThrow({ where: { id: existing } })).idpId).toBeNull();
+    await patchIdp({ autoLinkByEmail: 'true' });
+    const linked = await tryLogin();
+    expect(linked.status, await linked.clone().text()).toBe(303);
+    expect((await t.db.prisma.user.findUniqueOrThrow({ where: { id: existing } })).idpId).toBe(idpId);
+  });
+
+  it('refuses a jitRoles entry the admin may not grant, and changes nothing', async () => {
+    const { pat } = await seedServiceAccountPat(t, tenantId, ['tenant-admin']);
+    const fd = new FormData();
+    fd.append('jitRoles', 'skylight-admin');
+    const res = await fetch(`${t.issuer}/api/v3/idps/saml/${idpId}`, { method: 'PATCH', headers: bearer(pat), body: fd });
+    expect(res.status).toBe(403);
+    expect((await t.db.prisma.identityProvider.findUniqueOrThrow({ where: { id: idpId } })).jitRoles).toEqual(['tenant-contributor']);
   });
 });

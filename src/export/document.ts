@@ -4,7 +4,7 @@
 // user attributes ZITADEL lacks carried as user metadata under the `pca:` prefix.
 import type { PcaApplication } from './applications.js';
 import type { MachineKey, PcaCertificate, PcaPat } from './credentials.js';
-import type { PcaSamlIdp, UserLink } from './idps.js';
+import type { PcaOidcIdp, PcaSamlIdp, UserLink, ZitadelOidcIdp } from './idps.js';
 
 export interface HumanUser {
   userId: string;
@@ -35,6 +35,7 @@ export interface PcaOrgExtension {
   /** Every column of each application (ZITADEL's oidcApps/apiApps carry only part of them). */
   applications: PcaApplication[];
   samlIdps: PcaSamlIdp[];
+  oidcIdps: PcaOidcIdp[];
   pats: PcaPat[];
   certificates: PcaCertificate[];
 }
@@ -55,6 +56,7 @@ export interface OrgExport {
   humanUsers: HumanUser[];
   machineUsers: MachineUser[];
   machineKeys: MachineKey[];
+  oidcIdps: ZitadelOidcIdp[];
   userLinks: UserLink[];
   userGrants: { userId: string; projectId: string; roleKeys: string[] }[];
   orgMembers: { userId: string; roles: string[] }[];

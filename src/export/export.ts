@@ -86,6 +86,7 @@ export async function exportOrg(prisma: Prisma, tenantId: string, opts: ExportOp
         meta(u.id, 'state', u.state);
         meta(u.id, 'externalId', u.externalId);
         meta(u.id, 'idpId', u.idpId);
+        meta(u.id, 'idpSubject', u.idpSubject);
         meta(u.id, 'termsAcceptedAt', u.termsAcceptedAt?.toISOString());
       }
       for (const s of sas) meta(s.id, 'expirationDate', s.expirationDate?.toISOString());
@@ -129,6 +130,7 @@ export async function exportOrg(prisma: Prisma, tenantId: string, opts: ExportOp
         humanUsers,
         machineUsers,
         machineKeys: credentials.machineKeys,
+        oidcIdps: idps.oidcIdps,
         userLinks: idps.userLinks,
         userGrants: holders.map((userId) => ({ userId, projectId, roleKeys: grants.get(userId)!.sort() })),
         orgMembers: holders.filter((h) => grants.get(h)!.includes(TENANT_ADMIN)).map((userId) => ({ userId, roles: [ORG_OWNER] })),
@@ -161,6 +163,7 @@ export async function exportOrg(prisma: Prisma, tenantId: string, opts: ExportOp
           })),
           applications: apps.applications,
           samlIdps: idps.samlIdps,
+          oidcIdps: idps.pcaOidcIdps,
           pats: credentials.pats,
           certificates: credentials.certificates,
         },

@@ -1,10 +1,15 @@
-// SAML identity providers and the links of users to them. ZITADEL's export has OIDC and
-// JWT IdPs only, so SAML IdPs travel in `pca.samlIdps`; the links use ZITADEL's `userLinks`.
+// Identity providers and the links of users to them. ZITADEL's export has OIDC and JWT
+// IdPs only, so SAML IdPs travel in `pca.samlIdps`; OIDC IdPs use ZITADEL's `oidcIdps`, with
+// what ZITADEL has no field for (state, default flag, domains, just-in-time roles,
+// auto-linking, the sealed client secret) in `pca.oidcIdps`; the links use `userLinks`.
+// An OIDC client secret leaves the server only with `withKeys`, sealed like SP keys; an
+// imported ZITADEL document's plain `clientSecret` is sealed under this server's master key.
 // An IdP's SP private key leaves the server only with `withKeys`, and then still sealed
 // under this deployment's master key: only a server with the same master key can use it.
 // Any other target makes a new SP key pair and says so, since the IdP then needs the
 // new SP certificate.
 import { z } from 'zod';
+import { clientSecretAad } from '../idps/oidc-rp.js';
 import { spKeyAad } from '../idps/service.js';
 import { parseIdpMetadata, type IdpMetadata } from '../idps/metadata.js';
 import { generateSpKeyPair, seal, unseal } from '../idps/sp-keys.js';
@@ -30,6 +35,35 @@ export interface PcaSamlIdp {
   spCertificate: string;
   /** Only with `withKeys`: the SP private key as stored, sealed under the exporting deployment's master key. */
   spPrivateKeySealed?: string;
+  domains: string[];
+  jitProvisioning: boolean;
+  jitRoles: string[];
+  autoLinkByEmail: boolean;
+}
+
+/** ZITADEL's `oidcIdps` entry. `clientSecret` is never written (it is in `pca.oidcIdps`, sealed, with `withKeys`); a ZITADEL document's is read. */
+export interface ZitadelOidcIdp {
+  idpId: string;
+  idp: { name: string; stylingType: string };
+  clientId: string;
+  clientSecret?: string;
+  issuer: string;
+  scopes: string[];
+  displayNameMapping: string;
+  usernameMapping: string;
+  autoRegister: boolean;
+}
+
+export interface PcaOidcIdp {
+  idpId: string;
+  state: string;
+  isDefault: boolean;
+  disabledAt: string | null;
+  domains: string[];
+  jitRoles: string[];
+  autoLinkByEmail: boolean;
+  /** Only with `withKeys`: the client secret as stored, sealed under the exporting deployment's master key. */
+  clientSecretSealed?: string;
 }
 
 export interface UserLink {
@@ -47,36 +81,64 @@ export async function exportIdps(tx: Tx, tenantId: string, withKeys: boolean) {
   const linked = await tx.user.findMany({
     where: { tenantId, idpId: { not: null } },
     orderBy: { id: 'asc' },
-    select: { id: true, idpId: true, username: true },
+    select: { id: true, idpId: true, username: true, idpSubject: true },
   });
   const names = new Map(idps.map((i) => [i.id, i.name]));
-  const samlIdps: PcaSamlIdp[] = idps.map((i) => ({
+  const samlIdps: PcaSamlIdp[] = idps
+    .filter((i) => i.type === 'saml')
+    .map((i) => ({
+      idpId: i.id,
+      name: i.name,
+      state: i.state,
+      isDefault: i.isDefault,
+      entityId: i.entityId!,
+      metadataUrl: i.metadataUrl,
+      metadataXml: i.metadataXml!,
+      ssoRedirectUrl: i.ssoRedirectUrl!,
+      ssoPostUrl: i.ssoPostUrl,
+      signingCerts: i.signingCerts,
+      nameIdFormats: i.nameIdFormats,
+      validUntil: i.validUntil?.toISOString() ?? null,
+      disabledAt: i.disabledAt?.toISOString() ?? null,
+      spCertificate: i.spCertificate!,
+      ...(withKeys ? { spPrivateKeySealed: i.spPrivateKeyEnc! } : {}),
+      domains: i.domains,
+      jitProvisioning: i.jitProvisioning,
+      jitRoles: i.jitRoles,
+      autoLinkByEmail: i.autoLinkByEmail,
+    }));
+  const oidc = idps.filter((i) => i.type === 'oidc');
+  const oidcIdps: ZitadelOidcIdp[] = oidc.map((i) => ({
     idpId: i.id,
-    name: i.name,
+    idp: { name: i.name, stylingType: 'STYLING_TYPE_UNSPECIFIED' },
+    clientId: i.clientId ?? '',
+    issuer: i.issuer ?? '',
+    scopes: i.scopes,
+    displayNameMapping: 'OIDC_MAPPING_FIELD_UNSPECIFIED',
+    usernameMapping: 'OIDC_MAPPING_FIELD_EMAIL',
+    autoRegister: i.jitProvisioning,
+  }));
+  const pcaOidcIdps: PcaOidcIdp[] = oidc.map((i) => ({
+    idpId: i.id,
     state: i.state,
     isDefault: i.isDefault,
-    entityId: i.entityId,
-    metadataUrl: i.metadataUrl,
-    metadataXml: i.metadataXml,
-    ssoRedirectUrl: i.ssoRedirectUrl,
-    ssoPostUrl: i.ssoPostUrl,
-    signingCerts: i.signingCerts,
-    nameIdFormats: i.nameIdFormats,
-    validUntil: i.validUntil?.toISOString() ?? null,
     disabledAt: i.disabledAt?.toISOString() ?? null,
-    spCertificate: i.spCertificate,
-    ...(withKeys ? { spPrivateKeySealed: i.spPrivateKeyEnc } : {}),
+    domains: i.domains,
+    jitRoles: i.jitRoles,
+    autoLinkByEmail: i.autoLinkByEmail,
+    ...(withKeys && i.clientSecretEnc ? { clientSecretSealed: i.clientSecretEnc } : {}),
   }));
+  const types = new Map(idps.map((i) => [i.id, i.type]));
   const userLinks: UserLink[] = linked.map((u) => ({
     userId: u.id,
     idpId: u.idpId!,
     idpName: names.get(u.idpId!) ?? '',
-    // The SAML NameID a login is matched on is the username.
-    providedUserId: u.username,
+    // SAML: the NameID a login is matched on is the username; OIDC: the subject (once known).
+    providedUserId: types.get(u.idpId!) === 'oidc' ? (u.idpSubject ?? '') : u.username,
     providedUserName: u.username,
-    idpType: 'IDP_TYPE_UNSPECIFIED',
+    idpType: types.get(u.idpId!) === 'oidc' ? 'IDP_TYPE_OIDC' : 'IDP_TYPE_UNSPECIFIED',
   }));
-  return { samlIdps, userLinks };
+  return { samlIdps, oidcIdps, pcaOidcIdps, userLinks };
 }
 
 const pem = z.string().max(20_000);
@@ -97,12 +159,16 @@ const samlIdp = z.object({
   disabledAt: date,
   spCertificate: pem,
   spPrivateKeySealed: z.string().max(20_000).optional(),
+  domains: z.array(z.string().max(253)).max(50).default([]),
+  jitProvisioning: z.boolean().default(false),
+  jitRoles: z.array(z.string().max(200)).max(50).default([]),
+  autoLinkByEmail: z.boolean().default(false),
 });
 
 export interface IdpPlan {
   id: string;
   rawId: string;
-  data: Omit<z.infer<typeof samlIdp>, 'idpId' | 'spCertificate' | 'spPrivateKeySealed' | 'validUntil' | 'disabledAt'> & {
+  data: Omit<z.output<typeof samlIdp>, 'idpId' | 'spCertificate' | 'spPrivateKeySealed' | 'validUntil' | 'disabledAt'> & {
     validUntil: Date | null;
     disabledAt: Date | null;
   };
@@ -202,8 +268,8 @@ export async function writeIdps(w: Step, plans: IdpPlan[]): Promise<Set<string>>
   const type = 'samlIdp';
   for (const p of plans) {
     const cur = await tx.identityProvider.findUnique({ where: { id: p.id } });
-    if (cur && cur.tenantId !== tenantId) {
-      clash(w, { type, id: p.rawId, field: 'idpId', message: 'the id belongs to another tenant' });
+    if (cur && (cur.tenantId !== tenantId || cur.type !== 'saml')) {
+      clash(w, { type, id: p.rawId, field: 'idpId', message: 'the id belongs to another tenant or another kind of identity provider' });
       continue;
     }
     const data = { ...p.data };
@@ -248,4 +314,155 @@ export async function writeIdps(w: Step, plans: IdpPlan[]): Promise<Set<string>>
     );
   }
   return new Set((await tx.identityProvider.findMany({ where: { tenantId }, select: { id: true } })).map((i) => i.id));
+}
+
+const zitadelOidcIdp = z.object({
+  idpId: z.string().min(1).max(200),
+  idp: z.object({ name: z.string().trim().min(1).max(200) }),
+  clientId: z.string().min(1).max(200),
+  clientSecret: z.string().max(1024).optional(),
+  issuer: z.url().max(2048),
+  scopes: z.array(z.string().max(100)).max(20).optional(),
+  autoRegister: z.boolean().optional(),
+});
+const pcaOidcIdp = z.object({
+  idpId: z.string().min(1).max(200),
+  state: z.enum(['active', 'disabled']),
+  isDefault: z.boolean(),
+  disabledAt: date,
+  domains: z.array(z.string().max(253)).max(50),
+  jitRoles: z.array(z.string().max(200)).max(50),
+  autoLinkByEmail: z.boolean(),
+  clientSecretSealed: z.string().max(4096).optional(),
+});
+
+export interface OidcIdpPlan {
+  id: string;
+  rawId: string;
+  data: {
+    name: string;
+    state: string;
+    isDefault: boolean;
+    disabledAt: Date | null;
+    issuer: string;
+    clientId: string;
+    scopes: string[];
+    domains: string[];
+    jitProvisioning: boolean;
+    jitRoles: string[];
+    autoLinkByEmail: boolean;
+  };
+  sealed?: string;
+  plainSecret?: string;
+}
+
+/** OIDC IdPs from ZITADEL's `oidcIdps`, with our `pca.oidcIdps` settings where the document has them. */
+export function planOidcIdps(raw: Record<string, unknown>, scope: string, errors: ItemError[]): OidcIdpPlan[] {
+  const extra = new Map<string, z.infer<typeof pcaOidcIdp>>();
+  const pcaList = (raw.pca as { oidcIdps?: unknown } | undefined)?.oidcIdps;
+  for (const item of Array.isArray(pcaList) ? pcaList : []) {
+    const r = pcaOidcIdp.safeParse(item);
+    if (r.success) extra.set(r.data.idpId, r.data);
+    else
+      errors.push({
+        type: 'pca.oidcIdp',
+        id: String((item as { idpId?: unknown })?.idpId ?? ''),
+        message: r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+      });
+  }
+  const out: OidcIdpPlan[] = [];
+  for (const item of Array.isArray(raw.oidcIdps) ? raw.oidcIdps : []) {
+    const rawId = String((item as { idpId?: unknown })?.idpId ?? '');
+    const r = zitadelOidcIdp.safeParse(item);
+    if (!r.success) {
+      errors.push({ type: 'oidcIdp', id: rawId, message: r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
+      continue;
+    }
+    const x = extra.get(r.data.idpId);
+    const scopes = r.data.scopes?.length ? r.data.scopes : ['openid', 'email', 'profile'];
+    out.push({
+      id: isUuid(r.data.idpId) ? r.data.idpId.toLowerCase() : toUuid(`idp:${r.data.idpId}`, scope),
+      rawId,
+      data: {
+        name: r.data.idp.name,
+        state: x?.state ?? 'active',
+        isDefault: x?.isDefault ?? false,
+        disabledAt: at(x?.disabledAt ?? null),
+        issuer: r.data.issuer,
+        clientId: r.data.clientId,
+        scopes: scopes.includes('openid') ? scopes : ['openid', ...scopes],
+        domains: x?.domains ?? [],
+        jitProvisioning: r.data.autoRegister ?? false,
+        jitRoles: x?.jitRoles ?? [],
+        autoLinkByEmail: x?.autoLinkByEmail ?? false,
+      },
+      sealed: x?.clientSecretSealed,
+      plainSecret: r.data.clientSecret || undefined,
+    });
+  }
+  return out;
+}
+
+/** Writes the OIDC IdPs (before the users, who link to them). */
+export async function writeOidcIdps(w: Step, plans: OidcIdpPlan[]): Promise<void> {
+  const { tx, tenantId } = w;
+  const type = 'oidcIdp';
+  for (const p of plans) {
+    const cur = await tx.identityProvider.findUnique({ where: { id: p.id } });
+    if (cur && (cur.tenantId !== tenantId || cur.type !== 'oidc')) {
+      clash(w, { type, id: p.rawId, field: 'idpId', message: 'the id belongs to another tenant or another kind of identity provider' });
+      continue;
+    }
+    const data = { ...p.data };
+    if (data.isDefault) {
+      const other = await tx.identityProvider.findFirst({ where: { tenantId, isDefault: true, NOT: { id: p.id } }, select: { id: true } });
+      if (other) {
+        clash(w, { type, id: p.rawId, field: 'isDefault', message: 'the tenant already has another default identity provider; imported as not default' });
+        data.isDefault = false;
+      }
+    }
+    if (data.state === 'active' && data.domains.length) {
+      const taken = await tx.identityProvider.findFirst({
+        where: { tenantId, state: 'active', NOT: { id: p.id }, domains: { hasSome: data.domains } },
+        select: { domains: true },
+      });
+      if (taken) {
+        clash(w, {
+          type,
+          id: p.rawId,
+          field: 'domains',
+          message: 'another active identity provider of the org claims one of these domains; imported without domains',
+        });
+        data.domains = [];
+      }
+    }
+    const aad = clientSecretAad(tenantId, p.id);
+    const secret = opens(w.masterKey, p.sealed, aad)
+      ? { clientSecretEnc: p.sealed! }
+      : p.plainSecret && w.masterKey
+        ? {
+            clientSecretEnc:
+              cur?.clientSecretEnc && unseal(w.masterKey, cur.clientSecretEnc, aad) === p.plainSecret
+                ? cur.clientSecretEnc
+                : seal(w.masterKey, p.plainSecret, aad),
+          }
+        : {};
+    if (!('clientSecretEnc' in secret) && !cur?.clientSecretEnc) {
+      w.errors.push({
+        type,
+        id: p.rawId,
+        field: 'clientSecret',
+        message:
+          'no client secret this server can open (export withKeys from a server with the same master key); set one with PATCH /api/v3/idps/oidc/{id} before users sign in through it',
+      });
+    }
+    await upsertRow(
+      w,
+      { type, id: p.rawId },
+      cur,
+      { ...data, ...secret },
+      () => tx.identityProvider.create({ data: { id: p.id, tenantId, type: 'oidc', ...data, ...secret } }),
+      () => tx.identityProvider.update({ where: { id: p.id }, data: { ...data, ...secret } }),
+    );
+  }
 }

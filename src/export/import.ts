@@ -18,7 +18,7 @@ import { passwordViolations, policyOf } from '../users/password-policy.js';
 import { LABEL_KEYS, META_PREFIX, ORG_OWNER, PRIVACY_KEYS, toUuid, unb64 } from './document.js';
 import { planApplications, writeApplications } from './applications.js';
 import { planCredentials, writeCredentials } from './credentials.js';
-import { planIdps, planUserLinks, writeIdps } from './idps.js';
+import { planIdps, planOidcIdps, planUserLinks, writeIdps, writeOidcIdps } from './idps.js';
 import { clash, Counter, upsertRow, type ConflictPolicy, type ItemError, type Step } from './write-step.js';
 import { describeImportFailure, ImportRefusal } from './failures.js';
 import { resolveRoleNameIn } from '../roles/assign.js';
@@ -140,6 +140,7 @@ interface UserPlan {
     state: string;
     externalId: string | null;
     idpId: string | null;
+    idpSubject: string | null;
     termsAcceptedAt: Date | null;
     passwordHash?: string;
   };
@@ -283,6 +284,7 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
         state: state && USER_STATES.has(state) ? state : 'active',
         externalId: m.get('externalId') ?? null,
         idpId: idpId && isUuid(idpId) ? idpId.toLowerCase() : null,
+        idpSubject: (idpId && m.get('idpSubject')?.slice(0, 1024)) || null,
         termsAcceptedAt: parseDate(m.get('termsAcceptedAt')),
         ...(passwordHash ? { passwordHash } : {}),
       },
@@ -336,19 +338,31 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
     roles: g.roles,
   }));
 
-  for (const section of ['oidcIdps', 'jwtIdps']) {
-    for (const item of list(section) as { idpId?: unknown }[]) {
-      errors.push({
-        type: section,
-        id: typeof item?.idpId === 'string' ? item.idpId : undefined,
-        message: 'OIDC and JWT identity providers have no counterpart here (SAML only); not imported',
-      });
-    }
+  for (const item of list('jwtIdps') as { idpId?: unknown }[]) {
+    errors.push({
+      type: 'jwtIdps',
+      id: typeof item?.idpId === 'string' ? item.idpId : undefined,
+      message: 'JWT identity providers (a JWT passed in a header by a proxy in front of the login) have no counterpart here; not imported',
+    });
   }
+  const oidcIdps = planOidcIdps(raw, scope, errors);
   const applications = planApplications(raw, scope, errors);
   const idps = planIdps(raw, errors);
   const credentials = planCredentials(raw, scope, errors);
-  return { header, tenant, roles, users, machines, grants, groups, applications, idps, credentials, loginPolicy: planLoginPolicy(raw.loginPolicy, errors) };
+  return {
+    header,
+    tenant,
+    roles,
+    users,
+    machines,
+    grants,
+    groups,
+    applications,
+    idps,
+    oidcIdps,
+    credentials,
+    loginPolicy: planLoginPolicy(raw.loginPolicy, errors),
+  };
 }
 
 type Plan = ReturnType<typeof planOrg>;
@@ -366,6 +380,7 @@ async function writeOrg(w: Step, plan: Plan, applications?: DefaultApplicationCo
   const { operator } = await writeTenant(w, plan, plan.applications ? undefined : applications);
   await writeLoginPolicySection(w, plan.loginPolicy);
   await writeRoles(w, plan);
+  await writeOidcIdps(w, plan.oidcIdps);
   const idps = await writeIdps(w, plan.idps);
   for (const u of plan.users) {
     if (u.data.idpId && !idps.has(u.data.idpId)) {
@@ -376,6 +391,7 @@ async function writeOrg(w: Step, plan: Plan, applications?: DefaultApplicationCo
         message: `identity provider ${u.data.idpId} is neither in the document nor in the org; the user is imported without the link`,
       });
       u.data.idpId = null;
+      u.data.idpSubject = null;
     }
   }
   const holderOf = await writePrincipals(w, plan);

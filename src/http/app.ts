@@ -21,6 +21,7 @@ import healthRoutes from './routes/health.js';
 import idpRoutes from './routes/idps.js';
 import onboardingRoutes from './routes/onboarding.js';
 import samlRoutes from './routes/saml.js';
+import oidcIdpRoutes from './routes/oidc-idp.js';
 import tenantRoutes from './routes/tenants.js';
 import sessionRoutes from './routes/session.js';
 import serviceAccountRoutes from './routes/service-accounts.js';
@@ -264,6 +265,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(serviceAccountRoutes);
   await app.register(idpRoutes);
   await app.register(samlRoutes);
+  await app.register(oidcIdpRoutes);
   await app.register(certRoutes);
   await app.register(applicationRoutes);
   await app.register(oauthRoutes);

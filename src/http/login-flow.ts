@@ -32,6 +32,10 @@ export type LoginRedirectHook = (args: {
   email: string;
   /** The sealed authorization request to resume afterwards (pass it back to completeLogin). */
   authRequest?: string;
+  /** The hosted-login page to go back to after a sign-in without an authorization request. */
+  next?: string;
+  /** The login policy's allowDomainDiscovery: users may be sent to the IdP claiming their email's domain. */
+  domainDiscovery: boolean;
 }) => Promise<string | undefined>;
 
 /**

@@ -154,6 +154,7 @@ const application = {
   },
 };
 
+const noRouting = { domains: [], jitProvisioning: false, jitRoles: [], autoLinkByEmail: false };
 const samlIdp = { id: IDP_ID, isDefault: false, name: 'ExampleSamlIDP', type: 'IDENTITY_PROVIDER_TYPE_SAML' };
 const identityProvider = {
   id: IDP_ID,
@@ -162,6 +163,22 @@ const identityProvider = {
   isDefault: false,
   state: 'active',
   entityId: 'https://idp.acme.example.com/saml/metadata',
+  ...noRouting,
+};
+const oidcIdp = {
+  id: IDP_ID,
+  name: 'Entra ID',
+  type: 'IDENTITY_PROVIDER_TYPE_OIDC',
+  isDefault: false,
+  state: 'IDP_STATE_ACTIVE',
+  issuer: 'https://login.microsoftonline.com/00000000-0000-4000-8000-00000000e17a/v2.0',
+  clientId: '11111111-2222-4333-8444-555555555555',
+  scopes: ['openid', 'email', 'profile'],
+  callbackUrl: `${PUBLIC_URL}/oidc-idp/${IDP_ID}/callback`,
+  domains: ['acme.example.com'],
+  jitProvisioning: true,
+  jitRoles: ['tenant-user'],
+  autoLinkByEmail: true,
 };
 
 const certStatus = { expiry: 1798761600, reason: 'Unspecified', serialNum: SERIAL, status: 'Good', tenantId: TENANT_ID, userId: SA_ID };
@@ -576,9 +593,29 @@ export const OPERATION_EXAMPLES: Record<string, OperationExamples> = {
     request: { name: 'ExampleSamlIDP', metadataUrl: 'https://idp.acme.example.com/saml/metadata', isDefault: 'false' },
     response: samlIdp,
   },
-  'PATCH /api/v3/idps/saml/{id}': { request: { isDefault: 'true' }, response: { ...samlIdp, isDefault: true } },
+  'PATCH /api/v3/idps/saml/{id}': {
+    request: { isDefault: 'true', domains: 'acme.example.com', jitProvisioning: 'true', jitRoles: 'tenant-user' },
+    response: { ...samlIdp, isDefault: true },
+  },
+  'POST /api/v3/idps/oidc': {
+    request: {
+      name: 'Entra ID',
+      issuer: 'https://login.microsoftonline.com/00000000-0000-4000-8000-00000000e17a/v2.0',
+      clientId: '11111111-2222-4333-8444-555555555555',
+      clientSecret: 'EXAMPLE~client~secret',
+      domains: ['acme.example.com'],
+      jitProvisioning: true,
+      jitRoles: ['tenant-user'],
+      autoLinkByEmail: true,
+    },
+    response: oidcIdp,
+  },
+  'PATCH /api/v3/idps/oidc/{id}': { request: { isDefault: true }, response: { ...oidcIdp, isDefault: true } },
   'GET /saml/{idpId}/metadata': {
     response: `<?xml version="1.0"?>\n<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="${PUBLIC_URL}/saml/${IDP_ID}/metadata">\n  <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">\n    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="${PUBLIC_URL}/saml/${IDP_ID}/acs" index="1"/>\n  </md:SPSSODescriptor>\n</md:EntityDescriptor>\n`,
+  },
+  'GET /oidc-idp/{idpId}/callback': {
+    response: '<!doctype html><html><body><p>Signed in. You can return to the application.</p></body></html>',
   },
   'POST /saml/{idpId}/acs': {
     request: { SAMLResponse: 'PHNhbWxwOlJlc3BvbnNlPkVYQU1QTEU8L3NhbWxwOlJlc3BvbnNlPg==', RelayState: 'EXAMPLE-relay-state' },

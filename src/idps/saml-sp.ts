@@ -11,6 +11,7 @@ import { NAMEID_EMAIL, parseUntrustedXml } from './metadata.js';
 import { spKeyAad } from './service.js';
 import { unseal } from './sp-keys.js';
 import { foldCase } from '../platform/case-fold.js';
+import { federatedUser } from './federation.js';
 
 /** What the SAML service provider needs from the app (a FastifyInstance fits). */
 export interface SamlDeps {
@@ -76,10 +77,10 @@ async function samlFor(deps: SamlDeps, idp: IdentityProvider, cacheProvider: Cac
     issuer: spEntityId(deps.config, idp.id),
     callbackUrl: acsUrl(deps.config, idp.id),
     audience: spEntityId(deps.config, idp.id),
-    entryPoint: idp.ssoRedirectUrl,
+    entryPoint: idp.ssoRedirectUrl!,
     idpCert: idp.signingCerts,
-    privateKey: unseal(deps.masterKey, idp.spPrivateKeyEnc, spKeyAad(idp.tenantId, idp.id)),
-    publicCert: idp.spCertificate,
+    privateKey: unseal(deps.masterKey, idp.spPrivateKeyEnc!, spKeyAad(idp.tenantId, idp.id)),
+    publicCert: idp.spCertificate!,
     signatureAlgorithm: 'sha256',
     digestAlgorithm: 'sha256',
     identifierFormat: NAMEID_EMAIL,
@@ -125,7 +126,7 @@ function requestStore(deps: SamlDeps, idp: IdentityProvider, pending?: { relaySt
 /** Loads an enabled IdP by id from any tenant (the SAML routes carry only the IdP id). */
 async function enabledIdp(prisma: Prisma, idpId: string) {
   const idp = isUuid(idpId) ? await prisma.identityProvider.findUnique({ where: { id: idpId }, include: { tenant: { select: { state: true } } } }) : null;
-  if (!idp || idp.state !== 'active' || idp.tenant.state !== 'active') return undefined;
+  if (!idp || idp.type !== 'saml' || idp.state !== 'active' || idp.tenant.state !== 'active') return undefined;
   return idp;
 }
 
@@ -182,6 +183,15 @@ export async function findSamlRedirect(
   const idp = await enabledIdp(deps.db.prisma, user.idpId);
   if (!idp || idp.tenantId !== tenantId || (idp.validUntil && idp.validUntil <= new Date())) return undefined;
   return startSamlLogin(deps, idp, authorizationId, browserBinding);
+}
+
+/** A text attribute of the assertion, under the first of its usual names. */
+function profileText(profile: Profile, ...names: string[]): string | undefined {
+  for (const n of names) {
+    const v = (profile as Record<string, unknown>)[n];
+    if (typeof v === 'string' && v.trim()) return v.trim();
+  }
+  return undefined;
 }
 
 function attr(node: Element | null | undefined, name: string) {
@@ -311,9 +321,15 @@ export async function consumeSamlResponse(
       skipDuplicates: true,
     });
     if (!used.count) throw samlRefused('The assertion was already used');
-    const user = await tx.user.findUnique({ where: { tenantId_emailLower: { tenantId: idp.tenantId, emailLower: await foldCase(tx, email) } } });
-    if (!user || user.idpId !== idp.id) throw samlRefused('No user of this tenant is associated with this identity provider and email');
-    if (user.state === 'inactive' || user.state === 'locked') throw samlRefused(`The user is ${user.state}`);
+    // The NameID is an email the IdP vouches for only where the admin trusts it to (autoLinkByEmail).
+    const found = await federatedUser(tx, idp, {
+      email,
+      emailVerified: idp.autoLinkByEmail,
+      firstName: profileText(profile, 'givenName', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname'),
+      lastName: profileText(profile, 'surname', 'sn', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname'),
+    });
+    if (!found.ok) throw samlRefused(found.reason);
+    const user = { id: found.userId };
     await tx.user.update({ where: { tenantId_id: { tenantId: idp.tenantId, id: user.id } }, data: { lastLoginAt: new Date() } });
     await audit(tx, 'system', {
       tenantId: idp.tenantId,

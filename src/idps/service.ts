@@ -1,29 +1,56 @@
-import type { IdentityProvider } from '../generated/prisma/client.js';
+import type { IdentityProvider, Prisma as P } from '../generated/prisma/client.js';
 import { audit } from '../audit/audit.js';
 import type { ServiceContext } from '../principals/context.js';
 import { assertMayActOn } from '../principals/policy.js';
 import type { Config } from '../platform/config.js';
-import { badRequest, notFound, unprocessable } from '../platform/errors.js';
+import { badRequest, conflict, notFound, unprocessable } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
+import { assertMayConfer } from '../principals/policy.js';
+import { resolveRoleName } from '../roles/assign.js';
 import { allowList, fetchMetadata } from './fetch-metadata.js';
 import { parseIdpMetadata } from './metadata.js';
-import { generateSpKeyPair, seal } from './sp-keys.js';
+import { clientSecretAad, discoverIssuer, oidcCallbackUrl, OIDC_DEFAULT_SCOPES } from './oidc-rp.js';
+import { generateSpKeyPair, seal, unseal } from './sp-keys.js';
 
 export const IDP_TYPE_SAML = 'IDENTITY_PROVIDER_TYPE_SAML';
+export const IDP_TYPE_OIDC = 'IDENTITY_PROVIDER_TYPE_OIDC';
 const STATE_NAMES: Record<string, string> = { active: 'IDP_STATE_ACTIVE', disabled: 'IDP_STATE_INACTIVE' };
+const typeName = (idp: IdentityProvider) => (idp.type === 'oidc' ? IDP_TYPE_OIDC : IDP_TYPE_SAML);
+
+/** Domain routing and just-in-time settings, shared by both kinds. */
+const routingOf = (idp: IdentityProvider) => ({
+  domains: idp.domains,
+  jitProvisioning: idp.jitProvisioning,
+  jitRoles: idp.jitRoles,
+  autoLinkByEmail: idp.autoLinkByEmail,
+});
 
 export function idpSummary(idp: IdentityProvider) {
   return {
     id: idp.id,
     name: idp.name,
-    type: IDP_TYPE_SAML,
+    type: typeName(idp),
     isDefault: idp.isDefault,
     state: STATE_NAMES[idp.state] ?? idp.state,
-    entityId: idp.entityId,
+    // SAML: the IdP's entity ID; OIDC: its issuer.
+    entityId: (idp.type === 'oidc' ? idp.issuer : idp.entityId) ?? '',
+    ...routingOf(idp),
   };
 }
 
-export const idpCreated = (idp: IdentityProvider) => ({ id: idp.id, isDefault: idp.isDefault, name: idp.name, type: IDP_TYPE_SAML });
+// The PCA guide's answer to adding or changing a SAML IdP: these four fields (the list shows the routing settings).
+export const idpCreated = (idp: IdentityProvider) => ({ id: idp.id, isDefault: idp.isDefault, name: idp.name, type: typeName(idp) });
+
+/** An OIDC IdP as the admin API answers it: never the client secret. */
+export const oidcIdpView = (config: Pick<Config, 'PUBLIC_URL'>, idp: IdentityProvider) => ({
+  ...idpCreated(idp),
+  ...routingOf(idp),
+  state: STATE_NAMES[idp.state] ?? idp.state,
+  issuer: idp.issuer ?? '',
+  clientId: idp.clientId ?? '',
+  scopes: idp.scopes,
+  callbackUrl: oidcCallbackUrl(config, idp.id),
+});
 
 /** The additional authenticated data binding an SP key to its IdP row, so sealed keys cannot be swapped between rows. */
 export const spKeyAad = (tenantId: string, idpId: string) => `saml-sp-key:${tenantId}:${idpId}`;
@@ -38,7 +65,7 @@ export async function findIdp(ctx: Pick<ServiceContext, 'prisma' | 'tenantId'>, 
   return idp;
 }
 
-export interface AddSamlIdpInput {
+export interface AddSamlIdpInput extends IdpRoutingInput {
   name: string;
   metadataUrl?: string;
   metadataXml?: string;
@@ -68,12 +95,14 @@ export async function addSamlIdp(ctx: ServiceContext, config: Config, masterKey:
   const keys = await generateSpKeyPair(`${input.name} SAML SP`);
 
   return ctx.prisma.$transaction(async (tx) => {
+    await lockTenant(tx, ctx.tenantId);
+    const routing = await checkedRouting(tx, ctx, id, input);
     if (input.isDefault) {
-      await lockTenant(tx, ctx.tenantId);
       await tx.identityProvider.updateMany({ where: { tenantId: ctx.tenantId, isDefault: true }, data: { isDefault: false } });
     }
     const idp = await tx.identityProvider.create({
       data: {
+        ...routing,
         id,
         tenantId: ctx.tenantId,
         name: input.name,
@@ -98,7 +127,7 @@ export async function addSamlIdp(ctx: ServiceContext, config: Config, masterKey:
         action: 'idp.created',
         targetType: 'idp',
         targetId: id,
-        details: { name: input.name, entityId: md.entityId, source: input.metadataUrl ? 'url' : 'file' },
+        details: { name: input.name, entityId: md.entityId, source: input.metadataUrl ? 'url' : 'file', ...routing },
       },
       ctx.requestId,
     );
@@ -106,24 +135,180 @@ export async function addSamlIdp(ctx: ServiceContext, config: Config, masterKey:
   });
 }
 
-export async function updateSamlIdp(ctx: ServiceContext, id: string, input: { isDefault?: boolean }) {
-  const current = await findIdp(ctx, id);
+/** Email-domain routing and just-in-time provisioning of an IdP (either kind). */
+export interface IdpRoutingInput {
+  domains?: string[];
+  jitProvisioning?: boolean;
+  jitRoles?: string[];
+  autoLinkByEmail?: boolean;
+}
+
+const DOMAIN = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * Checks routing settings inside the writing transaction (the tenant lock held): each domain
+ * is claimed by no other active IdP of the tenant, and every default role of just-in-time
+ * users exists and is one the admin could grant (the privilege policy).
+ */
+async function checkedRouting(tx: Tx, ctx: ServiceContext, idpId: string, input: IdpRoutingInput) {
+  const out: Partial<Pick<IdentityProvider, 'domains' | 'jitProvisioning' | 'jitRoles' | 'autoLinkByEmail'>> = {};
+  if (input.domains !== undefined) {
+    const domains = [...new Set(input.domains.map((d) => d.trim().toLowerCase().replace(/\.$/, '')))];
+    domains.forEach((d, i) => {
+      if (!DOMAIN.test(d)) throw unprocessable(`"${d.slice(0, 100)}" is not a domain name`, `/domains/${i}`);
+    });
+    if (domains.length) {
+      const other = await tx.identityProvider.findFirst({
+        where: { tenantId: ctx.tenantId, state: 'active', NOT: { id: idpId }, domains: { hasSome: domains } },
+        select: { name: true, domains: true },
+      });
+      if (other) {
+        const taken = domains.find((d) => other.domains.includes(d))!;
+        throw conflict(`The domain ${taken} is already claimed by the identity provider "${other.name}"`, `/domains/${domains.indexOf(taken)}`);
+      }
+    }
+    out.domains = domains;
+  }
+  if (input.jitRoles !== undefined) {
+    const roles: string[] = [];
+    for (const [i, name] of input.jitRoles.entries()) {
+      const resolved = await resolveRoleName(tx, ctx.tenantId, name);
+      if (!resolved) throw unprocessable(`No role named "${name.slice(0, 100)}"`, `/jitRoles/${i}`);
+      // Users created later by the IdP get these roles: the admin who sets them must be able to grant them.
+      assertMayConfer(ctx.principal, ctx.tenantId, [resolved]);
+      roles.push(resolved);
+    }
+    out.jitRoles = [...new Set(roles)];
+  }
+  if (input.jitProvisioning !== undefined) out.jitProvisioning = input.jitProvisioning;
+  if (input.autoLinkByEmail !== undefined) out.autoLinkByEmail = input.autoLinkByEmail;
+  return out;
+}
+
+/** Writes the default flag and routing settings of an IdP of either kind, plus `extra` columns, with one audit event. */
+async function updateIdpRow(
+  ctx: ServiceContext,
+  current: IdentityProvider,
+  input: { isDefault?: boolean } & IdpRoutingInput,
+  extra: P.IdentityProviderUpdateInput = {},
+  details: Record<string, unknown> = {},
+) {
+  const id = current.id;
   if (current.state !== 'active' && input.isDefault) throw unprocessable('A disabled identity provider cannot be the default', '/isDefault');
-  if (input.isDefault === undefined || input.isDefault === current.isDefault) return current;
   return ctx.prisma.$transaction(async (tx) => {
     await lockTenant(tx, ctx.tenantId);
-    if (input.isDefault) {
+    const routing = await checkedRouting(tx, ctx, id, input);
+    // Anything but the default flag changes how the IdP's users sign in (its issuer, client,
+    // who it links): the caller must outrank every one of them.
+    if (Object.keys(extra).length || Object.keys(routing).length) await assertMayActOn(tx, ctx.principal, ctx.tenantId, { kind: 'idp', id });
+    const isDefault = input.isDefault === undefined || input.isDefault === current.isDefault ? undefined : input.isDefault;
+    if (isDefault) {
       await tx.identityProvider.updateMany({ where: { tenantId: ctx.tenantId, isDefault: true, NOT: { id } }, data: { isDefault: false } });
     }
-    const idp = await tx.identityProvider.update({ where: { tenantId_id: { tenantId: ctx.tenantId, id } }, data: { isDefault: input.isDefault } });
+    const data = { ...extra, ...routing, ...(isDefault === undefined ? {} : { isDefault }) };
+    if (!Object.keys(data).length) return current;
+    const idp = await tx.identityProvider.update({ where: { tenantId_id: { tenantId: ctx.tenantId, id } }, data });
     await audit(
       tx,
       ctx.principal,
-      { tenantId: ctx.tenantId, action: 'idp.updated', targetType: 'idp', targetId: id, details: { isDefault: input.isDefault } },
+      {
+        tenantId: ctx.tenantId,
+        action: 'idp.updated',
+        targetType: 'idp',
+        targetId: id,
+        details: { ...details, ...routing, ...(isDefault === undefined ? {} : { isDefault }) },
+      },
       ctx.requestId,
     );
     return idp;
   });
+}
+
+export async function updateSamlIdp(ctx: ServiceContext, id: string, input: { isDefault?: boolean } & IdpRoutingInput) {
+  const current = await findIdp(ctx, id);
+  if (current.type !== 'saml') throw notFound('SAML identity provider');
+  return updateIdpRow(ctx, current, input);
+}
+
+export interface OidcIdpInput extends IdpRoutingInput {
+  name: string;
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  scopes?: string[];
+  isDefault?: boolean;
+}
+
+const scopesOf = (scopes: string[] | undefined) => {
+  const list = [...new Set(scopes?.length ? scopes : OIDC_DEFAULT_SCOPES)];
+  if (!list.includes('openid')) throw unprocessable('scopes must include openid', '/scopes');
+  return list;
+};
+
+/**
+ * AddOidcIdp: discovers the issuer through the SSRF guard first (422 and nothing stored when
+ * it is unreachable or not an OpenID Connect issuer), then stores the IdP with its client
+ * secret sealed under the master key.
+ */
+export async function addOidcIdp(ctx: ServiceContext, config: Config, masterKey: Buffer, input: OidcIdpInput) {
+  const scopes = scopesOf(input.scopes);
+  const discovered = await discoverIssuer(config, input.issuer, input.clientId, input.clientSecret);
+  const issuer = discovered.serverMetadata().issuer;
+  const id = crypto.randomUUID();
+  return ctx.prisma.$transaction(async (tx) => {
+    await lockTenant(tx, ctx.tenantId);
+    const routing = await checkedRouting(tx, ctx, id, input);
+    if (input.isDefault) await tx.identityProvider.updateMany({ where: { tenantId: ctx.tenantId, isDefault: true }, data: { isDefault: false } });
+    const idp = await tx.identityProvider.create({
+      data: {
+        id,
+        tenantId: ctx.tenantId,
+        type: 'oidc',
+        name: input.name,
+        isDefault: input.isDefault ?? false,
+        issuer,
+        clientId: input.clientId,
+        clientSecretEnc: seal(masterKey, input.clientSecret, clientSecretAad(ctx.tenantId, id)),
+        scopes,
+        ...routing,
+      },
+    });
+    await audit(
+      tx,
+      ctx.principal,
+      {
+        tenantId: ctx.tenantId,
+        action: 'idp.created',
+        targetType: 'idp',
+        targetId: id,
+        details: { type: 'oidc', name: input.name, issuer, clientId: input.clientId, ...routing },
+      },
+      ctx.requestId,
+    );
+    return idp;
+  });
+}
+
+/** UpdateOidcIdp: a new issuer, client id or secret is discovered again before anything is stored. */
+export async function updateOidcIdp(ctx: ServiceContext, config: Config, masterKey: Buffer, id: string, input: Partial<OidcIdpInput>) {
+  const current = await findIdp(ctx, id);
+  if (current.type !== 'oidc') throw notFound('OpenID Connect identity provider');
+  const extra: P.IdentityProviderUpdateInput = {};
+  const details: Record<string, unknown> = {};
+  if (input.name !== undefined && input.name !== current.name) extra.name = details.name = input.name;
+  if (input.scopes !== undefined) extra.scopes = details.scopes = scopesOf(input.scopes);
+  if (input.issuer !== undefined || input.clientId !== undefined || input.clientSecret !== undefined) {
+    const secret = input.clientSecret ?? unseal(masterKey, current.clientSecretEnc!, clientSecretAad(ctx.tenantId, id));
+    const clientId = input.clientId ?? current.clientId!;
+    const discovered = await discoverIssuer(config, input.issuer ?? current.issuer!, clientId, secret);
+    extra.issuer = details.issuer = discovered.serverMetadata().issuer;
+    extra.clientId = details.clientId = clientId;
+    if (input.clientSecret !== undefined) {
+      extra.clientSecretEnc = seal(masterKey, input.clientSecret, clientSecretAad(ctx.tenantId, id));
+      details.clientSecret = 'replaced';
+    }
+  }
+  return updateIdpRow(ctx, current, input, extra, details);
 }
 
 /**

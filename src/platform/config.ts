@@ -117,6 +117,10 @@ export const configSchema = z.object({
     .default(1024 * 1024),
   SAML_CLOCK_SKEW_MS: z.coerce.number().int().min(0).max(600000).default(60000),
   SAML_REQUEST_TTL_MS: z.coerce.number().int().min(10000).max(86400000).default(600000),
+  // External OpenID Connect IdPs: discovery, JWKS and token requests go through the same SSRF guard.
+  OIDC_IDP_ALLOW_CIDRS: cidrList.default([]),
+  OIDC_IDP_TIMEOUT_MS: z.coerce.number().int().min(100).max(60000).default(5000),
+  OIDC_IDP_LOGIN_TTL_MS: z.coerce.number().int().min(10000).max(86400000).default(600000),
   // Export/import S3 endpoints: private/loopback targets are refused unless listed here (SSRF guard).
   EXPORT_S3_ALLOW_CIDRS: cidrList.default([]),
   // Clients' jwks_uri (private_key_jwt, request objects): https only; private/loopback targets are

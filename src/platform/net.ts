@@ -99,3 +99,73 @@ export async function assertHostAllowed(hostname: string, allow: BlockList): Pro
     guardedLookup(allow)(host, { all: true }, (err) => (err ? reject(err) : resolve()));
   });
 }
+
+export interface GuardedFetchOptions {
+  allow: BlockList;
+  timeoutMs: number;
+  maxBytes: number;
+}
+
+/**
+ * A fetch (the subset OAuth clients such as openid-client use) whose connections go
+ * only to addresses the guard allows: IP literals are checked, names are resolved and
+ * checked by `guardedLookup`, redirects are never followed, and each exchange is bounded
+ * in time and size. Refusals surface as AddressRefused.
+ */
+export function guardedFetch(opts: GuardedFetchOptions) {
+  return async (rawUrl: string, init: { method?: string; headers?: Record<string, string>; body?: unknown; signal?: AbortSignal }): Promise<Response> => {
+    const url = new URL(rawUrl);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new AddressRefused(`${url.protocol} URLs are not fetched`);
+    if (url.username || url.password) throw new AddressRefused('URLs with credentials are not fetched');
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    if (isIP(host) && !addressAllowed(host, opts.allow)) throw new AddressRefused(`${host} is a private or reserved address`);
+    const body =
+      init.body === undefined || init.body === null
+        ? undefined
+        : init.body instanceof URLSearchParams
+          ? init.body.toString()
+          : typeof init.body === 'string'
+            ? init.body
+            : Buffer.from(init.body as ArrayBuffer);
+    const { request } = url.protocol === 'https:' ? await import('node:https') : await import('node:http');
+    return new Promise<Response>((resolve, reject) => {
+      const req = request(
+        url,
+        {
+          method: init.method ?? 'GET',
+          headers: { ...init.headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) },
+          lookup: guardedLookup(opts.allow),
+          timeout: opts.timeoutMs,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > opts.maxBytes) req.destroy(new Error(`the answer is larger than ${opts.maxBytes} bytes`));
+            else chunks.push(chunk);
+          });
+          res.on('end', () => {
+            const headers = new Headers();
+            for (const [k, v] of Object.entries(res.headers)) {
+              if (Array.isArray(v)) for (const x of v) headers.append(k, x);
+              else if (v !== undefined) headers.set(k, v);
+            }
+            const status = res.statusCode ?? 502;
+            const noBody = status === 204 || status === 304;
+            resolve(new Response(noBody ? null : Buffer.concat(chunks), { status, headers }));
+          });
+          res.on('error', reject);
+        },
+      );
+      // The whole exchange, not just socket inactivity, is bounded.
+      const timer = setTimeout(() => req.destroy(new Error(`no answer within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+      req.on('close', () => clearTimeout(timer));
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${opts.timeoutMs} ms`)));
+      init.signal?.addEventListener('abort', () => req.destroy(new Error('aborted')), { once: true });
+      req.on('error', reject);
+      if (body !== undefined) req.write(body);
+      req.end();
+    });
+  };
+}

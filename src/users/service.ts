@@ -129,7 +129,8 @@ export async function createUserIn(
   tx: Tx,
   ctx: Omit<ServiceContext<Actor>, 'prisma'>,
   input: UserCreate,
-  opts: { passwordHash: string | null; state: string; invitationTtlMs: number },
+  /** `invite: false`: no set-password invitation, for users who sign in through an identity provider only. */
+  opts: { passwordHash: string | null; state: string; invitationTtlMs: number; invite?: boolean },
 ) {
   const { passwordHash, state } = opts;
   // REST's schema is narrower; writers of names another system chose are held to these bounds.
@@ -159,7 +160,7 @@ export async function createUserIn(
     },
     include: withRoles,
   });
-  const token = passwordHash ? undefined : await createSetPasswordToken(tx, ctx.tenantId, created.id, opts.invitationTtlMs);
+  const token = passwordHash || opts.invite === false ? undefined : await createSetPasswordToken(tx, ctx.tenantId, created.id, opts.invitationTtlMs);
   await audit(
     tx,
     ctx.principal,

@@ -1,7 +1,9 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { parkAuthorization, takeParkedAuthorization } from '../../oauth/pending-authorization.js';
-import { findSamlRedirect, samlBindingCookie } from '../../idps/saml-sp.js';
+import { idpForLogin } from '../../idps/federation.js';
+import { oidcStateCookie, startOidcLogin } from '../../idps/oidc-rp.js';
+import { samlBindingCookie, startSamlLogin } from '../../idps/saml-sp.js';
 import { randomToken } from '../../platform/secrets.js';
 import { finishLogin } from '../login-flow.js';
 import type { SamlLoginCompleted } from '../routes/saml.js';
@@ -10,39 +12,49 @@ import type { SamlLoginCompleted } from '../routes/saml.js';
 const PENDING_MS = 10 * 60_000;
 
 /**
- * Joins the hosted login and SAML federation: after the email step, a user associated
- * with an enabled IdP is sent there; when the ACS has verified the IdP's answer, the
- * browser session is created and the pending OAuth authorization resumes.
+ * Joins the hosted login and federation: after the email step, a user associated with an
+ * enabled IdP, or (with the policy's allowDomainDiscovery) whose email domain an IdP claims,
+ * is sent there (SAML or OpenID Connect); when the ACS has verified a SAML answer, the
+ * browser session is created and the pending OAuth authorization resumes. The OpenID
+ * Connect callback (src/http/routes/oidc-idp.ts) finishes its logins itself.
  */
 export default fp(
   async function samlLogin(app: FastifyInstance) {
     const { prisma } = app.db;
     const bindingCookie = samlBindingCookie(app.config);
-    // The binding cookie of each hosted-login answer that sends its browser to an IdP.
-    const bindings = new WeakMap<FastifyRequest, string>();
+    const stateCookie = oidcStateCookie(app.config);
+    // The cookie each hosted-login answer that sends its browser to an IdP must carry.
+    const cookies = new WeakMap<FastifyRequest, { name: string; value: string; options: Record<string, unknown> }>();
 
-    app.loginRedirectHooks.push(async ({ request, tenantId, email, authRequest }) => {
+    app.loginRedirectHooks.push(async ({ request, tenantId, email, authRequest, next, domainDiscovery }) => {
+      const idp = await idpForLogin(prisma, tenantId, email, { domainDiscovery });
+      if (!idp) return undefined;
+      if (idp.type === 'oidc') {
+        // The sealed state carries the authorization request itself: no parking needed.
+        const start = await startOidcLogin(app, idp, { authRequest, next });
+        cookies.set(request, { name: stateCookie.name, value: start.cookie, options: stateCookie.options });
+        return start.url;
+      }
       const id = authRequest ? randomToken(32) : '';
-      const redirect = await findSamlRedirect(app, tenantId, email, id, request.cookies?.[bindingCookie.name]);
-      if (!redirect) return undefined;
+      const redirect = await startSamlLogin(app, idp, id, request.cookies?.[bindingCookie.name]);
       if (authRequest) {
         await parkAuthorization(prisma, { tenantId, id, authRequest, expiresAt: new Date(Date.now() + Math.max(PENDING_MS, app.config.SAML_REQUEST_TTL_MS)) });
       }
-      bindings.set(request, redirect.binding);
+      cookies.set(request, { name: bindingCookie.name, value: redirect.binding, options: bindingCookie.options });
       return redirect.url;
     });
 
     // A redirect hook sees the request only: the cookie goes on the hosted login's answer as it
     // is sent. Added to the hosted login routes (/ui/...) alone, so no other route pays for it.
-    // Should a hook run elsewhere, no cookie is set and the ACS refuses the answer: it fails closed.
-    const setBindingCookie = (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: null, payload: unknown) => void) => {
-      const binding = bindings.get(request);
-      if (binding) reply.setCookie(bindingCookie.name, binding, bindingCookie.options);
+    // Should a hook run elsewhere, no cookie is set and the ACS or callback refuses the answer: it fails closed.
+    const setLoginCookie = (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: null, payload: unknown) => void) => {
+      const cookie = cookies.get(request);
+      if (cookie) reply.setCookie(cookie.name, cookie.value, cookie.options);
       done(null, payload);
     };
     app.addHook('onRoute', (route) => {
       if (!route.url.startsWith('/ui/')) return;
-      route.onSend = [...(route.onSend ? [route.onSend].flat() : []), setBindingCookie];
+      route.onSend = [...(route.onSend ? [route.onSend].flat() : []), setLoginCookie];
     });
 
     const completed: SamlLoginCompleted = async (request, reply, login) => {

@@ -4,16 +4,57 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { contextOf } from '../context.js';
 import { AppError } from '../../platform/errors.js';
-import { addSamlIdp, disableIdps, findIdp, getUserIdps, idpCreated, idpSummary, listIdps, setUserIdps, updateSamlIdp } from '../../idps/service.js';
+import {
+  addOidcIdp,
+  addSamlIdp,
+  disableIdps,
+  findIdp,
+  getUserIdps,
+  idpCreated,
+  idpSummary,
+  listIdps,
+  oidcIdpView,
+  setUserIdps,
+  updateOidcIdp,
+  updateSamlIdp,
+} from '../../idps/service.js';
 import { access, errors, jsonApi, noContent, sendJsonApi, WHO } from '../jsonapi.js';
 
 const tags = ['IdentityProviderService'];
 const idParams = z.object({ id: z.string().max(64) });
 
+const routingShape = {
+  domains: z.array(z.string()).describe('Email domains whose users the email step sends to this identity provider'),
+  jitProvisioning: z.boolean().describe('Unknown users are created at their first login'),
+  jitRoles: z.array(z.string()).describe('Roles of users created just in time'),
+  autoLinkByEmail: z.boolean().describe('An existing unlinked user is linked at the first login by a verified email'),
+};
 const idpSummarySchema = z
-  .object({ id: z.string(), name: z.string(), type: z.string(), isDefault: z.boolean(), state: z.string(), entityId: z.string() })
+  .object({
+    id: z.string(),
+    name: z.string(),
+    type: z.string().describe('IDENTITY_PROVIDER_TYPE_SAML or IDENTITY_PROVIDER_TYPE_OIDC'),
+    isDefault: z.boolean(),
+    state: z.string(),
+    entityId: z.string().describe("SAML: the IdP's entity ID; OIDC: its issuer"),
+    ...routingShape,
+  })
   .meta({ id: 'IdentityProvider' });
 const idpCreatedSchema = z.object({ id: z.string(), isDefault: z.boolean(), name: z.string(), type: z.string() }).meta({ id: 'SamlIdp' });
+const oidcIdpSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    type: z.string(),
+    isDefault: z.boolean(),
+    state: z.string(),
+    issuer: z.string(),
+    clientId: z.string(),
+    scopes: z.array(z.string()),
+    callbackUrl: z.string().describe('The redirect URI to register at the identity provider'),
+    ...routingShape,
+  })
+  .meta({ id: 'OidcIdp' });
 const idsBody = z.object({ data: z.object({ ids: z.array(z.string().max(64)).max(100) }) });
 const userIdpsDocument = z.object({ data: z.object({ ids: z.array(z.string()), idps: z.array(idpSummarySchema) }) });
 
@@ -21,13 +62,51 @@ const multipartBool = z.enum(['true', 'false'], { error: 'must be true or false'
 // A file part arrives as a Buffer, a plain field as a string (both are accepted for the XML).
 const fileOrText = z.any().meta({ type: 'string', format: 'binary' });
 
+// Lists in a multipart form: comma-separated.
+const multipartList = z
+  .string()
+  .max(8192)
+  .transform((v) =>
+    v
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean),
+  );
+const samlRouting = {
+  domains: multipartList.optional().describe('Comma-separated email domains routed to this IdP'),
+  jitProvisioning: multipartBool.optional(),
+  jitRoles: multipartList.optional().describe('Comma-separated roles of users created just in time'),
+  autoLinkByEmail: multipartBool.optional().describe('Trust the NameID email to link an existing unlinked user'),
+};
 const addSamlBody = z.object({
   name: z.string().trim().min(1).max(200),
   metadataUrl: z.string().trim().min(1).max(2048).optional(),
   metadataXmlFile: fileOrText.optional(),
   isDefault: multipartBool.optional(),
+  ...samlRouting,
 });
-const updateSamlBody = z.object({ isDefault: multipartBool.optional() });
+const updateSamlBody = z.object({ isDefault: multipartBool.optional(), ...samlRouting });
+
+const oidcRouting = {
+  domains: z.array(z.string().trim().min(1).max(253)).max(50).optional().describe('Email domains whose users the email step sends here'),
+  jitProvisioning: z.boolean().optional().describe('Create unknown users at their first login (from the email and names the IdP asserts)'),
+  jitRoles: z.array(z.string().min(1).max(100)).max(50).optional().describe('Roles of users created just in time; each one the caller could grant'),
+  autoLinkByEmail: z.boolean().optional().describe('Link an existing unlinked user at the first login when the IdP asserts its email with email_verified true'),
+};
+const addOidcBody = z.strictObject({
+  name: z.string().trim().min(1).max(200),
+  issuer: z.string().trim().min(1).max(2048).describe('The issuer URL, or its discovery URL (/.well-known/openid-configuration)'),
+  clientId: z.string().min(1).max(200),
+  clientSecret: z.string().min(1).max(1024),
+  scopes: z
+    .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,100}$/, 'must be a scope token'))
+    .max(20)
+    .optional()
+    .describe('Default: openid email profile'),
+  isDefault: z.boolean().optional(),
+  ...oidcRouting,
+});
+const updateOidcBody = addOidcBody.partial();
 
 const notMultipart = () => new AppError(415, 'unsupported_media_type', 'Unsupported media type', 'This operation takes a multipart/form-data body');
 
@@ -88,12 +167,15 @@ export default async function idpRoutes(app: FastifyInstance) {
         tags,
         operationId: 'AddSamlIdp',
         summary: 'Add a SAML identity provider',
-        description: access([WHO.admin], 'Multipart form: `name`, exactly one of `metadataUrl` or `metadataXmlFile`, and `isDefault`.'),
+        description: access(
+          [WHO.admin],
+          'Multipart form: `name`, exactly one of `metadataUrl` or `metadataXmlFile`, `isDefault`, and the routing settings `domains`, `jitProvisioning`, `jitRoles` (comma-separated lists), `autoLinkByEmail`.',
+        ),
         consumes: ['multipart/form-data'],
         body: addSamlBody,
         response: {
           200: { description: 'The new identity provider', content: { 'application/json': { schema: idpCreatedSchema } } },
-          ...errors(400, 401, 403, 404, 413, 415, 422),
+          ...errors(400, 401, 403, 404, 409, 413, 415, 422),
         },
       },
     },
@@ -107,6 +189,10 @@ export default async function idpRoutes(app: FastifyInstance) {
         metadataUrl: b.metadataUrl,
         metadataXml: xml === '' ? undefined : xml,
         isDefault: b.isDefault ?? false,
+        domains: b.domains,
+        jitProvisioning: b.jitProvisioning,
+        jitRoles: b.jitRoles,
+        autoLinkByEmail: b.autoLinkByEmail,
       });
       return reply.code(200).send(idpCreated(idp));
     },
@@ -119,14 +205,17 @@ export default async function idpRoutes(app: FastifyInstance) {
       schema: {
         tags,
         operationId: 'UpdateSamlIdp',
-        summary: 'Make a SAML identity provider the default, or not',
-        description: access([WHO.admin], 'One identity provider per tenant is the default.'),
+        summary: 'Change the default flag or routing settings of a SAML identity provider',
+        description: access(
+          [WHO.admin],
+          'Multipart form: `isDefault` (one identity provider per tenant is the default), and the routing settings `domains`, `jitProvisioning`, `jitRoles`, `autoLinkByEmail`.',
+        ),
         consumes: ['multipart/form-data'],
         params: idParams,
         body: updateSamlBody,
         response: {
           200: { description: 'The updated identity provider', content: { 'application/json': { schema: idpCreatedSchema } } },
-          ...errors(400, 401, 403, 404, 415, 422),
+          ...errors(400, 401, 403, 404, 409, 415, 422),
         },
       },
     },
@@ -135,6 +224,54 @@ export default async function idpRoutes(app: FastifyInstance) {
       await findIdp(ctx, request.params.id); // an unknown or foreign id is 404 whatever the body
       await requireMultipart(request);
       return reply.code(200).send(idpCreated(await updateSamlIdp(ctx, request.params.id, request.body ?? {})));
+    },
+  );
+
+  r.post(
+    '/api/v3/idps/oidc',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'AddOidcIdp',
+        summary: 'Add an OpenID Connect identity provider',
+        description: access(
+          [WHO.admin],
+          'The issuer is discovered first (through the SSRF guard): an unreachable issuer, or one that is not an OpenID Connect issuer, is a 422 and nothing is stored. The answer names the callback URL to register at the IdP. The client secret is stored sealed and never returned.',
+        ),
+        body: addOidcBody,
+        response: {
+          200: { description: 'The new identity provider', content: { 'application/json': { schema: oidcIdpSchema } } },
+          ...errors(400, 401, 403, 404, 409, 415, 422),
+        },
+      },
+    },
+    async (request, reply) => {
+      const idp = await addOidcIdp(contextOf(request), app.config, app.masterKey, request.body);
+      return reply.code(200).send(oidcIdpView(app.config, idp));
+    },
+  );
+
+  r.patch(
+    '/api/v3/idps/oidc/:id',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        operationId: 'UpdateOidcIdp',
+        summary: 'Change an OpenID Connect identity provider',
+        description: access([WHO.admin], 'Fields left out stay as they are. A new issuer, client id or secret is discovered again before anything is stored.'),
+        params: idParams,
+        body: updateOidcBody,
+        response: {
+          200: { description: 'The updated identity provider', content: { 'application/json': { schema: oidcIdpSchema } } },
+          ...errors(400, 401, 403, 404, 409, 415, 422),
+        },
+      },
+    },
+    async (request, reply) => {
+      const idp = await updateOidcIdp(contextOf(request), app.config, app.masterKey, request.params.id, request.body);
+      return reply.code(200).send(oidcIdpView(app.config, idp));
     },
   );
 

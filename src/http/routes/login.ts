@@ -146,7 +146,7 @@ export default async function loginRoutes(app: FastifyInstance) {
     }
     if (policy.allowExternalIdp) {
       for (const hook of app.loginRedirectHooks) {
-        const target = await hook({ request, tenantId: ctx.tenantId, email, authRequest: ctx.r });
+        const target = await hook({ request, tenantId: ctx.tenantId, email, authRequest: ctx.r, next: ctx.next, domainDiscovery: policy.allowDomainDiscovery });
         if (target) return target.startsWith('/') && !target.startsWith('//') ? reply.redirect(target, 303) : continuePage(reply, target);
       }
     }

@@ -1,0 +1,274 @@
+// The relying party for external OpenID Connect IdPs, on openid-client: discovery,
+// authorization code + PKCE with state and nonce, and ID token validation (signature
+// against the IdP's JWKS, iss, aud, exp, nonce). Every request to the IdP goes through
+// the SSRF guard (src/platform/net.ts).
+import * as client from 'openid-client';
+import type { IdentityProvider } from '../generated/prisma/client.js';
+import { audit } from '../audit/audit.js';
+import type { Config } from '../platform/config.js';
+import type { Prisma } from '../platform/db.js';
+import { AppError, notFound, unprocessable } from '../platform/errors.js';
+import { isUuid } from '../platform/ids.js';
+import { AddressRefused, addressIn, allowList, guardedFetch } from '../platform/net.js';
+import { federatedUser } from './federation.js';
+import { seal, unseal } from './sp-keys.js';
+
+export interface OidcDeps {
+  db: { prisma: Prisma };
+  config: Config;
+  masterKey: Buffer;
+}
+
+export interface OidcLogin {
+  tenantId: string;
+  userId: string;
+  idpId: string;
+  /** The sealed authorization request to resume, when the login started from one. */
+  authRequest?: string;
+  /** The hosted-login page to go back to, for a sign-in without an authorization request. */
+  next?: string;
+}
+
+/** A refused IdP answer: 403 with the reason (never a 500 for what an IdP or browser sent). */
+export const oidcRefused = (detail: string) => new AppError(403, 'oidc_refused', 'Identity provider answer refused', detail);
+
+export const OIDC_DEFAULT_SCOPES = ['openid', 'email', 'profile'];
+
+/** The redirect URI to register at the IdP. */
+export const oidcCallbackUrl = (config: Pick<Config, 'PUBLIC_URL'>, idpId: string) => `${config.PUBLIC_URL}/oidc-idp/${idpId}/callback`;
+
+/** The additional authenticated data binding a sealed client secret to its IdP row. */
+export const clientSecretAad = (tenantId: string, idpId: string) => `oidc-client-secret:${tenantId}:${idpId}`;
+
+const MAX_BYTES = 1024 * 1024;
+
+/**
+ * The cookie that carries a login's state, nonce and PKCE verifier, sealed under the
+ * master key, from the email step to the callback. Being in this browser's cookie jar
+ * binds the answer to the browser that started the login (login CSRF). The callback is a
+ * top-level GET navigation, so SameSite=Lax is sent with it.
+ */
+export function oidcStateCookie(config: Pick<Config, 'PUBLIC_URL' | 'SESSION_COOKIE_DOMAIN' | 'OIDC_IDP_LOGIN_TTL_MS'>) {
+  const secure = config.PUBLIC_URL.startsWith('https:');
+  const domain = config.SESSION_COOKIE_DOMAIN;
+  return {
+    name: secure ? `${domain ? '__Secure-' : '__Host-'}iam_oidc` : 'iam_oidc',
+    options: {
+      path: '/',
+      httpOnly: true,
+      secure,
+      sameSite: 'lax' as const,
+      maxAge: Math.ceil(config.OIDC_IDP_LOGIN_TTL_MS / 1000),
+      ...(domain ? { domain } : {}),
+    },
+  };
+}
+
+const STATE_AAD = 'oidc-idp-login-state';
+
+interface LoginState {
+  /** IdP id */
+  i: string;
+  /** state, nonce, PKCE verifier */
+  s: string;
+  n: string;
+  v: string;
+  /** sealed authorization request */
+  a?: string;
+  next?: string;
+  /** expiry, ms since the epoch */
+  x: number;
+}
+
+function openState(masterKey: Buffer, sealed: string | undefined): LoginState | undefined {
+  if (!sealed || sealed.length > 8192) return undefined;
+  try {
+    const s = JSON.parse(unseal(masterKey, sealed, STATE_AAD)) as LoginState;
+    return s.x > Date.now() ? s : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** http issuers only for addresses the operator listed (an IdP on the internal network); https everywhere else. */
+function plainHttpAllowed(config: Config, url: URL): boolean {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return url.protocol === 'http:' && addressIn(allowList(config.OIDC_IDP_ALLOW_CIDRS), host);
+}
+
+function fetchOptions(config: Config, issuer: URL) {
+  const customFetch = guardedFetch({ allow: allowList(config.OIDC_IDP_ALLOW_CIDRS), timeoutMs: config.OIDC_IDP_TIMEOUT_MS, maxBytes: MAX_BYTES });
+  return {
+    [client.customFetch]: customFetch as unknown as client.CustomFetch,
+    timeout: Math.ceil(config.OIDC_IDP_TIMEOUT_MS / 1000),
+    ...(plainHttpAllowed(config, issuer) ? { execute: [client.allowInsecureRequests] } : {}),
+  };
+}
+
+/** Why discovery failed, in words an admin can act on. */
+function discoveryProblem(err: unknown, config: Config): string {
+  const e = err as Error & { code?: string; cause?: unknown };
+  if (e instanceof AddressRefused || e.cause instanceof AddressRefused) {
+    return `the issuer is refused: ${(e.cause instanceof AddressRefused ? e.cause : e).message} (OIDC_IDP_ALLOW_CIDRS)`;
+  }
+  if (e.code === 'OAUTH_HTTP_REQUEST_FORBIDDEN') return 'the issuer must be an https URL';
+  if (e.code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' || e.code === 'OAUTH_INVALID_RESPONSE' || e.code === 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED') {
+    return 'the issuer does not serve an OpenID Connect discovery document for itself (/.well-known/openid-configuration)';
+  }
+  const cause = e.cause as (Error & { code?: string }) | undefined;
+  const reason = cause?.code ?? cause?.message ?? e.code ?? e.message;
+  return `the issuer could not be reached within ${config.OIDC_IDP_TIMEOUT_MS} ms (${String(reason).slice(0, 120)})`;
+}
+
+/**
+ * Discovery of an issuer an admin gave (the issuer URL or its discovery URL); 422 when it
+ * is unreachable, refused by the SSRF guard, or not an OpenID Connect issuer.
+ */
+export async function discoverIssuer(config: Config, rawIssuer: string, clientId: string, clientSecret: string): Promise<client.Configuration> {
+  let url: URL;
+  try {
+    url = new URL(rawIssuer);
+  } catch {
+    throw unprocessable('issuer is not a valid URL', '/issuer');
+  }
+  if (url.username || url.password) throw unprocessable('issuer must not carry credentials', '/issuer');
+  if (url.protocol !== 'https:' && !plainHttpAllowed(config, url)) {
+    throw unprocessable('issuer must be an https URL (http only for addresses in OIDC_IDP_ALLOW_CIDRS)', '/issuer');
+  }
+  try {
+    const c = await client.discovery(url, clientId, clientSecret, client.ClientSecretBasic(clientSecret), fetchOptions(config, url));
+    const md = c.serverMetadata();
+    if (!md.authorization_endpoint || !md.token_endpoint || !md.jwks_uri) throw Object.assign(new Error('incomplete'), { code: 'OAUTH_INVALID_RESPONSE' });
+    if (!(md.response_types_supported ?? ['code']).includes('code')) throw unprocessable('the issuer does not support the authorization code flow', '/issuer');
+    return c;
+  } catch (err) {
+    if (err instanceof AppError) throw err;
+    throw unprocessable(`issuer: ${discoveryProblem(err, config)}`, '/issuer');
+  }
+}
+
+// Discovery per IdP, kept a while: every login needs the endpoints and the JWKS location.
+const CACHE_MS = 10 * 60_000;
+const cache = new Map<string, { version: number; at: number; c: client.Configuration }>();
+
+async function configurationOf(deps: OidcDeps, idp: IdentityProvider): Promise<client.Configuration> {
+  const hit = cache.get(idp.id);
+  if (hit && hit.version === idp.updatedAt.getTime() && Date.now() - hit.at < CACHE_MS) return hit.c;
+  if (!idp.clientSecretEnc || !idp.issuer || !idp.clientId) throw oidcRefused('The identity provider has no client secret yet; an admin sets it');
+  const secret = unseal(deps.masterKey, idp.clientSecretEnc!, clientSecretAad(idp.tenantId, idp.id));
+  let c: client.Configuration;
+  try {
+    c = await discoverIssuer(deps.config, idp.issuer!, idp.clientId!, secret);
+  } catch (err) {
+    throw oidcRefused(`The identity provider cannot be reached: ${(err as Error).message}`);
+  }
+  if (cache.size > 1000) cache.clear();
+  cache.set(idp.id, { version: idp.updatedAt.getTime(), at: Date.now(), c });
+  return c;
+}
+
+/**
+ * Starts a login at the IdP: the authorization URL (code flow, PKCE S256, state, nonce) and
+ * the sealed state to set as the oidcStateCookie on the answer that sends the browser there.
+ */
+export async function startOidcLogin(deps: OidcDeps, idp: IdentityProvider, resume: { authRequest?: string; next?: string }) {
+  const c = await configurationOf(deps, idp);
+  const verifier = client.randomPKCECodeVerifier();
+  const state: LoginState = {
+    i: idp.id,
+    s: client.randomState(),
+    n: client.randomNonce(),
+    v: verifier,
+    ...(resume.authRequest ? { a: resume.authRequest } : {}),
+    ...(resume.next ? { next: resume.next } : {}),
+    x: Date.now() + deps.config.OIDC_IDP_LOGIN_TTL_MS,
+  };
+  const url = client.buildAuthorizationUrl(c, {
+    redirect_uri: oidcCallbackUrl(deps.config, idp.id),
+    scope: (idp.scopes.length ? idp.scopes : OIDC_DEFAULT_SCOPES).join(' '),
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state: state.s,
+    nonce: state.n,
+  });
+  return { url: url.href, cookie: seal(deps.masterKey, JSON.stringify(state), STATE_AAD) };
+}
+
+async function enabledOidcIdp(prisma: Prisma, idpId: string) {
+  const idp = isUuid(idpId) ? await prisma.identityProvider.findUnique({ where: { id: idpId }, include: { tenant: { select: { state: true } } } }) : null;
+  if (!idp || idp.type !== 'oidc' || idp.state !== 'active' || idp.tenant.state !== 'active') return undefined;
+  return idp;
+}
+
+const text = (v: unknown) => (typeof v === 'string' && v.trim() ? v.trim() : undefined);
+
+/**
+ * The IdP sent the browser back to the callback (`currentUrl`, with code and state, or an
+ * error). Checks the browser's sealed state, redeems the code with the PKCE verifier, has
+ * openid-client validate the ID token (signature, iss, aud, exp, nonce), and finds the user
+ * (src/idps/federation.ts). Any failure is a 403 naming the reason.
+ */
+export async function finishOidcLogin(deps: OidcDeps, idpId: string, currentUrl: URL, sealedState: string | undefined): Promise<OidcLogin> {
+  const { prisma } = deps.db;
+  const idp = await enabledOidcIdp(prisma, idpId);
+  if (!idp) throw notFound('Identity provider');
+  const error = currentUrl.searchParams.get('error');
+  if (error) {
+    const description = currentUrl.searchParams.get('error_description');
+    throw oidcRefused(`The identity provider did not sign the user in: ${error.slice(0, 100)}${description ? `: ${description.slice(0, 200)}` : ''}`);
+  }
+  const state = openState(deps.masterKey, sealedState);
+  if (!state || state.i !== idp.id) {
+    throw oidcRefused('This browser did not start this sign-in, or it expired. Start the sign-in again from the application, in this browser.');
+  }
+  const c = await configurationOf(deps, idp);
+  // The callback's own address, as registered: the public URL, whatever host the request came in on.
+  const callback = new URL(oidcCallbackUrl(deps.config, idp.id));
+  callback.search = currentUrl.search;
+  let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
+  try {
+    tokens = await client.authorizationCodeGrant(c, callback, {
+      pkceCodeVerifier: state.v,
+      expectedState: state.s,
+      expectedNonce: state.n,
+      idTokenExpected: true,
+    });
+  } catch (err) {
+    const e = err as Error & { code?: string; error?: string; error_description?: string; cause?: unknown };
+    const cause = e.cause instanceof Error ? `: ${e.cause.message}` : '';
+    const why = e.error ? `${e.error}${e.error_description ? `: ${e.error_description}` : ''}` : `${e.message}${cause}`;
+    throw oidcRefused(`The identity provider's answer was refused: ${why.slice(0, 300)}`);
+  }
+  const claims = tokens.claims();
+  if (!claims?.sub) throw oidcRefused('The ID token has no subject');
+  let profile: Record<string, unknown> = { ...claims };
+  // Many IdPs put email and names in the ID token; others only at the userinfo endpoint.
+  if (profile.email === undefined && c.serverMetadata().userinfo_endpoint) {
+    try {
+      profile = { ...(await client.fetchUserInfo(c, tokens.access_token, claims.sub)), ...profile };
+    } catch (err) {
+      throw oidcRefused(`The identity provider's userinfo could not be read: ${(err as Error).message.slice(0, 200)}`);
+    }
+  }
+  const emailVerified = profile.email_verified === true || profile.email_verified === 'true';
+
+  return prisma.$transaction(async (tx) => {
+    const found = await federatedUser(tx, idp, {
+      subject: claims.sub,
+      email: text(profile.email),
+      emailVerified,
+      firstName: text(profile.given_name),
+      lastName: text(profile.family_name),
+    });
+    if (!found.ok) throw oidcRefused(found.reason);
+    await tx.user.update({ where: { tenantId_id: { tenantId: idp.tenantId, id: found.userId } }, data: { lastLoginAt: new Date() } });
+    await audit(tx, 'system', {
+      tenantId: idp.tenantId,
+      action: 'user.oidc_login_accepted',
+      targetType: 'user',
+      targetId: found.userId,
+      details: { idpId: idp.id, subject: claims.sub, how: found.how },
+    });
+    return { tenantId: idp.tenantId, userId: found.userId, idpId: idp.id, authRequest: state.a, next: state.next };
+  });
+}

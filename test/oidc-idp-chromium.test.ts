@@ -1,0 +1,107 @@
+// A person in Chromium: the application's authorize URL, our hosted login (email step),
+// routed by the email's domain to the external OpenID Connect IdP (node-oidc-provider's
+// login page), back through our callback, created just in time, and on to the application.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser } from 'playwright-core';
+import * as client from 'openid-client';
+import { chromiumPresent, launchChromium, screenshotOnFailure, startCallback } from './helpers/chromium.js';
+import { call, createTenant, seedServiceAccountPat, type TestApp } from './helpers/app.js';
+import { startListeningApp } from './helpers/oauth.js';
+import { startOidcIdp, type TestOidcIdp } from './helpers/oidc-idp.js';
+
+let t: TestApp & { issuer: string };
+let idp: TestOidcIdp;
+let browser: Browser;
+let callback: Awaited<ReturnType<typeof startCallback>>;
+let tenantId: string;
+let clientId: string;
+let idpId: string;
+
+beforeAll(async () => {
+  if (!chromiumPresent) return;
+  t = await startListeningApp({ OIDC_IDP_ALLOW_CIDRS: '127.0.0.1/32' });
+  tenantId = await createTenant(t, 'Domain Corp', 'domaincorp');
+  const admin = (await seedServiceAccountPat(t, tenantId, ['tenant-admin'])).pat;
+  callback = await startCallback();
+  const app = await call(t.app, admin, 'POST', '/api/v3/applications', {
+    data: { attributes: { name: 'Browser SPA', clientType: 'public', redirectUris: [callback.redirectUri] } },
+  });
+  clientId = app.json().data.attributes.clientId;
+  // The IdP needs our callback URL, which names the IdP id: add the IdP against a first
+  // instance, then restart the IdP on the same issuer with the client registered.
+  idp = await startOidcIdp([], {});
+  const added = await fetch(`${t.issuer}/api/v3/idps/oidc`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      name: 'Corp IdP',
+      issuer: idp.issuer,
+      clientId: 'iam',
+      clientSecret: 'iam-secret-0123456789',
+      domains: ['corp.example'],
+      jitProvisioning: true,
+      jitRoles: ['tenant-contributor'],
+    }),
+  });
+  expect(added.status, await added.clone().text()).toBe(200);
+  idpId = (await added.json()).id;
+  const port = Number(new URL(idp.issuer).port);
+  await idp.close();
+  idp = await startOidcIdp(
+    [{ client_id: 'iam', client_secret: 'iam-secret-0123456789', redirect_uris: [`${t.issuer}/oidc-idp/${idpId}/callback`] }],
+    { zoe: { email: 'zoe@corp.example', email_verified: true, given_name: 'Zoe', family_name: 'Zed' } },
+    port,
+  );
+  const policy = await call(t.app, admin, 'PUT', '/api/v3/tenants/login-policy', {
+    data: { type: 'loginPolicy', attributes: { allowDomainDiscovery: true } },
+  });
+  expect(policy.statusCode, policy.body).toBe(200);
+  browser = await launchChromium();
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await callback?.close();
+  await idp?.close();
+  await t?.close();
+});
+
+describe.skipIf(!chromiumPresent)('domain-routed sign-in at an OpenID Connect IdP, in Chromium', () => {
+  it('routes an unknown user by email domain, signs in at the IdP, creates the user just in time and returns a code', async () => {
+    const config = await client.discovery(new URL(t.issuer), clientId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
+    const verifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: callback.redirectUri,
+      scope: 'openid profile email',
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state,
+    });
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await screenshotOnFailure(page, 'chromium-oidc-idp', async () => {
+      await page.goto(url.toString());
+      await page.waitForSelector('input[name=email]');
+      expect(await page.title()).toContain('Domain Corp');
+      await page.fill('input[name=email]', 'zoe@corp.example');
+      // The email step sends the browser on to the IdP's own login page.
+      await Promise.all([page.waitForURL((u) => u.toString().startsWith(idp.issuer), { timeout: 20_000 }), page.click('button[type=submit]')]);
+      await page.waitForSelector('input[name=login]', { timeout: 20_000 });
+      await page.fill('input[name=login]', 'zoe');
+      await page.fill('input[name=password]', 'anything');
+      await Promise.all([page.waitForURL((u) => u.toString().startsWith(callback.redirectUri), { timeout: 20_000 }), page.click('button[type=submit]')]);
+      const landed = new URL(page.url());
+      expect(landed.searchParams.get('state')).toBe(state);
+      const tokens = await client.authorizationCodeGrant(config, landed, { pkceCodeVerifier: verifier, expectedState: state });
+      const user = await t.db.prisma.user.findFirstOrThrow({ where: { tenantId, email: 'zoe@corp.example' }, include: { roles: true } });
+      expect(tokens.claims()?.sub).toBe(user.id);
+      expect(tokens.claims()?.amr).toEqual(['ext']);
+      expect(user).toMatchObject({ idpId, idpSubject: 'zoe', firstName: 'Zoe', lastName: 'Zed', state: 'active' });
+      expect(user.roles.map((r) => r.roleName)).toEqual(['tenant-contributor']);
+      // The state cookie went with its use.
+      expect((await context.cookies(t.issuer)).some((c) => c.name === 'iam_oidc')).toBe(false);
+    });
+    await context.close();
+  }, 90_000);
+});

@@ -1,0 +1,310 @@
+// External OpenID Connect IdPs: node-oidc-provider on 127.0.0.1 is the IdP, our server the
+// relying party (openid-client). Admin API validation, then whole logins through HTTP
+// redirects with a cookie jar per site: authorize -> hosted login (email) -> the IdP ->
+// our callback -> code -> tokens.
+import { createHash, randomBytes } from 'node:crypto';
+import { decodeJwt } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bearer, call, createTenant, seedServiceAccountPat } from './helpers/app.js';
+import { Browser, formField, seedUser, startListeningApp } from './helpers/oauth.js';
+import { signInAtIdp, startOidcIdp, type TestOidcIdp } from './helpers/oidc-idp.js';
+import { seal, unseal } from '../src/idps/sp-keys.js';
+
+let t: Awaited<ReturnType<typeof startListeningApp>>;
+let idp: TestOidcIdp;
+let tenantId: string;
+let adminPat: string;
+let clientId: string;
+let idpId: string;
+const redirectUri = 'https://acme.iam.test/login';
+const OTHER_CLIENT_REDIRECT = 'http://127.0.0.1:9/other-callback';
+
+const tenantHeaders = () => ({ ...bearer(adminPat), 'content-type': 'application/json' });
+const postOidc = (body: unknown) => fetch(`${t.issuer}/api/v3/idps/oidc`, { method: 'POST', headers: tenantHeaders(), body: JSON.stringify(body) });
+
+beforeAll(async () => {
+  // Ports are known only once both listen: the app first, then the IdP with our callback URL.
+  t = await startListeningApp({ OIDC_IDP_ALLOW_CIDRS: '127.0.0.1/32' });
+  tenantId = await createTenant(t, 'Acme', 'acme');
+  adminPat = (await seedServiceAccountPat(t, tenantId, ['tenant-admin'])).pat;
+  clientId = (await t.db.prisma.application.findFirstOrThrow({ where: { tenantId, name: 'AnalyticsUI' } })).clientId;
+  // The callback path is fixed by the IdP id, unknown before the IdP is added: register a
+  // pattern-free list after adding (oidc-provider reads clients at start), so start it with a
+  // placeholder first and restart below.
+  idp = await startOidcIdp([{ client_id: 'probe', client_secret: 'probe-secret-0123456789', redirect_uris: ['http://127.0.0.1:9/cb'] }], {});
+  const added = await postOidc({ name: 'Acme OIDC', issuer: idp.issuer, clientId: 'iam', clientSecret: 'iam-secret-0123456789', domains: ['corp.test'] });
+  expect(added.status, await added.clone().text()).toBe(200);
+  idpId = (await added.json()).id;
+  const oldIssuer = idp.issuer;
+  await idp.close();
+  // Same issuer (same port), now with the client our server is.
+  const port = new URL(oldIssuer).port;
+  idp = await startOidcIdp(
+    [
+      { client_id: 'iam', client_secret: 'iam-secret-0123456789', redirect_uris: [`${t.issuer}/oidc-idp/${idpId}/callback`] },
+      { client_id: 'other', client_secret: 'other-secret-0123456789', redirect_uris: [OTHER_CLIENT_REDIRECT] },
+    ],
+    {
+      alice: { email: 'alice@acme.test', email_verified: true, given_name: 'Alice', family_name: 'Liddell' },
+      bob: { email: 'bob@corp.test', email_verified: true, given_name: 'Bob', family_name: 'Builder' },
+      carol: { email: 'carol@corp.test', email_verified: false },
+      dave: { email: 'dave@acme.test', email_verified: true },
+      erin: { email: 'erin@acme.test', email_verified: false },
+      frank: { email: 'frank@corp.test', email_verified: true },
+    },
+    Number(port),
+  );
+  const policy = await call(t.app, adminPat, 'PUT', '/api/v3/tenants/login-policy', {
+    data: { type: 'loginPolicy', attributes: { allowDomainDiscovery: true } },
+  });
+  expect(policy.statusCode, policy.body).toBe(200);
+});
+afterAll(async () => {
+  await idp?.close();
+  await t?.close();
+});
+
+const pkce = () => {
+  const verifier = randomBytes(32).toString('base64url');
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
+};
+
+/** authorize -> hosted login email step; returns the IdP URL the page links to. */
+async function toIdp(browser: Browser, email: string) {
+  const { verifier, challenge } = pkce();
+  const state = randomBytes(8).toString('hex');
+  const authorize = `/oauth/v2/authorize?${new URLSearchParams({ client_id: clientId, redirect_uri: redirectUri, response_type: 'code', scope: 'openid profile email', code_challenge: challenge, code_challenge_method: 'S256', state, nonce: 'n1' })}`;
+  const start = await browser.get(authorize);
+  expect(start.status).toBe(302);
+  const emailPage = await (await browser.get(start.headers.get('location')!)).text();
+  const step = await browser.post('/ui/login', { csrf: formField(emailPage, 'csrf')!, r: formField(emailPage, 'r')!, email });
+  const html = await step.text();
+  const idpUrl = [...html.matchAll(/<a href="([^"]+)">/g)].map((m) => m[1]!.replace(/&amp;/g, '&')).find((u) => u.startsWith(idp.issuer));
+  return { verifier, state, status: step.status, html, idpUrl };
+}
+
+async function redeem(code: string, verifier: string) {
+  const res = await fetch(`${t.issuer}/oauth/v2/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'authorization_code', client_id: clientId, code, redirect_uri: redirectUri, code_verifier: verifier }).toString(),
+  });
+  expect(res.status).toBe(200);
+  return (await res.json()) as { id_token: string; access_token: string };
+}
+
+/** The whole login of `login` at the IdP; returns our callback's answer. */
+async function fullLogin(email: string, login: string) {
+  const browser = new Browser(t.issuer);
+  const go = await toIdp(browser, email);
+  expect(go.status, go.html).toBe(200);
+  expect(go.idpUrl?.startsWith(`${idp.issuer}/auth?`)).toBe(true);
+  const callback = await signInAtIdp(idp.browser(), go.idpUrl!, login);
+  expect(callback.startsWith(`${t.issuer}/oidc-idp/${idpId}/callback?`)).toBe(true);
+  const res = await browser.get(callback);
+  return { res, browser, callback, ...go };
+}
+
+async function linkedUser(email: string, username?: string) {
+  const userId = await seedUser(t, tenantId, { email, state: 'initial', username });
+  const assoc = await call(t.app, adminPat, 'PUT', `/api/v3/users/${userId}/idps`, { data: { ids: [idpId] } });
+  expect(assoc.statusCode, assoc.body).toBe(200);
+  return userId;
+}
+
+describe('admin API', () => {
+  it('lists the OIDC IdP beside the others, with its routing and callback URL, never the secret', async () => {
+    const list = await call(t.app, adminPat, 'GET', '/api/v3/idps');
+    expect(list.statusCode).toBe(200);
+    const row = list.json().data.idps.find((i: { id: string }) => i.id === idpId);
+    expect(row).toMatchObject({ type: 'IDENTITY_PROVIDER_TYPE_OIDC', entityId: idp.issuer, domains: ['corp.test'], state: 'IDP_STATE_ACTIVE' });
+    expect(list.body).not.toContain('iam-secret');
+    const stored = await t.db.prisma.identityProvider.findUniqueOrThrow({ where: { id: idpId } });
+    expect(stored.clientSecretEnc).not.toContain('iam-secret');
+    expect(unseal(t.app.masterKey, stored.clientSecretEnc!, `oidc-client-secret:${tenantId}:${idpId}`)).toBe('iam-secret-0123456789');
+  });
+
+  it('refuses an unreachable issuer or one that is not an OIDC issuer with 422, and stores nothing', async () => {
+    const before = await t.db.prisma.identityProvider.count({ where: { tenantId } });
+    for (const issuer of [`http://127.0.0.1:9/`, `${t.issuer}/api/v3/health/liveness`, 'http://10.1.2.3/']) {
+      const res = await postOidc({ name: 'Bad', issuer, clientId: 'x', clientSecret: 'y' });
+      expect(res.status, issuer).toBe(422);
+      const body = await res.json();
+      expect(body.errors[0].source.pointer).toBe('/issuer');
+      expect(JSON.stringify(body)).not.toMatch(/at .*\.js|node_modules/);
+    }
+    expect(await t.db.prisma.identityProvider.count({ where: { tenantId } })).toBe(before);
+  });
+
+  it('refuses a domain another active IdP claims (409), and a jitRoles entry the admin may not grant (403)', async () => {
+    const clash = await postOidc({ name: 'Clash', issuer: idp.issuer, clientId: 'iam', clientSecret: 'iam-secret-0123456789', domains: ['CORP.test'] });
+    expect(clash.status).toBe(409);
+    const beyond = await fetch(`${t.issuer}/api/v3/idps/oidc/${idpId}`, {
+      method: 'PATCH',
+      headers: tenantHeaders(),
+      body: JSON.stringify({ jitProvisioning: true, jitRoles: ['skylight-admin'] }),
+    });
+    expect(beyond.status).toBe(403);
+    const unknown = await fetch(`${t.issuer}/api/v3/idps/oidc/${idpId}`, {
+      method: 'PATCH',
+      headers: tenantHeaders(),
+      body: JSON.stringify({ jitRoles: ['no-such-role'] }),
+    });
+    expect(unknown.status).toBe(422);
+    const row = await t.db.prisma.identityProvider.findUniqueOrThrow({ where: { id: idpId } });
+    expect(row.jitProvisioning).toBe(false);
+    expect(row.jitRoles).toEqual([]);
+  });
+});
+
+describe('login through the OIDC IdP', () => {
+  it('signs a linked user in end to end: the ID token is validated, the subject stored, amr ext', async () => {
+    const userId = await linkedUser('alice@acme.test', 'alice');
+    const { res, verifier, state } = await fullLogin('alice@acme.test', 'alice');
+    expect(res.status, await res.clone().text()).toBe(303);
+    const back = new URL(res.headers.get('location')!);
+    expect(back.origin + back.pathname).toBe(redirectUri);
+    expect(back.searchParams.get('state')).toBe(state);
+    const tokens = await redeem(back.searchParams.get('code')!, verifier);
+    const claims = decodeJwt(tokens.id_token);
+    expect(claims.sub).toBe(userId);
+    expect(claims.amr).toEqual(['ext']);
+    const user = await t.db.prisma.user.findUniqueOrThrow({ where: { id: userId } });
+    expect(user.idpSubject).toBe('alice');
+    // The next login matches by subject.
+    const again = await fullLogin('alice', 'alice');
+    expect(again.res.status).toBe(303);
+  });
+
+  it('refuses a tampered state, a tampered nonce, and a callback from a browser that did not start the login', async () => {
+    await linkedUser('tamper@acme.test');
+    idp.accounts.tamper = { email: 'tamper@acme.test', email_verified: true };
+    const browser = new Browser(t.issuer);
+    const go = await toIdp(browser, 'tamper@acme.test');
+    const callback = new URL(await signInAtIdp(idp.browser(), go.idpUrl!, 'tamper'));
+
+    const badState = new URL(callback);
+    badState.searchParams.set('state', 'forged');
+    const r1 = await browser.get(badState.href);
+    expect(r1.status).toBe(403);
+    expect((await r1.json()).errors[0].detail).toMatch(/state/i);
+
+    // The right state, another nonce: the ID token's nonce no longer matches.
+    const opened = JSON.parse(unseal(t.app.masterKey, decodeURIComponent(browser.cookies.get('iam_oidc')!), 'oidc-idp-login-state'));
+    const forged = new Browser(t.issuer);
+    forged.cookies.set('iam_oidc', encodeURIComponent(seal(t.app.masterKey, JSON.stringify({ ...opened, n: 'another-nonce' }), 'oidc-idp-login-state')));
+    const r2 = await forged.get(callback.href);
+    expect(r2.status).toBe(403);
+    expect((await r2.json()).errors[0].detail).toMatch(/nonce/i);
+    expect(r2.headers.getSetCookie().some((c) => c.startsWith('iam_session='))).toBe(false);
+
+    const stranger = new Browser(t.issuer);
+    const r3 = await stranger.get(callback.href);
+    expect(r3.status).toBe(403);
+    expect((await r3.json()).errors[0].detail).toMatch(/browser/i);
+  });
+
+  it('refuses an ID token issued to another client', async () => {
+    await linkedUser('aud@acme.test');
+    idp.accounts.aud = { email: 'aud@acme.test', email_verified: true };
+    const browser = new Browser(t.issuer);
+    const go = await toIdp(browser, 'aud@acme.test');
+    const opened = JSON.parse(unseal(t.app.masterKey, decodeURIComponent(browser.cookies.get('iam_oidc')!), 'oidc-idp-login-state'));
+    // A genuine ID token of this IdP, with our login's nonce, but for client "other".
+    const { verifier, challenge } = pkce();
+    const otherUrl = `${idp.issuer}/auth?${new URLSearchParams({ client_id: 'other', redirect_uri: OTHER_CLIENT_REDIRECT, response_type: 'code', scope: 'openid email', code_challenge: challenge, code_challenge_method: 'S256', nonce: opened.n, state: 's' })}`;
+    const otherBack = new URL(await signInAtIdp(idp.browser(), otherUrl, 'aud'));
+    const otherTokens = await (
+      await fetch(`${idp.issuer}/token`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from('other:other-secret-0123456789').toString('base64')}`,
+        },
+        body: new URLSearchParams({
+          grant_type: 'authorization_code',
+          code: otherBack.searchParams.get('code')!,
+          redirect_uri: OTHER_CLIENT_REDIRECT,
+          code_verifier: verifier,
+        }).toString(),
+      })
+    ).json();
+    expect(decodeJwt(otherTokens.id_token).aud).toBe('other');
+    // The IdP answers our token request with that ID token instead of ours.
+    idp.tamper.idToken = otherTokens.id_token;
+    try {
+      const callback = await signInAtIdp(idp.browser(), go.idpUrl!, 'aud');
+      const res = await browser.get(callback);
+      expect(res.status).toBe(403);
+      expect((await res.json()).errors[0].detail).toMatch(/aud/i);
+      expect(res.headers.getSetCookie().some((c) => c.startsWith('iam_session='))).toBe(false);
+    } finally {
+      delete idp.tamper.idToken;
+    }
+  });
+});
+
+describe('domain routing, just-in-time users, auto-linking', () => {
+  it('sends an unknown user of a claimed domain to the IdP; without JIT the login is refused as before', async () => {
+    const { res } = await fullLogin('frank@corp.test', 'frank');
+    expect(res.status).toBe(403);
+    expect((await res.json()).errors[0].detail).toMatch(/No user of this tenant/);
+    expect(await t.db.prisma.user.count({ where: { tenantId, email: 'frank@corp.test' } })).toBe(0);
+  });
+
+  it('does not route by domain when the login policy does not allow domain discovery', async () => {
+    await call(t.app, adminPat, 'PUT', '/api/v3/tenants/login-policy', { data: { type: 'loginPolicy', attributes: { allowDomainDiscovery: false } } });
+    try {
+      const go = await toIdp(new Browser(t.issuer), 'someone@corp.test');
+      expect(go.idpUrl).toBeUndefined();
+      expect(go.html).toContain('name="password"');
+    } finally {
+      await call(t.app, adminPat, 'PUT', '/api/v3/tenants/login-policy', { data: { type: 'loginPolicy', attributes: { allowDomainDiscovery: true } } });
+    }
+  });
+
+  it('creates a user just in time with the default roles, linked to the IdP', async () => {
+    const on = await fetch(`${t.issuer}/api/v3/idps/oidc/${idpId}`, {
+      method: 'PATCH',
+      headers: tenantHeaders(),
+      body: JSON.stringify({ jitProvisioning: true, jitRoles: ['tenant-contributor'] }),
+    });
+    expect(on.status, await on.clone().text()).toBe(200);
+    const { res, verifier } = await fullLogin('bob@corp.test', 'bob');
+    expect(res.status, await res.clone().text()).toBe(303);
+    const user = await t.db.prisma.user.findFirstOrThrow({ where: { tenantId, email: 'bob@corp.test' }, include: { roles: true } });
+    expect(user).toMatchObject({ idpId, idpSubject: 'bob', state: 'active', firstName: 'Bob', lastName: 'Builder', passwordHash: null });
+    expect(user.roles.map((r) => r.roleName)).toEqual(['tenant-contributor']);
+    const tokens = await redeem(new URL(res.headers.get('location')!).searchParams.get('code')!, verifier);
+    expect(decodeJwt(tokens.id_token).sub).toBe(user.id);
+    const audit = await t.db.prisma.auditEvent.findMany({ where: { tenantId, targetId: user.id }, select: { action: true } });
+    expect(audit.map((a) => a.action)).toEqual(expect.arrayContaining(['user.created', 'user.jit_created']));
+  });
+
+  it('creates no user from an unverified email', async () => {
+    const { res } = await fullLogin('carol@corp.test', 'carol');
+    expect(res.status).toBe(403);
+    expect((await res.json()).errors[0].detail).toMatch(/email_verified/);
+    expect(await t.db.prisma.user.count({ where: { tenantId, email: 'carol@corp.test' } })).toBe(0);
+  });
+
+  it('auto-links an existing unlinked user by a verified email, and refuses when email_verified is false', async () => {
+    const dave = await seedUser(t, tenantId, { email: 'dave@acme.test', password: 'Correct-Horse-9' });
+    const erin = await seedUser(t, tenantId, { email: 'erin@acme.test', password: 'Correct-Horse-9' });
+    const on = await fetch(`${t.issuer}/api/v3/idps/oidc/${idpId}`, {
+      method: 'PATCH',
+      headers: tenantHeaders(),
+      body: JSON.stringify({ autoLinkByEmail: true, domains: ['corp.test', 'acme.test'] }),
+    });
+    expect(on.status).toBe(200);
+
+    const ok = await fullLogin('dave@acme.test', 'dave');
+    expect(ok.res.status, await ok.res.clone().text()).toBe(303);
+    expect(await t.db.prisma.user.findUniqueOrThrow({ where: { id: dave } })).toMatchObject({ idpId, idpSubject: 'dave' });
+
+    const refused = await fullLogin('erin@acme.test', 'erin');
+    expect(refused.res.status).toBe(403);
+    expect((await refused.res.json()).errors[0].detail).toMatch(/email_verified/);
+    expect(await t.db.prisma.user.findUniqueOrThrow({ where: { id: erin } })).toMatchObject({ idpId: null, idpSubject: null });
+  });
+});
