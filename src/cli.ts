@@ -1,10 +1,12 @@
 // Admin commands: npm run cli -- <command> [options]
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { bootstrap } from './bootstrap/bootstrap.js';
 import { announceBootstrap } from './bootstrap/credentials-file.js';
 import { ConfigError, loadConfig } from './platform/config.js';
 import { listMigrations } from './platform/migrate.js';
 import { openMigratedDatabase } from './platform/start.js';
+import { restoreEmbedded } from './platform/db.js';
 import { generatePat } from './principals/pat.js';
 import { exportCommand, importCommand } from './export/cli.js';
 import { rotateKeys } from './oauth/keys.js';
@@ -26,6 +28,8 @@ Commands:
   export --out FILE|- [--org ID]... [--exclude-org ID]... [--with-passwords]
                                   export tenants in ZITADEL's instance-export format (streamed)
   import --in FILE|-              import such a document (ours or ZITADEL's), idempotently
+  restore --from FILE             put a backup of the embedded database (POST /admin/v1/backup) in place,
+                                  into a DATA_DIR that holds no database yet
   rotate-keys                     rotate the token signing keys: the published next key starts signing;
                                   the current one stays published until its tokens expire
   help                            this text
@@ -108,6 +112,33 @@ const commands: Record<string, Command> = {
       console.log('Running instances pick the new keys up within a minute.');
       return 0;
     });
+  },
+  async restore(args) {
+    const { values } = parseArgs({ args, options: { from: { type: 'string' } } });
+    if (!values.from) {
+      console.error('restore: --from FILE is required (a backup from POST /admin/v1/backup)');
+      return 2;
+    }
+    const config = loadConfig();
+    if (config.DATABASE_URL) {
+      console.error('restore: DATABASE_URL is set; a PostgreSQL server is restored with pg_restore (docs/export.md)');
+      return 2;
+    }
+    let tarball: Buffer;
+    try {
+      tarball = readFileSync(values.from);
+    } catch {
+      console.error(`restore: cannot read ${values.from}`);
+      return 2;
+    }
+    try {
+      await restoreEmbedded(config.DATA_DIR, tarball);
+    } catch (err) {
+      console.error(`restore: ${err instanceof Error ? err.message : String(err)}`);
+      return 1;
+    }
+    console.log(`restored into ${config.DATA_DIR}; start the server with the MASTER_KEY (or master.key) of the backed-up one`);
+    return 0;
   },
   export: (args) => exportCommand(args),
   import: (args) => importCommand(args),

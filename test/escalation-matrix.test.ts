@@ -414,6 +414,7 @@ const NOT_ACTING: Record<string, string> = {
   'GET /scim/v2/Schemas/:id': READ,
   'POST /admin/v1/export': OPERATOR,
   'POST /admin/v1/import': OPERATOR,
+  'POST /admin/v1/backup': OPERATOR,
 };
 
 type ActorName = 'tenant-user' | 'tenant-admin' | 'tenant-admin-sa' | 'scim-connector' | 'admin-of-other-tenant';

@@ -5,7 +5,8 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { argon2Params } from '../../platform/passwords.js';
 import { runExport, runImport, exportRequest, importRequest, type RunContext } from '../../export/service.js';
-import { forbidden, unauthorized } from '../../platform/errors.js';
+import { audit } from '../../audit/audit.js';
+import { conflict, forbidden, unauthorized } from '../../platform/errors.js';
 import { allowList } from '../../platform/net.js';
 import { isSkylightAdmin, SKYLIGHT_ADMIN } from '../../principals/principal.js';
 import { contextOf } from '../context.js';
@@ -81,6 +82,44 @@ export default async function adminExportRoutes(app: FastifyInstance) {
       },
     },
     async (request) => (await runExport(runContextOf(request), request.body)) as Record<string, unknown>,
+  );
+
+  r.post(
+    '/admin/v1/backup',
+    {
+      schema: {
+        tags,
+        operationId: 'BackupEmbeddedDatabase',
+        summary: 'Back up the embedded database',
+        description: access(
+          [WHO.sky, 'A bearer credential; these routes are outside /api.'],
+          'A consistent copy of the whole embedded database, taken while the server runs: a gzip-compressed tar of its data ' +
+            'directory. Restore it with `npm run cli -- restore --from <file>` into an empty DATA_DIR, with the same MASTER_KEY ' +
+            '(or DATA_DIR/master.key). 409 on a PostgreSQL server, which is backed up with pg_dump.',
+        ),
+        response: {
+          200: {
+            description: 'The data directory as a .tar.gz',
+            content: { 'application/gzip': { schema: z.any().meta({ type: 'string', format: 'binary' }) } },
+          },
+          ...errors(401, 403, 409),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { db } = app;
+      if (!db.snapshot) throw conflict('This server runs on a PostgreSQL server: back it up with pg_dump (docs/export.md, "Backup and restore")');
+      const tarball = await db.snapshot();
+      const c = contextOf(request);
+      await audit(
+        c.prisma,
+        c.principal,
+        { tenantId: null, action: 'instance.backed_up', targetType: 'instance', details: { bytes: tarball.length } },
+        c.requestId,
+      );
+      const name = `iam-backup-${new Date().toISOString().replace(/[:.]/g, '-')}.tar.gz`;
+      return reply.type('application/gzip').header('content-disposition', `attachment; filename="${name}"`).send(tarball);
+    },
   );
 
   r.post(
