@@ -266,6 +266,10 @@ describe('step-up and the login policy', () => {
       expect(browser.cookies.has('iam_session')).toBe(false);
       const claims = await f.redeem(await browser.post('/ui/login/continue', { csrf: formField(codesPage, 'csrf')!, passed: formField(codesPage, 'passed')! }));
       expect(claims.amr).toEqual(['pwd', 'otp', 'mfa']);
+      // The Continue is used once: the same form posted again (a replay) signs no one in.
+      const replay = await browser.post('/ui/login/continue', { csrf: formField(codesPage, 'csrf')!, passed: formField(codesPage, 'passed')! });
+      expect(replay.status).toBe(400);
+      expect(replay.headers.get('location')).toBeNull();
       // A forged or waiting token is no "passed" one.
       const forged = await browser.post('/ui/login/continue', { csrf: formField(codesPage, 'csrf')!, passed: formField(enrolPage, 'pending')! });
       expect(forged.status).toBe(400);

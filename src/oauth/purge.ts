@@ -7,7 +7,7 @@ const GRACE_MS = 86400_000;
 /** Deletes expired codes, tokens, sessions, revocation records, client-assertion and DPoP-proof jtis, pushed requests, device authorization requests and WebAuthn challenges. Safe to run on several instances at once. */
 export async function purgeExpired(prisma: Prisma, now = new Date()) {
   const old = new Date(now.getTime() - GRACE_MS);
-  const [codes, tokens, revoked, sessions, assertions, pushed, proofs, devices, challenges] = await Promise.all([
+  const [codes, tokens, revoked, sessions, assertions, pushed, proofs, devices, challenges, loginSteps] = await Promise.all([
     prisma.authorizationCode.deleteMany({ where: { expiresAt: { lt: old } } }),
     prisma.oAuthToken.deleteMany({ where: { expiresAt: { lt: old } } }),
     prisma.revokedJwt.deleteMany({ where: { expiresAt: { lt: now } } }),
@@ -21,6 +21,8 @@ export async function purgeExpired(prisma: Prisma, now = new Date()) {
     prisma.deviceAuthorization.deleteMany({ where: { expiresAt: { lt: old } } }),
     // A WebAuthn challenge past its few minutes is refused anyway.
     prisma.webAuthnChallenge.deleteMany({ where: { expiresAt: { lt: now } } }),
+    // A spent Continue past its lifetime is refused for its age.
+    prisma.usedLoginStep.deleteMany({ where: { expiresAt: { lt: now } } }),
   ]);
   // A family with no token left and no way to mint one (no refresh token) is done. A standing
   // grant is not a family: its JWTs are stored nowhere, and it lasts as long as its client or key.
@@ -35,6 +37,7 @@ export async function purgeExpired(prisma: Prisma, now = new Date()) {
     proofs: proofs.count,
     devices: devices.count,
     challenges: challenges.count,
+    loginSteps: loginSteps.count,
     grants: grants.count,
   };
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Prisma } from '../platform/db.js';
 import { seal, unseal } from '../platform/sealed.js';
 import type { SessionRow } from '../sessions/browser-session.js';
@@ -97,24 +98,38 @@ const PENDING_SECONDS = 10 * 60;
 const WAITING_AAD = 'second-factor-waiting';
 const PASSED_AAD = 'second-factor-passed';
 
-function sealWith(key: Buffer, p: PendingFactor, aad: string) {
+function sealWith(key: Buffer, p: PendingFactor & { jti?: string }, aad: string) {
   return seal(key, JSON.stringify({ ...p, exp: Math.floor(Date.now() / 1000) + PENDING_SECONDS }), aad);
 }
 
-function openWith(key: Buffer, sealed: unknown, aad: string): PendingFactor | undefined {
+type Sealed = PendingFactor & { exp: number; jti?: string };
+
+function openWith(key: Buffer, sealed: unknown, aad: string): Sealed | undefined {
   if (typeof sealed !== 'string' || sealed.length > 16384) return undefined;
   const plain = unseal(key, sealed, aad);
   if (!plain) return undefined;
-  const p = JSON.parse(plain.toString('utf8')) as PendingFactor & { exp: number };
+  const p = JSON.parse(plain.toString('utf8')) as Sealed;
   if (p.exp * 1000 <= Date.now()) return undefined;
-  return { tenantId: p.tenantId, userId: p.userId, amr: p.amr, authRequest: p.authRequest, sessionId: p.sessionId };
+  return p;
 }
 
+const strip = (p: Sealed): PendingFactor => ({ tenantId: p.tenantId, userId: p.userId, amr: p.amr, authRequest: p.authRequest, sessionId: p.sessionId });
+
 export const sealWaitingFactor = (key: Buffer, p: PendingFactor) => sealWith(key, p, WAITING_AAD);
-export const openWaitingFactor = (key: Buffer, sealed: unknown) => openWith(key, sealed, WAITING_AAD);
+export const openWaitingFactor = (key: Buffer, sealed: unknown) => {
+  const p = openWith(key, sealed, WAITING_AAD);
+  return p && strip(p);
+};
 /** After a login-time enrolment the recovery codes are shown first; the page's Continue carries this. */
-export const sealPassedFactor = (key: Buffer, p: PendingFactor) => sealWith(key, p, PASSED_AAD);
-export const openPassedFactor = (key: Buffer, sealed: unknown) => openWith(key, sealed, PASSED_AAD);
+export const sealPassedFactor = (key: Buffer, p: PendingFactor) => sealWith(key, { ...p, jti: randomUUID() }, PASSED_AAD);
+
+/** The login a Continue resumes, once: a second post of the same form (a replay) finds it spent. */
+export async function spendPassedFactor(prisma: Prisma, key: Buffer, sealed: unknown): Promise<PendingFactor | undefined> {
+  const p = openWith(key, sealed, PASSED_AAD);
+  if (!p?.jti) return undefined;
+  const fresh = await prisma.usedLoginStep.createMany({ data: [{ jti: p.jti, expiresAt: new Date(p.exp * 1000) }], skipDuplicates: true });
+  return fresh.count === 1 ? strip(p) : undefined;
+}
 
 /** How a second factor passed (RFC 8176): a code (`otp`), or a passkey held in hardware (`hwk`) or synced (`swk`). */
 export type SecondFactorMethod = 'otp' | 'hwk' | 'swk';

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import { openAuthRequest } from '../../oauth/authorize.js';
-import { openPassedFactor, openWaitingFactor, sealWaitingFactor, secondFactorNeed, type PendingFactor } from '../../oauth/second-factor.js';
+import { openWaitingFactor, sealWaitingFactor, secondFactorNeed, spendPassedFactor, type PendingFactor } from '../../oauth/second-factor.js';
 import { sessionOf } from '../../sessions/browser-session.js';
 import { loginPolicyOf } from '../../tenants/login-policy.js';
 import { finishPasskeyAuthentication } from '../../users/passkeys.js';
@@ -114,7 +114,7 @@ export default async function loginSecondFactorRoutes(app: FastifyInstance) {
 
   app.post('/ui/login/continue', { schema: hide, config: loginLimit }, async (request, reply) => {
     if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
-    const p = openPassedFactor(app.masterKey, field(request.body, 'passed'));
+    const p = await spendPassedFactor(app.db.prisma, app.masterKey, field(request.body, 'passed'));
     if (!p) return messagePage(reply, 'Cannot sign in', EXPIRED, 400);
     return continueAfterSecondFactor(request, reply, p);
   });
