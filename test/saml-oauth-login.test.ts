@@ -106,6 +106,24 @@ describe('SAML login through the hosted page and the OAuth code flow', () => {
     expect(requestId).toBeTruthy();
   });
 
+  it('with disableLoginWithEmail, finds a federated user by username only, as the password step does', async () => {
+    await federatedUser('email-off@acme.test');
+    const policy = (attributes: Record<string, unknown>) =>
+      call(t.app, t.adminPat, 'PUT', '/api/v3/tenants/login-policy', { data: { type: 'loginPolicy', attributes } }, { 'x-forwarded-tenant-id': tenantId });
+    expect((await policy({ disableLoginWithEmail: true })).statusCode).toBe(200);
+    try {
+      const browser = new Browser(t.issuer);
+      const authorize = `/oauth/v2/authorize?${new URLSearchParams({ client_id: clientId, redirect_uri: redirectUri, response_type: 'code', scope: 'openid', code_challenge: pkce().challenge, code_challenge_method: 'S256' })}`;
+      const html = await (await browser.get((await browser.get(authorize)).headers.get('location')!)).text();
+      const step = await browser.post('/ui/login', { csrf: formField(html, 'csrf')!, r: formField(html, 'r')!, email: 'email-off@acme.test' });
+      expect(await step.text()).not.toContain('https://idp.test/sso');
+      // The username still leads to the IdP (startFederatedLogin asserts it).
+      expect((await startFederatedLogin(new Browser(t.issuer), 'Email-Off')).requestId).toBeTruthy();
+    } finally {
+      expect((await policy({})).statusCode).toBe(200);
+    }
+  });
+
   it('signs an IdP-associated user in and ends with tokens for the application', async () => {
     const userId = await federatedUser('fed@acme.test');
     const browser = new Browser(t.issuer);

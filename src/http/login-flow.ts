@@ -36,6 +36,8 @@ export type LoginRedirectHook = (args: {
   next?: string;
   /** The login policy's allowDomainDiscovery: users may be sent to the IdP claiming their email's domain. */
   domainDiscovery: boolean;
+  /** The login policy's disableLoginWithEmail: the login name is a username only. */
+  usernameOnly: boolean;
 }) => Promise<string | undefined>;
 
 /**

@@ -24,17 +24,19 @@ export function emailDomain(email: string): string | undefined {
  * The IdP the email step sends this login name to: the enabled IdP the user is linked to,
  * else (with `domainDiscovery`) the enabled IdP claiming the email's domain, for known and
  * unknown users alike. An inactive or locked user goes nowhere (the password step answers).
+ * With `usernameOnly` (disableLoginWithEmail) a user is found by username only.
  */
 export async function idpForLogin(
   prisma: Prisma,
   tenantId: string,
   loginName: string,
-  opts: { domainDiscovery: boolean },
+  opts: { domainDiscovery: boolean; usernameOnly?: boolean },
 ): Promise<IdentityProvider | undefined> {
   if (!isUuid(tenantId)) return undefined;
   const key = await foldCase(prisma, loginName.trim());
+  // As the password step finds users (oauth/login.ts findLoginName): by username only when the policy disables email.
   const user = await prisma.user.findFirst({
-    where: { tenantId, OR: [{ emailLower: key }, { usernameLower: key }] },
+    where: { tenantId, OR: [...(opts.usernameOnly ? [] : [{ emailLower: key }]), { usernameLower: key }] },
     select: { idpId: true, state: true, email: true },
   });
   if (user && (user.state === 'inactive' || user.state === 'locked')) return undefined;

@@ -26,8 +26,8 @@ export default fp(
     // The cookie each hosted-login answer that sends its browser to an IdP must carry.
     const cookies = new WeakMap<FastifyRequest, { name: string; value: string; options: Record<string, unknown> }>();
 
-    app.loginRedirectHooks.push(async ({ request, tenantId, email, authRequest, next, domainDiscovery }) => {
-      const idp = await idpForLogin(prisma, tenantId, email, { domainDiscovery });
+    app.loginRedirectHooks.push(async ({ request, tenantId, email, authRequest, next, domainDiscovery, usernameOnly }) => {
+      const idp = await idpForLogin(prisma, tenantId, email, { domainDiscovery, usernameOnly });
       if (!idp) return undefined;
       if (idp.type === 'oidc') {
         // The sealed state carries the authorization request itself: no parking needed.

@@ -146,7 +146,15 @@ export default async function loginRoutes(app: FastifyInstance) {
     }
     if (policy.allowExternalIdp) {
       for (const hook of app.loginRedirectHooks) {
-        const target = await hook({ request, tenantId: ctx.tenantId, email, authRequest: ctx.r, next: ctx.next, domainDiscovery: policy.allowDomainDiscovery });
+        const target = await hook({
+          request,
+          tenantId: ctx.tenantId,
+          email,
+          authRequest: ctx.r,
+          next: ctx.next,
+          domainDiscovery: policy.allowDomainDiscovery,
+          usernameOnly: policy.disableLoginWithEmail,
+        });
         if (target) return target.startsWith('/') && !target.startsWith('//') ? reply.redirect(target, 303) : continuePage(reply, target);
       }
     }
