@@ -328,6 +328,23 @@ describe('account page', () => {
     expect(elsewhere.headers.location).toBeUndefined();
   });
 
+  it('comes back to the account page through the terms step too', async () => {
+    await seedUser(t, tenant, { email: 'tess@acme.test', username: 'tess', password: PASSWORD });
+    await t.db.prisma.tenant.update({ where: { id: tenant }, data: { termsRequired: true } });
+    try {
+      const c = new Client(t.app, '198.51.100.92');
+      const login = await c.get('/ui/login?next=%2Fui%2Faccount');
+      const terms = await c.post('/ui/login/password', { csrf: formField(login.body, 'csrf')!, next: '/ui/account', email: 'tess', password: PASSWORD });
+      expect(terms.statusCode, terms.body).toBe(200);
+      expect(terms.body).toContain('name="pending"');
+      const done = await c.post('/ui/login/terms', { csrf: formField(terms.body, 'csrf')!, pending: formField(terms.body, 'pending')!, accept: 'yes' });
+      expect(done.statusCode, done.body).toBe(303);
+      expect(done.headers.location).toBe('/ui/account');
+    } finally {
+      await t.db.prisma.tenant.update({ where: { id: tenant }, data: { termsRequired: false } });
+    }
+  });
+
   it('changes the password (current one required) and signs out other sessions, one or all', async () => {
     const id = await seedUser(t, tenant, { email: 'bo@acme.test', username: 'bo', password: PASSWORD });
     const me = new Client(t.app, '198.51.100.100', 'Mine');

@@ -80,9 +80,9 @@ export async function finishLogin(request: FastifyRequest, reply: FastifyReply, 
   const userAgent = request.headers['user-agent'];
   const outcome = await completeLogin(
     { prisma: app.db.prisma, masterKey: app.masterKey, issuer: app.oauth.issuer, config: app.config, origin, userAgent },
-    input,
+    { ...input, next: next ?? input.next },
   );
-  return sendLoginOutcome(request, reply, outcome, next);
+  return sendLoginOutcome(request, reply, outcome, next ?? input.next);
 }
 
 /** What the second-factor checks of a request need: the login throttle's settings, and the request for the audit log. */
@@ -144,7 +144,7 @@ export function showCodesThenContinue(request: FastifyRequest, reply: FastifyRep
 export async function continueAfterSecondFactor(request: FastifyRequest, reply: FastifyReply, p: PendingFactor, method: SecondFactorMethod = 'otp') {
   const app = request.server;
   const amr = withSecondFactor(p.amr, method);
-  if (!p.sessionId) return finishLogin(request, reply, { tenantId: p.tenantId, userId: p.userId, amr, authRequest: p.authRequest });
+  if (!p.sessionId) return finishLogin(request, reply, { tenantId: p.tenantId, userId: p.userId, amr, authRequest: p.authRequest, next: p.next });
   // A step-up applies to the session of the browser that started it, and to no other.
   const current = await sessionOf(app.db.prisma, sessionSecretOf(request), app.config);
   const session = current?.ok && current.session.id === p.sessionId ? await recordStepUp(app.db.prisma, p.tenantId, p.sessionId, method) : undefined;

@@ -18,6 +18,8 @@ export interface CompleteLoginInput {
   amr: string[];
   /** The sealed authorization request (`r` of the login pages, or the SAML RelayState). */
   authRequest?: string;
+  /** Without an authorization request: the hosted page to go back to (checked when the login page took it), kept through the terms and second-factor steps. */
+  next?: string;
 }
 
 const PENDING_AAD = 'pending-login';
@@ -85,7 +87,13 @@ export async function completeLogin(deps: LoginDeps, input: CompleteLoginInput):
       return { kind: 'refused', message: 'A second factor is required, but this organisation allows none that can be used here.' };
     }
     if (need !== 'none') {
-      const pending = sealWaitingFactor(deps.masterKey, { tenantId: user.tenantId, userId: user.id, amr: input.amr, authRequest: input.authRequest });
+      const pending = sealWaitingFactor(deps.masterKey, {
+        tenantId: user.tenantId,
+        userId: user.id,
+        amr: input.amr,
+        authRequest: input.authRequest,
+        next: input.next,
+      });
       return { kind: 'second-factor', need, tenantName: user.tenant.name, pending, formTargets };
     }
   }
@@ -142,7 +150,7 @@ export function openPendingLogin(key: Buffer, sealed: unknown): CompleteLoginInp
   const plain = unseal(key, sealed, PENDING_AAD);
   if (!plain) return undefined;
   const p = JSON.parse(plain.toString('utf8')) as CompleteLoginInput & { exp: number };
-  return p.exp * 1000 > Date.now() ? { tenantId: p.tenantId, userId: p.userId, amr: p.amr, authRequest: p.authRequest } : undefined;
+  return p.exp * 1000 > Date.now() ? { tenantId: p.tenantId, userId: p.userId, amr: p.amr, authRequest: p.authRequest, next: p.next } : undefined;
 }
 
 let dummyHash: Promise<string> | undefined;

@@ -91,6 +91,8 @@ export interface PendingFactor {
   authRequest?: string;
   /** Step-up of this live session rather than a new login. */
   sessionId?: string;
+  /** The hosted page a plain sign-in goes back to (CompleteLoginInput.next). */
+  next?: string;
 }
 
 const PENDING_SECONDS = 10 * 60;
@@ -113,7 +115,14 @@ function openWith(key: Buffer, sealed: unknown, aad: string): Sealed | undefined
   return p;
 }
 
-const strip = (p: Sealed): PendingFactor => ({ tenantId: p.tenantId, userId: p.userId, amr: p.amr, authRequest: p.authRequest, sessionId: p.sessionId });
+const strip = (p: Sealed): PendingFactor => ({
+  tenantId: p.tenantId,
+  userId: p.userId,
+  amr: p.amr,
+  authRequest: p.authRequest,
+  sessionId: p.sessionId,
+  next: p.next,
+});
 
 export const sealWaitingFactor = (key: Buffer, p: PendingFactor) => sealWith(key, p, WAITING_AAD);
 export const openWaitingFactor = (key: Buffer, sealed: unknown) => {
