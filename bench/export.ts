@@ -11,20 +11,31 @@ const argon = { memoryCost: 8192, timeCost: 1, parallelism: 1 };
 
 const source = await freshDatabase();
 const tenant = await source.prisma.tenant.create({ data: { name: 'Bench' } });
-await source.prisma.user.createMany({
-  data: Array.from({ length: USERS }, (_, i) => ({
-    tenantId: tenant.id,
-    username: `user-${i}`,
-    email: `user-${i}@bench.test`,
-    firstName: 'User',
-    lastName: String(i),
-    state: 'active',
-    externalId: `ext-${i}`,
-  })),
-});
+// Seeded in batches: one statement per 100,000 rows outlasts the pool's query timeout.
+const BATCH = 5000;
+for (let from = 0; from < USERS; from += BATCH) {
+  await source.prisma.user.createMany({
+    data: Array.from({ length: Math.min(BATCH, USERS - from) }, (_, k) => {
+      const i = from + k;
+      return {
+        tenantId: tenant.id,
+        username: `user-${i}`,
+        email: `user-${i}@bench.test`,
+        firstName: 'User',
+        lastName: String(i),
+        state: 'active',
+        externalId: `ext-${i}`,
+      };
+    }),
+  });
+}
 const group = await source.prisma.userGroup.create({ data: { tenantId: tenant.id, name: 'All' } });
 const ids = await source.prisma.user.findMany({ where: { tenantId: tenant.id }, select: { id: true } });
-await source.prisma.groupMembership.createMany({ data: ids.map((u) => ({ tenantId: tenant.id, groupId: group.id, userId: u.id })) });
+for (let from = 0; from < ids.length; from += BATCH) {
+  await source.prisma.groupMembership.createMany({
+    data: ids.slice(from, from + BATCH).map((u) => ({ tenantId: tenant.id, groupId: group.id, userId: u.id })),
+  });
+}
 
 const ctx = { prisma: source.prisma, actor: 'system' as const, dataDir: '/tmp', baseDomain: 'bench.test', argon };
 const time = async <T>(label: string, f: () => Promise<T>) => {

@@ -170,7 +170,9 @@ describe('round trip into a fresh server', () => {
         expect.objectContaining({ idpId: oidcIdpId, idpName: 'Corp OIDC', providedUserId: 'olga-subject', idpType: 'IDP_TYPE_OIDC' }),
       ]),
     );
-    expect(org.oidcIdps).toEqual([expect.objectContaining({ idpId: oidcIdpId, issuer: oidcIdp.issuer, clientId: 'round', autoRegister: true })]);
+    expect(org.oidcIdps).toEqual([
+      { idpId: oidcIdpId, idp: expect.objectContaining({ name: expect.any(String), issuer: oidcIdp.issuer, clientId: 'round', autoRegister: true }) },
+    ]);
     expect(JSON.stringify(org)).not.toContain('round-secret');
     expect(org.pca.oidcIdps).toEqual([
       expect.objectContaining({ idpId: oidcIdpId, domains: ['oidc.round.test'], jitRoles: ['tenant-user'], autoLinkByEmail: true }),

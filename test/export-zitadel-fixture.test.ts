@@ -54,11 +54,14 @@ describe('ZITADEL fixture export', () => {
     expect(res.statusCode, res.body).toBe(200);
     const [org] = res.json().orgs;
     expect(org).toMatchObject({ orgId: tenantId, name: 'Zitadel Demo', status: 'imported' });
-    expect(org.errors).toEqual([
-      { type: 'oidcIdps', id: '259471012345678909', message: expect.stringContaining('SAML only') },
-      { type: 'userLink', id: '259471012345678905', field: 'idpId', message: expect.stringContaining('imported without the link') },
-    ]);
+    // The OIDC IdP comes with an empty client secret: imported, and reported until an admin sets one.
+    expect(org.errors).toEqual([{ type: 'oidcIdp', id: '259471012345678909', field: 'clientSecret', message: expect.stringContaining('no client secret') }]);
     const p = t.db.prisma;
+    const google = await p.identityProvider.findFirstOrThrow({ where: { tenantId, type: 'oidc' } });
+    expect(google).toMatchObject({ name: 'Google', issuer: 'https://accounts.google.com', clientId: 'google-client', clientSecretEnc: null });
+    // The user link keeps the subject the IdP knows the user by.
+    const linked = await p.user.findFirstOrThrow({ where: { tenantId, idpId: google.id } });
+    expect(linked.idpSubject).toBe('10987654321');
     const tenant = await p.tenant.findUniqueOrThrow({ where: { id: tenantId }, include: { identity: true } });
     expect(tenant).toMatchObject({ pwMinLength: 10, pwRequireSymbol: false, lockoutMaxAttempts: 5 });
     expect(tenant.identity?.subdomain).toBe('zitadel-demo');

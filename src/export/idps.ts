@@ -44,14 +44,18 @@ export interface PcaSamlIdp {
 /** ZITADEL's `oidcIdps` entry. `clientSecret` is never written (it is in `pca.oidcIdps`, sealed, with `withKeys`); a ZITADEL document's is read. */
 export interface ZitadelOidcIdp {
   idpId: string;
-  idp: { name: string; stylingType: string };
-  clientId: string;
-  clientSecret?: string;
-  issuer: string;
-  scopes: string[];
-  displayNameMapping: string;
-  usernameMapping: string;
-  autoRegister: boolean;
+  /** ZITADEL's AddOrgOIDCIDPRequest: every setting sits under `idp`. */
+  idp: {
+    name: string;
+    stylingType: string;
+    clientId: string;
+    clientSecret?: string;
+    issuer: string;
+    scopes: string[];
+    displayNameMapping: string;
+    usernameMapping: string;
+    autoRegister: boolean;
+  };
 }
 
 export interface PcaOidcIdp {
@@ -110,13 +114,16 @@ export async function exportIdps(tx: Tx, tenantId: string, withKeys: boolean) {
   const oidc = idps.filter((i) => i.type === 'oidc');
   const oidcIdps: ZitadelOidcIdp[] = oidc.map((i) => ({
     idpId: i.id,
-    idp: { name: i.name, stylingType: 'STYLING_TYPE_UNSPECIFIED' },
-    clientId: i.clientId ?? '',
-    issuer: i.issuer ?? '',
-    scopes: i.scopes,
-    displayNameMapping: 'OIDC_MAPPING_FIELD_UNSPECIFIED',
-    usernameMapping: 'OIDC_MAPPING_FIELD_EMAIL',
-    autoRegister: i.jitProvisioning,
+    idp: {
+      name: i.name,
+      stylingType: 'STYLING_TYPE_UNSPECIFIED',
+      clientId: i.clientId ?? '',
+      issuer: i.issuer ?? '',
+      scopes: i.scopes,
+      displayNameMapping: 'OIDC_MAPPING_FIELD_UNSPECIFIED',
+      usernameMapping: 'OIDC_MAPPING_FIELD_EMAIL',
+      autoRegister: i.jitProvisioning,
+    },
   }));
   const pcaOidcIdps: PcaOidcIdp[] = oidc.map((i) => ({
     idpId: i.id,
@@ -240,14 +247,20 @@ function metadataMismatch(idp: z.infer<typeof samlIdp>): { field: string; messag
 }
 
 /** User id (ours) → IdP id (ours), from `userLinks`. */
-export function planUserLinks(raw: Record<string, unknown>, scope: string, errors: ItemError[]): Map<string, { idpId: string; rawUserId: string }> {
-  const links = new Map<string, { idpId: string; rawUserId: string }>();
-  for (const l of Array.isArray(raw.userLinks) ? (raw.userLinks as { userId?: unknown; idpId?: unknown }[]) : []) {
+export function planUserLinks(
+  raw: Record<string, unknown>,
+  scope: string,
+  errors: ItemError[],
+): Map<string, { idpId: string; rawUserId: string; subject?: string }> {
+  const links = new Map<string, { idpId: string; rawUserId: string; subject?: string }>();
+  for (const l of Array.isArray(raw.userLinks) ? (raw.userLinks as { userId?: unknown; idpId?: unknown; providedUserId?: unknown; idpType?: unknown }[]) : []) {
     if (typeof l?.userId !== 'string' || typeof l.idpId !== 'string' || !l.userId || !l.idpId) {
       errors.push({ type: 'userLink', message: 'malformed link: userId and idpId are required' });
       continue;
     }
-    links.set(toUuid(l.userId, scope), { idpId: isUuid(l.idpId) ? l.idpId.toLowerCase() : toUuid(`idp:${l.idpId}`, scope), rawUserId: l.userId });
+    // At an OIDC IdP, ZITADEL's providedUserId is the subject (sub) the IdP knows the user by.
+    const subject = l.idpType === 'IDP_TYPE_OIDC' && typeof l.providedUserId === 'string' && l.providedUserId ? l.providedUserId.slice(0, 1024) : undefined;
+    links.set(toUuid(l.userId, scope), { idpId: isUuid(l.idpId) ? l.idpId.toLowerCase() : toUuid(`idp:${l.idpId}`, scope), rawUserId: l.userId, subject });
   }
   return links;
 }
@@ -318,12 +331,14 @@ export async function writeIdps(w: Step, plans: IdpPlan[]): Promise<Set<string>>
 
 const zitadelOidcIdp = z.object({
   idpId: z.string().min(1).max(200),
-  idp: z.object({ name: z.string().trim().min(1).max(200) }),
-  clientId: z.string().min(1).max(200),
-  clientSecret: z.string().max(1024).optional(),
-  issuer: z.url().max(2048),
-  scopes: z.array(z.string().max(100)).max(20).optional(),
-  autoRegister: z.boolean().optional(),
+  idp: z.object({
+    name: z.string().trim().min(1).max(200),
+    clientId: z.string().min(1).max(200),
+    clientSecret: z.string().max(1024).optional(),
+    issuer: z.url().max(2048),
+    scopes: z.array(z.string().max(100)).max(20).optional(),
+    autoRegister: z.boolean().optional(),
+  }),
 });
 const pcaOidcIdp = z.object({
   idpId: z.string().min(1).max(200),
@@ -379,7 +394,7 @@ export function planOidcIdps(raw: Record<string, unknown>, scope: string, errors
       continue;
     }
     const x = extra.get(r.data.idpId);
-    const scopes = r.data.scopes?.length ? r.data.scopes : ['openid', 'email', 'profile'];
+    const scopes = r.data.idp.scopes?.length ? r.data.idp.scopes : ['openid', 'email', 'profile'];
     out.push({
       id: isUuid(r.data.idpId) ? r.data.idpId.toLowerCase() : toUuid(`idp:${r.data.idpId}`, scope),
       rawId,
@@ -388,16 +403,16 @@ export function planOidcIdps(raw: Record<string, unknown>, scope: string, errors
         state: x?.state ?? 'active',
         isDefault: x?.isDefault ?? false,
         disabledAt: at(x?.disabledAt ?? null),
-        issuer: r.data.issuer,
-        clientId: r.data.clientId,
+        issuer: r.data.idp.issuer,
+        clientId: r.data.idp.clientId,
         scopes: scopes.includes('openid') ? scopes : ['openid', ...scopes],
         domains: x?.domains ?? [],
-        jitProvisioning: r.data.autoRegister ?? false,
+        jitProvisioning: r.data.idp.autoRegister ?? false,
         jitRoles: x?.jitRoles ?? [],
         autoLinkByEmail: x?.autoLinkByEmail ?? false,
       },
       sealed: x?.clientSecretSealed,
-      plainSecret: r.data.clientSecret || undefined,
+      plainSecret: r.data.idp.clientSecret || undefined,
     });
   }
   return out;

@@ -250,7 +250,8 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
     const { userId, user } = r.data;
     const m = metadata.get(userId) ?? new Map<string, string>();
     const state = m.get('state');
-    const idpId = links.get(toUuid(userId, scope))?.idpId ?? m.get('idpId');
+    const link = links.get(toUuid(userId, scope));
+    const idpId = link?.idpId ?? m.get('idpId');
     let passwordHash: string | undefined;
     if (user.hashedPassword) {
       // Only hashes our login can verify (kept as they are, replaced by argon2id at the first
@@ -284,7 +285,7 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
         state: state && USER_STATES.has(state) ? state : 'active',
         externalId: m.get('externalId') ?? null,
         idpId: idpId && isUuid(idpId) ? idpId.toLowerCase() : null,
-        idpSubject: (idpId && m.get('idpSubject')?.slice(0, 1024)) || null,
+        idpSubject: (idpId && (m.get('idpSubject')?.slice(0, 1024) ?? link?.subject)) || null,
         termsAcceptedAt: parseDate(m.get('termsAcceptedAt')),
         ...(passwordHash ? { passwordHash } : {}),
       },
