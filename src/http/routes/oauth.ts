@@ -282,6 +282,17 @@ export default async function oauthRoutes(app: FastifyInstance) {
     },
   );
 
+  /** The key of the request's DPoP proof, if it carries one; a bad proof is refused, never ignored. */
+  const dpopKeyOf = async (request: FastifyRequest, reply: FastifyReply): Promise<string | undefined> => {
+    if (request.headers.dpop === undefined) return undefined;
+    const proof = await deps.dpop.verify(request.headers.dpop, { method: 'POST', url: `${iss}${request.routeOptions.url}` });
+    if (!proof.ok) {
+      if (proof.nonce) reply.header('dpop-nonce', proof.nonce);
+      throw new OAuthError(proof.error, proof.description);
+    }
+    return proof.jkt;
+  };
+
   // RFC 9126: the client pushes the parameters of its authorization request, authenticated as at
   // the token endpoint, and gets a short-lived, single-use request_uri for the browser.
   const par = async (request: FastifyRequest, reply: FastifyReply) => {
@@ -289,15 +300,7 @@ export default async function oauthRoutes(app: FastifyInstance) {
     if (!client) throw invalidClient('Client authentication is required');
     const host = await tenantFromHost(request);
     // RFC 9449 §10: a DPoP proof with the push binds the code to its key.
-    let dpopJkt: string | undefined;
-    if (request.headers.dpop !== undefined) {
-      const proof = await deps.dpop.verify(request.headers.dpop, { method: 'POST', url: `${iss}${request.routeOptions.url}` });
-      if (!proof.ok) {
-        if (proof.nonce) reply.header('dpop-nonce', proof.nonce);
-        throw new OAuthError(proof.error, proof.description);
-      }
-      dpopJkt = proof.jkt;
-    }
+    const dpopJkt = await dpopKeyOf(request, reply);
     return noStore(reply.code(201)).send(await pushAuthorizationRequest(deps, client, params, host?.id, { dpopJkt }));
   };
   const parOptions = { config: limit(app.config.RATE_LIMIT_AUTHORIZE), preHandler: clientAuthentication() };
@@ -339,16 +342,8 @@ export default async function oauthRoutes(app: FastifyInstance) {
     if (!handler) throw unsupportedGrantType(`grant_type ${grantType} is not supported`);
     if (handler.requiresClient && !client) throw invalidClient('Client authentication is required');
     if (client && !client.grantTypes.includes(grantType)) throw unauthorizedClient(`The client may not use ${grantType}`);
-    // RFC 9449 §5: a DPoP proof binds the tokens to its key; a bad one is refused, never ignored.
-    let dpopJkt: string | undefined;
-    if (request.headers.dpop !== undefined) {
-      const proof = await deps.dpop.verify(request.headers.dpop, { method: 'POST', url: `${iss}${request.routeOptions.url}` });
-      if (!proof.ok) {
-        if (proof.nonce) reply.header('dpop-nonce', proof.nonce);
-        throw new OAuthError(proof.error, proof.description);
-      }
-      dpopJkt = proof.jkt;
-    }
+    // RFC 9449 §5: a DPoP proof binds the tokens to its key.
+    const dpopJkt = await dpopKeyOf(request, reply);
     const tokens = await handler.handle({
       deps,
       pool: app.db.pool,
