@@ -1,6 +1,5 @@
 // A backup of the embedded database while the server runs (POST /admin/v1/backup), restored by
 // the CLI into an empty DATA_DIR: the copy holds what was written before it, and nothing after.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +12,7 @@ import { loadConfig } from '../src/platform/config.js';
 import { openDatabase, type Database } from '../src/platform/db.js';
 import { migrate } from '../src/platform/migrate.js';
 import { call, seedServiceAccountPat, startTestApp, TEST_ENV } from './helpers/app.js';
+import { runCli } from './helpers/cli.js';
 import { testLogger } from './helpers/log-capture.js';
 
 const source = mkdtempSync(path.join(tmpdir(), 'backup-source-'));
@@ -23,20 +23,6 @@ let pat: string;
 
 const tenantDoc = (name: string) => ({ data: { type: 'tenants', attributes: { name } } });
 const backup = (token: string) => app.inject({ method: 'POST', url: '/admin/v1/backup', headers: { authorization: `Bearer ${token}` } });
-
-function cli(dataDir: string, ...args: string[]) {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...TEST_ENV, DATA_DIR: dataDir };
-  delete env.DATABASE_URL;
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    proc.on('error', reject);
-    proc.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 beforeAll(async () => {
   db = await openDatabase({ dataDir: source });
@@ -81,7 +67,7 @@ describe('a backup of the embedded database', () => {
   it('restores into an empty DATA_DIR with the CLI, as it was when taken', async () => {
     const file = path.join(target, '..', `${path.basename(target)}.tar.gz`);
     writeFileSync(file, tarball);
-    const run = await cli(target, 'restore', '--from', file);
+    const run = await runCli(target, 'restore', '--from', file);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain(`restored into ${target}`);
     const restored = await openDatabase({ dataDir: target });
@@ -96,7 +82,7 @@ describe('a backup of the embedded database', () => {
 
   it('never overwrites a database: a second restore into the same DATA_DIR is refused', async () => {
     const file = path.join(target, '..', `${path.basename(target)}.tar.gz`);
-    const run = await cli(target, 'restore', '--from', file);
+    const run = await runCli(target, 'restore', '--from', file);
     expect(run.code).toBe(1);
     expect(run.stderr.trim()).toBe(`restore: ${target} already holds a database; restore into an empty DATA_DIR`);
   }, 120_000);

@@ -1,28 +1,17 @@
 // The embedded database lives in one process's memory: a second process on the same
 // DATA_DIR (the CLI while the server runs) must be refused, not left to lose its writes.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../src/platform/db.js';
-import { TEST_ENV } from './helpers/app.js';
+import { runCli } from './helpers/cli.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'data-dir-lock-'));
 let db: Database | undefined;
 afterAll(() => db?.close());
 
-function cli(...args: string[]) {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...TEST_ENV, DATA_DIR: dir };
-  delete env.DATABASE_URL;
-  return new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    proc.on('error', reject);
-    proc.on('close', (code) => resolve({ code, stderr }));
-  });
-}
+const cli = (...args: string[]) => runCli(dir, ...args);
 
 describe('an embedded data directory', () => {
   it('is refused to a second process while one has it open, in one line, and nothing is written', async () => {

@@ -3,7 +3,6 @@
 // The rules: the tenant's password policy, one username per tenant across users and
 // service accounts compared case-insensitively, the service-account username syntax, and the
 // subdomain syntax and ownership.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../src/platform/db.js';
 import { expectJsonApiError, signCsr } from './helpers/certs.js';
 import { nodeCsr } from './helpers/csr.js';
-import { call, createTenant, seedServiceAccountPat, startTestApp, TEST_ENV, type TestApp } from './helpers/app.js';
+import { runCli, type CliRun } from './helpers/cli.js';
+import { call, createTenant, seedServiceAccountPat, startTestApp, type TestApp } from './helpers/app.js';
 
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 // Complies with the policy below: 12+ characters, upper, lower, digit, symbol.
@@ -299,22 +299,10 @@ describe('a bad or taken subdomain', () => {
 
 describe('the CLI', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'entry-points-cli-'));
-  const runs: Record<string, { code: number | null; stdout: string; stderr: string }> = {};
+  const runs: Record<string, CliRun> = {};
   let db: Database;
 
-  function cli(...args: string[]) {
-    const env: NodeJS.ProcessEnv = { ...process.env, ...TEST_ENV, DATA_DIR: dir };
-    delete env.DATABASE_URL;
-    return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-      proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-      proc.on('error', reject);
-      proc.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
-  }
+  const cli = (...args: string[]) => runCli(dir, ...args);
 
   beforeAll(async () => {
     // Its own embedded database: the CLI runs one after the other, then the test reads it.
