@@ -123,6 +123,10 @@ export function continuePage(reply: FastifyReply, target: string) {
   return page;
 }
 
+/** The answer to a form whose CSRF token does not check out. */
+export const refuseForm = (reply: FastifyReply) =>
+  messagePage(reply, 'Form expired', 'The form expired or was not sent by this site. Go back, reload the page and try again.', 403);
+
 export function messagePage(reply: FastifyReply, title: string, message: string, status = 200) {
   return sendPage(reply, { title, status }, html`<h1>${title}</h1><p>${message}</p>`);
 }

@@ -13,7 +13,7 @@ import {
   type RegistrationResult,
 } from '../../users/passkeys.js';
 import { csrfValid } from '../../ui/csrf.js';
-import { messagePage } from '../../ui/pages.js';
+import { messagePage, refuseForm } from '../../ui/pages.js';
 import { accountPasskeysPage } from '../../ui/passkey-pages.js';
 import { mfaDeps } from '../login-flow.js';
 import { relyingPartyFor } from '../passkey-rp.js';
@@ -54,9 +54,6 @@ export default async function accountPasskeyRoutes(app: FastifyInstance) {
     await messagePage(reply, 'Sign in first', 'Sign in to an application of your organisation, then open this page again.', 401);
     return undefined;
   }
-
-  const refuseForm = (reply: FastifyReply) =>
-    messagePage(reply, 'Form expired', 'The form expired or was not sent by this site. Go back, reload the page and try again.', 403);
 
   async function show(
     request: FastifyRequest,

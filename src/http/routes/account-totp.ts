@@ -14,7 +14,7 @@ import {
 } from '../../users/totp.js';
 import { accountTotpPage } from '../../ui/account-totp-page.js';
 import { csrfValid } from '../../ui/csrf.js';
-import { messagePage } from '../../ui/pages.js';
+import { messagePage, refuseForm } from '../../ui/pages.js';
 import { enrolPage, recoveryCodesPage } from '../../ui/second-factor-pages.js';
 import { mfaDeps } from '../login-flow.js';
 import { sessionSecretOf } from '../session-cookie.js';
@@ -46,9 +46,6 @@ export default async function accountTotpRoutes(app: FastifyInstance) {
     await messagePage(reply, 'Sign in first', 'Sign in to an application of your organisation, then open this page again.', 401);
     return undefined;
   }
-
-  const refuseForm = (reply: FastifyReply) =>
-    messagePage(reply, 'Form expired', 'The form expired or was not sent by this site. Go back, reload the page and try again.', 403);
 
   async function show(
     request: FastifyRequest,

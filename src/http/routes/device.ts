@@ -9,7 +9,7 @@ import { sessionOf } from '../../sessions/browser-session.js';
 import { loginPolicyOf } from '../../tenants/login-policy.js';
 import { csrfValid } from '../../ui/csrf.js';
 import { deviceCodePage, deviceConfirmPage } from '../../ui/device-pages.js';
-import { messagePage } from '../../ui/pages.js';
+import { messagePage, refuseForm } from '../../ui/pages.js';
 import { errorHandler } from '../errors.js';
 import { registerRateLimits } from '../rate-limit.js';
 import { sessionSecretOf } from '../session-cookie.js';
@@ -45,9 +45,6 @@ export default async function deviceRoutes(app: FastifyInstance) {
     }
     return errorHandler(err as never, request, reply);
   });
-
-  const refuseForm = (reply: FastifyReply) =>
-    messagePage(reply, 'Form expired', 'The form expired or was not sent by this site. Go back, reload the page and try again.', 403);
 
   /** The request a typed code names, or the entry page saying why there is none. */
   async function lookup(request: FastifyRequest, reply: FastifyReply, typed: string | undefined): Promise<PendingDevice | FastifyReply> {

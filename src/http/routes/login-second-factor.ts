@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import { openAuthRequest } from '../../oauth/authorize.js';
 import { openWaitingFactor, sealWaitingFactor, secondFactorNeed, spendPassedFactor, type PendingFactor } from '../../oauth/second-factor.js';
@@ -7,7 +7,7 @@ import { loginPolicyOf } from '../../tenants/login-policy.js';
 import { finishPasskeyAuthentication } from '../../users/passkeys.js';
 import { confirmTotpEnrolment, verifySecondFactor } from '../../users/totp.js';
 import { csrfValid } from '../../ui/csrf.js';
-import { messagePage } from '../../ui/pages.js';
+import { messagePage, refuseForm } from '../../ui/pages.js';
 import { askSecondFactor, continueAfterSecondFactor, mfaDeps, showCodesThenContinue } from '../login-flow.js';
 import { relyingPartyFor } from '../passkey-rp.js';
 import { sessionSecretOf } from '../session-cookie.js';
@@ -31,9 +31,6 @@ export default async function loginSecondFactorRoutes(app: FastifyInstance) {
   await registerRateLimits(app);
   const loginLimit = { rateLimit: { max: app.config.RATE_LIMIT_LOGIN, timeWindow: 60_000 } };
   const { prisma } = app.db;
-
-  const refuseForm = (reply: FastifyReply) =>
-    messagePage(reply, 'Form expired', 'The form expired or was not sent by this site. Go back, reload the page and try again.', 403);
 
   /** The page context of a pending second factor: the tenant's name and the client the forms may return to. */
   async function contextOf(p: PendingFactor) {

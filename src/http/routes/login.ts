@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import { openAuthRequest } from '../../oauth/authorize.js';
 import { checkPassword, findLoginName, loginTargetOf, openPendingLogin, recordTermsAccepted } from '../../oauth/login.js';
@@ -8,7 +8,7 @@ import { PASSKEY_SCRIPT } from '../../ui/passkey-script.js';
 import { csrfValid } from '../../ui/csrf.js';
 import { releaseExpiredLocks } from '../../users/lockout.js';
 import { STYLESHEET } from '../../ui/layout.js';
-import { continuePage, emailPage, messagePage, passwordPage, type LoginPageContext } from '../../ui/pages.js';
+import { continuePage, emailPage, messagePage, passwordPage, refuseForm, type LoginPageContext } from '../../ui/pages.js';
 import { forgotPage, resetRequestedPage } from '../../ui/recovery-pages.js';
 import { brandStylesheet } from '../../ui/branding.js';
 import { isUuid } from '../../platform/ids.js';
@@ -62,9 +62,6 @@ export default async function loginRoutes(app: FastifyInstance) {
   );
   sweep.unref();
   app.addHook('onClose', async () => clearInterval(sweep));
-
-  const refuseForm = (reply: FastifyReply) =>
-    messagePage(reply, 'Form expired', 'The form expired or was not sent by this site. Go back, reload the page and try again.', 403);
 
   // The passkey pages' script: from this origin, so that their CSP needs only script-src 'self'.
   app.get('/ui/assets/passkey.js', { schema: hide }, async (_request, reply) =>
