@@ -1,6 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Prisma } from '../platform/db.js';
-import { startSession, type SessionRow, type SessionSettings } from '../sessions/browser-session.js';
+import { loadSubject } from '../principals/load.js';
+import { sessionOf, startSession, type SessionRow, type SessionSettings } from '../sessions/browser-session.js';
+import { messagePage } from '../ui/pages.js';
 
 /** The browser session cookie: it carries the session's secret (src/sessions/browser-session.ts). */
 export const SESSION_COOKIE = 'iam_session';
@@ -37,4 +39,19 @@ export async function createSession(
   const { session, secret } = await startSession(prisma, s, input, now);
   setSessionCookie(reply, s, secret);
   return session;
+}
+
+/**
+ * The user of the browser's session, for the account pages; when there is none (or it no
+ * longer signs in), the page asking to sign in has been sent and the answer is undefined.
+ */
+export async function accountUserOf(request: FastifyRequest, reply: FastifyReply) {
+  const { prisma } = request.server.db;
+  const s = await sessionOf(prisma, sessionSecretOf(request), request.server.config);
+  if (s?.ok) {
+    const subject = await loadSubject(prisma, s.session.tenantId, s.session.userId, 'session', s.session.id);
+    if (subject.ok) return { tenantId: s.session.tenantId, userId: s.session.userId, username: subject.principal.username };
+  }
+  await messagePage(reply, 'Sign in first', 'Sign in to an application of your organisation, then open this page again.', 401);
+  return undefined;
 }

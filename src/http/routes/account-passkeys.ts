@@ -1,8 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import { checkPassword } from '../../oauth/login.js';
-import { loadSubject } from '../../principals/load.js';
-import { sessionOf } from '../../sessions/browser-session.js';
 import { loginPolicyOf } from '../../tenants/login-policy.js';
 import {
   beginPasskeyRegistration,
@@ -13,11 +11,11 @@ import {
   type RegistrationResult,
 } from '../../users/passkeys.js';
 import { csrfValid } from '../../ui/csrf.js';
-import { messagePage, refuseForm } from '../../ui/pages.js';
+import { refuseForm } from '../../ui/pages.js';
 import { accountPasskeysPage } from '../../ui/passkey-pages.js';
 import { mfaDeps } from '../login-flow.js';
 import { relyingPartyFor } from '../passkey-rp.js';
-import { sessionSecretOf } from '../session-cookie.js';
+import { accountUserOf } from '../session-cookie.js';
 import { registerRateLimits } from '../rate-limit.js';
 
 // The signed-in user's own passkeys, with the browser session: add (named), rename, remove.
@@ -44,17 +42,6 @@ export default async function accountPasskeyRoutes(app: FastifyInstance) {
   const limit = { rateLimit: { max: app.config.RATE_LIMIT_LOGIN, timeWindow: 60_000 } };
   const { prisma } = app.db;
 
-  /** The signed-in user, or the answer to send instead. */
-  async function signedIn(request: FastifyRequest, reply: FastifyReply) {
-    const s = await sessionOf(prisma, sessionSecretOf(request), app.config);
-    if (s?.ok) {
-      const subject = await loadSubject(prisma, s.session.tenantId, s.session.userId, 'session', s.session.id);
-      if (subject.ok) return { tenantId: s.session.tenantId, userId: s.session.userId, username: subject.principal.username };
-    }
-    await messagePage(reply, 'Sign in first', 'Sign in to an application of your organisation, then open this page again.', 401);
-    return undefined;
-  }
-
   async function show(
     request: FastifyRequest,
     reply: FastifyReply,
@@ -68,11 +55,11 @@ export default async function accountPasskeyRoutes(app: FastifyInstance) {
   /** A form of this site from a signed-in browser: the user, or undefined once the refusal is sent. */
   async function formOf(request: FastifyRequest, reply: FastifyReply) {
     if (!csrfValid(request, field(request.body, 'csrf'))) return void (await refuseForm(reply));
-    return signedIn(request, reply);
+    return accountUserOf(request, reply);
   }
 
   app.get('/ui/account/passkeys', { schema: hide }, async (request, reply) => {
-    const u = await signedIn(request, reply);
+    const u = await accountUserOf(request, reply);
     return u ? show(request, reply, u) : reply;
   });
 

@@ -1,8 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import { checkPassword } from '../../oauth/login.js';
-import { loadSubject } from '../../principals/load.js';
-import { sessionOf } from '../../sessions/browser-session.js';
 import {
   beginTotpEnrolment,
   confirmTotpEnrolment,
@@ -14,10 +12,10 @@ import {
 } from '../../users/totp.js';
 import { accountTotpPage } from '../../ui/account-totp-page.js';
 import { csrfValid } from '../../ui/csrf.js';
-import { messagePage, refuseForm } from '../../ui/pages.js';
+import { refuseForm } from '../../ui/pages.js';
 import { enrolPage, recoveryCodesPage } from '../../ui/second-factor-pages.js';
 import { mfaDeps } from '../login-flow.js';
-import { sessionSecretOf } from '../session-cookie.js';
+import { accountUserOf } from '../session-cookie.js';
 import { registerRateLimits } from '../rate-limit.js';
 
 // The signed-in user's own TOTP, with the browser session: set up, remove, new recovery
@@ -35,17 +33,6 @@ export default async function accountTotpRoutes(app: FastifyInstance) {
   await registerRateLimits(app);
   const limit = { rateLimit: { max: app.config.RATE_LIMIT_LOGIN, timeWindow: 60_000 } };
   const { prisma } = app.db;
-
-  /** The signed-in user, or the answer to send instead. */
-  async function signedIn(request: FastifyRequest, reply: FastifyReply) {
-    const s = await sessionOf(prisma, sessionSecretOf(request), app.config);
-    if (s?.ok) {
-      const subject = await loadSubject(prisma, s.session.tenantId, s.session.userId, 'session', s.session.id);
-      if (subject.ok) return { tenantId: s.session.tenantId, userId: s.session.userId, username: subject.principal.username };
-    }
-    await messagePage(reply, 'Sign in first', 'Sign in to an application of your organisation, then open this page again.', 401);
-    return undefined;
-  }
 
   async function show(
     request: FastifyRequest,
@@ -75,13 +62,13 @@ export default async function accountTotpRoutes(app: FastifyInstance) {
   }
 
   app.get('/ui/account/totp', { schema: hide }, async (request, reply) => {
-    const u = await signedIn(request, reply);
+    const u = await accountUserOf(request, reply);
     return u ? show(request, reply, u) : reply;
   });
 
   app.post('/ui/account/totp/enrol', { schema: hide, config: limit }, async (request, reply) => {
     if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
-    const u = await signedIn(request, reply);
+    const u = await accountUserOf(request, reply);
     if (!u) return reply;
     const enrolment = await beginTotpEnrolment(mfaDeps(request), u.tenantId, u.userId);
     if (!enrolment) return show(request, reply, u, { error: 'Two-factor authentication is already on.', status: 409 });
@@ -90,7 +77,7 @@ export default async function accountTotpRoutes(app: FastifyInstance) {
 
   app.post('/ui/account/totp/confirm', { schema: hide, config: limit }, async (request, reply) => {
     if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
-    const u = await signedIn(request, reply);
+    const u = await accountUserOf(request, reply);
     if (!u) return reply;
     const check = await confirmTotpEnrolment(mfaDeps(request), {
       tenantId: u.tenantId,
@@ -123,7 +110,7 @@ export default async function accountTotpRoutes(app: FastifyInstance) {
    */
   async function reproven(request: FastifyRequest, reply: FastifyReply) {
     if (!csrfValid(request, field(request.body, 'csrf'))) return void (await refuseForm(reply));
-    const u = await signedIn(request, reply);
+    const u = await accountUserOf(request, reply);
     if (!u) return undefined;
     if ((await totpState(prisma, u.tenantId, u.userId)) !== 'confirmed')
       return void (await show(request, reply, u, { error: 'Two-factor authentication is off.', status: 409 }));
