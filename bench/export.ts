@@ -38,14 +38,21 @@ for (let from = 0; from < ids.length; from += BATCH) {
 }
 
 const ctx = { prisma: source.prisma, actor: 'system' as const, dataDir: '/tmp', baseDomain: 'bench.test', argon };
+/** Runs one phase; reports its time, rate and the process's highest RSS while it ran (sampled), beside the RSS before it. */
 const time = async <T>(label: string, f: () => Promise<T>) => {
+  (globalThis as { gc?: () => void }).gc?.();
+  const before = process.memoryUsage().rss;
+  let peak = before;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
   const t0 = performance.now();
   const r = await f();
   const ms = performance.now() - t0;
-  // Peak RSS so far (it only grows): with the embedded database it includes the database's memory too.
-  const peak = process.resourceUsage().maxRSS / 1024;
+  clearInterval(sampler);
+  peak = Math.max(peak, process.memoryUsage().rss);
+  const mib = (b: number) => (b / 2 ** 20).toFixed(0).padStart(5);
+  // With the embedded database, RSS includes the database's memory too.
   console.log(
-    `${label.padEnd(40)} ${(ms / 1000).toFixed(2).padStart(7)} s  ${((USERS / ms) * 1000).toFixed(0).padStart(7)} users/s  peak RSS ${peak.toFixed(0).padStart(5)} MiB`,
+    `${label.padEnd(40)} ${(ms / 1000).toFixed(2).padStart(7)} s  ${((USERS / ms) * 1000).toFixed(0).padStart(7)} users/s  RSS ${mib(before)} MiB before, peak ${mib(peak)} MiB`,
   );
   return r;
 };

@@ -15,7 +15,7 @@ import { streamArray } from 'stream-json/streamers/stream-array.js';
 import { argon2Params } from '../platform/passwords.js';
 import { loadConfig } from '../platform/config.js';
 import { openMigratedDatabase } from '../platform/start.js';
-import { buildExport } from './service.js';
+import { streamExport } from './service.js';
 import { importOrg, type OrgResult } from './import.js';
 import { loadMasterKey } from '../platform/secrets.js';
 import type { ConflictPolicy } from './write-step.js';
@@ -33,7 +33,7 @@ function progress(io: CliIo, label: string) {
   if (!io.stderr.isTTY) return undefined;
   return new SingleBar(
     {
-      format: `${label} [{bar}] {value}/{total} orgs | {rows} users and service accounts | {rate}/s | ETA {eta_formatted}`,
+      format: `${label} [{bar}] {value}/{total} users and service accounts | {orgs} org(s) | {rate}/s | ETA {eta_formatted}`,
       stream: io.stderr as NodeJS.WritableStream,
       hideCursor: true,
     },
@@ -69,20 +69,26 @@ export async function exportCommand(argv: string[], env: NodeJS.ProcessEnv = pro
   const bar = progress(io, 'export');
   let count = 0;
   let rows = 0;
+  let orgs = 0;
   const started = Date.now();
+  const payload = () => ({ orgs, rate: Math.round(rows / Math.max(0.001, (Date.now() - started) / 1000)) });
   try {
-    await write(out, '{"orgs":[');
-    await buildExport(
+    count = await streamExport(
       { prisma: db.prisma, actor: 'system', dataDir: config.DATA_DIR, baseDomain: config.BASE_DOMAIN, argon: argon2Params(config) },
       { orgIds: values.org, excludedOrgIds: values['exclude-org'], withPasswords: values['with-passwords'], withKeys: values['with-keys'] },
-      async (org, done, total) => {
-        if (done === 1) bar?.start(total, 0, { rows: 0, rate: 0 });
-        await write(out, (count++ ? ',' : '') + JSON.stringify(org));
-        rows += org.humanUsers.length + org.machineUsers.length;
-        bar?.update(done, { rows, rate: Math.round(rows / Math.max(0.001, (Date.now() - started) / 1000)) });
+      (chunk) => write(out, chunk),
+      {
+        onStart: (_, total) => bar?.start(total, 0, payload()),
+        onOrg: (done) => {
+          orgs = done;
+          bar?.update(rows, payload());
+        },
+        onRows: (n) => {
+          rows += n;
+          bar?.update(rows, payload());
+        },
       },
     );
-    await write(out, ']}\n');
     bar?.stop();
     if (!toStdout) {
       (out as WriteStream).end();

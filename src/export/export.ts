@@ -7,6 +7,7 @@ import { ACCESS_TOKEN_TYPES, b64, LABEL_KEYS, META_PREFIX, ORG_OWNER, PRIVACY_KE
 import { exportApplications } from './applications.js';
 import { exportCredentials } from './credentials.js';
 import { exportIdps } from './idps.js';
+import { PAGE, paged, Streamed } from './json-stream.js';
 
 export interface ExportSelection {
   orgIds?: string[];
@@ -20,12 +21,18 @@ export interface ExportOptions {
   /** SP private keys of SAML IdPs, still sealed under this deployment's master key. */
   withKeys?: boolean;
   baseDomain: string;
+  /** Told as users and service accounts are written, for progress on a terminal. */
+  onRows?: (rows: number) => void;
+  /** Rows read per page (tests make it small to cross page boundaries). */
+  pageSize?: number;
 }
 
-const byKey =
-  <T>(key: (x: T) => string) =>
-  (a: T, b: T) =>
-    key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
+/** The list under `key`, created empty the first time (appending in place: a group may hold 100,000 members). */
+function listIn(map: Map<string, string[]>, key: string): string[] {
+  let list = map.get(key);
+  if (!list) map.set(key, (list = []));
+  return list;
+}
 
 /** Ids of the orgs an export covers, in a stable order. */
 export async function selectOrgs(prisma: Prisma, sel: ExportSelection): Promise<string[]> {
@@ -40,34 +47,50 @@ export async function selectOrgs(prisma: Prisma, sel: ExportSelection): Promise<
   return rows.map((r) => r.id);
 }
 
-export async function exportOrg(prisma: Prisma, tenantId: string, opts: ExportOptions): Promise<OrgExport> {
-  return prisma.$transaction(
+/**
+ * Reads one org in a repeatable-read transaction (a consistent snapshot) and hands it to
+ * `consume` inside that transaction: its user-scaled arrays are `Streamed`, read page by
+ * page while `consume` writes them (see json-stream.ts).
+ */
+export async function exportOrg(prisma: Prisma, tenantId: string, opts: ExportOptions, consume: (org: unknown) => Promise<void>): Promise<void> {
+  await prisma.$transaction(
     async (tx) => {
       const t = await tx.tenant.findUniqueOrThrow({ where: { id: tenantId }, include: { identity: true } });
       const where = { tenantId };
-      const [users, sas, groups, roles, assignments, memberships] = await Promise.all([
-        tx.user.findMany({ where, orderBy: { id: 'asc' } }),
-        tx.serviceAccount.findMany({ where, orderBy: { id: 'asc' } }),
-        tx.userGroup.findMany({ where, orderBy: { id: 'asc' } }),
-        tx.customRole.findMany({ where, orderBy: { id: 'asc' } }),
-        tx.roleAssignment.findMany({ where, orderBy: [{ roleName: 'asc' }, { id: 'asc' }] }),
-        tx.groupMembership.findMany({ where, orderBy: [{ groupId: 'asc' }, { userId: 'asc' }] }),
-      ]);
+      // Service accounts, groups and roles are few; users are read in pages below.
+      const sas = await tx.serviceAccount.findMany({ where, orderBy: { id: 'asc' } });
+      const groups = await tx.userGroup.findMany({ where, orderBy: { id: 'asc' } });
+      const roles = await tx.customRole.findMany({ where, orderBy: { id: 'asc' } });
+      const nonUserAssignments = await tx.roleAssignment.findMany({ where: { tenantId, userId: null }, orderBy: [{ roleName: 'asc' }, { id: 'asc' }] });
+      const admins = await tx.roleAssignment.findMany({ where: { tenantId, roleName: TENANT_ADMIN }, select: { userId: true, serviceAccountId: true } });
       const apps = await exportApplications(tx, tenantId);
-      const idps = await exportIdps(tx, tenantId, !!opts.withKeys);
+      const size = opts.pageSize ?? PAGE;
+      const idps = await exportIdps(tx, tenantId, !!opts.withKeys, size);
       const credentials = await exportCredentials(tx, tenantId);
       const projectId = t.id;
       const branding = t.branding as Record<string, string>;
 
-      const humanUsers: HumanUser[] = users.map((u) => ({
-        userId: u.id,
-        user: {
-          userName: u.username,
-          profile: { firstName: u.firstName, lastName: u.lastName, displayName: `${u.firstName} ${u.lastName}`.trim() || u.username },
-          email: { email: u.email, isEmailVerified: true },
-          ...(opts.withPasswords && u.passwordHash ? { hashedPassword: { value: u.passwordHash } } : {}),
-        },
-      }));
+      type UserRow = Awaited<ReturnType<typeof tx.user.findMany>>[number];
+      const userPages = <T>(map: (u: UserRow) => T | T[]) =>
+        paged(
+          size,
+          (after?: UserRow) => tx.user.findMany({ where: { tenantId, ...(after ? { id: { gt: after.id } } : {}) }, orderBy: { id: 'asc' }, take: size }),
+          map,
+        );
+
+      opts.onRows?.(sas.length);
+      const humanUsers = userPages((u): HumanUser => {
+        opts.onRows?.(1);
+        return {
+          userId: u.id,
+          user: {
+            userName: u.username,
+            profile: { firstName: u.firstName, lastName: u.lastName, displayName: `${u.firstName} ${u.lastName}`.trim() || u.username },
+            email: { email: u.email, isEmailVerified: true },
+            ...(opts.withPasswords && u.passwordHash ? { hashedPassword: { value: u.passwordHash } } : {}),
+          },
+        };
+      });
       const machineUsers: MachineUser[] = sas.map((s) => ({
         userId: s.id,
         user: {
@@ -78,36 +101,71 @@ export async function exportOrg(prisma: Prisma, tenantId: string, opts: ExportOp
         },
       }));
 
-      const metadata: OrgExport['userMetadata'] = [];
-      const meta = (id: string, key: string, value: string | null | undefined) => {
-        if (value !== null && value !== undefined) metadata.push({ id, key: META_PREFIX + key, value: b64(value) });
-      };
-      for (const u of users) {
-        meta(u.id, 'state', u.state);
-        meta(u.id, 'externalId', u.externalId);
-        meta(u.id, 'idpId', u.idpId);
-        meta(u.id, 'idpSubject', u.idpSubject);
-        meta(u.id, 'termsAcceptedAt', u.termsAcceptedAt?.toISOString());
-      }
-      for (const s of sas) meta(s.id, 'expirationDate', s.expirationDate?.toISOString());
+      type Meta = OrgExport['userMetadata'][number];
+      const metaOf = (id: string, fields: [string, string | null | undefined][]): Meta[] =>
+        fields.filter(([, v]) => v !== null && v !== undefined).map(([key, value]) => ({ id, key: META_PREFIX + key, value: b64(value!) }));
+      const userMeta = (u: UserRow) =>
+        metaOf(u.id, [
+          ['externalId', u.externalId],
+          ['idpId', u.idpId],
+          ['idpSubject', u.idpSubject],
+          ['state', u.state],
+          ['termsAcceptedAt', u.termsAcceptedAt?.toISOString()],
+        ]);
+      const saMeta = sas.map((s) => metaOf(s.id, [['expirationDate', s.expirationDate?.toISOString()]]));
+      // Users' and service accounts' entries in one id order: the users' pages merged with the (few) service accounts.
+      const userMetadata = new Streamed<Meta>(async function* () {
+        let next = 0;
+        for await (const u of userPages((u) => u)) {
+          while (next < sas.length && sas[next]!.id < u.id) yield* saMeta[next++]!;
+          yield* userMeta(u);
+        }
+        while (next < sas.length) yield* saMeta[next++]!;
+      });
 
-      const grants = new Map<string, string[]>();
+      // Roles granted to users (page by page, with their users) and to service accounts, in one holder order.
+      const saRoles = new Map<string, string[]>();
       const groupRoles = new Map<string, string[]>();
-      for (const a of assignments) {
-        const holder = a.userId ?? a.serviceAccountId;
-        if (holder) grants.set(holder, [...(grants.get(holder) ?? []), a.roleName]);
-        else if (a.groupId) groupRoles.set(a.groupId, [...(groupRoles.get(a.groupId) ?? []), a.roleName]);
+      for (const a of nonUserAssignments) {
+        if (a.serviceAccountId) listIn(saRoles, a.serviceAccountId).push(a.roleName);
+        else if (a.groupId) listIn(groupRoles, a.groupId).push(a.roleName);
       }
-      const holders = [...grants.keys()].sort();
-      const members = new Map<string, string[]>();
-      for (const m of memberships) members.set(m.groupId, [...(members.get(m.groupId) ?? []), m.userId]);
+      type Grant = OrgExport['userGrants'][number];
+      const grant = (userId: string, roleKeys: string[]): Grant => ({ userId, projectId, roleKeys: roleKeys.sort() });
+      const saGrants = [...saRoles.keys()].sort().map((id) => grant(id, saRoles.get(id)!));
+      const userGrants = new Streamed<Grant>(async function* () {
+        let next = 0;
+        let after: string | undefined;
+        for (;;) {
+          const page = await tx.user.findMany({
+            where: { tenantId, ...(after ? { id: { gt: after } } : {}) },
+            orderBy: { id: 'asc' },
+            take: size,
+            select: { id: true },
+          });
+          const rows = await tx.roleAssignment.findMany({
+            where: { tenantId, userId: { in: page.map((u) => u.id) } },
+            select: { userId: true, roleName: true },
+          });
+          const byUser = new Map<string, string[]>();
+          for (const r of rows) listIn(byUser, r.userId!).push(r.roleName);
+          for (const userId of [...byUser.keys()].sort()) {
+            while (next < saGrants.length && saGrants[next]!.userId < userId) yield saGrants[next++]!;
+            yield grant(userId, byUser.get(userId)!);
+          }
+          if (page.length < size) break;
+          after = page.at(-1)!.id;
+        }
+        while (next < saGrants.length) yield saGrants[next++]!;
+      });
+      const orgMembers = [...new Set(admins.flatMap((a) => a.userId ?? a.serviceAccountId ?? []))].sort().map((userId) => ({ userId, roles: [ORG_OWNER] }));
 
       const labelPolicy = Object.fromEntries(LABEL_KEYS.filter((k) => typeof branding[k] === 'string').map((k) => [k, branding[k]]));
       const privacyPolicy: Record<string, string> = Object.fromEntries(
         PRIVACY_KEYS.filter((k) => typeof branding[k] === 'string').map((k) => [k, branding[k]!]),
       );
 
-      return {
+      await consume({
         orgId: t.id,
         org: { name: t.name },
         ...(Object.keys(labelPolicy).length ? { labelPolicy } : {}),
@@ -132,9 +190,9 @@ export async function exportOrg(prisma: Prisma, tenantId: string, opts: ExportOp
         machineKeys: credentials.machineKeys,
         oidcIdps: idps.oidcIdps,
         userLinks: idps.userLinks,
-        userGrants: holders.map((userId) => ({ userId, projectId, roleKeys: grants.get(userId)!.sort() })),
-        orgMembers: holders.filter((h) => grants.get(h)!.includes(TENANT_ADMIN)).map((userId) => ({ userId, roles: [ORG_OWNER] })),
-        userMetadata: metadata.sort(byKey((m) => `${m.id}\u0000${m.key}`)),
+        userGrants,
+        orgMembers,
+        userMetadata,
         domains: t.identity
           ? [
               {
@@ -158,7 +216,17 @@ export async function exportOrg(prisma: Prisma, tenantId: string, opts: ExportOp
             name: g.name,
             description: g.description,
             externalId: g.externalId,
-            members: members.get(g.id) ?? [],
+            members: paged(
+              size,
+              (after?: { userId: string }) =>
+                tx.groupMembership.findMany({
+                  where: { groupId: g.id, ...(after ? { userId: { gt: after.userId } } : {}) },
+                  orderBy: { userId: 'asc' },
+                  take: size,
+                  select: { userId: true },
+                }),
+              (m) => m.userId,
+            ),
             roles: (groupRoles.get(g.id) ?? []).sort(),
           })),
           applications: apps.applications,
@@ -167,8 +235,9 @@ export async function exportOrg(prisma: Prisma, tenantId: string, opts: ExportOp
           pats: credentials.pats,
           certificates: credentials.certificates,
         },
-      };
+      });
     },
-    { isolationLevel: 'RepeatableRead' },
+    // Writing a large org takes as long as its pages take to read and write.
+    { isolationLevel: 'RepeatableRead', timeout: 30 * 60_000, maxWait: 60_000 },
   );
 }

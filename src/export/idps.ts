@@ -17,6 +17,7 @@ import { AppError } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
 import { toUuid } from './foreign-ids.js';
 import { clash, upsertRow, type ItemError, type Step, type Tx } from './write-step.js';
+import { PAGE, paged } from './json-stream.js';
 
 export interface PcaSamlIdp {
   idpId: string;
@@ -80,13 +81,8 @@ export interface UserLink {
   idpType: string;
 }
 
-export async function exportIdps(tx: Tx, tenantId: string, withKeys: boolean) {
+export async function exportIdps(tx: Tx, tenantId: string, withKeys: boolean, size = PAGE) {
   const idps = await tx.identityProvider.findMany({ where: { tenantId }, orderBy: { id: 'asc' } });
-  const linked = await tx.user.findMany({
-    where: { tenantId, idpId: { not: null } },
-    orderBy: { id: 'asc' },
-    select: { id: true, idpId: true, username: true, idpSubject: true },
-  });
   const names = new Map(idps.map((i) => [i.id, i.name]));
   const samlIdps: PcaSamlIdp[] = idps
     .filter((i) => i.type === 'saml')
@@ -136,15 +132,26 @@ export async function exportIdps(tx: Tx, tenantId: string, withKeys: boolean) {
     ...(withKeys && i.clientSecretEnc ? { clientSecretSealed: i.clientSecretEnc } : {}),
   }));
   const types = new Map(idps.map((i) => [i.id, i.type]));
-  const userLinks: UserLink[] = linked.map((u) => ({
-    userId: u.id,
-    idpId: u.idpId!,
-    idpName: names.get(u.idpId!) ?? '',
-    // SAML: the NameID a login is matched on is the username; OIDC: the subject (once known).
-    providedUserId: types.get(u.idpId!) === 'oidc' ? (u.idpSubject ?? '') : u.username,
-    providedUserName: u.username,
-    idpType: types.get(u.idpId!) === 'oidc' ? 'IDP_TYPE_OIDC' : 'IDP_TYPE_UNSPECIFIED',
-  }));
+  // One link per linked user: read page by page as the document is written.
+  const userLinks = paged(
+    size,
+    (after?: { id: string }) =>
+      tx.user.findMany({
+        where: { tenantId, idpId: { not: null }, ...(after ? { id: { gt: after.id } } : {}) },
+        orderBy: { id: 'asc' },
+        take: size,
+        select: { id: true, idpId: true, username: true, idpSubject: true },
+      }),
+    (u): UserLink => ({
+      userId: u.id,
+      idpId: u.idpId!,
+      idpName: names.get(u.idpId!) ?? '',
+      // SAML: the NameID a login is matched on is the username; OIDC: the subject (once known).
+      providedUserId: types.get(u.idpId!) === 'oidc' ? (u.idpSubject ?? '') : u.username,
+      providedUserName: u.username,
+      idpType: types.get(u.idpId!) === 'oidc' ? 'IDP_TYPE_OIDC' : 'IDP_TYPE_UNSPECIFIED',
+    }),
+  );
   return { samlIdps, oidcIdps, pcaOidcIdps, userLinks };
 }
 

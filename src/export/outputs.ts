@@ -71,20 +71,22 @@ const alreadyThere = (f: ExportFile) => conflict(`"${f.name}" already exists in 
 
 /**
  * Writes a new file with owner-only permissions (an export may hold password hashes),
- * atomically: the content goes to a temporary file that is then linked under its name,
+ * as `produce` writes its chunks, atomically: the content goes to a temporary file that is then linked under its name,
  * which fails rather than replace anything there (a file, or a symbolic link to one).
  */
-export async function writeExportFile(f: ExportFile, body: string) {
+export async function writeExportFile<T>(f: ExportFile, produce: (write: (chunk: string) => Promise<void>) => Promise<T>): Promise<T> {
   const tmp = path.join(path.dirname(f.file), `.${path.basename(f.file)}.${randomBytes(6).toString('hex')}.tmp`);
   const handle = await open(tmp, 'wx', 0o600);
   try {
+    let result: T;
     try {
-      await handle.writeFile(body);
+      result = await produce(async (chunk) => void (await handle.write(chunk)));
       await handle.sync();
     } finally {
       await handle.close();
     }
     await link(tmp, f.file).catch((err) => Promise.reject(codeOf(err) === 'EEXIST' ? alreadyThere(f) : err));
+    return result;
   } finally {
     await unlink(tmp).catch(() => undefined);
   }

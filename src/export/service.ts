@@ -8,8 +8,9 @@ import { AppError, badRequest } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
 import type { Argon2Params } from '../platform/passwords.js';
 import type { Principal } from '../principals/principal.js';
-import type { ExportDocument, OrgExport } from './document.js';
+import type { ExportDocument } from './document.js';
 import { exportOrg, selectOrgs } from './export.js';
+import { buffered, writeJson } from './json-stream.js';
 import { importDocument, type ImportResult } from './import.js';
 import type { DefaultApplicationConfig } from '../oauth/applications.js';
 import { checkS3Endpoint, exportFile, parseDuration, readExportFile, readS3, s3Failure, writeExportFile, writeS3 } from './outputs.js';
@@ -94,22 +95,64 @@ async function withTimeout<T>(ms: number | undefined, run: (signal: AbortSignal)
   }
 }
 
-/** Builds the document org by org; `each` lets the CLI stream orgs to a file as they come. */
-export async function buildExport(
+/**
+ * Writes the document as JSON through `write`, org by org, each read from its own
+ * snapshot and streamed as it is read. Returns the number of orgs.
+ */
+export async function streamExport(
   ctx: RunContext,
   req: Pick<ExportRequest, 'orgIds' | 'excludedOrgIds' | 'withPasswords' | 'withOtp' | 'withKeys'>,
-  each?: (org: OrgExport, done: number, total: number) => void | Promise<void>,
-  signal?: AbortSignal,
-): Promise<ExportDocument> {
+  write: (chunk: string) => void | Promise<void>,
+  progress: {
+    signal?: AbortSignal;
+    /** Told how many orgs and rows (users and service accounts) the export holds, before it starts. */
+    onStart?: (orgs: number, rows: number) => void;
+    onOrg?: (done: number) => void;
+    onRows?: (rows: number) => void;
+    pageSize?: number;
+  } = {},
+): Promise<number> {
   const ids = await selectOrgs(ctx.prisma, req);
-  const orgs: OrgExport[] = [];
-  for (const [i, id] of ids.entries()) {
-    if (signal?.aborted) throw timedOut();
-    const org = await exportOrg(ctx.prisma, id, { withPasswords: req.withPasswords, withOtp: req.withOtp, withKeys: req.withKeys, baseDomain: ctx.baseDomain });
-    if (each) await each(org, i + 1, ids.length);
-    else orgs.push(org);
+  if (progress.onStart) {
+    const where = { tenantId: { in: ids } };
+    progress.onStart(ids.length, (await ctx.prisma.user.count({ where })) + (await ctx.prisma.serviceAccount.count({ where })));
   }
-  return { orgs };
+  const out = buffered(write);
+  await out.write('{"orgs":[');
+  for (const [i, id] of ids.entries()) {
+    if (progress.signal?.aborted) throw timedOut();
+    if (i) await out.write(',');
+    const opts = {
+      withPasswords: req.withPasswords,
+      withOtp: req.withOtp,
+      withKeys: req.withKeys,
+      baseDomain: ctx.baseDomain,
+      onRows: progress.onRows,
+      pageSize: progress.pageSize,
+    };
+    await exportOrg(ctx.prisma, id, opts, (org) => writeJson(org, out.write));
+    progress.onOrg?.(i + 1);
+  }
+  await out.write(']}\n');
+  await out.flush();
+  return ids.length;
+}
+
+/** The document as one string (for an answer or an S3 object). */
+async function exportText(
+  ctx: RunContext,
+  req: Parameters<typeof streamExport>[1],
+  how: Parameters<typeof streamExport>[3],
+): Promise<{ text: string; orgs: number }> {
+  const chunks: string[] = [];
+  const orgs = await streamExport(ctx, req, (c) => void chunks.push(c), how);
+  return { text: chunks.join(''), orgs };
+}
+
+/** The document in one piece. */
+export async function buildExport(ctx: RunContext, req: Parameters<typeof streamExport>[1], pageSize?: number): Promise<ExportDocument> {
+  const { text } = await exportText(ctx, req, { pageSize });
+  return JSON.parse(text) as ExportDocument;
 }
 
 export async function runExport(ctx: RunContext, req: ExportRequest): Promise<ExportDocument | Record<string, never>> {
@@ -121,17 +164,25 @@ export async function runExport(ctx: RunContext, req: ExportRequest): Promise<Ex
   const s3Url = req.s3Output ? await checkS3Endpoint(req.s3Output, s3Allow, '/s3Output/endpoint') : undefined;
   const file = req.localOutput ? await exportFile(ctx.dataDir, req.localOutput.path, '/localOutput/path', { create: true }) : undefined;
   return withTimeout(req.timeout ? parseDuration(req.timeout) : undefined, async (signal) => {
-    const doc = await buildExport(ctx, req, undefined, signal);
-    const body = JSON.stringify(doc);
-    if (file) await writeExportFile(file, body);
-    if (req.s3Output && s3Url) {
-      try {
-        await writeS3(s3Url, req.s3Output, s3Allow, body, signal);
-      } catch (err) {
-        if (signal.aborted) throw timedOut();
-        ctx.log?.error({ err }, 'export: writing to S3 failed');
-        throw s3Failure('Writing to S3 failed', err, '/s3Output', 502);
+    let orgs: number;
+    let doc: ExportDocument | undefined;
+    if (file && !toResponse && !req.s3Output) {
+      // A file alone is written as the document is read: a large tenant never sits in memory.
+      orgs = await writeExportFile(file, (write) => streamExport(ctx, req, write, { signal }));
+    } else {
+      const exported = await exportText(ctx, req, { signal });
+      orgs = exported.orgs;
+      if (file) await writeExportFile(file, async (write) => void (await write(exported.text)));
+      if (req.s3Output && s3Url) {
+        try {
+          await writeS3(s3Url, req.s3Output, s3Allow, exported.text, signal);
+        } catch (err) {
+          if (signal.aborted) throw timedOut();
+          ctx.log?.error({ err }, 'export: writing to S3 failed');
+          throw s3Failure('Writing to S3 failed', err, '/s3Output', 502);
+        }
       }
+      if (toResponse) doc = JSON.parse(exported.text) as ExportDocument;
     }
     await audit(
       ctx.prisma,
@@ -141,7 +192,7 @@ export async function runExport(ctx: RunContext, req: ExportRequest): Promise<Ex
         action: 'instance.exported',
         targetType: 'instance',
         details: {
-          orgs: doc.orgs.length,
+          orgs,
           withPasswords: !!req.withPasswords,
           withKeys: !!req.withKeys,
           response: toResponse,
@@ -151,7 +202,7 @@ export async function runExport(ctx: RunContext, req: ExportRequest): Promise<Ex
       },
       ctx.requestId,
     );
-    return toResponse ? doc : {};
+    return doc ?? {};
   });
 }
 
