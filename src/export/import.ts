@@ -4,6 +4,7 @@
 // still lands, unless the conflict policy is `fail`. Rows are matched by id, so a
 // second import of the same file changes nothing: unchanged rows are not even
 // rewritten. A dry run does all of it and rolls the transaction back.
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { audit } from '../audit/audit.js';
 import type { Prisma } from '../platform/db.js';
@@ -27,6 +28,7 @@ import { createAnalyticsUiApplication, syncAnalyticsUiSubdomain, type DefaultApp
 import { groupNameTaken } from '../groups/service.js';
 import { caseFolder, foldCase } from '../platform/case-fold.js';
 import { serviceAccountCreate } from '../service-accounts/schemas.js';
+import { insertMany, type Columns } from '../platform/bulk-insert.js';
 import { planLoginPolicy, writeLoginPolicySection } from './login-policy-section.js';
 
 export interface ImportOptions {
@@ -119,6 +121,8 @@ const pcaSchema = z.object({
   ),
 });
 
+const metadataEntry = z.object({ id: z.string(), key: z.string().max(200), value: z.string().max(700000) });
+
 const USER_STATES = new Set(['initial', 'active', 'inactive', 'locked']);
 const clamp = (n: unknown, lo: number, hi: number, dflt: number) =>
   typeof n === 'number' && Number.isFinite(n) ? Math.min(hi, Math.max(lo, Math.round(n))) : dflt;
@@ -168,7 +172,7 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
 
   const metadata = new Map<string, Map<string, string>>();
   for (const m of list('userMetadata')) {
-    const r = z.object({ id: z.string(), key: z.string().max(200), value: z.string().max(700000) }).safeParse(m);
+    const r = metadataEntry.safeParse(m);
     if (!r.success) {
       errors.push({ type: 'userMetadata', message: 'malformed metadata entry' });
       continue;
@@ -368,7 +372,23 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
 
 type Plan = ReturnType<typeof planOrg>;
 
-const BATCH = 1000;
+const BATCH = 5000;
+
+const USER_COLUMNS: Columns<UserPlan['data'] & { id: string; tenantId: string; updatedAt: Date }> = {
+  id: 'uuid',
+  tenantId: 'uuid',
+  username: 'text',
+  email: 'text',
+  firstName: 'text',
+  lastName: 'text',
+  state: 'text',
+  externalId: 'text',
+  idpId: 'uuid',
+  idpSubject: 'text',
+  termsAcceptedAt: 'timestamptz',
+  passwordHash: 'text',
+  updatedAt: 'timestamptz',
+};
 
 /** Rows that are created in batches elsewhere. */
 const nothing = async () => undefined;
@@ -488,7 +508,9 @@ async function writePrincipals(w: Step, plan: Pick<Plan, 'users' | 'machines'>):
   // Users and service accounts share a tenant's username space. Clashes are checked in
   // memory against the tenant's rows, loaded once, and new rows are inserted in batches.
   await lockTenantIdentities(tx, tenantId);
-  const [users, sas] = await Promise.all([tx.user.findMany({ where: { tenantId } }), tx.serviceAccount.findMany({ where: { tenantId } })]);
+  // One after the other: a transaction's queries share one connection.
+  const users = await tx.user.findMany({ where: { tenantId } });
+  const sas = await tx.serviceAccount.findMany({ where: { tenantId } });
   const userById = new Map(users.map((u) => [u.id, u]));
   const saById = new Map(sas.map((s) => [s.id, s]));
   // The tenant's identity rule (users/identity.ts), over its rows held in memory.
@@ -514,7 +536,8 @@ async function writePrincipals(w: Step, plan: Pick<Plan, 'users' | 'machines'>):
   );
 
   const userIds = new Set<string>();
-  const newUsers: (UserPlan['data'] & { id: string; tenantId: string })[] = [];
+  const now = new Date();
+  const newUsers: (UserPlan['data'] & { id: string; tenantId: string; updatedAt: Date })[] = [];
   for (const u of plan.users) {
     const self = { kind: 'user' as const, id: u.id };
     const clashes = identities.clashes(u.data, self);
@@ -529,11 +552,11 @@ async function writePrincipals(w: Step, plan: Pick<Plan, 'users' | 'machines'>):
     const cur = userById.get(u.id);
     identities.claim(self, u.data, cur);
     userIds.add(u.id);
-    if (!cur) newUsers.push({ id: u.id, tenantId, ...u.data });
+    if (!cur) newUsers.push({ id: u.id, tenantId, ...u.data, updatedAt: now });
     else await upsertRow(w, { type: 'humanUser', id: u.rawId }, cur, u.data, nothing, () => tx.user.update({ where: { id: u.id }, data: u.data }));
   }
   for (let i = 0; i < newUsers.length; i += BATCH) {
-    const { count } = await tx.user.createMany({ data: newUsers.slice(i, i + BATCH) });
+    const count = await insertMany(tx, 'User', USER_COLUMNS, newUsers.slice(i, i + BATCH));
     n.created += count;
     w.onRows?.(count);
   }
@@ -600,11 +623,18 @@ async function writeGroups(w: Step, plan: Pick<Plan, 'groups'>, resolveRole: (na
       () => tx.userGroup.create({ data: { id: g.id, tenantId, ...g.data } }),
       () => tx.userGroup.update({ where: { id: g.id }, data: g.data }),
     );
-    const present = new Set((await tx.user.findMany({ where: { tenantId, id: { in: g.members } }, select: { id: true } })).map((u) => u.id));
-    for (const m of g.members) if (!present.has(m)) errors.push({ type: 'groupMember', id: `${g.id}/${m}`, message: 'no such user in the org' });
-    const members = g.members.filter((m) => present.has(m));
-    if (members.length)
-      n.created += (await tx.groupMembership.createMany({ data: members.map((userId) => ({ tenantId, groupId: g.id, userId })), skipDuplicates: true })).count;
+    // A group may hold every user of a large tenant: its members are checked and written in batches.
+    for (let i = 0; i < g.members.length; i += BATCH) {
+      const batch = g.members.slice(i, i + BATCH);
+      const present = new Set(
+        (await tx.$queryRaw<{ id: string }[]>`SELECT id::text FROM "User" WHERE "tenantId" = ${tenantId}::uuid AND id = ANY(${batch}::uuid[])`).map(
+          (u) => u.id,
+        ),
+      );
+      for (const m of batch) if (!present.has(m)) errors.push({ type: 'groupMember', id: `${g.id}/${m}`, message: 'no such user in the org' });
+      const rows = batch.filter((m) => present.has(m)).map((userId) => ({ tenantId, groupId: g.id, userId }));
+      n.created += await insertMany(tx, 'GroupMembership', { tenantId: 'uuid', groupId: 'uuid', userId: 'uuid' }, rows, { skipDuplicates: true });
+    }
     const roles: string[] = [];
     for (const r of g.roles) {
       const resolved = resolveRole(r);
@@ -643,7 +673,12 @@ async function writeGrants(
     }
     assignments.push({ tenantId, roleName: resolved.name, ...(isUser ? { userId: grant.holder } : { serviceAccountId: grant.holder }) });
   }
-  if (assignments.length) n.created += (await tx.roleAssignment.createMany({ data: assignments, skipDuplicates: true })).count;
+  for (let i = 0; i < assignments.length; i += BATCH) {
+    const rows = assignments.slice(i, i + BATCH).map((a) => ({ id: randomUUID(), userId: null, serviceAccountId: null, ...a }));
+    n.created += await insertMany(tx, 'RoleAssignment', { id: 'uuid', tenantId: 'uuid', roleName: 'text', userId: 'uuid', serviceAccountId: 'uuid' }, rows, {
+      skipDuplicates: true,
+    });
+  }
 }
 
 /** Thrown at the end of a dry run's transaction so that it rolls back. */
