@@ -389,6 +389,16 @@ const USER_COLUMNS: Columns<UserPlan['data'] & { id: string; tenantId: string; u
   passwordHash: 'text',
   updatedAt: 'timestamptz',
 };
+const SERVICE_ACCOUNT_COLUMNS: Columns<MachinePlan['data'] & { id: string; tenantId: string; updatedAt: Date }> = {
+  id: 'uuid',
+  tenantId: 'uuid',
+  name: 'text',
+  username: 'text',
+  description: 'text',
+  accessTokenType: 'text',
+  expirationDate: 'timestamptz',
+  updatedAt: 'timestamptz',
+};
 
 /** Rows that are created in batches elsewhere. */
 const nothing = async () => undefined;
@@ -562,7 +572,7 @@ async function writePrincipals(w: Step, plan: Pick<Plan, 'users' | 'machines'>):
   }
 
   const machineIds = new Set<string>();
-  const newSas: (MachinePlan['data'] & { id: string; tenantId: string })[] = [];
+  const newSas: (MachinePlan['data'] & { id: string; tenantId: string; updatedAt: Date })[] = [];
   for (const s of plan.machines) {
     const self = { kind: 'serviceAccount' as const, id: s.id };
     const clashes = identities.clashes({ username: s.data.username }, self);
@@ -577,11 +587,11 @@ async function writePrincipals(w: Step, plan: Pick<Plan, 'users' | 'machines'>):
     const cur = saById.get(s.id);
     identities.claim(self, { username: s.data.username }, cur && { username: cur.username });
     machineIds.add(s.id);
-    if (!cur) newSas.push({ id: s.id, tenantId, ...s.data });
+    if (!cur) newSas.push({ id: s.id, tenantId, ...s.data, updatedAt: now });
     else await upsertRow(w, { type: 'machineUser', id: s.rawId }, cur, s.data, nothing, () => tx.serviceAccount.update({ where: { id: s.id }, data: s.data }));
   }
   for (let i = 0; i < newSas.length; i += BATCH) {
-    const { count } = await tx.serviceAccount.createMany({ data: newSas.slice(i, i + BATCH) });
+    const count = await insertMany(tx, 'ServiceAccount', SERVICE_ACCOUNT_COLUMNS, newSas.slice(i, i + BATCH));
     n.created += count;
     w.onRows?.(count);
   }
