@@ -49,7 +49,10 @@ beforeAll(async () => {
   await idp.close();
   idp = await startOidcIdp(
     [{ client_id: 'iam', client_secret: 'iam-secret-0123456789', redirect_uris: [`${t.issuer}/oidc-idp/${idpId}/callback`] }],
-    { zoe: { email: 'zoe@corp.example', email_verified: true, given_name: 'Zoe', family_name: 'Zed' } },
+    {
+      zoe: { email: 'zoe@corp.example', email_verified: true, given_name: 'Zoe', family_name: 'Zed' },
+      una: { email: 'una@corp.example', email_verified: false },
+    },
     port,
   );
   const policy = await call(t.app, admin, 'PUT', '/api/v3/tenants/login-policy', {
@@ -101,6 +104,41 @@ describe.skipIf(!chromiumPresent)('domain-routed sign-in at an OpenID Connect Id
       expect(user.roles.map((r) => r.roleName)).toEqual(['tenant-contributor']);
       // The state cookie went with its use.
       expect((await context.cookies(t.issuer)).some((c) => c.name === 'iam_oidc')).toBe(false);
+    });
+    await context.close();
+  }, 90_000);
+
+  it('shows a refused just-in-time creation as the hosted login error page, styled, with no internal detail', async () => {
+    const config = await client.discovery(new URL(t.issuer), clientId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: callback.redirectUri,
+      scope: 'openid',
+      code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256',
+    });
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await screenshotOnFailure(page, 'chromium-oidc-idp-refused', async () => {
+      await page.goto(url.toString());
+      await page.fill('input[name=email]', 'una@corp.example');
+      await Promise.all([page.waitForURL((u) => u.toString().startsWith(idp.issuer), { timeout: 20_000 }), page.click('button[type=submit]')]);
+      await page.waitForSelector('input[name=login]', { timeout: 20_000 });
+      await page.fill('input[name=login]', 'una');
+      await page.fill('input[name=password]', 'anything');
+      const [answer] = await Promise.all([
+        page.waitForResponse((r) => r.url().startsWith(`${t.issuer}/oidc-idp/${idpId}/callback`), { timeout: 20_000 }),
+        page.click('button[type=submit]'),
+      ]);
+      expect(answer.status()).toBe(403);
+      expect(answer.headers()['content-type']).toMatch(/^text\/html/);
+      await page.waitForSelector('main.card h1');
+      expect(await page.textContent('main.card h1')).toBe('Sign-in failed');
+      const message = await page.textContent('main.card p');
+      expect(message).toMatch(/did not verify this email address/);
+      expect(message).not.toMatch(/errors|stack|prisma/i);
+      // The hosted login's stylesheet applies: the card is laid out as on the other pages.
+      expect(await page.evaluate(() => getComputedStyle(document.querySelector('main.card')!).maxWidth)).not.toBe('none');
+      expect(await t.db.prisma.user.count({ where: { tenantId, email: 'una@corp.example' } })).toBe(0);
     });
     await context.close();
   }, 90_000);

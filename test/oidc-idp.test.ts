@@ -2,7 +2,7 @@
 // relying party (openid-client). Admin API validation, then whole logins through HTTP
 // redirects with a cookie jar per site: authorize -> hosted login (email) -> the IdP ->
 // our callback -> code -> tokens.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, call, createTenant, seedServiceAccountPat } from './helpers/app.js';
@@ -105,6 +105,30 @@ async function fullLogin(email: string, login: string) {
   return { res, browser, callback, ...go };
 }
 
+/** The state cookie of the one login pending in `browser`, its name and opened content. */
+function loginStateOf(browser: Browser): [string, Record<string, unknown>] {
+  const cookies = [...browser.cookies].filter(([name]) => name.startsWith('iam_oidc'));
+  expect(cookies).toHaveLength(1);
+  const [name, value] = cookies[0]!;
+  return [name, JSON.parse(unseal(t.app.masterKey, decodeURIComponent(value), 'oidc-idp-login-state'))];
+}
+const sealLoginState = (state: Record<string, unknown>) => encodeURIComponent(seal(t.app.masterKey, JSON.stringify(state), 'oidc-idp-login-state'));
+
+/**
+ * A refusal of the callback, as the person sees it: the hosted login's HTML page with the
+ * status given, and no JSON:API document, stack or library message in it. Returns its message.
+ */
+async function refusalPage(res: Response, status: number) {
+  expect(res.status).toBe(status);
+  expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+  const html = await res.text();
+  expect(html).toContain('<link rel="stylesheet" href="/ui/assets/style.css">');
+  expect(html).toContain('<h1>Sign-in failed</h1>');
+  expect(html).not.toMatch(/"errors"|\.ts:\d+|node_modules|OAUTH_|unexpected JWT|claim value|ECONNREFUSED|prisma/i);
+  expect(res.headers.getSetCookie().some((c) => c.startsWith('iam_session='))).toBe(false);
+  return /<p>([\s\S]*?)<\/p>/.exec(html)![1]!;
+}
+
 async function linkedUser(email: string, username?: string) {
   const userId = await seedUser(t, tenantId, { email, state: 'initial', username });
   const assoc = await call(t.app, adminPat, 'PUT', `/api/v3/users/${userId}/idps`, { data: { ids: [idpId] } });
@@ -186,22 +210,19 @@ describe('login through the OIDC IdP', () => {
     const badState = new URL(callback);
     badState.searchParams.set('state', 'forged');
     const r1 = await browser.get(badState.href);
-    expect(r1.status).toBe(403);
-    expect((await r1.json()).errors[0].detail).toMatch(/state/i);
+    expect(await refusalPage(r1, 403)).toMatch(/state/i);
 
     // The right state, another nonce: the ID token's nonce no longer matches.
-    const opened = JSON.parse(unseal(t.app.masterKey, decodeURIComponent(browser.cookies.get('iam_oidc')!), 'oidc-idp-login-state'));
+    const [cookieName, opened] = loginStateOf(browser);
     const forged = new Browser(t.issuer);
-    forged.cookies.set('iam_oidc', encodeURIComponent(seal(t.app.masterKey, JSON.stringify({ ...opened, n: 'another-nonce' }), 'oidc-idp-login-state')));
+    forged.cookies.set(cookieName, sealLoginState({ ...opened, n: 'another-nonce' }));
     const r2 = await forged.get(callback.href);
-    expect(r2.status).toBe(403);
-    expect((await r2.json()).errors[0].detail).toMatch(/nonce/i);
+    expect(await refusalPage(r2, 403)).toMatch(/nonce/i);
     expect(r2.headers.getSetCookie().some((c) => c.startsWith('iam_session='))).toBe(false);
 
     const stranger = new Browser(t.issuer);
     const r3 = await stranger.get(callback.href);
-    expect(r3.status).toBe(403);
-    expect((await r3.json()).errors[0].detail).toMatch(/browser/i);
+    expect(await refusalPage(r3, 403)).toMatch(/browser/i);
   });
 
   it('refuses an ID token issued to another client', async () => {
@@ -209,10 +230,10 @@ describe('login through the OIDC IdP', () => {
     idp.accounts.aud = { email: 'aud@acme.test', email_verified: true };
     const browser = new Browser(t.issuer);
     const go = await toIdp(browser, 'aud@acme.test');
-    const opened = JSON.parse(unseal(t.app.masterKey, decodeURIComponent(browser.cookies.get('iam_oidc')!), 'oidc-idp-login-state'));
+    const [, opened] = loginStateOf(browser);
     // A genuine ID token of this IdP, with our login's nonce, but for client "other".
     const { verifier, challenge } = pkce();
-    const otherUrl = `${idp.issuer}/auth?${new URLSearchParams({ client_id: 'other', redirect_uri: OTHER_CLIENT_REDIRECT, response_type: 'code', scope: 'openid email', code_challenge: challenge, code_challenge_method: 'S256', nonce: opened.n, state: 's' })}`;
+    const otherUrl = `${idp.issuer}/auth?${new URLSearchParams({ client_id: 'other', redirect_uri: OTHER_CLIENT_REDIRECT, response_type: 'code', scope: 'openid email', code_challenge: challenge, code_challenge_method: 'S256', nonce: String(opened.n), state: 's' })}`;
     const otherBack = new URL(await signInAtIdp(idp.browser(), otherUrl, 'aud'));
     const otherTokens = await (
       await fetch(`${idp.issuer}/token`, {
@@ -235,8 +256,7 @@ describe('login through the OIDC IdP', () => {
     try {
       const callback = await signInAtIdp(idp.browser(), go.idpUrl!, 'aud');
       const res = await browser.get(callback);
-      expect(res.status).toBe(403);
-      expect((await res.json()).errors[0].detail).toMatch(/aud/i);
+      expect(await refusalPage(res, 403)).toMatch(/aud/i);
       expect(res.headers.getSetCookie().some((c) => c.startsWith('iam_session='))).toBe(false);
     } finally {
       delete idp.tamper.idToken;
@@ -247,8 +267,7 @@ describe('login through the OIDC IdP', () => {
 describe('domain routing, just-in-time users, auto-linking', () => {
   it('sends an unknown user of a claimed domain to the IdP; without JIT the login is refused as before', async () => {
     const { res } = await fullLogin('frank@corp.test', 'frank');
-    expect(res.status).toBe(403);
-    expect((await res.json()).errors[0].detail).toMatch(/No user of this tenant/);
+    expect(await refusalPage(res, 403)).toMatch(/No user of this tenant/);
     expect(await t.db.prisma.user.count({ where: { tenantId, email: 'frank@corp.test' } })).toBe(0);
   });
 
@@ -283,8 +302,7 @@ describe('domain routing, just-in-time users, auto-linking', () => {
 
   it('creates no user from an unverified email', async () => {
     const { res } = await fullLogin('carol@corp.test', 'carol');
-    expect(res.status).toBe(403);
-    expect((await res.json()).errors[0].detail).toMatch(/email_verified/);
+    expect(await refusalPage(res, 403)).toMatch(/email_verified/);
     expect(await t.db.prisma.user.count({ where: { tenantId, email: 'carol@corp.test' } })).toBe(0);
   });
 
@@ -303,8 +321,45 @@ describe('domain routing, just-in-time users, auto-linking', () => {
     expect(await t.db.prisma.user.findUniqueOrThrow({ where: { id: dave } })).toMatchObject({ idpId, idpSubject: 'dave' });
 
     const refused = await fullLogin('erin@acme.test', 'erin');
-    expect(refused.res.status).toBe(403);
-    expect((await refused.res.json()).errors[0].detail).toMatch(/email_verified/);
+    expect(await refusalPage(refused.res, 403)).toMatch(/email_verified/);
     expect(await t.db.prisma.user.findUniqueOrThrow({ where: { id: erin } })).toMatchObject({ idpId: null, idpSubject: null });
+  });
+});
+
+describe('refusals at the callback, as hosted-login pages', () => {
+  it("shows the IdP's own error, escaped, with the way to start again", async () => {
+    await linkedUser('cancel@acme.test');
+    const browser = new Browser(t.issuer);
+    const go = await toIdp(browser, 'cancel@acme.test');
+    const state = new URL(go.idpUrl!).searchParams.get('state')!;
+    const res = await browser.get(
+      `/oidc-idp/${idpId}/callback?${new URLSearchParams({ error: 'access_denied', error_description: '<b>cancelled</b>', state })}`,
+    );
+    const message = await refusalPage(res, 403);
+    expect(message).toContain('did not sign you in: access_denied: &lt;b&gt;cancelled&lt;/b&gt;');
+    expect(message).toMatch(/Start the sign-in again/);
+  });
+
+  it('refuses an expired login and a user locked while at the IdP, and signs nobody in', async () => {
+    const userId = await linkedUser('locked@acme.test');
+    idp.accounts.locked = { email: 'locked@acme.test', email_verified: true };
+    const browser = new Browser(t.issuer);
+    const go = await toIdp(browser, 'locked@acme.test');
+    const callback = await signInAtIdp(idp.browser(), go.idpUrl!, 'locked');
+
+    const [cookieName, opened] = loginStateOf(browser);
+    const late = new Browser(t.issuer);
+    late.cookies.set(cookieName, sealLoginState({ ...opened, x: Date.now() - 1 }));
+    expect(await refusalPage(await late.get(callback), 403)).toMatch(/expired/);
+
+    await t.db.prisma.user.update({ where: { id: userId }, data: { state: 'locked' } });
+    expect(await refusalPage(await browser.get(callback), 403)).toMatch(/The user is locked/);
+    expect(await t.db.prisma.user.findUniqueOrThrow({ where: { id: userId } })).toMatchObject({ idpSubject: null, lastLoginAt: null });
+  });
+
+  it('answers an unknown identity provider with 404 and a malformed answer with 400, as pages', async () => {
+    expect(await refusalPage(await fetch(`${t.issuer}/oidc-idp/${randomUUID()}/callback?code=c&state=s`), 404)).toMatch(/Identity provider not found/);
+    expect(await refusalPage(await fetch(`${t.issuer}/oidc-idp/not-an-id/callback?code=c&state=s`), 404)).toMatch(/Identity provider not found/);
+    expect(await refusalPage(await fetch(`${t.issuer}/oidc-idp/${idpId}/callback?error=${'x'.repeat(300)}`), 400)).toMatch(/malformed/);
   });
 });

@@ -29,8 +29,49 @@ export interface OidcLogin {
   next?: string;
 }
 
-/** A refused IdP answer: 403 with the reason (never a 500 for what an IdP or browser sent). */
-export const oidcRefused = (detail: string) => new AppError(403, 'oidc_refused', 'Identity provider answer refused', detail);
+/**
+ * A refused IdP answer: 403 with a reason the person signing in can read (never a 500 for
+ * what an IdP or browser sent). `why` is what the library or the IdP said, for the log only.
+ */
+export class OidcRefused extends AppError {
+  constructor(
+    detail: string,
+    readonly why?: string,
+  ) {
+    super(403, 'oidc_refused', 'Identity provider answer refused', detail);
+  }
+}
+export const oidcRefused = (detail: string, why?: string) => new OidcRefused(detail, why);
+
+const START_AGAIN = 'Start the sign-in again from the application.';
+
+// The ID token checks a refusal may name, in words.
+const CLAIM_WORDS: Record<string, string> = {
+  aud: 'it was issued to another application (aud)',
+  azp: 'it was issued to another application (azp)',
+  nonce: 'it belongs to another sign-in (nonce)',
+  iss: 'it was issued by another identity provider (iss)',
+  exp: 'it has expired (exp)',
+  iat: 'its issue time is not acceptable (iat)',
+  sub: 'it names no user (sub)',
+};
+
+/** Why the code exchange or the ID token was refused, in words for the person signing in. */
+function exchangeRefusal(err: unknown): OidcRefused {
+  const e = err as Error & { code?: string; error?: string; error_description?: string; cause?: unknown };
+  const cause = e.cause instanceof Error ? `: ${e.cause.message}` : '';
+  const why = (e.error ? `${e.error}${e.error_description ? `: ${e.error_description}` : ''}` : `${e.message}${cause}`).slice(0, 500);
+  // An OAuth error of the IdP's token endpoint: its code is standard vocabulary, its description the IdP's own business.
+  if (e.error && /^[\w.-]{1,64}$/.test(e.error)) return oidcRefused(`The identity provider refused to finish the sign-in (${e.error}). ${START_AGAIN}`, why);
+  // openid-client wraps the check that failed (oauth4webapi's) as its cause.
+  const said = `${e.message}${cause}`;
+  const claim = /"(\w+)"/.exec(said)?.[1];
+  const words = claim && Object.hasOwn(CLAIM_WORDS, claim) ? CLAIM_WORDS[claim] : /signature/i.test(said) ? 'its signature does not verify' : undefined;
+  return oidcRefused(
+    words ? `The identity provider's ID token was refused: ${words}. ${START_AGAIN}` : `The identity provider's answer could not be verified. ${START_AGAIN}`,
+    why,
+  );
+}
 
 export const OIDC_DEFAULT_SCOPES = ['openid', 'email', 'profile'];
 
@@ -154,13 +195,14 @@ const cache = new Map<string, { version: number; at: number; c: client.Configura
 async function configurationOf(deps: OidcDeps, idp: IdentityProvider): Promise<client.Configuration> {
   const hit = cache.get(idp.id);
   if (hit && hit.version === idp.updatedAt.getTime() && Date.now() - hit.at < CACHE_MS) return hit.c;
-  if (!idp.clientSecretEnc || !idp.issuer || !idp.clientId) throw oidcRefused('The identity provider has no client secret yet; an admin sets it');
+  if (!idp.clientSecretEnc || !idp.issuer || !idp.clientId)
+    throw oidcRefused('This identity provider is not set up yet: an administrator must give it a client secret.');
   const secret = unseal(deps.masterKey, idp.clientSecretEnc!, clientSecretAad(idp.tenantId, idp.id));
   let c: client.Configuration;
   try {
     c = await discoverIssuer(deps.config, idp.issuer!, idp.clientId!, secret);
   } catch (err) {
-    throw oidcRefused(`The identity provider cannot be reached: ${(err as Error).message}`);
+    throw oidcRefused('The identity provider cannot be reached. Try again in a moment.', (err as Error).message);
   }
   if (cache.size > 1000) cache.clear();
   cache.set(idp.id, { version: idp.updatedAt.getTime(), at: Date.now(), c });
@@ -206,7 +248,8 @@ const text = (v: unknown) => (typeof v === 'string' && v.trim() ? v.trim() : und
  * The IdP sent the browser back to the callback (`currentUrl`, with code and state, or an
  * error). Checks the browser's sealed state, redeems the code with the PKCE verifier, has
  * openid-client validate the ID token (signature, iss, aud, exp, nonce), and finds the user
- * (src/idps/federation.ts). Any failure is a 403 naming the reason.
+ * (src/idps/federation.ts). Any failure is a 403 naming the reason in words for the person
+ * signing in (OidcRefused).
  */
 export async function finishOidcLogin(deps: OidcDeps, idpId: string, currentUrl: URL, sealedState: string | undefined): Promise<OidcLogin> {
   const { prisma } = deps.db;
@@ -215,11 +258,16 @@ export async function finishOidcLogin(deps: OidcDeps, idpId: string, currentUrl:
   const error = currentUrl.searchParams.get('error');
   if (error) {
     const description = currentUrl.searchParams.get('error_description');
-    throw oidcRefused(`The identity provider did not sign the user in: ${error.slice(0, 100)}${description ? `: ${description.slice(0, 200)}` : ''}`);
+    // Its error and description are what it told this browser, in the address bar already.
+    throw oidcRefused(
+      `The identity provider did not sign you in: ${error.slice(0, 100)}${description ? `: ${description.slice(0, 200)}` : ''}. ${START_AGAIN}`,
+    );
   }
   const state = openState(deps.masterKey, sealedState);
-  if (!state || state.i !== idp.id) {
-    throw oidcRefused('This browser did not start this sign-in, or it expired. Start the sign-in again from the application, in this browser.');
+  if (!state || state.i !== idp.id || currentUrl.searchParams.get('state') !== state.s) {
+    throw oidcRefused(
+      'This browser did not start this sign-in (no sign-in with this state is pending here), or it expired. Start the sign-in again from the application, in this browser.',
+    );
   }
   const c = await configurationOf(deps, idp);
   // The callback's own address, as registered: the public URL, whatever host the request came in on.
@@ -234,20 +282,17 @@ export async function finishOidcLogin(deps: OidcDeps, idpId: string, currentUrl:
       idTokenExpected: true,
     });
   } catch (err) {
-    const e = err as Error & { code?: string; error?: string; error_description?: string; cause?: unknown };
-    const cause = e.cause instanceof Error ? `: ${e.cause.message}` : '';
-    const why = e.error ? `${e.error}${e.error_description ? `: ${e.error_description}` : ''}` : `${e.message}${cause}`;
-    throw oidcRefused(`The identity provider's answer was refused: ${why.slice(0, 300)}`);
+    throw exchangeRefusal(err);
   }
   const claims = tokens.claims();
-  if (!claims?.sub) throw oidcRefused('The ID token has no subject');
+  if (!claims?.sub) throw oidcRefused(`The identity provider's ID token was refused: ${CLAIM_WORDS.sub}. ${START_AGAIN}`);
   let profile: Record<string, unknown> = { ...claims };
   // Many IdPs put email and names in the ID token; others only at the userinfo endpoint.
   if (profile.email === undefined && c.serverMetadata().userinfo_endpoint) {
     try {
       profile = { ...(await client.fetchUserInfo(c, tokens.access_token, claims.sub)), ...profile };
     } catch (err) {
-      throw oidcRefused(`The identity provider's userinfo could not be read: ${(err as Error).message.slice(0, 200)}`);
+      throw oidcRefused(`Your profile could not be read from the identity provider (userinfo). ${START_AGAIN}`, (err as Error).message.slice(0, 500));
     }
   }
   const emailVerified = profile.email_verified === true || profile.email_verified === 'true';
