@@ -363,3 +363,52 @@ describe('refusals at the callback, as hosted-login pages', () => {
     expect(await refusalPage(await fetch(`${t.issuer}/oidc-idp/${idpId}/callback?error=${'x'.repeat(300)}`), 400)).toMatch(/malformed/);
   });
 });
+
+describe('several logins pending in one browser', () => {
+  it('completes two logins started in two tabs, in either order, each clearing only its own state', async () => {
+    const first = await linkedUser('tab-one@acme.test');
+    const second = await linkedUser('tab-two@acme.test');
+    idp.accounts.tabone = { email: 'tab-one@acme.test', email_verified: true };
+    idp.accounts.tabtwo = { email: 'tab-two@acme.test', email_verified: true };
+    // One cookie jar: two tabs of one browser.
+    const browser = new Browser(t.issuer);
+    const one = await toIdp(browser, 'tab-one@acme.test');
+    const two = await toIdp(browser, 'tab-two@acme.test');
+    expect([...browser.cookies.keys()].filter((n) => n.startsWith('iam_oidc_'))).toHaveLength(2);
+
+    // The tab started last finishes first; the first one still completes.
+    const backTwo = await browser.get(await signInAtIdp(idp.browser(), two.idpUrl!, 'tabtwo'));
+    expect(backTwo.status, await backTwo.clone().text()).toBe(303);
+    expect([...browser.cookies.keys()].filter((n) => n.startsWith('iam_oidc_'))).toHaveLength(1);
+    const backOne = await browser.get(await signInAtIdp(idp.browser(), one.idpUrl!, 'tabone'));
+    expect(backOne.status, await backOne.clone().text()).toBe(303);
+    expect([...browser.cookies.keys()].filter((n) => n.startsWith('iam_oidc_'))).toHaveLength(0);
+
+    // Each tab's code is for its own user and its own authorization request.
+    for (const [back, go, userId] of [
+      [backTwo, two, second],
+      [backOne, one, first],
+    ] as const) {
+      const location = new URL(back.headers.get('location')!);
+      expect(location.searchParams.get('state')).toBe(go.state);
+      expect(decodeJwt((await redeem(location.searchParams.get('code')!, go.verifier)).id_token).sub).toBe(userId);
+    }
+  });
+
+  it('keeps at most five logins pending: a sixth drops the oldest, and the newest complete', async () => {
+    const userId = await linkedUser('many-tabs@acme.test');
+    idp.accounts.manytabs = { email: 'many-tabs@acme.test', email_verified: true };
+    const browser = new Browser(t.issuer);
+    const tabs = [];
+    for (let i = 0; i < 6; i++) tabs.push(await toIdp(browser, 'many-tabs@acme.test'));
+    expect([...browser.cookies.keys()].filter((n) => n.startsWith('iam_oidc_'))).toHaveLength(5);
+    const oldest = await browser.get(await signInAtIdp(idp.browser(), tabs[0]!.idpUrl!, 'manytabs'));
+    expect(await refusalPage(oldest, 403)).toMatch(/did not start this sign-in/);
+    const newest = await browser.get(await signInAtIdp(idp.browser(), tabs[5]!.idpUrl!, 'manytabs'));
+    expect(newest.status).toBe(303);
+    const second = await browser.get(await signInAtIdp(idp.browser(), tabs[1]!.idpUrl!, 'manytabs'));
+    expect(second.status).toBe(303);
+    const code = new URL(second.headers.get('location')!).searchParams.get('code')!;
+    expect(decodeJwt((await redeem(code, tabs[1]!.verifier)).id_token).sub).toBe(userId);
+  });
+});

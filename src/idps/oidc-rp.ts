@@ -11,6 +11,7 @@ import { AppError, notFound, unprocessable } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
 import { AddressRefused, addressIn, allowList, guardedFetch } from '../platform/net.js';
 import { federatedUser } from './federation.js';
+import { sha256Hex } from '../platform/secrets.js';
 import { seal, unseal } from './sp-keys.js';
 
 export interface OidcDeps {
@@ -84,16 +85,20 @@ export const clientSecretAad = (tenantId: string, idpId: string) => `oidc-client
 const MAX_BYTES = 1024 * 1024;
 
 /**
- * The cookie that carries a login's state, nonce and PKCE verifier, sealed under the
- * master key, from the email step to the callback. Being in this browser's cookie jar
- * binds the answer to the browser that started the login (login CSRF). The callback is a
- * top-level GET navigation, so SameSite=Lax is sent with it.
+ * The cookies that carry pending logins' state, nonce and PKCE verifier, sealed under the
+ * master key, from the email step to the callback: one per login, named after its `state`,
+ * so that logins started in several tabs of one browser all complete. Being in this
+ * browser's cookie jar binds the answer to the browser that started the login (login CSRF).
+ * The callback is a top-level GET navigation, so SameSite=Lax is sent with it.
  */
 export function oidcStateCookie(config: Pick<Config, 'PUBLIC_URL' | 'SESSION_COOKIE_DOMAIN' | 'OIDC_IDP_LOGIN_TTL_MS'>) {
   const secure = config.PUBLIC_URL.startsWith('https:');
   const domain = config.SESSION_COOKIE_DOMAIN;
+  const prefix = `${secure ? (domain ? '__Secure-' : '__Host-') : ''}iam_oidc_`;
   return {
-    name: secure ? `${domain ? '__Secure-' : '__Host-'}iam_oidc` : 'iam_oidc',
+    prefix,
+    // A digest keeps the name short and of cookie-name characters, whatever the callback's query says.
+    nameFor: (state: string) => prefix + sha256Hex(state).slice(0, 16),
     options: {
       path: '/',
       httpOnly: true,
@@ -104,6 +109,12 @@ export function oidcStateCookie(config: Pick<Config, 'PUBLIC_URL' | 'SESSION_COO
     },
   };
 }
+
+/**
+ * How many logins may be pending in one browser: every state cookie travels with every
+ * request to this host, and too many would make its requests too large to be served.
+ */
+export const MAX_PENDING_OIDC_LOGINS = 5;
 
 const STATE_AAD = 'oidc-idp-login-state';
 
@@ -129,6 +140,19 @@ function openState(masterKey: Buffer, sealed: string | undefined): LoginState | 
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The state cookies to clear as a new login starts, so that at most MAX_PENDING_OIDC_LOGINS
+ * stay pending in this browser: expired or unreadable ones, then those closest to expiry.
+ */
+export function pendingLoginsToDrop(masterKey: Buffer, prefix: string, cookies: Record<string, string | undefined>): string[] {
+  const pending = Object.entries(cookies)
+    .filter(([name]) => name.startsWith(prefix))
+    .map(([name, value]) => ({ name, expires: openState(masterKey, value)?.x ?? 0 }))
+    .sort((a, b) => a.expires - b.expires);
+  const keep = MAX_PENDING_OIDC_LOGINS - 1;
+  return pending.filter((p, i) => p.expires === 0 || i < pending.length - keep).map((p) => p.name);
 }
 
 /** http issuers only for addresses the operator listed (an IdP on the internal network); https everywhere else. */
@@ -210,8 +234,9 @@ async function configurationOf(deps: OidcDeps, idp: IdentityProvider): Promise<c
 }
 
 /**
- * Starts a login at the IdP: the authorization URL (code flow, PKCE S256, state, nonce) and
- * the sealed state to set as the oidcStateCookie on the answer that sends the browser there.
+ * Starts a login at the IdP: the authorization URL (code flow, PKCE S256, state, nonce), its
+ * `state`, and the sealed login to set as the oidcStateCookie named after that state on the
+ * answer that sends the browser there.
  */
 export async function startOidcLogin(deps: OidcDeps, idp: IdentityProvider, resume: { authRequest?: string; next?: string }) {
   const c = await configurationOf(deps, idp);
@@ -233,7 +258,7 @@ export async function startOidcLogin(deps: OidcDeps, idp: IdentityProvider, resu
     state: state.s,
     nonce: state.n,
   });
-  return { url: url.href, cookie: seal(deps.masterKey, JSON.stringify(state), STATE_AAD) };
+  return { url: url.href, state: state.s, cookie: seal(deps.masterKey, JSON.stringify(state), STATE_AAD) };
 }
 
 async function enabledOidcIdp(prisma: Prisma, idpId: string) {

@@ -72,9 +72,12 @@ export default async function oidcIdpRoutes(app: FastifyInstance) {
     },
     async (request, reply) => {
       const current = new URL(request.url, app.config.PUBLIC_URL);
-      const login = await finishOidcLogin(app, request.params.idpId, current, request.cookies?.[stateCookie.name]);
-      // One sign-in per state: the cookie goes with its use.
-      reply.clearCookie(stateCookie.name, { path: '/', ...(app.config.SESSION_COOKIE_DOMAIN ? { domain: app.config.SESSION_COOKIE_DOMAIN } : {}) });
+      // The login this answer is for, among those pending in this browser (one per tab).
+      const cookieName = stateCookie.nameFor(request.query.state ?? '');
+      const login = await finishOidcLogin(app, request.params.idpId, current, request.cookies?.[cookieName]);
+      // One sign-in per state: its cookie goes with its use; the other tabs' stay.
+      const { maxAge: _, ...where } = stateCookie.options;
+      reply.clearCookie(cookieName, where);
       return finishLogin(
         request,
         reply,
