@@ -41,7 +41,12 @@ beforeAll(async () => {
   const port = new URL(oldIssuer).port;
   idp = await startOidcIdp(
     [
-      { client_id: 'iam', client_secret: 'iam-secret-0123456789', redirect_uris: [`${t.issuer}/oidc-idp/${idpId}/callback`] },
+      {
+        client_id: 'iam',
+        client_secret: 'iam-secret-0123456789',
+        // PUBLIC_URL, and the tenant's own host (acme.{BASE_DOMAIN}, here on the same listener).
+        redirect_uris: [`${t.issuer}/oidc-idp/${idpId}/callback`, `http://acme.iam.test:${new URL(t.issuer).port}/oidc-idp/${idpId}/callback`],
+      },
       { client_id: 'other', client_secret: 'other-secret-0123456789', redirect_uris: [OTHER_CLIENT_REDIRECT] },
     ],
     {
@@ -410,5 +415,32 @@ describe('several logins pending in one browser', () => {
     expect(second.status).toBe(303);
     const code = new URL(second.headers.get('location')!).searchParams.get('code')!;
     expect(decodeJwt((await redeem(code, tabs[1]!.verifier)).id_token).sub).toBe(userId);
+  });
+});
+
+describe('the host the login came in through', () => {
+  it("sends the IdP the redirect URI on the tenant's own host when the login came in there, and completes there", async () => {
+    const userId = await linkedUser('on-host@acme.test');
+    idp.accounts.onhost = { email: 'on-host@acme.test', email_verified: true };
+    const tenantOrigin = `http://acme.iam.test:${new URL(t.issuer).port}`;
+    // The tenant's host, served by the same listener: the Host header names it.
+    const browser = new Browser(t.issuer, new URL(tenantOrigin).host);
+    const go = await toIdp(browser, 'on-host@acme.test');
+    expect(new URL(go.idpUrl!).searchParams.get('redirect_uri')).toBe(`${tenantOrigin}/oidc-idp/${idpId}/callback`);
+    const callback = new URL(await signInAtIdp(idp.browser(), go.idpUrl!, 'onhost'));
+    expect(callback.origin).toBe(tenantOrigin);
+    // The code exchange repeats that redirect URI: the IdP would refuse another one.
+    const res = await browser.get(callback.pathname + callback.search);
+    expect(res.status, await res.clone().text()).toBe(303);
+    expect(res.headers.getSetCookie().some((c) => c.startsWith('iam_session='))).toBe(true);
+    const location = new URL(res.headers.get('location')!);
+    expect(location.searchParams.get('state')).toBe(go.state);
+    expect(decodeJwt((await redeem(location.searchParams.get('code')!, go.verifier)).id_token).sub).toBe(userId);
+  });
+
+  it('keeps PUBLIC_URL for a login through a host that names no tenant', async () => {
+    await linkedUser('no-host@acme.test');
+    const go = await toIdp(new Browser(t.issuer, `nobody.iam.test:${new URL(t.issuer).port}`), 'no-host@acme.test');
+    expect(new URL(go.idpUrl!).searchParams.get('redirect_uri')).toBe(`${t.issuer}/oidc-idp/${idpId}/callback`);
   });
 });

@@ -76,8 +76,8 @@ function exchangeRefusal(err: unknown): OidcRefused {
 
 export const OIDC_DEFAULT_SCOPES = ['openid', 'email', 'profile'];
 
-/** The redirect URI to register at the IdP. */
-export const oidcCallbackUrl = (config: Pick<Config, 'PUBLIC_URL'>, idpId: string) => `${config.PUBLIC_URL}/oidc-idp/${idpId}/callback`;
+/** The redirect URI to register at the IdP, on `base` (PUBLIC_URL, or a tenant's own host origin). */
+export const oidcCallbackUrl = (base: string, idpId: string) => `${base.replace(/\/+$/, '')}/oidc-idp/${idpId}/callback`;
 
 /** The additional authenticated data binding a sealed client secret to its IdP row. */
 export const clientSecretAad = (tenantId: string, idpId: string) => `oidc-client-secret:${tenantId}:${idpId}`;
@@ -125,6 +125,8 @@ interface LoginState {
   s: string;
   n: string;
   v: string;
+  /** the redirect URI sent to the IdP, which the code exchange repeats */
+  r: string;
   /** sealed authorization request */
   a?: string;
   next?: string;
@@ -238,11 +240,18 @@ async function configurationOf(deps: OidcDeps, idp: IdentityProvider): Promise<c
  * `state`, and the sealed login to set as the oidcStateCookie named after that state on the
  * answer that sends the browser there.
  */
-export async function startOidcLogin(deps: OidcDeps, idp: IdentityProvider, resume: { authRequest?: string; next?: string }) {
+export async function startOidcLogin(
+  deps: OidcDeps,
+  idp: IdentityProvider,
+  resume: { authRequest?: string; next?: string },
+  /** Where the hosted login of this tenant is served for this browser (PUBLIC_URL, or the tenant's own host). */
+  callbackOrigin: string,
+) {
   const c = await configurationOf(deps, idp);
   const verifier = client.randomPKCECodeVerifier();
   const state: LoginState = {
     i: idp.id,
+    r: oidcCallbackUrl(callbackOrigin, idp.id),
     s: client.randomState(),
     n: client.randomNonce(),
     v: verifier,
@@ -251,7 +260,7 @@ export async function startOidcLogin(deps: OidcDeps, idp: IdentityProvider, resu
     x: Date.now() + deps.config.OIDC_IDP_LOGIN_TTL_MS,
   };
   const url = client.buildAuthorizationUrl(c, {
-    redirect_uri: oidcCallbackUrl(deps.config, idp.id),
+    redirect_uri: state.r,
     scope: (idp.scopes.length ? idp.scopes : OIDC_DEFAULT_SCOPES).join(' '),
     code_challenge: await client.calculatePKCECodeChallenge(verifier),
     code_challenge_method: 'S256',
@@ -295,8 +304,8 @@ export async function finishOidcLogin(deps: OidcDeps, idpId: string, currentUrl:
     );
   }
   const c = await configurationOf(deps, idp);
-  // The callback's own address, as registered: the public URL, whatever host the request came in on.
-  const callback = new URL(oidcCallbackUrl(deps.config, idp.id));
+  // The redirect URI this login was started with (the code is bound to it), whatever host the request came in on.
+  const callback = new URL(state.r);
   callback.search = currentUrl.search;
   let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
   try {

@@ -6,6 +6,7 @@ import { oidcStateCookie, pendingLoginsToDrop, startOidcLogin } from '../../idps
 import { samlBindingCookie, startSamlLogin } from '../../idps/saml-sp.js';
 import { randomToken } from '../../platform/secrets.js';
 import { finishLogin } from '../login-flow.js';
+import { hostedOriginOf } from '../tenant-host.js';
 import type { SamlLoginCompleted } from '../routes/saml.js';
 
 // As long as an AuthnRequest stays answerable.
@@ -31,7 +32,8 @@ export default fp(
       if (!idp) return undefined;
       if (idp.type === 'oidc') {
         // The sealed state carries the authorization request itself: no parking needed.
-        const start = await startOidcLogin(app, idp, { authRequest, next });
+        // The IdP sends the browser back to the host it left from: its state cookie is there.
+        const start = await startOidcLogin(app, idp, { authRequest, next }, (await hostedOriginOf(request, tenantId)).origin);
         const drop = pendingLoginsToDrop(app.masterKey, stateCookie.prefix, request.cookies ?? {});
         const { maxAge: _, ...where } = stateCookie.options;
         cookies.set(request, (reply) => {
