@@ -341,8 +341,17 @@ describe('refusals at the callback, as hosted-login pages', () => {
       `/oidc-idp/${idpId}/callback?${new URLSearchParams({ error: 'access_denied', error_description: '<b>cancelled</b>', state })}`,
     );
     const message = await refusalPage(res, 403);
-    expect(message).toContain('did not sign you in: access_denied: &lt;b&gt;cancelled&lt;/b&gt;');
+    expect(message).toContain('did not sign you in (access_denied): &lt;b&gt;cancelled&lt;/b&gt;');
     expect(message).toMatch(/Start the sign-in again/);
+    // The same link opened in a browser that did not start this login: the IdP's words are not shown.
+    const elsewhere = await refusalPage(
+      await new Browser(t.issuer).get(
+        `/oidc-idp/${idpId}/callback?${new URLSearchParams({ error: 'access_denied', error_description: 'Call 555-0100 to unlock', state })}`,
+      ),
+      403,
+    );
+    expect(elsewhere).toContain('did not sign you in (access_denied).');
+    expect(elsewhere).not.toContain('555-0100');
   });
 
   it('refuses an expired login and a user locked while at the IdP, and signs nobody in', async () => {

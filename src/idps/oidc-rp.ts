@@ -10,8 +10,8 @@ import type { Prisma } from '../platform/db.js';
 import { AppError, notFound, unprocessable } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
 import { AddressRefused, addressIn, allowList, guardedFetch } from '../platform/net.js';
-import { federatedUser } from './federation.js';
 import { sha256Hex } from '../platform/secrets.js';
+import { federatedUser } from './federation.js';
 import { seal, unseal } from './sp-keys.js';
 
 export interface OidcDeps {
@@ -289,16 +289,17 @@ export async function finishOidcLogin(deps: OidcDeps, idpId: string, currentUrl:
   const { prisma } = deps.db;
   const idp = await enabledOidcIdp(prisma, idpId);
   if (!idp) throw notFound('Identity provider');
+  const opened = openState(deps.masterKey, sealedState);
+  const state = opened && opened.i === idp.id && currentUrl.searchParams.get('state') === opened.s ? opened : undefined;
   const error = currentUrl.searchParams.get('error');
   if (error) {
-    const description = currentUrl.searchParams.get('error_description');
-    // Its error and description are what it told this browser, in the address bar already.
-    throw oidcRefused(
-      `The identity provider did not sign you in: ${error.slice(0, 100)}${description ? `: ${description.slice(0, 200)}` : ''}. ${START_AGAIN}`,
-    );
+    // The IdP's words are shown only to the browser that started this login: to anyone else,
+    // a crafted link would put words of its author's choosing on this site's page.
+    const code = /^[\w.-]{1,64}$/.test(error) ? error : 'error';
+    const description = state ? currentUrl.searchParams.get('error_description')?.slice(0, 200) : undefined;
+    throw oidcRefused(`The identity provider did not sign you in (${code})${description ? `: ${description}` : ''}. ${START_AGAIN}`);
   }
-  const state = openState(deps.masterKey, sealedState);
-  if (!state || state.i !== idp.id || currentUrl.searchParams.get('state') !== state.s) {
+  if (!state) {
     throw oidcRefused(
       'This browser did not start this sign-in (no sign-in with this state is pending here), or it expired. Start the sign-in again from the application, in this browser.',
     );
