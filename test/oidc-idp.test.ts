@@ -371,6 +371,33 @@ describe('refusals at the callback, as hosted-login pages', () => {
     expect(await t.db.prisma.user.findUniqueOrThrow({ where: { id: userId } })).toMatchObject({ idpSubject: null, lastLoginAt: null });
   });
 
+  it('says at the email step, on its page, that the IdP cannot be reached, without the reason (logged)', async () => {
+    const gone = await startOidcIdp([], {});
+    const added = await postOidc({ name: 'Gone IdP', issuer: gone.issuer, clientId: 'gone', clientSecret: 'gone-secret-0123456789', domains: ['gone.test'] });
+    expect(added.status, await added.clone().text()).toBe(200);
+    const goneId = (await added.json()).id;
+    try {
+      await gone.close();
+      // Another version of the IdP: its discovery is not taken from the cache.
+      const patched = await fetch(`${t.issuer}/api/v3/idps/oidc/${goneId}`, {
+        method: 'PATCH',
+        headers: tenantHeaders(),
+        body: JSON.stringify({ domains: ['gone.test', 'gone2.test'] }),
+      });
+      expect(patched.status).toBe(200);
+      const browser = new Browser(t.issuer);
+      const go = await toIdp(browser, 'someone@gone.test');
+      expect(go.status).toBe(403);
+      expect(go.idpUrl).toBeUndefined();
+      expect(go.html).toContain('The identity provider cannot be reached. Try again in a moment.');
+      expect(go.html).toContain('name="email"');
+      expect(go.html).not.toMatch(/ECONNREFUSED|OIDC_IDP_ALLOW_CIDRS|127\.0\.0\.1|"errors"/);
+      expect([...browser.cookies.keys()].filter((n) => n.startsWith('iam_oidc'))).toHaveLength(0);
+    } finally {
+      expect((await call(t.app, adminPat, 'DELETE', '/api/v3/idps', { data: { ids: [goneId] } })).statusCode).toBe(204);
+    }
+  });
+
   it('answers an unknown identity provider with 404 and a malformed answer with 400, as pages', async () => {
     expect(await refusalPage(await fetch(`${t.issuer}/oidc-idp/${randomUUID()}/callback?code=c&state=s`), 404)).toMatch(/Identity provider not found/);
     expect(await refusalPage(await fetch(`${t.issuer}/oidc-idp/not-an-id/callback?code=c&state=s`), 404)).toMatch(/Identity provider not found/);

@@ -8,6 +8,7 @@ import { randomToken } from '../../platform/secrets.js';
 import { finishLogin } from '../login-flow.js';
 import { hostedOriginOf } from '../tenant-host.js';
 import type { SamlLoginCompleted } from '../routes/saml.js';
+import { logOidcRefusal } from '../routes/oidc-idp.js';
 
 // As long as an AuthnRequest stays answerable.
 const PENDING_MS = 10 * 60_000;
@@ -33,7 +34,10 @@ export default fp(
       if (idp.type === 'oidc') {
         // The sealed state carries the authorization request itself: no parking needed.
         // The IdP sends the browser back to the host it left from: its state cookie is there.
-        const start = await startOidcLogin(app, idp, { authRequest, next }, (await hostedOriginOf(request, tenantId)).origin);
+        const start = await startOidcLogin(app, idp, { authRequest, next }, (await hostedOriginOf(request, tenantId)).origin).catch((err: unknown) => {
+          logOidcRefusal(request, idp.id, err);
+          throw err;
+        });
         const drop = pendingLoginsToDrop(app.masterKey, stateCookie.prefix, request.cookies ?? {});
         const { maxAge: _, ...where } = stateCookie.options;
         cookies.set(request, (reply) => {

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { finishOidcLogin, OidcRefused, oidcStateCookie } from '../../idps/oidc-rp.js';
@@ -11,6 +11,11 @@ import { finishLogin, returnPath } from '../login-flow.js';
 const tags = ['OpenID Connect relying party'];
 const page = (description: string) => ({ description, content: { 'text/html': { schema: z.string() } } });
 
+/** What the library or the IdP said about a refused sign-in: for the log, never for the page. */
+export function logOidcRefusal(request: FastifyRequest, idpId: string | undefined, err: unknown) {
+  if (err instanceof OidcRefused && err.why) request.log.info({ idpId, why: err.why }, 'OIDC sign-in refused');
+}
+
 /** Where external OpenID Connect IdPs send the browser back after a sign-in (the redirect URI registered there). */
 export default async function oidcIdpRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -19,7 +24,7 @@ export default async function oidcIdpRoutes(app: FastifyInstance) {
   // A person's browser lands here: every refusal is a hosted-login page, never a JSON:API
   // document; what the library or the IdP said goes to the log, not on the page.
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    if (err instanceof OidcRefused && err.why) request.log.info({ idpId: (request.params as { idpId?: string }).idpId, why: err.why }, 'OIDC sign-in refused');
+    logOidcRefusal(request, (request.params as { idpId?: string }).idpId, err);
     if (err instanceof AppError && err.status < 500) return messagePage(reply, 'Sign-in failed', err.message, err.status);
     if (hasZodFastifySchemaValidationErrors(err)) {
       return messagePage(
