@@ -2,7 +2,7 @@
 // relying party (openid-client). Admin API validation, then whole logins through HTTP
 // redirects with a cookie jar per site: authorize -> hosted login (email) -> the IdP ->
 // our callback -> code -> tokens.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, call, createTenant, seedServiceAccountPat } from './helpers/app.js';
@@ -41,7 +41,12 @@ beforeAll(async () => {
   const port = new URL(oldIssuer).port;
   idp = await startOidcIdp(
     [
-      { client_id: 'iam', client_secret: 'iam-secret-0123456789', redirect_uris: [`${t.issuer}/oidc-idp/${idpId}/callback`] },
+      {
+        client_id: 'iam',
+        client_secret: 'iam-secret-0123456789',
+        // PUBLIC_URL, and the tenant's own host (acme.{BASE_DOMAIN}, here on the same listener).
+        redirect_uris: [`${t.issuer}/oidc-idp/${idpId}/callback`, `http://acme.iam.test:${new URL(t.issuer).port}/oidc-idp/${idpId}/callback`],
+      },
       { client_id: 'other', client_secret: 'other-secret-0123456789', redirect_uris: [OTHER_CLIENT_REDIRECT] },
     ],
     {
@@ -103,6 +108,30 @@ async function fullLogin(email: string, login: string) {
   expect(callback.startsWith(`${t.issuer}/oidc-idp/${idpId}/callback?`)).toBe(true);
   const res = await browser.get(callback);
   return { res, browser, callback, ...go };
+}
+
+/** The state cookie of the one login pending in `browser`, its name and opened content. */
+function loginStateOf(browser: Browser): [string, Record<string, unknown>] {
+  const cookies = [...browser.cookies].filter(([name]) => name.startsWith('iam_oidc'));
+  expect(cookies).toHaveLength(1);
+  const [name, value] = cookies[0]!;
+  return [name, JSON.parse(unseal(t.app.masterKey, decodeURIComponent(value), 'oidc-idp-login-state'))];
+}
+const sealLoginState = (state: Record<string, unknown>) => encodeURIComponent(seal(t.app.masterKey, JSON.stringify(state), 'oidc-idp-login-state'));
+
+/**
+ * A refusal of the callback, as the person sees it: the hosted login's HTML page with the
+ * status given, and no JSON:API document, stack or library message in it. Returns its message.
+ */
+async function refusalPage(res: Response, status: number) {
+  expect(res.status).toBe(status);
+  expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+  const html = await res.text();
+  expect(html).toContain('<link rel="stylesheet" href="/ui/assets/style.css">');
+  expect(html).toContain('<h1>Sign-in failed</h1>');
+  expect(html).not.toMatch(/"errors"|\.ts:\d+|node_modules|OAUTH_|unexpected JWT|claim value|ECONNREFUSED|prisma/i);
+  expect(res.headers.getSetCookie().some((c) => c.startsWith('iam_session='))).toBe(false);
+  return /<p>([\s\S]*?)<\/p>/.exec(html)![1]!;
 }
 
 async function linkedUser(email: string, username?: string) {
@@ -186,22 +215,19 @@ describe('login through the OIDC IdP', () => {
     const badState = new URL(callback);
     badState.searchParams.set('state', 'forged');
     const r1 = await browser.get(badState.href);
-    expect(r1.status).toBe(403);
-    expect((await r1.json()).errors[0].detail).toMatch(/state/i);
+    expect(await refusalPage(r1, 403)).toMatch(/state/i);
 
     // The right state, another nonce: the ID token's nonce no longer matches.
-    const opened = JSON.parse(unseal(t.app.masterKey, decodeURIComponent(browser.cookies.get('iam_oidc')!), 'oidc-idp-login-state'));
+    const [cookieName, opened] = loginStateOf(browser);
     const forged = new Browser(t.issuer);
-    forged.cookies.set('iam_oidc', encodeURIComponent(seal(t.app.masterKey, JSON.stringify({ ...opened, n: 'another-nonce' }), 'oidc-idp-login-state')));
+    forged.cookies.set(cookieName, sealLoginState({ ...opened, n: 'another-nonce' }));
     const r2 = await forged.get(callback.href);
-    expect(r2.status).toBe(403);
-    expect((await r2.json()).errors[0].detail).toMatch(/nonce/i);
+    expect(await refusalPage(r2, 403)).toMatch(/nonce/i);
     expect(r2.headers.getSetCookie().some((c) => c.startsWith('iam_session='))).toBe(false);
 
     const stranger = new Browser(t.issuer);
     const r3 = await stranger.get(callback.href);
-    expect(r3.status).toBe(403);
-    expect((await r3.json()).errors[0].detail).toMatch(/browser/i);
+    expect(await refusalPage(r3, 403)).toMatch(/browser/i);
   });
 
   it('refuses an ID token issued to another client', async () => {
@@ -209,10 +235,10 @@ describe('login through the OIDC IdP', () => {
     idp.accounts.aud = { email: 'aud@acme.test', email_verified: true };
     const browser = new Browser(t.issuer);
     const go = await toIdp(browser, 'aud@acme.test');
-    const opened = JSON.parse(unseal(t.app.masterKey, decodeURIComponent(browser.cookies.get('iam_oidc')!), 'oidc-idp-login-state'));
+    const [, opened] = loginStateOf(browser);
     // A genuine ID token of this IdP, with our login's nonce, but for client "other".
     const { verifier, challenge } = pkce();
-    const otherUrl = `${idp.issuer}/auth?${new URLSearchParams({ client_id: 'other', redirect_uri: OTHER_CLIENT_REDIRECT, response_type: 'code', scope: 'openid email', code_challenge: challenge, code_challenge_method: 'S256', nonce: opened.n, state: 's' })}`;
+    const otherUrl = `${idp.issuer}/auth?${new URLSearchParams({ client_id: 'other', redirect_uri: OTHER_CLIENT_REDIRECT, response_type: 'code', scope: 'openid email', code_challenge: challenge, code_challenge_method: 'S256', nonce: String(opened.n), state: 's' })}`;
     const otherBack = new URL(await signInAtIdp(idp.browser(), otherUrl, 'aud'));
     const otherTokens = await (
       await fetch(`${idp.issuer}/token`, {
@@ -235,8 +261,7 @@ describe('login through the OIDC IdP', () => {
     try {
       const callback = await signInAtIdp(idp.browser(), go.idpUrl!, 'aud');
       const res = await browser.get(callback);
-      expect(res.status).toBe(403);
-      expect((await res.json()).errors[0].detail).toMatch(/aud/i);
+      expect(await refusalPage(res, 403)).toMatch(/aud/i);
       expect(res.headers.getSetCookie().some((c) => c.startsWith('iam_session='))).toBe(false);
     } finally {
       delete idp.tamper.idToken;
@@ -247,8 +272,7 @@ describe('login through the OIDC IdP', () => {
 describe('domain routing, just-in-time users, auto-linking', () => {
   it('sends an unknown user of a claimed domain to the IdP; without JIT the login is refused as before', async () => {
     const { res } = await fullLogin('frank@corp.test', 'frank');
-    expect(res.status).toBe(403);
-    expect((await res.json()).errors[0].detail).toMatch(/No user of this tenant/);
+    expect(await refusalPage(res, 403)).toMatch(/No user of this tenant/);
     expect(await t.db.prisma.user.count({ where: { tenantId, email: 'frank@corp.test' } })).toBe(0);
   });
 
@@ -283,8 +307,7 @@ describe('domain routing, just-in-time users, auto-linking', () => {
 
   it('creates no user from an unverified email', async () => {
     const { res } = await fullLogin('carol@corp.test', 'carol');
-    expect(res.status).toBe(403);
-    expect((await res.json()).errors[0].detail).toMatch(/email_verified/);
+    expect(await refusalPage(res, 403)).toMatch(/email_verified/);
     expect(await t.db.prisma.user.count({ where: { tenantId, email: 'carol@corp.test' } })).toBe(0);
   });
 
@@ -303,8 +326,157 @@ describe('domain routing, just-in-time users, auto-linking', () => {
     expect(await t.db.prisma.user.findUniqueOrThrow({ where: { id: dave } })).toMatchObject({ idpId, idpSubject: 'dave' });
 
     const refused = await fullLogin('erin@acme.test', 'erin');
-    expect(refused.res.status).toBe(403);
-    expect((await refused.res.json()).errors[0].detail).toMatch(/email_verified/);
+    expect(await refusalPage(refused.res, 403)).toMatch(/email_verified/);
     expect(await t.db.prisma.user.findUniqueOrThrow({ where: { id: erin } })).toMatchObject({ idpId: null, idpSubject: null });
+  });
+});
+
+describe('refusals at the callback, as hosted-login pages', () => {
+  it("shows the IdP's own error, escaped, with the way to start again", async () => {
+    await linkedUser('cancel@acme.test');
+    const browser = new Browser(t.issuer);
+    const go = await toIdp(browser, 'cancel@acme.test');
+    const state = new URL(go.idpUrl!).searchParams.get('state')!;
+    const res = await browser.get(
+      `/oidc-idp/${idpId}/callback?${new URLSearchParams({ error: 'access_denied', error_description: '<b>cancelled</b>', state })}`,
+    );
+    const message = await refusalPage(res, 403);
+    expect(message).toContain('did not sign you in (access_denied): &lt;b&gt;cancelled&lt;/b&gt;');
+    expect(message).toMatch(/Start the sign-in again/);
+    // The same link opened in a browser that did not start this login: the IdP's words are not shown.
+    const elsewhere = await refusalPage(
+      await new Browser(t.issuer).get(
+        `/oidc-idp/${idpId}/callback?${new URLSearchParams({ error: 'access_denied', error_description: 'Call 555-0100 to unlock', state })}`,
+      ),
+      403,
+    );
+    expect(elsewhere).toContain('did not sign you in (access_denied).');
+    expect(elsewhere).not.toContain('555-0100');
+  });
+
+  it('refuses an expired login and a user locked while at the IdP, and signs nobody in', async () => {
+    const userId = await linkedUser('locked@acme.test');
+    idp.accounts.locked = { email: 'locked@acme.test', email_verified: true };
+    const browser = new Browser(t.issuer);
+    const go = await toIdp(browser, 'locked@acme.test');
+    const callback = await signInAtIdp(idp.browser(), go.idpUrl!, 'locked');
+
+    const [cookieName, opened] = loginStateOf(browser);
+    const late = new Browser(t.issuer);
+    late.cookies.set(cookieName, sealLoginState({ ...opened, x: Date.now() - 1 }));
+    expect(await refusalPage(await late.get(callback), 403)).toMatch(/expired/);
+
+    await t.db.prisma.user.update({ where: { id: userId }, data: { state: 'locked' } });
+    expect(await refusalPage(await browser.get(callback), 403)).toMatch(/The user is locked/);
+    expect(await t.db.prisma.user.findUniqueOrThrow({ where: { id: userId } })).toMatchObject({ idpSubject: null, lastLoginAt: null });
+  });
+
+  it('says at the email step, on its page, that the IdP cannot be reached, without the reason (logged)', async () => {
+    const gone = await startOidcIdp([], {});
+    const added = await postOidc({ name: 'Gone IdP', issuer: gone.issuer, clientId: 'gone', clientSecret: 'gone-secret-0123456789', domains: ['gone.test'] });
+    expect(added.status, await added.clone().text()).toBe(200);
+    const goneId = (await added.json()).id;
+    try {
+      await gone.close();
+      // Another version of the IdP: its discovery is not taken from the cache.
+      const patched = await fetch(`${t.issuer}/api/v3/idps/oidc/${goneId}`, {
+        method: 'PATCH',
+        headers: tenantHeaders(),
+        body: JSON.stringify({ domains: ['gone.test', 'gone2.test'] }),
+      });
+      expect(patched.status).toBe(200);
+      const browser = new Browser(t.issuer);
+      const go = await toIdp(browser, 'someone@gone.test');
+      expect(go.status).toBe(403);
+      expect(go.idpUrl).toBeUndefined();
+      expect(go.html).toContain('The identity provider cannot be reached. Try again in a moment.');
+      expect(go.html).toContain('name="email"');
+      expect(go.html).not.toMatch(/ECONNREFUSED|OIDC_IDP_ALLOW_CIDRS|127\.0\.0\.1|"errors"/);
+      expect([...browser.cookies.keys()].filter((n) => n.startsWith('iam_oidc'))).toHaveLength(0);
+    } finally {
+      expect((await call(t.app, adminPat, 'DELETE', '/api/v3/idps', { data: { ids: [goneId] } })).statusCode).toBe(204);
+    }
+  });
+
+  it('answers an unknown identity provider with 404 and a malformed answer with 400, as pages', async () => {
+    expect(await refusalPage(await fetch(`${t.issuer}/oidc-idp/${randomUUID()}/callback?code=c&state=s`), 404)).toMatch(/Identity provider not found/);
+    expect(await refusalPage(await fetch(`${t.issuer}/oidc-idp/not-an-id/callback?code=c&state=s`), 404)).toMatch(/Identity provider not found/);
+    expect(await refusalPage(await fetch(`${t.issuer}/oidc-idp/${idpId}/callback?error=${'x'.repeat(300)}`), 400)).toMatch(/malformed/);
+  });
+});
+
+describe('several logins pending in one browser', () => {
+  it('completes two logins started in two tabs, in either order, each clearing only its own state', async () => {
+    const first = await linkedUser('tab-one@acme.test');
+    const second = await linkedUser('tab-two@acme.test');
+    idp.accounts.tabone = { email: 'tab-one@acme.test', email_verified: true };
+    idp.accounts.tabtwo = { email: 'tab-two@acme.test', email_verified: true };
+    // One cookie jar: two tabs of one browser.
+    const browser = new Browser(t.issuer);
+    const one = await toIdp(browser, 'tab-one@acme.test');
+    const two = await toIdp(browser, 'tab-two@acme.test');
+    expect([...browser.cookies.keys()].filter((n) => n.startsWith('iam_oidc_'))).toHaveLength(2);
+
+    // The tab started last finishes first; the first one still completes.
+    const backTwo = await browser.get(await signInAtIdp(idp.browser(), two.idpUrl!, 'tabtwo'));
+    expect(backTwo.status, await backTwo.clone().text()).toBe(303);
+    expect([...browser.cookies.keys()].filter((n) => n.startsWith('iam_oidc_'))).toHaveLength(1);
+    const backOne = await browser.get(await signInAtIdp(idp.browser(), one.idpUrl!, 'tabone'));
+    expect(backOne.status, await backOne.clone().text()).toBe(303);
+    expect([...browser.cookies.keys()].filter((n) => n.startsWith('iam_oidc_'))).toHaveLength(0);
+
+    // Each tab's code is for its own user and its own authorization request.
+    for (const [back, go, userId] of [
+      [backTwo, two, second],
+      [backOne, one, first],
+    ] as const) {
+      const location = new URL(back.headers.get('location')!);
+      expect(location.searchParams.get('state')).toBe(go.state);
+      expect(decodeJwt((await redeem(location.searchParams.get('code')!, go.verifier)).id_token).sub).toBe(userId);
+    }
+  });
+
+  it('keeps at most five logins pending: a sixth drops the oldest, and the newest complete', async () => {
+    const userId = await linkedUser('many-tabs@acme.test');
+    idp.accounts.manytabs = { email: 'many-tabs@acme.test', email_verified: true };
+    const browser = new Browser(t.issuer);
+    const tabs = [];
+    for (let i = 0; i < 6; i++) tabs.push(await toIdp(browser, 'many-tabs@acme.test'));
+    expect([...browser.cookies.keys()].filter((n) => n.startsWith('iam_oidc_'))).toHaveLength(5);
+    const oldest = await browser.get(await signInAtIdp(idp.browser(), tabs[0]!.idpUrl!, 'manytabs'));
+    expect(await refusalPage(oldest, 403)).toMatch(/did not start this sign-in/);
+    const newest = await browser.get(await signInAtIdp(idp.browser(), tabs[5]!.idpUrl!, 'manytabs'));
+    expect(newest.status).toBe(303);
+    const second = await browser.get(await signInAtIdp(idp.browser(), tabs[1]!.idpUrl!, 'manytabs'));
+    expect(second.status).toBe(303);
+    const code = new URL(second.headers.get('location')!).searchParams.get('code')!;
+    expect(decodeJwt((await redeem(code, tabs[1]!.verifier)).id_token).sub).toBe(userId);
+  });
+});
+
+describe('the host the login came in through', () => {
+  it("sends the IdP the redirect URI on the tenant's own host when the login came in there, and completes there", async () => {
+    const userId = await linkedUser('on-host@acme.test');
+    idp.accounts.onhost = { email: 'on-host@acme.test', email_verified: true };
+    const tenantOrigin = `http://acme.iam.test:${new URL(t.issuer).port}`;
+    // The tenant's host, served by the same listener: the Host header names it.
+    const browser = new Browser(t.issuer, new URL(tenantOrigin).host);
+    const go = await toIdp(browser, 'on-host@acme.test');
+    expect(new URL(go.idpUrl!).searchParams.get('redirect_uri')).toBe(`${tenantOrigin}/oidc-idp/${idpId}/callback`);
+    const callback = new URL(await signInAtIdp(idp.browser(), go.idpUrl!, 'onhost'));
+    expect(callback.origin).toBe(tenantOrigin);
+    // The code exchange repeats that redirect URI: the IdP would refuse another one.
+    const res = await browser.get(callback.pathname + callback.search);
+    expect(res.status, await res.clone().text()).toBe(303);
+    expect(res.headers.getSetCookie().some((c) => c.startsWith('iam_session='))).toBe(true);
+    const location = new URL(res.headers.get('location')!);
+    expect(location.searchParams.get('state')).toBe(go.state);
+    expect(decodeJwt((await redeem(location.searchParams.get('code')!, go.verifier)).id_token).sub).toBe(userId);
+  });
+
+  it('keeps PUBLIC_URL for a login through a host that names no tenant', async () => {
+    await linkedUser('no-host@acme.test');
+    const go = await toIdp(new Browser(t.issuer, `nobody.iam.test:${new URL(t.issuer).port}`), 'no-host@acme.test');
+    expect(new URL(go.idpUrl!).searchParams.get('redirect_uri')).toBe(`${t.issuer}/oidc-idp/${idpId}/callback`);
   });
 });

@@ -8,3 +8,16 @@ export async function tenantFromHost(request: FastifyRequest): Promise<{ id: str
   if (!sub) return undefined;
   return activeTenantBySubdomain(request.server.db.prisma, sub);
 }
+
+/**
+ * The origin the hosted login of `tenantId` is served from for this request: the tenant's own
+ * host ({subdomain}.{BASE_DOMAIN}, with the scheme and port of PUBLIC_URL) when the request came
+ * in on it, else the origin of PUBLIC_URL. What a login hands to the browser or to another party
+ * (a passkey's relying party, an IdP's redirect URI) names this origin, so that the browser
+ * stays on one host, with its cookies, from the first page to the last.
+ */
+export async function hostedOriginOf(request: FastifyRequest, tenantId: string): Promise<URL> {
+  const pub = new URL(request.server.config.PUBLIC_URL);
+  if ((await tenantFromHost(request))?.id !== tenantId) return new URL(pub.origin);
+  return new URL(`${pub.protocol}//${request.hostname}${pub.port ? `:${pub.port}` : ''}`);
+}

@@ -10,6 +10,7 @@ import type { Prisma } from '../platform/db.js';
 import { AppError, notFound, unprocessable } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
 import { AddressRefused, addressIn, allowList, guardedFetch } from '../platform/net.js';
+import { sha256Hex } from '../platform/secrets.js';
 import { federatedUser } from './federation.js';
 import { seal, unseal } from './sp-keys.js';
 
@@ -29,13 +30,54 @@ export interface OidcLogin {
   next?: string;
 }
 
-/** A refused IdP answer: 403 with the reason (never a 500 for what an IdP or browser sent). */
-export const oidcRefused = (detail: string) => new AppError(403, 'oidc_refused', 'Identity provider answer refused', detail);
+/**
+ * A refused IdP answer: 403 with a reason the person signing in can read (never a 500 for
+ * what an IdP or browser sent). `why` is what the library or the IdP said, for the log only.
+ */
+export class OidcRefused extends AppError {
+  constructor(
+    detail: string,
+    readonly why?: string,
+  ) {
+    super(403, 'oidc_refused', 'Identity provider answer refused', detail);
+  }
+}
+export const oidcRefused = (detail: string, why?: string) => new OidcRefused(detail, why);
+
+const START_AGAIN = 'Start the sign-in again from the application.';
+
+// The ID token checks a refusal may name, in words.
+const CLAIM_WORDS: Record<string, string> = {
+  aud: 'it was issued to another application (aud)',
+  azp: 'it was issued to another application (azp)',
+  nonce: 'it belongs to another sign-in (nonce)',
+  iss: 'it was issued by another identity provider (iss)',
+  exp: 'it has expired (exp)',
+  iat: 'its issue time is not acceptable (iat)',
+  sub: 'it names no user (sub)',
+};
+
+/** Why the code exchange or the ID token was refused, in words for the person signing in. */
+function exchangeRefusal(err: unknown): OidcRefused {
+  const e = err as Error & { code?: string; error?: string; error_description?: string; cause?: unknown };
+  const cause = e.cause instanceof Error ? `: ${e.cause.message}` : '';
+  const why = (e.error ? `${e.error}${e.error_description ? `: ${e.error_description}` : ''}` : `${e.message}${cause}`).slice(0, 500);
+  // An OAuth error of the IdP's token endpoint: its code is standard vocabulary, its description the IdP's own business.
+  if (e.error && /^[\w.-]{1,64}$/.test(e.error)) return oidcRefused(`The identity provider refused to finish the sign-in (${e.error}). ${START_AGAIN}`, why);
+  // openid-client wraps the check that failed (oauth4webapi's) as its cause.
+  const said = `${e.message}${cause}`;
+  const claim = /"(\w+)"/.exec(said)?.[1];
+  const words = claim && Object.hasOwn(CLAIM_WORDS, claim) ? CLAIM_WORDS[claim] : /signature/i.test(said) ? 'its signature does not verify' : undefined;
+  return oidcRefused(
+    words ? `The identity provider's ID token was refused: ${words}. ${START_AGAIN}` : `The identity provider's answer could not be verified. ${START_AGAIN}`,
+    why,
+  );
+}
 
 export const OIDC_DEFAULT_SCOPES = ['openid', 'email', 'profile'];
 
-/** The redirect URI to register at the IdP. */
-export const oidcCallbackUrl = (config: Pick<Config, 'PUBLIC_URL'>, idpId: string) => `${config.PUBLIC_URL}/oidc-idp/${idpId}/callback`;
+/** The redirect URI to register at the IdP, on `base` (PUBLIC_URL, or a tenant's own host origin). */
+export const oidcCallbackUrl = (base: string, idpId: string) => `${base.replace(/\/+$/, '')}/oidc-idp/${idpId}/callback`;
 
 /** The additional authenticated data binding a sealed client secret to its IdP row. */
 export const clientSecretAad = (tenantId: string, idpId: string) => `oidc-client-secret:${tenantId}:${idpId}`;
@@ -43,16 +85,20 @@ export const clientSecretAad = (tenantId: string, idpId: string) => `oidc-client
 const MAX_BYTES = 1024 * 1024;
 
 /**
- * The cookie that carries a login's state, nonce and PKCE verifier, sealed under the
- * master key, from the email step to the callback. Being in this browser's cookie jar
- * binds the answer to the browser that started the login (login CSRF). The callback is a
- * top-level GET navigation, so SameSite=Lax is sent with it.
+ * The cookies that carry pending logins' state, nonce and PKCE verifier, sealed under the
+ * master key, from the email step to the callback: one per login, named after its `state`,
+ * so that logins started in several tabs of one browser all complete. Being in this
+ * browser's cookie jar binds the answer to the browser that started the login (login CSRF).
+ * The callback is a top-level GET navigation, so SameSite=Lax is sent with it.
  */
 export function oidcStateCookie(config: Pick<Config, 'PUBLIC_URL' | 'SESSION_COOKIE_DOMAIN' | 'OIDC_IDP_LOGIN_TTL_MS'>) {
   const secure = config.PUBLIC_URL.startsWith('https:');
   const domain = config.SESSION_COOKIE_DOMAIN;
+  const prefix = `${secure ? (domain ? '__Secure-' : '__Host-') : ''}iam_oidc_`;
   return {
-    name: secure ? `${domain ? '__Secure-' : '__Host-'}iam_oidc` : 'iam_oidc',
+    prefix,
+    // A digest keeps the name short and of cookie-name characters, whatever the callback's query says.
+    nameFor: (state: string) => prefix + sha256Hex(state).slice(0, 16),
     options: {
       path: '/',
       httpOnly: true,
@@ -64,6 +110,12 @@ export function oidcStateCookie(config: Pick<Config, 'PUBLIC_URL' | 'SESSION_COO
   };
 }
 
+/**
+ * How many logins may be pending in one browser: every state cookie travels with every
+ * request to this host, and too many would make its requests too large to be served.
+ */
+export const MAX_PENDING_OIDC_LOGINS = 5;
+
 const STATE_AAD = 'oidc-idp-login-state';
 
 interface LoginState {
@@ -73,6 +125,8 @@ interface LoginState {
   s: string;
   n: string;
   v: string;
+  /** the redirect URI sent to the IdP, which the code exchange repeats */
+  r: string;
   /** sealed authorization request */
   a?: string;
   next?: string;
@@ -88,6 +142,19 @@ function openState(masterKey: Buffer, sealed: string | undefined): LoginState | 
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The state cookies to clear as a new login starts, so that at most MAX_PENDING_OIDC_LOGINS
+ * stay pending in this browser: expired or unreadable ones, then those closest to expiry.
+ */
+export function pendingLoginsToDrop(masterKey: Buffer, prefix: string, cookies: Record<string, string | undefined>): string[] {
+  const pending = Object.entries(cookies)
+    .filter(([name]) => name.startsWith(prefix))
+    .map(([name, value]) => ({ name, expires: openState(masterKey, value)?.x ?? 0 }))
+    .sort((a, b) => a.expires - b.expires);
+  const keep = MAX_PENDING_OIDC_LOGINS - 1;
+  return pending.filter((p, i) => p.expires === 0 || i < pending.length - keep).map((p) => p.name);
 }
 
 /** http issuers only for addresses the operator listed (an IdP on the internal network); https everywhere else. */
@@ -154,13 +221,14 @@ const cache = new Map<string, { version: number; at: number; c: client.Configura
 async function configurationOf(deps: OidcDeps, idp: IdentityProvider): Promise<client.Configuration> {
   const hit = cache.get(idp.id);
   if (hit && hit.version === idp.updatedAt.getTime() && Date.now() - hit.at < CACHE_MS) return hit.c;
-  if (!idp.clientSecretEnc || !idp.issuer || !idp.clientId) throw oidcRefused('The identity provider has no client secret yet; an admin sets it');
+  if (!idp.clientSecretEnc || !idp.issuer || !idp.clientId)
+    throw oidcRefused('This identity provider is not set up yet: an administrator must give it a client secret.');
   const secret = unseal(deps.masterKey, idp.clientSecretEnc!, clientSecretAad(idp.tenantId, idp.id));
   let c: client.Configuration;
   try {
     c = await discoverIssuer(deps.config, idp.issuer!, idp.clientId!, secret);
   } catch (err) {
-    throw oidcRefused(`The identity provider cannot be reached: ${(err as Error).message}`);
+    throw oidcRefused('The identity provider cannot be reached. Try again in a moment.', (err as Error).message);
   }
   if (cache.size > 1000) cache.clear();
   cache.set(idp.id, { version: idp.updatedAt.getTime(), at: Date.now(), c });
@@ -168,14 +236,22 @@ async function configurationOf(deps: OidcDeps, idp: IdentityProvider): Promise<c
 }
 
 /**
- * Starts a login at the IdP: the authorization URL (code flow, PKCE S256, state, nonce) and
- * the sealed state to set as the oidcStateCookie on the answer that sends the browser there.
+ * Starts a login at the IdP: the authorization URL (code flow, PKCE S256, state, nonce), its
+ * `state`, and the sealed login to set as the oidcStateCookie named after that state on the
+ * answer that sends the browser there.
  */
-export async function startOidcLogin(deps: OidcDeps, idp: IdentityProvider, resume: { authRequest?: string; next?: string }) {
+export async function startOidcLogin(
+  deps: OidcDeps,
+  idp: IdentityProvider,
+  resume: { authRequest?: string; next?: string },
+  /** Where the hosted login of this tenant is served for this browser (PUBLIC_URL, or the tenant's own host). */
+  callbackOrigin: string,
+) {
   const c = await configurationOf(deps, idp);
   const verifier = client.randomPKCECodeVerifier();
   const state: LoginState = {
     i: idp.id,
+    r: oidcCallbackUrl(callbackOrigin, idp.id),
     s: client.randomState(),
     n: client.randomNonce(),
     v: verifier,
@@ -184,14 +260,14 @@ export async function startOidcLogin(deps: OidcDeps, idp: IdentityProvider, resu
     x: Date.now() + deps.config.OIDC_IDP_LOGIN_TTL_MS,
   };
   const url = client.buildAuthorizationUrl(c, {
-    redirect_uri: oidcCallbackUrl(deps.config, idp.id),
+    redirect_uri: state.r,
     scope: (idp.scopes.length ? idp.scopes : OIDC_DEFAULT_SCOPES).join(' '),
     code_challenge: await client.calculatePKCECodeChallenge(verifier),
     code_challenge_method: 'S256',
     state: state.s,
     nonce: state.n,
   });
-  return { url: url.href, cookie: seal(deps.masterKey, JSON.stringify(state), STATE_AAD) };
+  return { url: url.href, state: state.s, cookie: seal(deps.masterKey, JSON.stringify(state), STATE_AAD) };
 }
 
 async function enabledOidcIdp(prisma: Prisma, idpId: string) {
@@ -206,24 +282,31 @@ const text = (v: unknown) => (typeof v === 'string' && v.trim() ? v.trim() : und
  * The IdP sent the browser back to the callback (`currentUrl`, with code and state, or an
  * error). Checks the browser's sealed state, redeems the code with the PKCE verifier, has
  * openid-client validate the ID token (signature, iss, aud, exp, nonce), and finds the user
- * (src/idps/federation.ts). Any failure is a 403 naming the reason.
+ * (src/idps/federation.ts). Any failure is a 403 naming the reason in words for the person
+ * signing in (OidcRefused).
  */
 export async function finishOidcLogin(deps: OidcDeps, idpId: string, currentUrl: URL, sealedState: string | undefined): Promise<OidcLogin> {
   const { prisma } = deps.db;
   const idp = await enabledOidcIdp(prisma, idpId);
   if (!idp) throw notFound('Identity provider');
+  const opened = openState(deps.masterKey, sealedState);
+  const state = opened && opened.i === idp.id && currentUrl.searchParams.get('state') === opened.s ? opened : undefined;
   const error = currentUrl.searchParams.get('error');
   if (error) {
-    const description = currentUrl.searchParams.get('error_description');
-    throw oidcRefused(`The identity provider did not sign the user in: ${error.slice(0, 100)}${description ? `: ${description.slice(0, 200)}` : ''}`);
+    // The IdP's words are shown only to the browser that started this login: to anyone else,
+    // a crafted link would put words of its author's choosing on this site's page.
+    const code = /^[\w.-]{1,64}$/.test(error) ? error : 'error';
+    const description = state ? currentUrl.searchParams.get('error_description')?.slice(0, 200) : undefined;
+    throw oidcRefused(`The identity provider did not sign you in (${code})${description ? `: ${description}` : ''}. ${START_AGAIN}`);
   }
-  const state = openState(deps.masterKey, sealedState);
-  if (!state || state.i !== idp.id) {
-    throw oidcRefused('This browser did not start this sign-in, or it expired. Start the sign-in again from the application, in this browser.');
+  if (!state) {
+    throw oidcRefused(
+      'This browser did not start this sign-in (no sign-in with this state is pending here), or it expired. Start the sign-in again from the application, in this browser.',
+    );
   }
   const c = await configurationOf(deps, idp);
-  // The callback's own address, as registered: the public URL, whatever host the request came in on.
-  const callback = new URL(oidcCallbackUrl(deps.config, idp.id));
+  // The redirect URI this login was started with (the code is bound to it), whatever host the request came in on.
+  const callback = new URL(state.r);
   callback.search = currentUrl.search;
   let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
   try {
@@ -234,20 +317,17 @@ export async function finishOidcLogin(deps: OidcDeps, idpId: string, currentUrl:
       idTokenExpected: true,
     });
   } catch (err) {
-    const e = err as Error & { code?: string; error?: string; error_description?: string; cause?: unknown };
-    const cause = e.cause instanceof Error ? `: ${e.cause.message}` : '';
-    const why = e.error ? `${e.error}${e.error_description ? `: ${e.error_description}` : ''}` : `${e.message}${cause}`;
-    throw oidcRefused(`The identity provider's answer was refused: ${why.slice(0, 300)}`);
+    throw exchangeRefusal(err);
   }
   const claims = tokens.claims();
-  if (!claims?.sub) throw oidcRefused('The ID token has no subject');
+  if (!claims?.sub) throw oidcRefused(`The identity provider's ID token was refused: ${CLAIM_WORDS.sub}. ${START_AGAIN}`);
   let profile: Record<string, unknown> = { ...claims };
   // Many IdPs put email and names in the ID token; others only at the userinfo endpoint.
   if (profile.email === undefined && c.serverMetadata().userinfo_endpoint) {
     try {
       profile = { ...(await client.fetchUserInfo(c, tokens.access_token, claims.sub)), ...profile };
     } catch (err) {
-      throw oidcRefused(`The identity provider's userinfo could not be read: ${(err as Error).message.slice(0, 200)}`);
+      throw oidcRefused(`Your profile could not be read from the identity provider (userinfo). ${START_AGAIN}`, (err as Error).message.slice(0, 500));
     }
   }
   const emailVerified = profile.email_verified === true || profile.email_verified === 'true';

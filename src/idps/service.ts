@@ -49,7 +49,7 @@ export const oidcIdpView = (config: Pick<Config, 'PUBLIC_URL'>, idp: IdentityPro
   issuer: idp.issuer ?? '',
   clientId: idp.clientId ?? '',
   scopes: idp.scopes,
-  callbackUrl: oidcCallbackUrl(config, idp.id),
+  callbackUrl: oidcCallbackUrl(config.PUBLIC_URL, idp.id),
 });
 
 /** The additional authenticated data binding an SP key to its IdP row, so sealed keys cannot be swapped between rows. */

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { hashPassword } from '../../src/platform/passwords.js';
 import { startTestApp, type TestApp } from './app.js';
 import { freePort } from './net.js';
@@ -59,23 +60,36 @@ export class Browser {
   }
 
   async get(url: string): Promise<Response> {
-    const res = await fetch(new URL(url, this.base), {
-      redirect: 'manual',
-      headers: { cookie: this.cookieHeader(), ...(this.host ? { host: this.host } : {}) },
-    });
+    const res = await this.send(url, 'GET', { cookie: this.cookieHeader() });
     this.store(res);
     return res;
   }
 
   async post(url: string, form: Record<string, string>): Promise<Response> {
-    const res = await fetch(new URL(url, this.base), {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { cookie: this.cookieHeader(), 'content-type': 'application/x-www-form-urlencoded', ...(this.host ? { host: this.host } : {}) },
-      body: new URLSearchParams(form).toString(),
-    });
+    const headers = { cookie: this.cookieHeader(), 'content-type': 'application/x-www-form-urlencoded' };
+    const res = await this.send(url, 'POST', headers, new URLSearchParams(form).toString());
     this.store(res);
     return res;
+  }
+
+  private send(url: string, method: string, headers: Record<string, string>, body?: string): Promise<Response> {
+    const target = new URL(url, this.base);
+    if (!this.host) return fetch(target, { method, redirect: 'manual', headers, body });
+    // fetch sends the URL's own Host, whatever the headers say: node:http sends the one given.
+    return new Promise((resolve, reject) => {
+      const req = request(target, { method, headers: { ...headers, host: this.host } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const h = new Headers();
+          for (const [name, value] of Object.entries(res.headers)) for (const v of [value ?? []].flat()) h.append(name, v);
+          resolve(new Response(Buffer.concat(chunks), { status: res.statusCode!, headers: h }));
+        });
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
   }
 }
 

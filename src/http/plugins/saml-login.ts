@@ -2,11 +2,13 @@ import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { parkAuthorization, takeParkedAuthorization } from '../../oauth/pending-authorization.js';
 import { idpForLogin } from '../../idps/federation.js';
-import { oidcStateCookie, startOidcLogin } from '../../idps/oidc-rp.js';
+import { oidcStateCookie, pendingLoginsToDrop, startOidcLogin } from '../../idps/oidc-rp.js';
 import { samlBindingCookie, startSamlLogin } from '../../idps/saml-sp.js';
 import { randomToken } from '../../platform/secrets.js';
 import { finishLogin } from '../login-flow.js';
+import { hostedOriginOf } from '../tenant-host.js';
 import type { SamlLoginCompleted } from '../routes/saml.js';
+import { logOidcRefusal } from '../routes/oidc-idp.js';
 
 // As long as an AuthnRequest stays answerable.
 const PENDING_MS = 10 * 60_000;
@@ -23,16 +25,25 @@ export default fp(
     const { prisma } = app.db;
     const bindingCookie = samlBindingCookie(app.config);
     const stateCookie = oidcStateCookie(app.config);
-    // The cookie each hosted-login answer that sends its browser to an IdP must carry.
-    const cookies = new WeakMap<FastifyRequest, { name: string; value: string; options: Record<string, unknown> }>();
+    // The cookies each hosted-login answer that sends its browser to an IdP must set (and clear).
+    const cookies = new WeakMap<FastifyRequest, (reply: FastifyReply) => void>();
 
     app.loginRedirectHooks.push(async ({ request, tenantId, email, authRequest, next, domainDiscovery, usernameOnly }) => {
       const idp = await idpForLogin(prisma, tenantId, email, { domainDiscovery, usernameOnly });
       if (!idp) return undefined;
       if (idp.type === 'oidc') {
         // The sealed state carries the authorization request itself: no parking needed.
-        const start = await startOidcLogin(app, idp, { authRequest, next });
-        cookies.set(request, { name: stateCookie.name, value: start.cookie, options: stateCookie.options });
+        // The IdP sends the browser back to the host it left from: its state cookie is there.
+        const start = await startOidcLogin(app, idp, { authRequest, next }, (await hostedOriginOf(request, tenantId)).origin).catch((err: unknown) => {
+          logOidcRefusal(request, idp.id, err);
+          throw err;
+        });
+        const drop = pendingLoginsToDrop(app.masterKey, stateCookie.prefix, request.cookies ?? {});
+        const { maxAge: _, ...where } = stateCookie.options;
+        cookies.set(request, (reply) => {
+          for (const name of drop) reply.clearCookie(name, where);
+          reply.setCookie(stateCookie.nameFor(start.state), start.cookie, stateCookie.options);
+        });
         return start.url;
       }
       const id = authRequest ? randomToken(32) : '';
@@ -40,7 +51,7 @@ export default fp(
       if (authRequest) {
         await parkAuthorization(prisma, { tenantId, id, authRequest, expiresAt: new Date(Date.now() + Math.max(PENDING_MS, app.config.SAML_REQUEST_TTL_MS)) });
       }
-      cookies.set(request, { name: bindingCookie.name, value: redirect.binding, options: bindingCookie.options });
+      cookies.set(request, (reply) => reply.setCookie(bindingCookie.name, redirect.binding, bindingCookie.options));
       return redirect.url;
     });
 
@@ -48,8 +59,7 @@ export default fp(
     // is sent. Added to the hosted login routes (/ui/...) alone, so no other route pays for it.
     // Should a hook run elsewhere, no cookie is set and the ACS or callback refuses the answer: it fails closed.
     const setLoginCookie = (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: null, payload: unknown) => void) => {
-      const cookie = cookies.get(request);
-      if (cookie) reply.setCookie(cookie.name, cookie.value, cookie.options);
+      cookies.get(request)?.(reply);
       done(null, payload);
     };
     app.addHook('onRoute', (route) => {

@@ -12,6 +12,7 @@ import { continuePage, emailPage, messagePage, passwordPage, refuseForm, type Lo
 import { forgotPage, resetRequestedPage } from '../../ui/recovery-pages.js';
 import { brandStylesheet } from '../../ui/branding.js';
 import { isUuid } from '../../platform/ids.js';
+import { AppError } from '../../platform/errors.js';
 import { requestPasswordReset, showPasswordReset } from '../../users/recovery.js';
 import { finishLogin, mfaDeps, returnPath } from '../login-flow.js';
 import { relyingPartyFor } from '../passkey-rp.js';
@@ -143,15 +144,22 @@ export default async function loginRoutes(app: FastifyInstance) {
     }
     if (policy.allowExternalIdp) {
       for (const hook of app.loginRedirectHooks) {
-        const target = await hook({
-          request,
-          tenantId: ctx.tenantId,
-          email,
-          authRequest: ctx.r,
-          next: ctx.next,
-          domainDiscovery: policy.allowDomainDiscovery,
-          usernameOnly: policy.disableLoginWithEmail,
-        });
+        let target: string | undefined;
+        try {
+          target = await hook({
+            request,
+            tenantId: ctx.tenantId,
+            email,
+            authRequest: ctx.r,
+            next: ctx.next,
+            domainDiscovery: policy.allowDomainDiscovery,
+            usernameOnly: policy.disableLoginWithEmail,
+          });
+        } catch (err) {
+          // The user's IdP cannot take the login now (unreachable, not set up): said on the page they are on.
+          if (!(err instanceof AppError) || err.status >= 500) throw err;
+          return emailPage(request, reply, { ...page, email, error: err.message, status: err.status });
+        }
         if (target) return target.startsWith('/') && !target.startsWith('//') ? reply.redirect(target, 303) : continuePage(reply, target);
       }
     }

@@ -1,16 +1,47 @@
-import type { FastifyInstance } from 'fastify';
-import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { finishOidcLogin, oidcStateCookie } from '../../idps/oidc-rp.js';
-import { access, errors } from '../jsonapi.js';
+import { finishOidcLogin, OidcRefused, oidcStateCookie } from '../../idps/oidc-rp.js';
+import { AppError } from '../../platform/errors.js';
+import { messagePage } from '../../ui/pages.js';
+import { mapError } from '../errors.js';
+import { access } from '../jsonapi.js';
 import { finishLogin, returnPath } from '../login-flow.js';
 
 const tags = ['OpenID Connect relying party'];
+const page = (description: string) => ({ description, content: { 'text/html': { schema: z.string() } } });
+
+/** What the library or the IdP said about a refused sign-in: for the log, never for the page. */
+export function logOidcRefusal(request: FastifyRequest, idpId: string | undefined, err: unknown) {
+  if (err instanceof OidcRefused && err.why) request.log.info({ idpId, why: err.why }, 'OIDC sign-in refused');
+}
 
 /** Where external OpenID Connect IdPs send the browser back after a sign-in (the redirect URI registered there). */
 export default async function oidcIdpRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const stateCookie = oidcStateCookie(app.config);
+
+  // A person's browser lands here: every refusal is a hosted-login page, never a JSON:API
+  // document; what the library or the IdP said goes to the log, not on the page.
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    logOidcRefusal(request, (request.params as { idpId?: string }).idpId, err);
+    if (err instanceof AppError && err.status < 500) return messagePage(reply, 'Sign-in failed', err.message, err.status);
+    if (hasZodFastifySchemaValidationErrors(err)) {
+      return messagePage(
+        reply,
+        'Sign-in failed',
+        'The identity provider sent this browser back with a malformed answer. Start the sign-in again from the application.',
+        400,
+      );
+    }
+    const m = mapError(err, request);
+    if (m.retryAfter) reply.header('retry-after', String(m.retryAfter));
+    const message =
+      m.status >= 500
+        ? 'The sign-in could not be finished because of a problem on our side. Try again in a moment.'
+        : `${m.title}. Start the sign-in again from the application.`;
+    return messagePage(reply, 'Sign-in failed', message, m.status);
+  });
 
   r.get(
     '/oidc-idp/:idpId/callback',
@@ -35,19 +66,23 @@ export default async function oidcIdpRoutes(app: FastifyInstance) {
           .catchall(z.string().max(4096)),
         response: {
           303: z.null().describe('Signed in: on to the authorization request that started the sign-in'),
-          200: {
-            description: 'Signed in, with no authorization request to continue, or a second-factor or terms step: a page',
-            content: { 'text/html': { schema: z.string() } },
-          },
-          ...errors(400, 403, 404),
+          200: page('Signed in, with no authorization request to continue, or a second-factor or terms step: a page'),
+          400: page('The answer is malformed: a page'),
+          403: page(
+            'The sign-in was refused (this browser did not start it or it expired, the IdP answered with an error, its answer failed a check, or the user may not sign in): a page saying why',
+          ),
+          404: page('Unknown or disabled identity provider: a page'),
         },
       },
     },
     async (request, reply) => {
       const current = new URL(request.url, app.config.PUBLIC_URL);
-      const login = await finishOidcLogin(app, request.params.idpId, current, request.cookies?.[stateCookie.name]);
-      // One sign-in per state: the cookie goes with its use.
-      reply.clearCookie(stateCookie.name, { path: '/', ...(app.config.SESSION_COOKIE_DOMAIN ? { domain: app.config.SESSION_COOKIE_DOMAIN } : {}) });
+      // The login this answer is for, among those pending in this browser (one per tab).
+      const cookieName = stateCookie.nameFor(request.query.state ?? '');
+      const login = await finishOidcLogin(app, request.params.idpId, current, request.cookies?.[cookieName]);
+      // One sign-in per state: its cookie goes with its use; the other tabs' stay.
+      const { maxAge: _, ...where } = stateCookie.options;
+      reply.clearCookie(cookieName, where);
       return finishLogin(
         request,
         reply,
