@@ -298,6 +298,78 @@ describe('a passkey as the second factor', () => {
   });
 });
 
+describe('passkey enrolment at login', () => {
+  it('under forceMfa with U2F alone, a user without a passkey adds one during the login, which then goes on: amr hwk + mfa', async () => {
+    const user = await newUser();
+    await setPolicy({ ...POLICY, forceMfa: true, secondFactors: ['SECOND_FACTOR_TYPE_U2F'] });
+    try {
+      const { browser, f, page } = await atSecondFactor(user.email);
+      expect(page).toContain('<h1>Add a passkey</h1>');
+      expect(page).not.toContain('name="code"');
+      const c = ceremonyOnPage(page, 'enrol-passkey')!;
+      expect(c.options.user.id).toBeDefined();
+      const post = (handle: string, response: unknown, name = 'Phone') =>
+        browser.post('/ui/login/second-factor/passkey-enrol', {
+          csrf: formField(page, 'csrf')!,
+          pending: formField(page, 'pending')!,
+          handle,
+          response: JSON.stringify(response),
+          name,
+        });
+      const authenticator = new SoftAuthenticator(t.issuer);
+      // An answer for another site adds nothing and signs nobody in.
+      const wrong = await post(c.handle, authenticator.register(c.options, { origin: 'https://evil.test' }));
+      expect(wrong.status).toBe(400);
+      const wrongPage = await wrong.text();
+      expect(wrongPage).toContain('not valid for this site');
+      expect(await t.db.prisma.passkey.count({ where: { userId: user.id } })).toBe(0);
+      expect(browser.cookies.has('iam_session')).toBe(false);
+
+      const again = ceremonyOnPage(wrongPage, 'enrol-passkey')!;
+      const claims = await f.redeem(await post(again.handle, authenticator.register(again.options)));
+      expect(claims.amr).toEqual(expect.arrayContaining(['pwd', 'hwk', 'mfa']));
+      expect(claims.acr).toBe(MFA);
+      expect(await t.db.prisma.passkey.count({ where: { userId: user.id } })).toBe(1);
+      expect(await events('mfa.passkey.registered', user.id)).toHaveLength(1);
+
+      // The next login asks for that passkey rather than for a new one.
+      const next = await atSecondFactor(user.email);
+      expect(ceremonyOnPage(next.page, 'passkey-form')).toBeDefined();
+      expect(ceremonyOnPage(next.page, 'enrol-passkey')).toBeUndefined();
+    } finally {
+      await setPolicy(POLICY);
+    }
+  });
+
+  it('a sealed login it does not know, or a form without its CSRF token, enrols nothing', async () => {
+    const user = await newUser();
+    await setPolicy({ ...POLICY, forceMfa: true, secondFactors: ['SECOND_FACTOR_TYPE_U2F'] });
+    try {
+      const { browser, page } = await atSecondFactor(user.email);
+      const c = ceremonyOnPage(page, 'enrol-passkey')!;
+      const response = JSON.stringify(new SoftAuthenticator(t.issuer).register(c.options));
+      const forged = await browser.post('/ui/login/second-factor/passkey-enrol', {
+        csrf: formField(page, 'csrf')!,
+        pending: 'junk',
+        handle: c.handle,
+        response,
+        name: 'X',
+      });
+      expect(forged.status).toBe(400);
+      const noCsrf = await browser.post('/ui/login/second-factor/passkey-enrol', {
+        pending: formField(page, 'pending')!,
+        handle: c.handle,
+        response,
+        name: 'X',
+      });
+      expect(noCsrf.status).toBe(403);
+      expect(await t.db.prisma.passkey.count({ where: { userId: user.id } })).toBe(0);
+    } finally {
+      await setPolicy(POLICY);
+    }
+  });
+});
+
 describe('passwordless login', () => {
   async function emailPage() {
     const browser = new Browser(t.issuer);

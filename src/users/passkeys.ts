@@ -189,6 +189,29 @@ export async function finishPasskeyRegistration(
 }
 
 /**
+ * A passkey added during a login that requires a second factor the user lacks: the
+ * attestation is that factor, so the attempt goes through the login throttle like a code
+ * (the password step left it counted until the second factor passes).
+ */
+export async function enrolPasskeyAtLogin(
+  deps: MfaDeps,
+  rp: RelyingParty,
+  input: { tenantId: string; userId: string; handle: string; response: string; name: string | undefined; clientIp?: string },
+): Promise<RegistrationResult | { ok: false; reason: 'throttled'; lockedNow?: boolean }> {
+  const { prisma } = deps;
+  const address = clientAddressKey(input.clientIp);
+  const claim = await claimLoginAttempt(prisma, input.tenantId, input.userId, { address, policy: deps.throttle });
+  if (!claim.admitted) return { ok: false, reason: 'throttled', lockedNow: claim.lockedNow };
+  const result = await finishPasskeyRegistration(deps, rp, input);
+  if (!result.ok) {
+    const { lockedNow } = await failedLogin(prisma, input.tenantId, input.userId, { address, policy: deps.throttle, claimed: true });
+    return lockedNow ? { ok: false, reason: 'throttled', lockedNow } : result;
+  }
+  await recordSuccessfulLogin(prisma, input.tenantId, input.userId, { address });
+  return result;
+}
+
+/**
  * Starts a passkey check: for a known user (the second factor) the options name that
  * user's credentials and prefer user verification; for a passwordless login they name
  * none (the authenticator offers its discoverable credentials) and require it.

@@ -2,17 +2,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import { checkPassword } from '../../oauth/login.js';
 import { loginPolicyOf } from '../../tenants/login-policy.js';
-import {
-  beginPasskeyRegistration,
-  finishPasskeyRegistration,
-  listPasskeys,
-  removePasskey,
-  renamePasskey,
-  type RegistrationResult,
-} from '../../users/passkeys.js';
+import { beginPasskeyRegistration, finishPasskeyRegistration, listPasskeys, removePasskey, renamePasskey } from '../../users/passkeys.js';
 import { csrfValid } from '../../ui/csrf.js';
 import { refuseForm } from '../../ui/pages.js';
-import { accountPasskeysPage } from '../../ui/passkey-pages.js';
+import { accountPasskeysPage, REGISTRATION_ERRORS } from '../../ui/passkey-pages.js';
 import { mfaDeps } from '../login-flow.js';
 import { relyingPartyFor } from '../passkey-rp.js';
 import { accountUserOf } from '../session-cookie.js';
@@ -26,14 +19,6 @@ const hide = { hide: true };
 const field = (body: unknown, name: string): string => {
   const v = (body as Record<string, unknown> | undefined)?.[name];
   return typeof v === 'string' ? v : '';
-};
-
-const REGISTRATION_ERRORS: Record<Exclude<RegistrationResult, { ok: true }>['reason'], string> = {
-  challenge: 'This form expired. Try adding the passkey again.',
-  invalid: 'The passkey could not be added: the browser’s answer was not valid for this site.',
-  duplicate: 'This passkey is already registered.',
-  limit: 'You have as many passkeys as an account may have. Remove one first.',
-  name: 'Give the passkey a name of at most 64 characters.',
 };
 
 export default async function accountPasskeyRoutes(app: FastifyInstance) {
