@@ -490,6 +490,64 @@ describe('managing passkeys', () => {
     expect(await events('mfa.passkey.removed', user.id)).toHaveLength(1);
   });
 
+  it('under forceMfa keeps the last accepted second factor, TOTP or passkey, whichever page removes it; an admin reset still clears them', async () => {
+    const user = await newUser();
+    const browser = await signedIn(user.email);
+    await enrolFromAccount(browser);
+    const removeTotp = async () => {
+      const page = await (await browser.get('/ui/account/totp')).text();
+      return browser.post('/ui/account/totp/remove', { csrf: formField(page, 'csrf')!, password: PASSWORD });
+    };
+    const removeKey = async (id: string) => {
+      const page = await (await browser.get('/ui/account/passkeys')).text();
+      return browser.post('/ui/account/passkeys/remove', { csrf: formField(page, 'csrf')!, passkey: id, password: PASSWORD });
+    };
+    const totpRow = () => t.db.prisma.userTotp.findFirst({ where: { tenantId, userId: user.id } });
+    await setPolicy({ ...POLICY, forceMfa: true });
+    try {
+      // TOTP alone: its removal is refused, the secret and the recovery codes stay.
+      const refused = await removeTotp();
+      expect(refused.status).toBe(409);
+      expect(await refused.text()).toContain('this is your last one');
+      expect((await totpRow())?.confirmedAt).toBeTruthy();
+      expect(await t.db.prisma.recoveryCode.count({ where: { tenantId, userId: user.id, usedAt: null } })).toBe(10);
+      expect(await events('mfa.totp.removed', user.id)).toHaveLength(0);
+
+      // With a passkey beside it, TOTP may go; then the passkey is the last one.
+      expect((await addPasskey(browser, new SoftAuthenticator(t.issuer))).status).toBe(200);
+      const id = (await t.db.prisma.passkey.findFirstOrThrow({ where: { userId: user.id } })).id;
+      expect((await removeTotp()).status).toBe(200);
+      expect(await totpRow()).toBeNull();
+      const last = await removeKey(id);
+      expect(last.status).toBe(409);
+      expect(await last.text()).toContain('this is your last one');
+      expect(await t.db.prisma.passkey.count({ where: { id } })).toBe(1);
+
+      // Only the factors the policy accepts count: with U2F alone, TOTP keeps nothing.
+      await enrolFromAccount(browser);
+      await setPolicy({ ...POLICY, forceMfa: true, secondFactors: ['SECOND_FACTOR_TYPE_U2F'] });
+      expect((await removeKey(id)).status).toBe(409);
+      expect(await t.db.prisma.passkey.count({ where: { id } })).toBe(1);
+      expect((await removeTotp()).status).toBe(200);
+      expect(await totpRow()).toBeNull();
+
+      // The admin's reset through the API is how a user who lost every factor gets back in: not refused.
+      expect((await call(t.app, admin, 'DELETE', `/api/v3/users/${user.id}/second-factors`)).statusCode).toBe(204);
+      expect(await t.db.prisma.passkey.count({ where: { userId: user.id } })).toBe(0);
+    } finally {
+      await setPolicy(POLICY);
+    }
+  });
+
+  it('without forceMfa the last factor may go', async () => {
+    const user = await newUser();
+    const browser = await signedIn(user.email);
+    await enrolFromAccount(browser);
+    const page = await (await browser.get('/ui/account/totp')).text();
+    expect((await browser.post('/ui/account/totp/remove', { csrf: formField(page, 'csrf')!, password: PASSWORD })).status).toBe(200);
+    expect(await t.db.prisma.userTotp.count({ where: { tenantId, userId: user.id } })).toBe(0);
+  });
+
   it("cannot touch another user's passkey", async () => {
     const owner = await newUser();
     expect((await addPasskey(await signedIn(owner.email), new SoftAuthenticator(t.issuer))).status).toBe(200);

@@ -124,6 +124,10 @@ export function continuePage(reply: FastifyReply, target: string) {
 }
 
 /** The answer to a form whose CSRF token does not check out. */
+/** The last-factor rule's refusal (src/users/last-factor.ts), as the account pages say it. */
+export const LAST_FACTOR_MESSAGE =
+  'Your organisation requires a second factor, and this is your last one. Add another passkey or an authenticator app first, then remove this one.';
+
 export const refuseForm = (reply: FastifyReply) =>
   messagePage(reply, 'Form expired', 'The form expired or was not sent by this site. Go back, reload the page and try again.', 403);
 

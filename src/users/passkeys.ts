@@ -11,7 +11,7 @@ import {
 import { audit, type AuditActor } from '../audit/audit.js';
 import type { Prisma } from '../platform/db.js';
 import { isUuid } from '../platform/ids.js';
-import type { LoginPolicy } from '../tenants/login-policy.js';
+import { isLastSecondFactor } from './last-factor.js';
 import { claimLoginAttempt, clientAddressKey, failedLogin, recordSuccessfulLogin } from './lockout.js';
 import type { MfaDeps } from './totp.js';
 
@@ -343,26 +343,13 @@ export async function renamePasskey(deps: Pick<MfaDeps, 'prisma' | 'origin'>, te
 
 export type RemovalResult = 'removed' | 'not-found' | 'last-factor';
 
-/**
- * The signed-in user removes one of their passkeys. When the policy forces MFA, the last
- * second factor (no TOTP, no other passkey) stays: the user could not sign in without it.
- */
-export async function removePasskey(
-  deps: Pick<MfaDeps, 'prisma' | 'origin'>,
-  policy: LoginPolicy,
-  tenantId: string,
-  userId: string,
-  id: string,
-): Promise<RemovalResult> {
+/** The signed-in user removes one of their passkeys, unless the last-factor rule (./last-factor.ts) keeps it. */
+export async function removePasskey(deps: Pick<MfaDeps, 'prisma' | 'origin'>, tenantId: string, userId: string, id: string): Promise<RemovalResult> {
   if (!isUuid(id)) return 'not-found';
   return deps.prisma.$transaction(async (tx) => {
     const row = await tx.passkey.findUnique({ where: { tenantId_id: { tenantId, id } } });
     if (!row || row.userId !== userId) return 'not-found';
-    if (policy.forceMfa) {
-      const others = await tx.passkey.count({ where: { tenantId, userId, id: { not: id } } });
-      const totp = await tx.userTotp.findUnique({ where: { tenantId_userId: { tenantId, userId } }, select: { confirmedAt: true } });
-      if (others === 0 && !totp?.confirmedAt) return 'last-factor';
-    }
+    if (await isLastSecondFactor(tx, tenantId, userId, { passkeyId: id })) return 'last-factor';
     await tx.passkey.delete({ where: { id } });
     await audit(
       tx,

@@ -1,10 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import { checkPassword } from '../../oauth/login.js';
-import { loginPolicyOf } from '../../tenants/login-policy.js';
 import { beginPasskeyRegistration, finishPasskeyRegistration, listPasskeys, removePasskey, renamePasskey } from '../../users/passkeys.js';
 import { csrfValid } from '../../ui/csrf.js';
-import { refuseForm } from '../../ui/pages.js';
+import { LAST_FACTOR_MESSAGE, refuseForm } from '../../ui/pages.js';
 import { accountPasskeysPage, REGISTRATION_ERRORS } from '../../ui/passkey-pages.js';
 import { mfaDeps } from '../login-flow.js';
 import { relyingPartyFor } from '../passkey-rp.js';
@@ -78,14 +77,8 @@ export default async function accountPasskeyRoutes(app: FastifyInstance) {
       password && password.length <= 1024 ? await checkPassword(prisma, app.config, u.tenantId, u.username, password, request.ip, request.id) : undefined;
     if (proof && !proof.ok && proof.lockedNow) request.settleInvalidations = true;
     if (!proof?.ok || proof.userId !== u.userId) return show(request, reply, u, { error: 'The password is not valid.', status: 401 });
-    const policy = await loginPolicyOf(prisma, u.tenantId);
-    const outcome = await removePasskey(mfaDeps(request), policy, u.tenantId, u.userId, field(request.body, 'passkey'));
-    if (outcome === 'last-factor') {
-      return show(request, reply, u, {
-        error: 'Your organisation requires a second factor, and this passkey is your last one. Add another passkey or an authenticator app first.',
-        status: 409,
-      });
-    }
+    const outcome = await removePasskey(mfaDeps(request), u.tenantId, u.userId, field(request.body, 'passkey'));
+    if (outcome === 'last-factor') return show(request, reply, u, { error: LAST_FACTOR_MESSAGE, status: 409 });
     if (outcome === 'not-found') return show(request, reply, u, { error: 'That passkey is not one of yours.', status: 404 });
     return show(request, reply, u, { notice: 'The passkey was removed.' });
   });
