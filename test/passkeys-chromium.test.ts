@@ -2,11 +2,10 @@
 // on /ui/account/passkeys, then a password + passkey login, then a passwordless login;
 // openid-client redeems the codes and reads amr/acr from the ID tokens. WebAuthn needs a
 // secure context and a domain as RP ID: the app's public URL is http://localhost:<port>.
-import { mkdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import * as client from 'openid-client';
-import { chromiumPresent, launchChromium, screenshotOnFailure, startCallback } from './helpers/chromium.js';
+import { chromiumPresent, docScreenshot, launchChromium, screenshotOnFailure, startCallback } from './helpers/chromium.js';
 import { call, createTenant, seedServiceAccountPat, startTestApp, type TestApp } from './helpers/app.js';
 import { freePort, seedUser } from './helpers/oauth.js';
 
@@ -19,13 +18,6 @@ let browser: Browser;
 let callback: Awaited<ReturnType<typeof startCallback>>;
 let clientId: string;
 let forcedAdmin: string;
-
-/** Screenshots for the docs when UPDATE_SCREENSHOTS=1, else beside the other test artifacts. */
-async function screenshot(page: Page, name: string) {
-  const dir = process.env.UPDATE_SCREENSHOTS === '1' ? 'docs/img' : 'test-artifacts';
-  mkdirSync(dir, { recursive: true });
-  await page.screenshot({ path: `${dir}/${name}.png`, fullPage: true });
-}
 
 beforeAll(async () => {
   if (!chromiumPresent) return;
@@ -120,7 +112,7 @@ describe.skipIf(!chromiumPresent)('passkeys in Chromium', () => {
       await Promise.all([page.waitForNavigation(), page.click('#add-passkey button[type=submit]')]);
       expect(await page.textContent('.notice')).toContain('was added');
       expect(await page.textContent('#passkeys .passkey-name')).toBe('Virtual authenticator');
-      await screenshot(page, 'passkeys-account');
+      await docScreenshot(page, 'passkeys-account');
     });
   }, 60_000);
 
@@ -130,7 +122,7 @@ describe.skipIf(!chromiumPresent)('passkeys in Chromium', () => {
       const a = await authorization();
       await passwordStep(page, a.url);
       expect(await page.textContent('h1')).toBe('Two-factor authentication');
-      await screenshot(page, 'passkeys-second-factor');
+      await docScreenshot(page, 'passkeys-second-factor');
       await page.click('#passkey-form button[type=submit]');
       const claims = await a.redeem(page);
       expect(claims.amr).toEqual(expect.arrayContaining(['pwd', 'mfa']));
@@ -145,7 +137,7 @@ describe.skipIf(!chromiumPresent)('passkeys in Chromium', () => {
       const a = await authorization();
       await page.goto(a.url);
       expect(await page.textContent('#passkey-login button')).toBe('Sign in with a passkey');
-      await screenshot(page, 'passkeys-login');
+      await docScreenshot(page, 'passkeys-login');
       await page.click('#passkey-login button[type=submit]');
       const claims = await a.redeem(page);
       expect(claims.amr).toEqual(expect.arrayContaining(['user', 'mfa']));
@@ -175,7 +167,7 @@ describe.skipIf(!chromiumPresent)('passkey enrolment at login in Chromium', () =
       await passwordStep(p, a.url, 'olga@pkf.test');
       expect(await p.textContent('h1')).toBe('Add a passkey');
       expect(await p.locator('input[name=code]').count()).toBe(0);
-      await screenshot(p, 'passkeys-enrol-at-login');
+      await docScreenshot(p, 'passkeys-enrol-at-login');
       await p.fill('#passkey-name', 'Virtual authenticator');
       await p.click('#enrol-passkey button[type=submit]');
       const claims = await a.redeem(p);

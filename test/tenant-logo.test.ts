@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser as ChromiumBrowser } from 'playwright-core';
 import * as client from 'openid-client';
 import { call, createTenant, seedServiceAccountPat, snapshot, startTestApp, type TestApp } from './helpers/app.js';
-import { chromiumPresent, launchChromium, screenshotOnFailure } from './helpers/chromium.js';
+import { chromiumPresent, docScreenshot, launchChromium, screenshotOnFailure } from './helpers/chromium.js';
 import { startListeningApp } from './helpers/oauth.js';
 import { solidPng } from './helpers/png.js';
 
@@ -129,6 +129,7 @@ describe('on the hosted pages', () => {
         await expect.poll(() => logo.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBe(120);
         const box = await logo.boundingBox();
         expect(box!.width).toBeGreaterThan(0);
+        await docScreenshot(page, 'tenant-logo-login');
       });
       await page.close();
     }, 60_000);
