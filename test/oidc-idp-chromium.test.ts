@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import * as client from 'openid-client';
-import { chromiumPresent, launchChromium, screenshotOnFailure, startCallback } from './helpers/chromium.js';
+import { chromiumPresent, docScreenshot, launchChromium, screenshotOnFailure, startCallback } from './helpers/chromium.js';
 import { call, createTenant, seedServiceAccountPat, type TestApp } from './helpers/app.js';
 import { startListeningApp } from './helpers/oauth.js';
 import { startOidcIdp, type TestOidcIdp } from './helpers/oidc-idp.js';
@@ -99,6 +99,7 @@ describe.skipIf(!chromiumPresent)('domain-routed sign-in at an OpenID Connect Id
       expect(await page.title()).toContain('Domain Corp');
       await page.fill('input[name=email]', 'zoe@corp.example');
       expect((await context.cookies(t.issuer)).some((c) => c.name.startsWith('iam_oidc'))).toBe(false);
+      await docScreenshot(page, 'login-email-sso');
       // The email step sends the browser on to the IdP's own login page.
       await Promise.all([page.waitForURL((u) => u.toString().startsWith(idp.issuer), { timeout: 20_000 }), page.click('button[type=submit]')]);
       await page.waitForSelector('input[name=login]', { timeout: 20_000 });

@@ -2,11 +2,10 @@
 // on /ui/account/passkeys, then a password + passkey login, then a passwordless login;
 // openid-client redeems the codes and reads amr/acr from the ID tokens. WebAuthn needs a
 // secure context and a domain as RP ID: the app's public URL is http://localhost:<port>.
-import { mkdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import * as client from 'openid-client';
-import { chromiumPresent, launchChromium, screenshotOnFailure, startCallback } from './helpers/chromium.js';
+import { chromiumPresent, docScreenshot, launchChromium, screenshotOnFailure, startCallback } from './helpers/chromium.js';
 import { call, createTenant, seedServiceAccountPat, startTestApp, type TestApp } from './helpers/app.js';
 import { freePort, seedUser } from './helpers/oauth.js';
 
@@ -18,13 +17,7 @@ let issuer: string;
 let browser: Browser;
 let callback: Awaited<ReturnType<typeof startCallback>>;
 let clientId: string;
-
-/** Screenshots for the docs when UPDATE_SCREENSHOTS=1, else beside the other test artifacts. */
-async function screenshot(page: Page, name: string) {
-  const dir = process.env.UPDATE_SCREENSHOTS === '1' ? 'docs/img' : 'test-artifacts';
-  mkdirSync(dir, { recursive: true });
-  await page.screenshot({ path: `${dir}/${name}.png`, fullPage: true });
-}
+let forcedAdmin: string;
 
 beforeAll(async () => {
   if (!chromiumPresent) return;
@@ -51,6 +44,14 @@ beforeAll(async () => {
     },
   });
   expect(policy.statusCode).toBe(200);
+  // A second tenant requires a second factor and allows passkeys alone: its users enrol one at login.
+  const forced = await createTenant(t, 'Passkey Forced Tenant', 'pkf');
+  await seedUser(t, forced, { email: 'olga@pkf.test', password: PASSWORD });
+  forcedAdmin = (await seedServiceAccountPat(t, forced, ['tenant-admin'])).pat;
+  const forcedPolicy = await call(t.app, forcedAdmin, 'PUT', '/api/v3/tenants/login-policy', {
+    data: { type: 'loginPolicy', attributes: { forceMfa: true, secondFactors: ['SECOND_FACTOR_TYPE_U2F'] } },
+  });
+  expect(forcedPolicy.statusCode).toBe(200);
   browser = await launchChromium(['--host-resolver-rules=MAP localhost 127.0.0.1']);
 }, 90_000);
 
@@ -60,8 +61,8 @@ afterAll(async () => {
   await t?.close();
 });
 
-async function authorization() {
-  const config = await client.discovery(new URL(issuer), clientId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
+async function authorization(id = clientId) {
+  const config = await client.discovery(new URL(issuer), id, undefined, client.None(), { execute: [client.allowInsecureRequests] });
   const verifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
   const url = client.buildAuthorizationUrl(config, {
@@ -81,9 +82,9 @@ async function authorization() {
 
 const submit = (page: Page, selector = 'button[type=submit]:not(.secondary)') => Promise.all([page.waitForNavigation(), page.click(selector)]);
 
-async function passwordStep(page: Page, url: string) {
+async function passwordStep(page: Page, url: string, email = 'petra@pk.test') {
   await page.goto(url);
-  await page.fill('input[name=email]', 'petra@pk.test');
+  await page.fill('input[name=email]', email);
   await submit(page, 'form[action="/ui/login"] button[type=submit]');
   await page.fill('input[name=password]', PASSWORD);
   await submit(page);
@@ -111,7 +112,7 @@ describe.skipIf(!chromiumPresent)('passkeys in Chromium', () => {
       await Promise.all([page.waitForNavigation(), page.click('#add-passkey button[type=submit]')]);
       expect(await page.textContent('.notice')).toContain('was added');
       expect(await page.textContent('#passkeys .passkey-name')).toBe('Virtual authenticator');
-      await screenshot(page, 'passkeys-account');
+      await docScreenshot(page, 'passkeys-account');
     });
   }, 60_000);
 
@@ -121,7 +122,7 @@ describe.skipIf(!chromiumPresent)('passkeys in Chromium', () => {
       const a = await authorization();
       await passwordStep(page, a.url);
       expect(await page.textContent('h1')).toBe('Two-factor authentication');
-      await screenshot(page, 'passkeys-second-factor');
+      await docScreenshot(page, 'passkeys-second-factor');
       await page.click('#passkey-form button[type=submit]');
       const claims = await a.redeem(page);
       expect(claims.amr).toEqual(expect.arrayContaining(['pwd', 'mfa']));
@@ -136,7 +137,7 @@ describe.skipIf(!chromiumPresent)('passkeys in Chromium', () => {
       const a = await authorization();
       await page.goto(a.url);
       expect(await page.textContent('#passkey-login button')).toBe('Sign in with a passkey');
-      await screenshot(page, 'passkeys-login');
+      await docScreenshot(page, 'passkeys-login');
       await page.click('#passkey-login button[type=submit]');
       const claims = await a.redeem(page);
       expect(claims.amr).toEqual(expect.arrayContaining(['user', 'mfa']));
@@ -145,5 +146,43 @@ describe.skipIf(!chromiumPresent)('passkeys in Chromium', () => {
       expect(claims.acr).toBe(MFA);
     });
     await context.close();
+  }, 60_000);
+});
+
+describe.skipIf(!chromiumPresent)('passkey enrolment at login in Chromium', () => {
+  it('forceMfa with U2F alone: a user without a passkey adds one at login, then signs in with it', async () => {
+    const res = await call(t.app, forcedAdmin, 'POST', '/api/v3/applications', {
+      data: { attributes: { name: 'Forced SPA', clientType: 'public', redirectUris: [callback.redirectUri] } },
+    });
+    const forcedClient = res.json().data.attributes.clientId as string;
+    const ctx = await browser.newContext();
+    const p = await ctx.newPage();
+    const cdp = await ctx.newCDPSession(p);
+    await cdp.send('WebAuthn.enable');
+    await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
+    });
+    await screenshotOnFailure(p, 'chromium-passkey-enrol-at-login', async () => {
+      const a = await authorization(forcedClient);
+      await passwordStep(p, a.url, 'olga@pkf.test');
+      expect(await p.textContent('h1')).toBe('Add a passkey');
+      expect(await p.locator('input[name=code]').count()).toBe(0);
+      await docScreenshot(p, 'passkeys-enrol-at-login');
+      await p.fill('#passkey-name', 'Virtual authenticator');
+      await p.click('#enrol-passkey button[type=submit]');
+      const claims = await a.redeem(p);
+      expect(claims.amr).toEqual(expect.arrayContaining(['pwd', 'mfa']));
+      expect((claims.amr as string[]).some((m) => m === 'hwk' || m === 'swk')).toBe(true);
+      expect(claims.acr).toBe(MFA);
+
+      // The next login asks for the passkey just added, and it passes.
+      await ctx.clearCookies();
+      const b = await authorization(forcedClient);
+      await passwordStep(p, b.url, 'olga@pkf.test');
+      expect(await p.textContent('h1')).toBe('Two-factor authentication');
+      await p.click('#passkey-form button[type=submit]');
+      expect((await b.redeem(p)).acr).toBe(MFA);
+    });
+    await ctx.close();
   }, 60_000);
 });

@@ -298,6 +298,78 @@ describe('a passkey as the second factor', () => {
   });
 });
 
+describe('passkey enrolment at login', () => {
+  it('under forceMfa with U2F alone, a user without a passkey adds one during the login, which then goes on: amr hwk + mfa', async () => {
+    const user = await newUser();
+    await setPolicy({ ...POLICY, forceMfa: true, secondFactors: ['SECOND_FACTOR_TYPE_U2F'] });
+    try {
+      const { browser, f, page } = await atSecondFactor(user.email);
+      expect(page).toContain('<h1>Add a passkey</h1>');
+      expect(page).not.toContain('name="code"');
+      const c = ceremonyOnPage(page, 'enrol-passkey')!;
+      expect(c.options.user.id).toBeDefined();
+      const post = (handle: string, response: unknown, name = 'Phone') =>
+        browser.post('/ui/login/second-factor/passkey-enrol', {
+          csrf: formField(page, 'csrf')!,
+          pending: formField(page, 'pending')!,
+          handle,
+          response: JSON.stringify(response),
+          name,
+        });
+      const authenticator = new SoftAuthenticator(t.issuer);
+      // An answer for another site adds nothing and signs nobody in.
+      const wrong = await post(c.handle, authenticator.register(c.options, { origin: 'https://evil.test' }));
+      expect(wrong.status).toBe(400);
+      const wrongPage = await wrong.text();
+      expect(wrongPage).toContain('not valid for this site');
+      expect(await t.db.prisma.passkey.count({ where: { userId: user.id } })).toBe(0);
+      expect(browser.cookies.has('iam_session')).toBe(false);
+
+      const again = ceremonyOnPage(wrongPage, 'enrol-passkey')!;
+      const claims = await f.redeem(await post(again.handle, authenticator.register(again.options)));
+      expect(claims.amr).toEqual(expect.arrayContaining(['pwd', 'hwk', 'mfa']));
+      expect(claims.acr).toBe(MFA);
+      expect(await t.db.prisma.passkey.count({ where: { userId: user.id } })).toBe(1);
+      expect(await events('mfa.passkey.registered', user.id)).toHaveLength(1);
+
+      // The next login asks for that passkey rather than for a new one.
+      const next = await atSecondFactor(user.email);
+      expect(ceremonyOnPage(next.page, 'passkey-form')).toBeDefined();
+      expect(ceremonyOnPage(next.page, 'enrol-passkey')).toBeUndefined();
+    } finally {
+      await setPolicy(POLICY);
+    }
+  });
+
+  it('a sealed login it does not know, or a form without its CSRF token, enrols nothing', async () => {
+    const user = await newUser();
+    await setPolicy({ ...POLICY, forceMfa: true, secondFactors: ['SECOND_FACTOR_TYPE_U2F'] });
+    try {
+      const { browser, page } = await atSecondFactor(user.email);
+      const c = ceremonyOnPage(page, 'enrol-passkey')!;
+      const response = JSON.stringify(new SoftAuthenticator(t.issuer).register(c.options));
+      const forged = await browser.post('/ui/login/second-factor/passkey-enrol', {
+        csrf: formField(page, 'csrf')!,
+        pending: 'junk',
+        handle: c.handle,
+        response,
+        name: 'X',
+      });
+      expect(forged.status).toBe(400);
+      const noCsrf = await browser.post('/ui/login/second-factor/passkey-enrol', {
+        pending: formField(page, 'pending')!,
+        handle: c.handle,
+        response,
+        name: 'X',
+      });
+      expect(noCsrf.status).toBe(403);
+      expect(await t.db.prisma.passkey.count({ where: { userId: user.id } })).toBe(0);
+    } finally {
+      await setPolicy(POLICY);
+    }
+  });
+});
+
 describe('passwordless login', () => {
   async function emailPage() {
     const browser = new Browser(t.issuer);
@@ -416,6 +488,64 @@ describe('managing passkeys', () => {
     expect(removed.status).toBe(200);
     expect(await t.db.prisma.passkey.count({ where: { id } })).toBe(0);
     expect(await events('mfa.passkey.removed', user.id)).toHaveLength(1);
+  });
+
+  it('under forceMfa keeps the last accepted second factor, TOTP or passkey, whichever page removes it; an admin reset still clears them', async () => {
+    const user = await newUser();
+    const browser = await signedIn(user.email);
+    await enrolFromAccount(browser);
+    const removeTotp = async () => {
+      const page = await (await browser.get('/ui/account/totp')).text();
+      return browser.post('/ui/account/totp/remove', { csrf: formField(page, 'csrf')!, password: PASSWORD });
+    };
+    const removeKey = async (id: string) => {
+      const page = await (await browser.get('/ui/account/passkeys')).text();
+      return browser.post('/ui/account/passkeys/remove', { csrf: formField(page, 'csrf')!, passkey: id, password: PASSWORD });
+    };
+    const totpRow = () => t.db.prisma.userTotp.findFirst({ where: { tenantId, userId: user.id } });
+    await setPolicy({ ...POLICY, forceMfa: true });
+    try {
+      // TOTP alone: its removal is refused, the secret and the recovery codes stay.
+      const refused = await removeTotp();
+      expect(refused.status).toBe(409);
+      expect(await refused.text()).toContain('this is your last one');
+      expect((await totpRow())?.confirmedAt).toBeTruthy();
+      expect(await t.db.prisma.recoveryCode.count({ where: { tenantId, userId: user.id, usedAt: null } })).toBe(10);
+      expect(await events('mfa.totp.removed', user.id)).toHaveLength(0);
+
+      // With a passkey beside it, TOTP may go; then the passkey is the last one.
+      expect((await addPasskey(browser, new SoftAuthenticator(t.issuer))).status).toBe(200);
+      const id = (await t.db.prisma.passkey.findFirstOrThrow({ where: { userId: user.id } })).id;
+      expect((await removeTotp()).status).toBe(200);
+      expect(await totpRow()).toBeNull();
+      const last = await removeKey(id);
+      expect(last.status).toBe(409);
+      expect(await last.text()).toContain('this is your last one');
+      expect(await t.db.prisma.passkey.count({ where: { id } })).toBe(1);
+
+      // Only the factors the policy accepts count: with U2F alone, TOTP keeps nothing.
+      await enrolFromAccount(browser);
+      await setPolicy({ ...POLICY, forceMfa: true, secondFactors: ['SECOND_FACTOR_TYPE_U2F'] });
+      expect((await removeKey(id)).status).toBe(409);
+      expect(await t.db.prisma.passkey.count({ where: { id } })).toBe(1);
+      expect((await removeTotp()).status).toBe(200);
+      expect(await totpRow()).toBeNull();
+
+      // The admin's reset through the API is how a user who lost every factor gets back in: not refused.
+      expect((await call(t.app, admin, 'DELETE', `/api/v3/users/${user.id}/second-factors`)).statusCode).toBe(204);
+      expect(await t.db.prisma.passkey.count({ where: { userId: user.id } })).toBe(0);
+    } finally {
+      await setPolicy(POLICY);
+    }
+  });
+
+  it('without forceMfa the last factor may go', async () => {
+    const user = await newUser();
+    const browser = await signedIn(user.email);
+    await enrolFromAccount(browser);
+    const page = await (await browser.get('/ui/account/totp')).text();
+    expect((await browser.post('/ui/account/totp/remove', { csrf: formField(page, 'csrf')!, password: PASSWORD })).status).toBe(200);
+    expect(await t.db.prisma.userTotp.count({ where: { tenantId, userId: user.id } })).toBe(0);
   });
 
   it("cannot touch another user's passkey", async () => {

@@ -1,7 +1,7 @@
 // Recovery and the account page in a real browser (Debian's Chromium through playwright-core),
 // with the reset link read from a real mail (smtp-server in process).
 import { type Browser, type Page } from 'playwright-core';
-import { chromiumPresent, launchChromium, screenshotOnFailure } from './helpers/chromium.js';
+import { chromiumPresent, docScreenshot, launchChromium, screenshotOnFailure } from './helpers/chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenant, startTestApp, type TestApp } from './helpers/app.js';
 import { startMailCatcher, type MailCatcher } from './helpers/mail.js';
@@ -91,6 +91,7 @@ describe.skipIf(!chromiumPresent)('recovery in Chromium', () => {
       await Promise.all([page.waitForNavigation(), page.click('text=Forgot password?')]);
       expect(await page.inputValue('#login')).toBe('carla');
       expect(await contrastOf(page, '#forgot-help', 'color')).toBeGreaterThanOrEqual(4.5);
+      await docScreenshot(page, 'forgot-password');
       const before = smtp.mails.length;
       await Promise.all([page.waitForNavigation(), page.click('button:has-text("Send reset link")')]);
       expect(await page.textContent('[role=status]')).toContain('If an account with this email or username exists');
@@ -148,6 +149,7 @@ describe.skipIf(!chromiumPresent)('recovery in Chromium', () => {
       expect(await page.locator('tbody tr').count()).toBe(3);
       expect(await page.locator('tbody tr', { hasText: 'Mine/1.0' }).textContent()).toContain('(this browser)');
       expect(await page.textContent('tbody')).toContain('Theirs/1.0');
+      await docScreenshot(page, 'account');
 
       // Sign out the other browser: its cookie stops working there and at the validate route.
       await Promise.all([page.waitForNavigation(), page.locator('tbody tr', { hasText: 'Theirs/1.0' }).locator('button').click()]);

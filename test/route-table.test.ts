@@ -54,6 +54,8 @@ const ROUTES: Line[] = [
     tenantWide: true,
     body: () => ({ data: { type: 'loginPolicy', attributes: { forceMfa: true } } }),
   },
+  { method: 'PUT', url: '/api/v3/tenants/logo', auth: 'admin', tenantWide: true },
+  { method: 'DELETE', url: '/api/v3/tenants/logo', auth: 'admin', tenantWide: true },
   { method: 'POST', url: '/api/v3/users/accept-terms', auth: 'user', tenantWide: true },
   { method: 'GET', url: '/api/v3/session/validate-token', auth: 'none' },
   { method: 'GET', url: '/api/v3/tenants', auth: 'sky' },

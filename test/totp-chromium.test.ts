@@ -3,7 +3,7 @@
 // openid-client redeems the codes and reads amr/acr from the ID tokens.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { chromiumPresent, launchChromium, screenshotOnFailure, startCallback } from './helpers/chromium.js';
+import { chromiumPresent, docScreenshot, launchChromium, screenshotOnFailure, startCallback } from './helpers/chromium.js';
 import * as client from 'openid-client';
 import { call, createTenant, seedServiceAccountPat, type TestApp } from './helpers/app.js';
 import { seedUser, startListeningApp } from './helpers/oauth.js';
@@ -71,6 +71,7 @@ async function passwordStep(page: Page, url: string, email: string) {
 }
 
 let secret = '';
+let recoveryCodes: string[] = [];
 let context: BrowserContext;
 
 describe.skipIf(!chromiumPresent)('TOTP in Chromium', () => {
@@ -88,8 +89,11 @@ describe.skipIf(!chromiumPresent)('TOTP in Chromium', () => {
       secret = (await page.textContent('#totp-secret'))!.trim();
       expect(secret).toMatch(/^[A-Z2-7]{32}$/);
       await page.fill('input[name=code]', totpCode(secret));
+      await docScreenshot(page, 'totp-enrol');
       await submit(page);
       expect(await page.locator('#recovery-codes li').count()).toBe(10);
+      recoveryCodes = await page.locator('#recovery-codes li').allTextContents();
+      await docScreenshot(page, 'totp-recovery-codes');
       await submit(page);
       expect(await page.textContent('#totp-status')).toContain('Two-factor authentication is on');
     });
@@ -103,6 +107,7 @@ describe.skipIf(!chromiumPresent)('TOTP in Chromium', () => {
       await passwordStep(page, a.url, 'tina@totp.test');
       expect(await page.textContent('h1')).toBe('Two-factor authentication');
       await page.fill('input[name=code]', totpCode(secret, 1));
+      await docScreenshot(page, 'totp-login');
       await page.click('button[type=submit]');
       const claims = await a.redeem(page);
       expect(claims.amr).toEqual(expect.arrayContaining(['pwd', 'otp', 'mfa']));
@@ -110,6 +115,31 @@ describe.skipIf(!chromiumPresent)('TOTP in Chromium', () => {
     });
     await fresh.close();
     await context.close();
+  }, 60_000);
+
+  it('signs in with a recovery code instead of the TOTP code, once', async () => {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    await screenshotOnFailure(page, 'chromium-recovery-code', async () => {
+      const code = recoveryCodes[0]!;
+      expect(code).toMatch(/^[a-z2-9]{5}-[a-z2-9]{5}$/);
+      const a = await authorization();
+      await passwordStep(page, a.url, 'tina@totp.test');
+      expect(await page.textContent('main')).toContain('or one of your recovery codes');
+      await page.fill('input[name=code]', code);
+      await docScreenshot(page, 'recovery-code-entry');
+      await page.click('button[type=submit]');
+      expect((await a.redeem(page)).acr).toBe(MFA);
+
+      // The same code again is refused: it was used up.
+      await ctx.clearCookies();
+      const b = await authorization();
+      await passwordStep(page, b.url, 'tina@totp.test');
+      await page.fill('input[name=code]', code);
+      await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+      expect(await page.textContent('[role=alert]')).toContain('That code is not valid');
+    });
+    await ctx.close();
   }, 60_000);
 
   it('steps a password-only session up when the client asks for acr_values mfa', async () => {

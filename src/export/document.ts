@@ -38,6 +38,8 @@ export interface PcaOrgExtension {
   oidcIdps: PcaOidcIdp[];
   pats: PcaPat[];
   certificates: PcaCertificate[];
+  /** The tenant's logo (PNG or JPEG), base64: src/export/logo-section.ts. */
+  logo?: string;
 }
 
 export interface OrgExport {

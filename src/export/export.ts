@@ -3,6 +3,7 @@
 import type { Prisma } from '../platform/db.js';
 import { TENANT_ADMIN } from '../principals/principal.js';
 import { exportLoginPolicy } from './login-policy-section.js';
+import { exportedLogo } from '../tenants/logo.js';
 import { ACCESS_TOKEN_TYPES, b64, LABEL_KEYS, META_PREFIX, ORG_OWNER, PRIVACY_KEYS, type HumanUser, type MachineUser, type OrgExport } from './document.js';
 import { exportApplications } from './applications.js';
 import { exportCredentials } from './credentials.js';
@@ -69,6 +70,7 @@ export async function exportOrg(prisma: Prisma, tenantId: string, opts: ExportOp
       const credentials = await exportCredentials(tx, tenantId);
       const projectId = t.id;
       const branding = t.branding as Record<string, string>;
+      const logo = await exportedLogo(tx, tenantId);
 
       type UserRow = Awaited<ReturnType<typeof tx.user.findMany>>[number];
       const userPages = <T>(map: (u: UserRow) => T | T[]) =>
@@ -234,6 +236,7 @@ export async function exportOrg(prisma: Prisma, tenantId: string, opts: ExportOp
           oidcIdps: idps.pcaOidcIdps,
           pats: credentials.pats,
           certificates: credentials.certificates,
+          ...(logo ? { logo } : {}),
         },
       });
     },

@@ -30,6 +30,7 @@ import { caseFolder, foldCase } from '../platform/case-fold.js';
 import { serviceAccountCreate } from '../service-accounts/schemas.js';
 import { insertMany, type Columns } from '../platform/bulk-insert.js';
 import { planLoginPolicy, writeLoginPolicySection } from './login-policy-section.js';
+import { planLogo, writeLogoSection } from './logo-section.js';
 
 export interface ImportOptions {
   argon: Argon2Params;
@@ -367,6 +368,7 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
     oidcIdps,
     credentials,
     loginPolicy: planLoginPolicy(raw.loginPolicy, errors),
+    logo: planLogo(raw.pca, errors),
   };
 }
 
@@ -410,6 +412,7 @@ async function writeOrg(w: Step, plan: Plan, applications?: DefaultApplicationCo
   // A document that carries the org's applications brings its AnalyticsUI with it.
   const { operator } = await writeTenant(w, plan, plan.applications ? undefined : applications);
   await writeLoginPolicySection(w, plan.loginPolicy);
+  await writeLogoSection(w, plan.logo);
   await writeRoles(w, plan);
   await writeOidcIdps(w, plan.oidcIdps);
   const idps = await writeIdps(w, plan.idps);

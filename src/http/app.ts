@@ -36,6 +36,7 @@ import oauthRoutes from './routes/oauth.js';
 import loginRoutes from './routes/login.js';
 import loginSecondFactorRoutes from './routes/login-second-factor.js';
 import loginPolicyRoutes from './routes/login-policy.js';
+import tenantLogoRoutes from './routes/tenant-logo.js';
 import accountTotpRoutes from './routes/account-totp.js';
 import accountPasskeyRoutes from './routes/account-passkeys.js';
 import applicationRoutes from './routes/applications.js';
@@ -272,6 +273,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(loginRoutes);
   await app.register(loginSecondFactorRoutes);
   await app.register(loginPolicyRoutes);
+  await app.register(tenantLogoRoutes);
   await app.register(accountTotpRoutes);
   await app.register(accountPasskeyRoutes);
   await app.register(setPasswordRoutes);

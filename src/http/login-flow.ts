@@ -12,8 +12,9 @@ import {
   type PendingFactor,
   type SecondFactorMethod,
 } from '../oauth/second-factor.js';
-import { loginPolicyOf } from '../tenants/login-policy.js';
-import { beginPasskeyAuthentication } from '../users/passkeys.js';
+import { loginPolicyOf, SECOND_FACTOR_OTP } from '../tenants/login-policy.js';
+import { beginPasskeyAuthentication, beginPasskeyRegistration } from '../users/passkeys.js';
+import { enrolPasskeyPage } from '../ui/passkey-pages.js';
 import { beginTotpEnrolment, type MfaDeps } from '../users/totp.js';
 import { relyingPartyFor } from './passkey-rp.js';
 import { sessionOf } from '../sessions/browser-session.js';
@@ -98,7 +99,7 @@ export function mfaDeps(request: FastifyRequest): MfaDeps {
 
 /**
  * The second-factor step: the page that asks for a passkey and/or a code (whichever the
- * user has and the policy allows), or TOTP enrolment when the user has none and one is required.
+ * user has and the policy allows), or enrolment (TOTP, else a passkey) when the user has none and one is required.
  */
 export async function askSecondFactor(
   request: FastifyRequest,
@@ -115,7 +116,14 @@ export async function askSecondFactor(
         : undefined;
     return secondFactorPage(request, reply, { ...c, otp: !has || has.otp || !has.passkey, passkey });
   }
-  const enrolment = pending && (await beginTotpEnrolment(mfaDeps(request), pending.tenantId, pending.userId));
+  if (!pending) return secondFactorPage(request, reply, c);
+  const { prisma } = request.server.db;
+  // TOTP when the policy allows it (it brings recovery codes); a passkey when that is the only second factor allowed.
+  if (!(await loginPolicyOf(prisma, pending.tenantId)).secondFactors.includes(SECOND_FACTOR_OTP)) {
+    const ceremony = await beginPasskeyRegistration({ prisma }, await relyingPartyFor(request, pending.tenantId), pending.tenantId, pending.userId);
+    return enrolPasskeyPage(request, reply, { ...c, ceremony });
+  }
+  const enrolment = await beginTotpEnrolment(mfaDeps(request), pending.tenantId, pending.userId);
   if (!enrolment) return secondFactorPage(request, reply, c);
   return enrolPage(request, reply, {
     ...c,

@@ -730,6 +730,21 @@ export const OPERATION_EXAMPLES: Record<string, OperationExamples> = {
     request: { data: { type: 'loginPolicy', attributes: { forceMfa: true, secondFactors: ['SECOND_FACTOR_TYPE_OTP'], hidePasswordReset: false } } },
     response: { data: { ...loginPolicy, attributes: { ...loginPolicy.attributes, forceMfa: true } } },
   },
+  'PUT /api/v3/tenants/logo': {
+    response: {
+      data: {
+        type: 'tenantLogo',
+        id: TENANT_ID,
+        attributes: {
+          contentType: 'image/png',
+          size: 18342,
+          etag: 'q1Xr0v3nB5cWm8EXAMPLE0',
+          url: `/ui/assets/logo/${TENANT_ID}?v=q1Xr0v3nB5cWm8EXAMPLE0`,
+          updatedAt: UPDATED,
+        },
+      },
+    },
+  },
   'GET /api/v3/audit-events': { response: list('/api/v3/audit-events', [auditEvent]) },
   'POST /api/v3/audit-events/search': {
     request: { data: { action: 'user.*', outcome: 'success', from: '2026-12-01T00:00:00Z', to: '2026-12-02T00:00:00Z' } },

@@ -19,7 +19,7 @@ export type SecondFactorNeed =
   | 'none'
   /** A TOTP or recovery code, or a passkey (secondFactorsOf tells which). */
   | 'verify'
-  /** The user has no second factor and must enrol TOTP now. */
+  /** The user has no second factor and must enrol one now: TOTP when the policy allows it, else a passkey. */
   | 'enrol'
   /** A second factor is required but the policy allows none this server offers. */
   | 'unavailable';
@@ -30,13 +30,12 @@ export async function secondFactorNeed(
   who: { tenantId: string; userId: string; amr: readonly string[] },
   acrValues?: string,
 ): Promise<SecondFactorNeed> {
-  const otpAllowed = policy.secondFactors.includes(SECOND_FACTOR_OTP);
   const { otp, passkey } = await secondFactorsOf(prisma, policy, who.tenantId, who.userId);
   const enrolled = otp || passkey;
   const forced = policy.forceMfa && !(policy.forceMfaLocalOnly && who.amr.includes('ext'));
   if (!enrolled && !forced && !acrRequiresMfa(acrValues)) return 'none';
   if (enrolled) return 'verify';
-  return otpAllowed ? 'enrol' : 'unavailable';
+  return policy.secondFactors.includes(SECOND_FACTOR_OTP) || passkeysAsSecondFactor(policy) ? 'enrol' : 'unavailable';
 }
 
 /** The second factors a user has that the policy allows. */

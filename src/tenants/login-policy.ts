@@ -34,7 +34,9 @@ export const loginPolicySchema = z.strictObject({
   allowExternalIdp: z.boolean().describe('Users may sign in through an identity provider (SAML)'),
   forceMfa: z
     .boolean()
-    .describe('Every login needs a second factor (TOTP or a passkey); a user without one enrols TOTP at login (when SECOND_FACTOR_TYPE_OTP is allowed)'),
+    .describe(
+      'Every login needs a second factor (TOTP or a passkey); a user without one enrols TOTP at login when SECOND_FACTOR_TYPE_OTP is allowed, else a passkey',
+    ),
   forceMfaLocalOnly: z.boolean().describe('With forceMfa: only password logins need the second factor, identity-provider logins do not'),
   passwordlessType: z
     .enum(PASSWORDLESS_TYPES)

@@ -3,6 +3,7 @@ import type { SessionSummary } from '../sessions/manage.js';
 import type { PasswordPolicy } from '../users/password-policy.js';
 import { csrfToken } from './csrf.js';
 import { describedBy, errorBox, hidden, html, raw, sendPage } from './layout.js';
+import { logoOf } from './pages.js';
 import { passwordRules } from './recovery-pages.js';
 
 // The hosted account page: what a signed-in user sees and does about its own account.
@@ -10,6 +11,7 @@ import { passwordRules } from './recovery-pages.js';
 export interface AccountView {
   tenantId: string;
   tenantName: string;
+  logoVersion?: string;
   username: string;
   email: string;
   firstName: string;
@@ -48,7 +50,7 @@ export function accountPage(request: FastifyRequest, reply: FastifyReply, v: Acc
   const others = v.sessions.filter((s) => s.id !== v.currentSessionId).length;
   return sendPage(
     reply,
-    { title: `Your account at ${v.tenantName}`, status: v.status, brandTenantId: v.tenantId },
+    { title: `Your account at ${v.tenantName}`, status: v.status, brandTenantId: v.tenantId, logo: logoOf(v) },
     html`
 <h1>Your account at ${v.tenantName}</h1>
 ${errorBox(v.error)}

@@ -34,12 +34,17 @@ export interface PageOptions {
   status?: number;
   /** The tenant whose branding stylesheet the page links (see brandStylesheet). */
   brandTenantId?: string;
+  /** That tenant's logo, shown above the page's content: its version (src/tenants/logo.ts), when it has one, and the tenant's name. */
+  logo?: { version?: string; alt: string };
   /** The page has passkey forms: it loads PASSKEY_SCRIPT_PATH, and its CSP allows this site's scripts. */
   passkeys?: boolean;
 }
 
 /** Where the passkey script is served (src/ui/passkey-script.ts), from this site's own origin. */
 export const PASSKEY_SCRIPT_PATH = '/ui/assets/passkey.js';
+
+/** Where a tenant's logo is served; the version makes the URL change with the image, so it may be cached for long. */
+export const logoPath = (tenantId: string, version: string) => `/ui/assets/logo/${tenantId}?v=${encodeURIComponent(version)}`;
 
 export function csp(formTargets: string[] = [], scripts = false) {
   const targets = [...new Set(formTargets)].map((o) => o.replace(/[;,\s]/g, ''));
@@ -70,6 +75,7 @@ ${opts.passkeys ? html`<script src="${PASSKEY_SCRIPT_PATH}" defer></script>` : '
 </head>
 <body>
 <main class="card">
+${opts.brandTenantId && opts.logo?.version ? html`<img class="logo" src="${logoPath(opts.brandTenantId, opts.logo.version)}" alt="${opts.logo.alt}">` : ''}
 ${body}
 </main>
 </body>
@@ -127,6 +133,7 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}
 dt{font-weight:600}
 dd{margin:0}
 img.qr{display:block;margin:12px auto}
+img.logo{display:block;max-width:200px;max-height:64px;margin:0 auto 20px}
 code.secret{word-break:break-all}
 .or{text-align:center;color:#5d6678;margin:20px 0 0}
 input.name{margin-top:4px}

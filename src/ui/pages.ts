@@ -10,6 +10,8 @@ export interface LoginPageContext {
   tenantName: string;
   /** The tenant whose branding the page shows. */
   tenantId?: string;
+  /** The version of that tenant's logo, when it has one. */
+  logoVersion?: string;
   r?: string;
   /** Origins the forms' POSTs may redirect to (the client's redirect URI). */
   formTargets?: string[];
@@ -18,6 +20,9 @@ export interface LoginPageContext {
   /** Whether the "Forgot password?" link shows (the tenant's login policy may hide it). */
   passwordReset?: boolean;
 }
+
+/** The logo option of a page for a tenant (its alt text is the tenant's name). */
+export const logoOf = (c: { tenantName: string; logoVersion?: string }) => ({ version: c.logoVersion, alt: c.tenantName });
 
 /** The "Forgot password?" link, carrying the authorization request and the name typed so far. */
 function forgotLink(c: LoginPageContext, login?: string) {
@@ -46,7 +51,14 @@ ${passkeyForm(csrf, { action: '/ui/login/passkey', kind: 'authenticate', ceremon
     : raw('');
   return sendPage(
     reply,
-    { title: `Sign in to ${c.tenantName}`, formTargets: c.formTargets, status: c.status, brandTenantId: c.tenantId, passkeys: Boolean(c.passkey) },
+    {
+      title: `Sign in to ${c.tenantName}`,
+      formTargets: c.formTargets,
+      status: c.status,
+      brandTenantId: c.tenantId,
+      logo: logoOf(c),
+      passkeys: Boolean(c.passkey),
+    },
     html`
 <h1>Sign in to ${c.tenantName}</h1>
 ${errorBox(c.error)}
@@ -66,7 +78,7 @@ ${forgotLink(c)}`,
 export function passwordPage(request: FastifyRequest, reply: FastifyReply, c: LoginPageContext & { email: string; error?: string; status?: number }) {
   return sendPage(
     reply,
-    { title: `Sign in to ${c.tenantName}`, formTargets: c.formTargets, status: c.status, brandTenantId: c.tenantId },
+    { title: `Sign in to ${c.tenantName}`, formTargets: c.formTargets, status: c.status, brandTenantId: c.tenantId, logo: logoOf(c) },
     html`
 <h1>Sign in to ${c.tenantName}</h1>
 ${errorBox(c.error)}
@@ -124,6 +136,10 @@ export function continuePage(reply: FastifyReply, target: string) {
 }
 
 /** The answer to a form whose CSRF token does not check out. */
+/** The last-factor rule's refusal (src/users/last-factor.ts), as the account pages say it. */
+export const LAST_FACTOR_MESSAGE =
+  'Your organisation requires a second factor, and this is your last one. Add another passkey or an authenticator app first, then remove this one.';
+
 export const refuseForm = (reply: FastifyReply) =>
   messagePage(reply, 'Form expired', 'The form expired or was not sent by this site. Go back, reload the page and try again.', 403);
 

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Ceremony, PasskeySummary } from '../users/passkeys.js';
+import type { Ceremony, PasskeySummary, RegistrationResult } from '../users/passkeys.js';
 import { csrfToken } from './csrf.js';
 import { errorBox, hidden, html, raw, sendPage, type Raw } from './layout.js';
 
@@ -30,6 +30,43 @@ ${c.extra ?? ''}
 <button type="submit"${c.secondary ? raw(' class="secondary"') : ''}>${c.label}</button>
 <p class="muted passkey-status" role="status"></p>
 </form>`;
+}
+
+/** Why adding a passkey failed, as the account page and the login's enrolment say it. */
+export const REGISTRATION_ERRORS: Record<Exclude<RegistrationResult, { ok: true }>['reason'], string> = {
+  challenge: 'This form expired. Try adding the passkey again.',
+  invalid: 'The passkey could not be added: the browser’s answer was not valid for this site.',
+  duplicate: 'This passkey is already registered.',
+  limit: 'You have as many passkeys as an account may have. Remove one first.',
+  name: 'Give the passkey a name of at most 64 characters.',
+};
+
+const PASSKEY_NAME_INPUT = html`<label for="passkey-name">Name</label>
+<input id="passkey-name" class="name" name="name" type="text" maxlength="64" required placeholder="For example: work laptop">`;
+
+/** Passkey enrolment required at login: the tenant allows passkeys alone as the second factor and the user has none yet. */
+export function enrolPasskeyPage(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  c: { tenantName: string; pending: string; ceremony: Ceremony<unknown>; formTargets?: string[]; error?: string; status?: number },
+) {
+  return sendPage(
+    reply,
+    { title: 'Add a passkey', formTargets: c.formTargets, status: c.status, passkeys: true },
+    html`
+<h1>Add a passkey</h1>
+${errorBox(c.error)}
+<p>${c.tenantName} requires a second factor when you sign in. Add a passkey now: your device, a password manager or a security key keeps it, and it confirms your next sign-ins.</p>
+${passkeyForm(csrfToken(request, reply), {
+  action: '/ui/login/second-factor/passkey-enrol',
+  kind: 'register',
+  ceremony: c.ceremony,
+  fields: { pending: c.pending },
+  label: 'Add a passkey',
+  id: 'enrol-passkey',
+  extra: PASSKEY_NAME_INPUT,
+})}`,
+  );
 }
 
 const when = (d: Date | null) => (d ? d.toISOString().replace('T', ' ').slice(0, 16) + ' UTC' : 'never');
@@ -86,8 +123,7 @@ ${passkeyForm(csrf, {
   ceremony: c.ceremony,
   label: 'Add a passkey',
   id: 'add-passkey',
-  extra: html`<label for="passkey-name">Name</label>
-<input id="passkey-name" class="name" name="name" type="text" maxlength="64" required placeholder="For example: work laptop">`,
+  extra: PASSKEY_NAME_INPUT,
 })}
 <p class="links"><a href="/ui/account">Back to your account</a></p>`,
   );

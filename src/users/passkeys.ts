@@ -11,7 +11,7 @@ import {
 import { audit, type AuditActor } from '../audit/audit.js';
 import type { Prisma } from '../platform/db.js';
 import { isUuid } from '../platform/ids.js';
-import type { LoginPolicy } from '../tenants/login-policy.js';
+import { isLastSecondFactor } from './last-factor.js';
 import { claimLoginAttempt, clientAddressKey, failedLogin, recordSuccessfulLogin } from './lockout.js';
 import type { MfaDeps } from './totp.js';
 
@@ -189,6 +189,29 @@ export async function finishPasskeyRegistration(
 }
 
 /**
+ * A passkey added during a login that requires a second factor the user lacks: the
+ * attestation is that factor, so the attempt goes through the login throttle like a code
+ * (the password step left it counted until the second factor passes).
+ */
+export async function enrolPasskeyAtLogin(
+  deps: MfaDeps,
+  rp: RelyingParty,
+  input: { tenantId: string; userId: string; handle: string; response: string; name: string | undefined; clientIp?: string },
+): Promise<RegistrationResult | { ok: false; reason: 'throttled'; lockedNow?: boolean }> {
+  const { prisma } = deps;
+  const address = clientAddressKey(input.clientIp);
+  const claim = await claimLoginAttempt(prisma, input.tenantId, input.userId, { address, policy: deps.throttle });
+  if (!claim.admitted) return { ok: false, reason: 'throttled', lockedNow: claim.lockedNow };
+  const result = await finishPasskeyRegistration(deps, rp, input);
+  if (!result.ok) {
+    const { lockedNow } = await failedLogin(prisma, input.tenantId, input.userId, { address, policy: deps.throttle, claimed: true });
+    return lockedNow ? { ok: false, reason: 'throttled', lockedNow } : result;
+  }
+  await recordSuccessfulLogin(prisma, input.tenantId, input.userId, { address });
+  return result;
+}
+
+/**
  * Starts a passkey check: for a known user (the second factor) the options name that
  * user's credentials and prefer user verification; for a passwordless login they name
  * none (the authenticator offers its discoverable credentials) and require it.
@@ -320,26 +343,13 @@ export async function renamePasskey(deps: Pick<MfaDeps, 'prisma' | 'origin'>, te
 
 export type RemovalResult = 'removed' | 'not-found' | 'last-factor';
 
-/**
- * The signed-in user removes one of their passkeys. When the policy forces MFA, the last
- * second factor (no TOTP, no other passkey) stays: the user could not sign in without it.
- */
-export async function removePasskey(
-  deps: Pick<MfaDeps, 'prisma' | 'origin'>,
-  policy: LoginPolicy,
-  tenantId: string,
-  userId: string,
-  id: string,
-): Promise<RemovalResult> {
+/** The signed-in user removes one of their passkeys, unless the last-factor rule (./last-factor.ts) keeps it. */
+export async function removePasskey(deps: Pick<MfaDeps, 'prisma' | 'origin'>, tenantId: string, userId: string, id: string): Promise<RemovalResult> {
   if (!isUuid(id)) return 'not-found';
   return deps.prisma.$transaction(async (tx) => {
     const row = await tx.passkey.findUnique({ where: { tenantId_id: { tenantId, id } } });
     if (!row || row.userId !== userId) return 'not-found';
-    if (policy.forceMfa) {
-      const others = await tx.passkey.count({ where: { tenantId, userId, id: { not: id } } });
-      const totp = await tx.userTotp.findUnique({ where: { tenantId_userId: { tenantId, userId } }, select: { confirmedAt: true } });
-      if (others === 0 && !totp?.confirmedAt) return 'last-factor';
-    }
+    if (await isLastSecondFactor(tx, tenantId, userId, { passkeyId: id })) return 'last-factor';
     await tx.passkey.delete({ where: { id } });
     await audit(
       tx,

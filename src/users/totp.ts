@@ -5,6 +5,7 @@ import type { Prisma } from '../platform/db.js';
 import { seal, unseal } from '../platform/sealed.js';
 import type { ServiceContext } from '../principals/context.js';
 import { assertMayActOn } from '../principals/policy.js';
+import { isLastSecondFactor } from './last-factor.js';
 import { claimLoginAttempt, clientAddressKey, failedLogin, recordSuccessfulLogin, type ThrottlePolicy } from './lockout.js';
 import { consumeRecoveryCode, replaceRecoveryCodes } from './recovery-codes.js';
 import { findUser } from './service.js';
@@ -191,12 +192,14 @@ async function removeFactors(tx: Pick<Prisma, 'userTotp' | 'recoveryCode'>, tena
   return count > 0;
 }
 
-/** The signed-in user removes their own TOTP (after proving the password or a code). */
-export async function removeOwnTotp(deps: MfaDeps, tenantId: string, userId: string) {
-  await deps.prisma.$transaction(async (tx) => {
+/** The signed-in user removes their own TOTP (after proving the password or a code), unless the last-factor rule (./last-factor.ts) keeps it. */
+export async function removeOwnTotp(deps: MfaDeps, tenantId: string, userId: string): Promise<'removed' | 'last-factor'> {
+  return deps.prisma.$transaction(async (tx) => {
+    if (await isLastSecondFactor(tx, tenantId, userId, { totp: true })) return 'last-factor';
     if (await removeFactors(tx, tenantId, userId)) {
       await audit(tx, { kind: 'user', id: userId }, { tenantId, action: 'mfa.totp.removed', targetType: 'user', targetId: userId }, deps.origin);
     }
+    return 'removed';
   });
 }
 

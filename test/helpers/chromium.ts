@@ -23,6 +23,17 @@ export async function screenshotOnFailure(page: Page, name: string, run: () => P
   }
 }
 
+/**
+ * A screenshot for the docs (docs/img/<name>.png) when UPDATE_SCREENSHOTS=1, else beside the
+ * other test artifacts: at 800x700, so that the images stay small and alike.
+ */
+export async function docScreenshot(page: Page, name: string) {
+  const dir = process.env.UPDATE_SCREENSHOTS === '1' ? 'docs/img' : 'test-artifacts';
+  mkdirSync(dir, { recursive: true });
+  await page.setViewportSize({ width: 800, height: 700 });
+  await page.screenshot({ path: `${dir}/${name}.png` });
+}
+
 /** A client's redirect URI that answers "callback reached": where a browser lands after the login. */
 export async function startCallback(): Promise<{ redirectUri: string; close(): Promise<void> }> {
   const port = await freePort();

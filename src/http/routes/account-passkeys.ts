@@ -1,18 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import { checkPassword } from '../../oauth/login.js';
-import { loginPolicyOf } from '../../tenants/login-policy.js';
-import {
-  beginPasskeyRegistration,
-  finishPasskeyRegistration,
-  listPasskeys,
-  removePasskey,
-  renamePasskey,
-  type RegistrationResult,
-} from '../../users/passkeys.js';
+import { beginPasskeyRegistration, finishPasskeyRegistration, listPasskeys, removePasskey, renamePasskey } from '../../users/passkeys.js';
 import { csrfValid } from '../../ui/csrf.js';
-import { refuseForm } from '../../ui/pages.js';
-import { accountPasskeysPage } from '../../ui/passkey-pages.js';
+import { LAST_FACTOR_MESSAGE, refuseForm } from '../../ui/pages.js';
+import { accountPasskeysPage, REGISTRATION_ERRORS } from '../../ui/passkey-pages.js';
 import { mfaDeps } from '../login-flow.js';
 import { relyingPartyFor } from '../passkey-rp.js';
 import { accountUserOf } from '../session-cookie.js';
@@ -26,14 +18,6 @@ const hide = { hide: true };
 const field = (body: unknown, name: string): string => {
   const v = (body as Record<string, unknown> | undefined)?.[name];
   return typeof v === 'string' ? v : '';
-};
-
-const REGISTRATION_ERRORS: Record<Exclude<RegistrationResult, { ok: true }>['reason'], string> = {
-  challenge: 'This form expired. Try adding the passkey again.',
-  invalid: 'The passkey could not be added: the browser’s answer was not valid for this site.',
-  duplicate: 'This passkey is already registered.',
-  limit: 'You have as many passkeys as an account may have. Remove one first.',
-  name: 'Give the passkey a name of at most 64 characters.',
 };
 
 export default async function accountPasskeyRoutes(app: FastifyInstance) {
@@ -93,14 +77,8 @@ export default async function accountPasskeyRoutes(app: FastifyInstance) {
       password && password.length <= 1024 ? await checkPassword(prisma, app.config, u.tenantId, u.username, password, request.ip, request.id) : undefined;
     if (proof && !proof.ok && proof.lockedNow) request.settleInvalidations = true;
     if (!proof?.ok || proof.userId !== u.userId) return show(request, reply, u, { error: 'The password is not valid.', status: 401 });
-    const policy = await loginPolicyOf(prisma, u.tenantId);
-    const outcome = await removePasskey(mfaDeps(request), policy, u.tenantId, u.userId, field(request.body, 'passkey'));
-    if (outcome === 'last-factor') {
-      return show(request, reply, u, {
-        error: 'Your organisation requires a second factor, and this passkey is your last one. Add another passkey or an authenticator app first.',
-        status: 409,
-      });
-    }
+    const outcome = await removePasskey(mfaDeps(request), u.tenantId, u.userId, field(request.body, 'passkey'));
+    if (outcome === 'last-factor') return show(request, reply, u, { error: LAST_FACTOR_MESSAGE, status: 409 });
     if (outcome === 'not-found') return show(request, reply, u, { error: 'That passkey is not one of yours.', status: 404 });
     return show(request, reply, u, { notice: 'The passkey was removed.' });
   });

@@ -12,7 +12,7 @@ import {
 } from '../../users/totp.js';
 import { accountTotpPage } from '../../ui/account-totp-page.js';
 import { csrfValid } from '../../ui/csrf.js';
-import { refuseForm } from '../../ui/pages.js';
+import { LAST_FACTOR_MESSAGE, refuseForm } from '../../ui/pages.js';
 import { enrolPage, recoveryCodesPage } from '../../ui/second-factor-pages.js';
 import { mfaDeps } from '../login-flow.js';
 import { accountUserOf } from '../session-cookie.js';
@@ -128,7 +128,8 @@ export default async function accountTotpRoutes(app: FastifyInstance) {
   app.post('/ui/account/totp/remove', { schema: hide, config: limit }, async (request, reply) => {
     const u = await reproven(request, reply);
     if (!u) return reply;
-    await removeOwnTotp(mfaDeps(request), u.tenantId, u.userId);
+    if ((await removeOwnTotp(mfaDeps(request), u.tenantId, u.userId)) === 'last-factor')
+      return show(request, reply, u, { error: LAST_FACTOR_MESSAGE, status: 409 });
     return show(request, reply, u, { notice: 'The authenticator app was removed. Two-factor authentication is off.' });
   });
 }

@@ -4,6 +4,7 @@ import { argon2Params } from '../../platform/passwords.js';
 import { isUuid } from '../../platform/ids.js';
 import type { Principal } from '../../principals/principal.js';
 import { endUserSessions, liveSessions } from '../../sessions/manage.js';
+import { logoVersionOf } from '../../tenants/logo.js';
 import { accountPage } from '../../ui/account-pages.js';
 import { csrfValid } from '../../ui/csrf.js';
 import { messagePage } from '../../ui/pages.js';
@@ -38,6 +39,7 @@ export default async function accountRoutes(app: FastifyInstance) {
     return accountPage(request, reply, {
       tenantId: p.tenantId,
       tenantName: user.tenant.name,
+      logoVersion: await logoVersionOf(app.db.prisma, p.tenantId),
       username: user.username,
       email: user.email,
       firstName: user.firstName,

@@ -4,10 +4,11 @@ import { openAuthRequest } from '../../oauth/authorize.js';
 import { openWaitingFactor, sealWaitingFactor, secondFactorNeed, spendPassedFactor, type PendingFactor } from '../../oauth/second-factor.js';
 import { sessionOf } from '../../sessions/browser-session.js';
 import { loginPolicyOf } from '../../tenants/login-policy.js';
-import { finishPasskeyAuthentication } from '../../users/passkeys.js';
+import { enrolPasskeyAtLogin, finishPasskeyAuthentication } from '../../users/passkeys.js';
 import { confirmTotpEnrolment, verifySecondFactor } from '../../users/totp.js';
 import { csrfValid } from '../../ui/csrf.js';
 import { messagePage, refuseForm } from '../../ui/pages.js';
+import { REGISTRATION_ERRORS } from '../../ui/passkey-pages.js';
 import { askSecondFactor, continueAfterSecondFactor, mfaDeps, showCodesThenContinue } from '../login-flow.js';
 import { relyingPartyFor } from '../passkey-rp.js';
 import { sessionSecretOf } from '../session-cookie.js';
@@ -20,6 +21,7 @@ const hide = { hide: true };
 const WRONG_CODE = 'That code is not valid. Enter the current code from your authenticator app, or an unused recovery code.';
 const EXPIRED = 'This sign-in has expired. Go back to the application and sign in again.';
 const PASSKEY_FAILED = 'That passkey could not confirm your sign-in. Try again, or use another way.';
+const ENROL_FAILED = { ...REGISTRATION_ERRORS, throttled: 'Too many attempts. Wait a few minutes, then sign in again.' };
 
 const field = (body: unknown, name: string): string | undefined => {
   const v = (body as Record<string, unknown> | undefined)?.[name];
@@ -107,6 +109,27 @@ export default async function loginSecondFactorRoutes(app: FastifyInstance) {
       return askSecondFactor(request, reply, { need: 'enrol', pending: sealed, ...ctx, error: WRONG_CODE, status: 401 });
     }
     return showCodesThenContinue(request, reply, check.recoveryCodes ?? [], p, ctx.formTargets);
+  });
+
+  app.post('/ui/login/second-factor/passkey-enrol', { schema: hide, config: loginLimit }, async (request, reply) => {
+    if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
+    const sealed = field(request.body, 'pending');
+    const p = openWaitingFactor(app.masterKey, sealed);
+    if (!p || !sealed) return messagePage(reply, 'Cannot sign in', EXPIRED, 400);
+    const result = await enrolPasskeyAtLogin(mfaDeps(request), await relyingPartyFor(request, p.tenantId), {
+      tenantId: p.tenantId,
+      userId: p.userId,
+      handle: field(request.body, 'handle') ?? '',
+      response: field(request.body, 'response') ?? '',
+      name: field(request.body, 'name'),
+      clientIp: request.ip,
+    });
+    if (!result.ok) {
+      if ('lockedNow' in result && result.lockedNow) request.settleInvalidations = true;
+      const status = result.reason === 'throttled' ? 429 : result.reason === 'duplicate' ? 409 : 400;
+      return askSecondFactor(request, reply, { need: 'enrol', pending: sealed, ...(await contextOf(p)), error: ENROL_FAILED[result.reason], status });
+    }
+    return continueAfterSecondFactor(request, reply, p, result.passkey.backedUp ? 'swk' : 'hwk');
   });
 
   app.post('/ui/login/continue', { schema: hide, config: loginLimit }, async (request, reply) => {

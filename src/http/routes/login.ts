@@ -13,6 +13,7 @@ import { forgotPage, resetRequestedPage } from '../../ui/recovery-pages.js';
 import { brandStylesheet } from '../../ui/branding.js';
 import { isUuid } from '../../platform/ids.js';
 import { AppError } from '../../platform/errors.js';
+import { logoVersionOf, servedLogo } from '../../tenants/logo.js';
 import { requestPasswordReset, showPasswordReset } from '../../users/recovery.js';
 import { finishLogin, mfaDeps, returnPath } from '../login-flow.js';
 import { relyingPartyFor } from '../passkey-rp.js';
@@ -39,7 +40,13 @@ async function resolve(request: FastifyRequest, r: string | undefined, next?: un
   const target = r ? await loginTargetOf(request.server.db.prisma, request.server.masterKey, r) : await hostTarget(request);
   if (typeof target === 'string') return target;
   const back = r ? undefined : returnPath(next);
-  return { ...target, passwordReset: await showPasswordReset(request.server.db.prisma, target.tenantId), ...(back ? { next: back } : {}) };
+  const { prisma } = request.server.db;
+  return {
+    ...target,
+    passwordReset: await showPasswordReset(prisma, target.tenantId),
+    logoVersion: await logoVersionOf(prisma, target.tenantId),
+    ...(back ? { next: back } : {}),
+  };
 }
 
 async function hostTarget(request: FastifyRequest) {
@@ -83,6 +90,20 @@ export default async function loginRoutes(app: FastifyInstance) {
     const tenant = id && isUuid(id) ? await app.db.prisma.tenant.findUnique({ where: { id }, select: { branding: true, state: true } }) : null;
     const css = tenant?.state === 'active' ? brandStylesheet(tenant.branding as Record<string, unknown>) : '';
     return reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=300').send(css);
+  });
+
+  // The tenant's logo, from this origin (the pages' CSP: img-src 'self'). Its URL carries its
+  // version, so that URL may be cached for a year; an older version's URL is answered with
+  // the current logo and a short cache.
+  app.get('/ui/assets/logo/:tenantId', { schema: hide }, async (request, reply) => {
+    const { tenantId } = request.params as { tenantId: string };
+    const logo = isUuid(tenantId) ? await servedLogo(app.db.prisma, tenantId) : undefined;
+    if (!logo) return reply.code(404).header('cache-control', 'no-store').type('text/plain; charset=utf-8').send('No logo');
+    const etag = `"${logo.etag}"`;
+    const current = (request.query as Record<string, unknown>).v === logo.etag;
+    reply.header('etag', etag).header('cache-control', current ? 'public, max-age=31536000, immutable' : 'public, max-age=300');
+    if (request.headers['if-none-match']?.split(',').some((t) => t.trim().replace(/^W\//, '') === etag)) return reply.code(304).send();
+    return reply.type(logo.contentType).send(logo.data);
   });
 
   app.get('/ui/login', { schema: hide }, async (request, reply) => {
