@@ -222,7 +222,7 @@ export async function exportOrg(prisma: Prisma, tenantId: string, opts: ExportOp
               size,
               (after?: { userId: string }) =>
                 tx.groupMembership.findMany({
-                  where: { groupId: g.id, ...(after ? { userId: { gt: after.userId } } : {}) },
+                  where: { tenantId, groupId: g.id, ...(after ? { userId: { gt: after.userId } } : {}) },
                   orderBy: { userId: 'asc' },
                   take: size,
                   select: { userId: true },

@@ -746,6 +746,9 @@ export async function importOrg(prisma: Prisma, raw: unknown, index: number, opt
       { timeout: 30 * 60_000, maxWait: 60_000 },
     );
     done(result, n);
+    // The planner's statistics still describe the tables before a large import: until autovacuum
+    // catches up, paged reads of the new rows (an export, a user list) would sort whole tables.
+    if (n.created >= 10_000) await prisma.$executeRawUnsafe('ANALYZE "User", "ServiceAccount", "GroupMembership", "RoleAssignment"');
   } catch (err) {
     if (err instanceof DryRun) {
       done(result, n);
