@@ -748,7 +748,8 @@ export async function importOrg(prisma: Prisma, raw: unknown, index: number, opt
     done(result, n);
     // The planner's statistics still describe the tables before a large import: until autovacuum
     // catches up, paged reads of the new rows (an export, a user list) would sort whole tables.
-    if (n.created >= 10_000) await prisma.$executeRawUnsafe('ANALYZE "User", "ServiceAccount", "GroupMembership", "RoleAssignment"');
+    // Statistics only: the org has landed whatever happens here.
+    if (n.created >= 10_000) await prisma.$executeRawUnsafe('ANALYZE "User", "ServiceAccount", "GroupMembership", "RoleAssignment"').catch(() => undefined);
   } catch (err) {
     if (err instanceof DryRun) {
       done(result, n);
