@@ -31,7 +31,7 @@ const duration = z
 export const loginPolicySchema = z.strictObject({
   allowUsernamePassword: z.boolean().describe('Users may sign in with a password'),
   allowRegister: z.boolean().describe('Stored for ZITADEL compatibility; this server has no self-registration'),
-  allowExternalIdp: z.boolean().describe('Users may sign in through an identity provider (SAML)'),
+  allowExternalIdp: z.boolean().describe('Users may sign in through an identity provider (SAML or OpenID Connect)'),
   forceMfa: z
     .boolean()
     .describe(
@@ -43,7 +43,7 @@ export const loginPolicySchema = z.strictObject({
     .describe('PASSWORDLESS_TYPE_ALLOWED (with MULTI_FACTOR_TYPE_U2F_WITH_VERIFICATION in multiFactors): the login page offers "Sign in with a passkey"'),
   hidePasswordReset: z.boolean().describe('The login page offers no "forgot password" link'),
   ignoreUnknownUsernames: z.boolean().describe('An unknown login name goes on to the password step instead of being reported as unknown'),
-  allowDomainDiscovery: z.boolean().describe('Stored for the email-domain routing to identity providers'),
+  allowDomainDiscovery: z.boolean().describe('A login name whose email domain an active identity provider claims goes to that provider from the email step'),
   disableLoginWithEmail: z.boolean().describe('The login name must be the username; an email address is refused'),
   disableLoginWithPhone: z.boolean().describe('Stored; users have no phone numbers here'),
   secondFactors: z
