@@ -311,6 +311,25 @@ describe('domain routing, just-in-time users, auto-linking', () => {
     expect(await t.db.prisma.user.count({ where: { tenantId, email: 'carol@corp.test' } })).toBe(0);
   });
 
+  it('creates no user when the tenant turned IdP logins off while the user was at the IdP', async () => {
+    idp.accounts.gina = { email: 'gina@corp.test', email_verified: true, given_name: 'Gina', family_name: 'G' };
+    const browser = new Browser(t.issuer);
+    const go = await toIdp(browser, 'gina@corp.test');
+    expect(go.idpUrl?.startsWith(`${idp.issuer}/auth?`)).toBe(true);
+    const callback = await signInAtIdp(idp.browser(), go.idpUrl!, 'gina');
+    const before = (await call(t.app, adminPat, 'GET', '/api/v3/tenants/login-policy')).json().data.attributes;
+    const off = await call(t.app, adminPat, 'PUT', '/api/v3/tenants/login-policy', {
+      data: { type: 'loginPolicy', attributes: { ...before, allowExternalIdp: false } },
+    });
+    expect(off.statusCode, off.body).toBe(200);
+    try {
+      expect(await refusalPage(await browser.get(callback), 403)).toMatch(/turned off/);
+      expect(await t.db.prisma.user.count({ where: { tenantId, email: 'gina@corp.test' } })).toBe(0);
+    } finally {
+      await call(t.app, adminPat, 'PUT', '/api/v3/tenants/login-policy', { data: { type: 'loginPolicy', attributes: before } });
+    }
+  });
+
   it('auto-links an existing unlinked user by a verified email, and refuses when email_verified is false', async () => {
     const dave = await seedUser(t, tenantId, { email: 'dave@acme.test', password: 'Correct-Horse-9' });
     const erin = await seedUser(t, tenantId, { email: 'erin@acme.test', password: 'Correct-Horse-9' });

@@ -10,6 +10,7 @@ import { isUuid } from '../platform/ids.js';
 import { rolesHeldBy } from '../principals/policy.js';
 import { SKYLIGHT_ADMIN } from '../principals/principal.js';
 import { createUserIn } from '../users/service.js';
+import { loginPolicyOf } from '../tenants/login-policy.js';
 
 type Tx = P.TransactionClient;
 
@@ -84,6 +85,9 @@ export async function federatedUser(tx: Tx, idp: IdentityProvider, a: Asserted, 
   const tenantId = idp.tenantId;
   const refuse = (reason: string): FederatedOutcome => ({ ok: false, reason });
   const blocked = (state: string) => (state === 'inactive' || state === 'locked' ? `The user is ${state}` : undefined);
+  // Before anything is linked or created: a login the tenant's policy refuses at its end
+  // (completeLogin) must not leave a just-in-time user or a new link behind.
+  if (!(await loginPolicyOf(tx, tenantId)).allowExternalIdp) return refuse('This way of signing in is turned off for this organisation.');
 
   if (a.subject) {
     const bySubject = await tx.user.findFirst({ where: { tenantId, idpId: idp.id, idpSubject: a.subject }, select: { id: true, state: true } });
