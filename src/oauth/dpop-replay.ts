@@ -35,12 +35,14 @@ export class UsedProofs {
     const batch = [...this.batch!.values()];
     this.batch = undefined;
     try {
-      const { rows } = await this.pool.query<{ jkt: string; jti: string }>(
-        `INSERT INTO "UsedDpopProof" (jkt, jti, "expiresAt")
-         SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
-         ON CONFLICT DO NOTHING RETURNING jkt, jti`,
-        [batch.map((p) => p.jkt), batch.map((p) => p.jti), batch.map((p) => p.keepUntil)],
-      );
+      // Named, so that each connection plans the statement once.
+      const { rows } = await this.pool.query<{ jkt: string; jti: string }>({
+        name: 'record-dpop-jtis',
+        text: `INSERT INTO "UsedDpopProof" (jkt, jti, "expiresAt")
+               SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
+               ON CONFLICT DO NOTHING RETURNING jkt, jti`,
+        values: [batch.map((p) => p.jkt), batch.map((p) => p.jti), batch.map((p) => p.keepUntil)],
+      });
       const recorded = new Set(rows.map((r) => `${r.jkt} ${r.jti}`));
       for (const p of batch) p.settle(recorded.has(`${p.jkt} ${p.jti}`));
     } catch (error) {
