@@ -274,6 +274,18 @@ describe('DPoP proofs checked independently (jose)', () => {
     expect(asBearer.headers['www-authenticate']).toMatch(/^DPoP /);
   });
 
+  it('issues one token for a proof sent several times at once, and none for an expired proof', async () => {
+    const key = await newKey();
+    const dpop = await proof(key, { htm: 'POST', htu: tokenUrl() });
+    // Sent together, the copies are checked in the same batch of jtis: only one may pass.
+    const answers = await Promise.all(Array.from({ length: 6 }, () => clientCredentials(dpop)));
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 400, 400, 400, 400, 400]);
+    for (const a of answers.filter((r) => r.status === 400)) expect((await a.json()).error).toBe('invalid_dpop_proof');
+    const expired = await clientCredentials(await proof(key, { htm: 'POST', htu: tokenUrl(), exp: Math.floor(Date.now() / 1000) - 1 }));
+    expect(expired.status).toBe(400);
+    expect((await expired.json()).error_description).toMatch(/expired/);
+  });
+
   it('remembers proof jtis in the database until they expire, then purges them', async () => {
     const key = await newKey();
     await boundToken(key);

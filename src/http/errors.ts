@@ -2,7 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import { AppError, type ErrorItem } from '../platform/errors.js';
 import { dbErrorFacts } from '../platform/db-errors.js';
-import { DPOP_ALGS } from '../oauth/dpop.js';
+import { DPOP_ALGS } from '../oauth/dpop-proof.js';
 
 const JSON_API = 'application/vnd.api+json';
 

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { DPOP_ALGS } from '../oauth/dpop.js';
+import { DPOP_ALGS } from '../oauth/dpop-proof.js';
 import type { Verification } from '../principals/principal.js';
 
 declare module 'fastify' {

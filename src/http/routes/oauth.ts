@@ -3,7 +3,7 @@ import formbody from '@fastify/formbody';
 import { z } from 'zod';
 import { errorHandler } from '../errors.js';
 import { parseAuthorizeRequest, issueCode, pushAuthorizationRequest, redirectWith, sealAuthRequest } from '../../oauth/authorize.js';
-import { DPOP_ALGS } from '../../oauth/dpop.js';
+import { DPOP_ALGS } from '../../oauth/dpop-proof.js';
 import { CLIENT_KEY_ALGS } from '../../oauth/client-keys.js';
 import { CLIENT_SECRET_JWT_ALGS } from '../../oauth/client-auth.js';
 import { REQUEST_OBJECT_ALGS } from '../../oauth/request-object.js';
