@@ -35,9 +35,8 @@ export class UsedProofs {
     const batch = [...this.batch!.values()];
     this.batch = undefined;
     try {
-      // Named, so that each connection plans the statement once.
+      // Unnamed: a named (prepared) statement breaks behind PgBouncer in transaction mode.
       const { rows } = await this.pool.query<{ jkt: string; jti: string }>({
-        name: 'record-dpop-jtis',
         text: `INSERT INTO "UsedDpopProof" (jkt, jti, "expiresAt")
                SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
                ON CONFLICT DO NOTHING RETURNING jkt, jti`,
