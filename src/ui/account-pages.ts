@@ -50,7 +50,7 @@ export function accountPage(request: FastifyRequest, reply: FastifyReply, v: Acc
   const others = v.sessions.filter((s) => s.id !== v.currentSessionId).length;
   return sendPage(
     reply,
-    { title: `Your account at ${v.tenantName}`, status: v.status },
+    { title: `Your account at ${v.tenantName}`, status: v.status, wide: true },
     html`
 <h1>Your account at ${v.tenantName}</h1>
 ${errorBox(v.error)}

@@ -35,6 +35,8 @@ export interface PageOptions {
   status?: number;
   /** The tenant whose branding the page shows; by default the one the route named for the request (src/ui/page-brand.ts). */
   brand?: PageBrand;
+  /** A wider card, for a page with a table. */
+  wide?: boolean;
   /** The page has passkey forms: it loads PASSKEY_SCRIPT_PATH, and its CSP allows this site's scripts. */
   passkeys?: boolean;
 }
@@ -87,7 +89,7 @@ ${brandHead(brand)}
 ${opts.passkeys ? html`<script src="${PASSKEY_SCRIPT_PATH}" defer></script>` : ''}
 </head>
 <body>
-<main class="card">
+<main class="${opts.wide ? 'card wide' : 'card'}">
 ${brandHeader(brand)}
 ${body}
 </main>
@@ -142,7 +144,7 @@ a{color:#1a4fd0}
 .terms{max-height:220px;overflow:auto;border:1px solid #6b7487;border-radius:6px;padding:10px;font-size:.9rem}
 table{width:100%;border-collapse:collapse;font-size:.9rem}
 th,td{text-align:left;padding:6px 4px;border-bottom:1px solid #d5dae3;vertical-align:top}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:16px 0 0}
 dt{font-weight:600}
 dd{margin:0}
 img.qr{display:block;margin:12px auto}

@@ -109,7 +109,7 @@ ${hidden('passkey', p.id)}
     : html`<p id="passkeys-none">You have no passkeys yet.</p>`;
   return sendPage(
     reply,
-    { title: 'Passkeys', status: c.status, passkeys: true },
+    { title: 'Passkeys', status: c.status, passkeys: true, wide: true },
     html`
 <h1>Passkeys</h1>
 ${errorBox(c.error)}
