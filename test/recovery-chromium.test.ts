@@ -149,7 +149,23 @@ describe.skipIf(!chromiumPresent)('recovery in Chromium', () => {
       expect(await page.locator('tbody tr').count()).toBe(3);
       expect(await page.locator('tbody tr', { hasText: 'Mine/1.0' }).textContent()).toContain('(this browser)');
       expect(await page.textContent('tbody')).toContain('Theirs/1.0');
-      await docScreenshot(page, 'account');
+      // The profile, the sign-in methods, the password form and the sessions: the whole page.
+      await docScreenshot(page, 'account', { fullPage: true });
+
+      // The user's own name: a bad one is refused and announced at the inputs, a good one saved.
+      await page.$eval('#first-name', (el: HTMLInputElement) => el.removeAttribute('maxlength'));
+      await page.fill('#first-name', 'x'.repeat(201));
+      await Promise.all([page.waitForNavigation(), page.click('button:has-text("Save name")')]);
+      expect(await page.textContent('[role=alert]')).toBe('Enter a first and a last name of at most 200 characters each.');
+      expect(await page.getAttribute('#first-name', 'aria-invalid')).toBe('true');
+      expect(await page.getAttribute('#current', 'aria-invalid')).toBeNull();
+      expect(await page.inputValue('#first-name')).toBe('Test');
+      await page.fill('#first-name', 'Carla');
+      await page.fill('#last-name', 'Reyes');
+      await Promise.all([page.waitForNavigation(), page.click('button:has-text("Save name")')]);
+      expect(await page.textContent('[role=status]')).toBe('Your name is saved.');
+      expect(await page.inputValue('#last-name')).toBe('Reyes');
+      expect(await page.textContent('#admin-managed')).toContain('username and email');
 
       // Sign out the other browser: its cookie stops working there and at the validate route.
       await Promise.all([page.waitForNavigation(), page.locator('tbody tr', { hasText: 'Theirs/1.0' }).locator('button').click()]);

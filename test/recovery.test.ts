@@ -393,6 +393,40 @@ describe('account page', () => {
   });
 });
 
+describe('account page: own name', () => {
+  it('a signed-in user edits their own first and last name: audited with the user as actor; bad input is refused and changes nothing', async () => {
+    const id = await seedUser(t, tenant, { email: 'nia@acme.test', username: 'nia', password: PASSWORD });
+    const me = new Client(t.app, '198.51.100.110');
+    expect(await me.signIn('nia', PASSWORD)).toBe(200);
+    const page = await me.get('/ui/account');
+    expect(page.body).toContain('<label for="first-name">First name</label>');
+    expect(page.body).toContain('Your administrator manages your username and email address.');
+
+    const state = await snapshot(t.db);
+    const bad: Record<string, string>[] = [{ firstName: 'x'.repeat(201), lastName: 'Okafor' }, { firstName: 'Nia' }];
+    for (const form of bad) {
+      const res = await me.submit('/ui/account', '/ui/account/profile', form);
+      expect(res.statusCode).toBe(400);
+      expect(res.body).toMatch(/role="alert"[^>]*>Enter a first and a last name of at most 200 characters each/);
+      expect(res.body).toMatch(/id="first-name"[^>]*aria-describedby="form-error" aria-invalid="true"/);
+    }
+    expect((await me.post('/ui/account/profile', { csrf: 'forged', firstName: 'Nia', lastName: 'Okafor' })).statusCode).toBe(403);
+    // Without a session: asked to sign in again.
+    expect((await new Client(t.app, '198.51.100.111').submit('/ui/login', '/ui/account/profile', { firstName: 'A', lastName: 'B' })).statusCode).toBe(401);
+    expect(await snapshot(t.db)).toEqual(state);
+
+    // The username and email are not the user's to change: extra fields are ignored.
+    const ok = await me.submit('/ui/account', '/ui/account/profile', { firstName: '  Nia ', lastName: 'Okafor', username: 'mallory', email: 'm@evil.test' });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.body).toContain('Your name is saved.');
+    expect(ok.body).toContain('value="Okafor"');
+    const user = await t.db.prisma.user.findUniqueOrThrow({ where: { tenantId_id: { tenantId: tenant, id } } });
+    expect(user).toMatchObject({ firstName: 'Nia', lastName: 'Okafor', username: 'nia', email: 'nia@acme.test' });
+    const event = await t.db.prisma.auditEvent.findFirstOrThrow({ where: { targetId: id, action: 'user.updated' } });
+    expect(event).toMatchObject({ actorKind: 'user', actorId: id, outcome: 'success', details: { fields: ['firstName', 'lastName'] } });
+  });
+});
+
 describe('login names', () => {
   it('the login form takes a username as well as an email, and says so', async () => {
     await seedUser(t, tenant, { email: 'lee@acme.test', username: 'lee.k', password: PASSWORD });

@@ -21,6 +21,7 @@ import { sessionOf } from '../sessions/browser-session.js';
 import { sessionSecretOf } from './session-cookie.js';
 import { noStore } from './no-store.js';
 import { setSessionCookie } from './session-cookie.js';
+import { brandPages } from '../ui/page-brand.js';
 
 /**
  * A login method that replaces the password step for some users (SAML federation: the
@@ -107,6 +108,7 @@ export async function askSecondFactor(
   c: { need: 'verify' | 'enrol'; tenantName: string; pending: string; formTargets: string[]; stepUp?: boolean; error?: string; status?: number },
 ) {
   const pending = openWaitingFactor(request.server.masterKey, c.pending);
+  if (pending) await brandPages(request, pending.tenantId);
   if (c.need === 'verify') {
     const { prisma } = request.server.db;
     const has = pending && (await secondFactorsOf(prisma, await loginPolicyOf(prisma, pending.tenantId), pending.tenantId, pending.userId));

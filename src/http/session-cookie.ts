@@ -3,6 +3,7 @@ import type { Prisma } from '../platform/db.js';
 import { loadSubject } from '../principals/load.js';
 import { sessionOf, startSession, type SessionRow, type SessionSettings } from '../sessions/browser-session.js';
 import { messagePage } from '../ui/pages.js';
+import { brandPages } from '../ui/page-brand.js';
 
 /** The browser session cookie: it carries the session's secret (src/sessions/browser-session.ts). */
 export const SESSION_COOKIE = 'iam_session';
@@ -50,6 +51,7 @@ export async function accountUserOf(request: FastifyRequest, reply: FastifyReply
   const s = await sessionOf(prisma, sessionSecretOf(request), request.server.config);
   if (s?.ok) {
     const subject = await loadSubject(prisma, s.session.tenantId, s.session.userId, 'session', s.session.id);
+    await brandPages(request, s.session.tenantId);
     if (subject.ok) return { tenantId: s.session.tenantId, userId: s.session.userId, username: subject.principal.username };
   }
   await messagePage(reply, 'Sign in first', 'Sign in to an application of your organisation, then open this page again.', 401);

@@ -3,7 +3,6 @@ import type { SessionSummary } from '../sessions/manage.js';
 import type { PasswordPolicy } from '../users/password-policy.js';
 import { csrfToken } from './csrf.js';
 import { describedBy, errorBox, hidden, html, raw, sendPage } from './layout.js';
-import { logoOf } from './pages.js';
 import { passwordRules } from './recovery-pages.js';
 
 // The hosted account page: what a signed-in user sees and does about its own account.
@@ -11,7 +10,6 @@ import { passwordRules } from './recovery-pages.js';
 export interface AccountView {
   tenantId: string;
   tenantName: string;
-  logoVersion?: string;
   username: string;
   email: string;
   firstName: string;
@@ -22,6 +20,8 @@ export interface AccountView {
   /** What the last form did, or why it failed. */
   notice?: string;
   error?: string;
+  /** The error is about the profile form, whose inputs it describes (the password inputs then stay unmarked). */
+  profileError?: boolean;
   status?: number;
 }
 
@@ -50,18 +50,25 @@ export function accountPage(request: FastifyRequest, reply: FastifyReply, v: Acc
   const others = v.sessions.filter((s) => s.id !== v.currentSessionId).length;
   return sendPage(
     reply,
-    { title: `Your account at ${v.tenantName}`, status: v.status, brandTenantId: v.tenantId, logo: logoOf(v) },
+    { title: `Your account at ${v.tenantName}`, status: v.status, wide: true },
     html`
 <h1>Your account at ${v.tenantName}</h1>
 ${errorBox(v.error)}
 ${v.notice ? html`<p class="notice" role="status">${v.notice}</p>` : raw('')}
-<h2>Profile</h2>
+<h2 id="profile-heading">Profile</h2>
+<form method="post" action="/ui/account/profile" aria-labelledby="profile-heading">
+${hidden('csrf', csrf)}
+<label for="first-name">First name</label>
+<input id="first-name" name="firstName" type="text" autocomplete="given-name" maxlength="200" value="${v.firstName}"${describedBy(v.profileError ? v.error : undefined)}>
+<label for="last-name">Last name</label>
+<input id="last-name" name="lastName" type="text" autocomplete="family-name" maxlength="200" value="${v.lastName}"${describedBy(v.profileError ? v.error : undefined)}>
+<button type="submit">Save name</button>
+</form>
 <dl>
-<dt>Name</dt><dd>${[v.firstName, v.lastName].filter(Boolean).join(' ') || '—'}</dd>
 <dt>Username</dt><dd>${v.username}</dd>
 <dt>Email</dt><dd>${v.email}</dd>
 </dl>
-<p class="muted">Your administrator manages these details.</p>
+<p class="muted" id="admin-managed">Your administrator manages your username and email address.</p>
 
 <h2>Sign-in methods</h2>
 <p><a href="/ui/account/totp">Authenticator app (one-time codes)</a></p>
@@ -73,9 +80,9 @@ ${passwordRules(v.policy)}
 ${hidden('csrf', csrf)}
 <input type="text" name="username" autocomplete="username" value="${v.username}" hidden>
 <label for="current">Current password</label>
-<input id="current" name="current" type="password" autocomplete="current-password" required${describedBy(v.error)}>
+<input id="current" name="current" type="password" autocomplete="current-password" required${describedBy(v.profileError ? undefined : v.error)}>
 <label for="password">New password</label>
-<input id="password" name="password" type="password" autocomplete="new-password" required${describedBy(v.error, 'password-rules')}>
+<input id="password" name="password" type="password" autocomplete="new-password" required${describedBy(v.profileError ? undefined : v.error, 'password-rules')}>
 <label for="confirm">Repeat the new password</label>
 <input id="confirm" name="confirm" type="password" autocomplete="new-password" required>
 <button type="submit">Change password</button>

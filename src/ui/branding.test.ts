@@ -21,4 +21,23 @@ describe('tenant branding stylesheet', () => {
   it('takes hex colours only, so that a stored value cannot inject CSS', () => {
     expect(brandStylesheet({ primaryColor: 'red;}body{display:none', backgroundColor: 'url(https://evil.test/x)', fontColor: 42 })).toBe('');
   });
+
+  it('colours error messages with warnColor when it reads on the error box', () => {
+    expect(brandStylesheet({ warnColor: '#6b0000' })).toContain('.error{color:#6b0000}');
+    expect(brandStylesheet({ warnColor: '#ff9999' })).toBe('');
+  });
+
+  it('applies the dark colours under prefers-color-scheme: dark, the card dark only with readable text', () => {
+    const css = brandStylesheet({ backgroundColorDark: '#111827', fontColorDark: '#f3f4f6', primaryColorDark: '#93c5fd', warnColorDark: '#7f1d1d' });
+    expect(css).toMatch(/^@media \(prefers-color-scheme:dark\)\{/);
+    expect(css).toContain('.card{background:#111827;color:#f3f4f6}');
+    // Light blue reads on the dark card as a link, but not as a button's background under white text.
+    expect(css).toContain('a{color:#93c5fd}');
+    expect(css).not.toContain('button:not(.secondary){background:#93c5fd');
+    expect(css).toContain('.error{color:#7f1d1d}');
+    // A dark font on the dark background: the card stays white, only the frame changes.
+    const unreadable = brandStylesheet({ backgroundColorDark: '#111827', fontColorDark: '#222222' });
+    expect(unreadable).toContain('body{background:#111827}');
+    expect(unreadable).not.toContain('.card{');
+  });
 });

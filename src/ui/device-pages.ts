@@ -16,10 +16,10 @@ const SCOPE_WORDS: Record<string, string> = {
   'urn:zitadel:iam:user:metadata': 'Your user metadata',
 };
 
-export function deviceCodePage(request: FastifyRequest, reply: FastifyReply, c: { code?: string; error?: string; status?: number; tenantId?: string }) {
+export function deviceCodePage(request: FastifyRequest, reply: FastifyReply, c: { code?: string; error?: string; status?: number }) {
   return sendPage(
     reply,
-    { title: 'Connect a device', status: c.status, brandTenantId: c.tenantId },
+    { title: 'Connect a device', status: c.status },
     html`
 <h1>Connect a device</h1>
 ${errorBox(c.error)}
@@ -36,12 +36,12 @@ ${hidden('csrf', csrfToken(request, reply))}
 export function deviceConfirmPage(
   request: FastifyRequest,
   reply: FastifyReply,
-  c: { tenantId: string; tenantName: string; applicationName: string; username: string; scope: string; userCode: string },
+  c: { tenantName: string; applicationName: string; username: string; scope: string; userCode: string },
 ) {
   const scopes = c.scope.split(' ').filter(Boolean);
   return sendPage(
     reply,
-    { title: `Connect ${c.applicationName}`, brandTenantId: c.tenantId },
+    { title: `Connect ${c.applicationName}` },
     html`
 <h1>Connect ${c.applicationName}?</h1>
 <p><strong>${c.applicationName}</strong> asks to use your account <strong>${c.username}</strong> at ${c.tenantName}.</p>

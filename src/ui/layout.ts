@@ -1,4 +1,5 @@
 import type { FastifyReply } from 'fastify';
+import { pageBrandOf, type PageBrand } from './page-brand.js';
 
 // Server-rendered pages of the hosted login: one stylesheet, a strict CSP, and no script
 // except this site's passkey script on the pages that offer passkeys (WebAuthn has no form).
@@ -32,10 +33,10 @@ export interface PageOptions {
   /** Navigate to this URL at once (meta refresh). */
   refreshTo?: string;
   status?: number;
-  /** The tenant whose branding stylesheet the page links (see brandStylesheet). */
-  brandTenantId?: string;
-  /** That tenant's logo, shown above the page's content: its version (src/tenants/logo.ts), when it has one, and the tenant's name. */
-  logo?: { version?: string; alt: string };
+  /** The tenant whose branding the page shows; by default the one the route named for the request (src/ui/page-brand.ts). */
+  brand?: PageBrand;
+  /** A wider card, for a page with a table. */
+  wide?: boolean;
   /** The page has passkey forms: it loads PASSKEY_SCRIPT_PATH, and its CSP allows this site's scripts. */
   passkeys?: boolean;
 }
@@ -59,8 +60,22 @@ export function csp(formTargets: string[] = [], scripts = false) {
   ].join('; ');
 }
 
+/** The tenant's stylesheet (see brandStylesheet), logo and name, the same on every page of the tenant. */
+function brandHead(brand: PageBrand | undefined) {
+  return brand ? html`<link rel="stylesheet" href="/ui/assets/brand/${brand.tenantId}.css">` : raw('');
+}
+
+function brandHeader(brand: PageBrand | undefined) {
+  if (!brand) return raw('');
+  // The logo's alt text is the tenant's name; without a logo the name shows as text.
+  return brand.logoVersion
+    ? html`<img class="logo" src="${logoPath(brand.tenantId, brand.logoVersion)}" alt="${brand.name}">`
+    : html`<p class="brand-name">${brand.name}</p>`;
+}
+
 /** Sends a complete HTML page. */
 export function sendPage(reply: FastifyReply, opts: PageOptions, body: Raw) {
+  const brand = opts.brand ?? pageBrandOf(reply.request);
   const page = html`<!doctype html>
 <html lang="en">
 <head>
@@ -70,12 +85,12 @@ export function sendPage(reply: FastifyReply, opts: PageOptions, body: Raw) {
 ${opts.refreshTo ? html`<meta http-equiv="refresh" content="0;url=${opts.refreshTo}">` : ''}
 <title>${opts.title}</title>
 <link rel="stylesheet" href="/ui/assets/style.css">
-${opts.brandTenantId ? html`<link rel="stylesheet" href="/ui/assets/brand/${opts.brandTenantId}.css">` : ''}
+${brandHead(brand)}
 ${opts.passkeys ? html`<script src="${PASSKEY_SCRIPT_PATH}" defer></script>` : ''}
 </head>
 <body>
-<main class="card">
-${opts.brandTenantId && opts.logo?.version ? html`<img class="logo" src="${logoPath(opts.brandTenantId, opts.logo.version)}" alt="${opts.logo.alt}">` : ''}
+<main class="${opts.wide ? 'card wide' : 'card'}">
+${brandHeader(brand)}
 ${body}
 </main>
 </body>
@@ -129,11 +144,12 @@ a{color:#1a4fd0}
 .terms{max-height:220px;overflow:auto;border:1px solid #6b7487;border-radius:6px;padding:10px;font-size:.9rem}
 table{width:100%;border-collapse:collapse;font-size:.9rem}
 th,td{text-align:left;padding:6px 4px;border-bottom:1px solid #d5dae3;vertical-align:top}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:16px 0 0}
 dt{font-weight:600}
 dd{margin:0}
 img.qr{display:block;margin:12px auto}
 img.logo{display:block;max-width:200px;max-height:64px;margin:0 auto 20px}
+.brand-name{margin:0 0 16px;text-align:center;font-weight:600;color:#4a5262}
 code.secret{word-break:break-all}
 .or{text-align:center;color:#5d6678;margin:20px 0 0}
 input.name{margin-top:4px}

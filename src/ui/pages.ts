@@ -10,8 +10,6 @@ export interface LoginPageContext {
   tenantName: string;
   /** The tenant whose branding the page shows. */
   tenantId?: string;
-  /** The version of that tenant's logo, when it has one. */
-  logoVersion?: string;
   r?: string;
   /** Origins the forms' POSTs may redirect to (the client's redirect URI). */
   formTargets?: string[];
@@ -20,9 +18,6 @@ export interface LoginPageContext {
   /** Whether the "Forgot password?" link shows (the tenant's login policy may hide it). */
   passwordReset?: boolean;
 }
-
-/** The logo option of a page for a tenant (its alt text is the tenant's name). */
-export const logoOf = (c: { tenantName: string; logoVersion?: string }) => ({ version: c.logoVersion, alt: c.tenantName });
 
 /** The "Forgot password?" link, carrying the authorization request and the name typed so far. */
 function forgotLink(c: LoginPageContext, login?: string) {
@@ -55,8 +50,6 @@ ${passkeyForm(csrf, { action: '/ui/login/passkey', kind: 'authenticate', ceremon
       title: `Sign in to ${c.tenantName}`,
       formTargets: c.formTargets,
       status: c.status,
-      brandTenantId: c.tenantId,
-      logo: logoOf(c),
       passkeys: Boolean(c.passkey),
     },
     html`
@@ -78,7 +71,7 @@ ${forgotLink(c)}`,
 export function passwordPage(request: FastifyRequest, reply: FastifyReply, c: LoginPageContext & { email: string; error?: string; status?: number }) {
   return sendPage(
     reply,
-    { title: `Sign in to ${c.tenantName}`, formTargets: c.formTargets, status: c.status, brandTenantId: c.tenantId, logo: logoOf(c) },
+    { title: `Sign in to ${c.tenantName}`, formTargets: c.formTargets, status: c.status },
     html`
 <h1>Sign in to ${c.tenantName}</h1>
 ${errorBox(c.error)}

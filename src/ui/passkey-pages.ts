@@ -75,7 +75,7 @@ const when = (d: Date | null) => (d ? d.toISOString().replace('T', ' ').slice(0,
 export function accountPasskeysPage(
   request: FastifyRequest,
   reply: FastifyReply,
-  c: { tenantId: string; passkeys: PasskeySummary[]; ceremony: Ceremony<unknown>; notice?: string; error?: string; status?: number },
+  c: { passkeys: PasskeySummary[]; ceremony: Ceremony<unknown>; notice?: string; error?: string; status?: number },
 ) {
   const csrf = csrfToken(request, reply);
   const rows = c.passkeys.map(
@@ -109,7 +109,7 @@ ${hidden('passkey', p.id)}
     : html`<p id="passkeys-none">You have no passkeys yet.</p>`;
   return sendPage(
     reply,
-    { title: 'Passkeys', status: c.status, brandTenantId: c.tenantId, passkeys: true },
+    { title: 'Passkeys', status: c.status, passkeys: true, wide: true },
     html`
 <h1>Passkeys</h1>
 ${errorBox(c.error)}

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { PasswordPolicy } from '../users/password-policy.js';
 import { csrfToken } from './csrf.js';
 import { describedBy, errorBox, hidden, html, sendPage } from './layout.js';
-import { logoOf, type LoginPageContext } from './pages.js';
+import { type LoginPageContext } from './pages.js';
 
 // The pages of password recovery: asking for a reset link, and choosing a password from a link.
 
@@ -13,7 +13,7 @@ export const RESET_REQUESTED =
 export function forgotPage(request: FastifyRequest, reply: FastifyReply, c: LoginPageContext & { login?: string; error?: string; status?: number }) {
   return sendPage(
     reply,
-    { title: 'Reset your password', status: c.status, brandTenantId: c.tenantId, logo: logoOf(c) },
+    { title: 'Reset your password', status: c.status },
     html`
 <h1>Reset your password</h1>
 ${errorBox(c.error)}
@@ -35,7 +35,7 @@ ${hidden('r', c.r)}
 export function resetRequestedPage(reply: FastifyReply, c: LoginPageContext) {
   return sendPage(
     reply,
-    { title: 'Check your mail', brandTenantId: c.tenantId, logo: logoOf(c) },
+    { title: 'Check your mail' },
     html`
 <h1>Check your mail</h1>
 <p class="notice" role="status">${RESET_REQUESTED}</p>

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Ceremony } from '../users/passkeys.js';
 import { csrfToken } from './csrf.js';
-import { errorBox, hidden, html, raw, sendPage, type Raw } from './layout.js';
+import { describedBy, errorBox, hidden, html, raw, sendPage, type Raw } from './layout.js';
 import { passkeyForm } from './passkey-pages.js';
 
 // The hosted pages of the second factor: the code step of a login, TOTP enrolment (at login
@@ -13,7 +13,9 @@ interface Common {
   status?: number;
 }
 
-const CODE_INPUT = raw('<input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" maxlength="64" required autofocus>');
+/** The code input, marked invalid and described by the page's error after a wrong code. */
+const codeInput = (error: string | undefined) =>
+  html`<input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" maxlength="64" required autofocus${describedBy(error)}>`;
 
 /**
  * The second-factor step of a login or a step-up: a passkey (when the user has one the
@@ -37,7 +39,7 @@ ${passkeyForm(csrf, { action: '/ui/login/second-factor/passkey', kind: 'authenti
 ${hidden('csrf', csrf)}
 ${hidden('pending', c.pending)}
 <label for="code">Code</label>
-${CODE_INPUT}
+${codeInput(c.error)}
 <button type="submit">Verify</button>
 </form>`
     : raw('');
@@ -80,7 +82,7 @@ ${errorBox(c.error)}
 ${hidden('csrf', csrfToken(request, reply))}
 ${fields}
 <label for="code">Code from the app</label>
-${CODE_INPUT}
+${codeInput(c.error)}
 <button type="submit">Turn on</button>
 </form>`,
   );

@@ -55,7 +55,7 @@ export type ConsumeResult =
 
 /** What a link is good for, before its page asks for anything: the form, or the reason it cannot serve. */
 export type TokenInspection =
-  | { ok: true; purpose: TokenPurpose; policy: PasswordPolicy; username: string }
+  | { ok: true; purpose: TokenPurpose; policy: PasswordPolicy; username: string; tenantId: string }
   | { ok: false; reason: Exclude<ConsumeRefusal, 'policy'>; purpose?: TokenPurpose };
 
 const wellFormed = (token: unknown): token is string => typeof token === 'string' && token.length >= 16 && token.length <= 128;
@@ -83,7 +83,7 @@ async function tokenRow(prisma: Prisma, token: unknown, now: Date) {
 export async function inspectSetPasswordToken(prisma: Prisma, token: unknown, now = new Date()): Promise<TokenInspection> {
   const r = await tokenRow(prisma, token, now);
   if (!r.row) return { ok: false, reason: r.refusal, purpose: r.purpose };
-  return { ok: true, purpose: r.purpose, policy: policyOf(r.row.user.tenant), username: r.row.user.username };
+  return { ok: true, purpose: r.purpose, policy: policyOf(r.row.user.tenant), username: r.row.user.username, tenantId: r.row.user.tenantId };
 }
 
 /**

@@ -5,6 +5,7 @@ import { hashPassword, verifyPassword, type Argon2Params } from '../platform/pas
 import { endUserSessions } from '../sessions/manage.js';
 import { clientAddressKey, failedLogin } from './lockout.js';
 import { passwordViolations, policyOf } from './password-policy.js';
+import { userUpdate } from './schemas.js';
 import { passwordWasSet } from './service.js';
 
 // What a signed-in user does to its own account from the account page.
@@ -57,4 +58,34 @@ export async function changeOwnPassword(
     await audit(tx, actor, { tenantId: who.tenantId, action: 'user.password_changed', targetType: 'user', targetId: user.id }, origin);
   });
   return { ok: true };
+}
+
+/** The names a user may change about itself, validated as the API's user update validates them. */
+const ownNames = userUpdate.pick({ firstName: true, lastName: true }).required();
+
+export type NameChange = { ok: true } | { ok: false; reason: 'invalid' | 'gone' };
+
+/**
+ * Sets the caller's own first and last name. Username and email stay with the
+ * administrators: they sign in and receive mail, and other systems key on them.
+ */
+export async function changeOwnName(
+  prisma: Prisma,
+  who: { tenantId: string; userId: string },
+  input: { firstName: unknown; lastName: unknown },
+  origin?: AuditOrigin,
+): Promise<NameChange> {
+  const parsed = ownNames.safeParse(input);
+  if (!parsed.success) return { ok: false, reason: 'invalid' };
+  const where = { tenantId_id: { tenantId: who.tenantId, id: who.userId } };
+  return prisma.$transaction(async (tx) => {
+    const user = await tx.user.findUnique({ where, select: { id: true, username: true, firstName: true, lastName: true } });
+    if (!user) return { ok: false, reason: 'gone' } as const;
+    const fields = (['firstName', 'lastName'] as const).filter((f) => parsed.data[f] !== user[f]);
+    if (!fields.length) return { ok: true } as const;
+    await tx.user.update({ where, data: parsed.data });
+    const actor = { kind: 'user', id: user.id, name: user.username };
+    await audit(tx, actor, { tenantId: who.tenantId, action: 'user.updated', targetType: 'user', targetId: user.id, details: { fields } }, origin);
+    return { ok: true } as const;
+  });
 }

@@ -25,13 +25,14 @@ export async function screenshotOnFailure(page: Page, name: string, run: () => P
 
 /**
  * A screenshot for the docs (docs/img/<name>.png) when UPDATE_SCREENSHOTS=1, else beside the
- * other test artifacts: at 800x700, so that the images stay small and alike.
+ * other test artifacts: at 800x700, so that the images stay small and alike; `fullPage` for a
+ * page whose point lies below that fold (the whole page, 800 wide).
  */
-export async function docScreenshot(page: Page, name: string) {
+export async function docScreenshot(page: Page, name: string, opts: { fullPage?: boolean } = {}) {
   const dir = process.env.UPDATE_SCREENSHOTS === '1' ? 'docs/img' : 'test-artifacts';
   mkdirSync(dir, { recursive: true });
   await page.setViewportSize({ width: 800, height: 700 });
-  await page.screenshot({ path: `${dir}/${name}.png` });
+  await page.screenshot({ path: `${dir}/${name}.png`, fullPage: opts.fullPage });
 }
 
 /** A client's redirect URI that answers "callback reached": where a browser lands after the login. */

@@ -33,7 +33,7 @@ export default async function accountPasskeyRoutes(app: FastifyInstance) {
     extra: { notice?: string; error?: string; status?: number } = {},
   ) {
     const ceremony = await beginPasskeyRegistration({ prisma }, await relyingPartyFor(request, u.tenantId), u.tenantId, u.userId);
-    return accountPasskeysPage(request, reply, { tenantId: u.tenantId, passkeys: await listPasskeys(prisma, u.tenantId, u.userId), ceremony, ...extra });
+    return accountPasskeysPage(request, reply, { passkeys: await listPasskeys(prisma, u.tenantId, u.userId), ceremony, ...extra });
   }
 
   /** A form of this site from a signed-in browser: the user, or undefined once the refusal is sent. */

@@ -4,12 +4,12 @@ import { argon2Params } from '../../platform/passwords.js';
 import { isUuid } from '../../platform/ids.js';
 import type { Principal } from '../../principals/principal.js';
 import { endUserSessions, liveSessions } from '../../sessions/manage.js';
-import { logoVersionOf } from '../../tenants/logo.js';
 import { accountPage } from '../../ui/account-pages.js';
+import { brandPages } from '../../ui/page-brand.js';
 import { csrfValid } from '../../ui/csrf.js';
 import { messagePage } from '../../ui/pages.js';
 import { policyOf } from '../../users/password-policy.js';
-import { changeOwnPassword } from '../../users/self-service.js';
+import { changeOwnName, changeOwnPassword } from '../../users/self-service.js';
 import { registerRateLimits } from '../rate-limit.js';
 
 const hide = { hide: true };
@@ -28,10 +28,17 @@ export default async function accountRoutes(app: FastifyInstance) {
   /** The user signed in by this browser's session cookie; undefined when there is none that works. */
   async function signedIn(request: FastifyRequest): Promise<Principal | undefined> {
     const v = await app.authenticateSession(request);
-    return v?.ok && v.principal.kind === 'user' ? v.principal : undefined;
+    if (!v?.ok || v.principal.kind !== 'user') return undefined;
+    await brandPages(request, v.principal.tenantId);
+    return v.principal;
   }
 
-  async function render(request: FastifyRequest, reply: FastifyReply, p: Principal, extra: { notice?: string; error?: string; status?: number } = {}) {
+  async function render(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    p: Principal,
+    extra: { notice?: string; error?: string; profileError?: boolean; status?: number } = {},
+  ) {
     const user = await app.db.prisma.user.findUniqueOrThrow({
       where: { tenantId_id: { tenantId: p.tenantId, id: p.subjectId } },
       include: { tenant: true },
@@ -39,7 +46,6 @@ export default async function accountRoutes(app: FastifyInstance) {
     return accountPage(request, reply, {
       tenantId: p.tenantId,
       tenantName: user.tenant.name,
-      logoVersion: await logoVersionOf(app.db.prisma, p.tenantId),
       username: user.username,
       email: user.email,
       firstName: user.firstName,
@@ -91,6 +97,23 @@ export default async function accountRoutes(app: FastifyInstance) {
     // A wrong current password may have locked the account, which ends this session too.
     if (!(await signedIn(request))) return signedOut(reply);
     return render(request, reply, p, { error: errors[result.reason], status: 400 });
+  });
+
+  app.post('/ui/account/profile', { schema: hide, config: limit }, async (request, reply) => {
+    if (!csrfValid(request, field(request.body, 'csrf'))) return expired(reply);
+    const p = await signedIn(request);
+    if (!p) return signedOut(reply);
+    const body = request.body as Record<string, unknown> | undefined;
+    const origin = { requestId: request.id, clientAddress: request.ip };
+    const result = await changeOwnName(
+      app.db.prisma,
+      { tenantId: p.tenantId, userId: p.subjectId },
+      { firstName: body?.firstName, lastName: body?.lastName },
+      origin,
+    );
+    if (result.ok) return render(request, reply, p, { notice: 'Your name is saved.' });
+    if (result.reason === 'gone') return signedOut(reply);
+    return render(request, reply, p, { error: 'Enter a first and a last name of at most 200 characters each.', profileError: true, status: 400 });
   });
 
   app.post('/ui/account/sessions/revoke', { schema: hide, config: limit }, async (request, reply) => {

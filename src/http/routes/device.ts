@@ -13,6 +13,7 @@ import { messagePage, refuseForm } from '../../ui/pages.js';
 import { errorHandler } from '../errors.js';
 import { registerRateLimits } from '../rate-limit.js';
 import { sessionSecretOf } from '../session-cookie.js';
+import { brandPages } from '../../ui/page-brand.js';
 
 // The user's side of the device authorization (RFC 8628 §3.3): the code a device shows is
 // entered (or arrives in verification_uri_complete), the user signs in through the hosted
@@ -53,6 +54,7 @@ export default async function deviceRoutes(app: FastifyInstance) {
     if (!code) return deviceCodePage(request, reply, { code: shown, error: LOOKUP_ERRORS.invalid, status: 400 });
     const found = await findPendingDevice(prisma, code);
     if (!found.ok) return deviceCodePage(request, reply, { code: shown, error: LOOKUP_ERRORS[found.reason], status: 400 });
+    await brandPages(request, found.device.tenantId);
     return found.device;
   }
 
@@ -82,7 +84,6 @@ export default async function deviceRoutes(app: FastifyInstance) {
     if (!who.ok) return reply.header('cache-control', 'no-store').redirect(who.next, 303);
     const tenant = await prisma.tenant.findUniqueOrThrow({ where: { id: d.tenantId }, select: { name: true } });
     return deviceConfirmPage(request, reply, {
-      tenantId: d.tenantId,
       tenantName: tenant.name,
       applicationName: d.applicationName,
       username: who.username,

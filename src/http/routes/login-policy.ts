@@ -62,7 +62,7 @@ export default async function loginPolicyRoutes(app: FastifyInstance) {
         summary: "Remove a user's second factors",
         description: access(
           [WHO.admin, WHO.policy],
-          "Removes the user's TOTP and recovery codes; the user enrols again (at the next login when the login policy forces MFA).",
+          "Removes the user's TOTP, recovery codes and passkeys; the user enrols again (at the next login when the login policy forces MFA).",
         ),
         params: z.object({ id: z.string().max(64) }),
         response: { 204: noContent('Removed (also when the user had none)'), ...errors(401, 403, 404) },

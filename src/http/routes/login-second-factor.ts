@@ -13,6 +13,7 @@ import { askSecondFactor, continueAfterSecondFactor, mfaDeps, showCodesThenConti
 import { relyingPartyFor } from '../passkey-rp.js';
 import { sessionSecretOf } from '../session-cookie.js';
 import { registerRateLimits } from '../rate-limit.js';
+import { brandPages } from '../../ui/page-brand.js';
 
 // The second-factor step of the hosted login, and the step-up of a live session that an
 // authorization request finds too weak (acr_values, secondFactorCheckLifetime).
@@ -47,6 +48,7 @@ export default async function loginSecondFactorRoutes(app: FastifyInstance) {
     const r = (request.query as Record<string, unknown>).r;
     const req = typeof r === 'string' ? openAuthRequest(app.masterKey, r) : undefined;
     if (!req || typeof r !== 'string') return messagePage(reply, 'Cannot sign in', EXPIRED, 400);
+    await brandPages(request, req.tenantId);
     const s = await sessionOf(prisma, sessionSecretOf(request), app.config);
     const relogin = `/ui/login?r=${encodeURIComponent(r)}`;
     if (!s?.ok || s.session.tenantId !== req.tenantId) return reply.redirect(relogin, 302);
@@ -63,6 +65,7 @@ export default async function loginSecondFactorRoutes(app: FastifyInstance) {
     if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
     const sealed = field(request.body, 'pending');
     const p = openWaitingFactor(app.masterKey, sealed);
+    if (p) await brandPages(request, p.tenantId);
     if (!p || !sealed) return messagePage(reply, 'Cannot sign in', EXPIRED, 400);
     const check = await verifySecondFactor(
       mfaDeps(request),
@@ -80,6 +83,7 @@ export default async function loginSecondFactorRoutes(app: FastifyInstance) {
     if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
     const sealed = field(request.body, 'pending');
     const p = openWaitingFactor(app.masterKey, sealed);
+    if (p) await brandPages(request, p.tenantId);
     if (!p || !sealed) return messagePage(reply, 'Cannot sign in', EXPIRED, 400);
     const check = await finishPasskeyAuthentication(mfaDeps(request), await relyingPartyFor(request, p.tenantId), {
       tenantId: p.tenantId,
@@ -101,6 +105,7 @@ export default async function loginSecondFactorRoutes(app: FastifyInstance) {
     if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
     const sealed = field(request.body, 'pending');
     const p = openWaitingFactor(app.masterKey, sealed);
+    if (p) await brandPages(request, p.tenantId);
     if (!p || !sealed) return messagePage(reply, 'Cannot sign in', EXPIRED, 400);
     const ctx = await contextOf(p);
     const check = await confirmTotpEnrolment(mfaDeps(request), { tenantId: p.tenantId, userId: p.userId, code: codeOf(request), clientIp: request.ip });
@@ -115,6 +120,7 @@ export default async function loginSecondFactorRoutes(app: FastifyInstance) {
     if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
     const sealed = field(request.body, 'pending');
     const p = openWaitingFactor(app.masterKey, sealed);
+    if (p) await brandPages(request, p.tenantId);
     if (!p || !sealed) return messagePage(reply, 'Cannot sign in', EXPIRED, 400);
     const result = await enrolPasskeyAtLogin(mfaDeps(request), await relyingPartyFor(request, p.tenantId), {
       tenantId: p.tenantId,
@@ -135,6 +141,7 @@ export default async function loginSecondFactorRoutes(app: FastifyInstance) {
   app.post('/ui/login/continue', { schema: hide, config: loginLimit }, async (request, reply) => {
     if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
     const p = await spendPassedFactor(app.db.prisma, app.masterKey, field(request.body, 'passed'));
+    if (p) await brandPages(request, p.tenantId);
     if (!p) return messagePage(reply, 'Cannot sign in', EXPIRED, 400);
     return continueAfterSecondFactor(request, reply, p);
   });

@@ -13,7 +13,8 @@ import { forgotPage, resetRequestedPage } from '../../ui/recovery-pages.js';
 import { brandStylesheet } from '../../ui/branding.js';
 import { isUuid } from '../../platform/ids.js';
 import { AppError } from '../../platform/errors.js';
-import { logoVersionOf, servedLogo } from '../../tenants/logo.js';
+import { servedLogo } from '../../tenants/logo.js';
+import { brandPages } from '../../ui/page-brand.js';
 import { requestPasswordReset, showPasswordReset } from '../../users/recovery.js';
 import { finishLogin, mfaDeps, returnPath } from '../login-flow.js';
 import { relyingPartyFor } from '../passkey-rp.js';
@@ -41,10 +42,10 @@ async function resolve(request: FastifyRequest, r: string | undefined, next?: un
   if (typeof target === 'string') return target;
   const back = r ? undefined : returnPath(next);
   const { prisma } = request.server.db;
+  await brandPages(request, target.tenantId);
   return {
     ...target,
     passwordReset: await showPasswordReset(prisma, target.tenantId),
-    logoVersion: await logoVersionOf(prisma, target.tenantId),
     ...(back ? { next: back } : {}),
   };
 }
@@ -252,6 +253,7 @@ export default async function loginRoutes(app: FastifyInstance) {
     if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
     const pending = openPendingLogin(app.masterKey, field(request.body, 'pending'));
     if (!pending) return messagePage(reply, 'Cannot sign in', 'This sign-in has expired. Go back to the application and sign in again.', 400);
+    await brandPages(request, pending.tenantId);
     if (field(request.body, 'accept') !== 'yes') return messagePage(reply, 'Terms not accepted', 'You must accept the terms of use to continue.', 400);
     await recordTermsAccepted(app.db.prisma, pending);
     return finishLogin(request, reply, pending);

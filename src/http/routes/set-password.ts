@@ -6,6 +6,7 @@ import { csrfValid } from '../../ui/csrf.js';
 import { messagePage } from '../../ui/pages.js';
 import { setPasswordPage } from '../../ui/recovery-pages.js';
 import { registerRateLimits } from '../rate-limit.js';
+import { brandPages } from '../../ui/page-brand.js';
 
 const hide = { hide: true };
 
@@ -48,6 +49,7 @@ export default async function setPasswordRoutes(app: FastifyInstance) {
   app.get('/ui/set-password', { schema: hide, config: limit }, async (request, reply) => {
     const token = (request.query as Record<string, unknown>).token;
     const state = await inspectSetPasswordToken(app.db.prisma, token);
+    if (state.ok) await brandPages(request, state.tenantId);
     if (!state.ok) return messagePage(reply, 'Cannot set a password', refusal(state.reason, state.purpose), 400);
     return setPasswordPage(request, reply, { token: token as string, reset: state.purpose === 'reset', username: state.username, policy: state.policy });
   });
@@ -59,6 +61,7 @@ export default async function setPasswordRoutes(app: FastifyInstance) {
     const token = field(request.body, 'token');
     const password = field(request.body, 'password');
     const state = await inspectSetPasswordToken(app.db.prisma, token);
+    if (state.ok) await brandPages(request, state.tenantId);
     if (!state.ok) return messagePage(reply, 'Cannot set a password', refusal(state.reason, state.purpose), 400);
     const again = (error: string) =>
       setPasswordPage(request, reply, { token, reset: state.purpose === 'reset', username: state.username, policy: state.policy, error, status: 400 });
