@@ -1,7 +1,4 @@
-import { buildApp } from './http/app.js';
 import { closeMetrics, listenMetrics } from './http/metrics.js';
-import { bootstrap } from './bootstrap/bootstrap.js';
-import { announceBootstrap } from './bootstrap/credentials-file.js';
 import { ConfigError, loadConfig, type Config } from './platform/config.js';
 import { loadMasterKey } from './platform/secrets.js';
 import { chooseWasmTiers } from './platform/wasm.js';
@@ -30,12 +27,18 @@ async function main() {
   const config = configOrExit();
   chooseWasmTiers(config.WASM_OPTIMIZE);
   const { key: masterKey, generated } = loadMasterKey(config.MASTER_KEY, config.DATA_DIR);
+  // The HTTP layer and the bootstrap load while the database opens (its WebAssembly compiles on
+  // other threads). Loading errors surface where the modules are awaited; the handler only keeps
+  // a database error from leaving them unhandled.
+  const modules = Promise.all([import('./http/app.js'), import('./bootstrap/bootstrap.js'), import('./bootstrap/credentials-file.js')]);
+  modules.catch(() => {});
   const { db, applied } = await openMigratedDatabase(config);
-  const app = await buildApp({ config, db, masterKey });
+  const [{ buildApp }, { bootstrap }, { announceBootstrap }] = await modules;
+  // The first start's bootstrap hashes the admin password on the thread pool while the routes compile here.
+  const [app, created] = await Promise.all([buildApp({ config, db, masterKey }), bootstrap(db, config)]);
   if (generated) app.log.warn(`generated a master key in ${config.DATA_DIR}/master.key; set MASTER_KEY to share one between instances`);
   if (applied.length) app.log.info({ migrations: applied }, 'applied database migrations');
 
-  const created = await bootstrap(db, config);
   // Only on the start that created them, and never into the JSON log on stdout.
   if (created) announceBootstrap(created, config.DATA_DIR);
 

@@ -2,7 +2,7 @@
 // authorization code + PKCE with state and nonce, and ID token validation (signature
 // against the IdP's JWKS, iss, aud, exp, nonce). Every request to the IdP goes through
 // the SSRF guard (src/platform/net.ts).
-import * as client from 'openid-client';
+import type * as OidcClient from 'openid-client';
 import type { IdentityProvider } from '../generated/prisma/client.js';
 import { audit } from '../audit/audit.js';
 import type { Config } from '../platform/config.js';
@@ -13,6 +13,9 @@ import { AddressRefused, addressIn, allowList, guardedFetch } from '../platform/
 import { sha256Hex } from '../platform/secrets.js';
 import { federatedUser } from './federation.js';
 import { seal, unseal } from './sp-keys.js';
+
+// Loaded at the first discovery: most processes never talk to an external IdP.
+const openidClient = () => import('openid-client');
 
 export interface OidcDeps {
   db: { prisma: Prisma };
@@ -163,10 +166,10 @@ function plainHttpAllowed(config: Config, url: URL): boolean {
   return url.protocol === 'http:' && addressIn(allowList(config.OIDC_IDP_ALLOW_CIDRS), host);
 }
 
-function fetchOptions(config: Config, issuer: URL) {
+function fetchOptions(client: typeof OidcClient, config: Config, issuer: URL) {
   const customFetch = guardedFetch({ allow: allowList(config.OIDC_IDP_ALLOW_CIDRS), timeoutMs: config.OIDC_IDP_TIMEOUT_MS, maxBytes: MAX_BYTES });
   return {
-    [client.customFetch]: customFetch as unknown as client.CustomFetch,
+    [client.customFetch]: customFetch as unknown as OidcClient.CustomFetch,
     timeout: Math.ceil(config.OIDC_IDP_TIMEOUT_MS / 1000),
     ...(plainHttpAllowed(config, issuer) ? { execute: [client.allowInsecureRequests] } : {}),
   };
@@ -191,7 +194,7 @@ function discoveryProblem(err: unknown, config: Config): string {
  * Discovery of an issuer an admin gave (the issuer URL or its discovery URL); 422 when it
  * is unreachable, refused by the SSRF guard, or not an OpenID Connect issuer.
  */
-export async function discoverIssuer(config: Config, rawIssuer: string, clientId: string, clientSecret: string): Promise<client.Configuration> {
+export async function discoverIssuer(config: Config, rawIssuer: string, clientId: string, clientSecret: string): Promise<OidcClient.Configuration> {
   let url: URL;
   try {
     url = new URL(rawIssuer);
@@ -202,8 +205,9 @@ export async function discoverIssuer(config: Config, rawIssuer: string, clientId
   if (url.protocol !== 'https:' && !plainHttpAllowed(config, url)) {
     throw unprocessable('issuer must be an https URL (http only for addresses in OIDC_IDP_ALLOW_CIDRS)', '/issuer');
   }
+  const client = await openidClient();
   try {
-    const c = await client.discovery(url, clientId, clientSecret, client.ClientSecretBasic(clientSecret), fetchOptions(config, url));
+    const c = await client.discovery(url, clientId, clientSecret, client.ClientSecretBasic(clientSecret), fetchOptions(client, config, url));
     const md = c.serverMetadata();
     if (!md.authorization_endpoint || !md.token_endpoint || !md.jwks_uri) throw Object.assign(new Error('incomplete'), { code: 'OAUTH_INVALID_RESPONSE' });
     if (!(md.response_types_supported ?? ['code']).includes('code')) throw unprocessable('the issuer does not support the authorization code flow', '/issuer');
@@ -216,15 +220,15 @@ export async function discoverIssuer(config: Config, rawIssuer: string, clientId
 
 // Discovery per IdP, kept a while: every login needs the endpoints and the JWKS location.
 const CACHE_MS = 10 * 60_000;
-const cache = new Map<string, { version: number; at: number; c: client.Configuration }>();
+const cache = new Map<string, { version: number; at: number; c: OidcClient.Configuration }>();
 
-async function configurationOf(deps: OidcDeps, idp: IdentityProvider): Promise<client.Configuration> {
+async function configurationOf(deps: OidcDeps, idp: IdentityProvider): Promise<OidcClient.Configuration> {
   const hit = cache.get(idp.id);
   if (hit && hit.version === idp.updatedAt.getTime() && Date.now() - hit.at < CACHE_MS) return hit.c;
   if (!idp.clientSecretEnc || !idp.issuer || !idp.clientId)
     throw oidcRefused('This identity provider is not set up yet: an administrator must give it a client secret.');
   const secret = unseal(deps.masterKey, idp.clientSecretEnc!, clientSecretAad(idp.tenantId, idp.id));
-  let c: client.Configuration;
+  let c: OidcClient.Configuration;
   try {
     c = await discoverIssuer(deps.config, idp.issuer!, idp.clientId!, secret);
   } catch (err) {
@@ -248,6 +252,7 @@ export async function startOidcLogin(
   callbackOrigin: string,
 ) {
   const c = await configurationOf(deps, idp);
+  const client = await openidClient();
   const verifier = client.randomPKCECodeVerifier();
   const state: LoginState = {
     i: idp.id,
@@ -305,10 +310,11 @@ export async function finishOidcLogin(deps: OidcDeps, idpId: string, currentUrl:
     );
   }
   const c = await configurationOf(deps, idp);
+  const client = await openidClient();
   // The redirect URI this login was started with (the code is bound to it), whatever host the request came in on.
   const callback = new URL(state.r);
   callback.search = currentUrl.search;
-  let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
+  let tokens: Awaited<ReturnType<typeof OidcClient.authorizationCodeGrant>>;
   try {
     tokens = await client.authorizationCodeGrant(c, callback, {
       pkceCodeVerifier: state.v,

@@ -1,12 +1,8 @@
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import { audit, type AuditActor } from '../audit/audit.js';
 import type { Prisma } from '../platform/db.js';
@@ -35,6 +31,10 @@ export interface RelyingParty {
 }
 
 export type ChallengePurpose = 'registration' | 'second-factor' | 'passwordless';
+
+// Loaded at the first ceremony: the library and its ASN.1 parsers are a few hundred modules
+// that a process without passkey logins would otherwise load at every start.
+const webauthn = () => import('@simplewebauthn/server');
 
 const CHALLENGE_SECONDS = 5 * 60;
 const MAX_PASSKEYS = 20;
@@ -115,7 +115,9 @@ export async function beginPasskeyRegistration(
 ): Promise<Ceremony<PublicKeyCredentialCreationOptionsJSON>> {
   const user = await deps.prisma.user.findUniqueOrThrow({ where: { tenantId_id: { tenantId, id: userId } } });
   const existing = await deps.prisma.passkey.findMany({ where: { tenantId, userId }, select: { credentialId: true, transports: true } });
-  const options = await generateRegistrationOptions({
+  const options = await (
+    await webauthn()
+  ).generateRegistrationOptions({
     rpName: rp.name,
     rpID: rp.id,
     userName: user.email || user.username,
@@ -148,7 +150,9 @@ export async function finishPasskeyRegistration(
   if (!response) return { ok: false, reason: 'invalid' };
   let verified;
   try {
-    verified = await verifyRegistrationResponse({
+    verified = await (
+      await webauthn()
+    ).verifyRegistrationResponse({
       response,
       expectedChallenge: challenge,
       expectedOrigin: rp.origins,
@@ -223,7 +227,9 @@ export async function beginPasskeyAuthentication(
   userId: string | null,
 ): Promise<Ceremony<PublicKeyCredentialRequestOptionsJSON>> {
   const credentials = userId ? await deps.prisma.passkey.findMany({ where: { tenantId, userId }, select: { credentialId: true, transports: true } }) : [];
-  const options = await generateAuthenticationOptions({
+  const options = await (
+    await webauthn()
+  ).generateAuthenticationOptions({
     rpID: rp.id,
     allowCredentials: credentials.map((c) => ({ id: c.credentialId, transports: c.transports })),
     userVerification: userId ? 'preferred' : 'required',
@@ -281,7 +287,9 @@ export async function finishPasskeyAuthentication(
   }
   let info;
   try {
-    const verified = await verifyAuthenticationResponse({
+    const verified = await (
+      await webauthn()
+    ).verifyAuthenticationResponse({
       response,
       expectedChallenge: challenge,
       expectedOrigin: rp.origins,
