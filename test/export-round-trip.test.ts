@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toUuid } from '../src/export/document.js';
 import { buildExport } from '../src/export/service.js';
 import { argon2Params } from '../src/platform/passwords.js';
+import { unsealClientSecret } from '../src/oauth/applications.js';
 import { call, createTenant, seedServiceAccountPat, snapshot, startTestApp, type TestApp } from './helpers/app.js';
 import { signCsr } from './helpers/certs.js';
 import { nodeCsr } from './helpers/csr.js';
@@ -29,6 +30,8 @@ let idpId: string;
 let robotPat: string;
 let oidcIdp: TestOidcIdp;
 let oidcIdpId: string;
+let signedAppId: string;
+let signedSecret: string;
 
 const json = (t: TestApp, url: string, body: unknown, token = t.adminPat) =>
   t.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
@@ -142,6 +145,26 @@ beforeAll(async () => {
     }),
   );
 
+  // A client_secret_jwt client (its secret sealed, not only hashed) whose keys are fetched from a jwksUri.
+  const signed = ok(
+    await call(t.app, admin, 'POST', '/api/v3/applications', {
+      data: {
+        attributes: {
+          name: 'Signed',
+          clientType: 'confidential',
+          tokenEndpointAuthMethod: 'client_secret_jwt',
+          redirectUris: ['https://signed.round.test/cb'],
+          jwksUri: 'https://keys.round.test/jwks',
+          requireSignedRequestObject: true,
+          requirePushedAuthorizationRequests: true,
+        },
+      },
+    }),
+  );
+  signedAppId = signed.data.id;
+  signedSecret = signed.data.attributes.clientSecret;
+  expect(signedSecret).toBeTruthy();
+
   // Two client certificates of the robot, one of them revoked.
   for (const cn of ['dev-1', 'dev-2']) {
     const res = await signCsr(t, robotPat, 'format=pem', nodeCsr(cn), 'application/pkcs10');
@@ -180,10 +203,19 @@ describe('round trip into a fresh server', () => {
       expect.objectContaining({ idpId: oidcIdpId, domains: ['oidc.round.test'], jitRoles: ['tenant-user'], autoLinkByEmail: true }),
     ]);
     expect(org.pca.oidcIdps[0].clientSecretSealed).toBeTruthy();
-    expect(org.pca.applications.map((a: any) => a.name).sort()).toEqual(['AnalyticsUI', 'Machine', 'SPA']);
+    expect(org.pca.applications.map((a: any) => a.name).sort()).toEqual(['AnalyticsUI', 'Machine', 'SPA', 'Signed']);
+    expect(org.pca.applications.find((a: any) => a.name === 'Signed')).toMatchObject({
+      appId: signedAppId,
+      tokenEndpointAuthMethod: 'client_secret_jwt',
+      jwksUri: 'https://keys.round.test/jwks',
+      requireSignedRequestObject: true,
+      requirePushedAuthorizationRequests: true,
+      clientSecretSealed: expect.any(String),
+    });
+    expect(JSON.stringify(org)).not.toContain(signedSecret);
     expect(org.pca.applications.find((a: any) => a.name === 'Machine').clientSecretHash).toMatch(/^[0-9a-f]{64}$/);
     expect(org.apiApps.map((a: any) => a.app.name)).toEqual(['Machine']);
-    expect(org.oidcApps.map((a: any) => a.app.name).sort()).toEqual(['AnalyticsUI', 'SPA']);
+    expect(org.oidcApps.map((a: any) => a.app.name).sort()).toEqual(['AnalyticsUI', 'SPA', 'Signed']);
     expect(org.machineKeys).toHaveLength(1);
     expect(org.pca.pats.length).toBeGreaterThanOrEqual(2);
     expect(org.pca.certificates.map((c: any) => c.status).sort()).toEqual(['good', 'revoked']);
@@ -202,7 +234,47 @@ describe('round trip into a fresh server', () => {
     const self = await call(dst.app, robotPat, 'GET', `${SA}/self`);
     expect(self.statusCode, self.body).toBe(200);
     expect((await dst.db.prisma.user.findUniqueOrThrow({ where: { id: linkedUserId } })).idpId).toBe(idpId);
+    // The client_secret_jwt client's secret opens on the target: it can check the client's HMAC.
+    const signedApp = await dst.db.prisma.application.findUniqueOrThrow({ where: { id: signedAppId } });
+    expect(unsealClientSecret(masterKey, signedApp)).toBe(signedSecret);
   }, 120_000);
+
+  it('carries sealed client secrets only withKeys', async () => {
+    const doc = await exportOf(src, { withKeys: false });
+    const signed = doc.orgs[0].pca.applications.find((a: any) => a.appId === signedAppId);
+    expect(signed).toMatchObject({ jwksUri: 'https://keys.round.test/jwks', requireSignedRequestObject: true });
+    expect(signed).not.toHaveProperty('clientSecretSealed');
+    expect(JSON.stringify(doc)).not.toMatch(/"(clientSecretSealed|spPrivateKeySealed)"/);
+  });
+
+  it('holds a jwksUri to the API rules: https, not to a private address', async () => {
+    for (const [uri, message] of <[string, string][]>[
+      ['https://127.0.0.1/jwks', 'jwksUri is refused'],
+      ['http://keys.round.test/jwks', 'must be an https URL'],
+      ['ftp://keys.round.test/jwks', 'jwksUri'],
+    ]) {
+      const doc = structuredClone(first);
+      const app = doc.orgs[0].pca.applications.find((a: any) => a.appId === signedAppId);
+      app.jwksUri = uri;
+      const before = await snapshot(dst.db);
+      const res = await importInto(dst, { orgs: doc.orgs });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json().orgs[0].errors).toEqual([{ type: 'application', id: signedAppId, field: 'jwksUri', message: expect.stringContaining(message) }]);
+      expect(await snapshot(dst.db)).toEqual(before);
+    }
+  });
+
+  it('refuses a sealed client secret that is not the one its hash stands for', async () => {
+    const doc = structuredClone(first);
+    const app = doc.orgs[0].pca.applications.find((a: any) => a.appId === signedAppId);
+    app.clientSecretHash = 'f'.repeat(64);
+    const before = await snapshot(dst.db);
+    const res = await importInto(dst, { orgs: doc.orgs });
+    expect(res.json().orgs[0].errors).toEqual([
+      { type: 'application', id: signedAppId, field: 'clientSecretSealed', message: expect.stringContaining('not the one clientSecretHash stands for') },
+    ]);
+    expect(await snapshot(dst.db)).toEqual(before);
+  });
 
   it('a second import reports unchanged and changes nothing', async () => {
     const before = await snapshot(dst.db);
@@ -316,9 +388,12 @@ describe('a user linked to a SAML IdP', () => {
       expect(org.errors).toEqual([
         { type: 'oidcIdp', id: oidcIdpId, field: 'clientSecret', message: expect.stringContaining('no client secret this server can open') },
         { type: 'samlIdp', id: idpId, field: 'spPrivateKeySealed', message: expect.stringContaining('new SP key pair') },
+        { type: 'application', id: signedAppId, field: 'clientSecretSealed', message: expect.stringContaining("does not open with this server's master key") },
       ]);
       // The OIDC IdP came without its secret: nobody is sent there until an admin sets one.
       expect((await other.db.prisma.identityProvider.findUniqueOrThrow({ where: { id: oidcIdpId } })).clientSecretEnc).toBeNull();
+      // Nothing of the client whose secret does not open is written.
+      expect(await other.db.prisma.application.findUnique({ where: { id: signedAppId } })).toBeNull();
       const user = await other.db.prisma.user.findUniqueOrThrow({ where: { id: linkedUserId } });
       expect(user.idpId).toBe(idpId);
       const again = (await exportOf(other)).orgs[0];

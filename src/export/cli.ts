@@ -18,6 +18,7 @@ import { openMigratedDatabase } from '../platform/start.js';
 import { streamExport } from './service.js';
 import { importOrg, type OrgResult } from './import.js';
 import { loadMasterKey } from '../platform/secrets.js';
+import { allowList } from '../platform/net.js';
 import type { ConflictPolicy } from './write-step.js';
 
 const isConflictPolicy = (v: string): v is ConflictPolicy => v === 'fail' || v === 'skip' || v === 'overwrite';
@@ -177,6 +178,7 @@ export async function importCommand(argv: string[], env: NodeJS.ProcessEnv = pro
     applications: config,
     actor: 'system' as const,
     masterKey: loadMasterKey(config.MASTER_KEY, config.DATA_DIR).key,
+    jwksAllow: allowList(config.CLIENT_JWKS_ALLOW_CIDRS),
     onRows: (n: number) => {
       rows += n;
       bar?.update(read, payload());

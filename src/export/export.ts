@@ -64,7 +64,7 @@ export async function exportOrg(prisma: Prisma, tenantId: string, opts: ExportOp
       const roles = await tx.customRole.findMany({ where, orderBy: { id: 'asc' } });
       const nonUserAssignments = await tx.roleAssignment.findMany({ where: { tenantId, userId: null }, orderBy: [{ roleName: 'asc' }, { id: 'asc' }] });
       const admins = await tx.roleAssignment.findMany({ where: { tenantId, roleName: TENANT_ADMIN }, select: { userId: true, serviceAccountId: true } });
-      const apps = await exportApplications(tx, tenantId);
+      const apps = await exportApplications(tx, tenantId, !!opts.withKeys);
       const size = opts.pageSize ?? PAGE;
       const idps = await exportIdps(tx, tenantId, !!opts.withKeys, size);
       const credentials = await exportCredentials(tx, tenantId);

@@ -5,6 +5,7 @@
 // second import of the same file changes nothing: unchanged rows are not even
 // rewritten. A dry run does all of it and rolls the transaction back.
 import { randomUUID } from 'node:crypto';
+import { BlockList } from 'node:net';
 import { z } from 'zod';
 import { audit } from '../audit/audit.js';
 import type { Prisma } from '../platform/db.js';
@@ -47,6 +48,8 @@ export interface ImportOptions {
   onFailure?: (err: unknown, orgId: string) => void;
   /** Opens the sealed keys of the document (see idps.ts); without it, IdPs cannot be created. */
   masterKey?: Buffer;
+  /** Private addresses a client's jwksUri may point to (CLIENT_JWKS_ALLOW_CIDRS); none when absent. */
+  jwksAllow?: BlockList;
   onConflict?: ConflictPolicy;
   /** Reports what would change and writes nothing. */
   dryRun?: boolean;
@@ -724,7 +727,16 @@ export async function importOrg(prisma: Prisma, raw: unknown, index: number, opt
     }
     await prisma.$transaction(
       async (tx) => {
-        const w: Step = { tx, tenantId: plan.tenant.id, errors, n, onConflict: opts.onConflict ?? 'overwrite', masterKey: opts.masterKey, onRows: opts.onRows };
+        const w: Step = {
+          tx,
+          tenantId: plan.tenant.id,
+          errors,
+          n,
+          onConflict: opts.onConflict ?? 'overwrite',
+          masterKey: opts.masterKey,
+          jwksAllow: opts.jwksAllow ?? new BlockList(),
+          onRows: opts.onRows,
+        };
         await writeOrg(w, plan, opts.applications);
         if (opts.dryRun) throw new DryRun();
         if (n.created + n.updated > 0) {

@@ -70,6 +70,8 @@ export interface RunContext {
   argon: Argon2Params;
   /** Opens and makes the sealed SP keys of SAML IdPs. */
   masterKey?: Buffer;
+  /** Private addresses a client's jwksUri may point to (CLIENT_JWKS_ALLOW_CIDRS). */
+  jwksAllow?: BlockList;
   /** Private or loopback addresses an S3 endpoint may reach (EXPORT_S3_ALLOW_CIDRS); none when absent. */
   s3Allow?: BlockList;
   /** Where the full errors go whose reports carry only a safe description. */
@@ -241,6 +243,7 @@ export async function runImport(ctx: RunContext, req: ImportRequest, onOrg?: (do
       actor: ctx.actor,
       requestId: ctx.requestId,
       masterKey: ctx.masterKey,
+      jwksAllow: ctx.jwksAllow,
       dryRun: req.dryRun,
       onConflict: req.onConflict,
       onOrg,

@@ -45,6 +45,7 @@ export default async function adminExportRoutes(app: FastifyInstance) {
   });
 
   const s3Allow = allowList(app.config.EXPORT_S3_ALLOW_CIDRS);
+  const jwksAllow = allowList(app.config.CLIENT_JWKS_ALLOW_CIDRS);
   const argon = argon2Params(app.config);
   // The caller's context (the one builder, ../context.ts) with the settings an export or import needs.
   const runContextOf = (request: FastifyRequest): RunContext => {
@@ -59,6 +60,7 @@ export default async function adminExportRoutes(app: FastifyInstance) {
       argon,
       masterKey: app.masterKey,
       s3Allow,
+      jwksAllow,
       log: request.log,
     };
   };
