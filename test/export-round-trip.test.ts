@@ -9,6 +9,11 @@ import { toUuid } from '../src/export/document.js';
 import { buildExport } from '../src/export/service.js';
 import { argon2Params } from '../src/platform/passwords.js';
 import { unsealClientSecret } from '../src/oauth/applications.js';
+import { beginTotpEnrolment, confirmTotpEnrolment, verifySecondFactor } from '../src/users/totp.js';
+import { beginPasskeyRegistration, finishPasskeyRegistration } from '../src/users/passkeys.js';
+import { DEFAULT_THROTTLE } from '../src/users/lockout.js';
+import { totpCode } from './helpers/mfa.js';
+import { SoftAuthenticator } from './helpers/webauthn.js';
 import { call, createTenant, seedServiceAccountPat, snapshot, startTestApp, type TestApp } from './helpers/app.js';
 import { signCsr } from './helpers/certs.js';
 import { nodeCsr } from './helpers/csr.js';
@@ -32,11 +37,14 @@ let oidcIdp: TestOidcIdp;
 let oidcIdpId: string;
 let signedAppId: string;
 let signedSecret: string;
+let aliceId: string;
+let totpSecret: string;
+let recoveryCodes: string[];
 
 const json = (t: TestApp, url: string, body: unknown, token = t.adminPat) =>
   t.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
 const exportOf = async (t: TestApp, extra: Record<string, unknown> = {}) => {
-  const res = await json(t, '/admin/v1/export', { orgIds: [tenantId], withPasswords: true, withKeys: true, ...extra });
+  const res = await json(t, '/admin/v1/export', { orgIds: [tenantId], withPasswords: true, withKeys: true, withOtp: true, ...extra });
   expect(res.statusCode, res.body).toBe(200);
   return res.json();
 };
@@ -97,6 +105,19 @@ beforeAll(async () => {
   const alice = ok(
     await scim({ schemas: [USER], userName: 'alice@round.test', name: { givenName: 'Alice', familyName: 'R' }, password: 'Round-trip-Pass-1!' }),
   );
+  aliceId = alice.id;
+  // Alice's second factors, enrolled as the account pages do: TOTP with its recovery codes, and a passkey.
+  const mfaDeps = { prisma: t.db.prisma, masterKey, throttle: DEFAULT_THROTTLE };
+  totpSecret = (await beginTotpEnrolment(mfaDeps, tenantId, alice.id))!.secret;
+  const confirmed = await confirmTotpEnrolment(mfaDeps, { tenantId, userId: alice.id, code: totpCode(totpSecret) });
+  expect(confirmed.ok).toBe(true);
+  recoveryCodes = (confirmed as { recoveryCodes: string[] }).recoveryCodes;
+  const origin = 'https://round.test';
+  const rp = { id: 'round.test', name: 'Round', origins: [origin] };
+  const ceremony = await beginPasskeyRegistration(mfaDeps, rp, tenantId, alice.id);
+  const response = JSON.stringify(new SoftAuthenticator(origin).register(ceremony.options as never));
+  const added = await finishPasskeyRegistration(mfaDeps, rp, { tenantId, userId: alice.id, handle: ceremony.handle, response, name: 'Laptop' });
+  expect(added.ok).toBe(true);
   linkedUserId = ok(await scim({ schemas: [USER], userName: 'sam@round.test', name: { givenName: 'Sam', familyName: 'L' }, externalId: 'ext-9' })).id;
   ok(await call(t.app, admin, 'PUT', `/api/v3/users/${linkedUserId}/idps`, { data: { ids: [idpId] } }), 200);
   // An OIDC IdP with routing and just-in-time settings, and a user linked to it whose subject is known.
@@ -213,6 +234,16 @@ describe('round trip into a fresh server', () => {
       clientSecretSealed: expect.any(String),
     });
     expect(JSON.stringify(org)).not.toContain(signedSecret);
+    expect(org.pca.mfa).toEqual([
+      {
+        userId: aliceId,
+        totp: { secretSealed: expect.any(String), confirmedAt: expect.any(String), lastUsedStep: expect.any(Number), createdAt: expect.any(String) },
+        recoveryCodes: expect.any(Array),
+        passkeys: [expect.objectContaining({ name: 'Laptop', credentialId: expect.any(String), publicKey: expect.any(String), counter: '0' })],
+      },
+    ]);
+    expect(org.pca.mfa[0].recoveryCodes).toHaveLength(10);
+    expect(JSON.stringify(org)).not.toContain(totpSecret);
     expect(org.pca.applications.find((a: any) => a.name === 'Machine').clientSecretHash).toMatch(/^[0-9a-f]{64}$/);
     expect(org.apiApps.map((a: any) => a.app.name)).toEqual(['Machine']);
     expect(org.oidcApps.map((a: any) => a.app.name).sort()).toEqual(['AnalyticsUI', 'SPA', 'Signed']);
@@ -239,6 +270,11 @@ describe('round trip into a fresh server', () => {
     expect(unsealClientSecret(masterKey, signedApp)).toBe(signedSecret);
   }, 120_000);
 
+  it('carries second factors only withOtp', async () => {
+    const doc = await exportOf(src, { withOtp: false });
+    expect(doc.orgs[0].pca).not.toHaveProperty('mfa');
+  });
+
   it('carries sealed client secrets only withKeys', async () => {
     const doc = await exportOf(src, { withKeys: false });
     const signed = doc.orgs[0].pca.applications.find((a: any) => a.appId === signedAppId);
@@ -257,7 +293,7 @@ describe('round trip into a fresh server', () => {
       const app = doc.orgs[0].pca.applications.find((a: any) => a.appId === signedAppId);
       app.jwksUri = uri;
       const before = await snapshot(dst.db);
-      const res = await importInto(dst, { orgs: doc.orgs });
+      const res = await importInto(dst, { orgs: doc.orgs, dryRun: true });
       expect(res.statusCode, res.body).toBe(200);
       expect(res.json().orgs[0].errors).toEqual([{ type: 'application', id: signedAppId, field: 'jwksUri', message: expect.stringContaining(message) }]);
       expect(await snapshot(dst.db)).toEqual(before);
@@ -269,7 +305,7 @@ describe('round trip into a fresh server', () => {
     const app = doc.orgs[0].pca.applications.find((a: any) => a.appId === signedAppId);
     app.clientSecretHash = 'f'.repeat(64);
     const before = await snapshot(dst.db);
-    const res = await importInto(dst, { orgs: doc.orgs });
+    const res = await importInto(dst, { orgs: doc.orgs, dryRun: true });
     expect(res.json().orgs[0].errors).toEqual([
       { type: 'application', id: signedAppId, field: 'clientSecretSealed', message: expect.stringContaining('not the one clientSecretHash stands for') },
     ]);
@@ -374,6 +410,16 @@ describe('round trip into a fresh server', () => {
     }
     expect(await snapshot(dst.db)).toEqual(before);
   });
+
+  it("brings the users' second factors: they work on the target", async () => {
+    // A recovery code, and TOTP at a later step than the last one used at the source.
+    const dstDeps = { prisma: dst.db.prisma, masterKey, throttle: DEFAULT_THROTTLE };
+    expect(await verifySecondFactor(dstDeps, { tenantId, userId: aliceId, code: recoveryCodes[0]! })).toMatchObject({ ok: true, method: 'recovery_code' });
+    expect(await verifySecondFactor(dstDeps, { tenantId, userId: aliceId, code: totpCode(totpSecret, 1), now: Date.now() + 30_000 })).toMatchObject({
+      ok: true,
+      method: 'otp',
+    });
+  });
 });
 
 describe('a user linked to a SAML IdP', () => {
@@ -389,11 +435,17 @@ describe('a user linked to a SAML IdP', () => {
         { type: 'oidcIdp', id: oidcIdpId, field: 'clientSecret', message: expect.stringContaining('no client secret this server can open') },
         { type: 'samlIdp', id: idpId, field: 'spPrivateKeySealed', message: expect.stringContaining('new SP key pair') },
         { type: 'application', id: signedAppId, field: 'clientSecretSealed', message: expect.stringContaining("does not open with this server's master key") },
+        { type: 'mfa', id: aliceId, field: 'totp.secretSealed', message: expect.stringContaining("does not open with this server's master key") },
       ]);
       // The OIDC IdP came without its secret: nobody is sent there until an admin sets one.
       expect((await other.db.prisma.identityProvider.findUniqueOrThrow({ where: { id: oidcIdpId } })).clientSecretEnc).toBeNull();
       // Nothing of the client whose secret does not open is written.
       expect(await other.db.prisma.application.findUnique({ where: { id: signedAppId } })).toBeNull();
+      // Alice's TOTP and its recovery codes (keyed by the other master key) stay behind; her passkey, a public key, comes along.
+      const where = { tenantId, userId: aliceId };
+      expect(await other.db.prisma.userTotp.count({ where })).toBe(0);
+      expect(await other.db.prisma.recoveryCode.count({ where })).toBe(0);
+      expect(await other.db.prisma.passkey.count({ where })).toBe(1);
       const user = await other.db.prisma.user.findUniqueOrThrow({ where: { id: linkedUserId } });
       expect(user.idpId).toBe(idpId);
       const again = (await exportOf(other)).orgs[0];
@@ -427,7 +479,7 @@ describe('a tenant read in pages', () => {
       baseDomain: src.config.BASE_DOMAIN,
       argon: argon2Params(src.config),
     };
-    const req = { orgIds: [tenantId], withPasswords: true, withKeys: true };
+    const req = { orgIds: [tenantId], withPasswords: true, withKeys: true, withOtp: true };
     const whole = await buildExport(ctx, req);
     const [org] = whole.orgs;
     expect(org!.pca!.groups.find((g) => g.name === 'Everyone')!.members).toEqual([...users].sort());

@@ -1,5 +1,5 @@
 // CLI commands `export` and `import` (wired into src/cli.ts by its owner):
-//   npm run cli -- export --out file.json [--org ID]... [--exclude-org ID]... [--with-passwords] [--with-keys]
+//   npm run cli -- export --out file.json [--org ID]... [--exclude-org ID]... [--with-passwords] [--with-otp] [--with-keys]
 //   npm run cli -- import --in file.json [--dry-run] [--on-conflict fail|skip|overwrite]
 // Both stream the document org by org (export writes each org as it is read from the
 // database; import imports each org as soon as it is parsed) with a progress bar on a terminal.
@@ -55,12 +55,13 @@ export async function exportCommand(argv: string[], env: NodeJS.ProcessEnv = pro
       org: { type: 'string', multiple: true },
       'exclude-org': { type: 'string', multiple: true },
       'with-passwords': { type: 'boolean', default: false },
+      'with-otp': { type: 'boolean', default: false },
       'with-keys': { type: 'boolean', default: false },
     },
     strict: true,
   });
   if (!values.out) {
-    io.stderr.write('usage: export --out FILE.json [--org ID]... [--exclude-org ID]... [--with-passwords] [--with-keys]\n');
+    io.stderr.write('usage: export --out FILE.json [--org ID]... [--exclude-org ID]... [--with-passwords] [--with-otp] [--with-keys]\n');
     return 2;
   }
   const config = loadConfig(env);
@@ -76,7 +77,13 @@ export async function exportCommand(argv: string[], env: NodeJS.ProcessEnv = pro
   try {
     count = await streamExport(
       { prisma: db.prisma, actor: 'system', dataDir: config.DATA_DIR, baseDomain: config.BASE_DOMAIN, argon: argon2Params(config) },
-      { orgIds: values.org, excludedOrgIds: values['exclude-org'], withPasswords: values['with-passwords'], withKeys: values['with-keys'] },
+      {
+        orgIds: values.org,
+        excludedOrgIds: values['exclude-org'],
+        withPasswords: values['with-passwords'],
+        withOtp: values['with-otp'],
+        withKeys: values['with-keys'],
+      },
       (chunk) => write(out, chunk),
       {
         onStart: (_, total) => bar?.start(total, 0, payload()),

@@ -9,6 +9,7 @@ import { exportApplications } from './applications.js';
 import { exportCredentials } from './credentials.js';
 import { exportIdps } from './idps.js';
 import { PAGE, paged, Streamed } from './json-stream.js';
+import { exportMfa } from './mfa-section.js';
 
 export interface ExportSelection {
   orgIds?: string[];
@@ -17,7 +18,7 @@ export interface ExportSelection {
 
 export interface ExportOptions {
   withPasswords?: boolean;
-  /** Accepted for compatibility: TOTP secrets stay sealed under this server's master key and are not exported. */
+  /** Second factors (`pca.mfa`): TOTP secrets still sealed under this deployment's master key, recovery-code hashes, passkeys. */
   withOtp?: boolean;
   /** SP private keys of SAML IdPs, still sealed under this deployment's master key. */
   withKeys?: boolean;
@@ -236,6 +237,7 @@ export async function exportOrg(prisma: Prisma, tenantId: string, opts: ExportOp
           oidcIdps: idps.pcaOidcIdps,
           pats: credentials.pats,
           certificates: credentials.certificates,
+          ...(opts.withOtp ? { mfa: exportMfa(tx, tenantId, size) } : {}),
           ...(logo ? { logo } : {}),
         },
       });

@@ -32,6 +32,7 @@ import { serviceAccountCreate } from '../service-accounts/schemas.js';
 import { insertMany, type Columns } from '../platform/bulk-insert.js';
 import { planLoginPolicy, writeLoginPolicySection } from './login-policy-section.js';
 import { planLogo, writeLogoSection } from './logo-section.js';
+import { planMfa, writeMfa } from './mfa-section.js';
 
 export interface ImportOptions {
   argon: Argon2Params;
@@ -372,6 +373,7 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
     credentials,
     loginPolicy: planLoginPolicy(raw.loginPolicy, errors),
     logo: planLogo(raw.pca, errors),
+    mfa: planMfa(raw, scope, errors),
   };
 }
 
@@ -434,6 +436,7 @@ async function writeOrg(w: Step, plan: Plan, applications?: DefaultApplicationCo
   const holderOf = await writePrincipals(w, plan);
   if (plan.applications) await writeApplications(w, plan.applications, holderOf);
   await writeCredentials(w, plan.credentials, holderOf);
+  await writeMfa(w, plan.mfa, holderOf);
   const resolveRole = await roleResolver(w, operator, [...plan.groups.flatMap((g) => g.roles), ...plan.grants.map((g) => g.role)]);
   await writeGroups(w, plan, resolveRole);
   await writeGrants(w, plan, resolveRole, holderOf);

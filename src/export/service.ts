@@ -33,9 +33,19 @@ const timeout = z
 export const exportRequest = z.object({
   orgIds: orgIdList.optional(),
   excludedOrgIds: orgIdList.optional(),
-  withPasswords: z.boolean().optional(),
-  withOtp: z.boolean().optional(),
-  withKeys: z.boolean().optional().describe("SAML SP private keys, sealed under this deployment's master key: usable only by a server with the same key"),
+  withPasswords: z.boolean().optional().describe('Password hashes (never plaintext)'),
+  withOtp: z
+    .boolean()
+    .optional()
+    .describe(
+      "Second factors in pca.mfa: TOTP enrolments (secret sealed under this deployment's master key), recovery-code hashes (keyed by that key) and passkeys (public keys)",
+    ),
+  withKeys: z
+    .boolean()
+    .optional()
+    .describe(
+      "SAML SP private keys, OIDC IdP client secrets and client_secret_jwt application secrets, sealed under this deployment's master key: usable only by a server with the same key",
+    ),
   responseOutput: z.boolean().optional(),
   localOutput: z.object({ path: z.string().min(1).max(1024) }).optional(),
   s3Output: s3Location.optional(),
@@ -196,6 +206,7 @@ export async function runExport(ctx: RunContext, req: ExportRequest): Promise<Ex
         details: {
           orgs,
           withPasswords: !!req.withPasswords,
+          withOtp: !!req.withOtp,
           withKeys: !!req.withKeys,
           response: toResponse,
           local: !!file,
