@@ -4,6 +4,14 @@
 // and exported again: the two documents are equal. Then the import's safe semantics:
 // idempotency, dry run, conflict policies, atomicity and unknown shapes.
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import { exportCommand, importCommand } from '../src/export/cli.js';
+import { signingKeyAad } from '../src/oauth/keys.js';
+import { unseal } from '../src/platform/sealed.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toUuid } from '../src/export/document.js';
 import { buildExport } from '../src/export/service.js';
@@ -14,7 +22,7 @@ import { beginPasskeyRegistration, finishPasskeyRegistration } from '../src/user
 import { DEFAULT_THROTTLE } from '../src/users/lockout.js';
 import { totpCode } from './helpers/mfa.js';
 import { SoftAuthenticator } from './helpers/webauthn.js';
-import { call, createTenant, seedServiceAccountPat, snapshot, startTestApp, type TestApp } from './helpers/app.js';
+import { call, createTenant, seedServiceAccountPat, snapshot, startTestApp, TEST_ENV, type TestApp } from './helpers/app.js';
 import { signCsr } from './helpers/certs.js';
 import { nodeCsr } from './helpers/csr.js';
 import { createTestIdp } from './helpers/saml-idp.js';
@@ -38,6 +46,7 @@ let oidcIdpId: string;
 let signedAppId: string;
 let signedSecret: string;
 let aliceId: string;
+let machine: any;
 let totpSecret: string;
 let recoveryCodes: string[];
 
@@ -155,7 +164,7 @@ beforeAll(async () => {
   );
   robotPat = robot.pat;
   ok(await json(t, `${SA}/${robot.machineUserId}/keys`, { expirationDate: '2099-01-01T00:00:00Z', keyType: 'EC' }, admin));
-  ok(
+  machine = ok(
     await call(t.app, admin, 'POST', '/api/v3/applications', {
       data: { attributes: { name: 'Machine', clientType: 'confidential', grantTypes: ['client_credentials'], serviceAccountId: robot.machineUserId } },
     }),
@@ -492,3 +501,115 @@ describe('a tenant read in pages', () => {
     expect(await exportOf(src)).toEqual(whole);
   }, 60_000);
 });
+
+describe('token signing keys (withSigningKeys)', () => {
+  it('move sealed for the target only: tokens the source issued verify against the target JWKS; a document sealed for another key is refused', async () => {
+    const otherKey = randomBytes(32);
+    const other = await startTestApp({}, { masterKey: otherKey });
+    try {
+      const { clientId, clientSecret } = machine.data.attributes;
+      const issued = await src.app.inject({
+        method: 'POST',
+        url: '/oauth/v2/token',
+        headers: {
+          authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        payload: 'grant_type=client_credentials',
+      });
+      expect(issued.statusCode, issued.body).toBe(200);
+      const token = issued.json().access_token as string;
+      const verifiesOn = async (t: TestApp) => {
+        const jwks = createLocalJWKSet((await t.app.inject({ method: 'GET', url: '/oauth/v2/keys' })).json());
+        return jwtVerify(token, jwks).then(
+          () => true,
+          () => false,
+        );
+      };
+      expect(await verifiesOn(src)).toBe(true);
+      expect(await verifiesOn(other)).toBe(false);
+
+      expect(await exportOf(src)).not.toHaveProperty('pcaInstance');
+      const missing = await json(src, '/admin/v1/export', { orgIds: [tenantId], withSigningKeys: true });
+      expect(missing.statusCode, missing.body).toBe(400);
+      expect((await json(src, '/admin/v1/export', { withSigningKeys: true, sealFor: randomBytes(16).toString('base64') })).statusCode).toBe(400);
+
+      const doc = await exportOf(src, { withSigningKeys: true, sealFor: otherKey.toString('base64') });
+      const keys = doc.pcaInstance.signingKeys;
+      expect(keys.length).toBeGreaterThanOrEqual(2);
+      expect(JSON.stringify(doc)).not.toContain('PRIVATE KEY');
+
+      // Sealed for another deployment: every key is reported by kid and nothing is written.
+      const before = await snapshot(dst.db);
+      const refused = await importInto(dst, { orgs: [], pcaInstance: doc.pcaInstance });
+      expect(refused.statusCode, refused.body).toBe(200);
+      expect(refused.json().instance).toEqual({
+        status: 'unchanged',
+        created: 0,
+        unchanged: 0,
+        errors: keys.map((k: any) => ({
+          type: 'signingKey',
+          id: k.kid,
+          field: 'privateKeySealed',
+          message: expect.stringContaining("does not open with this server's master key"),
+        })),
+      });
+      expect(await snapshot(dst.db)).toEqual(before);
+
+      const res = await importInto(other, { orgs: doc.orgs, pcaInstance: doc.pcaInstance });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json().instance).toEqual({ status: 'imported', created: keys.length, unchanged: 0, errors: [] });
+      expect(await verifiesOn(other)).toBe(true);
+      // The target keeps signing with its own keys: the imported ones are only published.
+      const installed = await other.db.prisma.signingKey.findMany({ where: { kid: { in: keys.map((k: any) => k.kid) } } });
+      expect(installed.map((k) => k.state)).toEqual(keys.map(() => 'retired'));
+      expect(installed.every((k) => k.publishUntil && k.publishUntil.getTime() <= Date.now() + 86_700_000)).toBe(true);
+
+      const again = await importInto(other, { orgs: [], pcaInstance: doc.pcaInstance });
+      expect(again.json().instance).toEqual({ status: 'unchanged', created: 0, unchanged: keys.length, errors: [] });
+
+      // The CLI: import the section into a deployment whose DATA_DIR/master.key is the target key,
+      // then export it from there sealed for a third key given as a file (--seal-for).
+      const dir = mkdtempSync(path.join(tmpdir(), 'signing-keys-'));
+      const env = { ...TEST_ENV, DATA_DIR: dir };
+      writeFileSync(path.join(dir, 'master.key'), otherKey.toString('hex') + '\n', { mode: 0o600 });
+      const input = path.join(dir, 'in.json');
+      writeFileSync(input, JSON.stringify({ pcaInstance: doc.pcaInstance, orgs: [] }));
+      const out = sink();
+      expect(await importCommand(['--in', input], env, { stdout: out.stream, stderr: sink().stream })).toBe(0);
+      expect(JSON.parse(out.text).instance).toEqual({ status: 'imported', created: keys.length, unchanged: 0, errors: [] });
+      const third = randomBytes(32);
+      const keyFile = path.join(dir, 'target.key');
+      writeFileSync(keyFile, third.toString('base64'));
+      const usage = sink();
+      expect(await exportCommand(['--out', path.join(dir, 'x.json'), '--with-signing-keys'], env, { stdout: sink().stream, stderr: usage.stream })).toBe(2);
+      expect(usage.text).toContain('--seal-for');
+      const exported = path.join(dir, 'out.json');
+      expect(
+        await exportCommand(['--out', exported, '--with-signing-keys', '--seal-for', keyFile], env, { stdout: sink().stream, stderr: sink().stream }),
+      ).toBe(0);
+      const resealed = JSON.parse(readFileSync(exported, 'utf8')).pcaInstance.signingKeys;
+      expect(resealed.map((k: any) => k.kid).sort()).toEqual(keys.map((k: any) => k.kid).sort());
+      for (const k of resealed) expect(unseal(third, k.privateKeySealed, signingKeyAad(k.kid))?.toString()).toContain('PRIVATE KEY');
+    } finally {
+      await other.close();
+    }
+  }, 120_000);
+});
+
+/** A stream that keeps what is written to it. */
+function sink() {
+  let text = '';
+  const stream = new Writable({
+    write(c: Buffer, _e: string, cb: () => void) {
+      text += c.toString();
+      cb();
+    },
+  });
+  return {
+    stream,
+    get text() {
+      return text;
+    },
+  };
+}

@@ -33,6 +33,7 @@ import { insertMany, type Columns } from '../platform/bulk-insert.js';
 import { planLoginPolicy, writeLoginPolicySection } from './login-policy-section.js';
 import { planLogo, writeLogoSection } from './logo-section.js';
 import { planMfa, writeMfa } from './mfa-section.js';
+import { importInstanceKeys, type InstanceResult } from './instance-keys.js';
 
 export interface ImportOptions {
   argon: Argon2Params;
@@ -52,6 +53,8 @@ export interface ImportOptions {
   /** Private addresses a client's jwksUri may point to (CLIENT_JWKS_ALLOW_CIDRS); none when absent. */
   jwksAllow?: BlockList;
   onConflict?: ConflictPolicy;
+  /** Called after signing keys were installed: this process's key cache reads them at once (others within a minute). */
+  onSigningKeys?: () => Promise<void>;
   /** Reports what would change and writes nothing. */
   dryRun?: boolean;
 }
@@ -71,6 +74,8 @@ export interface OrgResult {
 
 export interface ImportResult {
   dryRun?: true;
+  /** The deployment's signing keys (`pcaInstance`), when the document has them. */
+  instance?: InstanceResult;
   orgs: OrgResult[];
 }
 
@@ -779,10 +784,27 @@ export async function importOrg(prisma: Prisma, raw: unknown, index: number, opt
 export async function importDocument(prisma: Prisma, doc: unknown, opts: ImportOptions): Promise<ImportResult> {
   if (!doc || typeof doc !== 'object' || !Array.isArray((doc as { orgs?: unknown }).orgs)) throw badRequest('The document has no "orgs" array', '/orgs');
   const orgs = (doc as { orgs: unknown[] }).orgs;
+  const raw = (doc as { pcaInstance?: unknown }).pcaInstance;
+  const instance = raw === undefined ? undefined : await importInstance(prisma, raw, opts);
   const results: OrgResult[] = [];
   for (const [i, raw] of orgs.entries()) {
     results.push(await importOrg(prisma, raw, i, opts));
     opts.onOrg?.(i + 1, orgs.length);
   }
-  return { ...(opts.dryRun ? { dryRun: true as const } : {}), orgs: results };
+  return { ...(opts.dryRun ? { dryRun: true as const } : {}), ...(instance ? { instance } : {}), orgs: results };
+}
+
+/** The deployment-wide section: installs the signing keys, and records it when any was added. */
+export async function importInstance(prisma: Prisma, raw: unknown, opts: ImportOptions): Promise<InstanceResult> {
+  const result = await importInstanceKeys(prisma, raw, opts.masterKey, !!opts.dryRun);
+  if (result.created && !opts.dryRun) {
+    await audit(
+      prisma,
+      opts.actor,
+      { tenantId: null, action: 'signing_keys.imported', targetType: 'signing_key', details: { created: result.created, skipped: result.errors.length } },
+      opts.requestId,
+    );
+    await opts.onSigningKeys?.();
+  }
+  return result;
 }
