@@ -12,6 +12,7 @@ import { createLocalJWKSet, jwtVerify } from 'jose';
 import { exportCommand, importCommand } from '../src/export/cli.js';
 import { signingKeyAad } from '../src/oauth/keys.js';
 import { unseal } from '../src/platform/sealed.js';
+import { decryptKey } from '../src/pki/keys.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toUuid } from '../src/export/document.js';
 import { buildExport } from '../src/export/service.js';
@@ -528,6 +529,11 @@ describe('token signing keys (withSigningKeys)', () => {
       };
       expect(await verifiesOn(src)).toBe(true);
       expect(await verifiesOn(other)).toBe(false);
+      // A client certificate the source's CA issued (and the org's export carries).
+      const good = await src.db.prisma.clientCertificate.findFirstOrThrow({ where: { tenantId, status: 'good' } });
+      const certHeader = Buffer.from(good.der).toString('base64');
+      expect(await src.app.pki.verifyClientCert(certHeader)).toMatchObject({ ok: true });
+      expect(await other.app.pki.verifyClientCert(certHeader)).toMatchObject({ ok: false });
 
       expect(await exportOf(src)).not.toHaveProperty('pcaInstance');
       const missing = await json(src, '/admin/v1/export', { orgIds: [tenantId], withSigningKeys: true });
@@ -537,6 +543,7 @@ describe('token signing keys (withSigningKeys)', () => {
       const doc = await exportOf(src, { withSigningKeys: true, sealFor: otherKey.toString('base64') });
       const keys = doc.pcaInstance.signingKeys;
       expect(keys.length).toBeGreaterThanOrEqual(2);
+      expect(doc.pcaInstance.authority).toMatchObject({ id: good.issuerId, keySealed: expect.any(String) });
       expect(JSON.stringify(doc)).not.toContain('PRIVATE KEY');
 
       // Sealed for another deployment: every key is reported by kid and nothing is written.
@@ -547,26 +554,32 @@ describe('token signing keys (withSigningKeys)', () => {
         status: 'unchanged',
         created: 0,
         unchanged: 0,
-        errors: keys.map((k: any) => ({
-          type: 'signingKey',
-          id: k.kid,
-          field: 'privateKeySealed',
-          message: expect.stringContaining("does not open with this server's master key"),
-        })),
+        errors: [
+          ...keys.map((k: any) => ({
+            type: 'signingKey',
+            id: k.kid,
+            field: 'privateKeySealed',
+            message: expect.stringContaining("does not open with this server's master key"),
+          })),
+          { type: 'authority', id: good.issuerId, field: 'keySealed', message: expect.stringContaining("does not open with this server's master key") },
+        ],
       });
       expect(await snapshot(dst.db)).toEqual(before);
 
       const res = await importInto(other, { orgs: doc.orgs, pcaInstance: doc.pcaInstance });
       expect(res.statusCode, res.body).toBe(200);
-      expect(res.json().instance).toEqual({ status: 'imported', created: keys.length, unchanged: 0, errors: [] });
+      expect(res.json().instance).toEqual({ status: 'imported', created: keys.length + 1, unchanged: 0, errors: [] });
       expect(await verifiesOn(other)).toBe(true);
+      // The source's CA is the target's issuing CA now (the target's own had issued nothing): its certificates are accepted.
+      expect(await other.app.pki.verifyClientCert(certHeader)).toMatchObject({ ok: true, principal: expect.objectContaining({ tenantId }) });
+      expect(await other.app.pki.caPem()).toBe(await src.app.pki.caPem());
       // The target keeps signing with its own keys: the imported ones are only published.
       const installed = await other.db.prisma.signingKey.findMany({ where: { kid: { in: keys.map((k: any) => k.kid) } } });
       expect(installed.map((k) => k.state)).toEqual(keys.map(() => 'retired'));
       expect(installed.every((k) => k.publishUntil && k.publishUntil.getTime() <= Date.now() + 86_700_000)).toBe(true);
 
       const again = await importInto(other, { orgs: [], pcaInstance: doc.pcaInstance });
-      expect(again.json().instance).toEqual({ status: 'unchanged', created: 0, unchanged: keys.length, errors: [] });
+      expect(again.json().instance).toEqual({ status: 'unchanged', created: 0, unchanged: keys.length + 1, errors: [] });
 
       // The CLI: import the section into a deployment whose DATA_DIR/master.key is the target key,
       // then export it from there sealed for a third key given as a file (--seal-for).
@@ -577,7 +590,7 @@ describe('token signing keys (withSigningKeys)', () => {
       writeFileSync(input, JSON.stringify({ pcaInstance: doc.pcaInstance, orgs: [] }));
       const out = sink();
       expect(await importCommand(['--in', input], env, { stdout: out.stream, stderr: sink().stream })).toBe(0);
-      expect(JSON.parse(out.text).instance).toEqual({ status: 'imported', created: keys.length, unchanged: 0, errors: [] });
+      expect(JSON.parse(out.text).instance).toEqual({ status: 'imported', created: keys.length + 1, unchanged: 0, errors: [] });
       const third = randomBytes(32);
       const keyFile = path.join(dir, 'target.key');
       writeFileSync(keyFile, third.toString('base64'));
@@ -588,7 +601,10 @@ describe('token signing keys (withSigningKeys)', () => {
       expect(
         await exportCommand(['--out', exported, '--with-signing-keys', '--seal-for', keyFile], env, { stdout: sink().stream, stderr: sink().stream }),
       ).toBe(0);
-      const resealed = JSON.parse(readFileSync(exported, 'utf8')).pcaInstance.signingKeys;
+      const instance = JSON.parse(readFileSync(exported, 'utf8')).pcaInstance;
+      expect(instance.authority.id).toBe(good.issuerId);
+      expect(decryptKey(third, Buffer.from(instance.authority.keySealed, 'base64')).type).toBe('private');
+      const resealed = instance.signingKeys;
       expect(resealed.map((k: any) => k.kid).sort()).toEqual(keys.map((k: any) => k.kid).sort());
       for (const k of resealed) expect(unseal(third, k.privateKeySealed, signingKeyAad(k.kid))?.toString()).toContain('PRIVATE KEY');
     } finally {

@@ -796,7 +796,7 @@ export async function importDocument(prisma: Prisma, doc: unknown, opts: ImportO
 
 /** The deployment-wide section: installs the signing keys, and records it when any was added. */
 export async function importInstance(prisma: Prisma, raw: unknown, opts: ImportOptions): Promise<InstanceResult> {
-  const result = await importInstanceKeys(prisma, raw, opts.masterKey, !!opts.dryRun);
+  const result = await importInstanceKeys(prisma, raw, opts.masterKey, { dryRun: !!opts.dryRun, onConflict: opts.onConflict ?? 'overwrite' });
   if (result.created && !opts.dryRun) {
     await audit(
       prisma,

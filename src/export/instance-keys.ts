@@ -3,13 +3,15 @@
 // target's (`sealFor`), in the form the target stores them. They are never in a document
 // otherwise. The target installs them as published (retired) keys: tokens the source issued
 // verify there until they expire, and the target keeps signing with its own keys.
-import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { z } from 'zod';
 import type { Prisma } from '../platform/db.js';
 import { seal, unseal } from '../platform/sealed.js';
 import { SIGNING_ALGS, signingKeyAad } from '../oauth/keys.js';
-import type { ItemError } from './write-step.js';
+import { decryptKey, encryptKey, spkiOf } from '../pki/keys.js';
+import { certInfo } from '../pki/x509.js';
+import type { ConflictPolicy, ItemError } from './write-step.js';
 
 export interface PcaSigningKey {
   kid: string;
@@ -22,8 +24,21 @@ export interface PcaSigningKey {
   publishUntil: string | null;
 }
 
+/** The client-certificate CA, its key and its OCSP signer's key sealed for the target's master key. */
+export interface PcaAuthority {
+  id: string;
+  /** base64 DER */
+  certDer: string;
+  keySealed: string;
+  ocspCertDer: string;
+  ocspKeySealed: string;
+  crlNumber: string;
+  createdAt: string;
+}
+
 export interface PcaInstance {
   signingKeys: PcaSigningKey[];
+  authority?: PcaAuthority;
 }
 
 /** The signing keys still published, each re-sealed for `sealFor`. */
@@ -45,7 +60,22 @@ export async function exportInstanceKeys(prisma: Prisma, masterKey: Buffer, seal
         publishUntil: r.publishUntil?.toISOString() ?? null,
       };
     });
-  return { signingKeys };
+  // The CA this deployment issues with (a CA read from PKI_CA_* files has no key here to carry).
+  const ca = await prisma.pkiAuthority.findFirst({ where: { imported: false }, orderBy: { createdAt: 'asc' } });
+  const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
+  const reseal = (blob: Uint8Array) => b64(encryptKey(sealFor, decryptKey(masterKey, blob)));
+  const authority = ca?.keyEnc
+    ? {
+        id: ca.id,
+        certDer: b64(ca.certDer),
+        keySealed: reseal(ca.keyEnc),
+        ocspCertDer: b64(ca.ocspCertDer),
+        ocspKeySealed: reseal(ca.ocspKeyEnc),
+        crlNumber: ca.crlNumber.toString(),
+        createdAt: ca.createdAt.toISOString(),
+      }
+    : undefined;
+  return { signingKeys, ...(authority ? { authority } : {}) };
 }
 
 // Tokens live at most a day (oauth/schemas.ts), plus the clock skew rotateKeys allows for.
@@ -60,7 +90,16 @@ const signingKey = z.object({
   createdAt: z.iso.datetime(),
   publishUntil: z.iso.datetime().nullable(),
 });
-const instanceSection = z.object({ signingKeys: z.array(z.unknown()).max(100) });
+const instanceSection = z.object({ signingKeys: z.array(z.unknown()).max(100), authority: z.unknown().optional() });
+const authoritySchema = z.object({
+  id: z.string().regex(/^[0-9a-f]{64}$/),
+  certDer: z.base64().min(1).max(20_000),
+  keySealed: z.base64().min(1).max(20_000),
+  ocspCertDer: z.base64().min(1).max(20_000),
+  ocspKeySealed: z.base64().min(1).max(20_000),
+  crlNumber: z.string().regex(/^(0|[1-9][0-9]{0,18})$/),
+  createdAt: z.iso.datetime(),
+});
 
 export interface InstanceResult {
   status: 'imported' | 'unchanged' | 'failed';
@@ -86,7 +125,13 @@ async function matches(pem: string, k: z.infer<typeof signingKey>): Promise<bool
  * document was sealed for another deployment) is reported and skipped; a kid already here is
  * the same key (the kid is its thumbprint) and is left as it is.
  */
-export async function importInstanceKeys(prisma: Prisma, raw: unknown, masterKey: Buffer | undefined, dryRun: boolean): Promise<InstanceResult> {
+export async function importInstanceKeys(
+  prisma: Prisma,
+  raw: unknown,
+  masterKey: Buffer | undefined,
+  opts: { dryRun: boolean; onConflict: ConflictPolicy },
+): Promise<InstanceResult> {
+  const { dryRun } = opts;
   const result: InstanceResult = { status: 'unchanged', created: 0, unchanged: 0, errors: [] };
   const section = instanceSection.safeParse(raw);
   if (!section.success) {
@@ -135,6 +180,74 @@ export async function importInstanceKeys(prisma: Prisma, raw: unknown, masterKey
   result.unchanged = present.size;
   if (!dryRun && fresh.length) await prisma.signingKey.createMany({ data: fresh, skipDuplicates: true });
   result.created = fresh.length;
-  if (fresh.length) result.status = 'imported';
+  if (section.data.authority !== undefined) await importAuthority(prisma, section.data.authority, masterKey, opts, result);
+  if (result.created) result.status = 'imported';
   return result;
+}
+
+/** Opens a sealed key of the document, or undefined when this master key does not open it. */
+function opened(masterKey: Buffer | undefined, sealed: string) {
+  if (!masterKey) return undefined;
+  try {
+    return decryptKey(masterKey, Buffer.from(sealed, 'base64'));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The CA becomes this deployment's issuing CA, so that certificates the source issued are
+ * accepted and answered for here. It never replaces a CA that has issued a certificate,
+ * whatever onConflict says (that would disown them); a CA that has issued none gives way.
+ */
+async function importAuthority(prisma: Prisma, raw: unknown, masterKey: Buffer | undefined, opts: { dryRun: boolean }, result: InstanceResult) {
+  const r = authoritySchema.safeParse(raw);
+  const id = String((raw as { id?: unknown })?.id ?? '');
+  const refuse = (message: string, field?: string) => result.errors.push({ type: 'authority', id, ...(field ? { field } : {}), message });
+  if (!r.success) return refuse(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '), r.error.issues[0]?.path.join('.'));
+  const a = r.data;
+  const key = opened(masterKey, a.keySealed);
+  const ocspKey = opened(masterKey, a.ocspKeySealed);
+  if (!key || !ocspKey) {
+    return refuse(
+      "the CA's key does not open with this server's master key (export withSigningKeys with sealFor set to this server's master key); not imported",
+      key ? 'ocspKeySealed' : 'keySealed',
+    );
+  }
+  const certDer = Buffer.from(a.certDer, 'base64');
+  let matches = false;
+  try {
+    matches = createHash('sha256').update(certDer).digest('hex') === a.id && spkiOf(key).equals(certInfo(certDer).spki);
+  } catch {
+    matches = false;
+  }
+  if (!matches) return refuse('the certificate does not match the id, or the key does not belong to it; not imported', 'certDer');
+  const current = await prisma.pkiAuthority.findFirst({ where: { imported: false }, orderBy: { createdAt: 'asc' } });
+  if (current?.id === a.id) {
+    result.unchanged++;
+    return;
+  }
+  if (current && (await prisma.clientCertificate.count({ where: { issuerId: current.id } }))) {
+    return refuse("this deployment's own CA has issued certificates; it stays the issuing CA and this one is not imported");
+  }
+  if (opts.dryRun) {
+    result.created++;
+    return;
+  }
+  await prisma.$transaction(async (tx) => {
+    if (current) await tx.pkiAuthority.delete({ where: { id: current.id } });
+    await tx.pkiAuthority.create({
+      data: {
+        id: a.id,
+        imported: false,
+        certDer: new Uint8Array(certDer),
+        keyEnc: new Uint8Array(encryptKey(masterKey!, key)),
+        ocspCertDer: new Uint8Array(Buffer.from(a.ocspCertDer, 'base64')),
+        ocspKeyEnc: new Uint8Array(encryptKey(masterKey!, ocspKey)),
+        crlNumber: BigInt(a.crlNumber),
+        createdAt: new Date(a.createdAt),
+      },
+    });
+  });
+  result.created++;
 }

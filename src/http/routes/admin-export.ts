@@ -65,7 +65,10 @@ export default async function adminExportRoutes(app: FastifyInstance) {
       masterKey: app.masterKey,
       s3Allow,
       jwksAllow,
-      onSigningKeys: () => app.oauth.keys.reload(),
+      onSigningKeys: async () => {
+        app.pki.forgetAuthority();
+        await app.oauth.keys.reload();
+      },
       log: request.log,
     };
   };
