@@ -2,7 +2,9 @@
 // token signing keys, opened with this deployment's master key and sealed again for the
 // target's (`sealFor`), in the form the target stores them. They are never in a document
 // otherwise. The target installs them as published (retired) keys: tokens the source issued
-// verify there until they expire, and the target keeps signing with its own keys.
+// verify there until they expire, and the target keeps signing with its own keys. The
+// client-certificate CA comes along the same way and becomes the target's issuing CA
+// (see importAuthority).
 import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { z } from 'zod';

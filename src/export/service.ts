@@ -51,7 +51,7 @@ export const exportRequest = z.object({
     .boolean()
     .optional()
     .describe(
-      "The OAuth/OIDC token signing keys, in pcaInstance, sealed for the target's master key (sealFor): tokens this deployment issued then verify on the target. Requires sealFor",
+      "The OAuth/OIDC token signing keys and the client-certificate CA, in pcaInstance, sealed for the target's master key (sealFor): tokens and certificates this deployment issued are then accepted on the target. Requires sealFor",
     ),
   sealFor: z
     .base64()
