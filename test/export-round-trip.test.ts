@@ -581,6 +581,15 @@ describe('token signing keys (withSigningKeys)', () => {
       const again = await importInto(other, { orgs: [], pcaInstance: doc.pcaInstance });
       expect(again.json().instance).toEqual({ status: 'unchanged', created: 0, unchanged: keys.length + 1, errors: [] });
 
+      // A CA that has issued certificates stays: the source keeps its own when offered another one.
+      await dst.app.pki.ready();
+      const foreign = await exportOf(dst, { withSigningKeys: true, sealFor: masterKey.toString('base64') });
+      expect(foreign.pcaInstance.authority.id).not.toBe(good.issuerId);
+      const kept = await importInto(src, { orgs: [], pcaInstance: foreign.pcaInstance, dryRun: true, onConflict: 'overwrite' });
+      expect(kept.json().instance.errors).toEqual([
+        { type: 'authority', id: foreign.pcaInstance.authority.id, message: expect.stringContaining('has issued certificates') },
+      ]);
+
       // The CLI: import the section into a deployment whose DATA_DIR/master.key is the target key,
       // then export it from there sealed for a third key given as a file (--seal-for).
       const dir = mkdtempSync(path.join(tmpdir(), 'signing-keys-'));
