@@ -25,7 +25,7 @@ Commands:
   new-pat                         print a freshly generated PAT (e.g. for BOOTSTRAP_ADMIN_PAT)
   create-tenant --name N [--subdomain S]
                                   create a tenant and print its id
-  export --out FILE|- [--org ID]... [--exclude-org ID]... [--with-passwords]
+  export --out FILE|- [--org ID]... [--exclude-org ID]... [--with-passwords] [--with-otp] [--with-keys]
                                   export tenants in ZITADEL's instance-export format (streamed)
   import --in FILE|-              import such a document (ours or ZITADEL's), idempotently
   restore --from FILE             put a backup of the embedded database (POST /admin/v1/backup) in place,

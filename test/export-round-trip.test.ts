@@ -4,11 +4,26 @@
 // and exported again: the two documents are equal. Then the import's safe semantics:
 // idempotency, dry run, conflict policies, atomicity and unknown shapes.
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import { exportCommand, importCommand } from '../src/export/cli.js';
+import { signingKeyAad } from '../src/oauth/keys.js';
+import { unseal } from '../src/platform/sealed.js';
+import { decryptKey } from '../src/pki/keys.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toUuid } from '../src/export/document.js';
 import { buildExport } from '../src/export/service.js';
 import { argon2Params } from '../src/platform/passwords.js';
-import { call, createTenant, seedServiceAccountPat, snapshot, startTestApp, type TestApp } from './helpers/app.js';
+import { unsealClientSecret } from '../src/oauth/applications.js';
+import { beginTotpEnrolment, confirmTotpEnrolment, verifySecondFactor } from '../src/users/totp.js';
+import { beginPasskeyRegistration, finishPasskeyRegistration } from '../src/users/passkeys.js';
+import { DEFAULT_THROTTLE } from '../src/users/lockout.js';
+import { totpCode } from './helpers/mfa.js';
+import { SoftAuthenticator } from './helpers/webauthn.js';
+import { call, createTenant, seedServiceAccountPat, snapshot, startTestApp, TEST_ENV, type TestApp } from './helpers/app.js';
 import { signCsr } from './helpers/certs.js';
 import { nodeCsr } from './helpers/csr.js';
 import { createTestIdp } from './helpers/saml-idp.js';
@@ -29,11 +44,17 @@ let idpId: string;
 let robotPat: string;
 let oidcIdp: TestOidcIdp;
 let oidcIdpId: string;
+let signedAppId: string;
+let signedSecret: string;
+let aliceId: string;
+let machine: any;
+let totpSecret: string;
+let recoveryCodes: string[];
 
 const json = (t: TestApp, url: string, body: unknown, token = t.adminPat) =>
   t.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
 const exportOf = async (t: TestApp, extra: Record<string, unknown> = {}) => {
-  const res = await json(t, '/admin/v1/export', { orgIds: [tenantId], withPasswords: true, withKeys: true, ...extra });
+  const res = await json(t, '/admin/v1/export', { orgIds: [tenantId], withPasswords: true, withKeys: true, withOtp: true, ...extra });
   expect(res.statusCode, res.body).toBe(200);
   return res.json();
 };
@@ -94,6 +115,19 @@ beforeAll(async () => {
   const alice = ok(
     await scim({ schemas: [USER], userName: 'alice@round.test', name: { givenName: 'Alice', familyName: 'R' }, password: 'Round-trip-Pass-1!' }),
   );
+  aliceId = alice.id;
+  // Alice's second factors, enrolled as the account pages do: TOTP with its recovery codes, and a passkey.
+  const mfaDeps = { prisma: t.db.prisma, masterKey, throttle: DEFAULT_THROTTLE };
+  totpSecret = (await beginTotpEnrolment(mfaDeps, tenantId, alice.id))!.secret;
+  const confirmed = await confirmTotpEnrolment(mfaDeps, { tenantId, userId: alice.id, code: totpCode(totpSecret) });
+  expect(confirmed.ok).toBe(true);
+  recoveryCodes = (confirmed as { recoveryCodes: string[] }).recoveryCodes;
+  const origin = 'https://round.test';
+  const rp = { id: 'round.test', name: 'Round', origins: [origin] };
+  const ceremony = await beginPasskeyRegistration(mfaDeps, rp, tenantId, alice.id);
+  const response = JSON.stringify(new SoftAuthenticator(origin).register(ceremony.options as never));
+  const added = await finishPasskeyRegistration(mfaDeps, rp, { tenantId, userId: alice.id, handle: ceremony.handle, response, name: 'Laptop' });
+  expect(added.ok).toBe(true);
   linkedUserId = ok(await scim({ schemas: [USER], userName: 'sam@round.test', name: { givenName: 'Sam', familyName: 'L' }, externalId: 'ext-9' })).id;
   ok(await call(t.app, admin, 'PUT', `/api/v3/users/${linkedUserId}/idps`, { data: { ids: [idpId] } }), 200);
   // An OIDC IdP with routing and just-in-time settings, and a user linked to it whose subject is known.
@@ -131,7 +165,7 @@ beforeAll(async () => {
   );
   robotPat = robot.pat;
   ok(await json(t, `${SA}/${robot.machineUserId}/keys`, { expirationDate: '2099-01-01T00:00:00Z', keyType: 'EC' }, admin));
-  ok(
+  machine = ok(
     await call(t.app, admin, 'POST', '/api/v3/applications', {
       data: { attributes: { name: 'Machine', clientType: 'confidential', grantTypes: ['client_credentials'], serviceAccountId: robot.machineUserId } },
     }),
@@ -141,6 +175,26 @@ beforeAll(async () => {
       data: { attributes: { name: 'SPA', clientType: 'public', redirectUris: ['https://spa.round.test/cb'] } },
     }),
   );
+
+  // A client_secret_jwt client (its secret sealed, not only hashed) whose keys are fetched from a jwksUri.
+  const signed = ok(
+    await call(t.app, admin, 'POST', '/api/v3/applications', {
+      data: {
+        attributes: {
+          name: 'Signed',
+          clientType: 'confidential',
+          tokenEndpointAuthMethod: 'client_secret_jwt',
+          redirectUris: ['https://signed.round.test/cb'],
+          jwksUri: 'https://keys.round.test/jwks',
+          requireSignedRequestObject: true,
+          requirePushedAuthorizationRequests: true,
+        },
+      },
+    }),
+  );
+  signedAppId = signed.data.id;
+  signedSecret = signed.data.attributes.clientSecret;
+  expect(signedSecret).toBeTruthy();
 
   // Two client certificates of the robot, one of them revoked.
   for (const cn of ['dev-1', 'dev-2']) {
@@ -180,10 +234,29 @@ describe('round trip into a fresh server', () => {
       expect.objectContaining({ idpId: oidcIdpId, domains: ['oidc.round.test'], jitRoles: ['tenant-user'], autoLinkByEmail: true }),
     ]);
     expect(org.pca.oidcIdps[0].clientSecretSealed).toBeTruthy();
-    expect(org.pca.applications.map((a: any) => a.name).sort()).toEqual(['AnalyticsUI', 'Machine', 'SPA']);
+    expect(org.pca.applications.map((a: any) => a.name).sort()).toEqual(['AnalyticsUI', 'Machine', 'SPA', 'Signed']);
+    expect(org.pca.applications.find((a: any) => a.name === 'Signed')).toMatchObject({
+      appId: signedAppId,
+      tokenEndpointAuthMethod: 'client_secret_jwt',
+      jwksUri: 'https://keys.round.test/jwks',
+      requireSignedRequestObject: true,
+      requirePushedAuthorizationRequests: true,
+      clientSecretSealed: expect.any(String),
+    });
+    expect(JSON.stringify(org)).not.toContain(signedSecret);
+    expect(org.pca.mfa).toEqual([
+      {
+        userId: aliceId,
+        totp: { secretSealed: expect.any(String), confirmedAt: expect.any(String), lastUsedStep: expect.any(Number), createdAt: expect.any(String) },
+        recoveryCodes: expect.any(Array),
+        passkeys: [expect.objectContaining({ name: 'Laptop', credentialId: expect.any(String), publicKey: expect.any(String), counter: '0' })],
+      },
+    ]);
+    expect(org.pca.mfa[0].recoveryCodes).toHaveLength(10);
+    expect(JSON.stringify(org)).not.toContain(totpSecret);
     expect(org.pca.applications.find((a: any) => a.name === 'Machine').clientSecretHash).toMatch(/^[0-9a-f]{64}$/);
     expect(org.apiApps.map((a: any) => a.app.name)).toEqual(['Machine']);
-    expect(org.oidcApps.map((a: any) => a.app.name).sort()).toEqual(['AnalyticsUI', 'SPA']);
+    expect(org.oidcApps.map((a: any) => a.app.name).sort()).toEqual(['AnalyticsUI', 'SPA', 'Signed']);
     expect(org.machineKeys).toHaveLength(1);
     expect(org.pca.pats.length).toBeGreaterThanOrEqual(2);
     expect(org.pca.certificates.map((c: any) => c.status).sort()).toEqual(['good', 'revoked']);
@@ -202,7 +275,52 @@ describe('round trip into a fresh server', () => {
     const self = await call(dst.app, robotPat, 'GET', `${SA}/self`);
     expect(self.statusCode, self.body).toBe(200);
     expect((await dst.db.prisma.user.findUniqueOrThrow({ where: { id: linkedUserId } })).idpId).toBe(idpId);
+    // The client_secret_jwt client's secret opens on the target: it can check the client's HMAC.
+    const signedApp = await dst.db.prisma.application.findUniqueOrThrow({ where: { id: signedAppId } });
+    expect(unsealClientSecret(masterKey, signedApp)).toBe(signedSecret);
   }, 120_000);
+
+  it('carries second factors only withOtp', async () => {
+    const doc = await exportOf(src, { withOtp: false });
+    expect(doc.orgs[0].pca).not.toHaveProperty('mfa');
+  });
+
+  it('carries sealed client secrets only withKeys', async () => {
+    const doc = await exportOf(src, { withKeys: false });
+    const signed = doc.orgs[0].pca.applications.find((a: any) => a.appId === signedAppId);
+    expect(signed).toMatchObject({ jwksUri: 'https://keys.round.test/jwks', requireSignedRequestObject: true });
+    expect(signed).not.toHaveProperty('clientSecretSealed');
+    expect(JSON.stringify(doc)).not.toMatch(/"(clientSecretSealed|spPrivateKeySealed)"/);
+  });
+
+  it('holds a jwksUri to the API rules: https, not to a private address', async () => {
+    for (const [uri, message] of <[string, string][]>[
+      ['https://127.0.0.1/jwks', 'jwksUri is refused'],
+      ['http://keys.round.test/jwks', 'must be an https URL'],
+      ['ftp://keys.round.test/jwks', 'jwksUri'],
+    ]) {
+      const doc = structuredClone(first);
+      const app = doc.orgs[0].pca.applications.find((a: any) => a.appId === signedAppId);
+      app.jwksUri = uri;
+      const before = await snapshot(dst.db);
+      const res = await importInto(dst, { orgs: doc.orgs, dryRun: true });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json().orgs[0].errors).toEqual([{ type: 'application', id: signedAppId, field: 'jwksUri', message: expect.stringContaining(message) }]);
+      expect(await snapshot(dst.db)).toEqual(before);
+    }
+  });
+
+  it('refuses a sealed client secret that is not the one its hash stands for', async () => {
+    const doc = structuredClone(first);
+    const app = doc.orgs[0].pca.applications.find((a: any) => a.appId === signedAppId);
+    app.clientSecretHash = 'f'.repeat(64);
+    const before = await snapshot(dst.db);
+    const res = await importInto(dst, { orgs: doc.orgs, dryRun: true });
+    expect(res.json().orgs[0].errors).toEqual([
+      { type: 'application', id: signedAppId, field: 'clientSecretSealed', message: expect.stringContaining('not the one clientSecretHash stands for') },
+    ]);
+    expect(await snapshot(dst.db)).toEqual(before);
+  });
 
   it('a second import reports unchanged and changes nothing', async () => {
     const before = await snapshot(dst.db);
@@ -302,6 +420,16 @@ describe('round trip into a fresh server', () => {
     }
     expect(await snapshot(dst.db)).toEqual(before);
   });
+
+  it("brings the users' second factors: they work on the target", async () => {
+    // A recovery code, and TOTP at a later step than the last one used at the source.
+    const dstDeps = { prisma: dst.db.prisma, masterKey, throttle: DEFAULT_THROTTLE };
+    expect(await verifySecondFactor(dstDeps, { tenantId, userId: aliceId, code: recoveryCodes[0]! })).toMatchObject({ ok: true, method: 'recovery_code' });
+    expect(await verifySecondFactor(dstDeps, { tenantId, userId: aliceId, code: totpCode(totpSecret, 1), now: Date.now() + 30_000 })).toMatchObject({
+      ok: true,
+      method: 'otp',
+    });
+  });
 });
 
 describe('a user linked to a SAML IdP', () => {
@@ -316,9 +444,18 @@ describe('a user linked to a SAML IdP', () => {
       expect(org.errors).toEqual([
         { type: 'oidcIdp', id: oidcIdpId, field: 'clientSecret', message: expect.stringContaining('no client secret this server can open') },
         { type: 'samlIdp', id: idpId, field: 'spPrivateKeySealed', message: expect.stringContaining('new SP key pair') },
+        { type: 'application', id: signedAppId, field: 'clientSecretSealed', message: expect.stringContaining("does not open with this server's master key") },
+        { type: 'mfa', id: aliceId, field: 'totp.secretSealed', message: expect.stringContaining("does not open with this server's master key") },
       ]);
       // The OIDC IdP came without its secret: nobody is sent there until an admin sets one.
       expect((await other.db.prisma.identityProvider.findUniqueOrThrow({ where: { id: oidcIdpId } })).clientSecretEnc).toBeNull();
+      // Nothing of the client whose secret does not open is written.
+      expect(await other.db.prisma.application.findUnique({ where: { id: signedAppId } })).toBeNull();
+      // Alice's TOTP and its recovery codes (keyed by the other master key) stay behind; her passkey, a public key, comes along.
+      const where = { tenantId, userId: aliceId };
+      expect(await other.db.prisma.userTotp.count({ where })).toBe(0);
+      expect(await other.db.prisma.recoveryCode.count({ where })).toBe(0);
+      expect(await other.db.prisma.passkey.count({ where })).toBe(1);
       const user = await other.db.prisma.user.findUniqueOrThrow({ where: { id: linkedUserId } });
       expect(user.idpId).toBe(idpId);
       const again = (await exportOf(other)).orgs[0];
@@ -352,7 +489,7 @@ describe('a tenant read in pages', () => {
       baseDomain: src.config.BASE_DOMAIN,
       argon: argon2Params(src.config),
     };
-    const req = { orgIds: [tenantId], withPasswords: true, withKeys: true };
+    const req = { orgIds: [tenantId], withPasswords: true, withKeys: true, withOtp: true };
     const whole = await buildExport(ctx, req);
     const [org] = whole.orgs;
     expect(org!.pca!.groups.find((g) => g.name === 'Everyone')!.members).toEqual([...users].sort());
@@ -365,3 +502,139 @@ describe('a tenant read in pages', () => {
     expect(await exportOf(src)).toEqual(whole);
   }, 60_000);
 });
+
+describe('token signing keys (withSigningKeys)', () => {
+  it('move sealed for the target only: tokens the source issued verify against the target JWKS; a document sealed for another key is refused', async () => {
+    const otherKey = randomBytes(32);
+    const other = await startTestApp({}, { masterKey: otherKey });
+    try {
+      const { clientId, clientSecret } = machine.data.attributes;
+      const issued = await src.app.inject({
+        method: 'POST',
+        url: '/oauth/v2/token',
+        headers: {
+          authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        payload: 'grant_type=client_credentials',
+      });
+      expect(issued.statusCode, issued.body).toBe(200);
+      const token = issued.json().access_token as string;
+      const verifiesOn = async (t: TestApp) => {
+        const jwks = createLocalJWKSet((await t.app.inject({ method: 'GET', url: '/oauth/v2/keys' })).json());
+        return jwtVerify(token, jwks).then(
+          () => true,
+          () => false,
+        );
+      };
+      expect(await verifiesOn(src)).toBe(true);
+      expect(await verifiesOn(other)).toBe(false);
+      // A client certificate the source's CA issued (and the org's export carries).
+      const good = await src.db.prisma.clientCertificate.findFirstOrThrow({ where: { tenantId, status: 'good' } });
+      const certHeader = Buffer.from(good.der).toString('base64');
+      expect(await src.app.pki.verifyClientCert(certHeader)).toMatchObject({ ok: true });
+      expect(await other.app.pki.verifyClientCert(certHeader)).toMatchObject({ ok: false });
+
+      expect(await exportOf(src)).not.toHaveProperty('pcaInstance');
+      const missing = await json(src, '/admin/v1/export', { orgIds: [tenantId], withSigningKeys: true });
+      expect(missing.statusCode, missing.body).toBe(400);
+      expect((await json(src, '/admin/v1/export', { withSigningKeys: true, sealFor: randomBytes(16).toString('base64') })).statusCode).toBe(400);
+
+      const doc = await exportOf(src, { withSigningKeys: true, sealFor: otherKey.toString('base64') });
+      const keys = doc.pcaInstance.signingKeys;
+      expect(keys.length).toBeGreaterThanOrEqual(2);
+      expect(doc.pcaInstance.authority).toMatchObject({ id: good.issuerId, keySealed: expect.any(String) });
+      expect(JSON.stringify(doc)).not.toContain('PRIVATE KEY');
+
+      // Sealed for another deployment: every key is reported by kid and nothing is written.
+      const before = await snapshot(dst.db);
+      const refused = await importInto(dst, { orgs: [], pcaInstance: doc.pcaInstance });
+      expect(refused.statusCode, refused.body).toBe(200);
+      expect(refused.json().instance).toEqual({
+        status: 'unchanged',
+        created: 0,
+        unchanged: 0,
+        errors: [
+          ...keys.map((k: any) => ({
+            type: 'signingKey',
+            id: k.kid,
+            field: 'privateKeySealed',
+            message: expect.stringContaining("does not open with this server's master key"),
+          })),
+          { type: 'authority', id: good.issuerId, field: 'keySealed', message: expect.stringContaining("does not open with this server's master key") },
+        ],
+      });
+      expect(await snapshot(dst.db)).toEqual(before);
+
+      const res = await importInto(other, { orgs: doc.orgs, pcaInstance: doc.pcaInstance });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json().instance).toEqual({ status: 'imported', created: keys.length + 1, unchanged: 0, errors: [] });
+      expect(await verifiesOn(other)).toBe(true);
+      // The source's CA is the target's issuing CA now (the target's own had issued nothing): its certificates are accepted.
+      expect(await other.app.pki.verifyClientCert(certHeader)).toMatchObject({ ok: true, principal: expect.objectContaining({ tenantId }) });
+      expect(await other.app.pki.caPem()).toBe(await src.app.pki.caPem());
+      // The target keeps signing with its own keys: the imported ones are only published.
+      const installed = await other.db.prisma.signingKey.findMany({ where: { kid: { in: keys.map((k: any) => k.kid) } } });
+      expect(installed.map((k) => k.state)).toEqual(keys.map(() => 'retired'));
+      expect(installed.every((k) => k.publishUntil && k.publishUntil.getTime() <= Date.now() + 86_700_000)).toBe(true);
+
+      const again = await importInto(other, { orgs: [], pcaInstance: doc.pcaInstance });
+      expect(again.json().instance).toEqual({ status: 'unchanged', created: 0, unchanged: keys.length + 1, errors: [] });
+
+      // A CA that has issued certificates stays: the source keeps its own when offered another one.
+      await dst.app.pki.ready();
+      const foreign = await exportOf(dst, { withSigningKeys: true, sealFor: masterKey.toString('base64') });
+      expect(foreign.pcaInstance.authority.id).not.toBe(good.issuerId);
+      const kept = await importInto(src, { orgs: [], pcaInstance: foreign.pcaInstance, dryRun: true, onConflict: 'overwrite' });
+      expect(kept.json().instance.errors).toEqual([
+        { type: 'authority', id: foreign.pcaInstance.authority.id, message: expect.stringContaining('has issued certificates') },
+      ]);
+
+      // The CLI: import the section into a deployment whose DATA_DIR/master.key is the target key,
+      // then export it from there sealed for a third key given as a file (--seal-for).
+      const dir = mkdtempSync(path.join(tmpdir(), 'signing-keys-'));
+      const env = { ...TEST_ENV, DATA_DIR: dir };
+      writeFileSync(path.join(dir, 'master.key'), otherKey.toString('hex') + '\n', { mode: 0o600 });
+      const input = path.join(dir, 'in.json');
+      writeFileSync(input, JSON.stringify({ pcaInstance: doc.pcaInstance, orgs: [] }));
+      const out = sink();
+      expect(await importCommand(['--in', input], env, { stdout: out.stream, stderr: sink().stream })).toBe(0);
+      expect(JSON.parse(out.text).instance).toEqual({ status: 'imported', created: keys.length + 1, unchanged: 0, errors: [] });
+      const third = randomBytes(32);
+      const keyFile = path.join(dir, 'target.key');
+      writeFileSync(keyFile, third.toString('base64'));
+      const usage = sink();
+      expect(await exportCommand(['--out', path.join(dir, 'x.json'), '--with-signing-keys'], env, { stdout: sink().stream, stderr: usage.stream })).toBe(2);
+      expect(usage.text).toContain('--seal-for');
+      const exported = path.join(dir, 'out.json');
+      expect(
+        await exportCommand(['--out', exported, '--with-signing-keys', '--seal-for', keyFile], env, { stdout: sink().stream, stderr: sink().stream }),
+      ).toBe(0);
+      const instance = JSON.parse(readFileSync(exported, 'utf8')).pcaInstance;
+      expect(instance.authority.id).toBe(good.issuerId);
+      expect(decryptKey(third, Buffer.from(instance.authority.keySealed, 'base64')).type).toBe('private');
+      const resealed = instance.signingKeys;
+      expect(resealed.map((k: any) => k.kid).sort()).toEqual(keys.map((k: any) => k.kid).sort());
+      for (const k of resealed) expect(unseal(third, k.privateKeySealed, signingKeyAad(k.kid))?.toString()).toContain('PRIVATE KEY');
+    } finally {
+      await other.close();
+    }
+  }, 120_000);
+});
+
+/** A stream that keeps what is written to it. */
+function sink() {
+  let text = '';
+  const stream = new Writable({
+    write(c: Buffer, _e: string, cb: () => void) {
+      text += c.toString();
+      cb();
+    },
+  });
+  return {
+    stream,
+    get text() {
+      return text;
+    },
+  };
+}

@@ -7,7 +7,7 @@ import { Prisma as Db, type Application } from '../generated/prisma/client.js';
 import { AppError } from '../platform/errors.js';
 import { foldCase } from '../platform/case-fold.js';
 import { forgetClient } from '../oauth/hot-cache.js';
-import { checkShape } from '../oauth/applications.js';
+import { checkJwksUri, checkShape, hashClientSecret, unsealClientSecret } from '../oauth/applications.js';
 import {
   applicationCreate,
   AUTH_METHODS,
@@ -52,6 +52,11 @@ export interface PcaApplication {
   isManaged: boolean;
   secretRotatedAt: string | null;
   jwks: unknown;
+  jwksUri: string | null;
+  requirePushedAuthorizationRequests: boolean;
+  requireSignedRequestObject: boolean;
+  /** Only with `withKeys`, and only for client_secret_jwt: the secret as stored, sealed under the exporting deployment's master key. */
+  clientSecretSealed?: string;
 }
 
 /** A client that only ever gets tokens for itself is what ZITADEL calls an API app. */
@@ -67,7 +72,7 @@ function jwkToPem(jwk: unknown): string | undefined {
   }
 }
 
-export async function exportApplications(tx: Tx, tenantId: string) {
+export async function exportApplications(tx: Tx, tenantId: string, withKeys: boolean) {
   const apps = await tx.application.findMany({ where: { tenantId }, orderBy: { id: 'asc' } });
   const projectId = tenantId;
   const oidcApps = apps
@@ -122,6 +127,10 @@ export async function exportApplications(tx: Tx, tenantId: string) {
     isManaged: a.isManaged,
     secretRotatedAt: a.secretRotatedAt?.toISOString() ?? null,
     jwks: a.jwks,
+    jwksUri: a.jwksUri,
+    requirePushedAuthorizationRequests: a.requirePushedAuthorizationRequests,
+    requireSignedRequestObject: a.requireSignedRequestObject,
+    ...(withKeys && a.clientSecretSealed ? { clientSecretSealed: a.clientSecretSealed } : {}),
   }));
   return { oidcApps, apiApps, appKeys, applications };
 }
@@ -163,13 +172,20 @@ const pcaApplication = z.object({
   isManaged: z.boolean(),
   secretRotatedAt: z.iso.datetime().nullable(),
   jwks: s.jwks.unwrap().nullable(),
+  // Absent from documents written before these columns were exported.
+  jwksUri: s.jwksUri.unwrap().nullable().default(null),
+  requirePushedAuthorizationRequests: z.boolean().default(false),
+  requireSignedRequestObject: z.boolean().default(false),
+  clientSecretSealed: z.string().max(4096).optional(),
 });
 const strictUris = z.object({ redirectUris: s.redirectUris, postLogoutRedirectUris: s.postLogoutRedirectUris });
 
 export interface ApplicationPlan {
   id: string;
   rawId: string;
-  data: Omit<PcaApplication, 'appId' | 'secretRotatedAt' | 'jwks'> & { secretRotatedAt: Date | null; jwks: object | null };
+  data: Omit<PcaApplication, 'appId' | 'secretRotatedAt' | 'jwks' | 'clientSecretSealed'> & { secretRotatedAt: Date | null; jwks: object | null };
+  /** The sealed secret of a client_secret_jwt client, as the document brings it. */
+  sealed?: string;
 }
 
 const issues = (e: z.ZodError) => ({
@@ -196,8 +212,13 @@ export function planApplications(raw: Record<string, unknown>, scope: string, er
           continue;
         }
       }
-      const { appId, secretRotatedAt, jwks, ...data } = r.data;
-      out.push({ id: appId.toLowerCase(), rawId, data: { ...data, secretRotatedAt: secretRotatedAt ? new Date(secretRotatedAt) : null, jwks: jwks ?? null } });
+      const { appId, secretRotatedAt, jwks, clientSecretSealed, ...data } = r.data;
+      out.push({
+        id: appId.toLowerCase(),
+        rawId,
+        data: { ...data, secretRotatedAt: secretRotatedAt ? new Date(secretRotatedAt) : null, jwks: jwks ?? null },
+        sealed: clientSecretSealed,
+      });
     }
     return out;
   }
@@ -273,6 +294,9 @@ function planZitadelApps(raw: Record<string, unknown>, scope: string, errors: It
         serviceAccountId: null,
         secretRotatedAt: null,
         jwks: null,
+        jwksUri: null,
+        requirePushedAuthorizationRequests: false,
+        requireSignedRequestObject: false,
       },
     });
   }
@@ -321,17 +345,21 @@ export async function writeApplications(w: Step, plans: ApplicationPlan[], holde
       // Managed clients are written by the server from its configuration (AnalyticsUI of a
       // tenant without a subdomain has no redirect URI yet): only other clients are checked.
       if (!a.data.isManaged) await checkShape(tx, tenantId, a.data);
+      if (a.data.jwksUri) await checkJwksUri(w, a.data.jwksUri);
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
       w.errors.push({ type, id: a.rawId, field: err.source?.pointer?.split('/').pop(), message: err.message });
       continue;
     }
-    const data = { ...a.data, jwks: a.data.jwks ? (a.data.jwks as Db.InputJsonValue) : Db.DbNull };
+    const secret = sealedSecretOf(w, a, cur);
+    if (secret === undefined) continue;
+    const next = { ...a.data, ...secret };
+    const data = { ...next, jwks: a.data.jwks ? (a.data.jwks as Db.InputJsonValue) : Db.DbNull };
     await upsertRow(
       w,
       { type, id: a.rawId },
       cur,
-      a.data,
+      next,
       () => tx.application.create({ data: { id: a.id, tenantId, ...data } }),
       async () => {
         await tx.application.update({ where: { id: a.id }, data });
@@ -339,4 +367,33 @@ export async function writeApplications(w: Step, plans: ApplicationPlan[], holde
       },
     );
   }
+}
+
+/**
+ * The sealed secret a client_secret_jwt client checks its assertions with: the document's when
+ * this server opens it and it is the secret the hash stands for; an existing row keeps its own.
+ * Undefined when the item cannot land whole (reported).
+ */
+function sealedSecretOf(w: Step, a: ApplicationPlan, cur: Application | null): { clientSecretSealed?: string | null } | undefined {
+  const jwt = a.data.tokenEndpointAuthMethod === 'client_secret_jwt';
+  const fail = (message: string) => {
+    w.errors.push({ type: 'application', id: a.rawId, field: 'clientSecretSealed', message });
+    return undefined;
+  };
+  if (!jwt) return a.sealed ? fail('only a client_secret_jwt client has a sealed secret') : { clientSecretSealed: null };
+  if (!a.sealed) {
+    if (!cur?.clientSecretSealed)
+      w.errors.push({
+        type: 'application',
+        id: a.rawId,
+        field: 'clientSecretSealed',
+        message: 'the document carries no client secret (export withKeys); rotate the secret before the client can authenticate',
+      });
+    return {};
+  }
+  const plain = w.masterKey && unsealClientSecret(w.masterKey, { id: a.id, clientSecretSealed: a.sealed });
+  if (!plain)
+    return fail("the sealed client secret does not open with this server's master key (export withKeys from a server with the same master key); not imported");
+  if (hashClientSecret(plain) !== a.data.clientSecretHash) return fail('the sealed client secret is not the one clientSecretHash stands for; not imported');
+  return { clientSecretSealed: a.sealed };
 }

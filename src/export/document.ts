@@ -5,6 +5,7 @@
 import type { PcaApplication } from './applications.js';
 import type { MachineKey, PcaCertificate, PcaPat } from './credentials.js';
 import type { PcaOidcIdp, PcaSamlIdp, UserLink, ZitadelOidcIdp } from './idps.js';
+import type { PcaMfa } from './mfa-section.js';
 
 export interface HumanUser {
   userId: string;
@@ -38,6 +39,8 @@ export interface PcaOrgExtension {
   oidcIdps: PcaOidcIdp[];
   pats: PcaPat[];
   certificates: PcaCertificate[];
+  /** Only with `withOtp`: the users' second factors (src/export/mfa-section.ts), streamed. */
+  mfa?: PcaMfa[];
   /** The tenant's logo (PNG or JPEG), base64: src/export/logo-section.ts. */
   logo?: string;
 }

@@ -9,6 +9,7 @@ import { exportApplications } from './applications.js';
 import { exportCredentials } from './credentials.js';
 import { exportIdps } from './idps.js';
 import { PAGE, paged, Streamed } from './json-stream.js';
+import { exportMfa } from './mfa-section.js';
 
 export interface ExportSelection {
   orgIds?: string[];
@@ -17,7 +18,7 @@ export interface ExportSelection {
 
 export interface ExportOptions {
   withPasswords?: boolean;
-  /** Accepted for compatibility: TOTP secrets stay sealed under this server's master key and are not exported. */
+  /** Second factors (`pca.mfa`): TOTP secrets still sealed under this deployment's master key, recovery-code hashes, passkeys. */
   withOtp?: boolean;
   /** SP private keys of SAML IdPs, still sealed under this deployment's master key. */
   withKeys?: boolean;
@@ -64,7 +65,7 @@ export async function exportOrg(prisma: Prisma, tenantId: string, opts: ExportOp
       const roles = await tx.customRole.findMany({ where, orderBy: { id: 'asc' } });
       const nonUserAssignments = await tx.roleAssignment.findMany({ where: { tenantId, userId: null }, orderBy: [{ roleName: 'asc' }, { id: 'asc' }] });
       const admins = await tx.roleAssignment.findMany({ where: { tenantId, roleName: TENANT_ADMIN }, select: { userId: true, serviceAccountId: true } });
-      const apps = await exportApplications(tx, tenantId);
+      const apps = await exportApplications(tx, tenantId, !!opts.withKeys);
       const size = opts.pageSize ?? PAGE;
       const idps = await exportIdps(tx, tenantId, !!opts.withKeys, size);
       const credentials = await exportCredentials(tx, tenantId);
@@ -236,6 +237,7 @@ export async function exportOrg(prisma: Prisma, tenantId: string, opts: ExportOp
           oidcIdps: idps.pcaOidcIdps,
           pats: credentials.pats,
           certificates: credentials.certificates,
+          ...(opts.withOtp ? { mfa: exportMfa(tx, tenantId, size) } : {}),
           ...(logo ? { logo } : {}),
         },
       });

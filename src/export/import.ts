@@ -5,6 +5,7 @@
 // second import of the same file changes nothing: unchanged rows are not even
 // rewritten. A dry run does all of it and rolls the transaction back.
 import { randomUUID } from 'node:crypto';
+import { BlockList } from 'node:net';
 import { z } from 'zod';
 import { audit } from '../audit/audit.js';
 import type { Prisma } from '../platform/db.js';
@@ -31,6 +32,8 @@ import { serviceAccountCreate } from '../service-accounts/schemas.js';
 import { insertMany, type Columns } from '../platform/bulk-insert.js';
 import { planLoginPolicy, writeLoginPolicySection } from './login-policy-section.js';
 import { planLogo, writeLogoSection } from './logo-section.js';
+import { planMfa, writeMfa } from './mfa-section.js';
+import { importInstanceKeys, type InstanceResult } from './instance-keys.js';
 
 export interface ImportOptions {
   argon: Argon2Params;
@@ -47,7 +50,11 @@ export interface ImportOptions {
   onFailure?: (err: unknown, orgId: string) => void;
   /** Opens the sealed keys of the document (see idps.ts); without it, IdPs cannot be created. */
   masterKey?: Buffer;
+  /** Private addresses a client's jwksUri may point to (CLIENT_JWKS_ALLOW_CIDRS); none when absent. */
+  jwksAllow?: BlockList;
   onConflict?: ConflictPolicy;
+  /** Called after signing keys were installed: this process's key cache reads them at once (others within a minute). */
+  onSigningKeys?: () => Promise<void>;
   /** Reports what would change and writes nothing. */
   dryRun?: boolean;
 }
@@ -67,6 +74,8 @@ export interface OrgResult {
 
 export interface ImportResult {
   dryRun?: true;
+  /** The deployment's signing keys (`pcaInstance`), when the document has them. */
+  instance?: InstanceResult;
   orgs: OrgResult[];
 }
 
@@ -369,6 +378,7 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
     credentials,
     loginPolicy: planLoginPolicy(raw.loginPolicy, errors),
     logo: planLogo(raw.pca, errors),
+    mfa: planMfa(raw, scope, errors),
   };
 }
 
@@ -431,6 +441,7 @@ async function writeOrg(w: Step, plan: Plan, applications?: DefaultApplicationCo
   const holderOf = await writePrincipals(w, plan);
   if (plan.applications) await writeApplications(w, plan.applications, holderOf);
   await writeCredentials(w, plan.credentials, holderOf);
+  await writeMfa(w, plan.mfa, holderOf);
   const resolveRole = await roleResolver(w, operator, [...plan.groups.flatMap((g) => g.roles), ...plan.grants.map((g) => g.role)]);
   await writeGroups(w, plan, resolveRole);
   await writeGrants(w, plan, resolveRole, holderOf);
@@ -724,7 +735,16 @@ export async function importOrg(prisma: Prisma, raw: unknown, index: number, opt
     }
     await prisma.$transaction(
       async (tx) => {
-        const w: Step = { tx, tenantId: plan.tenant.id, errors, n, onConflict: opts.onConflict ?? 'overwrite', masterKey: opts.masterKey, onRows: opts.onRows };
+        const w: Step = {
+          tx,
+          tenantId: plan.tenant.id,
+          errors,
+          n,
+          onConflict: opts.onConflict ?? 'overwrite',
+          masterKey: opts.masterKey,
+          jwksAllow: opts.jwksAllow ?? new BlockList(),
+          onRows: opts.onRows,
+        };
         await writeOrg(w, plan, opts.applications);
         if (opts.dryRun) throw new DryRun();
         if (n.created + n.updated > 0) {
@@ -768,10 +788,27 @@ export async function importOrg(prisma: Prisma, raw: unknown, index: number, opt
 export async function importDocument(prisma: Prisma, doc: unknown, opts: ImportOptions): Promise<ImportResult> {
   if (!doc || typeof doc !== 'object' || !Array.isArray((doc as { orgs?: unknown }).orgs)) throw badRequest('The document has no "orgs" array', '/orgs');
   const orgs = (doc as { orgs: unknown[] }).orgs;
+  const raw = (doc as { pcaInstance?: unknown }).pcaInstance;
+  const instance = raw === undefined ? undefined : await importInstance(prisma, raw, opts);
   const results: OrgResult[] = [];
   for (const [i, raw] of orgs.entries()) {
     results.push(await importOrg(prisma, raw, i, opts));
     opts.onOrg?.(i + 1, orgs.length);
   }
-  return { ...(opts.dryRun ? { dryRun: true as const } : {}), orgs: results };
+  return { ...(opts.dryRun ? { dryRun: true as const } : {}), ...(instance ? { instance } : {}), orgs: results };
+}
+
+/** The deployment-wide section: installs the signing keys, and records it when any was added. */
+export async function importInstance(prisma: Prisma, raw: unknown, opts: ImportOptions): Promise<InstanceResult> {
+  const result = await importInstanceKeys(prisma, raw, opts.masterKey, { dryRun: !!opts.dryRun, onConflict: opts.onConflict ?? 'overwrite' });
+  if (result.created && !opts.dryRun) {
+    await audit(
+      prisma,
+      opts.actor,
+      { tenantId: null, action: 'signing_keys.imported', targetType: 'signing_key', details: { created: result.created, skipped: result.errors.length } },
+      opts.requestId,
+    );
+    await opts.onSigningKeys?.();
+  }
+  return result;
 }

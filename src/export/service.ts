@@ -15,6 +15,7 @@ import { importDocument, type ImportResult } from './import.js';
 import type { DefaultApplicationConfig } from '../oauth/applications.js';
 import { checkS3Endpoint, exportFile, parseDuration, readExportFile, readS3, s3Failure, writeExportFile, writeS3 } from './outputs.js';
 import { allowList } from '../platform/net.js';
+import { exportInstanceKeys } from './instance-keys.js';
 
 const s3Location = z.object({
   path: z.string().min(1).max(1024),
@@ -33,9 +34,30 @@ const timeout = z
 export const exportRequest = z.object({
   orgIds: orgIdList.optional(),
   excludedOrgIds: orgIdList.optional(),
-  withPasswords: z.boolean().optional(),
-  withOtp: z.boolean().optional(),
-  withKeys: z.boolean().optional().describe("SAML SP private keys, sealed under this deployment's master key: usable only by a server with the same key"),
+  withPasswords: z.boolean().optional().describe('Password hashes (never plaintext)'),
+  withOtp: z
+    .boolean()
+    .optional()
+    .describe(
+      "Second factors in pca.mfa: TOTP enrolments (secret sealed under this deployment's master key), recovery-code hashes (keyed by that key) and passkeys (public keys)",
+    ),
+  withKeys: z
+    .boolean()
+    .optional()
+    .describe(
+      "SAML SP private keys, OIDC IdP client secrets and client_secret_jwt application secrets, sealed under this deployment's master key: usable only by a server with the same key",
+    ),
+  withSigningKeys: z
+    .boolean()
+    .optional()
+    .describe(
+      "The OAuth/OIDC token signing keys and the client-certificate CA, in pcaInstance, sealed for the target's master key (sealFor): tokens and certificates this deployment issued are then accepted on the target. Requires sealFor",
+    ),
+  sealFor: z
+    .base64()
+    .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be the base64 of a 32-byte key')
+    .optional()
+    .describe("The target deployment's master key (base64 of its 32 bytes), which withSigningKeys seals the keys for"),
   responseOutput: z.boolean().optional(),
   localOutput: z.object({ path: z.string().min(1).max(1024) }).optional(),
   s3Output: s3Location.optional(),
@@ -46,11 +68,12 @@ export type ExportRequest = z.infer<typeof exportRequest>;
 
 export const importRequest = z.object({
   timeout: timeout.optional(),
-  dataOrgs: z.object({ orgs: z.array(z.unknown()) }).optional(),
+  dataOrgs: z.looseObject({ orgs: z.array(z.unknown()), pcaInstance: z.unknown().optional() }).optional(),
   dataOrgsLocal: z.object({ path: z.string().min(1).max(1024) }).optional(),
   dataOrgsS3: s3Location.optional(),
   // Our own export document may also be posted as it is.
   orgs: z.array(z.unknown()).optional(),
+  pcaInstance: z.unknown().optional().describe("With orgs: the deployment's signing keys of an export made withSigningKeys"),
   dryRun: z.boolean().optional().describe('Report what would change; write nothing'),
   onConflict: z
     .enum(['fail', 'skip', 'overwrite'])
@@ -70,8 +93,12 @@ export interface RunContext {
   argon: Argon2Params;
   /** Opens and makes the sealed SP keys of SAML IdPs. */
   masterKey?: Buffer;
+  /** Private addresses a client's jwksUri may point to (CLIENT_JWKS_ALLOW_CIDRS). */
+  jwksAllow?: BlockList;
   /** Private or loopback addresses an S3 endpoint may reach (EXPORT_S3_ALLOW_CIDRS); none when absent. */
   s3Allow?: BlockList;
+  /** Tells this process's signing-key cache that keys were imported. */
+  onSigningKeys?: () => Promise<void>;
   /** Where the full errors go whose reports carry only a safe description. */
   log?: { error(obj: object, msg: string): void };
 }
@@ -101,7 +128,7 @@ async function withTimeout<T>(ms: number | undefined, run: (signal: AbortSignal)
  */
 export async function streamExport(
   ctx: RunContext,
-  req: Pick<ExportRequest, 'orgIds' | 'excludedOrgIds' | 'withPasswords' | 'withOtp' | 'withKeys'>,
+  req: Pick<ExportRequest, 'orgIds' | 'excludedOrgIds' | 'withPasswords' | 'withOtp' | 'withKeys' | 'withSigningKeys' | 'sealFor'>,
   write: (chunk: string) => void | Promise<void>,
   progress: {
     signal?: AbortSignal;
@@ -118,7 +145,13 @@ export async function streamExport(
     progress.onStart(ids.length, (await ctx.prisma.user.count({ where })) + (await ctx.prisma.serviceAccount.count({ where })));
   }
   const out = buffered(write);
-  await out.write('{"orgs":[');
+  await out.write('{');
+  if (req.withSigningKeys) {
+    // Checked by exportRequest too; the CLI reaches here directly.
+    if (!req.sealFor || !ctx.masterKey) throw badRequest('withSigningKeys needs sealFor, the master key of the target', '/sealFor');
+    await out.write(`"pcaInstance":${JSON.stringify(await exportInstanceKeys(ctx.prisma, ctx.masterKey, Buffer.from(req.sealFor, 'base64')))},`);
+  }
+  await out.write('"orgs":[');
   for (const [i, id] of ids.entries()) {
     if (progress.signal?.aborted) throw timedOut();
     if (i) await out.write(',');
@@ -157,6 +190,7 @@ export async function buildExport(ctx: RunContext, req: Parameters<typeof stream
 
 export async function runExport(ctx: RunContext, req: ExportRequest): Promise<ExportDocument | Record<string, never>> {
   if (req.gcsOutput) throw badRequest('Google Cloud Storage output is not supported; use s3Output or localOutput', '/gcsOutput');
+  if (req.withSigningKeys && !req.sealFor) throw badRequest('withSigningKeys needs sealFor, the master key of the target', '/sealFor');
   // With no output named, the document comes back in the response.
   const toResponse = req.responseOutput ?? (!req.localOutput && !req.s3Output);
   // Both outputs are checked before any work: a refused one leaves nothing written.
@@ -194,7 +228,9 @@ export async function runExport(ctx: RunContext, req: ExportRequest): Promise<Ex
         details: {
           orgs,
           withPasswords: !!req.withPasswords,
+          withOtp: !!req.withOtp,
           withKeys: !!req.withKeys,
+          withSigningKeys: !!req.withSigningKeys,
           response: toResponse,
           local: !!file,
           s3: !!req.s3Output,
@@ -214,7 +250,7 @@ export async function runImport(ctx: RunContext, req: ImportRequest, onOrg?: (do
   return withTimeout(req.timeout ? parseDuration(req.timeout) : undefined, async (signal) => {
     let doc: unknown;
     if (req.dataOrgs) doc = req.dataOrgs;
-    else if (req.orgs) doc = { orgs: req.orgs };
+    else if (req.orgs) doc = { orgs: req.orgs, pcaInstance: req.pcaInstance };
     else {
       let text: string;
       try {
@@ -241,6 +277,8 @@ export async function runImport(ctx: RunContext, req: ImportRequest, onOrg?: (do
       actor: ctx.actor,
       requestId: ctx.requestId,
       masterKey: ctx.masterKey,
+      jwksAllow: ctx.jwksAllow,
+      onSigningKeys: ctx.onSigningKeys,
       dryRun: req.dryRun,
       onConflict: req.onConflict,
       onOrg,

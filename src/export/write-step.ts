@@ -1,5 +1,6 @@
 // What every section's import writer works with: the org's transaction, the report it
 // fills, its counters, and the conflict policy the request chose.
+import type { BlockList } from 'node:net';
 import type { Prisma } from '../platform/db.js';
 import { ImportRefusal } from './failures.js';
 
@@ -38,6 +39,8 @@ export interface Step {
   onConflict: ConflictPolicy;
   /** The master key of this deployment: sealed keys of the document are usable only if it opens them. */
   masterKey?: Buffer;
+  /** Private addresses a client's jwksUri may point to (CLIENT_JWKS_ALLOW_CIDRS), as through the API. */
+  jwksAllow: BlockList;
   /** Told how many users and service accounts were just written, for progress on a terminal. */
   onRows?: (rows: number) => void;
 }

@@ -57,7 +57,7 @@ const sealedSecret = (env: ApplicationEnv, applicationId: string, method: string
  * A jwks_uri must be https (plain http only to an address of CLIENT_JWKS_ALLOW_CIDRS) and must
  * not reach the server's own network: checked when it is registered, and again at every fetch.
  */
-async function checkJwksUri(env: ApplicationEnv, uri: string) {
+export async function checkJwksUri(env: Pick<ApplicationEnv, 'jwksAllow'>, uri: string) {
   const pointer = '/data/attributes/jwksUri';
   const url = URL.parse(uri);
   if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.username || url.password) {

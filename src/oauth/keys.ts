@@ -20,6 +20,8 @@ interface LoadedKey {
 }
 
 const AAD = 'signing-key';
+/** What a signing key's private half is sealed for: its kid (a copy under another kid does not open). */
+export const signingKeyAad = (kid: string) => `${AAD}:${kid}`;
 const LOCK = 727004;
 // Another instance may have rotated: re-read the table at most this often.
 const RELOAD_MS = 60_000;
@@ -42,7 +44,7 @@ async function newKey(masterKey: Buffer, alg: SigningAlg): Promise<NewKey> {
   const jwk = await exportJWK(publicKey);
   const kid = await calculateJwkThumbprint(jwk);
   const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-  return { kid, alg, publicJwk: { ...jwk, kid, alg, use: 'sig' }, privateKey: seal(masterKey, pem, `${AAD}:${kid}`) };
+  return { kid, alg, publicJwk: { ...jwk, kid, alg, use: 'sig' }, privateKey: seal(masterKey, pem, signingKeyAad(kid)) };
 }
 
 async function insertKey(tx: Pick<Prisma, 'signingKey'>, key: NewKey, state: 'next' | 'active', now = new Date()) {
@@ -124,7 +126,7 @@ export class KeyStore {
           const previous = this.keys.get(row.kid);
           let privateKey = previous?.privateKey;
           if (row.state === 'active' && !privateKey) {
-            const pem = unseal(this.masterKey, row.privateKey, `${AAD}:${row.kid}`);
+            const pem = unseal(this.masterKey, row.privateKey, signingKeyAad(row.kid));
             if (!pem) throw new Error(`signing key ${row.kid} cannot be decrypted with this MASTER_KEY`);
             privateKey = await importPKCS8(createPrivateKey(pem.toString('utf8')).export({ type: 'pkcs8', format: 'pem' }) as string, row.alg);
           }

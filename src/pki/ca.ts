@@ -37,6 +37,12 @@ export class CurrentAuthority {
     return this.authority;
   }
 
+  /** Loads the CA again at next use: an import may have installed another one. */
+  forget() {
+    this.authority = undefined;
+    this.reloadAt = undefined;
+  }
+
   async pem(): Promise<string> {
     return pem('CERTIFICATE', (await this.ready()).cert.der);
   }

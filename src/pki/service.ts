@@ -56,6 +56,11 @@ export class PkiService {
     return this.invalidation.listening;
   }
 
+  /** After an import installed a CA: the next use loads it (it replaces only a CA that issued nothing, so no cached answer is about it). */
+  forgetAuthority() {
+    this.ca.forget();
+  }
+
   caPem(): Promise<string> {
     return this.ca.pem();
   }

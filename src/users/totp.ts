@@ -61,7 +61,7 @@ export async function beginTotpEnrolment(deps: MfaDeps, tenantId: string, userId
   const user = await deps.prisma.user.findUniqueOrThrow({ where: { tenantId_id: { tenantId, id: userId } }, include: { tenant: { select: { name: true } } } });
   const row = await deps.prisma.userTotp.findUnique({ where: key });
   if (row?.confirmedAt) return undefined;
-  let secret = row ? secretOf(deps.masterKey, row.secret) : undefined;
+  let secret = row ? totpSecretOf(deps.masterKey, row.secret) : undefined;
   if (!secret) {
     secret = new OTPAuth.Secret({ size: 20 });
     const sealed = seal(deps.masterKey, secret.base32, SECRET_AAD);
@@ -71,7 +71,8 @@ export async function beginTotpEnrolment(deps: MfaDeps, tenantId: string, userId
   return { secret: secret.base32, uri, qrCode: await (await import('qrcode')).default.toDataURL(uri, { errorCorrectionLevel: 'M', margin: 2, width: 220 }) };
 }
 
-function secretOf(masterKey: Buffer, sealed: string): OTPAuth.Secret | undefined {
+/** The secret of a stored enrolment; undefined when this master key does not open it (an import checks this too). */
+export function totpSecretOf(masterKey: Buffer, sealed: string): OTPAuth.Secret | undefined {
   const plain = unseal(masterKey, sealed, SECRET_AAD);
   return plain ? OTPAuth.Secret.fromBase32(plain.toString('utf8')) : undefined;
 }
@@ -95,7 +96,7 @@ async function acceptTotp(
 ): Promise<boolean> {
   const row = await prisma.userTotp.findUnique({ where: { tenantId_userId: { tenantId, userId } } });
   if (!row || Boolean(row.confirmedAt) !== confirmed) return false;
-  const secret = secretOf(masterKey, row.secret);
+  const secret = totpSecretOf(masterKey, row.secret);
   const step = secret && stepOf(secret, code.replace(/\s/g, ''), now);
   if (step === undefined) return false;
   const { count } = await prisma.userTotp.updateMany({

@@ -19,6 +19,10 @@ const IMPORT_BODY_LIMIT = 256 * 1024 * 1024;
 const itemError = z.object({ type: z.string(), id: z.string().optional(), field: z.string().optional(), message: z.string() });
 const importResult = z.object({
   dryRun: z.literal(true).optional(),
+  instance: z
+    .object({ status: z.enum(['imported', 'unchanged', 'failed']), created: z.number(), unchanged: z.number(), errors: z.array(itemError) })
+    .optional()
+    .describe('The signing keys of pcaInstance, when the document has them'),
   orgs: z.array(
     z.object({
       orgId: z.string(),
@@ -45,6 +49,7 @@ export default async function adminExportRoutes(app: FastifyInstance) {
   });
 
   const s3Allow = allowList(app.config.EXPORT_S3_ALLOW_CIDRS);
+  const jwksAllow = allowList(app.config.CLIENT_JWKS_ALLOW_CIDRS);
   const argon = argon2Params(app.config);
   // The caller's context (the one builder, ../context.ts) with the settings an export or import needs.
   const runContextOf = (request: FastifyRequest): RunContext => {
@@ -59,6 +64,11 @@ export default async function adminExportRoutes(app: FastifyInstance) {
       argon,
       masterKey: app.masterKey,
       s3Allow,
+      jwksAllow,
+      onSigningKeys: async () => {
+        app.pki.forgetAuthority();
+        await app.oauth.keys.reload();
+      },
       log: request.log,
     };
   };
@@ -145,7 +155,7 @@ export default async function adminExportRoutes(app: FastifyInstance) {
     async (request, reply) => {
       const result = await runImport(runContextOf(request), request.body);
       // A failed org is never reported as a plain success.
-      if (result.orgs.some((o) => o.status === 'failed')) reply.code(207);
+      if (result.orgs.some((o) => o.status === 'failed') || result.instance?.status === 'failed') reply.code(207);
       return result;
     },
   );
