@@ -471,6 +471,8 @@ describe('managing passkeys', () => {
     expect((await browser.post('/ui/account/passkeys/rename', { csrf, passkey: id, name: 'New name' })).status).toBe(200);
     expect((await t.db.prisma.passkey.findUniqueOrThrow({ where: { id } })).name).toBe('New name');
     expect((await browser.post('/ui/account/passkeys/rename', { csrf, passkey: id, name: ' ' })).status).toBe(400);
+    // One rename, one event: the refused one records nothing.
+    expect((await events('mfa.passkey.renamed', user.id)).map((e) => e.details)).toEqual([{ passkeyId: id }]);
 
     await setPolicy({ ...POLICY, forceMfa: true });
     try {

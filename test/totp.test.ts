@@ -161,6 +161,9 @@ describe('TOTP enrolment and login', () => {
     const fresh = codesOnPage(await renewed.text());
     expect(fresh).toHaveLength(10);
     expect(fresh).not.toContain(codes[2]);
+    const regenerated = await events('mfa.recovery_codes.regenerated', user.id);
+    expect(regenerated).toHaveLength(1);
+    expect(JSON.stringify(regenerated)).not.toContain(fresh[0]);
     const ok = await browser.post('/ui/account/totp/remove', { csrf: formField(page, 'csrf')!, password: PASSWORD });
     expect(ok.status).toBe(200);
     expect(await ok.text()).toContain('Two-factor authentication is off');
@@ -185,6 +188,47 @@ describe('second-factor throttling', () => {
     const failures = await events('mfa.check.failed', user.id);
     expect(failures.map((e) => (e.details as { reason: string }).reason)).toEqual(['bad_code', 'bad_code', 'bad_code', 'bad_code', 'throttled']);
     expect(other.cookies.has('iam_session')).toBe(false);
+  });
+
+  it("wrong codes reaching the tenant's failed-login limit lock the account, recorded as failed_second_factor", async () => {
+    const user = await newUser();
+    const { browser } = await signedIn(user.email);
+    await enrolFromAccount(browser);
+    const { lockoutMaxAttempts } = await t.db.prisma.tenant.findUniqueOrThrow({ where: { id: tenantId } });
+    await t.db.prisma.tenant.update({ where: { id: tenantId }, data: { lockoutMaxAttempts: 3 } });
+    try {
+      const other = new Browser(t.issuer);
+      const f = await flow();
+      const page = await (await loginThrough(other, f.url, user.email, PASSWORD)).text();
+      for (let i = 0; i < 3; i++) await submitCode(other, page, '000000');
+      const locked = await events('user.locked', user.id);
+      expect(locked.map((e) => e.details)).toEqual([{ reason: 'failed_second_factor' }]);
+      expect(locked[0]).toMatchObject({ actorKind: 'user', actorId: user.id, outcome: 'success' });
+      expect(other.cookies.has('iam_session')).toBe(false);
+    } finally {
+      await t.db.prisma.tenant.update({ where: { id: tenantId }, data: { lockoutMaxAttempts } });
+    }
+  });
+});
+
+describe('clock skew', () => {
+  it('accepts a code one step in the past, refuses one two steps away either side', async () => {
+    const user = await newUser();
+    const { browser } = await signedIn(user.email);
+    const { secret } = await enrolFromAccount(browser);
+    // As if enrolled long ago: the enrolment's own step would refuse older codes as replays.
+    await t.db.prisma.userTotp.updateMany({ where: { userId: user.id }, data: { lastUsedStep: null } });
+    // Away from a step's edge, so that the steps the codes are made for are the server's too.
+    const intoStep = Date.now() % 30_000;
+    if (intoStep > 25_000) await new Promise((r) => setTimeout(r, 30_500 - intoStep));
+    const other = new Browser(t.issuer);
+    const f = await flow();
+    const page = await (await loginThrough(other, f.url, user.email, PASSWORD)).text();
+    expect((await submitCode(other, page, totpCode(secret, -2))).status).toBe(401);
+    expect((await submitCode(other, page, totpCode(secret, 2))).status).toBe(401);
+    expect(other.cookies.has('iam_session')).toBe(false);
+    const claims = await f.redeem(await submitCode(other, page, totpCode(secret, -1)));
+    expect(claims.amr).toEqual(['pwd', 'otp', 'mfa']);
   });
 });
 
