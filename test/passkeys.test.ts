@@ -401,6 +401,26 @@ describe('passwordless login', () => {
     expect((await next.redeem(again)).amr).toEqual(['hwk', 'user', 'mfa']);
   });
 
+  it('multiFactorCheckLifetime: a passwordless session older than it is sent back to the login, a younger one is not', async () => {
+    const user = await newUser();
+    const authenticator = new SoftAuthenticator(t.issuer);
+    expect((await addPasskey(await signedIn(user.email), authenticator)).status).toBe(200);
+    await setPolicy({ ...POLICY, multiFactorCheckLifetime: '5s' });
+    try {
+      const { browser, f, html } = await emailPage();
+      const c = ceremonyOnPage(html, 'passkey-login')!;
+      expect((await f.redeem(await submit(browser, html, c.handle, authenticator.assert(c.options)))).amr).toEqual(['hwk', 'user', 'mfa']);
+      const young = await flow();
+      expect((await young.redeem(await browser.get(young.url))).sub).toBe(user.id);
+      await new Promise((r) => setTimeout(r, 5200));
+      const old = await browser.get((await flow()).url);
+      expect(old.status).toBe(302);
+      expect(old.headers.get('location')).toMatch(/^\/ui\/login\?/);
+    } finally {
+      await setPolicy(POLICY);
+    }
+  });
+
   it('says swk for a synced (backed-up) passkey', async () => {
     const user = await newUser();
     const synced = new SoftAuthenticator(t.issuer, { backedUp: true });
