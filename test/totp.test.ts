@@ -322,6 +322,66 @@ describe('step-up and the login policy', () => {
     }
   });
 
+  it('mfaInitSkipLifetime offers a user without a second factor to add one, with Skip; a skip holds for the lifetime', async () => {
+    const setPolicy = async (attributes: Record<string, unknown>) =>
+      expect((await call(t.app, admin, 'PUT', '/api/v3/tenants/login-policy', { data: { type: 'loginPolicy', attributes } })).statusCode).toBe(200);
+    const offered = async (email: string) => {
+      const browser = new Browser(t.issuer);
+      const f = await flow();
+      const res = await loginThrough(browser, f.url, email, PASSWORD);
+      expect(res.status).toBe(200);
+      const page = await res.text();
+      expect(browser.cookies.has('iam_session')).toBe(false);
+      return { browser, f, page };
+    };
+    const skip = (browser: Browser, page: string) =>
+      browser.post('/ui/login/second-factor/skip', { csrf: formField(page, 'csrf')!, pending: formField(page, 'pending')! });
+    const user = await newUser();
+    await setPolicy({ mfaInitSkipLifetime: '3600s' });
+    try {
+      const first = await offered(user.email);
+      expect(first.page).toContain('Otp Tenant recommends a second factor');
+      expect(first.page).toContain('id="skip-second-factor"');
+      expect((await first.browser.post('/ui/login/second-factor/skip', { csrf: 'forged', pending: formField(first.page, 'pending')! })).status).toBe(403);
+      expect((await t.db.prisma.user.findUniqueOrThrow({ where: { id: user.id } })).mfaInitSkippedAt).toBeNull();
+      const claims = await first.f.redeem(await skip(first.browser, first.page));
+      expect(claims.amr).toEqual(['pwd']);
+      const skipped = (await t.db.prisma.user.findUniqueOrThrow({ where: { id: user.id } })).mfaInitSkippedAt;
+      expect(skipped).not.toBeNull();
+      expect(await events('mfa.init_skipped', user.id)).toHaveLength(1);
+
+      // Within the lifetime: straight through.
+      const again = new Browser(t.issuer);
+      const f = await flow();
+      expect((await f.redeem(await loginThrough(again, f.url, user.email, PASSWORD))).amr).toEqual(['pwd']);
+
+      // The lifetime over: offered again, and this time taken.
+      await t.db.prisma.user.update({ where: { id: user.id }, data: { mfaInitSkippedAt: new Date(skipped!.getTime() - 3601_000) } });
+      const later = await offered(user.email);
+      const secret = secretOnPage(later.page)!;
+      const codesPage = await (
+        await later.browser.post('/ui/login/totp', { csrf: formField(later.page, 'csrf')!, pending: formField(later.page, 'pending')!, code: totpCode(secret) })
+      ).text();
+      const withOtp = await later.f.redeem(
+        await later.browser.post('/ui/login/continue', { csrf: formField(codesPage, 'csrf')!, passed: formField(codesPage, 'passed')! }),
+      );
+      expect(withOtp.amr).toEqual(['pwd', 'otp', 'mfa']);
+
+      // A factor forceMfa requires is no offer: no Skip, and skipping its enrolment is refused.
+      const forced = await newUser();
+      await setPolicy({ mfaInitSkipLifetime: '3600s', forceMfa: true });
+      const must = await offered(forced.email);
+      expect(must.page).toContain('Otp Tenant requires a second factor');
+      expect(must.page).not.toContain('skip-second-factor');
+      const refused = await skip(must.browser, must.page);
+      expect(refused.status).toBe(403);
+      expect(must.browser.cookies.has('iam_session')).toBe(false);
+      expect((await t.db.prisma.user.findUniqueOrThrow({ where: { id: forced.id } })).mfaInitSkippedAt).toBeNull();
+    } finally {
+      await setPolicy({});
+    }
+  });
+
   it("an admin resets a user's second factors (tenant-user may not)", async () => {
     const user = await newUser();
     const { browser } = await signedIn(user.email);

@@ -141,6 +141,7 @@ describe('hidden form routes refuse bad input with a 4xx and change nothing', ()
       '/ui/login/totp',
       '/ui/login/second-factor/passkey-enrol',
       '/ui/login/continue',
+      '/ui/login/second-factor/skip',
       '/ui/login/passkey',
     ];
     const before = await snapshot(t.db);

@@ -1,7 +1,14 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import { openAuthRequest } from '../../oauth/authorize.js';
-import { openWaitingFactor, sealWaitingFactor, secondFactorNeed, spendPassedFactor, type PendingFactor } from '../../oauth/second-factor.js';
+import {
+  openWaitingFactor,
+  recordMfaInitSkipped,
+  sealWaitingFactor,
+  secondFactorNeed,
+  spendPassedFactor,
+  type PendingFactor,
+} from '../../oauth/second-factor.js';
 import { sessionOf } from '../../sessions/browser-session.js';
 import { loginPolicyOf } from '../../tenants/login-policy.js';
 import { enrolPasskeyAtLogin, finishPasskeyAuthentication } from '../../users/passkeys.js';
@@ -9,7 +16,7 @@ import { confirmTotpEnrolment, verifySecondFactor } from '../../users/totp.js';
 import { csrfValid } from '../../ui/csrf.js';
 import { messagePage, refuseForm } from '../../ui/pages.js';
 import { REGISTRATION_ERRORS } from '../../ui/passkey-pages.js';
-import { askSecondFactor, continueAfterSecondFactor, mfaDeps, showCodesThenContinue } from '../login-flow.js';
+import { askSecondFactor, continueAfterSecondFactor, finishLogin, mfaDeps, showCodesThenContinue } from '../login-flow.js';
 import { relyingPartyFor } from '../passkey-rp.js';
 import { sessionSecretOf } from '../session-cookie.js';
 import { registerRateLimits } from '../rate-limit.js';
@@ -130,6 +137,20 @@ export default async function loginSecondFactorRoutes(app: FastifyInstance) {
       return askSecondFactor(request, reply, { need: 'enrol', pending: sealed, ...(await contextOf(p)), error: ENROL_FAILED[result.reason], status });
     }
     return continueAfterSecondFactor(request, reply, p, result.passkey.backedUp ? 'swk' : 'hwk');
+  });
+
+  // The offer of a second factor (mfaInitSkipLifetime) declined: recorded, and the login goes on without one.
+  app.post('/ui/login/second-factor/skip', { schema: hide, config: loginLimit }, async (request, reply) => {
+    if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
+    const p = openWaitingFactor(app.masterKey, field(request.body, 'pending'));
+    if (!p || p.sessionId) return messagePage(reply, 'Cannot sign in', EXPIRED, 400);
+    // Only an offer may be skipped: a factor the user has, or one required (forceMfa, acr_values), may not.
+    const policy = await loginPolicyOf(prisma, p.tenantId);
+    const acrValues = openAuthRequest(app.masterKey, p.authRequest)?.acrValues;
+    if ((await secondFactorNeed(prisma, policy, p, acrValues)) !== 'none')
+      return messagePage(reply, 'Cannot sign in', 'This sign-in needs a second factor: it cannot be skipped.', 403);
+    await recordMfaInitSkipped(prisma, p.tenantId, p.userId, { requestId: request.id, clientAddress: request.ip });
+    return finishLogin(request, reply, { tenantId: p.tenantId, userId: p.userId, amr: p.amr, authRequest: p.authRequest, next: p.next });
   });
 
   app.post('/ui/login/continue', { schema: hide, config: loginLimit }, async (request, reply) => {
