@@ -341,6 +341,44 @@ describe('passkey enrolment at login', () => {
     }
   });
 
+  it('mfaInitSkipLifetime with U2F alone offers a passkey, with Skip; a wrong answer keeps the offer, a right one signs in with it', async () => {
+    await setPolicy({ ...POLICY, secondFactors: ['SECOND_FACTOR_TYPE_U2F'], mfaInitSkipLifetime: '3600s' });
+    try {
+      const user = await newUser();
+      const { browser, f, page } = await atSecondFactor(user.email);
+      expect(page).toContain('recommends a second factor');
+      expect(page).toContain('id="skip-second-factor"');
+      const c = ceremonyOnPage(page, 'enrol-passkey')!;
+      const post = (handle: string, response: unknown) =>
+        browser.post('/ui/login/second-factor/passkey-enrol', {
+          csrf: formField(page, 'csrf')!,
+          pending: formField(page, 'pending')!,
+          handle,
+          response: JSON.stringify(response),
+          name: 'Phone',
+        });
+      const authenticator = new SoftAuthenticator(t.issuer);
+      const wrong = await post(c.handle, authenticator.register(c.options, { origin: 'https://evil.test' }));
+      expect(wrong.status).toBe(400);
+      const wrongPage = await wrong.text();
+      expect(wrongPage).toContain('id="skip-second-factor"');
+      const again = ceremonyOnPage(wrongPage, 'enrol-passkey')!;
+      expect((await f.redeem(await post(again.handle, authenticator.register(again.options)))).amr).toEqual(expect.arrayContaining(['pwd', 'hwk', 'mfa']));
+
+      // Another user skips: signed in with the password alone.
+      const other = await newUser();
+      const offer = await atSecondFactor(other.email);
+      const skipped = await offer.browser.post('/ui/login/second-factor/skip', {
+        csrf: formField(offer.page, 'csrf')!,
+        pending: formField(offer.page, 'pending')!,
+      });
+      expect((await offer.f.redeem(skipped)).amr).toEqual(['pwd']);
+      expect(await t.db.prisma.passkey.count({ where: { userId: other.id } })).toBe(0);
+    } finally {
+      await setPolicy(POLICY);
+    }
+  });
+
   it('a sealed login it does not know, or a form without its CSRF token, enrols nothing', async () => {
     const user = await newUser();
     await setPolicy({ ...POLICY, forceMfa: true, secondFactors: ['SECOND_FACTOR_TYPE_U2F'] });

@@ -50,6 +50,13 @@ export default async function loginSecondFactorRoutes(app: FastifyInstance) {
 
   const codeOf = (request: FastifyRequest) => (field(request.body, 'code') ?? '').trim();
 
+  /** A login-time enrolment shown again (a wrong code or passkey): still an offer with Skip when no factor is required. */
+  async function enrolmentOf(p: PendingFactor): Promise<'enrol' | 'offer'> {
+    const policy = await loginPolicyOf(prisma, p.tenantId);
+    const required = await secondFactorNeed(prisma, policy, p, openAuthRequest(app.masterKey, p.authRequest)?.acrValues);
+    return required === 'none' ? 'offer' : 'enrol';
+  }
+
   app.get('/ui/login/step-up', { schema: hide }, async (request, reply) => {
     const r = (request.query as Record<string, unknown>).r;
     const req = typeof r === 'string' ? openAuthRequest(app.masterKey, r) : undefined;
@@ -113,7 +120,7 @@ export default async function loginSecondFactorRoutes(app: FastifyInstance) {
     const check = await confirmTotpEnrolment(mfaDeps(request), { tenantId: p.tenantId, userId: p.userId, code: codeOf(request), clientIp: request.ip });
     if (!check.ok) {
       if (check.lockedNow) request.settleInvalidations = true;
-      return askSecondFactor(request, reply, { need: 'enrol', pending: sealed, ...ctx, error: WRONG_CODE, status: 401 });
+      return askSecondFactor(request, reply, { need: await enrolmentOf(p), pending: sealed, ...ctx, error: WRONG_CODE, status: 401 });
     }
     return showCodesThenContinue(request, reply, check.recoveryCodes ?? [], p, ctx.formTargets);
   });
@@ -134,7 +141,8 @@ export default async function loginSecondFactorRoutes(app: FastifyInstance) {
     if (!result.ok) {
       if ('lockedNow' in result && result.lockedNow) request.settleInvalidations = true;
       const status = result.reason === 'throttled' ? 429 : result.reason === 'duplicate' ? 409 : 400;
-      return askSecondFactor(request, reply, { need: 'enrol', pending: sealed, ...(await contextOf(p)), error: ENROL_FAILED[result.reason], status });
+      const need = await enrolmentOf(p);
+      return askSecondFactor(request, reply, { need, pending: sealed, ...(await contextOf(p)), error: ENROL_FAILED[result.reason], status });
     }
     return continueAfterSecondFactor(request, reply, p, result.passkey.backedUp ? 'swk' : 'hwk');
   });
@@ -145,10 +153,7 @@ export default async function loginSecondFactorRoutes(app: FastifyInstance) {
     const p = openWaitingFactor(app.masterKey, field(request.body, 'pending'));
     if (!p || p.sessionId) return messagePage(reply, 'Cannot sign in', EXPIRED, 400);
     // Only an offer may be skipped: a factor the user has, or one required (forceMfa, acr_values), may not.
-    const policy = await loginPolicyOf(prisma, p.tenantId);
-    const acrValues = openAuthRequest(app.masterKey, p.authRequest)?.acrValues;
-    if ((await secondFactorNeed(prisma, policy, p, acrValues)) !== 'none')
-      return messagePage(reply, 'Cannot sign in', 'This sign-in needs a second factor: it cannot be skipped.', 403);
+    if ((await enrolmentOf(p)) !== 'offer') return messagePage(reply, 'Cannot sign in', 'This sign-in needs a second factor: it cannot be skipped.', 403);
     await recordMfaInitSkipped(prisma, p.tenantId, p.userId, { requestId: request.id, clientAddress: request.ip });
     return finishLogin(request, reply, { tenantId: p.tenantId, userId: p.userId, amr: p.amr, authRequest: p.authRequest, next: p.next });
   });
