@@ -55,8 +55,13 @@ describe('ZITADEL fixture export', () => {
     const [org] = res.json().orgs;
     expect(org).toMatchObject({ orgId: tenantId, name: 'Zitadel Demo', status: 'imported' });
     // The OIDC IdP comes with an empty client secret: imported, and reported until an admin sets one.
-    expect(org.errors).toEqual([{ type: 'oidcIdp', id: '259471012345678909', field: 'clientSecret', message: expect.stringContaining('no client secret') }]);
+    // The JWT IdP has no counterpart (docs/export.md): reported by its id and why, nothing stored.
+    expect(org.errors).toEqual([
+      { type: 'jwtIdps', id: '259471012345678911', message: expect.stringMatching(/JWT identity providers .*no counterpart here; not imported/) },
+      { type: 'oidcIdp', id: '259471012345678909', field: 'clientSecret', message: expect.stringContaining('no client secret') },
+    ]);
     const p = t.db.prisma;
+    expect(await p.identityProvider.count({ where: { tenantId } })).toBe(1);
     const google = await p.identityProvider.findFirstOrThrow({ where: { tenantId, type: 'oidc' } });
     expect(google).toMatchObject({ name: 'Google', issuer: 'https://accounts.google.com', clientId: 'google-client', clientSecretEnc: null });
     // The user link keeps the subject the IdP knows the user by.

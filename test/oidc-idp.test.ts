@@ -134,6 +134,14 @@ async function refusalPage(res: Response, status: number) {
   return /<p>([\s\S]*?)<\/p>/.exec(html)![1]!;
 }
 
+/** The newest refused login of the tenant: the same event a refused password login writes, with the IdP's id and no secret. */
+async function lastRefusal() {
+  const e = await t.db.prisma.auditEvent.findFirstOrThrow({ where: { tenantId, action: 'login.failed' }, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] });
+  expect(e.outcome).toBe('failure');
+  expect(JSON.stringify(e)).not.toMatch(/secret|code=|verifier|id_token/i);
+  return e;
+}
+
 async function linkedUser(email: string, username?: string) {
   const userId = await seedUser(t, tenantId, { email, state: 'initial', username });
   const assoc = await call(t.app, adminPat, 'PUT', `/api/v3/users/${userId}/idps`, { data: { ids: [idpId] } });
@@ -200,6 +208,8 @@ describe('login through the OIDC IdP', () => {
     expect(claims.amr).toEqual(['ext']);
     const user = await t.db.prisma.user.findUniqueOrThrow({ where: { id: userId } });
     expect(user.idpSubject).toBe('alice');
+    const accepted = await t.db.prisma.auditEvent.findFirstOrThrow({ where: { tenantId, action: 'user.oidc_login_accepted', targetId: userId } });
+    expect(accepted).toMatchObject({ actorKind: 'system', outcome: 'success', details: { idpId, subject: 'alice', how: 'linked' } });
     // The next login matches by subject.
     const again = await fullLogin('alice', 'alice');
     expect(again.res.status).toBe(303);
@@ -216,6 +226,7 @@ describe('login through the OIDC IdP', () => {
     badState.searchParams.set('state', 'forged');
     const r1 = await browser.get(badState.href);
     expect(await refusalPage(r1, 403)).toMatch(/state/i);
+    expect(await lastRefusal()).toMatchObject({ actorId: null, targetId: null, details: { method: 'oidc', reason: 'invalid_answer', idpId } });
 
     // The right state, another nonce: the ID token's nonce no longer matches.
     const [cookieName, opened] = loginStateOf(browser);
@@ -274,6 +285,9 @@ describe('domain routing, just-in-time users, auto-linking', () => {
     const { res } = await fullLogin('frank@corp.test', 'frank');
     expect(await refusalPage(res, 403)).toMatch(/No user of this tenant/);
     expect(await t.db.prisma.user.count({ where: { tenantId, email: 'frank@corp.test' } })).toBe(0);
+    const refusal = await lastRefusal();
+    expect(refusal).toMatchObject({ actorKind: 'user', actorId: null, details: { method: 'oidc', reason: 'not_associated', idpId } });
+    expect(Object.keys(refusal.details as object).sort()).toEqual(['idpId', 'method', 'reason']);
   });
 
   it('does not route by domain when the login policy does not allow domain discovery', async () => {
@@ -343,6 +357,8 @@ describe('domain routing, just-in-time users, auto-linking', () => {
     const ok = await fullLogin('dave@acme.test', 'dave');
     expect(ok.res.status, await ok.res.clone().text()).toBe(303);
     expect(await t.db.prisma.user.findUniqueOrThrow({ where: { id: dave } })).toMatchObject({ idpId, idpSubject: 'dave' });
+    const linked = await t.db.prisma.auditEvent.findFirstOrThrow({ where: { tenantId, action: 'user.idp_auto_linked', targetId: dave } });
+    expect(linked).toMatchObject({ actorKind: 'system', details: { idpId, email: 'dave@acme.test' } });
 
     const refused = await fullLogin('erin@acme.test', 'erin');
     expect(await refusalPage(refused.res, 403)).toMatch(/email_verified/);
@@ -362,6 +378,7 @@ describe('refusals at the callback, as hosted-login pages', () => {
     const message = await refusalPage(res, 403);
     expect(message).toContain('did not sign you in (access_denied): &lt;b&gt;cancelled&lt;/b&gt;');
     expect(message).toMatch(/Start the sign-in again/);
+    expect(await lastRefusal()).toMatchObject({ details: { method: 'oidc', reason: 'idp_error', idpId } });
     // The same link opened in a browser that did not start this login: the IdP's words are not shown.
     const elsewhere = await refusalPage(
       await new Browser(t.issuer).get(
@@ -387,6 +404,7 @@ describe('refusals at the callback, as hosted-login pages', () => {
 
     await t.db.prisma.user.update({ where: { id: userId }, data: { state: 'locked' } });
     expect(await refusalPage(await browser.get(callback), 403)).toMatch(/The user is locked/);
+    expect(await lastRefusal()).toMatchObject({ actorId: userId, targetId: userId, details: { method: 'oidc', reason: 'refused', idpId } });
     expect(await t.db.prisma.user.findUniqueOrThrow({ where: { id: userId } })).toMatchObject({ idpSubject: null, lastLoginAt: null });
   });
 

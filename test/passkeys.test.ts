@@ -341,6 +341,44 @@ describe('passkey enrolment at login', () => {
     }
   });
 
+  it('mfaInitSkipLifetime with U2F alone offers a passkey, with Skip; a wrong answer keeps the offer, a right one signs in with it', async () => {
+    await setPolicy({ ...POLICY, secondFactors: ['SECOND_FACTOR_TYPE_U2F'], mfaInitSkipLifetime: '3600s' });
+    try {
+      const user = await newUser();
+      const { browser, f, page } = await atSecondFactor(user.email);
+      expect(page).toContain('recommends a second factor');
+      expect(page).toContain('id="skip-second-factor"');
+      const c = ceremonyOnPage(page, 'enrol-passkey')!;
+      const post = (handle: string, response: unknown) =>
+        browser.post('/ui/login/second-factor/passkey-enrol', {
+          csrf: formField(page, 'csrf')!,
+          pending: formField(page, 'pending')!,
+          handle,
+          response: JSON.stringify(response),
+          name: 'Phone',
+        });
+      const authenticator = new SoftAuthenticator(t.issuer);
+      const wrong = await post(c.handle, authenticator.register(c.options, { origin: 'https://evil.test' }));
+      expect(wrong.status).toBe(400);
+      const wrongPage = await wrong.text();
+      expect(wrongPage).toContain('id="skip-second-factor"');
+      const again = ceremonyOnPage(wrongPage, 'enrol-passkey')!;
+      expect((await f.redeem(await post(again.handle, authenticator.register(again.options)))).amr).toEqual(expect.arrayContaining(['pwd', 'hwk', 'mfa']));
+
+      // Another user skips: signed in with the password alone.
+      const other = await newUser();
+      const offer = await atSecondFactor(other.email);
+      const skipped = await offer.browser.post('/ui/login/second-factor/skip', {
+        csrf: formField(offer.page, 'csrf')!,
+        pending: formField(offer.page, 'pending')!,
+      });
+      expect((await offer.f.redeem(skipped)).amr).toEqual(['pwd']);
+      expect(await t.db.prisma.passkey.count({ where: { userId: other.id } })).toBe(0);
+    } finally {
+      await setPolicy(POLICY);
+    }
+  });
+
   it('a sealed login it does not know, or a form without its CSRF token, enrols nothing', async () => {
     const user = await newUser();
     await setPolicy({ ...POLICY, forceMfa: true, secondFactors: ['SECOND_FACTOR_TYPE_U2F'] });
@@ -399,6 +437,26 @@ describe('passwordless login', () => {
     const next = await flow();
     const again = await browser.get(next.url);
     expect((await next.redeem(again)).amr).toEqual(['hwk', 'user', 'mfa']);
+  });
+
+  it('multiFactorCheckLifetime: a passwordless session older than it is sent back to the login, a younger one is not', async () => {
+    const user = await newUser();
+    const authenticator = new SoftAuthenticator(t.issuer);
+    expect((await addPasskey(await signedIn(user.email), authenticator)).status).toBe(200);
+    await setPolicy({ ...POLICY, multiFactorCheckLifetime: '5s' });
+    try {
+      const { browser, f, html } = await emailPage();
+      const c = ceremonyOnPage(html, 'passkey-login')!;
+      expect((await f.redeem(await submit(browser, html, c.handle, authenticator.assert(c.options)))).amr).toEqual(['hwk', 'user', 'mfa']);
+      const young = await flow();
+      expect((await young.redeem(await browser.get(young.url))).sub).toBe(user.id);
+      await new Promise((r) => setTimeout(r, 5200));
+      const old = await browser.get((await flow()).url);
+      expect(old.status).toBe(302);
+      expect(old.headers.get('location')).toMatch(/^\/ui\/login\?/);
+    } finally {
+      await setPolicy(POLICY);
+    }
   });
 
   it('says swk for a synced (backed-up) passkey', async () => {
@@ -471,6 +529,8 @@ describe('managing passkeys', () => {
     expect((await browser.post('/ui/account/passkeys/rename', { csrf, passkey: id, name: 'New name' })).status).toBe(200);
     expect((await t.db.prisma.passkey.findUniqueOrThrow({ where: { id } })).name).toBe('New name');
     expect((await browser.post('/ui/account/passkeys/rename', { csrf, passkey: id, name: ' ' })).status).toBe(400);
+    // One rename, one event: the refused one records nothing.
+    expect((await events('mfa.passkey.renamed', user.id)).map((e) => e.details)).toEqual([{ passkeyId: id }]);
 
     await setPolicy({ ...POLICY, forceMfa: true });
     try {

@@ -235,6 +235,15 @@ describe('admin: invitations and reset links', () => {
     expect(reset.statusCode).toBe(200);
     const mail = await mailTo('ivan@acme.test', before + 1);
     expect(mail.text).toContain('Reset your password');
+    // Each link sent is recorded with its expiry, never the link itself.
+    const sent = await t.db.prisma.auditEvent.findMany({
+      where: { targetId: id, action: { in: ['user.invitation_sent', 'user.password_reset_sent', 'user.password_set'] } },
+      orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+    });
+    expect(sent.map((e) => e.action)).toEqual(['user.invitation_sent', 'user.password_set', 'user.password_reset_sent']);
+    expect(sent[0]!.details).toEqual({ expiresAt: expect.any(String) });
+    expect(sent[2]!.details).toEqual({ expiresAt: expect.any(String) });
+    expect(JSON.stringify(sent)).not.toContain(token);
   });
 
   it('returns the link once when no SMTP is configured, and refuses a reset for a user without a password', async () => {
@@ -290,6 +299,16 @@ describe('sessions', () => {
     expect((await call(t.app, admin, 'DELETE', `/api/v3/users/${id}/sessions`)).statusCode).toBe(204);
     expect(await validate(b.session)).toBe(403);
     expect((await call(t.app, admin, 'GET', `/api/v3/users/${id}/sessions`)).json().data).toEqual([]);
+    // One event per revocation, by the admin, naming the sessions ended.
+    const revoked = await t.db.prisma.auditEvent.findMany({
+      where: { targetId: id, action: 'session.revoked' },
+      orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+    });
+    expect(revoked.map((e) => e.details)).toEqual([
+      { sessionIds: [sessionA.id], reason: 'revoked_by_admin', grantsRevoked: 0 },
+      { sessionIds: sessions.filter((s) => s !== sessionA).map((s) => s.id), reason: 'revoked_by_admin', grantsRevoked: 0 },
+    ]);
+    expect(revoked.every((e) => e.actorKind === 'serviceaccount' && e.outcome === 'success')).toBe(true);
   });
 
   it('a tenant-admin cannot revoke the sessions of a user holding a role it lacks', async () => {

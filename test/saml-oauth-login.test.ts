@@ -33,6 +33,16 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
+/** The tenant's refused logins through this IdP, oldest first: the event a refused password login writes, with the IdP's id. */
+const samlRefusals = async () => {
+  const events = await t.db.prisma.auditEvent.findMany({ where: { tenantId, action: 'login.failed' }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
+  for (const e of events) {
+    expect(e.outcome).toBe('failure');
+    expect(JSON.stringify(e)).not.toMatch(/SAMLResponse|Assertion|Signature/);
+  }
+  return events.filter((e) => (e.details as { method?: string }).method === 'saml');
+};
+
 const pkce = () => {
   const verifier = randomBytes(32).toString('base64url');
   return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
@@ -150,6 +160,8 @@ describe('SAML login through the hosted page and the OAuth code flow', () => {
     const v = await fetch(`${t.issuer}/api/v3/session/validate-token`, { headers: bearer(tokens.access_token) });
     expect(v.status).toBe(200);
     expect(v.headers.get('x-forwarded-user-id')).toBe(userId);
+    const accepted = await t.db.prisma.auditEvent.findFirstOrThrow({ where: { tenantId, action: 'user.saml_assertion_accepted', targetId: userId } });
+    expect(accepted).toMatchObject({ actorKind: 'system', outcome: 'success', details: { idpId } });
 
     // The pending authorization was single use: replaying the IdP's answer gets nowhere.
     const replay = await postAcs(SAMLResponse, relayState, browser);
@@ -171,6 +183,7 @@ describe('SAML response bound to the browser that started the login', () => {
     const victim = new Browser(t.issuer);
     await federatedUser('victim@acme.test');
     await startFederatedLogin(victim, 'victim@acme.test');
+    const before = (await samlRefusals()).length;
     for (const from of [undefined, bystander, victim]) {
       const res = await postAcs(SAMLResponse, login.relayState, from);
       expect(res.status, await res.clone().text()).toBe(403);
@@ -181,6 +194,9 @@ describe('SAML response bound to the browser that started the login', () => {
       expect(body.errors[0].detail).toMatch(/browser/i);
     }
     expect(await t.db.prisma.browserSession.count({ where: { userId: attackerId } })).toBe(0);
+    const refused = (await samlRefusals()).slice(before);
+    expect(refused).toHaveLength(3);
+    for (const e of refused) expect(e).toMatchObject({ actorId: null, details: { method: 'saml', reason: 'invalid_answer', idpId } });
 
     // The refusals did not burn the request: from the browser that started it, it completes.
     const own = await postAcs(SAMLResponse, login.relayState, attacker);
@@ -248,6 +264,7 @@ describe('SAML response status', () => {
     const userId = await federatedUser('failed@acme.test');
     const browser = new Browser(t.issuer);
     const login = await startFederatedLogin(browser, 'failed@acme.test');
+    const before = (await samlRefusals()).length;
     const cases: [string, string, RegExp][] = [
       [RESPONDER, 'urn:oasis:names:tc:SAML:2.0:status:AuthnFailed', /Responder.*AuthnFailed/],
       ['urn:oasis:names:tc:SAML:2.0:status:Requester', 'urn:oasis:names:tc:SAML:2.0:status:RequestDenied', /Requester.*RequestDenied/],
@@ -274,6 +291,10 @@ describe('SAML response status', () => {
     }
     expect(await t.db.prisma.browserSession.count({ where: { userId } })).toBe(0);
     expect((await t.db.prisma.user.findUniqueOrThrow({ where: { id: userId } })).lastLoginAt).toBeNull();
+    const refused = (await samlRefusals()).slice(before);
+    expect(refused.map((e) => (e.details as { reason: string }).reason)).toEqual(Array(6).fill('idp_error'));
+    // The IdP's StatusMessage is its own words: not recorded.
+    expect(JSON.stringify(refused)).not.toContain('Wrong password');
 
     // The IdP's Success answer to the same request still signs the user in.
     const ok = await postAcs(await idp.respond(login.spMetadata, login.requestId, 'failed@acme.test'), login.relayState, browser);
@@ -362,6 +383,9 @@ describe('SAML: domain-routed sign-in and just-in-time users', () => {
     expect(acs.status).toBe(403);
     expect((await acs.json()).errors[0].detail).toMatch(/No user of this tenant/);
     expect(await t.db.prisma.user.count({ where: { tenantId, email: 'nobody@saml-corp.test' } })).toBe(0);
+    const refusal = (await samlRefusals()).at(-1)!;
+    expect(refusal).toMatchObject({ actorKind: 'user', actorId: null, targetId: null, details: { method: 'saml', reason: 'not_associated', idpId } });
+    expect(Object.keys(refusal.details as object).sort()).toEqual(['idpId', 'method', 'reason']);
   });
 
   it('creates the user just in time with the default roles, linked to the IdP, and signs it in', async () => {
@@ -374,6 +398,8 @@ describe('SAML: domain-routed sign-in and just-in-time users', () => {
     const user = await t.db.prisma.user.findFirstOrThrow({ where: { tenantId, email: 'newcomer@saml-corp.test' }, include: { roles: true } });
     expect(user).toMatchObject({ idpId, state: 'active', passwordHash: null });
     expect(user.roles.map((r) => r.roleName)).toEqual(['tenant-contributor']);
+    const jit = await t.db.prisma.auditEvent.findFirstOrThrow({ where: { tenantId, action: 'user.jit_created', targetId: user.id } });
+    expect(jit).toMatchObject({ actorKind: 'system', details: { idpId, email: 'newcomer@saml-corp.test', roles: ['tenant-contributor'] } });
     const code = new URL(acs.headers.get('location')!).searchParams.get('code')!;
     const tokenRes = await fetch(`${t.issuer}/oauth/v2/token`, {
       method: 'POST',
@@ -398,6 +424,8 @@ describe('SAML: domain-routed sign-in and just-in-time users', () => {
     const linked = await tryLogin();
     expect(linked.status, await linked.clone().text()).toBe(303);
     expect((await t.db.prisma.user.findUniqueOrThrow({ where: { id: existing } })).idpId).toBe(idpId);
+    const autoLinked = await t.db.prisma.auditEvent.findFirstOrThrow({ where: { tenantId, action: 'user.idp_auto_linked', targetId: existing } });
+    expect(autoLinked).toMatchObject({ actorKind: 'system', details: { idpId, email: 'existing@saml-corp.test' } });
   });
 
   it('refuses a jitRoles entry the admin may not grant, and changes nothing', async () => {

@@ -17,6 +17,7 @@ let browser: Browser;
 let callback: Awaited<ReturnType<typeof startCallback>>;
 let redirectUri: string;
 let clientId: string;
+let admin: string;
 
 beforeAll(async () => {
   if (!chromiumPresent) return;
@@ -24,9 +25,10 @@ beforeAll(async () => {
   const tenantId = await createTenant(t, 'Totp Tenant', 'totp');
   await seedUser(t, tenantId, { email: 'tina@totp.test', password: PASSWORD });
   await seedUser(t, tenantId, { email: 'sam@totp.test', password: PASSWORD });
+  await seedUser(t, tenantId, { email: 'olga@totp.test', password: PASSWORD });
   callback = await startCallback();
   redirectUri = callback.redirectUri;
-  const admin = (await seedServiceAccountPat(t, tenantId, ['tenant-admin'])).pat;
+  admin = (await seedServiceAccountPat(t, tenantId, ['tenant-admin'])).pat;
   const res = await call(t.app, admin, 'POST', '/api/v3/applications', {
     data: { attributes: { name: 'Totp SPA', clientType: 'public', redirectUris: [redirectUri] } },
   });
@@ -162,5 +164,33 @@ describe.skipIf(!chromiumPresent)('TOTP in Chromium', () => {
       expect(claims.amr).toEqual(['pwd', 'otp', 'mfa']);
     });
     await ctx.close();
+  }, 60_000);
+
+  it('offers a second factor after the login (mfaInitSkipLifetime); Skip signs in, and the next login is not asked', async () => {
+    const policy = (attributes: Record<string, unknown>) =>
+      call(t.app, admin, 'PUT', '/api/v3/tenants/login-policy', { data: { type: 'loginPolicy', attributes } });
+    expect((await policy({ mfaInitSkipLifetime: '3600s' })).statusCode).toBe(200);
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    try {
+      await screenshotOnFailure(page, 'chromium-mfa-offer', async () => {
+        const first = await authorization();
+        await passwordStep(page, first.url, 'olga@totp.test');
+        expect(await page.textContent('h1')).toBe('Set up two-factor authentication');
+        expect(await page.locator('#totp-secret').count()).toBe(1);
+        await Promise.all([page.waitForNavigation(), page.click('#skip-second-factor')]);
+        expect((await first.redeem(page)).amr).toEqual(['pwd']);
+        // The session answers the next authorization at once; a fresh browser's login is not offered again.
+        const fresh = await browser.newContext();
+        const other = await fresh.newPage();
+        const second = await authorization();
+        await passwordStep(other, second.url, 'olga@totp.test');
+        expect((await second.redeem(other)).amr).toEqual(['pwd']);
+        await fresh.close();
+      });
+    } finally {
+      await ctx.close();
+      await policy({});
+    }
   }, 60_000);
 });

@@ -161,6 +161,9 @@ describe('TOTP enrolment and login', () => {
     const fresh = codesOnPage(await renewed.text());
     expect(fresh).toHaveLength(10);
     expect(fresh).not.toContain(codes[2]);
+    const regenerated = await events('mfa.recovery_codes.regenerated', user.id);
+    expect(regenerated).toHaveLength(1);
+    expect(JSON.stringify(regenerated)).not.toContain(fresh[0]);
     const ok = await browser.post('/ui/account/totp/remove', { csrf: formField(page, 'csrf')!, password: PASSWORD });
     expect(ok.status).toBe(200);
     expect(await ok.text()).toContain('Two-factor authentication is off');
@@ -185,6 +188,47 @@ describe('second-factor throttling', () => {
     const failures = await events('mfa.check.failed', user.id);
     expect(failures.map((e) => (e.details as { reason: string }).reason)).toEqual(['bad_code', 'bad_code', 'bad_code', 'bad_code', 'throttled']);
     expect(other.cookies.has('iam_session')).toBe(false);
+  });
+
+  it("wrong codes reaching the tenant's failed-login limit lock the account, recorded as failed_second_factor", async () => {
+    const user = await newUser();
+    const { browser } = await signedIn(user.email);
+    await enrolFromAccount(browser);
+    const { lockoutMaxAttempts } = await t.db.prisma.tenant.findUniqueOrThrow({ where: { id: tenantId } });
+    await t.db.prisma.tenant.update({ where: { id: tenantId }, data: { lockoutMaxAttempts: 3 } });
+    try {
+      const other = new Browser(t.issuer);
+      const f = await flow();
+      const page = await (await loginThrough(other, f.url, user.email, PASSWORD)).text();
+      for (let i = 0; i < 3; i++) await submitCode(other, page, '000000');
+      const locked = await events('user.locked', user.id);
+      expect(locked.map((e) => e.details)).toEqual([{ reason: 'failed_second_factor' }]);
+      expect(locked[0]).toMatchObject({ actorKind: 'user', actorId: user.id, outcome: 'success' });
+      expect(other.cookies.has('iam_session')).toBe(false);
+    } finally {
+      await t.db.prisma.tenant.update({ where: { id: tenantId }, data: { lockoutMaxAttempts } });
+    }
+  });
+});
+
+describe('clock skew', () => {
+  it('accepts a code one step in the past, refuses one two steps away either side', async () => {
+    const user = await newUser();
+    const { browser } = await signedIn(user.email);
+    const { secret } = await enrolFromAccount(browser);
+    // As if enrolled long ago: the enrolment's own step would refuse older codes as replays.
+    await t.db.prisma.userTotp.updateMany({ where: { userId: user.id }, data: { lastUsedStep: null } });
+    // Away from a step's edge, so that the steps the codes are made for are the server's too.
+    const intoStep = Date.now() % 30_000;
+    if (intoStep > 25_000) await new Promise((r) => setTimeout(r, 30_500 - intoStep));
+    const other = new Browser(t.issuer);
+    const f = await flow();
+    const page = await (await loginThrough(other, f.url, user.email, PASSWORD)).text();
+    expect((await submitCode(other, page, totpCode(secret, -2))).status).toBe(401);
+    expect((await submitCode(other, page, totpCode(secret, 2))).status).toBe(401);
+    expect(other.cookies.has('iam_session')).toBe(false);
+    const claims = await f.redeem(await submitCode(other, page, totpCode(secret, -1)));
+    expect(claims.amr).toEqual(['pwd', 'otp', 'mfa']);
   });
 });
 
@@ -275,6 +319,66 @@ describe('step-up and the login policy', () => {
       expect(forged.status).toBe(400);
     } finally {
       await call(t.app, admin, 'PUT', '/api/v3/tenants/login-policy', { data: { type: 'loginPolicy', attributes: {} } });
+    }
+  });
+
+  it('mfaInitSkipLifetime offers a user without a second factor to add one, with Skip; a skip holds for the lifetime', async () => {
+    const setPolicy = async (attributes: Record<string, unknown>) =>
+      expect((await call(t.app, admin, 'PUT', '/api/v3/tenants/login-policy', { data: { type: 'loginPolicy', attributes } })).statusCode).toBe(200);
+    const offered = async (email: string) => {
+      const browser = new Browser(t.issuer);
+      const f = await flow();
+      const res = await loginThrough(browser, f.url, email, PASSWORD);
+      expect(res.status).toBe(200);
+      const page = await res.text();
+      expect(browser.cookies.has('iam_session')).toBe(false);
+      return { browser, f, page };
+    };
+    const skip = (browser: Browser, page: string) =>
+      browser.post('/ui/login/second-factor/skip', { csrf: formField(page, 'csrf')!, pending: formField(page, 'pending')! });
+    const user = await newUser();
+    await setPolicy({ mfaInitSkipLifetime: '3600s' });
+    try {
+      const first = await offered(user.email);
+      expect(first.page).toContain('Otp Tenant recommends a second factor');
+      expect(first.page).toContain('id="skip-second-factor"');
+      expect((await first.browser.post('/ui/login/second-factor/skip', { csrf: 'forged', pending: formField(first.page, 'pending')! })).status).toBe(403);
+      expect((await t.db.prisma.user.findUniqueOrThrow({ where: { id: user.id } })).mfaInitSkippedAt).toBeNull();
+      const claims = await first.f.redeem(await skip(first.browser, first.page));
+      expect(claims.amr).toEqual(['pwd']);
+      const skipped = (await t.db.prisma.user.findUniqueOrThrow({ where: { id: user.id } })).mfaInitSkippedAt;
+      expect(skipped).not.toBeNull();
+      expect(await events('mfa.init_skipped', user.id)).toHaveLength(1);
+
+      // Within the lifetime: straight through.
+      const again = new Browser(t.issuer);
+      const f = await flow();
+      expect((await f.redeem(await loginThrough(again, f.url, user.email, PASSWORD))).amr).toEqual(['pwd']);
+
+      // The lifetime over: offered again, and this time taken.
+      await t.db.prisma.user.update({ where: { id: user.id }, data: { mfaInitSkippedAt: new Date(skipped!.getTime() - 3601_000) } });
+      const later = await offered(user.email);
+      const secret = secretOnPage(later.page)!;
+      const codesPage = await (
+        await later.browser.post('/ui/login/totp', { csrf: formField(later.page, 'csrf')!, pending: formField(later.page, 'pending')!, code: totpCode(secret) })
+      ).text();
+      const withOtp = await later.f.redeem(
+        await later.browser.post('/ui/login/continue', { csrf: formField(codesPage, 'csrf')!, passed: formField(codesPage, 'passed')! }),
+      );
+      expect(withOtp.amr).toEqual(['pwd', 'otp', 'mfa']);
+
+      // A factor forceMfa requires is no offer: no Skip, and skipping its enrolment is refused.
+      const forced = await newUser();
+      await setPolicy({ mfaInitSkipLifetime: '3600s', forceMfa: true });
+      const must = await offered(forced.email);
+      expect(must.page).toContain('Otp Tenant requires a second factor');
+      expect(must.page).not.toContain('skip-second-factor');
+      const refused = await skip(must.browser, must.page);
+      expect(refused.status).toBe(403);
+      expect(must.browser.cookies.has('iam_session')).toBe(false);
+      expect((await t.db.prisma.user.findUniqueOrThrow({ where: { id: forced.id } })).mfaInitSkippedAt).toBeNull();
+    } finally {
+      await setPolicy({});
     }
   });
 

@@ -12,19 +12,29 @@ interface Account {
   username: string;
 }
 
-export type LoginFailure = 'unknown_account' | 'bad_credentials' | 'throttled' | 'refused';
+/**
+ * Why a login was refused. An IdP login adds: `idp_error` (the IdP answered with an error),
+ * `invalid_answer` (its answer failed a check: signature, state, replay, audience),
+ * `not_associated` (no user to sign in as, and none created).
+ */
+export type LoginFailure = 'unknown_account' | 'bad_credentials' | 'throttled' | 'refused' | 'idp_error' | 'invalid_answer' | 'not_associated';
 
 /** A refused login: the account (when the name matched one), why, and whether it locked the account. */
 export async function recordLoginFailure(
   db: Db,
-  f: { tenantId: string; account?: Account; method: string; reason: LoginFailure; lockedNow?: boolean },
-  origin?: AuditOrigin,
+  f: { tenantId: string; account?: Account; method: string; reason: LoginFailure; lockedNow?: boolean; idpId?: string },
+  origin?: AuditOrigin | string,
 ) {
   loginFailuresTotal.inc({ method: f.method, reason: f.reason });
   // The name typed is not recorded when it matched no account: people type passwords there.
   const actor = { kind: 'user', id: f.account?.id ?? null, name: f.account?.username ?? null };
   const target = { tenantId: f.tenantId, targetType: 'user', targetId: f.account?.id ?? null };
-  await audit(db, actor, { ...target, action: 'login.failed', outcome: 'failure', details: { method: f.method, reason: f.reason } }, origin);
+  await audit(
+    db,
+    actor,
+    { ...target, action: 'login.failed', outcome: 'failure', details: { method: f.method, reason: f.reason, ...(f.idpId ? { idpId: f.idpId } : {}) } },
+    origin,
+  );
   if (f.lockedNow) {
     lockoutsTotal.inc();
     await audit(db, actor, { ...target, action: 'user.locked', outcome: 'success', details: { reason: 'failed_logins' } }, origin);

@@ -105,7 +105,7 @@ export function mfaDeps(request: FastifyRequest): MfaDeps {
 export async function askSecondFactor(
   request: FastifyRequest,
   reply: FastifyReply,
-  c: { need: 'verify' | 'enrol'; tenantName: string; pending: string; formTargets: string[]; stepUp?: boolean; error?: string; status?: number },
+  c: { need: 'verify' | 'enrol' | 'offer'; tenantName: string; pending: string; formTargets: string[]; stepUp?: boolean; error?: string; status?: number },
 ) {
   const pending = openWaitingFactor(request.server.masterKey, c.pending);
   if (pending) await brandPages(request, pending.tenantId);
@@ -120,19 +120,24 @@ export async function askSecondFactor(
   }
   if (!pending) return secondFactorPage(request, reply, c);
   const { prisma } = request.server.db;
+  // An offer (mfaInitSkipLifetime) is the enrolment, with a way to skip it.
+  const offer = c.need === 'offer';
   // TOTP when the policy allows it (it brings recovery codes); a passkey when that is the only second factor allowed.
   if (!(await loginPolicyOf(prisma, pending.tenantId)).secondFactors.includes(SECOND_FACTOR_OTP)) {
     const ceremony = await beginPasskeyRegistration({ prisma }, await relyingPartyFor(request, pending.tenantId), pending.tenantId, pending.userId);
-    return enrolPasskeyPage(request, reply, { ...c, ceremony });
+    return enrolPasskeyPage(request, reply, { ...c, ceremony, offer });
   }
   const enrolment = await beginTotpEnrolment(mfaDeps(request), pending.tenantId, pending.userId);
   if (!enrolment) return secondFactorPage(request, reply, c);
   return enrolPage(request, reply, {
     ...c,
-    intro: `${c.tenantName} requires a second factor when you sign in.`,
+    intro: offer
+      ? `${c.tenantName} recommends a second factor when you sign in. Set one up now, or skip it for now.`
+      : `${c.tenantName} requires a second factor when you sign in.`,
     action: '/ui/login/totp',
     fields: { pending: c.pending },
     enrolment,
+    skip: offer ? c.pending : undefined,
   });
 }
 

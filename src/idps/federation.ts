@@ -4,6 +4,8 @@
 // a verified email, or a user created just in time).
 import type { IdentityProvider, Prisma as P } from '../generated/prisma/client.js';
 import { audit } from '../audit/audit.js';
+import { recordLoginFailure, type LoginFailure } from '../audit/events.js';
+import { AppError } from '../platform/errors.js';
 import { foldCase } from '../platform/case-fold.js';
 import type { Prisma } from '../platform/db.js';
 import { isUuid } from '../platform/ids.js';
@@ -67,7 +69,52 @@ export interface Asserted {
   lastName?: string;
 }
 
-export type FederatedOutcome = { ok: true; userId: string; how: 'linked' | 'auto-linked' | 'created' } | { ok: false; reason: string };
+/** Why an IdP login was refused, as the audit records it. */
+export type FederatedFailure = Extract<LoginFailure, 'idp_error' | 'invalid_answer' | 'not_associated' | 'refused'>;
+
+export type FederatedOutcome =
+  | { ok: true; userId: string; how: 'linked' | 'auto-linked' | 'created' }
+  | { ok: false; reason: string; failure: FederatedFailure; account?: { id: string; username: string } };
+
+/** A refused IdP answer: 403 with words the person signing in can read, and the audit's reason. */
+export class FederationRefused extends AppError {
+  constructor(
+    code: string,
+    title: string,
+    detail: string,
+    readonly failure: FederatedFailure = 'invalid_answer',
+    readonly account?: { id: string; username: string },
+  ) {
+    super(403, code, title, detail);
+  }
+}
+
+/**
+ * Runs an IdP login's verification and records its refusal as a `login.failed` event, as a
+ * refused password login is (outside the verification's transaction, which rolled back).
+ * A malformed answer counts as an invalid one; a failure on our side (5xx) is no refusal.
+ */
+export async function auditedFederatedLogin<T>(
+  prisma: Prisma,
+  idp: Pick<IdentityProvider, 'id' | 'tenantId'>,
+  method: 'saml' | 'oidc',
+  requestId: string | undefined,
+  verify: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await verify();
+  } catch (err) {
+    if (err instanceof AppError && err.status < 500) {
+      const refused = err instanceof FederationRefused ? err : undefined;
+      await recordLoginFailure(
+        prisma,
+        { tenantId: idp.tenantId, account: refused?.account, method, reason: refused?.failure ?? 'invalid_answer', idpId: idp.id },
+        requestId,
+      );
+    }
+    throw err;
+  }
+}
 
 const NOT_ASSOCIATED = 'No user of this tenant is associated with this identity provider and email';
 
@@ -83,17 +130,25 @@ const NOT_ASSOCIATED = 'No user of this tenant is associated with this identity 
  */
 export async function federatedUser(tx: Tx, idp: IdentityProvider, a: Asserted, requestId = ''): Promise<FederatedOutcome> {
   const tenantId = idp.tenantId;
-  const refuse = (reason: string): FederatedOutcome => ({ ok: false, reason });
+  const refuse = (reason: string): FederatedOutcome => ({ ok: false, reason, failure: 'not_associated' });
   const blocked = (state: string) => (state === 'inactive' || state === 'locked' ? `The user is ${state}` : undefined);
+  const refuseUser = (reason: string, account: { id: string; username: string }): FederatedOutcome => ({
+    ok: false,
+    reason,
+    failure: 'refused',
+    account: { id: account.id, username: account.username },
+  });
   // Before anything is linked or created: a login the tenant's policy refuses at its end
   // (completeLogin) must not leave a just-in-time user or a new link behind.
-  if (!(await loginPolicyOf(tx, tenantId)).allowExternalIdp) return refuse('This way of signing in is turned off for this organisation.');
+  if (!(await loginPolicyOf(tx, tenantId)).allowExternalIdp) {
+    return { ok: false, reason: 'This way of signing in is turned off for this organisation.', failure: 'refused' };
+  }
 
   if (a.subject) {
-    const bySubject = await tx.user.findFirst({ where: { tenantId, idpId: idp.id, idpSubject: a.subject }, select: { id: true, state: true } });
+    const bySubject = await tx.user.findFirst({ where: { tenantId, idpId: idp.id, idpSubject: a.subject }, select: { id: true, state: true, username: true } });
     if (bySubject) {
       const b = blocked(bySubject.state);
-      return b ? refuse(b) : { ok: true, userId: bySubject.id, how: 'linked' };
+      return b ? refuseUser(b, bySubject) : { ok: true, userId: bySubject.id, how: 'linked' };
     }
   }
   const email = a.email?.trim();
@@ -103,7 +158,7 @@ export async function federatedUser(tx: Tx, idp: IdentityProvider, a: Asserted, 
 
   if (user && user.idpId === idp.id) {
     const b = blocked(user.state);
-    if (b) return refuse(b);
+    if (b) return refuseUser(b, user);
     if (a.subject) {
       if (user.idpSubject && user.idpSubject !== a.subject) return refuse('This user is linked to another account at the identity provider');
       if (!user.idpSubject) {
@@ -118,7 +173,7 @@ export async function federatedUser(tx: Tx, idp: IdentityProvider, a: Asserted, 
     if (user.idpId || !idp.autoLinkByEmail) return refuse(NOT_ASSOCIATED);
     if (!a.emailVerified) return refuse('The identity provider did not verify this email address (email_verified), so it cannot be linked to a user');
     const b = blocked(user.state);
-    if (b) return refuse(b);
+    if (b) return refuseUser(b, user);
     // An IdP never takes over the operator's accounts: those are linked by hand or not at all.
     if ((await rolesHeldBy(tx, tenantId, { kind: 'user', id: user.id })).includes(SKYLIGHT_ADMIN)) return refuse(NOT_ASSOCIATED);
     await tx.user.update({

@@ -11,7 +11,7 @@ import { AppError, notFound, unprocessable } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
 import { AddressRefused, addressIn, allowList, guardedFetch } from '../platform/net.js';
 import { sha256Hex } from '../platform/secrets.js';
-import { federatedUser } from './federation.js';
+import { auditedFederatedLogin, federatedUser, FederationRefused, type FederatedFailure } from './federation.js';
 import { seal, unseal } from './sp-keys.js';
 
 // Loaded at the first discovery: most processes never talk to an external IdP.
@@ -37,15 +37,17 @@ export interface OidcLogin {
  * A refused IdP answer: 403 with a reason the person signing in can read (never a 500 for
  * what an IdP or browser sent). `why` is what the library or the IdP said, for the log only.
  */
-export class OidcRefused extends AppError {
+export class OidcRefused extends FederationRefused {
   constructor(
     detail: string,
     readonly why?: string,
+    failure?: FederatedFailure,
+    account?: { id: string; username: string },
   ) {
-    super(403, 'oidc_refused', 'Identity provider answer refused', detail);
+    super('oidc_refused', 'Identity provider answer refused', detail, failure, account);
   }
 }
-export const oidcRefused = (detail: string, why?: string) => new OidcRefused(detail, why);
+export const oidcRefused = (detail: string, why?: string, failure?: FederatedFailure) => new OidcRefused(detail, why, failure);
 
 const START_AGAIN = 'Start the sign-in again from the application.';
 
@@ -66,7 +68,8 @@ function exchangeRefusal(err: unknown): OidcRefused {
   const cause = e.cause instanceof Error ? `: ${e.cause.message}` : '';
   const why = (e.error ? `${e.error}${e.error_description ? `: ${e.error_description}` : ''}` : `${e.message}${cause}`).slice(0, 500);
   // An OAuth error of the IdP's token endpoint: its code is standard vocabulary, its description the IdP's own business.
-  if (e.error && /^[\w.-]{1,64}$/.test(e.error)) return oidcRefused(`The identity provider refused to finish the sign-in (${e.error}). ${START_AGAIN}`, why);
+  if (e.error && /^[\w.-]{1,64}$/.test(e.error))
+    return oidcRefused(`The identity provider refused to finish the sign-in (${e.error}). ${START_AGAIN}`, why, 'idp_error');
   // openid-client wraps the check that failed (oauth4webapi's) as its cause.
   const said = `${e.message}${cause}`;
   const claim = /"(\w+)"/.exec(said)?.[1];
@@ -290,10 +293,19 @@ const text = (v: unknown) => (typeof v === 'string' && v.trim() ? v.trim() : und
  * (src/idps/federation.ts). Any failure is a 403 naming the reason in words for the person
  * signing in (OidcRefused).
  */
-export async function finishOidcLogin(deps: OidcDeps, idpId: string, currentUrl: URL, sealedState: string | undefined): Promise<OidcLogin> {
-  const { prisma } = deps.db;
-  const idp = await enabledOidcIdp(prisma, idpId);
+export async function finishOidcLogin(deps: OidcDeps, idpId: string, currentUrl: URL, sealedState: string | undefined, requestId?: string): Promise<OidcLogin> {
+  const idp = await enabledOidcIdp(deps.db.prisma, idpId);
   if (!idp) throw notFound('Identity provider');
+  return auditedFederatedLogin(deps.db.prisma, idp, 'oidc', requestId, () => verifyOidcAnswer(deps, idp, currentUrl, sealedState));
+}
+
+async function verifyOidcAnswer(
+  deps: OidcDeps,
+  idp: NonNullable<Awaited<ReturnType<typeof enabledOidcIdp>>>,
+  currentUrl: URL,
+  sealedState: string | undefined,
+): Promise<OidcLogin> {
+  const { prisma } = deps.db;
   const opened = openState(deps.masterKey, sealedState);
   const state = opened && opened.i === idp.id && currentUrl.searchParams.get('state') === opened.s ? opened : undefined;
   const error = currentUrl.searchParams.get('error');
@@ -302,7 +314,7 @@ export async function finishOidcLogin(deps: OidcDeps, idpId: string, currentUrl:
     // a crafted link would put words of its author's choosing on this site's page.
     const code = /^[\w.-]{1,64}$/.test(error) ? error : 'error';
     const description = state ? currentUrl.searchParams.get('error_description')?.slice(0, 200) : undefined;
-    throw oidcRefused(`The identity provider did not sign you in (${code})${description ? `: ${description}` : ''}. ${START_AGAIN}`);
+    throw oidcRefused(`The identity provider did not sign you in (${code})${description ? `: ${description}` : ''}. ${START_AGAIN}`, undefined, 'idp_error');
   }
   if (!state) {
     throw oidcRefused(
@@ -346,7 +358,7 @@ export async function finishOidcLogin(deps: OidcDeps, idpId: string, currentUrl:
       firstName: text(profile.given_name),
       lastName: text(profile.family_name),
     });
-    if (!found.ok) throw oidcRefused(found.reason);
+    if (!found.ok) throw new OidcRefused(found.reason, undefined, found.failure, found.account);
     await tx.user.update({ where: { tenantId_id: { tenantId: idp.tenantId, id: found.userId } }, data: { lastLoginAt: new Date() } });
     await audit(tx, 'system', {
       tenantId: idp.tenantId,

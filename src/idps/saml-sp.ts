@@ -4,14 +4,14 @@ import type { IdentityProvider } from '../generated/prisma/client.js';
 import { audit } from '../audit/audit.js';
 import type { Config } from '../platform/config.js';
 import type { Prisma } from '../platform/db.js';
-import { AppError, badRequest, notFound } from '../platform/errors.js';
+import { badRequest, notFound } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
 import { constantTimeEqual, randomToken, sha256Hex } from '../platform/secrets.js';
 import { NAMEID_EMAIL, parseUntrustedXml } from './metadata.js';
 import { spKeyAad } from './service.js';
 import { unseal } from './sp-keys.js';
 import { foldCase } from '../platform/case-fold.js';
-import { federatedUser } from './federation.js';
+import { auditedFederatedLogin, federatedUser, FederationRefused, type FederatedFailure } from './federation.js';
 
 /** What the SAML service provider needs from the app (a FastifyInstance fits). */
 export interface SamlDeps {
@@ -35,7 +35,8 @@ export const spEntityId = (config: Config, idpId: string) => `${config.PUBLIC_UR
 export const acsUrl = (config: Config, idpId: string) => `${config.PUBLIC_URL}/saml/${idpId}/acs`;
 
 /** A refused SAML response: 403 with the reason (never a 500 for what an IdP or browser sent). */
-export const samlRefused = (detail: string) => new AppError(403, 'saml_refused', 'SAML response refused', detail);
+export const samlRefused = (detail: string, failure?: FederatedFailure, account?: { id: string; username: string }) =>
+  new FederationRefused('saml_refused', 'SAML response refused', detail, failure, account);
 
 /**
  * The cookie that binds each AuthnRequest to the browser that started the login (against
@@ -224,6 +225,7 @@ function requireSuccess(root: Element) {
   const message = childrenNamed(status[0]!, 'StatusMessage')[0]?.textContent?.trim().slice(0, 200);
   throw samlRefused(
     `The identity provider did not sign the user in: status ${short(value)}${sub.length ? ` (${sub.join(', ')})` : ''}${message ? `: ${message}` : ''}`,
+    'idp_error',
   );
 }
 
@@ -240,10 +242,21 @@ export async function consumeSamlResponse(
   postedRelayState: string | undefined,
   /** The samlBindingCookie the posting browser sent. */
   browserBinding: string | undefined,
+  requestId?: string,
+): Promise<SamlLogin> {
+  const idp = await enabledIdp(deps.db.prisma, idpId);
+  if (!idp) throw notFound('Identity provider');
+  return auditedFederatedLogin(deps.db.prisma, idp, 'saml', requestId, () => verifySamlAnswer(deps, idp, samlResponse, postedRelayState, browserBinding));
+}
+
+async function verifySamlAnswer(
+  deps: SamlDeps,
+  idp: NonNullable<Awaited<ReturnType<typeof enabledIdp>>>,
+  samlResponse: string,
+  postedRelayState: string | undefined,
+  browserBinding: string | undefined,
 ): Promise<SamlLogin> {
   const { prisma } = deps.db;
-  const idp = await enabledIdp(prisma, idpId);
-  if (!idp) throw notFound('Identity provider');
   if (idp.validUntil && idp.validUntil <= new Date()) throw samlRefused('The identity provider metadata has expired (validUntil); upload fresh metadata');
   if (!samlResponse || samlResponse.length > 2_000_000) throw badRequest('SAMLResponse is missing or too large');
   const xml = Buffer.from(samlResponse, 'base64').toString('utf8');
@@ -328,7 +341,7 @@ export async function consumeSamlResponse(
       firstName: profileText(profile, 'givenName', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname'),
       lastName: profileText(profile, 'surname', 'sn', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname'),
     });
-    if (!found.ok) throw samlRefused(found.reason);
+    if (!found.ok) throw samlRefused(found.reason, found.failure, found.account);
     const user = { id: found.userId };
     await tx.user.update({ where: { tenantId_id: { tenantId: idp.tenantId, id: user.id } }, data: { lastLoginAt: new Date() } });
     await audit(tx, 'system', {

@@ -9,7 +9,7 @@ import { recordLogin, recordLoginFailure } from '../audit/events.js';
 import type { AuditOrigin } from '../audit/origin.js';
 import { foldCase } from '../platform/case-fold.js';
 import { loginPolicyOf, passwordlessAllowed, type LoginPolicy } from '../tenants/login-policy.js';
-import { isPasswordless, sealWaitingFactor, secondFactorFollows, secondFactorNeed } from './second-factor.js';
+import { isPasswordless, mfaInitDue, sealWaitingFactor, secondFactorFollows, secondFactorNeed } from './second-factor.js';
 
 export interface CompleteLoginInput {
   tenantId: string;
@@ -43,7 +43,7 @@ export type LoginOutcome =
   /** The account or its tenant cannot sign in (`message`: why, when the user may be told). */
   | { kind: 'refused'; message?: string }
   /** A second factor first: `pending` resumes the login once it passed (openWaitingFactor). */
-  | { kind: 'second-factor'; need: 'verify' | 'enrol'; tenantName: string; pending: string; formTargets: string[] }
+  | { kind: 'second-factor'; need: 'verify' | 'enrol' | 'offer'; tenantName: string; pending: string; formTargets: string[] }
   /** The tenant requires terms acceptance first: `pending` resumes the login (openPendingLogin). */
   | { kind: 'terms'; tenantName: string; pending: string; formTargets: string[]; termsText: string }
   /** Signed in, with no authorization request to resume. */
@@ -86,7 +86,8 @@ export async function completeLogin(deps: LoginDeps, input: CompleteLoginInput):
       await recordLoginFailure(prisma, { tenantId: input.tenantId, account: user, method: input.amr[0] ?? 'unknown', reason: 'refused' }, deps.origin);
       return { kind: 'refused', message: 'A second factor is required, but this organisation allows none that can be used here.' };
     }
-    if (need !== 'none') {
+    const offer = need === 'none' && (await mfaInitDue(prisma, policy, user.tenantId, user.id));
+    if (need !== 'none' || offer) {
       const pending = sealWaitingFactor(deps.masterKey, {
         tenantId: user.tenantId,
         userId: user.id,
@@ -94,7 +95,7 @@ export async function completeLogin(deps: LoginDeps, input: CompleteLoginInput):
         authRequest: input.authRequest,
         next: input.next,
       });
-      return { kind: 'second-factor', need, tenantName: user.tenant.name, pending, formTargets };
+      return { kind: 'second-factor', need: need === 'none' ? 'offer' : need, tenantName: user.tenant.name, pending, formTargets };
     }
   }
 

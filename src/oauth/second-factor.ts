@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { audit } from '../audit/audit.js';
+import type { AuditOrigin } from '../audit/origin.js';
 import type { Prisma } from '../platform/db.js';
 import { seal, unseal } from '../platform/sealed.js';
 import type { SessionRow } from '../sessions/browser-session.js';
@@ -36,6 +38,27 @@ export async function secondFactorNeed(
   if (!enrolled && !forced && !acrRequiresMfa(acrValues)) return 'none';
   if (enrolled) return 'verify';
   return policy.secondFactors.includes(SECOND_FACTOR_OTP) || passkeysAsSecondFactor(policy) ? 'enrol' : 'unavailable';
+}
+
+/**
+ * Whether a login that needs no second factor offers to add one (ZITADEL's
+ * mfaInitSkipLifetime): the policy's lifetime is not "0s", it allows a factor this server
+ * offers, and the user has not skipped the offer within the lifetime. Called only where
+ * secondFactorNeed said 'none', so the user has no factor and none is forced.
+ */
+export async function mfaInitDue(prisma: Prisma, policy: LoginPolicy, tenantId: string, userId: string, now = Date.now()): Promise<boolean> {
+  const lifetime = seconds(policy.mfaInitSkipLifetime);
+  if (!lifetime || !(policy.secondFactors.includes(SECOND_FACTOR_OTP) || passkeysAsSecondFactor(policy))) return false;
+  const user = await prisma.user.findUnique({ where: { tenantId_id: { tenantId, id: userId } }, select: { mfaInitSkippedAt: true } });
+  return !user?.mfaInitSkippedAt || user.mfaInitSkippedAt.getTime() + lifetime * 1000 <= now;
+}
+
+/** The user declined the offer of a second factor: not offered again within mfaInitSkipLifetime. */
+export async function recordMfaInitSkipped(prisma: Prisma, tenantId: string, userId: string, origin?: AuditOrigin) {
+  await prisma.$transaction(async (tx) => {
+    await tx.user.update({ where: { tenantId_id: { tenantId, id: userId } }, data: { mfaInitSkippedAt: new Date() } });
+    await audit(tx, { kind: 'user', id: userId }, { tenantId, action: 'mfa.init_skipped', targetType: 'user', targetId: userId }, origin);
+  });
 }
 
 /** The second factors a user has that the policy allows. */

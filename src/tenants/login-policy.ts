@@ -58,7 +58,9 @@ export const loginPolicySchema = z.strictObject({
     .describe('MULTI_FACTOR_TYPE_U2F_WITH_VERIFICATION: a passkey with user verification signs in without a password (with passwordlessType allowed)'),
   passwordCheckLifetime: duration.describe('A browser session older than this signs in with the password again'),
   externalLoginCheckLifetime: duration.describe('A session from an identity-provider login older than this signs in there again'),
-  mfaInitSkipLifetime: duration.describe('Stored; "0s": users without a second factor are not prompted to add one (unless forceMfa)'),
+  mfaInitSkipLifetime: duration.describe(
+    'After a login, a user without a second factor is offered to add one, with Skip; a skip silences the offer this long. "0s": never offered',
+  ),
   secondFactorCheckLifetime: duration.describe("A session's second-factor check older than this is asked again"),
   multiFactorCheckLifetime: duration.describe('A session from a passwordless (passkey) login older than this signs in again'),
 });

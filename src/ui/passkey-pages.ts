@@ -48,7 +48,7 @@ const PASSKEY_NAME_INPUT = html`<label for="passkey-name">Name</label>
 export function enrolPasskeyPage(
   request: FastifyRequest,
   reply: FastifyReply,
-  c: { tenantName: string; pending: string; ceremony: Ceremony<unknown>; formTargets?: string[]; error?: string; status?: number },
+  c: { tenantName: string; pending: string; ceremony: Ceremony<unknown>; formTargets?: string[]; error?: string; status?: number; offer?: boolean },
 ) {
   return sendPage(
     reply,
@@ -56,7 +56,7 @@ export function enrolPasskeyPage(
     html`
 <h1>Add a passkey</h1>
 ${errorBox(c.error)}
-<p>${c.tenantName} requires a second factor when you sign in. Add a passkey now: your device, a password manager or a security key keeps it, and it confirms your next sign-ins.</p>
+<p>${c.tenantName} ${c.offer ? 'recommends' : 'requires'} a second factor when you sign in. Add a passkey now: your device, a password manager or a security key keeps it, and it confirms your next sign-ins.</p>
 ${passkeyForm(csrfToken(request, reply), {
   action: '/ui/login/second-factor/passkey-enrol',
   kind: 'register',
@@ -65,7 +65,8 @@ ${passkeyForm(csrfToken(request, reply), {
   label: 'Add a passkey',
   id: 'enrol-passkey',
   extra: PASSKEY_NAME_INPUT,
-})}`,
+})}
+${c.offer ? skipForm(request, reply, c.pending) : ''}`,
   );
 }
 
@@ -127,4 +128,13 @@ ${passkeyForm(csrf, {
 })}
 <p class="links"><a href="/ui/account">Back to your account</a></p>`,
   );
+}
+
+/** The offer of a second factor (mfaInitSkipLifetime) may be declined: the login goes on without one. */
+export function skipForm(request: FastifyRequest, reply: FastifyReply, pending: string) {
+  return html`<form method="post" action="/ui/login/second-factor/skip">
+${hidden('csrf', csrfToken(request, reply))}
+${hidden('pending', pending)}
+<button type="submit" class="secondary" id="skip-second-factor">Skip</button>
+</form>`;
 }

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Ceremony } from '../users/passkeys.js';
 import { csrfToken } from './csrf.js';
 import { describedBy, errorBox, hidden, html, raw, sendPage, type Raw } from './layout.js';
-import { passkeyForm } from './passkey-pages.js';
+import { passkeyForm, skipForm } from './passkey-pages.js';
 
 // The hosted pages of the second factor: the code step of a login, TOTP enrolment (at login
 // or from the account page) and the recovery codes, shown once.
@@ -65,7 +65,7 @@ export interface EnrolmentView {
 export function enrolPage(
   request: FastifyRequest,
   reply: FastifyReply,
-  c: Common & { intro: string; action: string; fields: Record<string, string>; enrolment: EnrolmentView },
+  c: Common & { intro: string; action: string; fields: Record<string, string>; enrolment: EnrolmentView; skip?: string },
 ) {
   const fields: Raw[] = Object.entries(c.fields).map(([k, v]) => hidden(k, v));
   return sendPage(
@@ -84,7 +84,8 @@ ${fields}
 <label for="code">Code from the app</label>
 ${codeInput(c.error)}
 <button type="submit">Turn on</button>
-</form>`,
+</form>
+${c.skip ? skipForm(request, reply, c.skip) : ''}`,
   );
 }
 

@@ -1,7 +1,14 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import { openAuthRequest } from '../../oauth/authorize.js';
-import { openWaitingFactor, sealWaitingFactor, secondFactorNeed, spendPassedFactor, type PendingFactor } from '../../oauth/second-factor.js';
+import {
+  openWaitingFactor,
+  recordMfaInitSkipped,
+  sealWaitingFactor,
+  secondFactorNeed,
+  spendPassedFactor,
+  type PendingFactor,
+} from '../../oauth/second-factor.js';
 import { sessionOf } from '../../sessions/browser-session.js';
 import { loginPolicyOf } from '../../tenants/login-policy.js';
 import { enrolPasskeyAtLogin, finishPasskeyAuthentication } from '../../users/passkeys.js';
@@ -9,7 +16,7 @@ import { confirmTotpEnrolment, verifySecondFactor } from '../../users/totp.js';
 import { csrfValid } from '../../ui/csrf.js';
 import { messagePage, refuseForm } from '../../ui/pages.js';
 import { REGISTRATION_ERRORS } from '../../ui/passkey-pages.js';
-import { askSecondFactor, continueAfterSecondFactor, mfaDeps, showCodesThenContinue } from '../login-flow.js';
+import { askSecondFactor, continueAfterSecondFactor, finishLogin, mfaDeps, showCodesThenContinue } from '../login-flow.js';
 import { relyingPartyFor } from '../passkey-rp.js';
 import { sessionSecretOf } from '../session-cookie.js';
 import { registerRateLimits } from '../rate-limit.js';
@@ -43,6 +50,13 @@ export default async function loginSecondFactorRoutes(app: FastifyInstance) {
   }
 
   const codeOf = (request: FastifyRequest) => (field(request.body, 'code') ?? '').trim();
+
+  /** A login-time enrolment shown again (a wrong code or passkey): still an offer with Skip when no factor is required. */
+  async function enrolmentOf(p: PendingFactor): Promise<'enrol' | 'offer'> {
+    const policy = await loginPolicyOf(prisma, p.tenantId);
+    const required = await secondFactorNeed(prisma, policy, p, openAuthRequest(app.masterKey, p.authRequest)?.acrValues);
+    return required === 'none' ? 'offer' : 'enrol';
+  }
 
   app.get('/ui/login/step-up', { schema: hide }, async (request, reply) => {
     const r = (request.query as Record<string, unknown>).r;
@@ -111,7 +125,7 @@ export default async function loginSecondFactorRoutes(app: FastifyInstance) {
     const check = await confirmTotpEnrolment(mfaDeps(request), { tenantId: p.tenantId, userId: p.userId, code: codeOf(request), clientIp: request.ip });
     if (!check.ok) {
       if (check.lockedNow) request.settleInvalidations = true;
-      return askSecondFactor(request, reply, { need: 'enrol', pending: sealed, ...ctx, error: WRONG_CODE, status: 401 });
+      return askSecondFactor(request, reply, { need: await enrolmentOf(p), pending: sealed, ...ctx, error: WRONG_CODE, status: 401 });
     }
     return showCodesThenContinue(request, reply, check.recoveryCodes ?? [], p, ctx.formTargets);
   });
@@ -133,9 +147,21 @@ export default async function loginSecondFactorRoutes(app: FastifyInstance) {
     if (!result.ok) {
       if ('lockedNow' in result && result.lockedNow) request.settleInvalidations = true;
       const status = result.reason === 'throttled' ? 429 : result.reason === 'duplicate' ? 409 : 400;
-      return askSecondFactor(request, reply, { need: 'enrol', pending: sealed, ...(await contextOf(p)), error: ENROL_FAILED[result.reason], status });
+      const need = await enrolmentOf(p);
+      return askSecondFactor(request, reply, { need, pending: sealed, ...(await contextOf(p)), error: ENROL_FAILED[result.reason], status });
     }
     return continueAfterSecondFactor(request, reply, p, result.passkey.backedUp ? 'swk' : 'hwk');
+  });
+
+  // The offer of a second factor (mfaInitSkipLifetime) declined: recorded, and the login goes on without one.
+  app.post('/ui/login/second-factor/skip', { schema: hide, config: loginLimit }, async (request, reply) => {
+    if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
+    const p = openWaitingFactor(app.masterKey, field(request.body, 'pending'));
+    if (!p || p.sessionId) return messagePage(reply, 'Cannot sign in', EXPIRED, 400);
+    // Only an offer may be skipped: a factor the user has, or one required (forceMfa, acr_values), may not.
+    if ((await enrolmentOf(p)) !== 'offer') return messagePage(reply, 'Cannot sign in', 'This sign-in needs a second factor: it cannot be skipped.', 403);
+    await recordMfaInitSkipped(prisma, p.tenantId, p.userId, { requestId: request.id, clientAddress: request.ip });
+    return finishLogin(request, reply, { tenantId: p.tenantId, userId: p.userId, amr: p.amr, authRequest: p.authRequest, next: p.next });
   });
 
   app.post('/ui/login/continue', { schema: hide, config: loginLimit }, async (request, reply) => {

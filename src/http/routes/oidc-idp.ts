@@ -79,7 +79,7 @@ export default async function oidcIdpRoutes(app: FastifyInstance) {
       const current = new URL(request.url, app.config.PUBLIC_URL);
       // The login this answer is for, among those pending in this browser (one per tab).
       const cookieName = stateCookie.nameFor(request.query.state ?? '');
-      const login = await finishOidcLogin(app, request.params.idpId, current, request.cookies?.[cookieName]);
+      const login = await finishOidcLogin(app, request.params.idpId, current, request.cookies?.[cookieName], request.id);
       // One sign-in per state: its cookie goes with its use; the other tabs' stay.
       const { maxAge: _, ...where } = stateCookie.options;
       reply.clearCookie(cookieName, where);

@@ -82,7 +82,7 @@ async function samlRoutes(app: FastifyInstance) {
     async (request, reply) => {
       // The binding cookie set when this browser was sent to the IdP: no cookie, no login.
       const binding = request.cookies?.[bindingCookie];
-      const login = await consumeSamlResponse(app, request.params.idpId, request.body.SAMLResponse, request.body.RelayState, binding);
+      const login = await consumeSamlResponse(app, request.params.idpId, request.body.SAMLResponse, request.body.RelayState, binding, request.id);
       // The completion sends its own answer (a redirect, a page or an error); the declared responses only document it.
       return app.samlLoginCompleted(request, reply, login) as Promise<void>;
     },
