@@ -152,6 +152,8 @@ beforeAll(async () => {
   const oidcUser = ok(await scim({ schemas: [USER], userName: 'olga@oidc.round.test', name: { givenName: 'Olga', familyName: 'O' } })).id;
   ok(await call(t.app, admin, 'PUT', `/api/v3/users/${oidcUser}/idps`, { data: { ids: [oidcIdpId] } }), 200);
   await t.db.prisma.user.update({ where: { id: oidcUser }, data: { idpSubject: 'olga-subject' } });
+  // A user who skipped the offer of a second factor (mfaInitSkipLifetime): the skip travels too.
+  await t.db.prisma.user.update({ where: { id: linkedUserId }, data: { mfaInitSkippedAt: new Date('2026-11-30T10:00:00.000Z') } });
 
   ok(
     await call(t.app, admin, 'POST', '/api/v3/roles', {
@@ -261,6 +263,11 @@ describe('round trip into a fresh server', () => {
     expect(org.pca.pats.length).toBeGreaterThanOrEqual(2);
     expect(org.pca.certificates.map((c: any) => c.status).sort()).toEqual(['good', 'revoked']);
     expect(org.privacyPolicy).toEqual({ tosLink: 'https://round.test/tos' });
+    expect(org.userMetadata).toContainEqual({
+      id: linkedUserId,
+      key: 'pca:mfaInitSkippedAt',
+      value: Buffer.from('2026-11-30T10:00:00.000Z').toString('base64'),
+    });
     expect(org.pca.customRoles.map((r: any) => r.name)).toEqual(['auditor']);
 
     const res = await importInto(dst, { orgs: first.orgs });

@@ -112,6 +112,7 @@ export async function exportOrg(prisma: Prisma, tenantId: string, opts: ExportOp
           ['externalId', u.externalId],
           ['idpId', u.idpId],
           ['idpSubject', u.idpSubject],
+          ['mfaInitSkippedAt', u.mfaInitSkippedAt?.toISOString()],
           ['state', u.state],
           ['termsAcceptedAt', u.termsAcceptedAt?.toISOString()],
         ]);

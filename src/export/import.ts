@@ -156,6 +156,7 @@ interface UserPlan {
     idpId: string | null;
     idpSubject: string | null;
     termsAcceptedAt: Date | null;
+    mfaInitSkippedAt: Date | null;
     passwordHash?: string;
   };
   password?: string;
@@ -301,6 +302,7 @@ function planOrg(raw: Record<string, unknown>, baseDomain: string, errors: ItemE
         idpId: idpId && isUuid(idpId) ? idpId.toLowerCase() : null,
         idpSubject: (idpId && (m.get('idpSubject')?.slice(0, 1024) ?? link?.subject)) || null,
         termsAcceptedAt: parseDate(m.get('termsAcceptedAt')),
+        mfaInitSkippedAt: parseDate(m.get('mfaInitSkippedAt')),
         ...(passwordHash ? { passwordHash } : {}),
       },
     });
@@ -398,6 +400,7 @@ const USER_COLUMNS: Columns<UserPlan['data'] & { id: string; tenantId: string; u
   idpId: 'uuid',
   idpSubject: 'text',
   termsAcceptedAt: 'timestamptz',
+  mfaInitSkippedAt: 'timestamptz',
   passwordHash: 'text',
   updatedAt: 'timestamptz',
 };
