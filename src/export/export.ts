@@ -9,6 +9,7 @@ import { exportApplications } from './applications.js';
 import { exportCredentials } from './credentials.js';
 import { exportIdps } from './idps.js';
 import { PAGE, paged, Streamed } from './json-stream.js';
+import { listIn, userIdPages } from './user-pages.js';
 import { exportMfa } from './mfa-section.js';
 
 export interface ExportSelection {
@@ -27,13 +28,6 @@ export interface ExportOptions {
   onRows?: (rows: number) => void;
   /** Rows read per page (tests make it small to cross page boundaries). */
   pageSize?: number;
-}
-
-/** The list under `key`, created empty the first time (appending in place: a group may hold 100,000 members). */
-function listIn(map: Map<string, string[]>, key: string): string[] {
-  let list = map.get(key);
-  if (!list) map.set(key, (list = []));
-  return list;
 }
 
 /** Ids of the orgs an export covers, in a stable order. */
@@ -139,26 +133,14 @@ export async function exportOrg(prisma: Prisma, tenantId: string, opts: ExportOp
       const saGrants = [...saRoles.keys()].sort().map((id) => grant(id, saRoles.get(id)!));
       const userGrants = new Streamed<Grant>(async function* () {
         let next = 0;
-        let after: string | undefined;
-        for (;;) {
-          const page = await tx.user.findMany({
-            where: { tenantId, ...(after ? { id: { gt: after } } : {}) },
-            orderBy: { id: 'asc' },
-            take: size,
-            select: { id: true },
-          });
-          const rows = await tx.roleAssignment.findMany({
-            where: { tenantId, userId: { in: page.map((u) => u.id) } },
-            select: { userId: true, roleName: true },
-          });
-          const byUser = new Map<string, string[]>();
-          for (const r of rows) listIn(byUser, r.userId!).push(r.roleName);
-          for (const userId of [...byUser.keys()].sort()) {
+        for await (const ids of userIdPages(tx, tenantId, size)) {
+          const rows = await tx.roleAssignment.findMany({ where: { tenantId, userId: { in: ids } }, select: { userId: true, roleName: true } });
+          const byHolder = new Map<string, string[]>();
+          for (const r of rows) listIn(byHolder, r.userId!).push(r.roleName);
+          for (const userId of [...byHolder.keys()].sort()) {
             while (next < saGrants.length && saGrants[next]!.userId < userId) yield saGrants[next++]!;
-            yield grant(userId, byUser.get(userId)!);
+            yield grant(userId, byHolder.get(userId)!);
           }
-          if (page.length < size) break;
-          after = page.at(-1)!.id;
         }
         while (next < saGrants.length) yield saGrants[next++]!;
       });

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { totpSecretOf } from '../users/totp.js';
 import { toUuid } from './foreign-ids.js';
 import { Streamed } from './json-stream.js';
+import { byUser, userIdPages } from './user-pages.js';
 import { clash, upsertRow, type ItemError, type Step, type Tx } from './write-step.js';
 
 export interface PcaMfa {
@@ -35,22 +36,15 @@ const iso = (d: Date | null) => d?.toISOString() ?? null;
 /** The second factors of the tenant's users that have any, in user id order, a page of users at a time. */
 export function exportMfa(tx: Tx, tenantId: string, size: number): Streamed<PcaMfa> {
   return new Streamed(async function* () {
-    let after: string | undefined;
-    for (;;) {
-      const page = await tx.user.findMany({
-        where: { tenantId, ...(after ? { id: { gt: after } } : {}) },
-        orderBy: { id: 'asc' },
-        take: size,
-        select: { id: true },
-      });
-      const where = { tenantId, userId: { in: page.map((u) => u.id) } };
+    for await (const ids of userIdPages(tx, tenantId, size)) {
+      const where = { tenantId, userId: { in: ids } };
       const totps = new Map((await tx.userTotp.findMany({ where })).map((t) => [t.userId, t]));
-      const codes = await tx.recoveryCode.findMany({ where, orderBy: [{ userId: 'asc' }, { codeHash: 'asc' }] });
-      const keys = await tx.passkey.findMany({ where, orderBy: [{ userId: 'asc' }, { id: 'asc' }] });
-      for (const { id: userId } of page) {
+      const codes = byUser(await tx.recoveryCode.findMany({ where, orderBy: [{ userId: 'asc' }, { codeHash: 'asc' }] }));
+      const keys = byUser(await tx.passkey.findMany({ where, orderBy: [{ userId: 'asc' }, { id: 'asc' }] }));
+      for (const userId of ids) {
         const t = totps.get(userId);
-        const mine = codes.filter((c) => c.userId === userId);
-        const passkeys = keys.filter((k) => k.userId === userId);
+        const mine = codes.get(userId) ?? [];
+        const passkeys = keys.get(userId) ?? [];
         if (!t && !mine.length && !passkeys.length) continue;
         yield {
           userId,
@@ -73,8 +67,6 @@ export function exportMfa(tx: Tx, tenantId: string, size: number): Streamed<PcaM
           })),
         };
       }
-      if (page.length < size) return;
-      after = page.at(-1)!.id;
     }
   });
 }
