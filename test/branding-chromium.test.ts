@@ -4,10 +4,9 @@
 // or CSP violation. A wrong code marks the code input invalid and points it at the alert.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Browser, type Page } from 'playwright-core';
-import * as client from 'openid-client';
 import { chromiumPresent, launchChromium, screenshotOnFailure, startCallback } from './helpers/chromium.js';
 import { call, createTenant, seedServiceAccountPat, type TestApp } from './helpers/app.js';
-import { seedUser, startListeningApp } from './helpers/oauth.js';
+import { seedUser, startListeningApp, startPkceLogin } from './helpers/oauth.js';
 import { totpCode } from './helpers/mfa.js';
 import { solidPng } from './helpers/png.js';
 import { writeTenantLogo } from '../src/tenants/logo.js';
@@ -55,15 +54,7 @@ async function policy(attributes: Record<string, unknown>) {
 }
 
 async function authorizationUrl() {
-  const config = await client.discovery(new URL(t.issuer), clientId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
-  return client
-    .buildAuthorizationUrl(config, {
-      redirect_uri: callback.redirectUri,
-      scope: 'openid',
-      code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
-      code_challenge_method: 'S256',
-    })
-    .toString();
+  return (await startPkceLogin(t.issuer, clientId, callback.redirectUri)).url.toString();
 }
 
 /**

@@ -4,7 +4,7 @@ import type { Browser } from 'playwright-core';
 import { chromiumPresent, launchChromium, screenshotOnFailure, startCallback } from './helpers/chromium.js';
 import * as client from 'openid-client';
 import { call, createTenant, seedServiceAccountPat, type TestApp } from './helpers/app.js';
-import { seedUser, startListeningApp } from './helpers/oauth.js';
+import { seedUser, startListeningApp, startPkceLogin } from './helpers/oauth.js';
 
 let t: TestApp & { issuer: string };
 let browser: Browser;
@@ -35,16 +35,7 @@ afterAll(async () => {
 
 describe.skipIf(!chromiumPresent)('hosted login in Chromium', () => {
   it('opens the authorize URL, signs in and lands on the redirect URI with a code the client can redeem', async () => {
-    const config = await client.discovery(new URL(t.issuer), clientId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
-    const verifier = client.randomPKCECodeVerifier();
-    const state = client.randomState();
-    const url = client.buildAuthorizationUrl(config, {
-      redirect_uri: redirectUri,
-      scope: 'openid profile',
-      code_challenge: await client.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
-    });
+    const { config, verifier, state, url } = await startPkceLogin(t.issuer, clientId, redirectUri, { scope: 'openid profile' });
     const context = await browser.newContext();
     const page = await context.newPage();
     const cspViolations: string[] = [];

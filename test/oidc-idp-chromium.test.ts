@@ -6,7 +6,7 @@ import type { Browser } from 'playwright-core';
 import * as client from 'openid-client';
 import { chromiumPresent, docScreenshot, launchChromium, screenshotOnFailure, startCallback } from './helpers/chromium.js';
 import { call, createTenant, seedServiceAccountPat, type TestApp } from './helpers/app.js';
-import { startListeningApp } from './helpers/oauth.js';
+import { startListeningApp, startPkceLogin } from './helpers/oauth.js';
 import { startOidcIdp, type TestOidcIdp } from './helpers/oidc-idp.js';
 
 let t: TestApp & { issuer: string };
@@ -81,16 +81,7 @@ afterAll(async () => {
 
 describe.skipIf(!chromiumPresent)('domain-routed sign-in at an OpenID Connect IdP, in Chromium', () => {
   it('routes an unknown user by email domain, signs in at the IdP, creates the user just in time and returns a code', async () => {
-    const config = await client.discovery(new URL(t.issuer), clientId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
-    const verifier = client.randomPKCECodeVerifier();
-    const state = client.randomState();
-    const url = client.buildAuthorizationUrl(config, {
-      redirect_uri: callback.redirectUri,
-      scope: 'openid profile email',
-      code_challenge: await client.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
-    });
+    const { config, verifier, state, url } = await startPkceLogin(t.issuer, clientId, callback.redirectUri, { scope: 'openid profile email' });
     const context = await browser.newContext();
     const page = await context.newPage();
     await screenshotOnFailure(page, 'chromium-oidc-idp', async () => {
@@ -122,13 +113,7 @@ describe.skipIf(!chromiumPresent)('domain-routed sign-in at an OpenID Connect Id
   }, 90_000);
 
   it('shows a refused just-in-time creation as the hosted login error page, styled, with no internal detail', async () => {
-    const config = await client.discovery(new URL(t.issuer), clientId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
-    const url = client.buildAuthorizationUrl(config, {
-      redirect_uri: callback.redirectUri,
-      scope: 'openid',
-      code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
-      code_challenge_method: 'S256',
-    });
+    const { url } = await startPkceLogin(t.issuer, clientId, callback.redirectUri);
     const context = await browser.newContext();
     const page = await context.newPage();
     await screenshotOnFailure(page, 'chromium-oidc-idp-refused', async () => {
@@ -157,16 +142,7 @@ describe.skipIf(!chromiumPresent)('domain-routed sign-in at an OpenID Connect Id
   }, 90_000);
 
   it("signs in through the tenant's own host: the IdP sends the browser back there, to its state cookie", async () => {
-    const config = await client.discovery(new URL(t.issuer), clientId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
-    const verifier = client.randomPKCECodeVerifier();
-    const state = client.randomState();
-    const url = client.buildAuthorizationUrl(config, {
-      redirect_uri: callback.redirectUri,
-      scope: 'openid',
-      code_challenge: await client.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
-    });
+    const { config, verifier, state, url } = await startPkceLogin(t.issuer, clientId, callback.redirectUri);
     const onTenantHost = new URL(url.pathname + url.search, tenantOrigin());
     const context = await browser.newContext();
     const page = await context.newPage();

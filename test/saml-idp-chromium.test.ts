@@ -8,7 +8,7 @@ import type { Browser } from 'playwright-core';
 import * as client from 'openid-client';
 import { chromiumPresent, launchChromium, screenshotOnFailure, startCallback } from './helpers/chromium.js';
 import { call, createTenant, seedServiceAccountPat, type TestApp } from './helpers/app.js';
-import { freePort, startListeningApp } from './helpers/oauth.js';
+import { freePort, startListeningApp, startPkceLogin } from './helpers/oauth.js';
 import { createTestIdp, type TestIdp } from './helpers/saml-idp.js';
 
 let t: TestApp & { issuer: string };
@@ -114,16 +114,7 @@ afterAll(async () => {
 
 describe.skipIf(!chromiumPresent)('domain-routed sign-in at a SAML IdP, in Chromium', () => {
   it('routes an unknown user by email domain, takes the signed assertion, creates the user just in time and returns a code', async () => {
-    const config = await client.discovery(new URL(t.issuer), clientId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
-    const verifier = client.randomPKCECodeVerifier();
-    const state = client.randomState();
-    const url = client.buildAuthorizationUrl(config, {
-      redirect_uri: callback.redirectUri,
-      scope: 'openid profile email',
-      code_challenge: await client.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
-    });
+    const { config, verifier, state, url } = await startPkceLogin(t.issuer, clientId, callback.redirectUri, { scope: 'openid profile email' });
     expect(await t.db.prisma.user.count({ where: { tenantId, email: 'nina@saml-corp.example' } })).toBe(0);
     const context = await browser.newContext();
     const page = await context.newPage();

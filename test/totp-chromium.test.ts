@@ -6,7 +6,7 @@ import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { chromiumPresent, docScreenshot, launchChromium, screenshotOnFailure, startCallback } from './helpers/chromium.js';
 import * as client from 'openid-client';
 import { call, createTenant, seedServiceAccountPat, type TestApp } from './helpers/app.js';
-import { seedUser, startListeningApp } from './helpers/oauth.js';
+import { seedUser, startListeningApp, startPkceLogin } from './helpers/oauth.js';
 import { totpCode } from './helpers/mfa.js';
 
 const PASSWORD = 'Correct-Horse-42';
@@ -43,17 +43,7 @@ afterAll(async () => {
 });
 
 async function authorization(extra: Record<string, string> = {}) {
-  const config = await client.discovery(new URL(t.issuer), clientId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
-  const verifier = client.randomPKCECodeVerifier();
-  const state = client.randomState();
-  const url = client.buildAuthorizationUrl(config, {
-    redirect_uri: redirectUri,
-    scope: 'openid profile',
-    code_challenge: await client.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-    ...extra,
-  });
+  const { config, verifier, state, url } = await startPkceLogin(t.issuer, clientId, redirectUri, { scope: 'openid profile', ...extra });
   const redeem = async (page: Page) => {
     await page.waitForURL((u) => u.toString().startsWith(redirectUri), { timeout: 15_000 });
     const tokens = await client.authorizationCodeGrant(config, new URL(page.url()), { pkceCodeVerifier: verifier, expectedState: state });

@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import * as client from 'openid-client';
 import { hashPassword } from '../../src/platform/passwords.js';
 import { startTestApp, type TestApp } from './app.js';
 import { freePort } from './net.js';
@@ -118,4 +119,23 @@ export async function loginThrough(browser: Browser, authorizeUrl: string, email
   if (step1.status !== 200) return step1;
   const passwordPage = await step1.text();
   return browser.post('/ui/login/password', { csrf: formField(passwordPage, 'csrf')!, r, email, password });
+}
+
+/**
+ * Starts an authorization code flow with PKCE as a public client would, through openid-client:
+ * the discovered configuration, the code verifier and state, and the authorization URL.
+ */
+export async function startPkceLogin(issuer: string, clientId: string, redirectUri: string, params: Record<string, string> = {}) {
+  const config = await client.discovery(new URL(issuer), clientId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri,
+    scope: 'openid',
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    ...params,
+  });
+  return { config, verifier, state, url };
 }
