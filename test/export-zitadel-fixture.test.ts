@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as client from 'openid-client';
 import { toUuid } from '../src/export/document.js';
 import { snapshot, type TestApp } from './helpers/app.js';
-import { Browser, loginThrough, startListeningApp } from './helpers/oauth.js';
+import { Browser, loginThrough, startListeningApp, startPkceLogin } from './helpers/oauth.js';
 
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/zitadel-export.json', import.meta.url), 'utf8'));
 const ORG = fixture.orgs[0].orgId as string;
@@ -25,16 +25,7 @@ const importFixture = () =>
 
 async function signIn(login: string, password: string) {
   const app = await t.db.prisma.application.findFirstOrThrow({ where: { tenantId, name: 'Portal SPA' } });
-  const config = await client.discovery(new URL(t.issuer), app.clientId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
-  const verifier = client.randomPKCECodeVerifier();
-  const state = client.randomState();
-  const url = client.buildAuthorizationUrl(config, {
-    redirect_uri: REDIRECT,
-    scope: 'openid profile email',
-    code_challenge: await client.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-  });
+  const { config, verifier, state, url } = await startPkceLogin(t.issuer, app.clientId, REDIRECT, { scope: 'openid profile email' });
   const res = await loginThrough(new Browser(t.issuer), url.toString(), login, password);
   if (res.status !== 303) return { ok: false as const, status: res.status };
   const location = new URL(res.headers.get('location')!);
