@@ -3,22 +3,27 @@
 // to find out that nothing changed). A production install without dev dependencies (no TypeScript)
 // runs the dist/ it was shipped with.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync, utimesSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-const BUILD_INFO = 'dist/tsconfig.build.tsbuildinfo';
+const STAMP = 'dist/.inputs-stamp';
 const ENTRY = 'dist/src/server.js';
 
-/** Newest mtime under the build's inputs; directories count, so a deleted or renamed file counts too. */
-function newestInput() {
-  let newest = 0;
+/**
+ * A fingerprint of the build's inputs: every path with its size and nanosecond mtime. Comparing it for
+ * equality, not "newer than the last build", is what makes a file written a moment after a build count:
+ * file times come from the kernel's coarse clock, which can lag the wall clock by a tick.
+ */
+function inputsFingerprint() {
+  const hash = createHash('sha256');
   const visit = (p) => {
-    const s = statSync(p);
-    newest = Math.max(newest, s.mtimeMs);
-    if (s.isDirectory()) for (const name of readdirSync(p)) visit(path.join(p, name));
+    const s = statSync(p, { bigint: true });
+    hash.update(`${p}\0${s.size}\0${s.mtimeNs}\n`);
+    if (s.isDirectory()) for (const name of readdirSync(p).sort()) visit(path.join(p, name));
   };
   for (const p of ['src', 'tsconfig.json', 'tsconfig.build.json', 'package.json']) if (existsSync(p)) visit(p);
-  return newest;
+  return hash.digest('hex');
 }
 
 if (!existsSync('node_modules/typescript')) {
@@ -26,13 +31,12 @@ if (!existsSync('node_modules/typescript')) {
   console.error(`${ENTRY} is missing and TypeScript is not installed: run \`npm ci && npm run build\` where dev dependencies are installed.`);
   process.exit(1);
 }
-if (existsSync(BUILD_INFO) && existsSync(ENTRY) && statSync(BUILD_INFO).mtimeMs >= newestInput()) process.exit(0);
+const inputs = inputsFingerprint();
+if (existsSync(ENTRY) && existsSync(STAMP) && readFileSync(STAMP, 'utf8') === inputs) process.exit(0);
 
 const r = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-b', 'tsconfig.build.json'], { stdio: 'inherit' });
-// tsc leaves the build info untouched when sources changed in time only: mark a good build current, and a
-// failed one (type errors) stale, so the next start reports the errors again instead of running past them.
-if (existsSync(BUILD_INFO)) {
-  const when = r.status === 0 ? new Date() : new Date(0);
-  utimesSync(BUILD_INFO, when, when);
-}
+// The stamp is of the inputs as they were before tsc read them, so an edit during the build counts as a
+// change; a failed build (type errors) leaves no stamp, so the next start reports the errors again.
+if (r.status === 0) writeFileSync(STAMP, inputs);
+else rmSync(STAMP, { force: true });
 process.exit(r.status ?? 1);
