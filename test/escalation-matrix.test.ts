@@ -357,6 +357,8 @@ const NOT_ACTING: Record<string, string> = {
   'GET /api/v3/tenants/smtp': READ,
   'GET /api/v3/tenants/login-policy': READ,
   'PUT /api/v3/tenants/login-policy': "a tenant-wide setting: it changes how every user signs in, not any principal's power",
+  'GET /api/v3/tenants/password-complexity-policy': READ,
+  'PUT /api/v3/tenants/password-complexity-policy': "a tenant-wide setting: it changes which new passwords are accepted, not any principal's power",
   'PUT /api/v3/tenants/logo': "a tenant-wide setting: the image the hosted pages show, not any principal's power",
   'DELETE /api/v3/tenants/logo': "a tenant-wide setting: the image the hosted pages show, not any principal's power",
   'POST /api/v3/users/accept-terms': 'the caller accepts for itself',

@@ -254,3 +254,46 @@ describe('each field on the hosted login', () => {
     expect(meta.claims_supported).toContain('acr');
   });
 });
+
+describe('password rules under ZITADEL names', () => {
+  const PC = '/api/v3/tenants/password-complexity-policy';
+  const putRules = (attributes: Record<string, unknown>) => call(t.app, admin, 'PUT', PC, { data: { type: 'passwordComplexityPolicy', attributes } });
+  const scimUser = (userName: string, password: string) =>
+    t.app.inject({
+      method: 'POST',
+      url: '/scim/v2/Users',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/scim+json' },
+      payload: JSON.stringify({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName, password }),
+    });
+
+  it("reads and replaces the tenant's rules, which new passwords then obey; bad input changes nothing", async () => {
+    const got = await call(t.app, admin, 'GET', PC);
+    expect(got.statusCode, got.body).toBe(200);
+    expect(got.json().data).toMatchObject({ type: 'passwordComplexityPolicy', id: tenantId });
+    expect(Object.keys(got.json().data.attributes).sort()).toEqual(['hasLowercase', 'hasNumber', 'hasSymbol', 'hasUppercase', 'minLength']);
+
+    const before = await snapshot(t.db);
+    for (const bad of [{ minLength: 4 }, { minLength: '20' }, { requireUpper: true }, { hasSymbol: 'yes' }]) {
+      const res = await putRules(bad);
+      expect(res.statusCode, res.body).toBe(400);
+    }
+    expect(await snapshot(t.db)).toEqual(before);
+
+    const set = await putRules({ minLength: 20, hasSymbol: true });
+    expect(set.statusCode, set.body).toBe(200);
+    expect(set.json().data.attributes).toEqual({ minLength: 20, hasUppercase: true, hasLowercase: true, hasNumber: true, hasSymbol: true });
+    try {
+      // The same rules as the tenant's passwordPolicy attribute, applied to the next password set.
+      const tenant = await t.db.prisma.tenant.findUniqueOrThrow({ where: { id: tenantId } });
+      expect(tenant).toMatchObject({ pwMinLength: 20, pwRequireSymbol: true });
+      const short = await scimUser('rules-short@policy.test', 'Short-Pass-1!');
+      expect(short.statusCode, short.body).toBe(400);
+      expect(short.body).toMatch(/20 characters/);
+      expect((await scimUser('rules-long@policy.test', 'A-much-longer-Pass-1!')).statusCode).toBe(201);
+      const events = await t.db.prisma.auditEvent.findMany({ where: { tenantId, action: 'tenant.updated' }, select: { details: true } });
+      expect(events.map((e) => e.details)).toContainEqual({ fields: ['passwordPolicy'] });
+    } finally {
+      expect((await putRules({})).json().data.attributes).toEqual({ minLength: 12, hasUppercase: true, hasLowercase: true, hasNumber: true, hasSymbol: false });
+    }
+  });
+});

@@ -45,7 +45,25 @@ describe.skipIf(!chromiumPresent)('Swagger UI in Chromium', () => {
     expect(Buffer.from(logo.replace(/^data:image\/svg\+xml;base64,/, ''), 'base64').toString()).toContain('PCA IAM');
     expect(await page.$eval('#swagger-ui .topbar', (el) => el.innerHTML)).not.toMatch(/fastify/i);
     // The operations' summaries, as the document gives them.
-    expect(await page.textContent('body')).toContain('List users');
+    expect(await page.textContent('body')).toContain('Check that the process is alive');
+    // Swagger UI renders only the operations near the viewport: scroll through the whole list, and every
+    // operation of the document must have been rendered on the way (one that fails to render is missing).
+    const rendered = new Set<string>();
+    for (let lastY = -1; ;) {
+      // An operation's element id ends in "-" and its operationId (the tag before it is escaped).
+      for (const id of await page.$$eval('.opblock[id]', (els) => els.map((e) => e.id))) rendered.add(id.slice(id.lastIndexOf('-') + 1));
+      const y = await page.evaluate(() => {
+        window.scrollBy(0, window.innerHeight / 2);
+        return window.scrollY;
+      });
+      if (y === lastY) break;
+      lastY = y;
+      await page.waitForTimeout(50);
+    }
+    const doc = (await (await fetch(`${t.issuer}/docs/json`)).json()) as { paths: Record<string, Record<string, { operationId?: string }>> };
+    const expected = Object.values(doc.paths).flatMap((ops) => Object.values(ops).flatMap((op) => op.operationId ?? []));
+    expect(expected.length).toBeGreaterThan(100);
+    expect(expected.filter((id) => !rendered.has(id))).toEqual([]);
     expect(problems).toEqual([]);
     await page.close();
   }, 60_000);

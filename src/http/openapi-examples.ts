@@ -4,6 +4,7 @@
 // test/openapi-examples.test.ts validates each example against the schema it is placed under.
 import { resourceTypes, schemas as scimSchemas, serviceProviderConfig } from '../scim/discovery.js';
 import { DEFAULT_LOGIN_POLICY } from '../tenants/login-policy.js';
+import { DEFAULT_PASSWORD_COMPLEXITY } from '../tenants/password-complexity.js';
 
 const TENANT_ID = 'abcd12a1-1234-12ab-123a-1abcd123a1a1';
 const USER_ID = '0193a5f2-6c1d-7e3a-8b4f-2d6e9a1c3b57';
@@ -729,6 +730,13 @@ export const OPERATION_EXAMPLES: Record<string, OperationExamples> = {
   'PUT /api/v3/tenants/login-policy': {
     request: { data: { type: 'loginPolicy', attributes: { forceMfa: true, secondFactors: ['SECOND_FACTOR_TYPE_OTP'], hidePasswordReset: false } } },
     response: { data: { ...loginPolicy, attributes: { ...loginPolicy.attributes, forceMfa: true } } },
+  },
+  'GET /api/v3/tenants/password-complexity-policy': {
+    response: { data: { type: 'passwordComplexityPolicy', id: TENANT_ID, attributes: DEFAULT_PASSWORD_COMPLEXITY } },
+  },
+  'PUT /api/v3/tenants/password-complexity-policy': {
+    request: { data: { type: 'passwordComplexityPolicy', attributes: { minLength: 14, hasSymbol: true } } },
+    response: { data: { type: 'passwordComplexityPolicy', id: TENANT_ID, attributes: { ...DEFAULT_PASSWORD_COMPLEXITY, minLength: 14, hasSymbol: true } } },
   },
   'PUT /api/v3/tenants/logo': {
     response: {
