@@ -7,8 +7,9 @@ import { freePort } from './net.js';
 export { freePort };
 
 /** A test app listening on 127.0.0.1, its public URL (= issuer) that address. */
-export async function startListeningApp(env: Record<string, string> = {}): Promise<TestApp & { issuer: string }> {
-  const port = await freePort();
+/** The app listening on 127.0.0.1 (on `port`, when PUBLIC_URL in `env` must name it); `issuer` is its address there. */
+export async function startListeningApp(env: Record<string, string> = {}, port?: number): Promise<TestApp & { issuer: string }> {
+  port ??= await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   const t = await startTestApp({ PUBLIC_URL: issuer, ...env });
   await t.app.listen({ port, host: '127.0.0.1' });
