@@ -1,6 +1,6 @@
 // Every kind of hosted page of a branded tenant in Chromium (playwright-core): the tenant's
-// logo and name, its colours (the light scheme; the dark one is checked in src/ui/branding.test.ts),
-// a label for every input, AA contrast measured on the rendered page, and no console error
+// logo and name, its colours (the light scheme on every page; the dark one, for a browser that
+// prefers it, on the login pages), a label for every input, AA contrast measured on the rendered page, and no console error
 // or CSP violation. A wrong code marks the code input invalid and points it at the alert.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Browser, type Page } from 'playwright-core';
@@ -14,7 +14,13 @@ import { createSetPasswordToken } from '../src/users/invitations.js';
 
 const PASSWORD = 'Correct-Horse-42';
 const NAME = 'Brand & Co';
-const BRANDING = { primaryColor: '#7a1f5c', backgroundColor: '#eef2f7', fontColor: '#1f2937', warnColor: '#7f1d1d' };
+const LIGHT = { primaryColor: '#7a1f5c', backgroundColor: '#eef2f7', fontColor: '#1f2937', warnColor: '#7f1d1d' };
+const DARK = { primaryColor: '#1d4ed8', backgroundColor: '#111827', fontColor: '#e5e7eb', warnColor: '#991b1b' };
+type Colours = typeof LIGHT;
+const BRANDING = {
+  ...LIGHT,
+  ...Object.fromEntries(Object.entries(DARK).map(([k, v]) => [`${k}Dark`, v])),
+};
 const rgbOf = (hex: string) => `rgb(${[1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)).join(', ')})`;
 
 let t: TestApp & { issuer: string };
@@ -64,8 +70,8 @@ async function authorizationUrl() {
 const expectedNoise = (page: Page, url: string) => url.endsWith('/favicon.ico') || url === page.url();
 
 /** A page that records console errors and CSP violations (Chromium reports those on the console). */
-async function watchedPage(b: Browser) {
-  const context = await b.newContext();
+async function watchedPage(b: Browser, colorScheme: 'light' | 'dark' = 'light') {
+  const context = await b.newContext({ colorScheme });
   const page = await context.newPage();
   const problems: string[] = [];
   page.on('console', (m) => {
@@ -77,8 +83,8 @@ async function watchedPage(b: Browser) {
 
 const submit = (page: Page, selector = 'button[type=submit]:not(.secondary)') => Promise.all([page.waitForNavigation(), page.click(selector)]);
 
-/** What every branded page must show; `kind` names the page in failures. */
-async function expectBranded(page: Page, problems: string[], kind: string) {
+/** What every branded page must show, in the scheme of `colours`; `kind` names the page in failures. */
+async function expectBranded(page: Page, problems: string[], kind: string, colours: Colours = LIGHT) {
   const logo = page.locator('img.logo');
   expect(await logo.getAttribute('alt'), kind).toBe(NAME);
   await expect.poll(() => logo.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), { message: kind }).toBe(120);
@@ -116,26 +122,29 @@ async function expectBranded(page: Page, problems: string[], kind: string) {
       texts: contrasts.length,
       body: getComputedStyle(document.body).backgroundColor,
       card: getComputedStyle(document.querySelector('.card')!).color,
+      cardBackground: getComputedStyle(document.querySelector('.card')!).backgroundColor,
       button: button ? getComputedStyle(button).backgroundColor : undefined,
     };
   });
   expect(facts.unlabelled, kind).toEqual([]);
   expect(facts.texts, kind).toBeGreaterThan(0);
   expect(facts.lowContrast, kind).toEqual([]);
-  expect(facts.body, kind).toBe(rgbOf(BRANDING.backgroundColor));
-  expect(facts.card, kind).toBe(rgbOf(BRANDING.fontColor));
-  if (facts.button) expect(facts.button, kind).toBe(rgbOf(BRANDING.primaryColor));
+  expect(facts.body, kind).toBe(rgbOf(colours.backgroundColor));
+  expect(facts.card, kind).toBe(rgbOf(colours.fontColor));
+  // The light card stays white; a dark scheme whose font colour reads on its background darkens the card.
+  expect(facts.cardBackground, kind).toBe(colours === DARK ? rgbOf(DARK.backgroundColor) : 'rgb(255, 255, 255)');
+  if (facts.button) expect(facts.button, kind).toBe(rgbOf(colours.primaryColor));
   expect(problems, kind).toEqual([]);
 }
 
 /** After a wrong code: the code input is invalid and described by the announced error, in the tenant's warn colour. */
-async function expectWrongCode(page: Page, kind: string) {
+async function expectWrongCode(page: Page, kind: string, colours: Colours = LIGHT) {
   await page.fill('#code', '000000');
   await submit(page);
   expect(await page.getAttribute('#code', 'aria-invalid'), kind).toBe('true');
   const describedBy = (await page.getAttribute('#code', 'aria-describedby'))!;
   expect(await page.getAttribute(`#${describedBy}`, 'role'), kind).toBe('alert');
-  expect(await page.locator(`#${describedBy}`).evaluate((el) => getComputedStyle(el).color), kind).toBe(rgbOf(BRANDING.warnColor));
+  expect(await page.locator(`#${describedBy}`).evaluate((el) => getComputedStyle(el).color), kind).toBe(rgbOf(colours.warnColor));
 }
 
 describe.skipIf(!chromiumPresent)('branding on every hosted page', () => {
@@ -152,7 +161,7 @@ describe.skipIf(!chromiumPresent)('branding on every hosted page', () => {
       await page.fill('#password', 'Wrong-Password-1');
       await submit(page);
       await expectBranded(page, problems, 'password with an error');
-      expect(await page.locator('.error').evaluate((el) => getComputedStyle(el).color)).toBe(rgbOf(BRANDING.warnColor));
+      expect(await page.locator('.error').evaluate((el) => getComputedStyle(el).color)).toBe(rgbOf(LIGHT.warnColor));
 
       const forgot = await first.context.newPage();
       forgot.on('console', (m) => m.type() === 'error' && !expectedNoise(forgot, m.location().url) && problems.push(m.text()));
@@ -232,6 +241,28 @@ describe.skipIf(!chromiumPresent)('branding on every hosted page', () => {
       const { token } = await createSetPasswordToken(t.db.prisma, tenantId, danId, 3_600_000, new Date(), 'reset');
       await page.goto(`${t.issuer}/ui/set-password?token=${token}`);
       await expectBranded(page, problems, 'set-password');
+    });
+    await context.close();
+    await policy({});
+  }, 60_000);
+
+  it('in a browser that prefers the dark scheme: the dark colours, readable, on the login pages and the second factor', async () => {
+    await policy({ forceMfa: true, secondFactors: ['SECOND_FACTOR_TYPE_OTP'] });
+    const { context, page, problems } = await watchedPage(browser, 'dark');
+    await screenshotOnFailure(page, 'branding-dark', async () => {
+      await page.goto(await authorizationUrl());
+      await expectBranded(page, problems, 'dark login email', DARK);
+      await page.fill('#email', 'carla@brand.test');
+      await submit(page);
+      await page.fill('#password', 'Wrong-Password-1');
+      await submit(page);
+      await expectBranded(page, problems, 'dark password with an error', DARK);
+      expect(await page.locator('.error').evaluate((el) => getComputedStyle(el).color)).toBe(rgbOf(DARK.warnColor));
+      await page.fill('#password', PASSWORD);
+      await submit(page);
+      expect(await page.textContent('h1')).toBe('Two-factor authentication');
+      await expectBranded(page, problems, 'dark second factor', DARK);
+      await expectWrongCode(page, 'dark second factor', DARK);
     });
     await context.close();
     await policy({});
