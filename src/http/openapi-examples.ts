@@ -194,7 +194,7 @@ const auditEvent = {
     actorId: USER_ID,
     actorName: 'jdoe',
     clientAddress: '203.0.113.24',
-    action: 'user.update',
+    action: 'user.updated',
     targetType: 'user',
     targetId: USER2_ID,
     outcome: 'success',
