@@ -62,4 +62,11 @@ describe('audit actions', () => {
     const documented = new Set([...readFileSync('docs/audit.md', 'utf8').matchAll(/`([a-z_.]+)`/g)].map((m) => m[1]!));
     expect([...actions].filter((a) => !documented.has(a)).sort()).toEqual([]);
   });
+
+  it("in the API document's examples are ones the code writes", () => {
+    const actions = actionsInSource();
+    const examples = [...readFileSync(join(SRC, 'http/openapi-examples.ts'), 'utf8').matchAll(/\baction: '([a-z_.]+)'/g)].map((m) => m[1]!);
+    expect(examples.length).toBeGreaterThan(0);
+    expect(examples.filter((a) => !actions.has(a))).toEqual([]);
+  });
 });
