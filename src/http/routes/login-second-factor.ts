@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import { openAuthRequest } from '../../oauth/authorize.js';
 import {
@@ -49,6 +49,25 @@ export default async function loginSecondFactorRoutes(app: FastifyInstance) {
     return { tenantName: tenant?.name ?? '', formTargets: req ? [new URL(req.redirectUri).origin] : [], stepUp: Boolean(p.sessionId) };
   }
 
+  /**
+   * The posted form's pending second factor, once its CSRF token is checked, with the pages branded for
+   * its tenant; undefined when a refusal has been sent instead (a foreign form, or a sign-in that expired).
+   */
+  async function pendingOf(request: FastifyRequest, reply: FastifyReply): Promise<{ p: PendingFactor; sealed: string } | undefined> {
+    if (!csrfValid(request, field(request.body, 'csrf'))) {
+      refuseForm(reply);
+      return undefined;
+    }
+    const sealed = field(request.body, 'pending');
+    const p = openWaitingFactor(app.masterKey, sealed);
+    if (!p || !sealed) {
+      messagePage(reply, 'Cannot sign in', EXPIRED, 400);
+      return undefined;
+    }
+    await brandPages(request, p.tenantId);
+    return { p, sealed };
+  }
+
   const codeOf = (request: FastifyRequest) => (field(request.body, 'code') ?? '').trim();
 
   /** A login-time enrolment shown again (a wrong code or passkey): still an offer with Skip when no factor is required. */
@@ -76,11 +95,9 @@ export default async function loginSecondFactorRoutes(app: FastifyInstance) {
   });
 
   app.post('/ui/login/second-factor', { schema: hide, config: loginLimit }, async (request, reply) => {
-    if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
-    const sealed = field(request.body, 'pending');
-    const p = openWaitingFactor(app.masterKey, sealed);
-    if (p) await brandPages(request, p.tenantId);
-    if (!p || !sealed) return messagePage(reply, 'Cannot sign in', EXPIRED, 400);
+    const form = await pendingOf(request, reply);
+    if (!form) return reply;
+    const { p, sealed } = form;
     const check = await verifySecondFactor(
       mfaDeps(request),
       { tenantId: p.tenantId, userId: p.userId, code: codeOf(request), clientIp: request.ip },
@@ -94,11 +111,9 @@ export default async function loginSecondFactorRoutes(app: FastifyInstance) {
   });
 
   app.post('/ui/login/second-factor/passkey', { schema: hide, config: loginLimit }, async (request, reply) => {
-    if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
-    const sealed = field(request.body, 'pending');
-    const p = openWaitingFactor(app.masterKey, sealed);
-    if (p) await brandPages(request, p.tenantId);
-    if (!p || !sealed) return messagePage(reply, 'Cannot sign in', EXPIRED, 400);
+    const form = await pendingOf(request, reply);
+    if (!form) return reply;
+    const { p, sealed } = form;
     const check = await finishPasskeyAuthentication(mfaDeps(request), await relyingPartyFor(request, p.tenantId), {
       tenantId: p.tenantId,
       userId: p.userId,
@@ -116,11 +131,9 @@ export default async function loginSecondFactorRoutes(app: FastifyInstance) {
 
   // Enrolment required at login (forceMfa, or acr_values asking for two factors).
   app.post('/ui/login/totp', { schema: hide, config: loginLimit }, async (request, reply) => {
-    if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
-    const sealed = field(request.body, 'pending');
-    const p = openWaitingFactor(app.masterKey, sealed);
-    if (p) await brandPages(request, p.tenantId);
-    if (!p || !sealed) return messagePage(reply, 'Cannot sign in', EXPIRED, 400);
+    const form = await pendingOf(request, reply);
+    if (!form) return reply;
+    const { p, sealed } = form;
     const ctx = await contextOf(p);
     const check = await confirmTotpEnrolment(mfaDeps(request), { tenantId: p.tenantId, userId: p.userId, code: codeOf(request), clientIp: request.ip });
     if (!check.ok) {
@@ -131,11 +144,9 @@ export default async function loginSecondFactorRoutes(app: FastifyInstance) {
   });
 
   app.post('/ui/login/second-factor/passkey-enrol', { schema: hide, config: loginLimit }, async (request, reply) => {
-    if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
-    const sealed = field(request.body, 'pending');
-    const p = openWaitingFactor(app.masterKey, sealed);
-    if (p) await brandPages(request, p.tenantId);
-    if (!p || !sealed) return messagePage(reply, 'Cannot sign in', EXPIRED, 400);
+    const form = await pendingOf(request, reply);
+    if (!form) return reply;
+    const { p, sealed } = form;
     const result = await enrolPasskeyAtLogin(mfaDeps(request), await relyingPartyFor(request, p.tenantId), {
       tenantId: p.tenantId,
       userId: p.userId,
@@ -155,9 +166,11 @@ export default async function loginSecondFactorRoutes(app: FastifyInstance) {
 
   // The offer of a second factor (mfaInitSkipLifetime) declined: recorded, and the login goes on without one.
   app.post('/ui/login/second-factor/skip', { schema: hide, config: loginLimit }, async (request, reply) => {
-    if (!csrfValid(request, field(request.body, 'csrf'))) return refuseForm(reply);
-    const p = openWaitingFactor(app.masterKey, field(request.body, 'pending'));
-    if (!p || p.sessionId) return messagePage(reply, 'Cannot sign in', EXPIRED, 400);
+    const form = await pendingOf(request, reply);
+    if (!form) return reply;
+    const { p } = form;
+    // A step-up has a session already: there is no login to finish without the factor.
+    if (p.sessionId) return messagePage(reply, 'Cannot sign in', EXPIRED, 400);
     // Only an offer may be skipped: a factor the user has, or one required (forceMfa, acr_values), may not.
     if ((await enrolmentOf(p)) !== 'offer') return messagePage(reply, 'Cannot sign in', 'This sign-in needs a second factor: it cannot be skipped.', 403);
     await recordMfaInitSkipped(prisma, p.tenantId, p.userId, { requestId: request.id, clientAddress: request.ip });
