@@ -1,9 +1,8 @@
 // The per-tenant login policy: its API (validation, nothing changed on refusal), its
 // export/import section, and the effect of each field on the hosted login.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as client from 'openid-client';
 import { call, createTenant, seedServiceAccountPat, snapshot, type TestApp } from './helpers/app.js';
-import { Browser, formField, loginThrough, seedUser, startListeningApp } from './helpers/oauth.js';
+import { Browser, formField, loginThrough, seedUser, startListeningApp, startPkceLogin } from './helpers/oauth.js';
 import { enrolFromAccount } from './helpers/mfa.js';
 import { completeLogin } from '../src/oauth/login.js';
 import { judgeSession, secondFactorNeed } from '../src/oauth/second-factor.js';
@@ -30,19 +29,8 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => t?.close());
 
-async function authorizeUrl(extra: Record<string, string> = {}) {
-  const config = await client.discovery(new URL(t.issuer), analyticsUi.clientId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
-  const verifier = client.randomPKCECodeVerifier();
-  return client
-    .buildAuthorizationUrl(config, {
-      redirect_uri: analyticsUi.redirect,
-      scope: 'openid',
-      code_challenge: await client.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      ...extra,
-    })
-    .toString();
-}
+const authorizeUrl = async (extra: Record<string, string> = {}) =>
+  (await startPkceLogin(t.issuer, analyticsUi.clientId, analyticsUi.redirect, extra)).url.toString();
 
 /** Opens the login page of a fresh authorization request; returns its browser, sealed request and form token. */
 async function loginPage() {
