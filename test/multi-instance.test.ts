@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testLogger } from './helpers/log-capture.js';
 import { buildApp } from '../src/http/app.js';
-import { openDatabase, type Database } from '../src/platform/db.js';
+import { LISTENER_APPLICATION_NAME, openDatabase, type Database } from '../src/platform/db.js';
 import { bearer, createTenant, seedServiceAccountPat, startTestApp, type TestApp } from './helpers/app.js';
 
 describe.runIf(process.env.TEST_DATABASE_URL)('multiple instances on one PostgreSQL', () => {
@@ -61,9 +61,14 @@ describe.runIf(process.env.TEST_DATABASE_URL)('multiple instances on one Postgre
     expect(await validate(b, pat)).toBe(200);
     let lost = false;
     const unsubscribe = b.invalidation.subscribe({ invalidate() {}, setListening: (listening) => void (lost ||= !listening) });
-    // Cut every LISTEN connection of this database: notifications sent now are lost.
+    // Cut every listener connection of this database (found by name: its last query is a heartbeat as
+    // often as its LISTEN): notifications sent now are lost.
     const dbName = new URL(a.db.url).pathname.slice(1);
-    await a.db.pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'LISTEN%'`, [dbName]);
+    const cut = await a.db.pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2`, [
+      dbName,
+      LISTENER_APPLICATION_NAME,
+    ]);
+    expect(cut.rowCount).toBeGreaterThanOrEqual(2);
     // The backend dies a moment after the signal, and the instance learns of it from the
     // closed socket (or, on a silent partition, from its heartbeat within ~4 s).
     const noticeBy = Date.now() + 6000;

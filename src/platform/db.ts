@@ -58,6 +58,9 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   return openEmbedded(opts);
 }
 
+/** The listener connection's application_name: how an operator (or a test) tells it apart in pg_stat_activity. */
+export const LISTENER_APPLICATION_NAME = 'iam-invalidation-listener';
+
 // A dedicated connection (LISTEN cannot share a pooled one), re-established with backoff.
 async function listenOnServer(
   url: string,
@@ -83,7 +86,7 @@ async function listenOnServer(
   heartbeat.unref();
   const connect = async () => {
     if (stopped) return;
-    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000, keepAlive: true });
+    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000, keepAlive: true, application_name: LISTENER_APPLICATION_NAME });
     client = c;
     const lost = () => {
       if (client !== c || stopped) return;
