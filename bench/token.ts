@@ -5,18 +5,27 @@
 //                                      database of BENCH_DATABASE_URL, default the local PostgreSQL,
 //                                      or the embedded one when it is "embedded")
 //
-// Three processes: this server as `npm start` runs it (bench/server.ts: src/server.ts, its own
-// process, LOG_LEVEL=warn, metrics on, the token rate limit raised out of the way), oidc-provider
-// in a process of its own (this file with the argument `oidc-provider`), and the load generator
-// here. When the three shared one event loop, the load generator's work landed on whichever
-// server did its own work on that loop: oidc-provider signs on the loop, this server on the
-// thread pool, so the figures measured the sharing as much as the servers. Apart, each server
-// has what a deployed one has, a process, and the same machine; the client and the load are the
-// same for both.
+// Each server runs in a process of its own and the load generator in this one: this server as
+// `npm start` runs it (bench/server.ts: LOG_LEVEL=warn, metrics on, the token rate limit raised
+// out of the way), oidc-provider and the floor (below) as this file with the argument
+// `oidc-provider` or `floor`. When the servers and autocannon shared one event loop, the load
+// generator's own work (about 0.1 ms of CPU per request) ran on the loop of the server it
+// measured and slowed each by how much of its work was on that loop: the figures measured the
+// sharing as much as the servers. Apart, each server has a process, as when deployed, and the
+// same machine, client and load.
+//
+// Beside the throughput each round prints the CPU time the measured process spent per token
+// (all its threads): the figure the machine's load moves least. Both servers sign on libuv's
+// thread pool, and an RS256 signature alone takes about 0.3 ms of it here, so on a machine whose
+// cores are all busy the ratio of throughputs tends to the inverse ratio of these CPU times. The
+// floor shows in the same run the most a Node server can reach: a token endpoint on node:http and
+// node:crypto that does nothing but check the secret and sign.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createPublicKey, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, randomUUID, sign, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import Provider from 'oidc-provider';
 import { freePort, startBenchServer } from './server.js';
@@ -58,8 +67,48 @@ async function servePeer(port: number, clientId: string, secret: string) {
   process.send!('listening');
 }
 
-if (process.argv[2] === 'oidc-provider') {
-  await servePeer(Number(process.argv[3]), process.argv[4]!, process.argv[5]!);
+const signAsync = promisify(sign);
+
+/**
+ * The floor: a token endpoint on node:http and node:crypto alone, which checks the secret (a
+ * SHA-256, as this server does) and the grant type and signs a JWT of the same claims on the
+ * thread pool, and nothing else (no routing, security headers, logging, metrics, rate limit,
+ * revocation, audit). No Node server does less per token; its ratio to oidc-provider is the
+ * most any of them can show on the machine of the run.
+ */
+async function serveFloor(port: number, clientId: string, secret: string) {
+  const key = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  const secretHash = createHash('sha256').update(secret).digest();
+  const header = b64({ alg: 'RS256', kid: 'floor', typ: 'at+jwt' });
+  const issuer = `http://127.0.0.1:${port}`;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', async () => {
+      const form = new URLSearchParams(Buffer.concat(chunks).toString());
+      const basic = /^Basic (\S+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
+      const decoded = Buffer.from(basic, 'base64').toString();
+      const colon = decoded.indexOf(':');
+      const given = createHash('sha256')
+        .update(decoded.slice(colon + 1))
+        .digest();
+      if (form.get('grant_type') !== 'client_credentials' || colon < 0 || decoded.slice(0, colon) !== clientId || !timingSafeEqual(given, secretHash)) {
+        res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"invalid_client"}');
+        return;
+      }
+      const iat = Math.floor(Date.now() / 1000);
+      const input = `${header}.${b64({ client_id: clientId, scope: '', tenant_id: 'floor', roles: ['tenant-admin'], iss: issuer, sub: 'floor', aud: [clientId, issuer], iat, nbf: iat, exp: iat + 3600, jti: randomUUID() })}`;
+      const signature = await signAsync('sha256', Buffer.from(input), key);
+      res
+        .writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
+        .end(JSON.stringify({ access_token: `${input}.${signature.toString('base64url')}`, token_type: 'Bearer', expires_in: 3600 }));
+    });
+  });
+  server.listen(port, '127.0.0.1', () => process.send!('listening'));
+}
+
+if (process.argv[2] === 'oidc-provider' || process.argv[2] === 'floor') {
+  await (process.argv[2] === 'floor' ? serveFloor : servePeer)(Number(process.argv[3]), process.argv[4]!, process.argv[5]!);
 } else {
   await main();
 }
@@ -153,15 +202,15 @@ async function ours() {
   return { url: `${server.base}/oauth/v2/token`, pid: server.pid, clientId, clientSecret, close: () => server.stop() };
 }
 
-/** oidc-provider in a process of its own, with the same client id and secret. */
-async function theirs(clientId: string, secret: string) {
+/** oidc-provider, or the floor, in a process of its own, with the same client id and secret. */
+async function child(role: 'oidc-provider' | 'floor', clientId: string, secret: string) {
   const port = await freePort();
-  const proc = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), 'oidc-provider', String(port), clientId, secret], {
+  const proc = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), role, String(port), clientId, secret], {
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   await new Promise((resolve, reject) => {
     proc.once('message', resolve);
-    proc.once('exit', (code) => reject(new Error(`oidc-provider exited with ${code}`)));
+    proc.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)));
   });
   return {
     url: `http://127.0.0.1:${port}/token`,
@@ -175,7 +224,8 @@ async function theirs(clientId: string, secret: string) {
 
 async function main() {
   const a = await ours();
-  const b = await theirs(a.clientId, a.clientSecret);
+  const b = await child('oidc-provider', a.clientId, a.clientSecret);
+  const c = await child('floor', a.clientId, a.clientSecret);
   const auth = 'Basic ' + Buffer.from(`${a.clientId}:${a.clientSecret}`).toString('base64');
   const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
   const dpopKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
@@ -188,18 +238,31 @@ async function main() {
     // in service has long done; measured cold, the first round of either would be off.
     await run(`(warm-up) ours${label}`, a, auth, dpop, WARMUP);
     await run(`(warm-up) theirs${label}`, b, auth, dpop, WARMUP);
-    // ABBA order, so that a change of load on a shared machine weighs on both alike.
+    // The floor has no DPoP: it runs with the plain requests only.
+    const floor = dpop ? undefined : c;
+    if (floor) await run('(warm-up) floor', floor, auth, dpop, WARMUP);
+    // ABCCBA order, so that a change of load on a shared machine weighs on each alike.
     const ourRps: number[] = [];
     const theirRps: number[] = [];
+    const floorRps: number[] = [];
     ourRps.push(await run(`this server${label}`, a, auth, dpop));
     theirRps.push(await run(`oidc-provider${label}`, b, auth, dpop));
+    if (floor) {
+      floorRps.push(await run('floor', floor, auth, dpop));
+      floorRps.push(await run('floor', floor, auth, dpop));
+    }
     theirRps.push(await run(`oidc-provider${label}`, b, auth, dpop));
     ourRps.push(await run(`this server${label}`, a, auth, dpop));
-    console.log(`mean: this server ${mean(ourRps).toFixed(0)} tokens/s, oidc-provider ${mean(theirRps).toFixed(0)} tokens/s`);
-    ratios.push(`${dpop ? 'DPoP' : 'plain'} ${(mean(ourRps) / mean(theirRps)).toFixed(2)}x`);
+    console.log(
+      `mean: this server ${mean(ourRps).toFixed(0)} tokens/s, oidc-provider ${mean(theirRps).toFixed(0)} tokens/s${floor ? `, floor ${mean(floorRps).toFixed(0)} tokens/s` : ''}`,
+    );
+    ratios.push(
+      `${dpop ? 'DPoP' : 'plain'} ${(mean(ourRps) / mean(theirRps)).toFixed(2)}x${floor ? ` (floor ${(mean(floorRps) / mean(theirRps)).toFixed(2)}x)` : ''}`,
+    );
   }
   console.log(`ratio (this server / oidc-provider): ${ratios.join(', ')}`);
   await a.close();
   await b.close();
+  await c.close();
   process.exit(0);
 }
