@@ -2,7 +2,6 @@ import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerO
 import { randomUUID } from 'node:crypto';
 import cookie from '@fastify/cookie';
 import cors from '@fastify/cors';
-import applyHelmet from 'helmet';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -10,6 +9,7 @@ import type { Config } from '../platform/config.js';
 import type { Database } from '../platform/db.js';
 import { loggerOptions } from '../platform/logger.js';
 import { RequestLog } from './request-log.js';
+import { securityHeaders } from './security-headers.js';
 import { createMetrics, type Metrics } from '../platform/metrics.js';
 import { addressIn } from '../platform/net.js';
 import { errorHandler, sendError } from './errors.js';
@@ -134,7 +134,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     crossOriginResourcePolicy: { policy: 'same-site' as const },
   };
   // Also applied to errors the router raises before any hook runs.
-  const securityHeaders = applyHelmet(helmetOptions);
+  const setSecurityHeaders = securityHeaders(helmetOptions);
   const app = Fastify({
     logger: opts.logger ?? loggerOptions(config.LOG_LEVEL),
     bodyLimit: config.BODY_LIMIT,
@@ -151,7 +151,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: true,
     // Malformed percent-encoding and the like, refused by the router before any route runs.
     frameworkErrors: (error, request, reply) => {
-      securityHeaders(request.raw, reply.raw, () => {});
+      setSecurityHeaders(reply.raw);
       return sendError(reply, 400, [{ status: '400', code: 'bad_request', title: 'Bad request', detail: error.message }]);
     },
     forceCloseConnections: 'idle',
@@ -184,11 +184,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     sendError(reply, 404, [{ status: '404', code: 'not_found', title: 'Not found', detail: `No route ${request.method} ${request.url.split('?')[0]}` }]),
   );
 
-  // Helmet's middleware is built once: @fastify/helmet rebuilds it on every request,
-  // which cost more than the whole proxy-validation handler.
+  // Helmet's headers are worked out once (./security-headers.ts): @fastify/helmet rebuilds its
+  // middleware on every request, which cost more than the whole proxy-validation handler.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
-    securityHeaders(request.raw, reply.raw, (err) => done(err as Error | undefined));
+    setSecurityHeaders(reply.raw);
+    done();
   });
   // PostgreSQL text cannot hold NUL; refuse it at the edge with a clear error rather
   // than deep in a query (the error handler still maps the database's refusal).
