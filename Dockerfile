@@ -29,4 +29,5 @@ EXPOSE 8080
 VOLUME ["/var/lib/iam"]
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/api/v3/health/readiness').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-CMD ["node", "dist/src/server.js"]
+# The same command as `npm start` (its V8 flag is explained in the README).
+CMD ["node", "--max-semi-space-size=4", "dist/src/server.js"]

@@ -3,7 +3,7 @@
 // (default: the local one), or the embedded database when it is "embedded".
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, openSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -28,6 +28,13 @@ export async function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/** The arguments `npm start` passes to node ("node --flag dist/src/server.js" without "node"). */
+export function npmStartArgs(): string[] {
+  const [node, ...args] = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } }).scripts.start.split(' ');
+  if (node !== 'node') throw new Error('npm start no longer runs node directly: update bench/server.ts');
+  return args;
 }
 
 export async function startBenchServer(env: Record<string, string> = {}): Promise<BenchServer> {
@@ -55,8 +62,8 @@ export async function startBenchServer(env: Record<string, string> = {}): Promis
   const port = await freePort();
   const pat = env.BOOTSTRAP_ADMIN_PAT ?? generatePat();
   const masterKey = env.MASTER_KEY ?? randomBytes(32).toString('hex');
-  // BENCH_COMPILED=1: what `npm start` runs (dist/, built beforehand), instead of the sources through tsx.
-  const entry = process.env.BENCH_COMPILED === '1' ? ['dist/src/server.js'] : ['--import', 'tsx', 'src/server.ts'];
+  // BENCH_COMPILED=1: what `npm start` runs, its node flags included (dist/, built beforehand), instead of the sources through tsx.
+  const entry = process.env.BENCH_COMPILED === '1' ? npmStartArgs() : ['--import', 'tsx', 'src/server.ts'];
   const proc: ChildProcess = spawn(process.execPath, entry, {
     env: {
       ...process.env,

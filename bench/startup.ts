@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort } from './server.js';
+import { freePort, npmStartArgs } from './server.js';
 
 const runs = Math.max(1, Number(process.argv[2] ?? 3));
 
@@ -72,7 +72,7 @@ if (build.status !== 0) console.warn('warning: the build reported errors; measur
 
 const floors = Array.from({ length: 5 }, floor);
 const nodeFloor = median(floors);
-const results = [await measure('compiled (npm start)', ['dist/src/server.js']), await measure('tsx (npm run dev)', ['--import', 'tsx', 'src/server.ts'])];
+const results = [await measure('compiled (npm start)', npmStartArgs()), await measure('tsx (npm run dev)', ['--import', 'tsx', 'src/server.ts'])];
 
 const f = (x: number) => `${(x / 1000).toFixed(2)} s`;
 console.log(`\nstart to ready, embedded database; ${runs} later start(s) per mode, median shown`);

@@ -207,7 +207,9 @@ describe('Docker image build, replayed without a Docker engine', () => {
     // The image runs compiled JavaScript as an unprivileged user, with a healthcheck.
     expect(runtime!.user).toMatch(/^(?!root$|0$)\S+$/);
     expect(runtime!.health).toBeTruthy();
-    expect(runtime!.cmd).toEqual(['node', 'dist/src/server.js']);
+    // The command `npm start` runs, V8 flags included (README: the start command).
+    expect(runtime!.cmd).toEqual(JSON.parse(readFileSync('package.json', 'utf8')).scripts.start.split(' '));
+    expect(runtime!.cmd).toContain('dist/src/server.js');
     const app = runtime!.root;
     expect(statSync(path.join(app, 'dist/src/server.js')).isFile()).toBe(true);
     // Nothing but the server's own code goes into the image: no tests, benchmarks or scripts.

@@ -79,7 +79,9 @@ export async function recordLogout(
  * metric counting every token. A user's tokens (code, refresh) are each recorded.
  */
 const SAMPLE_WINDOW_MS = 3600_000;
-const sampled = new LRUCache<string, true>({ max: 50_000, ttl: SAMPLE_WINDOW_MS });
+// Made on the first machine grant: lru-cache allocates its arrays for `max` entries up front
+// (over a megabyte here), which a server with no machine clients would hold for nothing.
+let sampled: LRUCache<string, true> | undefined;
 const MACHINE_GRANTS = new Set(['client_credentials', 'urn:ietf:params:oauth:grant-type:jwt-bearer']);
 
 export async function recordTokenIssued(
@@ -97,6 +99,7 @@ export async function recordTokenIssued(
   tokensIssuedTotal.inc({ grant_type: t.grantType });
   const machine = MACHINE_GRANTS.has(t.grantType);
   if (machine) {
+    sampled ??= new LRUCache<string, true>({ max: 50_000, ttl: SAMPLE_WINDOW_MS });
     if (sampled.has(t.grantId)) return;
     sampled.set(t.grantId, true);
   }

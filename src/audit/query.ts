@@ -70,13 +70,17 @@ interface Row {
 /**
  * Counting stops here: a count reads every match, and a wide range of a busy tenant has
  * millions. Past it, the total is a lower bound (the list says so) and paging goes on.
+ * A thousand, not more: a reader of "1,000+" narrows the range, and counting ten times as
+ * far was most of what a day of a busy tenant cost beyond its page (docs/audit.md, Speed).
  */
-export const AUDIT_COUNT_CAP = 10_000;
+export const AUDIT_COUNT_CAP = 1_000;
 
 /**
  * One page of audit events, newest first, and the total, in one statement. The
- * (tenantId, createdAt) index serves a tenant's time range in order and counts it without
- * reading rows (an index-only scan); the actor and target filters have indexes of their own.
+ * (tenantId, createdAt, id) index holds a tenant's time range in the list's order: the
+ * page's ids are cut from it alone (an index-only scan, so a deep page skips index
+ * entries, not rows) before its rows are read, and the count reads it without rows. The
+ * actor and target filters have indexes of their own.
  */
 export async function listAuditEvents(
   ctx: AuditReadContext,
@@ -90,11 +94,13 @@ export async function listAuditEvents(
     return `$${params.length}`;
   };
   const where = whereOf(filter, await tenantScope(ctx, filter), p);
-  const sql = `SELECT (SELECT count(*)::int FROM (SELECT 1 FROM "AuditEvent" e WHERE ${where} LIMIT ${AUDIT_COUNT_CAP + 1}) matches) AS total,
-      (SELECT coalesce(json_agg(page ORDER BY page."createdAt" DESC, page."id" DESC), '[]'::json) FROM (
+  const sql = `WITH page AS (
+        SELECT e."id", e."createdAt" FROM "AuditEvent" e WHERE ${where} ORDER BY e."createdAt" DESC, e."id" DESC OFFSET ${p(skip)} LIMIT ${p(take)})
+      SELECT (SELECT count(*)::int FROM (SELECT 1 FROM "AuditEvent" e WHERE ${where} LIMIT ${AUDIT_COUNT_CAP + 1}) matches) AS total,
+      (SELECT coalesce(json_agg(r ORDER BY r."createdAt" DESC, r."id" DESC), '[]'::json) FROM (
         SELECT e."id", e."tenantId", e."createdAt", e."actorKind", e."actorId", e."actorName", e."clientAddress", e."action",
                e."targetType", e."targetId", e."outcome", e."requestId", e."details"
-        FROM "AuditEvent" e WHERE ${where} ORDER BY e."createdAt" DESC, e."id" DESC OFFSET ${p(skip)} LIMIT ${p(take)}) page) AS rows`;
+        FROM page JOIN "AuditEvent" e ON e."id" = page."id") r) AS rows`;
   const [result] = await ctx.prisma.$queryRawUnsafe<{ total: number; rows: Row[] }[]>(sql, ...params);
   const counted = result?.total ?? 0;
   return { total: Math.min(counted, AUDIT_COUNT_CAP), exact: counted <= AUDIT_COUNT_CAP, rows: result?.rows ?? [] };
