@@ -196,17 +196,9 @@ describe.skipIf(!chromiumPresent)('domain-routed sign-in at a SAML IdP, in Chrom
     const metadata = JSON.parse(discovered.replaceAll(publicOrigin, t.issuer)) as client.ServerMetadata;
     const config = new client.Configuration({ ...metadata, issuer: publicOrigin }, viaTenantHost.clientId, undefined, client.None());
     client.allowInsecureRequests(config);
-    const verifier = client.randomPKCECodeVerifier();
-    const state = client.randomState();
-    const url = client.buildAuthorizationUrl(config, {
-      redirect_uri: callback.redirectUri,
-      scope: 'openid profile email',
-      code_challenge: await client.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
-    });
-    const tenantHost = new URL(url.pathname + url.search, `http://samlcorp.iam.test:${new URL(t.issuer).port}`);
-    const context = await signInAsNina(viaTenantHost, tenantHost, { config, verifier, state, url });
+    const login = await startPkceLogin(config, viaTenantHost.clientId, callback.redirectUri, { scope: 'openid profile email' });
+    const tenantHost = new URL(login.url.pathname + login.url.search, `http://samlcorp.iam.test:${new URL(t.issuer).port}`);
+    const context = await signInAsNina(viaTenantHost, tenantHost, login);
     // The session the ACS began is the tenant host's too: its cookie spans SESSION_COOKIE_DOMAIN.
     const session = (await context.cookies(tenantHost.origin)).find((c) => c.name === 'iam_session');
     expect(session?.domain).toBe('.iam.test');

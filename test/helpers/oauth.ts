@@ -124,10 +124,15 @@ export async function loginThrough(browser: Browser, authorizeUrl: string, email
 
 /**
  * Starts an authorization code flow with PKCE as a public client would, through openid-client:
- * the discovered configuration, the code verifier and state, and the authorization URL.
+ * the configuration (discovered from the issuer URL `server`, or given), the code verifier and
+ * state, and the authorization URL.
  */
-export async function startPkceLogin(issuer: string, clientId: string, redirectUri: string, params: Record<string, string> = {}) {
-  const config = await client.discovery(new URL(issuer), clientId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
+export async function startPkceLogin(server: string | client.Configuration, clientId: string, redirectUri: string, params: Record<string, string> = {}) {
+  // A configuration the caller built (the server reached at another address than its issuer) is used as it is.
+  const config =
+    typeof server === 'string'
+      ? await client.discovery(new URL(server), clientId, undefined, client.None(), { execute: [client.allowInsecureRequests] })
+      : server;
   const verifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
   const url = client.buildAuthorizationUrl(config, {
