@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Browser, type Page } from 'playwright-core';
 import { chromiumPresent, launchChromium, screenshotOnFailure, startCallback } from './helpers/chromium.js';
 import { call, createTenant, seedServiceAccountPat, type TestApp } from './helpers/app.js';
-import { seedUser, startListeningApp, startPkceLogin } from './helpers/oauth.js';
+import { createPublicApp, seedUser, startListeningApp, startPkceLogin } from './helpers/oauth.js';
 import { totpCode } from './helpers/mfa.js';
 import { solidPng } from './helpers/png.js';
 import { writeTenantLogo } from '../src/tenants/logo.js';
@@ -41,10 +41,7 @@ beforeAll(async () => {
   danId = await seedUser(t, tenantId, { email: 'dan@brand.test', password: PASSWORD });
   callback = await startCallback();
   admin = (await seedServiceAccountPat(t, tenantId, ['tenant-admin'])).pat;
-  const res = await call(t.app, admin, 'POST', '/api/v3/applications', {
-    data: { attributes: { name: 'Brand SPA', clientType: 'public', redirectUris: [callback.redirectUri] } },
-  });
-  clientId = res.json().data.attributes.clientId;
+  clientId = await createPublicApp(t, admin, 'Brand SPA', callback.redirectUri);
   browser = await launchChromium();
 }, 90_000);
 
@@ -82,6 +79,15 @@ async function watchedPage(b: Browser, colorScheme: 'light' | 'dark' = 'light') 
 }
 
 const submit = (page: Page, selector = 'button[type=submit]:not(.secondary)') => Promise.all([page.waitForNavigation(), page.click(selector)]);
+
+/** The hosted login's email and password steps, from a fresh authorization request. */
+async function signIn(page: Page, email: string) {
+  await page.goto(await authorizationUrl());
+  await page.fill('#email', email);
+  await submit(page);
+  await page.fill('#password', PASSWORD);
+  await submit(page);
+}
 
 /** What every branded page must show, in the scheme of `colours`; `kind` names the page in failures. */
 async function expectBranded(page: Page, problems: string[], kind: string, colours: Colours = LIGHT) {
@@ -193,11 +199,7 @@ describe.skipIf(!chromiumPresent)('branding on every hosted page', () => {
     const second = await watchedPage(browser);
     await screenshotOnFailure(second.page, 'branding-account', async () => {
       const { page, problems } = second;
-      await page.goto(await authorizationUrl());
-      await page.fill('#email', 'carla@brand.test');
-      await submit(page);
-      await page.fill('#password', PASSWORD);
-      await submit(page);
+      await signIn(page, 'carla@brand.test');
       expect(await page.textContent('h1')).toBe('Two-factor authentication');
       await expectBranded(page, problems, 'second factor');
       await expectWrongCode(page, 'second factor');
@@ -230,11 +232,7 @@ describe.skipIf(!chromiumPresent)('branding on every hosted page', () => {
     await policy({ forceMfa: true, secondFactors: ['SECOND_FACTOR_TYPE_U2F'] });
     const { context, page, problems } = await watchedPage(browser);
     await screenshotOnFailure(page, 'branding-passkey', async () => {
-      await page.goto(await authorizationUrl());
-      await page.fill('#email', 'dan@brand.test');
-      await submit(page);
-      await page.fill('#password', PASSWORD);
-      await submit(page);
+      await signIn(page, 'dan@brand.test');
       expect(await page.textContent('h1')).toBe('Add a passkey');
       await expectBranded(page, problems, 'passkey enrolment at login');
 

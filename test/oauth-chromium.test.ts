@@ -4,7 +4,7 @@ import type { Browser } from 'playwright-core';
 import { chromiumPresent, launchChromium, screenshotOnFailure, startCallback } from './helpers/chromium.js';
 import * as client from 'openid-client';
 import { call, createTenant, seedServiceAccountPat, type TestApp } from './helpers/app.js';
-import { seedUser, startListeningApp, startPkceLogin } from './helpers/oauth.js';
+import { createPublicApp, seedUser, startListeningApp, startPkceLogin } from './helpers/oauth.js';
 
 let t: TestApp & { issuer: string };
 let browser: Browser;
@@ -20,10 +20,7 @@ beforeAll(async () => {
   callback = await startCallback();
   redirectUri = callback.redirectUri;
   const admin = (await seedServiceAccountPat(t, tenantId, ['tenant-admin'])).pat;
-  const res = await call(t.app, admin, 'POST', '/api/v3/applications', {
-    data: { attributes: { name: 'Browser SPA', clientType: 'public', redirectUris: [redirectUri] } },
-  });
-  clientId = res.json().data.attributes.clientId;
+  clientId = await createPublicApp(t, admin, 'Browser SPA', redirectUri);
   browser = await launchChromium();
 }, 90_000);
 

@@ -6,7 +6,7 @@ import type { Browser } from 'playwright-core';
 import * as client from 'openid-client';
 import { chromiumPresent, docScreenshot, launchChromium, screenshotOnFailure, startCallback } from './helpers/chromium.js';
 import { call, createTenant, seedServiceAccountPat, type TestApp } from './helpers/app.js';
-import { startListeningApp, startPkceLogin } from './helpers/oauth.js';
+import { createPublicApp, startListeningApp, startPkceLogin } from './helpers/oauth.js';
 import { startOidcIdp, type TestOidcIdp } from './helpers/oidc-idp.js';
 
 let t: TestApp & { issuer: string };
@@ -25,10 +25,7 @@ beforeAll(async () => {
   tenantId = await createTenant(t, 'Domain Corp', 'domaincorp');
   const admin = (await seedServiceAccountPat(t, tenantId, ['tenant-admin'])).pat;
   callback = await startCallback();
-  const app = await call(t.app, admin, 'POST', '/api/v3/applications', {
-    data: { attributes: { name: 'Browser SPA', clientType: 'public', redirectUris: [callback.redirectUri] } },
-  });
-  clientId = app.json().data.attributes.clientId;
+  clientId = await createPublicApp(t, admin, 'Browser SPA', callback.redirectUri);
   // The IdP needs our callback URL, which names the IdP id: add the IdP against a first
   // instance, then restart the IdP on the same issuer with the client registered.
   idp = await startOidcIdp([], {});

@@ -7,7 +7,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import * as client from 'openid-client';
 import { chromiumPresent, docScreenshot, launchChromium, screenshotOnFailure, startCallback } from './helpers/chromium.js';
 import { call, createTenant, seedServiceAccountPat, startTestApp, type TestApp } from './helpers/app.js';
-import { freePort, seedUser } from './helpers/oauth.js';
+import { createPublicApp, freePort, seedUser } from './helpers/oauth.js';
 
 const PASSWORD = 'Correct-Horse-42';
 const MFA = 'urn:pca:acr:mfa';
@@ -29,10 +29,7 @@ beforeAll(async () => {
   await seedUser(t, tenantId, { email: 'petra@pk.test', password: PASSWORD });
   callback = await startCallback();
   const admin = (await seedServiceAccountPat(t, tenantId, ['tenant-admin'])).pat;
-  const res = await call(t.app, admin, 'POST', '/api/v3/applications', {
-    data: { attributes: { name: 'Passkey SPA', clientType: 'public', redirectUris: [callback.redirectUri] } },
-  });
-  clientId = res.json().data.attributes.clientId;
+  clientId = await createPublicApp(t, admin, 'Passkey SPA', callback.redirectUri);
   const policy = await call(t.app, admin, 'PUT', '/api/v3/tenants/login-policy', {
     data: {
       type: 'loginPolicy',
@@ -151,10 +148,7 @@ describe.skipIf(!chromiumPresent)('passkeys in Chromium', () => {
 
 describe.skipIf(!chromiumPresent)('passkey enrolment at login in Chromium', () => {
   it('forceMfa with U2F alone: a user without a passkey adds one at login, then signs in with it', async () => {
-    const res = await call(t.app, forcedAdmin, 'POST', '/api/v3/applications', {
-      data: { attributes: { name: 'Forced SPA', clientType: 'public', redirectUris: [callback.redirectUri] } },
-    });
-    const forcedClient = res.json().data.attributes.clientId as string;
+    const forcedClient = await createPublicApp(t, forcedAdmin, 'Forced SPA', callback.redirectUri);
     const ctx = await browser.newContext();
     const p = await ctx.newPage();
     const cdp = await ctx.newCDPSession(p);

@@ -10,7 +10,7 @@ import type { Browser } from 'playwright-core';
 import * as client from 'openid-client';
 import { chromiumPresent, launchChromium, screenshotOnFailure, startCallback } from './helpers/chromium.js';
 import { call, createTenant, seedServiceAccountPat, type TestApp } from './helpers/app.js';
-import { freePort, startListeningApp, startPkceLogin } from './helpers/oauth.js';
+import { createPublicApp, freePort, startListeningApp, startPkceLogin } from './helpers/oauth.js';
 import { createTestIdp, type TestIdp } from './helpers/saml-idp.js';
 
 interface SamlCorp {
@@ -90,10 +90,7 @@ async function setUpSamlCorp(env: Record<string, string>, idpHost: string, liste
   const publicUrl = env.PUBLIC_URL ?? t.issuer;
   const tenantId = await createTenant(t, 'Saml Corp', 'samlcorp');
   const admin = (await seedServiceAccountPat(t, tenantId, ['tenant-admin'])).pat;
-  const app = await call(t.app, admin, 'POST', '/api/v3/applications', {
-    data: { attributes: { name: 'Browser SPA', clientType: 'public', redirectUris: [callback.redirectUri] } },
-  });
-  const clientId = app.json().data.attributes.clientId;
+  const clientId = await createPublicApp(t, admin, 'Browser SPA', callback.redirectUri);
 
   const port = await freePort();
   const idp = await createTestIdp('https://idp.saml-corp.example/metadata', `http://${idpHost}:${port}/sso`);

@@ -6,7 +6,7 @@ import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { chromiumPresent, docScreenshot, launchChromium, screenshotOnFailure, startCallback } from './helpers/chromium.js';
 import * as client from 'openid-client';
 import { call, createTenant, seedServiceAccountPat, type TestApp } from './helpers/app.js';
-import { seedUser, startListeningApp, startPkceLogin } from './helpers/oauth.js';
+import { createPublicApp, seedUser, startListeningApp, startPkceLogin } from './helpers/oauth.js';
 import { totpCode } from './helpers/mfa.js';
 
 const PASSWORD = 'Correct-Horse-42';
@@ -29,10 +29,7 @@ beforeAll(async () => {
   callback = await startCallback();
   redirectUri = callback.redirectUri;
   admin = (await seedServiceAccountPat(t, tenantId, ['tenant-admin'])).pat;
-  const res = await call(t.app, admin, 'POST', '/api/v3/applications', {
-    data: { attributes: { name: 'Totp SPA', clientType: 'public', redirectUris: [redirectUri] } },
-  });
-  clientId = res.json().data.attributes.clientId;
+  clientId = await createPublicApp(t, admin, 'Totp SPA', redirectUri);
   browser = await launchChromium();
 }, 90_000);
 

@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import * as client from 'openid-client';
 import { hashPassword } from '../../src/platform/passwords.js';
-import { startTestApp, type TestApp } from './app.js';
+import { call, startTestApp, type TestApp } from './app.js';
 import { freePort } from './net.js';
 
 export { freePort };
@@ -144,4 +144,13 @@ export async function startPkceLogin(server: string | client.Configuration, clie
     ...params,
   });
   return { config, verifier, state, url };
+}
+
+/** Registers a public client (an SPA) in the admin's tenant through the API; its client id. */
+export async function createPublicApp(t: TestApp, admin: string, name: string, redirectUri: string): Promise<string> {
+  const res = await call(t.app, admin, 'POST', '/api/v3/applications', {
+    data: { attributes: { name, clientType: 'public', redirectUris: [redirectUri] } },
+  });
+  if (res.statusCode !== 201) throw new Error(`creating the application failed: ${res.statusCode} ${res.body}`);
+  return res.json().data.attributes.clientId as string;
 }
