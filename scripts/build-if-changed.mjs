@@ -22,7 +22,7 @@ function inputsFingerprint() {
     hash.update(`${p}\0${s.size}\0${s.mtimeNs}\n`);
     if (s.isDirectory()) for (const name of readdirSync(p).sort()) visit(path.join(p, name));
   };
-  for (const p of ['src', 'tsconfig.json', 'tsconfig.build.json', 'package.json']) if (existsSync(p)) visit(p);
+  for (const p of ['src', 'prisma/migrations', 'tsconfig.json', 'tsconfig.build.json', 'package.json']) if (existsSync(p)) visit(p);
   return hash.digest('hex');
 }
 
@@ -34,7 +34,11 @@ if (!existsSync('node_modules/typescript')) {
 const inputs = inputsFingerprint();
 if (existsSync(ENTRY) && existsSync(STAMP) && readFileSync(STAMP, 'utf8') === inputs) process.exit(0);
 
-const r = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-b', 'tsconfig.build.json'], { stdio: 'inherit' });
+// The same two steps as `npm run build`: compile, then the embedded database's template (a no-op when
+// current; a project without the template's entry point, as in this script's own test, has only the first).
+const TEMPLATE = 'dist/src/write-embedded-template.js';
+let r = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-b', 'tsconfig.build.json'], { stdio: 'inherit' });
+if (r.status === 0 && existsSync(TEMPLATE)) r = spawnSync(process.execPath, [TEMPLATE], { stdio: 'inherit' });
 // The stamp is of the inputs as they were before tsc read them, so an edit during the build counts as a
 // change; a failed build (type errors) leaves no stamp, so the next start reports the errors again.
 if (r.status === 0) writeFileSync(STAMP, inputs);

@@ -12,6 +12,7 @@ import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { embeddedTemplate } from '../src/platform/embedded-template.js';
 import { freePort } from './helpers/net.js';
 import { scratchDatabase } from './helpers/db.js';
 
@@ -212,8 +213,15 @@ describe('Docker image build, replayed without a Docker engine', () => {
     expect(runtime!.cmd).toContain('dist/src/server.js');
     const app = runtime!.root;
     expect(statSync(path.join(app, 'dist/src/server.js')).isFile()).toBe(true);
-    // Nothing but the server's own code goes into the image: no tests, benchmarks or scripts.
-    expect(readdirSync(path.join(app, 'dist')).filter((f) => !f.endsWith('.tsbuildinfo'))).toEqual(['src']);
+    // Nothing but the server's own code and the embedded database's template goes into the image: no
+    // tests, benchmarks or scripts.
+    expect(
+      readdirSync(path.join(app, 'dist'))
+        .filter((f) => !f.endsWith('.tsbuildinfo'))
+        .sort(),
+    ).toEqual(['embedded-db', 'src']);
+    // The template was made from the image's own migrations, so its first start skips initdb.
+    expect(embeddedTemplate(path.join(app, 'dist/embedded-db'), path.join(app, 'prisma/migrations'))).toBe(path.join(app, 'dist/embedded-db/pgdata'));
     expect(checks.productionOnly, 'the build stage prunes dev dependencies').toBe(true);
     const { dependencies } = JSON.parse(readFileSync(path.join(app, 'package.json'), 'utf8'));
     expect(nonProductionImports(path.join(app, 'dist'), dependencies)).toEqual([]);

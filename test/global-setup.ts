@@ -7,12 +7,15 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { writeEmbeddedTemplate } from '../src/platform/embedded-template.js';
 import { leakedInternals, scanForSecrets } from './helpers/secret-scan.js';
 
 let file: string | undefined;
 let own = false;
+let template: string | undefined;
 
-export function setup() {
+export async function setup() {
+  await makeDatabaseTemplate();
   if (process.env.TEST_LOG_CAPTURE === '0') return;
   if (!process.env.TEST_LOG_FILE) {
     file = path.join(mkdtempSync(path.join(tmpdir(), 'iam-test-logs-')), 'suite.log');
@@ -21,7 +24,19 @@ export function setup() {
   } else file = process.env.TEST_LOG_FILE;
 }
 
+/**
+ * Each test file's embedded database starts from one template made here (initdb and the migrations
+ * once per run, as the build does for the server) instead of running them itself.
+ */
+async function makeDatabaseTemplate() {
+  if (process.env.TEST_DATABASE_URL || process.env.TEST_EMBEDDED_TEMPLATE) return;
+  template = mkdtempSync(path.join(tmpdir(), 'iam-test-template-'));
+  await writeEmbeddedTemplate(template);
+  process.env.TEST_EMBEDDED_TEMPLATE = template;
+}
+
 export function teardown() {
+  if (template) rmSync(template, { recursive: true, force: true });
   if (!file || !existsSync(file)) return;
   const text = readFileSync(file, 'utf8');
   const findings = [...scanForSecrets(text, passwordsInTests()), ...leakedInternals(text)];

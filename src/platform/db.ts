@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, rmdirSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { lockDataDir } from './data-dir-lock.js';
@@ -46,6 +46,11 @@ export interface DatabaseOptions {
    * Tests interpose a fault-injecting TCP proxy here to cut the database away.
    */
   through?: (host: string, port: number) => Promise<string> | string;
+  /**
+   * Embedded in DATA_DIR only: called when the database is new; a data directory to start from as a
+   * copy instead of running initdb (see embedded-template.ts), or undefined to run it.
+   */
+  template?: () => string | undefined;
 }
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
@@ -125,7 +130,7 @@ function poolConfig(connectionString: string, max: number, queryTimeoutMs = 10_0
   return { connectionString, max, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, idleTimeoutMillis: 30000, query_timeout: queryTimeoutMs, keepAlive: true };
 }
 
-async function openEmbedded({ dataDir, through, queryTimeoutMs, sharedBuffersMb = 16 }: DatabaseOptions): Promise<Database> {
+async function openEmbedded({ dataDir, through, queryTimeoutMs, sharedBuffersMb = 16, template }: DatabaseOptions): Promise<Database> {
   // Loaded lazily: deployments on a PostgreSQL server never pay for the WASM build.
   const { PGlite } = await import('@electric-sql/pglite');
   const { pg_trgm } = await import('@electric-sql/pglite/contrib/pg_trgm');
@@ -139,6 +144,7 @@ async function openEmbedded({ dataDir, through, queryTimeoutMs, sharedBuffersMb 
   }
   let lite: Awaited<ReturnType<typeof PGlite.create>>;
   try {
+    if (dir && template) copyTemplate(template, dir);
     lite = await PGlite.create({
       dataDir: dir,
       extensions: { pg_trgm },
@@ -178,6 +184,23 @@ async function openEmbedded({ dataDir, through, queryTimeoutMs, sharedBuffersMb 
     return Buffer.from(await (await lite.dumpDataDir('gzip')).arrayBuffer());
   };
   return { ...db, listen, snapshot };
+}
+
+/**
+ * A new database's directory becomes a copy of the template, made beside it and renamed into place, so
+ * that a start killed during the copy leaves no PG_VERSION over half a database. Only an empty directory
+ * is replaced; anything else there is left for initdb to report, as before.
+ */
+function copyTemplate(template: () => string | undefined, dir: string) {
+  if (existsSync(path.join(dir, 'PG_VERSION')) || readdirSync(dir).length > 0) return;
+  const from = template();
+  if (!from) return;
+  const partial = `${dir}.partial`;
+  rmSync(partial, { recursive: true, force: true });
+  cpSync(from, partial, { recursive: true });
+  chmodSync(partial, 0o700);
+  rmdirSync(dir);
+  renameSync(partial, dir);
 }
 
 /**

@@ -1,11 +1,16 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import { openDatabase, type Database } from '../../src/platform/db.js';
+import { embeddedTemplate } from '../../src/platform/embedded-template.js';
 import { migrate } from '../../src/platform/migrate.js';
 
 /**
  * A fresh, migrated database for one test file: a new database on the server named
- * by TEST_DATABASE_URL (dropped afterwards), or an in-memory embedded one.
+ * by TEST_DATABASE_URL (dropped afterwards), or an embedded one: a copy of the run's
+ * template in a temporary directory (removed on close), in memory when unmigrated.
  */
 export async function freshDatabase(opts: { migrated?: boolean } = {}): Promise<Database> {
   const serverUrl = process.env.TEST_DATABASE_URL;
@@ -21,10 +26,27 @@ export async function freshDatabase(opts: { migrated?: boolean } = {}): Promise<
       },
     };
   } else {
-    db = await openDatabase({});
+    const template = opts.migrated === false ? undefined : testTemplate();
+    if (template) {
+      const dataDir = mkdtempSync(path.join(tmpdir(), 'iam-test-db-'));
+      const inner = await openDatabase({ dataDir, template: () => template });
+      db = {
+        ...inner,
+        async close() {
+          await inner.close();
+          rmSync(dataDir, { recursive: true, force: true });
+        },
+      };
+    } else db = await openDatabase({});
   }
   if (opts.migrated !== false) await migrate(db.pool);
   return db;
+}
+
+/** The run's template (test/global-setup.ts): each test file's database starts as a copy of it. */
+function testTemplate(): string | undefined {
+  const dir = process.env.TEST_EMBEDDED_TEMPLATE;
+  return dir ? embeddedTemplate(dir) : undefined;
 }
 
 /** A new, empty database on the PostgreSQL server at `serverUrl`, for one test (a server process, several instances). */
