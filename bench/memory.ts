@@ -1,6 +1,6 @@
 // Resident memory of the compiled server (what `npm start` runs), idle and after a validate
-// load, against a PostgreSQL server and on the embedded database (first start, which runs
-// initdb, and a later start on the same DATA_DIR), beside a bare Fastify app with one route.
+// load, against a PostgreSQL server and on the embedded database (first start, which copies the
+// build's template, and a later start on the same DATA_DIR), beside a bare Fastify app with one route.
 // Targets (issue 17): idle <= 150 MB against a server, <= 300 MB embedded.
 //   npm run bench -- memory [seconds of load, default 10]
 import { spawn, spawnSync } from 'node:child_process';

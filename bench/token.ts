@@ -20,7 +20,7 @@
 // cores are all busy the ratio of throughputs tends to the inverse ratio of these CPU times. The
 // floor shows in the same run the most a Node server can reach: a token endpoint on node:http and
 // node:crypto that does nothing but check the secret and sign.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createHash, createPublicKey, generateKeyPairSync, randomUUID, sign, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -110,6 +110,9 @@ async function serveFloor(port: number, clientId: string, secret: string) {
 if (process.argv[2] === 'oidc-provider' || process.argv[2] === 'floor') {
   await (process.argv[2] === 'floor' ? serveFloor : servePeer)(Number(process.argv[3]), process.argv[4]!, process.argv[5]!);
 } else {
+  // This server as `npm start` runs it: compiled (built first when a source changed), with its node flags.
+  if (spawnSync(process.execPath, ['scripts/build-if-changed.mjs'], { stdio: 'inherit' }).status !== 0) process.exit(1);
+  process.env.BENCH_COMPILED = '1';
   await main();
 }
 

@@ -296,5 +296,8 @@ describe('DPoP proofs checked independently (jose)', () => {
     const purged = await purgeExpired(t.db.prisma);
     expect(purged.proofs).toBeGreaterThanOrEqual(1);
     expect(await t.db.prisma.usedDpopProof.count({ where: { jkt: key.jkt } })).toBe(0);
+    // Kept without the write-ahead log (docs/oauth.md gives the trade-off): 'u' is UNLOGGED.
+    const { rows: kind } = await t.db.pool.query(`SELECT relpersistence FROM pg_class WHERE relname = 'UsedDpopProof'`);
+    expect(kind).toEqual([{ relpersistence: 'u' }]);
   });
 });
