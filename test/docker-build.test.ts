@@ -222,6 +222,11 @@ describe('Docker image build, replayed without a Docker engine', () => {
     ).toEqual(['embedded-db', 'src']);
     // The template was made from the image's own migrations, so its first start skips initdb.
     expect(embeddedTemplate(path.join(app, 'dist/embedded-db'), path.join(app, 'prisma/migrations'))).toBe(path.join(app, 'dist/embedded-db/pgdata'));
+    // The build stage's user (root) owns it and the runtime's USER copies it: every file readable by others.
+    const unreadable = readdirSync(path.join(app, 'dist/embedded-db'), { recursive: true, encoding: 'utf8' })
+      .map((f) => path.join(app, 'dist/embedded-db', f))
+      .filter((f) => (statSync(f).mode & (statSync(f).isDirectory() ? 0o005 : 0o004)) !== (statSync(f).isDirectory() ? 0o005 : 0o004));
+    expect(unreadable).toEqual([]);
     expect(checks.productionOnly, 'the build stage prunes dev dependencies').toBe(true);
     const { dependencies } = JSON.parse(readFileSync(path.join(app, 'package.json'), 'utf8'));
     expect(nonProductionImports(path.join(app, 'dist'), dependencies)).toEqual([]);

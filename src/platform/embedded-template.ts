@@ -7,7 +7,7 @@
 // A directory, not a tarball: copying files costs no memory, where PGlite's tar loader held four
 // copies of the 40 MB at once (the first start's RSS grew by 150 MiB).
 import { createRequire } from 'node:module';
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { openDatabase } from './db.js';
 import { listMigrations, migrate, migrationsDir } from './migrate.js';
@@ -67,6 +67,17 @@ export function embeddedTemplate(dir = templateDir, migrations = migrationsDir):
   return path.join(dir, DATA);
 }
 
+/**
+ * PostgreSQL made its files for its own user only, but the image builds the template as root and runs
+ * the server as another user, which must be able to copy it; it holds no secret. (A database made from
+ * it is private again: its directory is 0700.)
+ */
+function readableByAll(p: string) {
+  const isDir = statSync(p).isDirectory();
+  chmodSync(p, isDir ? 0o755 : 0o644);
+  if (isDir) for (const name of readdirSync(p)) readableByAll(path.join(p, name));
+}
+
 /** Writes the template unless an up-to-date one is there; returns whether it wrote one. */
 export async function writeEmbeddedTemplate(dir = templateDir, migrations = migrationsDir): Promise<boolean> {
   const want = currentManifest(migrations);
@@ -83,6 +94,8 @@ export async function writeEmbeddedTemplate(dir = templateDir, migrations = migr
     // Closing shuts PostgreSQL down cleanly: the copy starts without recovering from the WAL.
     await db.close();
   }
+  readableByAll(path.join(work, DATA));
+  chmodSync(dir, 0o755);
   rmSync(path.join(dir, DATA), { recursive: true, force: true });
   renameSync(path.join(work, DATA), path.join(dir, DATA));
   rmSync(work, { recursive: true, force: true });
