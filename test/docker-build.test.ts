@@ -225,7 +225,11 @@ describe('Docker image build, replayed without a Docker engine', () => {
     // The build stage's user (root) owns it and the runtime's USER copies it: every file readable by others.
     const unreadable = readdirSync(path.join(app, 'dist/embedded-db'), { recursive: true, encoding: 'utf8' })
       .map((f) => path.join(app, 'dist/embedded-db', f))
-      .filter((f) => (statSync(f).mode & (statSync(f).isDirectory() ? 0o005 : 0o004)) !== (statSync(f).isDirectory() ? 0o005 : 0o004));
+      .filter((f) => {
+        const s = statSync(f);
+        const others = s.isDirectory() ? 0o005 : 0o004; // read, and enter a directory
+        return (s.mode & others) !== others;
+      });
     expect(unreadable).toEqual([]);
     expect(checks.productionOnly, 'the build stage prunes dev dependencies').toBe(true);
     const { dependencies } = JSON.parse(readFileSync(path.join(app, 'package.json'), 'utf8'));

@@ -7,7 +7,7 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { writeEmbeddedTemplate } from '../src/platform/embedded-template.js';
+import { embeddedTemplate, writeEmbeddedTemplate } from '../src/platform/embedded-template.js';
 import { leakedInternals, scanForSecrets } from './helpers/secret-scan.js';
 
 let file: string | undefined;
@@ -32,7 +32,10 @@ async function makeDatabaseTemplate() {
   if (process.env.TEST_DATABASE_URL || process.env.TEST_EMBEDDED_TEMPLATE) return;
   template = mkdtempSync(path.join(tmpdir(), 'iam-test-template-'));
   await writeEmbeddedTemplate(template);
-  process.env.TEST_EMBEDDED_TEMPLATE = template;
+  // Checked once here, against the migrations it was just made from: the data directory to copy.
+  const data = embeddedTemplate(template);
+  if (!data) throw new Error(`the test database template in ${template} does not match the migrations it was made from`);
+  process.env.TEST_EMBEDDED_TEMPLATE = data;
 }
 
 export function teardown() {

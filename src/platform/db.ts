@@ -192,7 +192,8 @@ async function openEmbedded({ dataDir, through, queryTimeoutMs, sharedBuffersMb 
  * is replaced; anything else there is left for initdb to report, as before.
  */
 function copyTemplate(template: () => string | undefined, dir: string) {
-  if (existsSync(path.join(dir, 'PG_VERSION')) || readdirSync(dir).length > 0) return;
+  // A database already there (PG_VERSION among its files) or anything else: not ours to replace.
+  if (readdirSync(dir).length > 0) return;
   const from = template();
   if (!from) return;
   const partial = `${dir}.partial`;

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { openDatabase, type Database } from '../../src/platform/db.js';
-import { embeddedTemplate } from '../../src/platform/embedded-template.js';
 import { migrate } from '../../src/platform/migrate.js';
 
 /**
@@ -14,39 +13,29 @@ import { migrate } from '../../src/platform/migrate.js';
  */
 export async function freshDatabase(opts: { migrated?: boolean } = {}): Promise<Database> {
   const serverUrl = process.env.TEST_DATABASE_URL;
+  // The run's template (test/global-setup.ts), for a migrated embedded database.
+  const template = opts.migrated === false ? undefined : process.env.TEST_EMBEDDED_TEMPLATE;
   let db: Database;
   if (serverUrl) {
     const scratch = await scratchDatabase(serverUrl, 'iam_test');
-    const inner = await openDatabase({ url: scratch.url, poolMax: 5 });
-    db = {
-      ...inner,
-      async close() {
-        await inner.close();
-        await scratch.drop();
-      },
-    };
-  } else {
-    const template = opts.migrated === false ? undefined : testTemplate();
-    if (template) {
-      const dataDir = mkdtempSync(path.join(tmpdir(), 'iam-test-db-'));
-      const inner = await openDatabase({ dataDir, template: () => template });
-      db = {
-        ...inner,
-        async close() {
-          await inner.close();
-          rmSync(dataDir, { recursive: true, force: true });
-        },
-      };
-    } else db = await openDatabase({});
-  }
+    db = closingAlso(await openDatabase({ url: scratch.url, poolMax: 5 }), scratch.drop);
+  } else if (template) {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'iam-test-db-'));
+    db = closingAlso(await openDatabase({ dataDir, template: () => template }), () => rmSync(dataDir, { recursive: true, force: true }));
+  } else db = await openDatabase({});
   if (opts.migrated !== false) await migrate(db.pool);
   return db;
 }
 
-/** The run's template (test/global-setup.ts): each test file's database starts as a copy of it. */
-function testTemplate(): string | undefined {
-  const dir = process.env.TEST_EMBEDDED_TEMPLATE;
-  return dir ? embeddedTemplate(dir) : undefined;
+/** `db`, whose close also disposes of what held it (a scratch database, a temporary directory). */
+function closingAlso(db: Database, dispose: () => unknown): Database {
+  return {
+    ...db,
+    async close() {
+      await db.close();
+      await dispose();
+    },
+  };
 }
 
 /** A new, empty database on the PostgreSQL server at `serverUrl`, for one test (a server process, several instances). */
